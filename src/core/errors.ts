@@ -1,0 +1,147 @@
+/** The one error hierarchy of wisp: stable codes, gRPC-shaped classes and cause chains. @module */
+
+/** Stable, machine-readable error codes. Users and tests match on these, never on class names alone. */
+export type ErrorCode =
+  | "ERR_INVALID_ARGUMENT"
+  | "ERR_SPIFFEID_INVALID"
+  | "ERR_SELECTOR_INVALID"
+  | "ERR_CSR_INVALID"
+  | "ERR_JOIN_TOKEN_INVALID"
+  | "ERR_NOT_FOUND"
+  | "ERR_ALREADY_EXISTS"
+  | "ERR_PERMISSION_DENIED"
+  | "ERR_UNAUTHENTICATED"
+  | "ERR_UNAVAILABLE"
+  | "ERR_FAILED_PRECONDITION"
+  | "ERR_INTERNAL"
+  | "ERR_CONFIG_INVALID"
+  | "ERR_USAGE"
+  | "ERR_DATASTORE_LOCKED"
+  | "ERR_SCHEMA_TOO_NEW";
+
+/** gRPC status names; every ServiceError maps to exactly one. */
+export type StatusName =
+  | "INVALID_ARGUMENT"
+  | "NOT_FOUND"
+  | "ALREADY_EXISTS"
+  | "PERMISSION_DENIED"
+  | "UNAUTHENTICATED"
+  | "UNAVAILABLE"
+  | "FAILED_PRECONDITION"
+  | "INTERNAL";
+
+/** Base class of every error a caller is expected to handle. */
+export class ServiceError extends Error {
+  readonly code: ErrorCode;
+  readonly status: StatusName;
+  constructor(message: string, options: { code: ErrorCode; status: StatusName; cause?: unknown }) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = options.code;
+    this.status = options.status;
+  }
+}
+
+type Opts<C extends ErrorCode = ErrorCode> = { cause?: unknown; code?: C };
+
+function opts(o: Opts | undefined, code: ErrorCode, status: StatusName) {
+  return { code: o?.code ?? code, status, ...(o?.cause === undefined ? {} : { cause: o.cause }) };
+}
+
+/** The request is malformed; retrying it unchanged will fail again. */
+export class InvalidArgumentError extends ServiceError {
+  constructor(message: string, o?: Opts) {
+    super(message, opts(o, "ERR_INVALID_ARGUMENT", "INVALID_ARGUMENT"));
+  }
+}
+/** A SPIFFE ID or trust domain that the SPIFFE-ID spec rejects. */
+export class SPIFFEIDError extends InvalidArgumentError {
+  constructor(message: string, o?: { cause?: unknown }) {
+    super(message, { ...o, code: "ERR_SPIFFEID_INVALID" });
+  }
+}
+export class NotFoundError extends ServiceError {
+  constructor(message: string, o?: Opts) {
+    super(message, opts(o, "ERR_NOT_FOUND", "NOT_FOUND"));
+  }
+}
+export class AlreadyExistsError extends ServiceError {
+  constructor(message: string, o?: Opts) {
+    super(message, opts(o, "ERR_ALREADY_EXISTS", "ALREADY_EXISTS"));
+  }
+}
+export class PermissionDeniedError extends ServiceError {
+  constructor(message: string, o?: Opts) {
+    super(message, opts(o, "ERR_PERMISSION_DENIED", "PERMISSION_DENIED"));
+  }
+}
+export class UnauthenticatedError extends ServiceError {
+  constructor(message: string, o?: Opts) {
+    super(message, opts(o, "ERR_UNAUTHENTICATED", "UNAUTHENTICATED"));
+  }
+}
+export class UnavailableError extends ServiceError {
+  constructor(message: string, o?: Opts) {
+    super(message, opts(o, "ERR_UNAVAILABLE", "UNAVAILABLE"));
+  }
+}
+export class FailedPreconditionError extends ServiceError {
+  constructor(message: string, o?: Opts) {
+    super(message, opts(o, "ERR_FAILED_PRECONDITION", "FAILED_PRECONDITION"));
+  }
+}
+export class InternalError extends ServiceError {
+  constructor(message: string, o?: Opts) {
+    super(message, opts(o, "ERR_INTERNAL", "INTERNAL"));
+  }
+}
+/** A configuration with one or more problems; `issues` lists every one of them. */
+export class ConfigError extends ServiceError {
+  readonly issues: readonly string[];
+  constructor(issues: readonly string[], o?: { cause?: unknown }) {
+    super(issues.length === 1 ? issues[0]! : `configuration has ${issues.length} problems: ${issues.join("; ")}`, {
+      code: "ERR_CONFIG_INVALID",
+      status: "INVALID_ARGUMENT",
+      ...o,
+    });
+    this.issues = issues;
+  }
+}
+/** A command line that cannot be run: unknown flag, missing value, bad value. */
+export class UsageError extends ServiceError {
+  constructor(message: string) {
+    super(message, { code: "ERR_USAGE", status: "INVALID_ARGUMENT" });
+  }
+}
+
+/** Maps an HTTP status back to an error class, for clients of our own JSON APIs. */
+const BY_STATUS: Record<StatusName, new (m: string, o?: Opts) => ServiceError> = {
+  INVALID_ARGUMENT: InvalidArgumentError,
+  NOT_FOUND: NotFoundError,
+  ALREADY_EXISTS: AlreadyExistsError,
+  PERMISSION_DENIED: PermissionDeniedError,
+  UNAUTHENTICATED: UnauthenticatedError,
+  UNAVAILABLE: UnavailableError,
+  FAILED_PRECONDITION: FailedPreconditionError,
+  INTERNAL: InternalError,
+};
+
+/** Rebuilds a ServiceError from the `{status, code, message}` JSON our APIs answer with. */
+export function errorFromJSON(body: { status?: string; code?: string; message?: string }): ServiceError {
+  const Cls = BY_STATUS[(body.status ?? "INTERNAL") as StatusName] ?? InternalError;
+  const err = new Cls(body.message ?? "unknown error");
+  if (body.code) (err as { code: string }).code = body.code;
+  return err;
+}
+
+/** Joins an error's message with its cause chain, SPIRE style: "failed to x: because y". */
+export function formatError(err: unknown): string {
+  const parts: string[] = [];
+  let cur: unknown = err;
+  for (let depth = 0; cur !== undefined && cur !== null && depth < 10; depth++) {
+    const msg = cur instanceof Error ? cur.message : String(cur);
+    if (msg && !parts.includes(msg)) parts.push(msg);
+    cur = cur instanceof Error ? cur.cause : undefined;
+  }
+  return parts.join(": ");
+}

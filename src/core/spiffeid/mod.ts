@@ -1,0 +1,2 @@
+/** SPIFFE ID and trust domain parsing. @module */
+export * from "./id.ts";
