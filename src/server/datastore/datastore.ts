@@ -1,0 +1,138 @@
+/** The datastore port: everything the server persists. SQLite (libsql) and PostgreSQL implement it. @module */
+
+/** A workload or node selector such as unix:uid:1000 (type "unix", value "uid:1000"). */
+export interface Selector {
+  type: string;
+  value: string;
+}
+
+/** A registration entry, SPIRE's shape. TTLs are seconds; 0 means the server default. */
+export interface RegistrationEntry {
+  id: string;
+  spiffeID: string;
+  parentID: string;
+  selectors: Selector[];
+  x509SVIDTTL: number;
+  jwtSVIDTTL: number;
+  dnsNames: string[];
+  hint: string;
+  admin: boolean;
+  downstream: boolean;
+  /** Bumped on every update; agents compare it to decide what changed. */
+  revisionNumber: number;
+  /** Unix seconds. */
+  createdAt: number;
+}
+
+/** Fields a caller provides to create an entry; the store assigns id, revision and createdAt when absent. */
+export type NewRegistrationEntry = Omit<RegistrationEntry, "id" | "revisionNumber" | "createdAt"> & { id?: string };
+
+/** An attested agent. */
+export interface AttestedNode {
+  spiffeID: string;
+  attestationType: string;
+  /** Serial (hex) of the agent SVID currently in use. */
+  certSerial: string;
+  /** Unix seconds. */
+  certNotAfter: number;
+  /** Serial of a renewed SVID the agent has not presented yet ("" when none). */
+  newCertSerial: string;
+  newCertNotAfter: number;
+  canReattest: boolean;
+  banned: boolean;
+  selectors: Selector[];
+}
+
+export interface JoinToken {
+  token: string;
+  /** Unix seconds. */
+  expiresAt: number;
+}
+
+/** A JWT signing key published in the bundle. */
+export interface JWTKey {
+  kid: string;
+  /** DER SubjectPublicKeyInfo. */
+  publicKey: Uint8Array;
+  /** Unix seconds. */
+  notAfter: number;
+}
+
+/** The trust bundle of one trust domain. */
+export interface Bundle {
+  trustDomain: string;
+  /** DER root certificates. */
+  x509Authorities: Uint8Array[];
+  jwtKeys: JWTKey[];
+  /** Bumped on every change (spiffe_sequence). */
+  sequence: number;
+  /** Seconds. */
+  refreshHint: number;
+}
+
+/** One server's CA journal (opaque JSON for the CA manager), found by its active X.509 authority id. */
+export interface CAJournal {
+  id: number;
+  activeX509AuthorityID: string;
+  data: string;
+}
+
+/** A change to the set of entries, in commit order; servers tail these to push changes to agents. */
+export interface EntryEvent {
+  id: number;
+  entryID: string;
+}
+
+export interface ListEntriesFilter {
+  parentID?: string;
+  spiffeID?: string;
+  /** Entries whose selectors include all of these. */
+  selectors?: Selector[];
+}
+
+/** The persistent state of a trust domain. Every method is atomic; errors are ServiceErrors. */
+export interface DataStore {
+  // Entries
+  /** @throws {AlreadyExistsError} when an entry with the same parent, SPIFFE ID and selectors exists */
+  createEntry(e: NewRegistrationEntry): Promise<RegistrationEntry>;
+  fetchEntry(id: string): Promise<RegistrationEntry | undefined>;
+  listEntries(filter?: ListEntriesFilter): Promise<RegistrationEntry[]>;
+  /** @throws {NotFoundError} */
+  updateEntry(e: RegistrationEntry): Promise<RegistrationEntry>;
+  /** @throws {NotFoundError} */
+  deleteEntry(id: string): Promise<RegistrationEntry>;
+  /** Events with id > afterID, oldest first. */
+  listEntryEvents(afterID: number, limit?: number): Promise<EntryEvent[]>;
+  /** The highest event id so far (0 when none). */
+  lastEntryEventID(): Promise<number>;
+
+  // Agents
+  /** @throws {AlreadyExistsError} */
+  createAttestedNode(n: AttestedNode): Promise<AttestedNode>;
+  fetchAttestedNode(spiffeID: string): Promise<AttestedNode | undefined>;
+  listAttestedNodes(): Promise<AttestedNode[]>;
+  /** @throws {NotFoundError} */
+  updateAttestedNode(n: AttestedNode): Promise<AttestedNode>;
+  /** @throws {NotFoundError} */
+  deleteAttestedNode(spiffeID: string): Promise<AttestedNode>;
+
+  // Join tokens
+  createJoinToken(t: JoinToken): Promise<void>;
+  /** Deletes and returns the token in one step, so that a token works exactly once. */
+  takeJoinToken(token: string): Promise<JoinToken | undefined>;
+  pruneJoinTokens(expiresBefore: number): Promise<number>;
+
+  // Bundles
+  fetchBundle(trustDomain: string): Promise<Bundle | undefined>;
+  /** Adds roots and keys not yet present (deduplicated) and bumps the sequence when anything changed. */
+  appendBundle(b: Omit<Bundle, "sequence" | "refreshHint"> & { refreshHint?: number }): Promise<Bundle>;
+  /** Removes roots and keys that expired before `expiresBefore` (unix seconds); bumps the sequence when anything changed. */
+  pruneBundle(trustDomain: string, expiresBefore: number): Promise<Bundle | undefined>;
+  listBundles(): Promise<Bundle[]>;
+
+  // CA journal
+  setCAJournal(j: Omit<CAJournal, "id"> & { id?: number }): Promise<CAJournal>;
+  fetchCAJournal(activeX509AuthorityID: string): Promise<CAJournal | undefined>;
+
+  close(): Promise<void>;
+}
