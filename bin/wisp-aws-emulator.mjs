@@ -1,0 +1,7 @@
+#!/usr/bin/env node
+/** Launcher of the local AWS emulator (ACM PCA, KMS, STS) for wisp's tests. @module */
+import { register } from "tsx/esm/api";
+
+register();
+const { run } = await import("../scripts/aws_emulator/main.ts");
+run();

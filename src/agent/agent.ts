@@ -1,0 +1,134 @@
+/** The wisp agent: node attestation, the manager's sync and rotation, and the Workload API, run together. @module */
+import { formatError } from "../core/errors.ts";
+import * as F from "../core/log/fields.ts";
+import type { Logger } from "../core/log/logger.ts";
+import type { Clock } from "../core/ports/clock.ts";
+import type { FS } from "../core/ports/fs.ts";
+import type { GRPCServerHandle, ServeGRPC } from "../core/ports/grpc_server.ts";
+import type { HTTPServe, HTTPServerHandle } from "../core/ports/http_server.ts";
+import type { ServerConnector } from "../core/ports/server_connector.ts";
+import type * as spiffeid from "../core/spiffeid/mod.ts";
+import { ServerClient } from "./client/server_client.ts";
+import { AgentManager } from "./manager/manager.ts";
+import { type WorkloadAttestor, WorkloadHandler } from "./workload/handler.ts";
+
+export interface AgentOptions {
+  trustDomain: spiffeid.TrustDomain;
+  serverAddress: string;
+  serverPort: number;
+  socketPath: string;
+  dataDir: string;
+  persist: boolean;
+  joinToken?: string | undefined;
+  bootstrapRoots?: Uint8Array[] | undefined;
+  insecureBootstrap: boolean;
+  /** How long to wait for the first sync before giving up, ms (SPIRE retries for about a minute). */
+  initialSyncTimeout?: number;
+  healthChecks?: { bindAddress: string; bindPort: number; livePath: string; readyPath: string } | undefined;
+}
+
+export interface AgentDeps {
+  options: AgentOptions;
+  connector: ServerConnector;
+  serveGRPC: ServeGRPC;
+  http?: HTTPServe;
+  attestor: WorkloadAttestor;
+  fs: FS;
+  clock: Clock;
+  logger: Logger;
+  onReady?: () => void;
+}
+
+export class Agent {
+  #d: AgentDeps;
+  constructor(deps: AgentDeps) {
+    this.#d = deps;
+  }
+
+  async run(signal: AbortSignal): Promise<void> {
+    const { options: o, clock, logger } = this.#d;
+    const client = new ServerClient({ connector: this.#d.connector, address: o.serverAddress, port: o.serverPort, trustDomain: o.trustDomain });
+    const manager = new AgentManager({
+      trustDomain: o.trustDomain,
+      client,
+      fs: this.#d.fs,
+      dataDir: o.dataDir,
+      persist: o.persist,
+      joinToken: o.joinToken,
+      bootstrapRoots: o.bootstrapRoots,
+      insecureBootstrap: o.insecureBootstrap,
+      clock,
+      logger,
+    });
+    await this.#retry("attest", () => manager.initialize(), signal);
+    const stop = new AbortController();
+    const onAbort = () => stop.abort();
+    signal.addEventListener("abort", onAbort, { once: true });
+    const running = manager.run(stop.signal);
+    let grpc: GRPCServerHandle | undefined;
+    let health: HTTPServerHandle | undefined;
+    try {
+      await this.#waitForSync(manager, stop.signal);
+      const handler = new WorkloadHandler({ manager, attestor: this.#d.attestor, logger });
+      grpc = await this.#d.serveGRPC({ socketPath: o.socketPath, methods: handler.methods(), logger, socketMode: 0o777 });
+      if (o.healthChecks && this.#d.http) {
+        const hc = o.healthChecks;
+        health = await this.#d.http.http({
+          hostname: hc.bindAddress,
+          port: hc.bindPort,
+          fetch: (req) => {
+            const p = new URL(req.url).pathname;
+            if (p === hc.livePath) return new Response("ok");
+            if (p === hc.readyPath) return new Response(manager.synced ? "ok" : "not ready", { status: manager.synced ? 200 : 503 });
+            return new Response("not found", { status: 404 });
+          },
+        });
+      }
+      logger.info("Starting Workload and SDS APIs", { [F.ADDRESS]: o.socketPath, [F.SPIFFE_ID]: manager.agentID });
+      this.#d.onReady?.();
+      await running;
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+      stop.abort();
+      await grpc?.close();
+      await health?.close();
+      await client.close();
+      await running.catch(() => {});
+    }
+  }
+
+  async #waitForSync(manager: AgentManager, signal: AbortSignal): Promise<void> {
+    const deadline = this.#d.clock.now().getTime() + (this.#d.options.initialSyncTimeout ?? 60_000);
+    while (!manager.synced) {
+      if (signal.aborted) throw signal.reason;
+      if (this.#d.clock.now().getTime() > deadline) throw new Error("timed out waiting for the first sync with the server");
+      await new Promise<void>((resolve) => {
+        const off = manager.subscribe(() => {
+          off();
+          resolve();
+        });
+        void this.#d.clock.sleep(200, signal).then(() => {
+          off();
+          resolve();
+        }, () => resolve());
+      });
+    }
+  }
+
+  /** SPIRE retries attestation with backoff for about a minute before giving up; permanent errors stop at once. */
+  async #retry(what: string, fn: () => Promise<void>, signal: AbortSignal): Promise<void> {
+    let delay = 500;
+    const deadline = this.#d.clock.now().getTime() + 60_000;
+    for (;;) {
+      try {
+        return await fn();
+      } catch (err) {
+        const status = (err as { status?: string }).status;
+        if (status !== "UNAVAILABLE" || this.#d.clock.now().getTime() + delay > deadline || signal.aborted) throw err;
+        this.#d.logger.warn("Server unavailable; retrying", { step: what, [F.ERROR]: formatError(err), retry_ms: delay });
+        await this.#d.clock.sleep(delay, signal);
+        delay = Math.min(delay * 2, 5_000);
+      }
+    }
+  }
+}

@@ -1,0 +1,63 @@
+/** The agent's cache of workload identities: entries from the server, each with its current X509-SVID. @module */
+import type { Selector } from "../../core/selector.ts";
+
+export interface CachedEntry {
+  id: string;
+  spiffeID: string;
+  parentID: string;
+  selectors: Selector[];
+  x509SVIDTTL: number;
+  dnsNames: string[];
+  hint: string;
+  revisionNumber: number;
+  createdAt: number;
+}
+
+export interface CachedSVID {
+  /** Leaf first, DER. */
+  chain: Uint8Array[];
+  /** PKCS#8 DER of the private key. */
+  keyPKCS8: Uint8Array;
+  issuedAt: Date;
+  notAfter: Date;
+  /** When to replace it: half its life ± 10 % (SPIRE rotationutil). */
+  rotateAt: Date;
+  /** The entry revision it was minted for. */
+  revision: number;
+}
+
+export interface Identity {
+  entry: CachedEntry;
+  svid: CachedSVID;
+}
+
+export interface BundleState {
+  trustDomain: string;
+  roots: Uint8Array[];
+  jwtKeys: { kid: string; publicKey: Uint8Array; notAfter: number }[];
+  sequence: number;
+}
+
+/** True when every selector of the entry is among the workload's (SPIRE's subset match). */
+export function entryMatches(entry: CachedEntry, workload: Selector[]): boolean {
+  const have = new Set(workload.map((s) => `${s.type}:${s.value}`));
+  return entry.selectors.every((s) => have.has(`${s.type}:${s.value}`));
+}
+
+/** Oldest entry first, then by id: a stable order so svids[0] (the default identity) does not flap. */
+export function sortIdentities(ids: Identity[]): Identity[] {
+  return ids.sort((a, b) => a.entry.createdAt - b.entry.createdAt || (a.entry.id < b.entry.id ? -1 : a.entry.id > b.entry.id ? 1 : 0));
+}
+
+/** Entries that only name a node (alias entries with spiffe_id selectors) are never served to workloads. */
+export function isWorkloadEntry(e: CachedEntry): boolean {
+  return !e.selectors.some((s) => s.type === "spiffe_id");
+}
+
+/** Computes the rotation time with SPIRE's jitter: half of the lifetime, ± 10 %. */
+export function rotationTime(issuedAt: Date, notAfter: Date, random: () => number): Date {
+  const life = notAfter.getTime() - issuedAt.getTime();
+  const half = life / 2;
+  const jitter = (random() * 2 - 1) * 0.1 * half;
+  return new Date(issuedAt.getTime() + half + jitter);
+}

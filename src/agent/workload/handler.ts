@@ -1,0 +1,68 @@
+/** The Workload API handler: security header, workload attestation, then the RPCs (transport-free). @module */
+import { create } from "@bufbuild/protobuf";
+import { formatError, InvalidArgumentError, UnavailableError } from "../../core/errors.ts";
+import * as F from "../../core/log/fields.ts";
+import type { Logger } from "../../core/log/logger.ts";
+import type { CallContext, GRPCMethod, PeerCredentials } from "../../core/ports/grpc_server.ts";
+import type { Selector } from "../../core/selector.ts";
+import type { AgentManager } from "../manager/manager.ts";
+import { FETCH_X509_BUNDLES, FETCH_X509_SVID, HEALTH_CHECK, serverStreamMethod, unaryMethod } from "./codec.ts";
+import { HealthCheckRequestSchema, HealthCheckResponse_ServingStatus, HealthCheckResponseSchema } from "./proto/health_pb.ts";
+import { X509BundlesRequestSchema, X509BundlesResponseSchema, X509SVIDRequestSchema, X509SVIDResponseSchema } from "./proto/workload_pb.ts";
+import { fetchX509Bundles, fetchX509SVID } from "./x509_handlers.ts";
+
+export interface WorkloadAttestor {
+  attest(peer: PeerCredentials): Promise<Selector[]>;
+}
+
+export class WorkloadHandler {
+  #manager: AgentManager;
+  #attestor: WorkloadAttestor;
+  #log: Logger;
+
+  constructor(cfg: { manager: AgentManager; attestor: WorkloadAttestor; logger: Logger }) {
+    this.#manager = cfg.manager;
+    this.#attestor = cfg.attestor;
+    this.#log = cfg.logger.with({ subsystem_name: "workload_api" });
+  }
+
+  /** SPIRE requires exactly one value, "true" (pkg/agent/endpoints/middleware.go). */
+  #checkHeader(ctx: CallContext): void {
+    const v = ctx.metadata("workload.spiffe.io");
+    if (v.length !== 1 || v[0] !== "true") throw new InvalidArgumentError("security header missing from request");
+  }
+
+  async #attest(ctx: CallContext): Promise<Selector[]> {
+    this.#checkHeader(ctx);
+    let selectors: Selector[];
+    try {
+      selectors = await this.#attestor.attest(ctx.peer);
+    } catch (err) {
+      this.#log.warn("Workload attestation failed", { [F.PID]: ctx.peer.pid, [F.ERROR]: formatError(err) });
+      throw new UnavailableError("workload attestation failed", { cause: err });
+    }
+    // The PID could have died and been reused while we read /proc; SPIRE re-checks after attesting.
+    await ctx.verifyPeerAlive();
+    this.#log.debug("Workload attested", { [F.PID]: ctx.peer.pid, [F.SELECTORS]: selectors.map((s) => `${s.type}:${s.value}`) });
+    return selectors;
+  }
+
+  methods(): GRPCMethod[] {
+    return [
+      serverStreamMethod({ req: X509SVIDRequestSchema, res: X509SVIDResponseSchema, path: FETCH_X509_SVID }, async (_req, ctx, send) => {
+        const selectors = await this.#attest(ctx);
+        await fetchX509SVID(this.#manager, selectors, ctx, send);
+      }),
+      serverStreamMethod({ req: X509BundlesRequestSchema, res: X509BundlesResponseSchema, path: FETCH_X509_BUNDLES }, async (_req, ctx, send) => {
+        const selectors = await this.#attest(ctx);
+        await fetchX509Bundles(this.#manager, selectors, ctx, send);
+      }),
+      // spire-agent healthcheck: SERVING when the agent has synced, as SPIRE answers after its own fetch.
+      unaryMethod({ req: HealthCheckRequestSchema, res: HealthCheckResponseSchema, path: HEALTH_CHECK }, async () =>
+        create(HealthCheckResponseSchema, {
+          status: this.#manager.synced ? HealthCheckResponse_ServingStatus.SERVING : HealthCheckResponse_ServingStatus.NOT_SERVING,
+        })
+      ),
+    ];
+  }
+}

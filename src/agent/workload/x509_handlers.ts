@@ -1,0 +1,88 @@
+/** FetchX509SVID and FetchX509Bundles: full state first, then a new message on every change. @module */
+import { create } from "@bufbuild/protobuf";
+import { PermissionDeniedError } from "../../core/errors.ts";
+import type { CallContext } from "../../core/ports/grpc_server.ts";
+import type { Selector } from "../../core/selector.ts";
+import type { AgentManager } from "../manager/manager.ts";
+import type { Identity } from "../manager/svid_cache.ts";
+import { type X509BundlesResponse, X509BundlesResponseSchema, type X509SVIDResponse, X509SVIDResponseSchema, X509SVIDSchema } from "./proto/workload_pb.ts";
+
+export function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
+}
+
+export function x509SVIDResponse(ids: Identity[], roots: Uint8Array[]): X509SVIDResponse {
+  const bundle = concat(roots);
+  return create(X509SVIDResponseSchema, {
+    svids: ids.map((i) =>
+      create(X509SVIDSchema, {
+        spiffeId: i.entry.spiffeID,
+        x509Svid: concat(i.svid.chain),
+        x509SvidKey: i.svid.keyPKCS8,
+        bundle,
+        hint: i.entry.hint,
+      })
+    ),
+  });
+}
+
+/**
+ * Keeps a stream open until the client goes away, calling `build` after every cache change; `build` returns
+ * undefined to skip an unchanged message, or throws to end the stream with a status.
+ */
+export function watch<T>(manager: AgentManager, ctx: CallContext, send: (m: T) => void, build: () => T | undefined): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let unsubscribe = () => {};
+    const finish = (err?: unknown) => {
+      unsubscribe();
+      ctx.signal.removeEventListener("abort", onAbort);
+      if (err === undefined) resolve();
+      else reject(err);
+    };
+    const onAbort = () => finish();
+    const push = () => {
+      try {
+        const m = build();
+        if (m !== undefined) send(m);
+      } catch (err) {
+        finish(err);
+      }
+    };
+    ctx.signal.addEventListener("abort", onAbort, { once: true });
+    unsubscribe = manager.subscribe(push);
+    push();
+  });
+}
+
+export function fetchX509SVID(manager: AgentManager, selectors: Selector[], ctx: CallContext, send: (m: X509SVIDResponse) => void): Promise<void> {
+  let last = "";
+  return watch(manager, ctx, send, () => {
+    const ids = manager.identities(selectors);
+    if (ids.length === 0) throw new PermissionDeniedError("no identity issued");
+    // SPIRE sends every cache update; skipping byte-identical ones only drops true no-ops.
+    const key = ids.map((i) => `${i.entry.id}:${i.entry.revisionNumber}:${i.svid.notAfter.getTime()}:${i.svid.chain.length}`).join("|") +
+      `#${manager.bundle().sequence}`;
+    if (key === last) return undefined;
+    last = key;
+    return x509SVIDResponse(ids, manager.bundle().roots);
+  });
+}
+
+export function fetchX509Bundles(manager: AgentManager, selectors: Selector[], ctx: CallContext, send: (m: X509BundlesResponse) => void): Promise<void> {
+  let last = "";
+  return watch(manager, ctx, send, () => {
+    if (manager.identities(selectors).length === 0) throw new PermissionDeniedError("no identity issued");
+    const b = manager.bundle();
+    const bytes = concat(b.roots);
+    const key = `${b.trustDomain}:${b.sequence}:${bytes.length}`;
+    if (key === last) return undefined;
+    last = key;
+    return create(X509BundlesResponseSchema, { bundles: { [b.trustDomain]: bytes } });
+  });
+}

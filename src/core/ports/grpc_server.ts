@@ -1,0 +1,75 @@
+/** The gRPC server port: how portable services describe methods and what a handler learns about its caller. @module */
+import type { Logger } from "../log/logger.ts";
+import type { ProcFS } from "./proc_fs.ts";
+
+/** The caller's identity as the kernel reported it (SO_PEERCRED) when the connection was accepted. */
+export interface PeerCredentials {
+  pid: number;
+  uid: number;
+  gid: number;
+}
+
+/** What a handler knows about one call. */
+export interface CallContext {
+  /** Read with SO_PEERCRED at accept time, never from the client. */
+  peer: PeerCredentials;
+  /** gRPC request metadata values for `key` (lowercase); empty when absent. */
+  metadata(key: string): string[];
+  /** Aborted when the client cancels or disconnects, or the server stops. */
+  signal: AbortSignal;
+  /**
+   * Re-checks the caller process still is the one that connected (PID-reuse guard).
+   * @throws {UnauthenticatedError} "could not verify existence of the original caller" otherwise
+   */
+  verifyPeerAlive(): Promise<void>;
+}
+
+/** A request/response method. */
+export interface UnaryMethod<Req, Res> {
+  kind: "unary";
+  /** Full gRPC path, e.g. "/SpiffeWorkloadAPI/FetchJWTSVID". */
+  path: string;
+  /** Parses the request bytes; any throw answers INVALID_ARGUMENT. */
+  decode(b: Uint8Array): Req;
+  encode(m: Res): Uint8Array;
+  /** Resolves with the response; throws a ServiceError to answer with its status. */
+  handle(req: Req, ctx: CallContext): Promise<Res>;
+}
+
+/** A method that answers one request with a stream of messages. */
+export interface ServerStreamMethod<Req, Res> {
+  kind: "server_stream";
+  path: string;
+  decode(b: Uint8Array): Req;
+  encode(m: Res): Uint8Array;
+  /** Sends messages via send(); resolves to end the stream OK; throws a ServiceError to end it with that status */
+  handle(req: Req, ctx: CallContext, send: (m: Res) => void): Promise<void>;
+}
+
+// deno-lint-ignore no-explicit-any
+export type GRPCMethod = UnaryMethod<any, any> | ServerStreamMethod<any, any>;
+
+/** A running server. */
+export interface GRPCServerHandle {
+  /** Stops accepting, ends open calls (UNAVAILABLE) and closes every connection; resolves within about a second. */
+  close(): Promise<void>;
+  /** Server-streaming calls currently open. */
+  openStreams(): number;
+}
+
+/** Reads the kernel's peer credentials of a connected unix socket's file descriptor. */
+export type PeerCredReader = (fd: number) => PeerCredentials;
+
+/** Starts a gRPC server on a unix socket whose handlers see the caller's peer credentials. */
+export type ServeGRPC = (opts: {
+  /** Unix socket path; a stale socket file is replaced, the parent directory created. */
+  socketPath: string;
+  methods: GRPCMethod[];
+  logger: Logger;
+  /** Permission bits of the socket file; default 0o777 (SPIRE's public Workload API socket). */
+  socketMode?: number;
+  /** Runtime-specific SO_PEERCRED reader; default: the runtime's own (koffi on Node). */
+  peerCred?: PeerCredReader;
+  /** /proc access for the PID-reuse guard; default: the runtime's own reading /proc. */
+  proc?: ProcFS;
+}) => Promise<GRPCServerHandle>;

@@ -1,0 +1,158 @@
+/** The admin API, served on the server's Unix socket and used by the CLI: entries, agents, tokens, bundle. @module */
+import { Hono } from "hono";
+import { toBase64 } from "../../core/encoding.ts";
+import { InvalidArgumentError, NotFoundError } from "../../core/errors.ts";
+import * as F from "../../core/log/fields.ts";
+import type { Logger } from "../../core/log/logger.ts";
+import type { Clock } from "../../core/ports/clock.ts";
+import * as spiffeid from "../../core/spiffeid/mod.ts";
+import { toSPIFFEBundle } from "../../core/bundle/spiffe_bundle.ts";
+import type { CAManager } from "../ca/ca_manager.ts";
+import type { DataStore, ListEntriesFilter, Selector } from "../datastore/datastore.ts";
+import { entryToJSON, idFromJSON, newEntryFromJSON } from "./entry_json.ts";
+import { errorHandler, statusOf } from "./errors.ts";
+import { jsonBody, num } from "./json_body.ts";
+import type { SyncHub } from "./sync_hub.ts";
+
+export interface AdminAppConfig {
+  ds: DataStore;
+  caManager: CAManager;
+  hub: SyncHub;
+  clock: Clock;
+  logger: Logger;
+  trustDomain: spiffeid.TrustDomain;
+  /** Reports readiness for `healthcheck`. */
+  health: () => { live: boolean; ready: boolean; details: Record<string, unknown> };
+}
+
+export function adminApp(cfg: AdminAppConfig): Hono {
+  const app = new Hono();
+  const log = cfg.logger.with({ subsystem_name: "admin_api" });
+  app.onError(errorHandler(log));
+  const td = cfg.trustDomain;
+
+  app.get("/health", (c) => {
+    const h = cfg.health();
+    return c.json(h, h.ready ? 200 : 503);
+  });
+
+  app.post("/entry/v1/entries", async (c) => {
+    const list = (await jsonBody(c)).entries;
+    if (!Array.isArray(list) || list.length === 0) throw new InvalidArgumentError('"entries" must be a non-empty list');
+    const results = [];
+    for (const raw of list) {
+      try {
+        const e = await cfg.ds.createEntry(newEntryFromJSON(raw, td));
+        log.info("Registration entry created", { [F.ENTRY_ID]: e.id, [F.SPIFFE_ID]: e.spiffeID, [F.PARENT_ID]: e.parentID });
+        results.push({ status: { status: "OK" }, entry: entryToJSON(e) });
+      } catch (err) {
+        results.push({ status: statusOf(err) });
+      }
+    }
+    void cfg.hub.notify();
+    return c.json({ results });
+  });
+
+  app.get("/entry/v1/entries", async (c) => {
+    const filter: ListEntriesFilter = {};
+    const q = c.req.query();
+    if (q.parentID) filter.parentID = idFromJSON(q.parentID, "parentID");
+    if (q.spiffeID) filter.spiffeID = idFromJSON(q.spiffeID, "spiffeID");
+    const sels = c.req.queries("selector") ?? [];
+    if (sels.length > 0) {
+      filter.selectors = sels.map((s): Selector => {
+        const i = s.indexOf(":");
+        if (i <= 0 || i === s.length - 1) throw new InvalidArgumentError(`selector "${s}" must be formatted as type:value`);
+        return { type: s.slice(0, i), value: s.slice(i + 1) };
+      });
+    }
+    const entries = await cfg.ds.listEntries(filter);
+    return c.json({ entries: entries.map(entryToJSON) });
+  });
+
+  app.get("/entry/v1/entries/:id", async (c) => {
+    const e = await cfg.ds.fetchEntry(c.req.param("id"));
+    if (!e) throw new NotFoundError("entry not found");
+    return c.json(entryToJSON(e));
+  });
+
+  app.delete("/entry/v1/entries/:id", async (c) => {
+    const e = await cfg.ds.deleteEntry(c.req.param("id"));
+    log.info("Registration entry deleted", { [F.ENTRY_ID]: e.id, [F.SPIFFE_ID]: e.spiffeID });
+    void cfg.hub.notify();
+    return c.json(entryToJSON(e));
+  });
+
+  app.get("/agent/v1/agents", async (c) => {
+    const nodes = await cfg.ds.listAttestedNodes();
+    return c.json({
+      agents: nodes.map((n) => ({
+        id: n.spiffeID,
+        attestation_type: n.attestationType,
+        x509svid_serial_number: n.certSerial,
+        x509svid_expires_at: n.certNotAfter,
+        selectors: n.selectors,
+        banned: n.banned,
+        can_reattest: n.canReattest,
+      })),
+    });
+  });
+
+  app.delete("/agent/v1/agents", async (c) => {
+    const id = idFromJSON(c.req.query("spiffeID") ?? "", "spiffeID");
+    await cfg.ds.deleteAttestedNode(id);
+    log.info("Agent evicted", { [F.AGENT_ID]: id });
+    return c.json({ id });
+  });
+
+  app.post("/agent/v1/join_tokens", async (c) => {
+    const body = await jsonBody(c);
+    const ttl = num(body, "ttl", 600);
+    if (ttl < 1) throw new InvalidArgumentError("ttl is required, you must provide one");
+    const token = crypto.randomUUID();
+    const expiresAt = Math.floor(cfg.clock.now().getTime() / 1000) + ttl;
+    await cfg.ds.createJoinToken({ token, expiresAt });
+    if (typeof body.agent_id === "string" && body.agent_id !== "") {
+      const alias = spiffeid.fromString(body.agent_id);
+      if (!alias.memberOf(td)) throw new InvalidArgumentError(`agent_id "${alias}" is not a member of trust domain "${td.name}"`);
+      const agentID = spiffeid.agentIDForJoinToken(td, token).toString();
+      // As SPIRE: an entry making the join-token agent the parent of the friendly node ID.
+      await cfg.ds.createEntry({
+        spiffeID: alias.toString(),
+        parentID: agentID,
+        selectors: [{ type: "spiffe_id", value: agentID }],
+        x509SVIDTTL: 0,
+        jwtSVIDTTL: 0,
+        dnsNames: [],
+        hint: "",
+        admin: false,
+        downstream: false,
+      });
+    }
+    log.info("Join token created", { [F.EXPIRATION]: new Date(expiresAt * 1000).toISOString() });
+    return c.json({ value: token, expires_at: expiresAt });
+  });
+
+  app.get("/bundle/v1/bundle", async (c) => {
+    const b = await cfg.ds.fetchBundle(td.name);
+    if (!b) throw new NotFoundError("bundle not found");
+    const format = c.req.query("format") ?? "raw";
+    if (format === "spiffe") return c.json(await toSPIFFEBundle(b));
+    return c.json({
+      trust_domain: b.trustDomain,
+      x509_authorities: b.x509Authorities.map(toBase64),
+      jwt_authorities: b.jwtKeys.map((k) => ({ key_id: k.kid, public_key: toBase64(k.publicKey), expires_at: k.notAfter })),
+      sequence_number: b.sequence,
+      refresh_hint: b.refreshHint,
+    });
+  });
+
+  app.post("/ca/v1/rotate", async (c) => {
+    await cfg.caManager.forceRotate();
+    void cfg.hub.notify();
+    const ca = cfg.caManager.currentX509CA();
+    return c.json({ authority_id: ca.authorityID, expires_at: Math.floor(ca.notAfter.getTime() / 1000) });
+  });
+
+  return app;
+}

@@ -1,0 +1,158 @@
+/**
+ * The agent API (HTTPS, agents authenticate with their agent SVID): attestation, renewal, batch SVID
+ * signing, the bundle, and the push stream of entries and bundle updates.
+ * @module
+ */
+import { Hono } from "hono";
+import { streamSSE } from "hono/streaming";
+import { fromBase64, toBase64 } from "../../core/encoding.ts";
+import { InvalidArgumentError, NotFoundError } from "../../core/errors.ts";
+import * as F from "../../core/log/fields.ts";
+import type { Logger } from "../../core/log/logger.ts";
+import type { Clock } from "../../core/ports/clock.ts";
+import type * as spiffeid from "../../core/spiffeid/mod.ts";
+import { toSPIFFEBundle } from "../../core/bundle/spiffe_bundle.ts";
+import { parseAndVerifyCSR } from "../../core/x509/mod.ts";
+import type { ServerCA } from "../ca/server_ca.ts";
+import type { DataStore } from "../datastore/datastore.ts";
+import { attestJoinToken } from "../nodeattestor/join_token.ts";
+import { authenticateAgent } from "./agent_auth.ts";
+import { authorizedEntries } from "./authorized_entries.ts";
+import { errorHandler, statusOf } from "./errors.ts";
+import { jsonBody, str } from "./json_body.ts";
+import type { SyncHub } from "./sync_hub.ts";
+
+export interface AgentAppConfig {
+  ds: DataStore;
+  ca: ServerCA;
+  hub: SyncHub;
+  clock: Clock;
+  logger: Logger;
+  trustDomain: spiffeid.TrustDomain;
+  /** Agent SVID TTL, seconds. */
+  agentTTL: number;
+  /** SSE keep-alive interval, ms. */
+  keepAliveMs?: number;
+}
+
+/** What the runtime's HTTPS adapter passes in: the client's certificate chain, leaf first (DER). */
+export interface AgentAppEnv {
+  Bindings: { peerCertChain?: Uint8Array[] };
+}
+
+/** SPIRE's per-call limit for BatchNewX509SVID. */
+const MAX_BATCH = 500;
+
+async function csrKey(b64: string): Promise<Uint8Array> {
+  let der: Uint8Array;
+  try {
+    der = fromBase64(b64);
+  } catch (cause) {
+    throw new InvalidArgumentError("malformed CSR", { cause, code: "ERR_CSR_INVALID" });
+  }
+  return (await parseAndVerifyCSR(der)).publicKeySPKI;
+}
+
+const svidJSON = (id: string, s: { chain: Uint8Array[]; notAfter: Date }) => ({
+  id,
+  cert_chain: s.chain.map(toBase64),
+  expires_at: Math.floor(s.notAfter.getTime() / 1000),
+});
+
+export function agentApp(cfg: AgentAppConfig): Hono<AgentAppEnv> {
+  const app = new Hono<AgentAppEnv>();
+  const log = cfg.logger.with({ subsystem_name: "agent_api" });
+  app.onError(errorHandler(log));
+  const auth = (chain: Uint8Array[] | undefined) => authenticateAgent(cfg, chain);
+
+  app.post("/agent/v1/attest", async (c) => {
+    const body = await jsonBody(c);
+    const data = (body.attestation_data ?? {}) as Record<string, unknown>;
+    const type = str(data, "type");
+    if (type !== "join_token") throw new InvalidArgumentError(`failed to attest: unsupported node attestor "${type}"`);
+    const publicKey = await csrKey(str(body, "csr"));
+    const agentID = await attestJoinToken(cfg, str(data, "payload"));
+    const svid = await cfg.ca.signX509SVID({ spiffeID: agentID.toString(), publicKeySPKI: publicKey, ttl: cfg.agentTTL });
+    await cfg.ds.createAttestedNode({
+      spiffeID: agentID.toString(),
+      attestationType: "join_token",
+      certSerial: svid.serialHex,
+      certNotAfter: Math.floor(svid.notAfter.getTime() / 1000),
+      newCertSerial: "",
+      newCertNotAfter: 0,
+      canReattest: false,
+      banned: false,
+      selectors: [],
+    });
+    log.info("Agent attestation request completed", { [F.AGENT_ID]: agentID.toString(), node_attestor_type: type });
+    return c.json({ svid: svidJSON(agentID.toString(), svid), reattestable: false });
+  });
+
+  app.post("/agent/v1/renew", async (c) => {
+    const agent = await auth(c.env?.peerCertChain);
+    const publicKey = await csrKey(str(await jsonBody(c), "csr"));
+    const svid = await cfg.ca.signX509SVID({ spiffeID: agent.id, publicKeySPKI: publicKey, ttl: cfg.agentTTL });
+    // The old serial stays valid until the agent first uses the new one (SPIRE RenewAgent).
+    await cfg.ds.updateAttestedNode({
+      ...agent.node,
+      newCertSerial: svid.serialHex,
+      newCertNotAfter: Math.floor(svid.notAfter.getTime() / 1000),
+    });
+    log.debug("Agent SVID renewed", { [F.AGENT_ID]: agent.id });
+    return c.json({ svid: svidJSON(agent.id, svid) });
+  });
+
+  app.post("/svid/v1/batch", async (c) => {
+    const agent = await auth(c.env?.peerCertChain);
+    const params = (await jsonBody(c)).params;
+    if (!Array.isArray(params)) throw new InvalidArgumentError('"params" must be a list');
+    if (params.length > MAX_BATCH) throw new InvalidArgumentError(`at most ${MAX_BATCH} CSRs per batch`);
+    const allowed = new Map((await authorizedEntries(cfg.ds, agent.id)).map((e) => [e.id, e]));
+    const results: unknown[] = new Array(params.length);
+    const toSign: { i: number; spiffeID: string; publicKeySPKI: Uint8Array; ttl: number; dnsNames: string[] }[] = [];
+    await Promise.all(params.map(async (p: unknown, i: number) => {
+      try {
+        const o = (p ?? {}) as Record<string, unknown>;
+        // The SPIFFE ID comes from the entry, never from the CSR.
+        const entry = allowed.get(str(o, "entry_id"));
+        if (!entry) throw new NotFoundError("entry not found or not authorized");
+        const publicKeySPKI = await csrKey(str(o, "csr"));
+        toSign.push({ i, spiffeID: entry.spiffeID, publicKeySPKI, ttl: entry.x509SVIDTTL, dnsNames: entry.dnsNames });
+      } catch (err) {
+        results[i] = { status: statusOf(err) };
+      }
+    }));
+    const issued = await cfg.ca.signX509SVIDs(toSign);
+    issued.forEach((s, k) => {
+      const item = toSign[k]!;
+      results[item.i] = { status: { status: "OK", code: "", message: "" }, svid: svidJSON(item.spiffeID, s) };
+    });
+    log.debug("Signed X509 SVIDs", { [F.AGENT_ID]: agent.id, [F.COUNT]: issued.length });
+    return c.json({ results });
+  });
+
+  app.get("/bundle/v1/bundle", async (c) => {
+    const b = await cfg.ds.fetchBundle(cfg.trustDomain.name);
+    if (!b) throw new NotFoundError("bundle not found");
+    return c.json(await toSPIFFEBundle(b));
+  });
+
+  app.get("/agent/v1/sync", async (c) => {
+    const agent = await auth(c.env?.peerCertChain);
+    return streamSSE(c, async (stream) => {
+      let id = 0;
+      const unsubscribe = await cfg.hub.subscribe(agent.id, (snap) => {
+        void stream.writeSSE({ event: "snapshot", id: String(++id), data: JSON.stringify(snap) });
+      });
+      log.debug("Agent sync stream opened", { [F.AGENT_ID]: agent.id });
+      const done = new Promise<void>((resolve) => stream.onAbort(resolve));
+      const keepAlive = setInterval(() => void stream.write(": keep-alive\n\n"), cfg.keepAliveMs ?? 15_000);
+      await done;
+      clearInterval(keepAlive);
+      unsubscribe();
+      log.debug("Agent sync stream closed", { [F.AGENT_ID]: agent.id });
+    });
+  });
+
+  return app;
+}

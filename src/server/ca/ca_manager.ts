@@ -1,0 +1,263 @@
+/**
+ * The CA manager: two slots per credential (X.509 CA and JWT signer), SPIRE's prepare/activate thresholds,
+ * and a journal in the datastore so a restart reuses a valid CA without contacting any upstream.
+ * @module
+ */
+import { keyIdentifier, randomAlnum, toBase64, toHex } from "../../core/encoding.ts";
+import { formatError, UnavailableError } from "../../core/errors.ts";
+import * as F from "../../core/log/fields.ts";
+import type { Logger } from "../../core/log/logger.ts";
+import type { Clock } from "../../core/ports/clock.ts";
+import type { TrustDomain } from "../../core/spiffeid/mod.ts";
+import type { DataStore } from "../datastore/datastore.ts";
+import type { KeyManager } from "../keymanager/key_manager.ts";
+import type { UpstreamAuthority } from "../upstreamauthority/upstream_authority.ts";
+import { emptyJournal, encodeJournal, type Journal, recordJWTKey, recordX509CA, type SlotID } from "./journal.ts";
+import { shouldActivateNext, shouldPrepareNext } from "./thresholds.ts";
+import { mintX509CA, type X509CA } from "./x509_ca.ts";
+import type { JWTSigningKey } from "./jwt_key.ts";
+import { loadFromJournal } from "./load_journal.ts";
+
+export interface CAManagerConfig {
+  trustDomain: TrustDomain;
+  keyManager: KeyManager;
+  ds: DataStore;
+  clock: Clock;
+  logger: Logger;
+  /** Lifetime of each X.509 CA and JWT key, ms. */
+  caTTL: number;
+  /** Absent: self-signed. */
+  upstream?: UpstreamAuthority | undefined;
+  /** How often rotation is checked, ms (SPIRE: 10 s). */
+  rotateInterval?: number;
+}
+
+const otherSlot = (s: SlotID): SlotID => (s === "A" ? "B" : "A");
+
+export class CAManager {
+  #cfg: CAManagerConfig;
+  #log: Logger;
+  #x509: { current?: X509CA | undefined; next?: X509CA | undefined } = {};
+  #jwt: { current?: JWTSigningKey | undefined; next?: JWTSigningKey | undefined } = {};
+  #journal: Journal = emptyJournal();
+  #journalID: number | undefined;
+  #listeners = new Set<() => void>();
+  #failedRotations = 0;
+  #lastError = "";
+  #busy: Promise<void> = Promise.resolve();
+
+  constructor(cfg: CAManagerConfig) {
+    this.#cfg = cfg;
+    this.#log = cfg.logger.with({ subsystem_name: "ca_manager" });
+  }
+
+  /** Loads the journal, then makes sure a CA is active. @throws when no CA can be had (e.g. upstream down with no valid CA) */
+  async initialize(): Promise<void> {
+    const loaded = await loadFromJournal(this.#cfg);
+    if (loaded) {
+      this.#journal = loaded.journal;
+      this.#journalID = loaded.journalID;
+      this.#x509 = loaded.x509;
+      this.#jwt = loaded.jwt;
+      if (loaded.x509.current) {
+        this.#log.info("X509 CA loaded from journal", {
+          [F.SLOT]: loaded.x509.current.slot,
+          [F.AUTHORITY_ID]: loaded.x509.current.authorityID,
+          [F.EXPIRATION]: loaded.x509.current.notAfter.toISOString(),
+        });
+      }
+    }
+    await this.rotate();
+  }
+
+  /** Runs one rotation check; serialised so a forced rotation and the ticker never interleave. */
+  rotate(): Promise<void> {
+    const run = this.#busy.then(() => this.#rotateOnce());
+    this.#busy = run.catch(() => {});
+    return run;
+  }
+
+  /** Prepares a next CA and JWT key if needed and activates them now (`wisp-server ca rotate`). */
+  forceRotate(): Promise<void> {
+    const run = this.#busy.then(async () => {
+      if (!this.#x509.next) this.#x509.next = await this.#prepareX509(this.#nextSlot(this.#x509.current?.slot));
+      if (!this.#jwt.next) this.#jwt.next = await this.#prepareJWT(this.#nextSlot(this.#jwt.current?.slot));
+      await this.#activateX509();
+      await this.#activateJWT();
+    });
+    this.#busy = run.catch(() => {});
+    return run;
+  }
+
+  /** Checks rotation every interval until aborted; failures are logged and retried on the next tick. */
+  async run(signal: AbortSignal): Promise<void> {
+    const every = this.#cfg.rotateInterval ?? 10_000;
+    while (!signal.aborted) {
+      try {
+        await this.#cfg.clock.sleep(every, signal);
+      } catch {
+        return;
+      }
+      try {
+        await this.rotate();
+      } catch (err) {
+        this.#failedRotations++;
+        this.#lastError = formatError(err);
+        const cur = this.#x509.current;
+        this.#log.warn("Unable to rotate X509 CA", {
+          [F.ERROR]: this.#lastError,
+          remaining_seconds: cur ? Math.round((cur.notAfter.getTime() - this.#cfg.clock.now().getTime()) / 1000) : 0,
+        });
+      }
+    }
+  }
+
+  /** The active X.509 CA. @throws {UnavailableError} before initialize succeeded */
+  currentX509CA(): X509CA {
+    const ca = this.#x509.current;
+    if (!ca) throw new UnavailableError("no active X509 CA");
+    return ca;
+  }
+
+  currentJWTKey(): JWTSigningKey {
+    const k = this.#jwt.current;
+    if (!k) throw new UnavailableError("no active JWT signing key");
+    return k;
+  }
+
+  /** Called after every activation (the server refreshes its own SVID and pushes bundles). */
+  onActivate(fn: () => void): () => void {
+    this.#listeners.add(fn);
+    return () => this.#listeners.delete(fn);
+  }
+
+  health(): { failedRotations: number; lastError: string; caNotAfter?: Date } {
+    const cur = this.#x509.current;
+    return { failedRotations: this.#failedRotations, lastError: this.#lastError, ...(cur ? { caNotAfter: cur.notAfter } : {}) };
+  }
+
+  #nextSlot(s: SlotID | undefined): SlotID {
+    return s ? otherSlot(s) : "A";
+  }
+
+  async #rotateOnce(): Promise<void> {
+    const now = this.#cfg.clock.now();
+    const x = this.#x509;
+    if (!x.current) {
+      x.next = x.next ?? (await this.#prepareX509(this.#nextSlot(undefined)));
+      await this.#activateX509();
+    } else if (!x.next && shouldPrepareNext(x.current.issuedAt, x.current.notAfter, now)) {
+      x.next = await this.#prepareX509(otherSlot(x.current.slot));
+    }
+    if (x.current && x.next && shouldActivateNext(x.current.issuedAt, x.current.notAfter, now)) await this.#activateX509();
+
+    const j = this.#jwt;
+    if (!j.current) {
+      j.next = j.next ?? (await this.#prepareJWT(this.#nextSlot(undefined)));
+      await this.#activateJWT();
+    } else if (!j.next && shouldPrepareNext(j.current.issuedAt, j.current.notAfter, now)) {
+      j.next = await this.#prepareJWT(otherSlot(j.current.slot));
+    }
+    if (j.current && j.next && shouldActivateNext(j.current.issuedAt, j.current.notAfter, now)) await this.#activateJWT();
+  }
+
+  async #prepareX509(slot: SlotID): Promise<X509CA> {
+    this.#log.info("Preparing X509 CA", { [F.SLOT]: slot });
+    const ca = await mintX509CA({ ...this.#cfg, slot });
+    await this.#cfg.ds.appendBundle({
+      trustDomain: this.#cfg.trustDomain.name,
+      x509Authorities: ca.bundleRoots,
+      jwtKeys: [],
+    });
+    this.#journal = recordX509CA(this.#journal, {
+      slotID: slot,
+      issuedAt: ca.issuedAt.getTime(),
+      notAfter: ca.notAfter.getTime(),
+      certificate: toBase64(ca.certDER),
+      upstreamChain: ca.chain.slice(1).map(toBase64),
+      status: "PREPARED",
+      authorityID: ca.authorityID,
+    });
+    await this.#saveJournal();
+    this.#log.info("X509 CA prepared", {
+      [F.SLOT]: slot,
+      [F.AUTHORITY_ID]: ca.authorityID,
+      [F.EXPIRATION]: ca.notAfter.toISOString(),
+      upstream_authority: this.#cfg.upstream?.name ?? "self-signed",
+    });
+    return ca;
+  }
+
+  async #activateX509(): Promise<void> {
+    const next = this.#x509.next;
+    if (!next) return;
+    const old = this.#x509.current;
+    this.#x509 = { current: next };
+    for (const e of this.#journal.x509CAs) {
+      if (e.authorityID === next.authorityID) e.status = "ACTIVE";
+      else if (old && e.authorityID === old.authorityID) e.status = "OLD";
+    }
+    await this.#saveJournal();
+    this.#log.info("X509 CA activated", {
+      [F.SLOT]: next.slot,
+      [F.AUTHORITY_ID]: next.authorityID,
+      [F.EXPIRATION]: next.notAfter.toISOString(),
+    });
+    for (const fn of this.#listeners) fn();
+  }
+
+  async #prepareJWT(slot: SlotID): Promise<JWTSigningKey> {
+    const now = this.#cfg.clock.now();
+    const key = await this.#cfg.keyManager.generateKey(`JWT-Signer-${slot}`, "ec-p256");
+    const k: JWTSigningKey = {
+      slot,
+      kid: randomAlnum(32),
+      signer: key.signer,
+      issuedAt: now,
+      notAfter: new Date(now.getTime() + this.#cfg.caTTL),
+      authorityID: toHex(await keyIdentifier(key.signer.publicKeySPKI)),
+    };
+    await this.#cfg.ds.appendBundle({
+      trustDomain: this.#cfg.trustDomain.name,
+      x509Authorities: [],
+      jwtKeys: [{ kid: k.kid, publicKey: key.signer.publicKeySPKI, notAfter: Math.floor(k.notAfter.getTime() / 1000) }],
+    });
+    this.#journal = recordJWTKey(this.#journal, {
+      slotID: slot,
+      issuedAt: now.getTime(),
+      notAfter: k.notAfter.getTime(),
+      kid: k.kid,
+      status: "PREPARED",
+      authorityID: k.authorityID,
+    });
+    await this.#saveJournal();
+    this.#log.info("JWT key prepared", { [F.SLOT]: slot, local_authority_id: k.kid });
+    return k;
+  }
+
+  async #activateJWT(): Promise<void> {
+    const next = this.#jwt.next;
+    if (!next) return;
+    const old = this.#jwt.current;
+    this.#jwt = { current: next };
+    for (const e of this.#journal.jwtKeys) {
+      if (e.kid === next.kid) e.status = "ACTIVE";
+      else if (old && e.kid === old.kid) e.status = "OLD";
+    }
+    await this.#saveJournal();
+    this.#log.info("JWT key activated", { [F.SLOT]: next.slot, local_authority_id: next.kid });
+  }
+
+  async #saveJournal(): Promise<void> {
+    // SPIRE saves only once an X.509 authority is active: the journal is found by that authority's id.
+    const active = this.#x509.current;
+    if (!active) return;
+    const saved = await this.#cfg.ds.setCAJournal({
+      ...(this.#journalID === undefined ? {} : { id: this.#journalID }),
+      activeX509AuthorityID: active.authorityID,
+      data: encodeJournal(this.#journal),
+    });
+    this.#journalID = saved.id;
+  }
+}
+

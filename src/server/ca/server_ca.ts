@@ -1,0 +1,55 @@
+/** The signing face of the CA: X.509-SVIDs for agents, workloads and the server itself. @module */
+import type { Clock } from "../../core/ports/clock.ts";
+import { parseCertificate } from "../../core/x509/mod.ts";
+import type { CAManager } from "./ca_manager.ts";
+import { NOT_BEFORE_CUSHION_MS } from "./x509_ca.ts";
+
+export interface X509SVIDParams {
+  spiffeID: string;
+  publicKeySPKI: Uint8Array;
+  /** Seconds; 0 or absent means the default TTL. */
+  ttl?: number;
+  dnsNames?: string[];
+}
+
+export interface IssuedX509SVID {
+  /** Leaf first, then the CA and any upstream intermediates (DER). */
+  chain: Uint8Array[];
+  notAfter: Date;
+  serialHex: string;
+}
+
+export class ServerCA {
+  #manager: CAManager;
+  #clock: Clock;
+  #defaultTTL: number;
+
+  /** `defaultX509SVIDTTL` in ms. */
+  constructor(cfg: { manager: CAManager; clock: Clock; defaultX509SVIDTTL: number }) {
+    this.#manager = cfg.manager;
+    this.#clock = cfg.clock;
+    this.#defaultTTL = cfg.defaultX509SVIDTTL;
+  }
+
+  /** Signs a batch concurrently with the active CA; NotAfter is capped at the CA's own NotAfter (SPIRE). */
+  async signX509SVIDs(params: X509SVIDParams[]): Promise<IssuedX509SVID[]> {
+    const ca = this.#manager.currentX509CA();
+    const now = this.#clock.now().getTime();
+    const notBefore = new Date(now - NOT_BEFORE_CUSHION_MS);
+    const items = params.map((p) => {
+      const ttl = p.ttl && p.ttl > 0 ? p.ttl * 1000 : this.#defaultTTL;
+      const notAfter = new Date(Math.min(now + ttl, ca.notAfter.getTime()));
+      return { spiffeID: p.spiffeID, publicKeySPKI: p.publicKeySPKI, notBefore, notAfter, dnsNames: p.dnsNames ?? [] };
+    });
+    const ders = await ca.minter.mintBatch(items);
+    return ders.map((der, i) => ({
+      chain: [der, ...ca.chain],
+      notAfter: items[i]!.notAfter,
+      serialHex: parseCertificate(der).serialHex,
+    }));
+  }
+
+  async signX509SVID(p: X509SVIDParams): Promise<IssuedX509SVID> {
+    return (await this.signX509SVIDs([p]))[0]!;
+  }
+}

@@ -1,0 +1,95 @@
+/** `wisp-server run`: load and validate the config, compose the plugins, run until a signal. @module */
+import { defineCommand, type Command } from "../../core/cli/command.ts";
+import { ConfigStatus } from "../../core/config/mod.ts";
+import { formatError } from "../../core/errors.ts";
+import type { Logger } from "../../core/log/logger.ts";
+import type { Clock } from "../../core/ports/clock.ts";
+import type { FS } from "../../core/ports/fs.ts";
+import type { HTTPServe } from "../../core/ports/http_server.ts";
+import { type DataStoreConfig, loadServerConfig, type ServerConfig } from "../config.ts";
+import type { DataStore } from "../datastore/datastore.ts";
+import { DiskKeyManager } from "../keymanager/disk.ts";
+import type { KeyManager } from "../keymanager/key_manager.ts";
+import { MemoryKeyManager } from "../keymanager/memory.ts";
+import { Server } from "../server.ts";
+import type { UpstreamAuthority } from "../upstreamauthority/upstream_authority.ts";
+
+export interface ServerRuntime {
+  fs: FS;
+  http: HTTPServe;
+  clock: Clock;
+  /** Builds the process logger from the validated config (sink, level, format, file). */
+  logger(cfg: ServerConfig): Logger;
+  openDataStore(cfg: DataStoreConfig, logger: Logger): Promise<DataStore>;
+  /** Builds the configured upstream authority, if any (aws_pca, disk). */
+  upstream?(cfg: ServerConfig, logger: Logger): Promise<UpstreamAuthority | undefined>;
+}
+
+export function runCommand(rt: ServerRuntime): Command {
+  return defineCommand({
+    name: "run",
+    synopsis: "Runs the server",
+    flags: [
+      { name: "config", kind: "string", default: "conf/server/server.conf", usage: "Path to a SPIRE config file", placeholder: "string" },
+      { name: "expandEnv", kind: "bool", usage: "Expand environment variables in SPIRE config file" },
+      { name: "bindAddress", kind: "string", usage: "IP address or DNS name of the SPIRE server" },
+      { name: "serverPort", kind: "int", usage: "Port number of the SPIRE server" },
+      { name: "socketPath", kind: "string", usage: "Path to bind the SPIRE Server API socket to" },
+      { name: "trustDomain", kind: "string", usage: "The trust domain that this server belongs to" },
+      { name: "dataDir", kind: "string", usage: "Directory to store runtime data to" },
+      { name: "logLevel", kind: "string", usage: "'debug', 'info', 'warn', or 'error'" },
+      { name: "logFormat", kind: "string", usage: "'text' or 'json'" },
+      { name: "logFile", kind: "string", usage: "File to write logs to" },
+    ] as const,
+    examples: ["run -config conf/server.conf", "run -config conf/server.conf -logLevel DEBUG"],
+    async run(ctx, { values: v, given }) {
+      const path = v.config.startsWith("/") ? v.config : rt.fs.join(ctx.env.cwd, v.config);
+      const text = new TextDecoder().decode(await rt.fs.readFile(path));
+      const flags: Record<string, unknown> = {};
+      for (const k of ["bindAddress", "serverPort", "socketPath", "trustDomain", "dataDir", "logLevel", "logFormat", "logFile"] as const) {
+        if (given.has(k)) flags[k] = v[k];
+      }
+      const status = new ConfigStatus();
+      const cfg = loadServerConfig({ text, filename: path, flags, expandEnv: v.expandEnv, getenv: ctx.env.getenv, status });
+      const logger = rt.logger(cfg);
+      for (const note of status.infos) logger.info("Configuration note", { note });
+      try {
+        await rt.fs.mkdir(cfg.dataDir, 0o700);
+        const ds = await rt.openDataStore(cfg.dataStore, logger);
+        try {
+          const keyManager: KeyManager = cfg.keyManager.name === "disk"
+            ? new DiskKeyManager({ fs: rt.fs, keysPath: cfg.keyManager.keysPath })
+            : new MemoryKeyManager();
+          const upstream = rt.upstream ? await rt.upstream(cfg, logger) : undefined;
+          const server = new Server({
+            options: {
+              trustDomain: cfg.trustDomain,
+              bindAddress: cfg.bindAddress,
+              bindPort: cfg.bindPort,
+              socketPath: cfg.socketPath,
+              caTTL: cfg.caTTL,
+              defaultX509SVIDTTL: cfg.defaultX509SVIDTTL,
+              agentTTL: cfg.agentTTL,
+              healthChecks: cfg.healthChecks.listenerEnabled ? cfg.healthChecks : undefined,
+            },
+            ds,
+            keyManager,
+            upstream,
+            http: rt.http,
+            clock: rt.clock,
+            logger,
+          });
+          logger.info("Server starting", { trust_domain_id: cfg.trustDomain.idString(), data_dir: cfg.dataDir });
+          await server.run(ctx.env.signal);
+        } finally {
+          await ds.close();
+        }
+      } catch (err) {
+        logger.error("Server crashed", { error: formatError(err) });
+        throw err;
+      }
+      logger.info("Server stopped gracefully");
+      return 0;
+    },
+  });
+}

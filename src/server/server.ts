@@ -1,0 +1,152 @@
+/** The wisp server: CA manager, agent API (HTTPS), admin API (Unix socket) and the sync hub, run together. @module */
+import { formatError } from "../core/errors.ts";
+import * as F from "../core/log/fields.ts";
+import type { Logger } from "../core/log/logger.ts";
+import type { Clock } from "../core/ports/clock.ts";
+import type { HTTPServe, HTTPServerHandle, TLSServerHandle } from "../core/ports/http_server.ts";
+import type * as spiffeid from "../core/spiffeid/mod.ts";
+import { adminApp } from "./api/admin_app.ts";
+import { agentApp } from "./api/agent_app.ts";
+import { SyncHub } from "./api/sync_hub.ts";
+import { CAManager } from "./ca/ca_manager.ts";
+import { ServerCA } from "./ca/server_ca.ts";
+import type { DataStore } from "./datastore/datastore.ts";
+import type { KeyManager } from "./keymanager/key_manager.ts";
+import { issueServerSVID, type ServerSVID } from "./server_svid.ts";
+import type { UpstreamAuthority } from "./upstreamauthority/upstream_authority.ts";
+
+export interface ServerOptions {
+  trustDomain: spiffeid.TrustDomain;
+  bindAddress: string;
+  bindPort: number;
+  socketPath: string;
+  /** ms */
+  caTTL: number;
+  /** ms */
+  defaultX509SVIDTTL: number;
+  /** ms */
+  agentTTL: number;
+  healthChecks?: { bindAddress: string; bindPort: number; livePath: string; readyPath: string } | undefined;
+}
+
+export interface ServerDeps {
+  options: ServerOptions;
+  ds: DataStore;
+  keyManager: KeyManager;
+  upstream?: UpstreamAuthority | undefined;
+  http: HTTPServe;
+  clock: Clock;
+  logger: Logger;
+  /** Called once every listener is up (tests and `run` use it to print readiness). */
+  onReady?: (info: { agentAPIPort: number }) => void;
+}
+
+export class Server {
+  #d: ServerDeps;
+  #svid: ServerSVID | undefined;
+
+  constructor(deps: ServerDeps) {
+    this.#d = deps;
+  }
+
+  /** Runs until `signal` aborts. Rejects if the CA cannot be initialised or a listener cannot bind. */
+  async run(signal: AbortSignal): Promise<void> {
+    const { options: o, ds, clock, logger } = this.#d;
+    const td = o.trustDomain;
+    const caManager = new CAManager({
+      trustDomain: td,
+      keyManager: this.#d.keyManager,
+      ds,
+      clock,
+      logger,
+      caTTL: o.caTTL,
+      upstream: this.#d.upstream,
+    });
+    await caManager.initialize();
+    const ca = new ServerCA({ manager: caManager, clock, defaultX509SVIDTTL: o.defaultX509SVIDTTL });
+    const hub = new SyncHub({ ds, trustDomain: td.name, logger, clock });
+    const svidTTL = Math.floor(o.defaultX509SVIDTTL / 1000);
+    this.#svid = await issueServerSVID(ca, td, clock.now(), svidTTL);
+
+    const handles: HTTPServerHandle[] = [];
+    const stop = new AbortController();
+    const onAbort = () => stop.abort();
+    signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      const agentAPI = agentApp({ ds, ca, hub, clock, logger, trustDomain: td, agentTTL: Math.floor(o.agentTTL / 1000) });
+      const tls: TLSServerHandle = await this.#d.http.https({
+        hostname: o.bindAddress,
+        port: o.bindPort,
+        fetch: (req, env) => agentAPI.fetch(req, env),
+        credentials: this.#svid.credentials,
+      });
+      handles.push(tls);
+      const health = () => {
+        const h = caManager.health();
+        const ready = h.caNotAfter !== undefined && h.caNotAfter.getTime() > clock.now().getTime();
+        return {
+          live: h.failedRotations <= 10,
+          ready,
+          details: { ca_expires_at: h.caNotAfter?.toISOString() ?? null, failed_rotations: h.failedRotations, last_error: h.lastError },
+        };
+      };
+      const admin = adminApp({ ds, caManager, hub, clock, logger, trustDomain: td, health });
+      handles.push(await this.#d.http.unix({ socketPath: o.socketPath, mode: 0o770, fetch: (req) => admin.fetch(req) }));
+      if (o.healthChecks) handles.push(await this.#healthListener(health));
+
+      const renewSVID = async () => {
+        try {
+          this.#svid = await issueServerSVID(ca, td, clock.now(), svidTTL);
+          tls.setCredentials(this.#svid.credentials);
+          logger.debug("Server SVID rotated", { [F.EXPIRATION]: this.#svid.notAfter.toISOString() });
+        } catch (err) {
+          logger.warn("Failed to rotate server SVID", { [F.ERROR]: formatError(err) });
+        }
+      };
+      caManager.onActivate(() => {
+        void renewSVID();
+        void hub.notify();
+      });
+      logger.info("Starting Server APIs", { [F.ADDRESS]: `${o.bindAddress}:${tls.port}`, admin_socket: o.socketPath });
+      this.#d.onReady?.({ agentAPIPort: tls.port });
+      await Promise.all([
+        caManager.run(stop.signal),
+        hub.run(stop.signal),
+        this.#svidLoop(stop.signal, renewSVID),
+      ]);
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+      stop.abort();
+      await Promise.all(handles.map((h) => h.close().catch(() => {})));
+    }
+  }
+
+  async #svidLoop(signal: AbortSignal, renew: () => Promise<void>): Promise<void> {
+    while (!signal.aborted) {
+      const s = this.#svid!;
+      const half = (s.notAfter.getTime() - s.issuedAt.getTime()) / 2;
+      const wait = Math.max(1000, s.issuedAt.getTime() + half - this.#d.clock.now().getTime());
+      try {
+        await this.#d.clock.sleep(Math.min(wait, 60_000), signal);
+      } catch {
+        return;
+      }
+      if (this.#d.clock.now().getTime() >= s.issuedAt.getTime() + half) await renew();
+    }
+  }
+
+  async #healthListener(health: () => { live: boolean; ready: boolean }): Promise<HTTPServerHandle> {
+    const hc = this.#d.options.healthChecks!;
+    return this.#d.http.http({
+      hostname: hc.bindAddress,
+      port: hc.bindPort,
+      fetch: (req) => {
+        const p = new URL(req.url).pathname;
+        const h = health();
+        if (p === hc.livePath) return new Response(h.live ? "ok" : "not live", { status: h.live ? 200 : 503 });
+        if (p === hc.readyPath) return new Response(h.ready ? "ok" : "not ready", { status: h.ready ? 200 : 503 });
+        return new Response("not found", { status: 404 });
+      },
+    });
+  }
+}

@@ -1,0 +1,161 @@
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { buildAgentConfig, loadAgentConfig } from "../../src/agent/config.ts";
+import { ConfigStatus } from "../../src/core/config/status.ts";
+import { ConfigError } from "../../src/core/errors.ts";
+
+const CONF = fileURLToPath(new URL("../../conf/agent.conf", import.meta.url));
+const BASE = { server_address: "wisp.example.org", trust_domain: "example.org", trust_bundle_path: "/etc/bundle.pem" };
+
+function issues(fn: () => unknown): readonly string[] {
+  try {
+    fn();
+  } catch (err) {
+    assert.instance(err, ConfigError);
+    assert.is((err as ConfigError).code, "ERR_CONFIG_INVALID");
+    return (err as ConfigError).issues;
+  }
+  throw new Error("expected a ConfigError");
+}
+
+test("loadAgentConfig() loads conf/agent.conf cleanly", () => {
+  const status = new ConfigStatus();
+  const c = loadAgentConfig({ text: readFileSync(CONF, "utf8"), filename: CONF, status });
+  assert.equal(status.notes, []);
+  assert.is(c.trustDomain.name, "example.org");
+  assert.is(c.serverAddress, "127.0.0.1");
+  assert.is(c.serverPort, 8081);
+  assert.is(c.socketPath, "/tmp/wisp-agent/public/api.sock");
+  assert.is(c.dataDir, "./.data/agent");
+  assert.is(c.insecureBootstrap, true);
+  assert.equal(c.keyManager, { name: "disk", directory: "./.data/agent" });
+  assert.equal(c.workloadAttestors, [{ name: "unix", discoverWorkloadPath: false, workloadSizeLimit: 0 }]);
+  assert.ok(Object.isFrozen(c));
+});
+
+test("buildAgentConfig() fills the defaults", () => {
+  const c = buildAgentConfig({ agent: BASE });
+  assert.equal({ ...c, trustDomain: c.trustDomain.name }, {
+    dataDir: "./.data",
+    serverAddress: "wisp.example.org",
+    serverPort: 8081,
+    socketPath: "/tmp/wisp-agent/public/api.sock",
+    trustDomain: "example.org",
+    trustBundlePath: "/etc/bundle.pem",
+    insecureBootstrap: false,
+    logLevel: "info",
+    logFormat: "text",
+    workloadX509SVIDKeyType: "ec-p256",
+    x509SVIDCacheMaxSize: 1000,
+    healthChecks: { listenerEnabled: false, bindAddress: "localhost", bindPort: 80, livePath: "/live", readyPath: "/ready" },
+    nodeAttestor: { name: "join_token" },
+    keyManager: { name: "memory" },
+    workloadAttestors: [{ name: "unix", discoverWorkloadPath: false, workloadSizeLimit: 0 }],
+  });
+});
+
+test("buildAgentConfig() requires one way to bootstrap trust", () => {
+  assert.equal(issues(() => buildAgentConfig({ agent: { ...BASE, trust_bundle_path: undefined } })), [
+    "agent.trust_bundle_path or agent.trust_bundle_url must be configured unless insecure_bootstrap is set",
+  ]);
+  assert.equal(issues(() => buildAgentConfig({ agent: { ...BASE, insecure_bootstrap: true } })), [
+    "only one of agent.insecure_bootstrap, agent.trust_bundle_path or agent.trust_bundle_url can be set",
+  ]);
+});
+
+test("buildAgentConfig() accepts an https trust bundle URL and rejects others", () => {
+  const c = buildAgentConfig({ agent: { ...BASE, trust_bundle_path: "", trust_bundle_url: "https://bundle.example.org/b.pem" } });
+  assert.is(c.trustBundleURL?.href, "https://bundle.example.org/b.pem");
+  assert.is(c.trustBundlePath, undefined);
+  assert.equal(issues(() => buildAgentConfig({ agent: { ...BASE, trust_bundle_path: "", trust_bundle_url: "http://b/x" } })), [
+    `agent.trust_bundle_url must use https, got "http://b/x"`,
+  ]);
+});
+
+test("buildAgentConfig() reports every problem at once", () => {
+  const got = issues(() =>
+    loadAgentConfig({
+      filename: "agent.conf",
+      text: `
+agent {
+  trust_domain = "spiffe://"
+  server_port = 0
+  insecure_bootstrap = "maybe"
+  workload_x509_svid_key_type = "rsa-2048"
+  log_format = "xml"
+  sync_interval = "5s"
+}
+plugins {
+  WorkloadAttestor "docker" {}
+  KeyManager "disk" { plugin_data { directory = 5 } }
+}`,
+    })
+  );
+  assert.equal(got, [
+    "agent.server_address must be configured",
+    "agent.server_port must be between 1 and 65535, got 0",
+    `agent.trust_domain: invalid trust domain "spiffe://": trust domain is missing`,
+    "agent.insecure_bootstrap must be a boolean",
+    "agent.trust_bundle_path or agent.trust_bundle_url must be configured unless insecure_bootstrap is set",
+    `agent.log_format: unsupported value "xml" (supported: text, json)`,
+    `agent.workload_x509_svid_key_type: unsupported key type "rsa-2048" (supported: ec-p256)`,
+    `unknown WorkloadAttestor plugin "docker" (supported: unix)`,
+    "plugins.KeyManager.disk.plugin_data.directory must be a string",
+    `unknown configuration key "agent.sync_interval"`,
+  ]);
+});
+
+test("buildAgentConfig() reads the unix workload attestor and disk key manager", () => {
+  const c = buildAgentConfig({
+    agent: { ...BASE, data_dir: "/var/lib/wisp-agent" },
+    plugins: {
+      KeyManager: [{ name: "disk", plugin_data: {} }],
+      WorkloadAttestor: [{ name: "unix", plugin_data: { discover_workload_path: true, workload_size_limit: "1048576" } }],
+    },
+  });
+  assert.equal(c.keyManager, { name: "disk", directory: "/var/lib/wisp-agent" });
+  assert.equal(c.workloadAttestors, [{ name: "unix", discoverWorkloadPath: true, workloadSizeLimit: 1_048_576 }]);
+});
+
+test("loadAgentConfig() lets flags win over the file", () => {
+  const c = loadAgentConfig({
+    filename: "agent.conf",
+    text: `agent {\n server_address = "file"\n trust_domain = "example.org"\n trust_bundle_path = "/b.pem"\n}`,
+    flags: {
+      serverAddress: "flag",
+      serverPort: 9443,
+      joinToken: "7b1c0d5e",
+      socketPath: "/run/wisp/api.sock",
+      dataDir: "/d",
+      logLevel: "ERROR",
+      insecureBootstrap: false,
+    },
+  });
+  assert.is(c.serverAddress, "flag");
+  assert.is(c.serverPort, 9443);
+  assert.is(c.joinToken, "7b1c0d5e");
+  assert.is(c.socketPath, "/run/wisp/api.sock");
+  assert.is(c.dataDir, "/d");
+  assert.is(c.logLevel, "error");
+  assert.is(c.insecureBootstrap, false);
+  assert.is(c.trustBundlePath, "/b.pem");
+});
+
+test("loadAgentConfig() works from flags alone, as a development agent", () => {
+  const c = loadAgentConfig({ flags: { serverAddress: "127.0.0.1", trustDomain: "example.org", insecureBootstrap: true } });
+  assert.is(c.insecureBootstrap, true);
+  const d = loadAgentConfig({ flags: { serverAddress: "127.0.0.1", trustDomain: "example.org", trustBundle: "/b.pem" } });
+  assert.is(d.trustBundlePath, "/b.pem");
+});
+
+test("loadAgentConfig() reads JSON and expands environment variables", () => {
+  const text = JSON.stringify({ agent: { ...BASE, server_address: "$SERVER", join_token: "${TOKEN}" } });
+  const env: Record<string, string> = { SERVER: "10.1.2.3", TOKEN: "abc" };
+  const c = loadAgentConfig({ text, filename: "agent.json", expandEnv: true, getenv: (k) => env[k] });
+  assert.is(c.serverAddress, "10.1.2.3");
+  assert.is(c.joinToken, "abc");
+});
+
+test.run();

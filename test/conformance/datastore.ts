@@ -1,0 +1,329 @@
+/**
+ * The DataStore conformance suite: every backend (SQLite, PostgreSQL, …) must pass it unchanged. It uses only the
+ * DataStore port, so nothing here knows about a dialect.
+ * @module
+ */
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { AlreadyExistsError, NotFoundError, type ServiceError } from "../../src/core/errors.ts";
+import { x509 } from "../../src/core/x509/_peculiar.ts";
+import type { DataStore, NewRegistrationEntry, Selector } from "../../src/server/datastore/datastore.ts";
+
+/** A fresh, empty store on the system clock, and how to dispose of it. */
+export interface OpenedDataStore {
+  ds: DataStore;
+  cleanup(): Promise<void>;
+}
+
+interface Ctx {
+  ds: DataStore;
+  cleanup: () => Promise<void>;
+}
+
+const TD = "spiffe://example.org";
+
+export function newEntry(over: Partial<NewRegistrationEntry> = {}): NewRegistrationEntry {
+  return {
+    spiffeID: `${TD}/workload`,
+    parentID: `${TD}/spire/agent/join_token/abc`,
+    selectors: [{ type: "unix", value: "uid:1000" }],
+    x509SVIDTTL: 3600,
+    jwtSVIDTTL: 300,
+    dnsNames: ["a.example.org"],
+    hint: "",
+    admin: false,
+    downstream: false,
+    ...over,
+  };
+}
+
+/** Asserts that `p` rejects with exactly this class, code and message. */
+export async function rejects(
+  p: Promise<unknown>,
+  cls: new (...args: never[]) => ServiceError,
+  code: string,
+  message: string,
+): Promise<void> {
+  let err: unknown;
+  try {
+    await p;
+  } catch (e) {
+    err = e;
+  }
+  assert.ok(err instanceof cls, `expected ${cls.name}, got ${String(err)}`);
+  assert.is((err as ServiceError).code, code);
+  assert.is((err as ServiceError).message, message);
+}
+
+/** A self-signed P-256 root that expires at `notAfter` (unix seconds). */
+async function rootCert(notAfter: number): Promise<Uint8Array> {
+  const alg = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" };
+  const keys = (await crypto.subtle.generateKey(alg, false, ["sign", "verify"])) as CryptoKeyPair;
+  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: "01",
+    name: "CN=root",
+    notBefore: new Date((notAfter - 86400) * 1000),
+    notAfter: new Date(notAfter * 1000),
+    keys,
+    signingAlgorithm: alg,
+  });
+  return new Uint8Array(cert.rawData);
+}
+
+const bytes = (...b: number[]) => new Uint8Array(b);
+const sel = (type: string, value: string): Selector => ({ type, value });
+const nowSeconds = () => Math.floor(Date.now() / 1000);
+
+/**
+ * Registers and runs (queues, as uvu does) the suite "datastore <name>". `open` is called before every test and must
+ * return an empty store that uses the system clock; `cleanup` runs after every test.
+ */
+export function datastoreSuite(name: string, open: () => Promise<OpenedDataStore>): void {
+  const test = suite<Ctx>(`datastore ${name}`, {} as Ctx);
+  test.before.each(async (ctx) => {
+    const o = await open();
+    ctx.ds = o.ds;
+    ctx.cleanup = o.cleanup;
+  });
+  test.after.each(async (ctx) => {
+    await ctx.cleanup();
+  });
+
+  test("createEntry assigns a UUIDv4 id, revision 0 and createdAt, and fetchEntry returns it", async ({ ds }) => {
+    const before = nowSeconds();
+    const e = await ds.createEntry(newEntry());
+    assert.match(e.id, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    assert.is(e.revisionNumber, 0);
+    assert.ok(e.createdAt >= before && e.createdAt <= nowSeconds());
+    assert.equal(await ds.fetchEntry(e.id), e);
+    assert.is(await ds.fetchEntry("no-such-entry"), undefined);
+
+    const given = await ds.createEntry(newEntry({ id: "entry-1", spiffeID: `${TD}/other`, admin: true, downstream: true }));
+    assert.is(given.id, "entry-1");
+    assert.equal(await ds.fetchEntry("entry-1"), given);
+  });
+
+  test("createEntry refuses a duplicate of parent, SPIFFE ID and selector set, in any order", async ({ ds }) => {
+    const selectors = [sel("unix", "uid:1000"), sel("unix", "gid:0")];
+    await ds.createEntry(newEntry({ selectors }));
+    const dup = newEntry({ selectors: [sel("unix", "gid:0"), sel("unix", "uid:1000"), sel("unix", "gid:0")] });
+    await rejects(ds.createEntry(dup), AlreadyExistsError, "ERR_ALREADY_EXISTS", "entry already exists");
+    // A different selector set, parent or SPIFFE ID is a different entry.
+    await ds.createEntry(newEntry({ selectors: [sel("unix", "uid:1000")] }));
+    await ds.createEntry(newEntry({ selectors, parentID: `${TD}/other-agent` }));
+    await ds.createEntry(newEntry({ selectors, spiffeID: `${TD}/other` }));
+    await ds.createEntry(newEntry({ id: "fixed", spiffeID: `${TD}/x` }));
+    await rejects(
+      ds.createEntry(newEntry({ id: "fixed", spiffeID: `${TD}/y` })),
+      AlreadyExistsError,
+      "ERR_ALREADY_EXISTS",
+      "entry already exists",
+    );
+    assert.is((await ds.listEntries()).length, 5);
+  });
+
+  test("createEntry of one entry from 10 concurrent callers succeeds exactly once", async ({ ds }) => {
+    const results = await Promise.allSettled(Array.from({ length: 10 }, () => ds.createEntry(newEntry())));
+    assert.is(results.filter((r) => r.status === "fulfilled").length, 1);
+    for (const r of results) {
+      if (r.status === "rejected") assert.ok(r.reason instanceof AlreadyExistsError);
+    }
+  });
+
+  test("listEntries filters by parent, SPIFFE ID and selector subset, oldest first", async ({ ds }) => {
+    const a = await ds.createEntry(newEntry({ parentID: `${TD}/p1`, spiffeID: `${TD}/a`, selectors: [sel("k8s", "ns:a"), sel("k8s", "sa:x")] }));
+    const b = await ds.createEntry(newEntry({ parentID: `${TD}/p1`, spiffeID: `${TD}/b`, selectors: [sel("k8s", "ns:a")] }));
+    const c = await ds.createEntry(newEntry({ parentID: `${TD}/p2`, spiffeID: `${TD}/a`, selectors: [sel("k8s", "ns:b"), sel("k8s", "sa:x")] }));
+    const ids = (list: { id: string }[]) => list.map((e) => e.id);
+    assert.equal(ids(await ds.listEntries()), [a.id, b.id, c.id]);
+    assert.equal(ids(await ds.listEntries({})), [a.id, b.id, c.id]);
+    assert.equal(ids(await ds.listEntries({ parentID: `${TD}/p1` })), [a.id, b.id]);
+    assert.equal(ids(await ds.listEntries({ spiffeID: `${TD}/a` })), [a.id, c.id]);
+    assert.equal(ids(await ds.listEntries({ selectors: [sel("k8s", "sa:x")] })), [a.id, c.id]);
+    assert.equal(ids(await ds.listEntries({ selectors: [sel("k8s", "sa:x"), sel("k8s", "ns:a")] })), [a.id]);
+    assert.equal(ids(await ds.listEntries({ selectors: [sel("k8s", "ns:a"), sel("k8s", "ns:b")] })), []);
+    assert.equal(ids(await ds.listEntries({ parentID: `${TD}/p2`, spiffeID: `${TD}/a`, selectors: [sel("k8s", "sa:x")] })), [c.id]);
+    assert.equal(ids(await ds.listEntries({ parentID: `${TD}/p3` })), []);
+    assert.equal(ids(await ds.listEntries({ selectors: [] })), [a.id, b.id, c.id]);
+    assert.equal((await ds.listEntries({ spiffeID: `${TD}/b` }))[0], b);
+  });
+
+  test("updateEntry replaces fields, keeps id and createdAt, and bumps the revision", async ({ ds }) => {
+    const e = await ds.createEntry(newEntry());
+    const u1 = await ds.updateEntry({ ...e, spiffeID: `${TD}/renamed`, selectors: [sel("unix", "uid:0")], dnsNames: [], hint: "h", x509SVIDTTL: 60, admin: true });
+    assert.is(u1.revisionNumber, 1);
+    assert.is(u1.createdAt, e.createdAt);
+    assert.is(u1.spiffeID, `${TD}/renamed`);
+    assert.equal(u1.selectors, [sel("unix", "uid:0")]);
+    assert.equal(await ds.fetchEntry(e.id), u1);
+    const u2 = await ds.updateEntry({ ...u1, revisionNumber: 99, createdAt: 1 });
+    assert.is(u2.revisionNumber, 2);
+    assert.is(u2.createdAt, e.createdAt);
+    // The selector index follows the update.
+    assert.equal((await ds.listEntries({ selectors: [sel("unix", "uid:1000")] })).length, 0);
+    assert.equal((await ds.listEntries({ selectors: [sel("unix", "uid:0")] })).map((x) => x.id), [e.id]);
+
+    await rejects(ds.updateEntry({ ...u2, id: "missing" }), NotFoundError, "ERR_NOT_FOUND", `entry "missing" not found`);
+    const other = await ds.createEntry(newEntry());
+    await rejects(
+      ds.updateEntry({ ...other, spiffeID: u2.spiffeID, selectors: u2.selectors }),
+      AlreadyExistsError,
+      "ERR_ALREADY_EXISTS",
+      "entry already exists",
+    );
+    assert.is((await ds.fetchEntry(other.id))?.revisionNumber, 0);
+  });
+
+  test("deleteEntry returns the entry and removes it with its selectors", async ({ ds }) => {
+    const e = await ds.createEntry(newEntry());
+    assert.equal(await ds.deleteEntry(e.id), e);
+    assert.is(await ds.fetchEntry(e.id), undefined);
+    assert.equal(await ds.listEntries({ selectors: e.selectors }), []);
+    await rejects(ds.deleteEntry(e.id), NotFoundError, "ERR_NOT_FOUND", `entry "${e.id}" not found`);
+    // The same entry can be created again once deleted.
+    await ds.createEntry(newEntry());
+  });
+
+  test("every entry change writes one event, in commit order; failed changes write none", async ({ ds }) => {
+    assert.is(await ds.lastEntryEventID(), 0);
+    assert.equal(await ds.listEntryEvents(0), []);
+    const a = await ds.createEntry(newEntry({ spiffeID: `${TD}/a` }));
+    const b = await ds.createEntry(newEntry({ spiffeID: `${TD}/b` }));
+    await rejects(ds.createEntry(newEntry({ spiffeID: `${TD}/a` })), AlreadyExistsError, "ERR_ALREADY_EXISTS", "entry already exists");
+    await ds.updateEntry({ ...a, hint: "x" });
+    await ds.deleteEntry(b.id);
+    await rejects(ds.deleteEntry(b.id), NotFoundError, "ERR_NOT_FOUND", `entry "${b.id}" not found`);
+    const events = await ds.listEntryEvents(0);
+    assert.equal(events.map((e) => e.entryID), [a.id, b.id, a.id, b.id]);
+    for (let i = 1; i < events.length; i++) assert.ok(events[i]!.id > events[i - 1]!.id);
+    assert.is(await ds.lastEntryEventID(), events[3]!.id);
+    assert.equal(await ds.listEntryEvents(events[1]!.id), events.slice(2));
+    assert.equal(await ds.listEntryEvents(events[0]!.id, 2), events.slice(1, 3));
+    assert.equal(await ds.listEntryEvents(events[3]!.id), []);
+  });
+
+  test("attested nodes: create, fetch, list, update, delete, with selectors in order", async ({ ds }) => {
+    const node = {
+      spiffeID: `${TD}/spire/agent/x509pop/b`,
+      attestationType: "x509pop",
+      certSerial: "0a1b",
+      certNotAfter: 2_000_000_000,
+      newCertSerial: "",
+      newCertNotAfter: 0,
+      canReattest: true,
+      banned: false,
+      selectors: [sel("x509pop", "subject:cn:b"), sel("x509pop", "ca:fingerprint:00")],
+    };
+    assert.equal(await ds.createAttestedNode(node), node);
+    await rejects(ds.createAttestedNode(node), AlreadyExistsError, "ERR_ALREADY_EXISTS", `attested node "${node.spiffeID}" already exists`);
+    assert.equal(await ds.fetchAttestedNode(node.spiffeID), node);
+    assert.is(await ds.fetchAttestedNode(`${TD}/nobody`), undefined);
+    const other = { ...node, spiffeID: `${TD}/spire/agent/join_token/a`, attestationType: "join_token", selectors: [] };
+    await ds.createAttestedNode(other);
+    assert.equal(await ds.listAttestedNodes(), [other, node]);
+
+    const renewed = { ...node, newCertSerial: "0c", newCertNotAfter: 2_000_000_100, banned: true, selectors: [sel("x509pop", "subject:cn:c")] };
+    assert.equal(await ds.updateAttestedNode(renewed), renewed);
+    assert.equal(await ds.fetchAttestedNode(node.spiffeID), renewed);
+    const ghost = { ...node, spiffeID: `${TD}/ghost` };
+    await rejects(ds.updateAttestedNode(ghost), NotFoundError, "ERR_NOT_FOUND", `attested node "${TD}/ghost" not found`);
+
+    assert.equal(await ds.deleteAttestedNode(node.spiffeID), renewed);
+    assert.is(await ds.fetchAttestedNode(node.spiffeID), undefined);
+    await rejects(ds.deleteAttestedNode(node.spiffeID), NotFoundError, "ERR_NOT_FOUND", `attested node "${node.spiffeID}" not found`);
+    assert.equal(await ds.listAttestedNodes(), [other]);
+  });
+
+  test("join tokens are taken once and pruned by expiry", async ({ ds }) => {
+    await ds.createJoinToken({ token: "t1", expiresAt: 100 });
+    await ds.createJoinToken({ token: "t2", expiresAt: 200 });
+    await ds.createJoinToken({ token: "t3", expiresAt: 300 });
+    await rejects(ds.createJoinToken({ token: "t1", expiresAt: 999 }), AlreadyExistsError, "ERR_ALREADY_EXISTS", "join token already exists");
+    assert.equal(await ds.takeJoinToken("t1"), { token: "t1", expiresAt: 100 });
+    assert.is(await ds.takeJoinToken("t1"), undefined);
+    assert.is(await ds.takeJoinToken("nope"), undefined);
+    assert.is(await ds.pruneJoinTokens(250), 1);
+    assert.is(await ds.takeJoinToken("t2"), undefined);
+    assert.equal(await ds.takeJoinToken("t3"), { token: "t3", expiresAt: 300 });
+    assert.is(await ds.pruneJoinTokens(1000), 0);
+  });
+
+  test("20 concurrent takeJoinToken calls of one token: exactly one gets it", async ({ ds }) => {
+    await ds.createJoinToken({ token: "race", expiresAt: 100 });
+    const got = await Promise.all(Array.from({ length: 20 }, () => ds.takeJoinToken("race")));
+    assert.equal(got.filter((t) => t !== undefined), [{ token: "race", expiresAt: 100 }]);
+  });
+
+  test("appendBundle creates, deduplicates roots by DER and keys by kid, and bumps the sequence on change", async ({ ds }) => {
+    assert.is(await ds.fetchBundle(TD), undefined);
+    const k1 = { kid: "k1", publicKey: bytes(1, 2), notAfter: 500 };
+    const b1 = await ds.appendBundle({ trustDomain: TD, x509Authorities: [bytes(1), bytes(1)], jwtKeys: [k1] });
+    assert.equal(b1, { trustDomain: TD, x509Authorities: [bytes(1)], jwtKeys: [k1], sequence: 1, refreshHint: 300 });
+    assert.equal(await ds.fetchBundle(TD), b1);
+
+    const same = await ds.appendBundle({ trustDomain: TD, x509Authorities: [bytes(1)], jwtKeys: [{ ...k1, publicKey: bytes(9) }] });
+    assert.equal(same, b1);
+    const k2 = { kid: "k2", publicKey: bytes(3), notAfter: 600 };
+    const b2 = await ds.appendBundle({ trustDomain: TD, x509Authorities: [bytes(2), bytes(1)], jwtKeys: [k1, k2] });
+    assert.equal(b2, { ...b1, x509Authorities: [bytes(1), bytes(2)], jwtKeys: [k1, k2], sequence: 2 });
+    const b3 = await ds.appendBundle({ trustDomain: TD, x509Authorities: [], jwtKeys: [], refreshHint: 60 });
+    assert.equal(b3, { ...b2, refreshHint: 60, sequence: 3 });
+    assert.equal(await ds.fetchBundle(TD), b3);
+
+    const fed = await ds.appendBundle({ trustDomain: "spiffe://a.org", x509Authorities: [bytes(7)], jwtKeys: [], refreshHint: 30 });
+    assert.is(fed.refreshHint, 30);
+    assert.is(fed.sequence, 1);
+    assert.equal(await ds.listBundles(), [fed, b3]);
+  });
+
+  test("concurrent appendBundle calls lose no root", async ({ ds }) => {
+    await Promise.all(Array.from({ length: 10 }, (_, i) => ds.appendBundle({ trustDomain: TD, x509Authorities: [bytes(i)], jwtKeys: [] })));
+    const b = await ds.fetchBundle(TD);
+    assert.is(b?.x509Authorities.length, 10);
+    assert.is(b?.sequence, 10);
+  });
+
+  test("pruneBundle drops expired roots and keys but never the last root", async ({ ds }) => {
+    assert.is(await ds.pruneBundle(TD, 1000), undefined);
+    const [r1, r2, r3] = await Promise.all([rootCert(2_000_000_000), rootCert(2_000_100_000), rootCert(2_000_200_000)]);
+    const k1 = { kid: "k1", publicKey: bytes(1), notAfter: 2_000_000_000 };
+    const k2 = { kid: "k2", publicKey: bytes(2), notAfter: 2_000_150_000 };
+    const b1 = await ds.appendBundle({ trustDomain: TD, x509Authorities: [r1!, r2!, r3!], jwtKeys: [k1, k2] });
+
+    assert.equal(await ds.pruneBundle(TD, 2_000_000_000), b1, "notAfter equal to the cut-off is kept");
+    const b2 = await ds.pruneBundle(TD, 2_000_000_001);
+    assert.equal(b2, { ...b1, x509Authorities: [r2!, r3!], jwtKeys: [k2], sequence: 2 });
+    const b3 = await ds.pruneBundle(TD, 2_000_150_001);
+    assert.equal(b3, { ...b1, x509Authorities: [r3!], jwtKeys: [], sequence: 3 });
+    const b4 = await ds.pruneBundle(TD, 2_100_000_000);
+    assert.equal(b4, b3, "the last root stays");
+    assert.equal(await ds.fetchBundle(TD), b3);
+
+    const other = "spiffe://b.org";
+    await ds.appendBundle({ trustDomain: other, x509Authorities: [r1!, r2!], jwtKeys: [] });
+    const kept = await ds.pruneBundle(other, 2_100_000_000);
+    assert.equal(kept?.x509Authorities, [r2!], "when all expired, the one that expires last stays");
+    assert.is(kept?.sequence, 2);
+  });
+
+  test("setCAJournal creates and upserts by id; fetchCAJournal finds the newest by active authority", async ({ ds }) => {
+    assert.is(await ds.fetchCAJournal("ak1"), undefined);
+    const j1 = await ds.setCAJournal({ activeX509AuthorityID: "ak1", data: `{"v":1}` });
+    assert.ok(j1.id > 0);
+    assert.equal(j1, { id: j1.id, activeX509AuthorityID: "ak1", data: `{"v":1}` });
+    assert.equal(await ds.fetchCAJournal("ak1"), j1);
+
+    const j1b = await ds.setCAJournal({ id: j1.id, activeX509AuthorityID: "ak2", data: `{"v":2}` });
+    assert.equal(j1b, { id: j1.id, activeX509AuthorityID: "ak2", data: `{"v":2}` });
+    assert.is(await ds.fetchCAJournal("ak1"), undefined);
+    assert.equal(await ds.fetchCAJournal("ak2"), j1b);
+
+    const j2 = await ds.setCAJournal({ activeX509AuthorityID: "ak2", data: `{"v":3}` });
+    assert.ok(j2.id > j1.id);
+    assert.equal(await ds.fetchCAJournal("ak2"), j2);
+    const j9 = await ds.setCAJournal({ id: 9000, activeX509AuthorityID: "ak9", data: "{}" });
+    assert.equal(await ds.fetchCAJournal("ak9"), j9);
+  });
+
+  test.run();
+}
