@@ -150,6 +150,12 @@ export function createApp(emu: Emulator): Hono<Env> {
   });
   app.post("/", async (c) => {
     const requestId = randomUUID();
+    const res = await answer(c, requestId);
+    // The SDK corrects its clock skew from Date, so it must carry the emulator's (possibly offset) clock.
+    res.headers.set("date", emu.now().toUTCString());
+    return res;
+  });
+  async function answer(c: Context<Env>, requestId: string): Promise<Response> {
     try {
       return await dispatch(emu, c, requestId);
     } catch (err) {
@@ -163,6 +169,6 @@ export function createApp(emu: Emulator): Hono<Env> {
       }
       return isQuery ? xmlErrorResponse(aws, requestId) : jsonErrorResponse(aws, requestId);
     }
-  });
+  }
   return app;
 }

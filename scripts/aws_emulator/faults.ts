@@ -42,7 +42,7 @@ export class Faults {
     if (mode === "invalid_state" && service === "sts") return `mode "invalid_state" is not supported for service "sts"`;
     const targets = service === undefined ? SERVICES.filter((s) => mode !== "invalid_state" || s !== "sts") : [service as ServiceName];
     for (const s of targets) {
-      this.#faults.set(s, { mode: mode as FaultMode, delayMs: (delayMs as number | undefined) ?? DEFAULT_SLOW_MS });
+      this.#faults.set(s, { mode: mode as FaultMode, delayMs: mode === "slow" ? ((delayMs as number | undefined) ?? DEFAULT_SLOW_MS) : 0 });
     }
     return undefined;
   }

@@ -115,7 +115,7 @@ async function signCA(p: {
   const exts = [
     CA_KU_EXT,
     basicConstraintsCA(p.pathLen),
-    extensionTLV(oid(OID_SKI), false, octetTLV(await subjectKeyId(p.spki))),
+    extensionTLV(oid(OID_SKI), false, octetTLV(subjectKeyId(p.spki))),
   ];
   if (p.aki) exts.push(extensionTLV(oid(OID_AKI), false, seq(tlv(0x80, p.aki))));
   exts.push(sanExtension([td.idString()], [], subject.length === 2));
@@ -186,7 +186,7 @@ export async function signIntermediateCA(o: IntermediateCAOptions): Promise<Uint
     signer: o.issuerSigner,
     serial,
     issuerDER: issuer.subjectDER,
-    aki: issuer.ski ?? await subjectKeyId(issuer.spki, issuer.spki.length - 65),
+    aki: issuer.ski ?? subjectKeyId(issuer.spki, issuer.spki.length - 65),
     subject: caSubject(o.subject, serial),
     spki: o.publicKeySPKI,
     trustDomain: o.trustDomain,

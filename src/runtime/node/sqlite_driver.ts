@@ -29,7 +29,8 @@ const STATEMENT_CACHE_LIMIT = 256;
 function translate(err: unknown): unknown {
   if (err instanceof ServiceError) return err;
   const code = (err as { code?: unknown }).code;
-  if (code === "SQLITE_BUSY" || code === "SQLITE_LOCKED" || (typeof code === "string" && code.startsWith("SQLITE_BUSY_"))) {
+  const busy = typeof code === "string" && (code.startsWith("SQLITE_BUSY") || code.startsWith("SQLITE_LOCKED"));
+  if (busy) {
     return new UnavailableError("datastore is busy", { cause: err });
   }
   if (code === "SQLITE_CONSTRAINT_UNIQUE" || code === "SQLITE_CONSTRAINT_PRIMARYKEY") {

@@ -16,7 +16,7 @@ import {
   X509SVIDRequestSchema,
   X509SVIDResponseSchema,
 } from "../../../src/agent/workload/proto/workload_pb.ts";
-import { InvalidArgumentError, NotFoundError } from "../../../src/core/errors.ts";
+import { InvalidArgumentError, NotFoundError, UnauthenticatedError } from "../../../src/core/errors.ts";
 import { nullLogger } from "../../../src/core/log/logger.ts";
 import type { CallContext, GRPCServerHandle } from "../../../src/core/ports/grpc_server.ts";
 import { serveGRPC } from "../../../src/runtime/node/grpc_server.ts";
@@ -29,6 +29,7 @@ chmodSync(dir, 0o755); // uid 1000 clients must reach the socket
 const sock = join(dir, "public", "api.sock");
 
 const aborted = new Map<number, () => void>();
+const contexts = new Map<number, CallContext>();
 const abortedP = (pid: number) => new Promise<void>((r) => aborted.set(pid, r));
 let replaced = false; // makes the ProcFS report a different start time, as after PID reuse
 const realProc = new NodeProcFS();
@@ -42,6 +43,7 @@ const x509 = serverStreamMethod({ req: X509SVIDRequestSchema, res: X509SVIDRespo
     throw new InvalidArgumentError("security header missing from request");
   }
   const { pid, uid, gid } = ctx.peer;
+  contexts.set(pid, ctx);
   send(create(X509SVIDResponseSchema, { svids: [{ spiffeId: `spiffe://example.org/pid/${pid}/uid/${uid}/gid/${gid}` }] }));
   await new Promise((r) => ctx.signal.addEventListener("abort", r, { once: true }));
   aborted.get(pid)?.();
@@ -156,7 +158,7 @@ test("serveGRPC() survives garbage bytes on the socket and keeps serving others"
   assert.is(r.first.svids[0].spiffe_id, `spiffe://example.org/pid/${r.pid}/uid/0/gid/0`);
 });
 
-test("serveGRPC() aborts ctx.signal when a client cancels or its process dies mid-stream", async () => {
+test("serveGRPC() aborts ctx.signal when a client cancels or its process dies mid-stream; verifyPeerAlive() then fails", async () => {
   const c = rawClient();
   const stream = c.makeServerStreamRequest(FETCH_X509_SVID, id, (b: Buffer) => b, new Uint8Array(), withHeader());
   stream.on("error", () => {});
@@ -171,10 +173,19 @@ test("serveGRPC() aborts ctx.signal when a client cancels or its process dies mi
   const child = spawn("node", cmd, { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] });
   const killed = abortedP(child.pid!);
   await new Promise((r) => child.stdout.once("data", r));
+  const exited = new Promise((r) => child.once("exit", r));
   child.kill("SIGKILL");
   await killed;
   await new Promise((r) => setImmediate(r));
   assert.is(server.openStreams(), 0);
+
+  // Once the dead client is reaped its pid no longer exists; the guard must say so.
+  await exited;
+  const err = await contexts.get(child.pid!)!.verifyPeerAlive().catch((e) => e);
+  assert.instance(err, UnauthenticatedError);
+  assert.is(err.code, "ERR_UNAUTHENTICATED");
+  assert.is(err.message, "could not verify existence of the original caller");
+  assert.instance(err.cause, NotFoundError);
 });
 
 test("verifyPeerAlive() throws UNAUTHENTICATED when the caller's pid now runs another process", async () => {

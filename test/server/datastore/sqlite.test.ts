@@ -1,4 +1,4 @@
-/** The SQL datastore on SQLite (libsql): the conformance suite plus locking, file modes, migrations and crashes. @module */
+/** The SQL datastore on SQLite (libsql): conformance suite plus locking, file modes, migrations, crashes. @module */
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -28,12 +28,16 @@ function tempDir(): string {
 }
 
 async function openStore(path: string, extra: { migrations?: readonly Migration[]; busyTimeoutMs?: number } = {}) {
-  const driver = await SQLiteDriver.open(path, extra.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: extra.busyTimeoutMs });
-  return SQLStore.open({ driver, codeVersion: "test-1", ...(extra.migrations ? { migrations: extra.migrations } : {}) });
+  const { migrations, busyTimeoutMs } = extra;
+  const driver = await SQLiteDriver.open(path, busyTimeoutMs === undefined ? {} : { busyTimeoutMs });
+  return SQLStore.open({ driver, codeVersion: "test-1", ...(migrations ? { migrations } : {}) });
 }
 
 /** Runs an ES module snippet in a child `node --import tsx`; resolves with its stdout once it exits. */
-function child(code: string, onLine?: (line: string, kill: () => void) => void): Promise<{ stdout: string; signal: string | null }> {
+function child(
+  code: string,
+  onLine?: (line: string, kill: () => void) => void,
+): Promise<{ stdout: string; signal: string | null }> {
   return new Promise((resolve, reject) => {
     const p = spawn(NODE, ["--import", "tsx", "--input-type=module", "-e", code], {
       cwd: ROOT,
@@ -71,6 +75,11 @@ datastoreSuite("sqlite", async () => {
   return { ds, cleanup: () => ds.close() };
 });
 
+datastoreSuite("sqlite in-memory", async () => {
+  const ds = await SQLStore.open({ driver: await SQLiteDriver.open(":memory:") });
+  return { ds, cleanup: () => ds.close() };
+});
+
 test("a second process cannot open a datastore in use, and can once it is closed", async () => {
   const path = join(tempDir(), "data", "datastore.sqlite3");
   const ds = await openStore(path);
@@ -83,7 +92,8 @@ test("a second process cannot open a datastore in use, and can once it is closed
     message: `datastore "${path}" is in use by another process`,
   });
   // A second opener inside this process is refused as well.
-  await rejects(SQLiteDriver.open(path), FailedPreconditionError, "ERR_DATASTORE_LOCKED", `datastore "${path}" is in use by another process`);
+  const locked = `datastore "${path}" is in use by another process`;
+  await rejects(SQLiteDriver.open(path), FailedPreconditionError, "ERR_DATASTORE_LOCKED", locked);
   await ds.close();
   assert.equal(JSON.parse((await childOpen(path)).stdout), { ok: true, entries: 1 });
 });
@@ -104,7 +114,8 @@ test("data survives closing and reopening", async () => {
   const path = join(tempDir(), "datastore.sqlite3");
   const a = await openStore(path);
   const e = await a.createEntry(newEntry());
-  const b = await a.appendBundle({ trustDomain: "spiffe://example.org", x509Authorities: [new Uint8Array([1, 2, 3])], jwtKeys: [] });
+  const root = new Uint8Array([1, 2, 3]);
+  const b = await a.appendBundle({ trustDomain: "spiffe://example.org", x509Authorities: [root], jwtKeys: [] });
   await a.createJoinToken({ token: "tok", expiresAt: 10 });
   const events = await a.listEntryEvents(0);
   await a.close();
@@ -121,7 +132,8 @@ test("migrations: a fresh database gets the newest schema, an older one is upgra
   const path = join(tempDir(), "datastore.sqlite3");
   const v1 = await openStore(path);
   assert.equal(v1.migration, { from: 0, to: 1 });
-  assert.equal(await v1.driver.query("SELECT version, code_version FROM schema_version"), [{ version: 1, code_version: "test-1" }]);
+  const versions = await v1.driver.query("SELECT version, code_version FROM schema_version");
+  assert.equal(versions, [{ version: 1, code_version: "test-1" }]);
   const e = await v1.createEntry(newEntry());
   await v1.close();
 
@@ -161,7 +173,8 @@ test("migrations: a schema newer than the code is refused and the lock is releas
   const ds = await openStore(path);
   await ds.driver.run("UPDATE schema_version SET version = $1", [7]);
   await ds.close();
-  await rejects(openStore(path), FailedPreconditionError, "ERR_SCHEMA_TOO_NEW", "datastore schema version 7 is newer than this server supports (1)");
+  const tooNew = "datastore schema version 7 is newer than this server supports (1)";
+  await rejects(openStore(path), FailedPreconditionError, "ERR_SCHEMA_TOO_NEW", tooNew);
   const driver = await SQLiteDriver.open(path);
   assert.equal(await driver.query("SELECT version FROM schema_version"), [{ version: 7 }]);
   await driver.close();
@@ -177,7 +190,9 @@ test("a process killed -9 inside a transaction leaves no half-written entry and 
     const ds = await SQLStore.open({ driver: await SQLiteDriver.open(${JSON.stringify(path)}) });
     await ds.driver.transaction(async (tx) => {
       await tx.run(
-        "INSERT INTO registered_entries (id, spiffe_id, parent_id, selectors_hash, selectors, x509_svid_ttl, jwt_svid_ttl, dns_names, hint, admin, downstream, revision_number, created_at) VALUES ('half', 'spiffe://a/b', 'spiffe://a/p', 'h', '[]', 0, 0, '[]', '', 0, 0, 0, 0)",
+        "INSERT INTO registered_entries (id, spiffe_id, parent_id, selectors_hash, selectors, x509_svid_ttl, " +
+        "jwt_svid_ttl, dns_names, hint, admin, downstream, revision_number, created_at) " +
+        "VALUES ('half', 'spiffe://a/b', 'spiffe://a/p', 'h', '[]', 0, 0, '[]', '', 0, 0, 0, 0)",
       );
       await tx.run("INSERT INTO entry_events (entry_id, created_at) VALUES ('half', 0)");
       console.log("inserted");
@@ -211,14 +226,14 @@ test("a write lock held by another connection past the busy timeout is 'datastor
 
 test("lookups by parent, SPIFFE ID and selector use indexes", async () => {
   const ds = await openStore(join(tempDir(), "datastore.sqlite3"));
-  const plan = async (sql: string) =>
-    (await ds.driver.query<{ detail: string }>(`EXPLAIN QUERY PLAN ${sql}`, ["x", "y"])).map((r) => r.detail).join("; ");
-  assert.match(await plan("SELECT * FROM registered_entries e WHERE e.parent_id = $1 AND $2 = $2"), "USING INDEX registered_entries_identity");
-  assert.match(await plan("SELECT * FROM registered_entries e WHERE e.spiffe_id = $1 AND $2 = $2"), "USING INDEX registered_entries_spiffe_id");
-  assert.match(
-    await plan("SELECT * FROM registered_entries e WHERE e.pk IN (SELECT s.entry_pk FROM entry_selectors s WHERE s.type = $1 AND s.value = $2)"),
-    /USING (COVERING )?INDEX entry_selectors_type_value/,
-  );
+  const plan = async (where: string) => {
+    const sql = `EXPLAIN QUERY PLAN SELECT * FROM registered_entries e WHERE ${where}`;
+    return (await ds.driver.query<{ detail: string }>(sql, ["x", "y"])).map((r) => r.detail).join("; ");
+  };
+  assert.match(await plan("e.parent_id = $1 AND $2 = $2"), "USING INDEX registered_entries_identity");
+  assert.match(await plan("e.spiffe_id = $1 AND $2 = $2"), "USING INDEX registered_entries_spiffe_id");
+  const bySelector = "e.pk IN (SELECT s.entry_pk FROM entry_selectors s WHERE s.type = $1 AND s.value = $2)";
+  assert.match(await plan(bySelector), /USING (COVERING )?INDEX entry_selectors_type_value/);
   await ds.close();
 });
 

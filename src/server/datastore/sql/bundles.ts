@@ -134,7 +134,11 @@ export async function appendBundle(
  * Drops roots and JWT keys whose notAfter is before `expiresBefore` (unix seconds). When every root has expired the
  * one that expires last stays: a bundle without roots would make every SVID of the trust domain unverifiable.
  */
-export async function pruneBundle(db: SQLDriver, trustDomain: string, expiresBefore: number): Promise<Bundle | undefined> {
+export async function pruneBundle(
+  db: SQLDriver,
+  trustDomain: string,
+  expiresBefore: number,
+): Promise<Bundle | undefined> {
   return db.transaction(async (tx) => {
     const current = await select(tx, trustDomain);
     if (current === undefined) return undefined;

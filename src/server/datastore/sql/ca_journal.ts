@@ -1,4 +1,4 @@
-/** CA journals in the SQL datastore: opaque documents of the CA manager, found by their active X.509 authority. @module */
+/** CA journals in the SQL datastore: the CA manager's opaque documents, found by active X.509 authority. @module */
 import type { SQLDriver } from "../../../core/ports/sql_driver.ts";
 import type { CAJournal } from "../datastore.ts";
 import { toNumber } from "./_codec.ts";

@@ -78,7 +78,8 @@ async function recordEvent(tx: SQLExecutor, entryID: string, now: number): Promi
  */
 export async function createEntry(db: SQLDriver, e: NewRegistrationEntry, now: number): Promise<RegistrationEntry> {
   const entry: RegistrationEntry = {
-    id: e.id ?? crypto.randomUUID(),
+    // "" counts as absent: that is what a protobuf request carries when the caller set no id.
+    id: e.id || crypto.randomUUID(),
     spiffeID: e.spiffeID,
     parentID: e.parentID,
     selectors: cleanSelectors(e.selectors),
@@ -130,9 +131,8 @@ export async function listEntries(db: SQLDriver, filter: ListEntriesFilter = {})
   }
   for (const s of selectorSet(filter.selectors ?? [])) {
     params.push(s.type, s.value);
-    where.push(
-      `e.pk IN (SELECT s.entry_pk FROM entry_selectors s WHERE s.type = $${params.length - 1} AND s.value = $${params.length})`,
-    );
+    const [t, v] = [params.length - 1, params.length];
+    where.push(`e.pk IN (SELECT s.entry_pk FROM entry_selectors s WHERE s.type = $${t} AND s.value = $${v})`);
   }
   const sql =
     `SELECT ${COLUMNS} FROM registered_entries e` +

@@ -1,0 +1,77 @@
+#!/usr/bin/env node
+// Runs every test/**/*.test.ts file in its own process (uvu suites call test.run() at the end), two at a
+// time to fit the 2-core CI machines, and prints one closing line: "N passed, N failed[, N skipped]".
+// Usage: node scripts/run_tests.mjs [--runtime node|deno] [--only <substring>] [files...]
+import { spawn } from "node:child_process";
+import { readdirSync, statSync } from "node:fs";
+import { join, relative } from "node:path";
+
+const args = process.argv.slice(2);
+let runtime = "node";
+const only = [];
+const files = [];
+for (let i = 0; i < args.length; i++) {
+  if (args[i] === "--runtime") runtime = args[++i];
+  else if (args[i] === "--only") only.push(args[++i]);
+  else files.push(args[i]);
+}
+
+function walk(dir) {
+  const out = [];
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) out.push(...walk(p));
+    else if (name.endsWith(".test.ts")) out.push(p);
+  }
+  return out;
+}
+
+const all = (files.length ? files : walk("test")).filter((f) => only.length === 0 || only.some((o) => f.includes(o))).sort();
+const concurrency = Number(process.env.TEST_CONCURRENCY ?? 2);
+const deno = join(process.cwd(), "node_modules/.bin/deno");
+const strip = (s) => s.replace(/\x1b\[[0-9;]*m/g, "");
+
+function runOne(file) {
+  return new Promise((resolve) => {
+    const cmd = runtime === "deno" ? deno : process.execPath;
+    const argv = runtime === "deno" ? ["run", "-A", "--no-check", file] : ["--import", "tsx", file];
+    const started = Date.now();
+    const child = spawn(cmd, argv, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, WISP_TEST_RUNTIME: runtime } });
+    let out = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (out += d));
+    // A hung file must not hang CI: uvu files here finish in seconds.
+    const timer = setTimeout(() => child.kill("SIGKILL"), Number(process.env.TEST_FILE_TIMEOUT_MS ?? 300_000));
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      const text = strip(out);
+      const num = (re) => [...text.matchAll(re)].reduce((n, m) => n + Number(m[1]), 0);
+      const total = num(/Total:\s+(\d+)/g);
+      const passed = num(/Passed:\s+(\d+)/g);
+      const skipped = num(/Skipped:\s+(\d+)/g);
+      let failed = total - passed - skipped;
+      if (code !== 0 && failed === 0) failed = 1; // crashed before or after its suites reported
+      resolve({ file, total, passed, skipped, failed, code, out: text, ms: Date.now() - started });
+    });
+  });
+}
+
+const results = [];
+let next = 0;
+async function worker() {
+  while (next < all.length) {
+    const f = all[next++];
+    const r = await runOne(f);
+    results.push(r);
+    const mark = r.failed ? "FAIL" : "ok  ";
+    process.stdout.write(`${mark} ${relative(".", f)} (${r.passed}/${r.total}, ${(r.ms / 1000).toFixed(1)}s)\n`);
+    if (r.failed) process.stdout.write(r.out.split("\n").map((l) => "    " + l).join("\n") + "\n");
+  }
+}
+const t0 = Date.now();
+await Promise.all(Array.from({ length: concurrency }, worker));
+const sum = (k) => results.reduce((n, r) => n + r[k], 0);
+const passed = sum("passed"), failed = sum("failed"), skipped = sum("skipped");
+process.stdout.write(`\n[${runtime}] ${results.length} files in ${((Date.now() - t0) / 1000).toFixed(1)}s\n`);
+process.stdout.write(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}\n`);
+process.exit(failed > 0 ? 1 : 0);

@@ -1,0 +1,197 @@
+/** Real-process harness for integration tests: temp dirs, free ports, wisp-server/wisp-agent processes, CLI runs. @module */
+import { type ChildProcess, spawn } from "node:child_process";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import * as net from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+export const ROOT = resolve(import.meta.dirname ?? new URL(".", import.meta.url).pathname, "../..");
+export const SERVER_BIN = join(ROOT, "bin/wisp-server.mjs");
+export const AGENT_BIN = join(ROOT, "bin/wisp-agent.mjs");
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command to completion; `asUser` runs it through setpriv as that uid/gid with no groups. */
+export function run(cmd: string, args: string[], o: { asUser?: number; env?: Record<string, string>; cwd?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+  const [c, a] = o.asUser === undefined
+    ? [cmd, args]
+    : ["setpriv", [`--reuid=${o.asUser}`, `--regid=${o.asUser}`, "--clear-groups", cmd, ...args]];
+  return new Promise((resolvePromise) => {
+    const child = spawn(c, a, { cwd: o.cwd ?? ROOT, env: { ...process.env, ...o.env }, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "", stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    const t = setTimeout(() => child.kill("SIGKILL"), o.timeoutMs ?? 60_000);
+    child.on("close", (code) => {
+      clearTimeout(t);
+      resolvePromise({ code: code ?? -1, stdout, stderr });
+    });
+  });
+}
+
+export function wispServer(args: string[], o: Parameters<typeof run>[2] = {}): Promise<RunResult> {
+  return run(process.execPath, [SERVER_BIN, ...args], o);
+}
+
+export function wispAgent(args: string[], o: Parameters<typeof run>[2] = {}): Promise<RunResult> {
+  return run(process.execPath, [AGENT_BIN, ...args], o);
+}
+
+export async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+export function tempDir(prefix = "wisp-it-"): string {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  // Workloads run as other uids must be able to reach sockets and write SVIDs below it.
+  chmodSync(d, 0o777);
+  return d;
+}
+
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
+    await new Promise((r) => setTimeout(r, 150));
+  }
+}
+
+/** A long-running wisp process whose output is kept for assertions and failure reports. */
+export class Proc {
+  readonly child: ChildProcess;
+  output = "";
+  constructor(bin: string, args: string[], env: Record<string, string> = {}) {
+    this.child = spawn(process.execPath, [bin, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    this.child.stdout!.on("data", (d) => (this.output += d));
+    this.child.stderr!.on("data", (d) => (this.output += d));
+  }
+  get exited(): boolean {
+    return this.child.exitCode !== null || this.child.signalCode !== null;
+  }
+  waitExit(): Promise<number | null> {
+    if (this.exited) return Promise.resolve(this.child.exitCode);
+    return new Promise((r) => this.child.once("exit", (code) => r(code)));
+  }
+  async stop(signal: NodeJS.Signals = "SIGTERM"): Promise<number | null> {
+    if (this.exited) return this.child.exitCode;
+    const done = this.waitExit();
+    this.child.kill(signal);
+    const t = setTimeout(() => this.child.kill("SIGKILL"), 5000);
+    const code = await done;
+    clearTimeout(t);
+    return code;
+  }
+}
+
+export interface Cluster {
+  dir: string;
+  port: number;
+  serverSocket: string;
+  agentSocket: string;
+  serverConf: string;
+  agentConf: string;
+  server?: Proc;
+  agent?: Proc;
+  cleanup(): Promise<void>;
+}
+
+/** Writes a server.conf and an agent.conf for a fresh trust domain in a temp dir (SQLite, self-signed CA). */
+export async function newCluster(o: { keyManager?: "memory" | "disk"; agentKeyManager?: "memory" | "disk"; extraServer?: string } = {}): Promise<Cluster> {
+  const dir = tempDir();
+  const port = await freePort();
+  const serverSocket = join(dir, "server", "api.sock");
+  const agentSocket = join(dir, "public", "api.sock");
+  const serverConf = join(dir, "server.conf");
+  const agentConf = join(dir, "agent.conf");
+  writeFileSync(serverConf, `
+server {
+  bind_address = "127.0.0.1"
+  bind_port = "${port}"
+  socket_path = "${serverSocket}"
+  trust_domain = "example.org"
+  data_dir = "${join(dir, "server")}"
+  log_level = "DEBUG"
+  ${o.extraServer ?? ""}
+}
+plugins {
+  KeyManager "${o.keyManager ?? "disk"}" {
+    plugin_data {}
+  }
+  NodeAttestor "join_token" {
+    plugin_data {}
+  }
+}
+`);
+  writeFileSync(agentConf, `
+agent {
+  data_dir = "${join(dir, "agent")}"
+  log_level = "DEBUG"
+  server_address = "127.0.0.1"
+  server_port = "${port}"
+  socket_path = "${agentSocket}"
+  trust_domain = "example.org"
+  insecure_bootstrap = true
+}
+plugins {
+  NodeAttestor "join_token" {
+    plugin_data {}
+  }
+  KeyManager "${o.agentKeyManager ?? "disk"}" {
+    plugin_data {}
+  }
+  WorkloadAttestor "unix" {
+    plugin_data {}
+  }
+}
+`);
+  const c: Cluster = {
+    dir, port, serverSocket, agentSocket, serverConf, agentConf,
+    async cleanup() {
+      await c.agent?.stop();
+      await c.server?.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return c;
+}
+
+export async function startServer(c: Cluster): Promise<Proc> {
+  c.server = new Proc(SERVER_BIN, ["run", "-config", c.serverConf]);
+  await waitFor("server healthy", async () => {
+    if (c.server!.exited) throw new Error(`server exited: ${c.server!.output}`);
+    const r = await wispServer(["healthcheck", "-socketPath", c.serverSocket]);
+    return r.code === 0 ? true : undefined;
+  });
+  return c.server;
+}
+
+export async function joinToken(c: Cluster, alias?: string): Promise<string> {
+  const r = await wispServer(["token", "generate", "-socketPath", c.serverSocket, "-output", "json", ...(alias ? ["-spiffeID", alias] : [])]);
+  if (r.code !== 0) throw new Error(`token generate failed: ${r.stderr}${r.stdout}`);
+  return (JSON.parse(r.stdout) as { value: string }).value;
+}
+
+export async function startAgent(c: Cluster, token: string): Promise<Proc> {
+  c.agent = new Proc(AGENT_BIN, ["run", "-config", c.agentConf, "-joinToken", token]);
+  await waitFor("agent healthy", async () => {
+    if (c.agent!.exited) throw new Error(`agent exited: ${c.agent!.output}`);
+    const r = await wispAgent(["healthcheck", "-socketPath", c.agentSocket]);
+    return r.code === 0 ? true : undefined;
+  });
+  return c.agent;
+}
