@@ -17,11 +17,11 @@ import {
   seq,
   smallIntTLV,
   TAG_BOOLEAN,
-  timeTLV,
   tlv,
   toHex,
 } from "./der.ts";
 import { serialTLV } from "./leaf_minter.ts";
+import { timeTLV } from "./time.ts";
 import {
   ECDSA_SHA256_ALG,
   encodeName,

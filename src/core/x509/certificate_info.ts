@@ -10,7 +10,6 @@ import {
   readNode,
   readOID,
   readSmallInt,
-  readTime,
   TAG_BIT_STRING,
   TAG_BOOLEAN,
   TAG_INTEGER,
@@ -31,6 +30,7 @@ import {
   OID_SKI,
   type SubjectFields,
 } from "./names.ts";
+import { readTime } from "./time.ts";
 
 /**
  * A parsed certificate. Byte fields are views into the DER passed to `parseCertificate` (no copies), so

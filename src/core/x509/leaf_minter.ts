@@ -3,7 +3,8 @@ import type { Signer } from "../crypto/signer.ts";
 import { InvalidArgumentError } from "../errors.ts";
 import { fromString } from "../spiffeid/id.ts";
 import { parseCertificate } from "./certificate_info.ts";
-import { bitStringTLV, bytesEqual, concat, extensionTLV, octetTLV, oid, seq, timeTLV, tlv, uintTLV } from "./der.ts";
+import { bitStringTLV, bytesEqual, concat, extensionTLV, octetTLV, oid, seq, tlv, uintTLV } from "./der.ts";
+import { timeTLV } from "./time.ts";
 import {
   ECDSA_SHA256_ALG,
   encodeName,
