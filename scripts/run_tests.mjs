@@ -26,7 +26,11 @@ function walk(dir) {
   return out;
 }
 
-const all = (files.length ? files : walk("test")).filter((f) => only.length === 0 || only.some((o) => f.includes(o))).sort();
+// Runtime adapter tests belong to their runtime: test/runtime/deno runs only under Deno, test/runtime/node only under Node.
+const other = runtime === "deno" ? "test/runtime/node/" : "test/runtime/deno/";
+const all = (files.length ? files : walk("test").filter((f) => !f.startsWith(other)))
+  .filter((f) => only.length === 0 || only.some((o) => f.includes(o)))
+  .sort();
 const concurrency = Number(process.env.TEST_CONCURRENCY ?? 2);
 const deno = join(process.cwd(), "node_modules/.bin/deno");
 const strip = (s) => s.replace(/\x1b\[[0-9;]*m/g, "");

@@ -41,12 +41,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     const s = serve({ fetch: app.fetch, hostname: args.host, port: args.port }, () => resolve(s));
     s.once("error", reject);
   });
-  const addr = server.address() as AddressInfo;
-  const host = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
-  const info = emu.info(`http://${host}:${addr.port}`);
-  process.stdout.write(JSON.stringify(info) + "\n");
-  logger.info("Emulator listening", { endpoint: info.endpoint, data_dir: args.dataDir, region: args.region });
-  return await new Promise<number>((resolve) => {
+  // Handlers go in before the ready line: a supervisor may send SIGTERM the moment it reads it.
+  const stopped = new Promise<number>((resolve) => {
     const stop = (signal: string) => {
       logger.info("Emulator stopping", { signal });
       server.close(() => resolve(0));
@@ -56,6 +52,12 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.once("SIGTERM", () => stop("SIGTERM"));
     process.once("SIGINT", () => stop("SIGINT"));
   });
+  const addr = server.address() as AddressInfo;
+  const host = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
+  const info = emu.info(`http://${host}:${addr.port}`);
+  process.stdout.write(JSON.stringify(info) + "\n");
+  logger.info("Emulator listening", { endpoint: info.endpoint, data_dir: args.dataDir, region: args.region });
+  return await stopped;
 }
 
 /** Runs main and exits; failures before the ready line exit 1 with the error on stderr. */

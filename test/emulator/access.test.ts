@@ -35,9 +35,9 @@ async function csr(): Promise<Uint8Array> {
   return csrBytes;
 }
 
-async function issue(client: ACMPCAClient, templateArn?: string) {
+async function issue(client: ACMPCAClient, templateArn?: string, caArn = emu.info.subordinateCaArn) {
   return client.send(new IssueCertificateCommand({
-    CertificateAuthorityArn: emu.info.subordinateCaArn,
+    CertificateAuthorityArn: caArn,
     Csr: await csr(),
     SigningAlgorithm: "SHA256WITHECDSA",
     ...(templateArn === undefined ? {} : { TemplateArn: templateArn }),
@@ -158,23 +158,23 @@ test("-policy with an acm-pca:TemplateArn condition denies other templates and a
     ],
   }));
   const guarded = await startEmulator({ dataDir: dir, args: ["-policy", policyFile] });
-  const saved = emu;
-  emu = guarded;
   try {
     const pca = new ACMPCAClient(guarded.clientConfig());
-    const ok = await issue(pca, PATHLEN0);
+    const caArn = guarded.info.subordinateCaArn;
+    const ok = await issue(pca, PATHLEN0, caArn);
     await pca.send(new GetCertificateCommand({ CertificateAuthorityArn: guarded.info.subordinateCaArn, CertificateArn: ok.CertificateArn }));
     for (const template of [END_ENTITY, undefined]) {
-      const err = await rejects(issue(pca, template));
+      const err = await rejects(issue(pca, template, caArn));
       assert.is(err.name, "AccessDeniedException");
       assert.match(err.message, / is not authorized to perform: acm-pca:IssueCertificate on resource: arn:aws:acm-pca:us-east-1:\d{12}:certificate-authority\/[0-9a-f-]{36} because no identity-based policy allows the acm-pca:IssueCertificate action$/);
     }
-    const noGetCa = await rejects(pca.send(new DescribeCertificateAuthorityCommand({ CertificateAuthorityArn: guarded.info.subordinateCaArn })).then(() =>
-      emu.control("/_emulator/config", { policy: { Statement: [{ Effect: "Allow", Action: ["acm-pca:IssueCertificate", "acm-pca:GetCertificate"], Resource: "*", Condition: { StringEquals: { "acm-pca:TemplateArn": PATHLEN0 } } }] } })).then(() =>
-      pca.send(new GetCertificateCommand({ CertificateAuthorityArn: guarded.info.subordinateCaArn, CertificateArn: ok.CertificateArn }))));
-    assert.is(noGetCa.name, "AccessDeniedException", "a TemplateArn condition on GetCertificate never matches: the request has no template");
+    // The seed policy puts GetCertificate under the TemplateArn condition; GetCertificate carries no template, so IAM denies it.
+    await guarded.control("/_emulator/config", {
+      policy: { Statement: [{ Effect: "Allow", Action: ["acm-pca:IssueCertificate", "acm-pca:GetCertificate"], Resource: "*", Condition: { StringEquals: { "acm-pca:TemplateArn": PATHLEN0 } } }] },
+    });
+    const noGetCa = await rejects(pca.send(new GetCertificateCommand({ CertificateAuthorityArn: guarded.info.subordinateCaArn, CertificateArn: ok.CertificateArn })));
+    assert.is(noGetCa.name, "AccessDeniedException");
   } finally {
-    emu = saved;
     await guarded.stop();
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -157,7 +157,7 @@ class UnixGRPCServer implements GRPCServerHandle {
       this.#sockets.delete(sock);
     });
     this.#injector.injectConnection(sock);
-    sock.resume();
+    sock.resume(); // undo pauseOnConnect: HTTP/2 does not start reading a paused socket by itself
   }
 
   #register(m: GRPCMethod): void {

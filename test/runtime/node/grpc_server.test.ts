@@ -19,6 +19,7 @@ import {
 import { InvalidArgumentError, NotFoundError, UnauthenticatedError } from "../../../src/core/errors.ts";
 import { nullLogger } from "../../../src/core/log/logger.ts";
 import type { CallContext, GRPCServerHandle } from "../../../src/core/ports/grpc_server.ts";
+import type { ProcFS } from "../../../src/core/ports/proc_fs.ts";
 import { serveGRPC } from "../../../src/runtime/node/grpc_server.ts";
 import { NodeProcFS } from "../../../src/runtime/node/proc_fs.ts";
 
@@ -33,10 +34,16 @@ const contexts = new Map<number, CallContext>();
 const abortedP = (pid: number) => new Promise<void>((r) => aborted.set(pid, r));
 let replaced = false; // makes the ProcFS report a different start time, as after PID reuse
 const realProc = new NodeProcFS();
-const proc = Object.assign(Object.create(realProc) as NodeProcFS, {
-  startTime: async (pid: number) => (await realProc.startTime(pid)) + (replaced ? 1 : 0),
-  ownerOf: (pid: number) => realProc.ownerOf(pid),
-});
+const proc: ProcFS = {
+  startTime: async (pid) => (await realProc.startTime(pid)) + (replaced ? 1 : 0),
+  status: (pid) => realProc.status(pid),
+  exePath: (pid) => realProc.exePath(pid),
+  exeFile: (pid) => realProc.exeFile(pid),
+  sha256: (path, limit) => realProc.sha256(path, limit),
+  userName: (uid) => realProc.userName(uid),
+  groupName: (gid) => realProc.groupName(gid),
+  ownerOf: (pid) => realProc.ownerOf(pid),
+};
 
 const x509 = serverStreamMethod({ req: X509SVIDRequestSchema, res: X509SVIDResponseSchema, path: FETCH_X509_SVID }, async (_r, ctx, send) => {
   if (ctx.metadata("workload.spiffe.io")[0] !== "true") {
