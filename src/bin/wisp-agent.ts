@@ -1,8 +1,10 @@
 /** Composition root of wisp-agent on Node: builds the runtime ports and hands argv to the CLI. @module */
 import { UnixAttestor } from "../agent/attestor/unix.ts";
+import { fetchJWTCommand } from "../agent/cli/fetch_jwt.ts";
 import { fetchX509Command } from "../agent/cli/fetch_x509.ts";
 import { healthcheckCommand } from "../agent/cli/healthcheck.ts";
 import { runCommand } from "../agent/cli/run.ts";
+import { validateJWTCommand } from "../agent/cli/validate_jwt.ts";
 import { runCLI } from "../core/cli/command.ts";
 import { newLogger } from "../core/log/logger.ts";
 import { systemClock } from "../core/ports/clock.ts";
@@ -33,6 +35,8 @@ const commands = [
     },
   }),
   fetchX509Command({ dial: dialWorkloadAPI, fs: nodeFS, clock: systemClock }),
+  fetchJWTCommand({ dial: dialWorkloadAPI }),
+  validateJWTCommand({ dial: dialWorkloadAPI }),
   healthcheckCommand(dialWorkloadAPI),
 ];
 

@@ -44,6 +44,7 @@ export async function* readSSE(body: ReadableStream<Uint8Array>): AsyncGenerator
       }
     }
   } finally {
-    reader.releaseLock();
+    // A consumer that stops early cancels the body, which tells the server the stream is gone.
+    await reader.cancel().catch(() => {});
   }
 }

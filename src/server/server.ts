@@ -9,6 +9,7 @@ import { adminApp } from "./api/admin_app.ts";
 import { agentApp } from "./api/agent_app.ts";
 import { SyncHub } from "./api/sync_hub.ts";
 import { CAManager } from "./ca/ca_manager.ts";
+import { JWTSVIDSigner } from "./ca/jwt_signer.ts";
 import { ServerCA } from "./ca/server_ca.ts";
 import type { DataStore } from "./datastore/datastore.ts";
 import type { KeyManager } from "./keymanager/key_manager.ts";
@@ -26,6 +27,10 @@ export interface ServerOptions {
   defaultX509SVIDTTL: number;
   /** ms */
   agentTTL: number;
+  /** ms; default 5 min (SPIRE default_jwt_svid_ttl). */
+  defaultJWTSVIDTTL?: number | undefined;
+  /** `iss` claim of JWT-SVIDs (`jwt_issuer`); absent: no `iss`. */
+  jwtIssuer?: string | undefined;
   healthChecks?: { bindAddress: string; bindPort: number; livePath: string; readyPath: string } | undefined;
 }
 
@@ -64,6 +69,7 @@ export class Server {
     });
     await caManager.initialize();
     const ca = new ServerCA({ manager: caManager, clock, defaultX509SVIDTTL: o.defaultX509SVIDTTL });
+    const jwt = new JWTSVIDSigner({ keys: caManager, clock, defaultTTL: o.defaultJWTSVIDTTL ?? 5 * 60_000, issuer: o.jwtIssuer });
     const hub = new SyncHub({ ds, trustDomain: td.name, logger, clock });
     const svidTTL = Math.floor(o.defaultX509SVIDTTL / 1000);
     this.#svid = await issueServerSVID(ca, td, clock.now(), svidTTL);
@@ -73,7 +79,7 @@ export class Server {
     const onAbort = () => stop.abort();
     signal.addEventListener("abort", onAbort, { once: true });
     try {
-      const agentAPI = agentApp({ ds, ca, hub, clock, logger, trustDomain: td, agentTTL: Math.floor(o.agentTTL / 1000) });
+      const agentAPI = agentApp({ ds, ca, jwt, hub, clock, logger, trustDomain: td, agentTTL: Math.floor(o.agentTTL / 1000) });
       const tls: TLSServerHandle = await this.#d.http.https({
         hostname: o.bindAddress,
         port: o.bindPort,

@@ -45,10 +45,10 @@ async function createKey(description = "wisp test key"): Promise<{ keyId: string
 }
 
 async function webCryptoVerify(spki: Uint8Array, derSig: Uint8Array, message: Uint8Array): Promise<boolean> {
-  const key = await crypto.subtle.importKey("spki", spki, { name: "ECDSA", namedCurve: "P-256" }, false, ["verify"]);
+  const key = await crypto.subtle.importKey("spki", spki as BufferSource, { name: "ECDSA", namedCurve: "P-256" }, false, ["verify"]);
   const raw = derToRaw(derSig);
   assert.ok(raw, "signature is DER ECDSA-Sig-Value");
-  return crypto.subtle.verify({ name: "ECDSA", hash: "SHA-256" }, key, raw!, message);
+  return crypto.subtle.verify({ name: "ECDSA", hash: "SHA-256" }, key, raw! as BufferSource, message as BufferSource);
 }
 
 test.before(async () => {

@@ -12,6 +12,13 @@ export interface IssuedSVID {
   notAfter: Date;
 }
 
+export interface IssuedJWTSVID {
+  spiffeID: string;
+  token: string;
+  issuedAt: Date;
+  expiresAt: Date;
+}
+
 export interface SyncSnapshotJSON {
   revision: number;
   bundle: { trust_domain: string; x509_authorities: string[]; jwt_authorities: { kid: string; public_key: string; expires_at: number }[]; sequence: number };
@@ -127,6 +134,12 @@ export class ServerClient {
       entryID: params[i]!.entryID,
       ...(x.svid ? { svid: svidFromJSON(x.svid) } : { error: errorFromJSON(x.status) }),
     }));
+  }
+
+  /** Asks the server to sign a JWT-SVID for an entry the agent is authorized for. */
+  async newJWTSVID(entryID: string, audience: string[]): Promise<IssuedJWTSVID> {
+    const r = await this.#post<{ svid: { id: string; token: string; expires_at: number; issued_at: number } }>("/svid/v1/jwt", { entry_id: entryID, audience });
+    return { spiffeID: r.svid.id, token: r.svid.token, issuedAt: new Date(r.svid.issued_at * 1000), expiresAt: new Date(r.svid.expires_at * 1000) };
   }
 
   /** Holds the push stream open, calling `onSnapshot` for each state the server sends; returns when it ends. */

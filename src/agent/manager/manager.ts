@@ -13,7 +13,8 @@ import type { FS } from "../../core/ports/fs.ts";
 import type { Selector } from "../../core/selector.ts";
 import * as spiffeid from "../../core/spiffeid/mod.ts";
 import { createCSR, parseCertificate, verifyX509SVID } from "../../core/x509/mod.ts";
-import type { ServerClient, SyncSnapshotJSON } from "../client/server_client.ts";
+import type { IssuedJWTSVID, ServerClient, SyncSnapshotJSON } from "../client/server_client.ts";
+import { JWTSVIDCache } from "./jwt_cache.ts";
 import { loadAgentState, saveAgentState } from "./agent_state.ts";
 import { type BundleState, type CachedEntry, type CachedSVID, entryMatches, type Identity, isWorkloadEntry, rotationTime, sortIdentities } from "./svid_cache.ts";
 import { mintWorkloadSVIDs } from "./mint_workload_svids.ts";
@@ -53,12 +54,19 @@ export class AgentManager {
   #synced = false;
   #reconciling: Promise<void> = Promise.resolve();
   #random: () => number;
+  #jwt: JWTSVIDCache;
 
   constructor(cfg: AgentManagerConfig) {
     this.#c = cfg;
     this.#log = cfg.logger.with({ subsystem_name: "manager" });
     this.#bundle = { trustDomain: cfg.trustDomain.idString(), roots: [], jwtKeys: [], sequence: 0 };
     this.#random = cfg.random ?? Math.random;
+    this.#jwt = new JWTSVIDCache({ source: cfg.client, clock: cfg.clock, logger: this.#log, keyIDs: () => this.#bundle.jwtKeys.map((k) => k.kid) });
+  }
+
+  /** A JWT-SVID for one of the workload's entries, from the cache or newly signed by the server. */
+  fetchJWTSVID(entry: CachedEntry, audience: string[]): Promise<IssuedJWTSVID> {
+    return this.#jwt.fetch(entry, audience);
   }
 
   get agentID(): string {

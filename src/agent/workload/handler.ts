@@ -3,12 +3,34 @@ import { create } from "@bufbuild/protobuf";
 import { formatError, InvalidArgumentError, UnavailableError } from "../../core/errors.ts";
 import * as F from "../../core/log/fields.ts";
 import type { Logger } from "../../core/log/logger.ts";
+import { type Clock, systemClock } from "../../core/ports/clock.ts";
 import type { CallContext, GRPCMethod, PeerCredentials } from "../../core/ports/grpc_server.ts";
 import type { Selector } from "../../core/selector.ts";
 import type { AgentManager } from "../manager/manager.ts";
-import { FETCH_X509_BUNDLES, FETCH_X509_SVID, HEALTH_CHECK, serverStreamMethod, unaryMethod } from "./codec.ts";
+import {
+  FETCH_JWT_BUNDLES,
+  FETCH_JWT_SVID,
+  FETCH_X509_BUNDLES,
+  FETCH_X509_SVID,
+  HEALTH_CHECK,
+  serverStreamMethod,
+  unaryMethod,
+  VALIDATE_JWT_SVID,
+} from "./codec.ts";
+import { checkJWTSVIDRequest, checkValidateRequest, fetchJWTBundles, fetchJWTSVID, validateJWTSVID } from "./jwt_handlers.ts";
 import { HealthCheckRequestSchema, HealthCheckResponse_ServingStatus, HealthCheckResponseSchema } from "./proto/health_pb.ts";
-import { X509BundlesRequestSchema, X509BundlesResponseSchema, X509SVIDRequestSchema, X509SVIDResponseSchema } from "./proto/workload_pb.ts";
+import {
+  JWTBundlesRequestSchema,
+  JWTBundlesResponseSchema,
+  JWTSVIDRequestSchema,
+  JWTSVIDResponseSchema,
+  ValidateJWTSVIDRequestSchema,
+  ValidateJWTSVIDResponseSchema,
+  X509BundlesRequestSchema,
+  X509BundlesResponseSchema,
+  X509SVIDRequestSchema,
+  X509SVIDResponseSchema,
+} from "./proto/workload_pb.ts";
 import { fetchX509Bundles, fetchX509SVID } from "./x509_handlers.ts";
 
 export interface WorkloadAttestor {
@@ -19,9 +41,11 @@ export class WorkloadHandler {
   #manager: AgentManager;
   #attestor: WorkloadAttestor;
   #log: Logger;
+  #clock: Clock;
 
-  constructor(cfg: { manager: AgentManager; attestor: WorkloadAttestor; logger: Logger }) {
+  constructor(cfg: { manager: AgentManager; attestor: WorkloadAttestor; logger: Logger; clock?: Clock }) {
     this.#manager = cfg.manager;
+    this.#clock = cfg.clock ?? systemClock;
     this.#attestor = cfg.attestor;
     this.#log = cfg.logger.with({ subsystem_name: "workload_api" });
   }
@@ -56,6 +80,22 @@ export class WorkloadHandler {
       serverStreamMethod({ req: X509BundlesRequestSchema, res: X509BundlesResponseSchema, path: FETCH_X509_BUNDLES }, async (_req, ctx, send) => {
         const selectors = await this.#attest(ctx);
         await fetchX509Bundles(this.#manager, selectors, ctx, send);
+      }),
+      // SPIRE checks the request before attesting; the security header still comes first (middleware).
+      unaryMethod({ req: JWTSVIDRequestSchema, res: JWTSVIDResponseSchema, path: FETCH_JWT_SVID }, async (req, ctx) => {
+        this.#checkHeader(ctx);
+        checkJWTSVIDRequest(req);
+        return fetchJWTSVID(this.#manager, await this.#attest(ctx), req, this.#log);
+      }),
+      serverStreamMethod({ req: JWTBundlesRequestSchema, res: JWTBundlesResponseSchema, path: FETCH_JWT_BUNDLES }, async (_req, ctx, send) => {
+        const selectors = await this.#attest(ctx);
+        await fetchJWTBundles(this.#manager, selectors, ctx, send);
+      }),
+      unaryMethod({ req: ValidateJWTSVIDRequestSchema, res: ValidateJWTSVIDResponseSchema, path: VALIDATE_JWT_SVID }, async (req, ctx) => {
+        this.#checkHeader(ctx);
+        checkValidateRequest(req);
+        await this.#attest(ctx);
+        return validateJWTSVID(this.#manager, req, this.#clock.now(), this.#log);
       }),
       // spire-agent healthcheck: SERVING when the agent has synced, as SPIRE answers after its own fetch.
       unaryMethod({ req: HealthCheckRequestSchema, res: HealthCheckResponseSchema, path: HEALTH_CHECK }, async () =>

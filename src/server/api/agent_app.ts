@@ -6,13 +6,14 @@
 import { Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import { fromBase64, toBase64 } from "../../core/encoding.ts";
-import { InvalidArgumentError, NotFoundError } from "../../core/errors.ts";
+import { InvalidArgumentError, NotFoundError, UnavailableError } from "../../core/errors.ts";
 import * as F from "../../core/log/fields.ts";
 import type { Logger } from "../../core/log/logger.ts";
 import type { Clock } from "../../core/ports/clock.ts";
 import type * as spiffeid from "../../core/spiffeid/mod.ts";
 import { toSPIFFEBundle } from "../../core/bundle/spiffe_bundle.ts";
 import { parseAndVerifyCSR } from "../../core/x509/mod.ts";
+import type { JWTSVIDSigner } from "../ca/jwt_signer.ts";
 import type { ServerCA } from "../ca/server_ca.ts";
 import type { DataStore } from "../datastore/datastore.ts";
 import { attestJoinToken } from "../nodeattestor/join_token.ts";
@@ -25,6 +26,8 @@ import type { SyncHub } from "./sync_hub.ts";
 export interface AgentAppConfig {
   ds: DataStore;
   ca: ServerCA;
+  /** Absent: the JWT-SVID route answers "JWT-SVIDs are not available". */
+  jwt?: JWTSVIDSigner;
   hub: SyncHub;
   clock: Clock;
   logger: Logger;
@@ -129,6 +132,28 @@ export function agentApp(cfg: AgentAppConfig): Hono<AgentAppEnv> {
     });
     log.debug("Signed X509 SVIDs", { [F.AGENT_ID]: agent.id, [F.COUNT]: issued.length });
     return c.json({ results });
+  });
+
+  app.post("/svid/v1/jwt", async (c) => {
+    const agent = await auth(c.env?.peerCertChain);
+    const body = await jsonBody(c);
+    const entryID = str(body, "entry_id");
+    const audience = body.audience ?? [];
+    if (!Array.isArray(audience) || audience.some((a) => typeof a !== "string")) throw new InvalidArgumentError('"audience" must be a list of strings');
+    if (audience.length === 0) throw new InvalidArgumentError("audience must be specified");
+    const entry = (await authorizedEntries(cfg.ds, agent.id)).find((e) => e.id === entryID);
+    if (!entry) throw new NotFoundError("entry not found or not authorized");
+    if (!cfg.jwt) throw new UnavailableError("JWT-SVIDs are not available");
+    const svid = await cfg.jwt.sign({ spiffeID: entry.spiffeID, audience: audience as string[], ttl: entry.jwtSVIDTTL });
+    log.debug("Signed JWT SVID", { [F.AGENT_ID]: agent.id, [F.SPIFFE_ID]: entry.spiffeID, [F.EXPIRATION]: svid.expiresAt.toISOString() });
+    return c.json({
+      svid: {
+        id: entry.spiffeID,
+        token: svid.token,
+        expires_at: Math.floor(svid.expiresAt.getTime() / 1000),
+        issued_at: Math.floor(svid.issuedAt.getTime() / 1000),
+      },
+    });
   });
 
   app.get("/bundle/v1/bundle", async (c) => {

@@ -70,6 +70,8 @@ export function runCommand(rt: ServerRuntime): Command {
               caTTL: cfg.caTTL,
               defaultX509SVIDTTL: cfg.defaultX509SVIDTTL,
               agentTTL: cfg.agentTTL,
+              defaultJWTSVIDTTL: cfg.defaultJWTSVIDTTL,
+              jwtIssuer: cfg.jwtIssuer,
               healthChecks: cfg.healthChecks.listenerEnabled ? cfg.healthChecks : undefined,
             },
             ds,
