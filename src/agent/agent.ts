@@ -69,7 +69,7 @@ export class Agent {
     let health: HTTPServerHandle | undefined;
     try {
       await this.#waitForSync(manager, stop.signal);
-      const handler = new WorkloadHandler({ manager, attestor: this.#d.attestor, logger });
+      const handler = new WorkloadHandler({ manager, attestor: this.#d.attestor, logger, clock });
       grpc = await this.#d.serveGRPC({ socketPath: o.socketPath, methods: handler.methods(), logger, socketMode: 0o777 });
       if (o.healthChecks && this.#d.http) {
         const hc = o.healthChecks;

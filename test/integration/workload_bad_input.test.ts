@@ -119,8 +119,8 @@ test.before(async () => {
   c = await newCluster();
   await startServer(c);
   await startAgent(c, await joinToken(c, "spiffe://example.org/node1"));
-  // Short-lived SVIDs rotate every few seconds, so the held stream keeps receiving updates.
-  [, stubs] = await Promise.all([createEntry(c, { spiffeID: ID, selector: "unix:uid:0", ttl: 4 }), pythonStubs(c.dir)]);
+  // SVIDs that live 2 s rotate about every second, so the held stream keeps receiving updates.
+  [, stubs] = await Promise.all([createEntry(c, { spiffeID: ID, selector: "unix:uid:0", ttl: 2 }), pythonStubs(c.dir)]);
   heldClient = workloadClient(c.agentSocket, { ownConnection: true });
   held = await waitFor("held stream", async () => {
     const w = watchX509SVID(heldClient);
