@@ -5,6 +5,7 @@ import { fetchX509Command } from "../agent/cli/fetch_x509.ts";
 import { healthcheckCommand } from "../agent/cli/healthcheck.ts";
 import { runCommand } from "../agent/cli/run.ts";
 import { validateJWTCommand } from "../agent/cli/validate_jwt.ts";
+import { watchCommand } from "../agent/cli/watch.ts";
 import { runCLI } from "../core/cli/command.ts";
 import { newLogger } from "../core/log/logger.ts";
 import { systemClock } from "../core/ports/clock.ts";
@@ -37,6 +38,7 @@ const commands = [
   fetchX509Command({ dial: dialWorkloadAPI, fs: nodeFS, clock: systemClock }),
   fetchJWTCommand({ dial: dialWorkloadAPI }),
   validateJWTCommand({ dial: dialWorkloadAPI }),
+  watchCommand({ dial: dialWorkloadAPI, clock: systemClock }),
   healthcheckCommand(dialWorkloadAPI),
 ];
 

@@ -3,7 +3,8 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { type Cluster, joinToken, newCluster, run, startAgent, startServer, waitFor, wispAgent, wispServer } from "./_harness.ts";
+import { spawn } from "node:child_process";
+import { AGENT_BIN, type Cluster, joinToken, newCluster, run, startAgent, startServer, waitFor, wispAgent, wispServer } from "./_harness.ts";
 
 let c: Cluster;
 let token = "";
@@ -70,6 +71,17 @@ test("a workload with no entry (uid 1001) gets PermissionDenied \"no identity is
   const r = await wispAgent(["api", "fetch", "x509", "-socketPath", c.agentSocket], { asUser: 1001 });
   assert.is(r.code, 1);
   assert.is(r.stderr.trim(), "Error: rpc error: code = PermissionDenied desc = no identity issued");
+});
+
+test("api watch prints the SVID, keeps watching, and exits 0 on SIGINT", async () => {
+  const child = spawn("setpriv", ["--reuid=1000", "--regid=1000", "--clear-groups", process.execPath, AGENT_BIN, "api", "watch", "-socketPath", c.agentSocket], { stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  child.stdout.on("data", (d) => (out += d));
+  await waitFor("first watch update", async () => (out.includes("Received 1 svid") ? true : undefined), 15_000);
+  assert.match(out, /SPIFFE ID:\t\tspiffe:\/\/example.org\/web/);
+  const code = new Promise((r) => child.once("exit", (c) => r(c)));
+  child.kill("SIGINT");
+  assert.is(await code, 0);
 });
 
 test("the join token cannot be used a second time", async () => {

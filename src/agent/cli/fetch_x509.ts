@@ -19,7 +19,8 @@ export interface FetchDeps {
   clock: Clock;
 }
 
-function describe(res: X509SVIDResponse, ms: number): string {
+/** SPIRE's printX509SVIDResponse: one block per SVID with validity of leaf, intermediates and CAs. */
+export function describe(res: X509SVIDResponse, ms: number): string {
   const out = [`Received ${res.svids.length} svid${res.svids.length === 1 ? "" : "s"} after ${ms.toFixed(1)}ms`];
   for (const s of res.svids) {
     const chain = splitDER(s.x509Svid);
