@@ -8,6 +8,7 @@ import type { GRPCServerHandle, ServeGRPC } from "../core/ports/grpc_server.ts";
 import type { HTTPServe, HTTPServerHandle } from "../core/ports/http_server.ts";
 import type { ServerConnector } from "../core/ports/server_connector.ts";
 import type * as spiffeid from "../core/spiffeid/mod.ts";
+import { METRICS_CONTENT_TYPE, Registry } from "../core/metrics/registry.ts";
 import { ServerClient } from "./client/server_client.ts";
 import { AgentManager } from "./manager/manager.ts";
 import { type WorkloadAttestor, WorkloadHandler } from "./workload/handler.ts";
@@ -37,6 +38,8 @@ export interface AgentDeps {
   clock: Clock;
   logger: Logger;
   onReady?: () => void;
+  /** Served as Prometheus text at `/metrics` on the health listener. */
+  metrics?: Registry;
 }
 
 export class Agent {
@@ -71,6 +74,14 @@ export class Agent {
       await this.#waitForSync(manager, stop.signal);
       const handler = new WorkloadHandler({ manager, attestor: this.#d.attestor, logger, clock });
       grpc = await this.#d.serveGRPC({ socketPath: o.socketPath, methods: handler.methods(), logger, socketMode: 0o777 });
+      const metrics = this.#d.metrics ?? new Registry();
+      const server = grpc;
+      metrics.gauge("wisp_agent_workload_api_streams", "Open Workload API streams").collect(() => server.openStreams());
+      metrics.gauge("wisp_agent_entries", "Registration entries the agent holds").collect(() => manager.stats().entries);
+      metrics.gauge("wisp_agent_x509_svids_cached", "Workload X509-SVIDs in the cache").collect(() => manager.stats().svids);
+      metrics.gauge("wisp_agent_x509_svids_minted", "Workload X509-SVIDs obtained since start").collect(() => manager.stats().minted);
+      metrics.gauge("wisp_agent_sync_snapshots", "Sync snapshots applied since start").collect(() => manager.stats().snapshots);
+      metrics.gauge("wisp_agent_sync_apply_seconds", "Time the last sync snapshot took to apply, minting included").collect(() => manager.stats().lastApplyMs / 1000);
       if (o.healthChecks && this.#d.http) {
         const hc = o.healthChecks;
         health = await this.#d.http.http({
@@ -80,6 +91,7 @@ export class Agent {
             const p = new URL(req.url).pathname;
             if (p === hc.livePath) return new Response("ok");
             if (p === hc.readyPath) return new Response(manager.synced ? "ok" : "not ready", { status: manager.synced ? 200 : 503 });
+            if (p === "/metrics") return new Response(metrics.render(), { headers: { "content-type": METRICS_CONTENT_TYPE } });
             return new Response("not found", { status: 404 });
           },
         });

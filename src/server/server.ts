@@ -15,6 +15,8 @@ import type { DataStore } from "./datastore/datastore.ts";
 import type { KeyManager } from "./keymanager/key_manager.ts";
 import { issueServerSVID, type ServerSVID } from "./server_svid.ts";
 import type { UpstreamAuthority } from "./upstreamauthority/upstream_authority.ts";
+import { METRICS_CONTENT_TYPE, Registry } from "../core/metrics/registry.ts";
+import { countingUpstream } from "./upstreamauthority/counting_upstream.ts";
 
 export interface ServerOptions {
   trustDomain: spiffeid.TrustDomain;
@@ -42,6 +44,8 @@ export interface ServerDeps {
   http: HTTPServe;
   clock: Clock;
   logger: Logger;
+  /** Where metrics go; served as Prometheus text at `/metrics` on the health listener. */
+  metrics?: Registry;
   /** Called once every listener is up (tests and `run` use it to print readiness). */
   onReady?: (info: { agentAPIPort: number }) => void;
 }
@@ -57,6 +61,7 @@ export class Server {
   /** Runs until `signal` aborts. Rejects if the CA cannot be initialised or a listener cannot bind. */
   async run(signal: AbortSignal): Promise<void> {
     const { options: o, ds, clock, logger } = this.#d;
+    const metrics = this.#d.metrics ?? new Registry();
     const td = o.trustDomain;
     const caManager = new CAManager({
       trustDomain: td,
@@ -65,10 +70,10 @@ export class Server {
       clock,
       logger,
       caTTL: o.caTTL,
-      upstream: this.#d.upstream,
+      upstream: this.#d.upstream ? countingUpstream(this.#d.upstream, { metrics, clock }) : undefined,
     });
     await caManager.initialize();
-    const ca = new ServerCA({ manager: caManager, clock, defaultX509SVIDTTL: o.defaultX509SVIDTTL });
+    const ca = new ServerCA({ manager: caManager, clock, defaultX509SVIDTTL: o.defaultX509SVIDTTL, metrics });
     const jwt = new JWTSVIDSigner({ keys: caManager, clock, defaultTTL: o.defaultJWTSVIDTTL ?? 5 * 60_000, issuer: o.jwtIssuer });
     const hub = new SyncHub({ ds, trustDomain: td.name, logger, clock });
     const svidTTL = Math.floor(o.defaultX509SVIDTTL / 1000);
@@ -98,7 +103,13 @@ export class Server {
       };
       const admin = adminApp({ ds, caManager, hub, clock, logger, trustDomain: td, health });
       handles.push(await this.#d.http.unix({ socketPath: o.socketPath, mode: 0o770, fetch: (req) => admin.fetch(req) }));
-      if (o.healthChecks) handles.push(await this.#healthListener(health));
+      metrics.gauge("wisp_server_ca_expiry_seconds", "Seconds until the active X509 CA expires").collect(() => {
+        const at = caManager.health().caNotAfter;
+        return at ? Math.round((at.getTime() - clock.now().getTime()) / 1000) : 0;
+      });
+      metrics.gauge("wisp_server_ca_rotation_failures", "Failed CA rotation attempts since start").collect(() => caManager.health().failedRotations);
+      metrics.gauge("wisp_server_agent_sync_streams", "Open agent sync streams").collect(() => hub.subscribers);
+      if (o.healthChecks) handles.push(await this.#healthListener(health, metrics));
 
       const renewSVID = async () => {
         try {
@@ -141,7 +152,7 @@ export class Server {
     }
   }
 
-  async #healthListener(health: () => { live: boolean; ready: boolean }): Promise<HTTPServerHandle> {
+  async #healthListener(health: () => { live: boolean; ready: boolean }, metrics: Registry): Promise<HTTPServerHandle> {
     const hc = this.#d.options.healthChecks!;
     return this.#d.http.http({
       hostname: hc.bindAddress,
@@ -151,6 +162,7 @@ export class Server {
         const h = health();
         if (p === hc.livePath) return new Response(h.live ? "ok" : "not live", { status: h.live ? 200 : 503 });
         if (p === hc.readyPath) return new Response(h.ready ? "ok" : "not ready", { status: h.ready ? 200 : 503 });
+        if (p === "/metrics") return new Response(metrics.render(), { headers: { "content-type": METRICS_CONTENT_TYPE } });
         return new Response("not found", { status: 404 });
       },
     });

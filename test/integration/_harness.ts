@@ -8,6 +8,24 @@ import { join, resolve } from "node:path";
 export const ROOT = resolve(import.meta.dirname ?? new URL(".", import.meta.url).pathname, "../..");
 export const SERVER_BIN = join(ROOT, "bin/wisp-server.mjs");
 export const AGENT_BIN = join(ROOT, "bin/wisp-agent.mjs");
+/** The Deno binary the project installs (devDependency `deno`). */
+export const DENO = join(ROOT, "node_modules/.bin/deno");
+
+/** The runtime a wisp process runs on. */
+export type Runtime = "node" | "deno";
+/** The runtime this test file runs on: wisp processes it starts run on the same one unless a test says otherwise. */
+export const TEST_RUNTIME: Runtime = "Deno" in globalThis ? "deno" : "node";
+
+/**
+ * The command line that starts `bin` (SERVER_BIN, AGENT_BIN or another bin/<name>.mjs launcher) on `runtime`. Node
+ * runs the launcher, which registers tsx; Deno runs TypeScript itself, so it starts src/bin/<name>.ts directly.
+ */
+export function binCommand(bin: string, runtime: Runtime = TEST_RUNTIME): [string, string[]] {
+  if (runtime === "node") return [process.execPath, [bin]];
+  const name = /[\\/]bin[\\/]([^\\/]+)\.mjs$/.exec(bin)?.[1];
+  if (name === undefined) throw new Error(`"${bin}" is not a bin/<name>.mjs launcher`);
+  return [DENO, ["run", "-A", join(ROOT, "src/bin", `${name}.ts`)]];
+}
 
 export interface RunResult {
   code: number;
@@ -33,12 +51,14 @@ export function run(cmd: string, args: string[], o: { asUser?: number; env?: Rec
   });
 }
 
-export function wispServer(args: string[], o: Parameters<typeof run>[2] = {}): Promise<RunResult> {
-  return run(process.execPath, [SERVER_BIN, ...args], o);
+export function wispServer(args: string[], o: Parameters<typeof run>[2] & { runtime?: Runtime } = {}): Promise<RunResult> {
+  const [cmd, pre] = binCommand(SERVER_BIN, o.runtime);
+  return run(cmd, [...pre, ...args], o);
 }
 
-export function wispAgent(args: string[], o: Parameters<typeof run>[2] = {}): Promise<RunResult> {
-  return run(process.execPath, [AGENT_BIN, ...args], o);
+export function wispAgent(args: string[], o: Parameters<typeof run>[2] & { runtime?: Runtime } = {}): Promise<RunResult> {
+  const [cmd, pre] = binCommand(AGENT_BIN, o.runtime);
+  return run(cmd, [...pre, ...args], o);
 }
 
 export async function freePort(): Promise<number> {
@@ -75,8 +95,9 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined>,
 export class Proc {
   readonly child: ChildProcess;
   output = "";
-  constructor(bin: string, args: string[], env: Record<string, string> = {}) {
-    this.child = spawn(process.execPath, [bin, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  constructor(bin: string, args: string[], env: Record<string, string> = {}, runtime: Runtime = TEST_RUNTIME) {
+    const [cmd, pre] = binCommand(bin, runtime);
+    this.child = spawn(cmd, [...pre, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
     this.child.stdout!.on("data", (d) => (this.output += d));
     this.child.stderr!.on("data", (d) => (this.output += d));
   }
@@ -90,7 +111,9 @@ export class Proc {
   async stop(signal: NodeJS.Signals = "SIGTERM"): Promise<number | null> {
     if (this.exited) return this.child.exitCode;
     const done = this.waitExit();
-    this.child.kill(signal);
+    // process.kill, not child.kill: after child.kill() Deno's child_process reports (null, signal) even for a child
+    // that handled the signal and exited 0.
+    process.kill(this.child.pid!, signal);
     const t = setTimeout(() => this.child.kill("SIGKILL"), 5000);
     const code = await done;
     clearTimeout(t);
@@ -107,11 +130,24 @@ export interface Cluster {
   agentConf: string;
   server?: Proc;
   agent?: Proc;
+  /** Extra environment of wisp-server processes started by startServer (e.g. AWS credentials). */
+  serverEnv?: Record<string, string>;
   cleanup(): Promise<void>;
 }
 
 /** Writes a server.conf and an agent.conf for a fresh trust domain in a temp dir (SQLite, self-signed CA). */
-export async function newCluster(o: { keyManager?: "memory" | "disk"; agentKeyManager?: "memory" | "disk"; extraServer?: string } = {}): Promise<Cluster> {
+export async function newCluster(o: {
+  keyManager?: "memory" | "disk" | "aws_kms";
+  agentKeyManager?: "memory" | "disk";
+  extraServer?: string;
+  /** Extra keys inside the agent block, e.g. a health_checks block. */
+  extraAgent?: string;
+  /** Body of the server KeyManager's plugin_data block. */
+  keyManagerData?: string;
+  /** More server plugin blocks, e.g. an UpstreamAuthority. */
+  extraServerPlugins?: string;
+  serverEnv?: Record<string, string>;
+} = {}): Promise<Cluster> {
   const dir = tempDir();
   const port = await freePort();
   const serverSocket = join(dir, "server", "api.sock");
@@ -130,11 +166,12 @@ server {
 }
 plugins {
   KeyManager "${o.keyManager ?? "disk"}" {
-    plugin_data {}
+    plugin_data {${o.keyManagerData ?? ""}}
   }
   NodeAttestor "join_token" {
     plugin_data {}
   }
+  ${o.extraServerPlugins ?? ""}
 }
 `);
   writeFileSync(agentConf, `
@@ -146,6 +183,7 @@ agent {
   socket_path = "${agentSocket}"
   trust_domain = "example.org"
   insecure_bootstrap = true
+  ${o.extraAgent ?? ""}
 }
 plugins {
   NodeAttestor "join_token" {
@@ -161,6 +199,7 @@ plugins {
 `);
   const c: Cluster = {
     dir, port, serverSocket, agentSocket, serverConf, agentConf,
+    ...(o.serverEnv ? { serverEnv: o.serverEnv } : {}),
     async cleanup() {
       await c.agent?.stop();
       await c.server?.stop();
@@ -171,7 +210,7 @@ plugins {
 }
 
 export async function startServer(c: Cluster): Promise<Proc> {
-  c.server = new Proc(SERVER_BIN, ["run", "-config", c.serverConf]);
+  c.server = new Proc(SERVER_BIN, ["run", "-config", c.serverConf], c.serverEnv);
   await waitFor("server healthy", async () => {
     if (c.server!.exited) throw new Error(`server exited: ${c.server!.output}`);
     const r = await wispServer(["healthcheck", "-socketPath", c.serverSocket]);
@@ -186,8 +225,8 @@ export async function joinToken(c: Cluster, alias?: string): Promise<string> {
   return (JSON.parse(r.stdout) as { value: string }).value;
 }
 
-export async function startAgent(c: Cluster, token: string): Promise<Proc> {
-  c.agent = new Proc(AGENT_BIN, ["run", "-config", c.agentConf, "-joinToken", token]);
+export async function startAgent(c: Cluster, token: string, o: { runtime?: Runtime } = {}): Promise<Proc> {
+  c.agent = new Proc(AGENT_BIN, ["run", "-config", c.agentConf, "-joinToken", token], {}, o.runtime);
   await waitFor("agent healthy", async () => {
     if (c.agent!.exited) throw new Error(`agent exited: ${c.agent!.output}`);
     const r = await wispAgent(["healthcheck", "-socketPath", c.agentSocket]);

@@ -54,6 +54,7 @@ export class AgentManager {
   #synced = false;
   #reconciling: Promise<void> = Promise.resolve();
   #random: () => number;
+  #stats = { snapshots: 0, lastApplyMs: 0, minted: 0 };
   #jwt: JWTSVIDCache;
 
   constructor(cfg: AgentManagerConfig) {
@@ -135,6 +136,11 @@ export class AgentManager {
     return this.#bundle;
   }
 
+  /** Counts for /metrics: entries and SVIDs held, snapshots applied, last apply time (ms), SVIDs minted. */
+  stats(): { entries: number; svids: number; snapshots: number; lastApplyMs: number; minted: number } {
+    return { entries: this.#entries.size, svids: this.#svids.size, ...this.#stats };
+  }
+
   /** Calls `fn` after every change to entries, SVIDs or the bundle. */
   subscribe(fn: () => void): () => void {
     this.#listeners.add(fn);
@@ -186,6 +192,7 @@ export class AgentManager {
   }
 
   async #apply(s: SyncSnapshotJSON): Promise<void> {
+    const started = this.#c.clock.now().getTime();
     const roots = s.bundle.x509_authorities.map(fromBase64);
     const rootsChanged = roots.length !== this.#bundle.roots.length || roots.some((r, i) => !sameBytes(r, this.#bundle.roots[i]!));
     this.#bundle = {
@@ -219,6 +226,8 @@ export class AgentManager {
     }
     await this.#reconcile();
     this.#synced = true;
+    this.#stats.snapshots++;
+    this.#stats.lastApplyMs = this.#c.clock.now().getTime() - started;
     this.#notify();
   }
 
@@ -234,6 +243,7 @@ export class AgentManager {
       if (due.length === 0) return;
       const minted = await mintWorkloadSVIDs({ client: this.#c.client, entries: due, clock: this.#c.clock, random: this.#random, logger: this.#log });
       for (const [id, svid] of minted) if (this.#entries.has(id)) this.#svids.set(id, svid);
+      this.#stats.minted += minted.size;
       if (minted.size > 0) this.#notify();
     });
     this.#reconciling = run.catch((err) => this.#log.warn("Failed to update workload SVIDs", { [F.ERROR]: formatError(err) }));

@@ -1,4 +1,5 @@
 /** The signing face of the CA: X.509-SVIDs for agents, workloads and the server itself. @module */
+import type { Counter, Registry } from "../../core/metrics/registry.ts";
 import type { Clock } from "../../core/ports/clock.ts";
 import { parseCertificate } from "../../core/x509/mod.ts";
 import type { CAManager } from "./ca_manager.ts";
@@ -23,12 +24,14 @@ export class ServerCA {
   #manager: CAManager;
   #clock: Clock;
   #defaultTTL: number;
+  #issued: Counter | undefined;
 
   /** `defaultX509SVIDTTL` in ms. */
-  constructor(cfg: { manager: CAManager; clock: Clock; defaultX509SVIDTTL: number }) {
+  constructor(cfg: { manager: CAManager; clock: Clock; defaultX509SVIDTTL: number; metrics?: Registry }) {
     this.#manager = cfg.manager;
     this.#clock = cfg.clock;
     this.#defaultTTL = cfg.defaultX509SVIDTTL;
+    this.#issued = cfg.metrics?.counter("wisp_server_x509_svids_issued_total", "X509-SVIDs signed by this server");
   }
 
   /** Signs a batch concurrently with the active CA; NotAfter is capped at the CA's own NotAfter (SPIRE). */
@@ -42,6 +45,7 @@ export class ServerCA {
       return { spiffeID: p.spiffeID, publicKeySPKI: p.publicKeySPKI, notBefore, notAfter, dnsNames: p.dnsNames ?? [] };
     });
     const ders = await ca.minter.mintBatch(items);
+    this.#issued?.inc(undefined, ders.length);
     return ders.map((der, i) => ({
       chain: [der, ...ca.chain],
       notAfter: items[i]!.notAfter,
