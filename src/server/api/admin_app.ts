@@ -102,6 +102,7 @@ export function adminApp(cfg: AdminAppConfig): Hono {
     const id = idFromJSON(c.req.query("spiffeID") ?? "", "spiffeID");
     await cfg.ds.deleteAttestedNode(id);
     log.info("Agent evicted", { [F.AGENT_ID]: id });
+    void cfg.hub.notify();
     return c.json({ id });
   });
 

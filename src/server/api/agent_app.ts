@@ -166,11 +166,15 @@ export function agentApp(cfg: AgentAppConfig): Hono<AgentAppEnv> {
     const agent = await auth(c.env?.peerCertChain);
     return streamSSE(c, async (stream) => {
       let id = 0;
+      let end = () => {};
+      const done = new Promise<void>((resolve) => {
+        end = resolve;
+        stream.onAbort(resolve);
+      });
       const unsubscribe = await cfg.hub.subscribe(agent.id, (snap) => {
         void stream.writeSSE({ event: "snapshot", id: String(++id), data: JSON.stringify(snap) });
-      });
+      }, () => end());
       log.debug("Agent sync stream opened", { [F.AGENT_ID]: agent.id });
-      const done = new Promise<void>((resolve) => stream.onAbort(resolve));
       const keepAlive = setInterval(() => void stream.write(": keep-alive\n\n"), cfg.keepAliveMs ?? 15_000);
       await done;
       clearInterval(keepAlive);

@@ -23,6 +23,8 @@ export interface SyncSnapshot {
 interface Subscriber {
   agentID: string;
   send: (s: SyncSnapshot) => void;
+  /** Ends the stream: the agent was evicted or banned since it connected. */
+  close: () => void;
   last: string;
 }
 
@@ -45,8 +47,8 @@ export class SyncHub {
   }
 
   /** Registers an agent stream and sends it the current state at once. */
-  async subscribe(agentID: string, send: (s: SyncSnapshot) => void): Promise<() => void> {
-    const sub: Subscriber = { agentID, send, last: "" };
+  async subscribe(agentID: string, send: (s: SyncSnapshot) => void, close: () => void = () => {}): Promise<() => void> {
+    const sub: Subscriber = { agentID, send, close, last: "" };
     this.#subs.add(sub);
     await this.#push(sub);
     return () => this.#subs.delete(sub);
@@ -115,6 +117,13 @@ export class SyncHub {
 
   async #push(sub: Subscriber): Promise<void> {
     try {
+      const node = await this.#ds.fetchAttestedNode(sub.agentID);
+      if (!node || node.banned) {
+        this.#subs.delete(sub);
+        this.#log.info("Closing sync stream of an agent that is no longer attested", { [F.AGENT_ID]: sub.agentID });
+        sub.close();
+        return;
+      }
       const snap = await this.snapshot(sub.agentID);
       // Revision changes with any entry event; compare content so agents only hear about their own changes.
       const key = JSON.stringify([snap.bundle, snap.entries]);

@@ -18,6 +18,7 @@ interface Env {
   clock: ManualClock;
   ds: SQLStore;
   app: ReturnType<typeof agentApp>;
+  hub: SyncHub;
 }
 
 async function setup(): Promise<Env> {
@@ -27,7 +28,7 @@ async function setup(): Promise<Env> {
   await manager.initialize();
   const ca = new ServerCA({ manager, clock, defaultX509SVIDTTL: HOUR });
   const hub = new SyncHub({ ds, trustDomain: "example.org", logger: nullLogger, clock });
-  return { clock, ds, app: agentApp({ ds, ca, hub, clock, logger: nullLogger, trustDomain: TD, agentTTL: 3600, keepAliveMs: 60_000 }) };
+  return { clock, ds, hub, app: agentApp({ ds, ca, hub, clock, logger: nullLogger, trustDomain: TD, agentTTL: 3600, keepAliveMs: 60_000 }) };
 }
 
 const post = (e: Env, path: string, body: unknown, chain?: Uint8Array[]) =>
@@ -169,6 +170,19 @@ test("sync: the stream's first event carries the agent's entries (descendants th
   assert.is(snap.bundle.x509_authorities.length, 1);
   ac.abort();
   await it.return(undefined);
+  await e.ds.close();
+});
+
+test("sync: evicting the agent ends its open stream", async () => {
+  const e = await setup();
+  const a = await attest(e, "a");
+  const res = await e.app.request("/agent/v1/sync", {}, { peerCertChain: a.chain });
+  const it = readSSE(res.body!);
+  assert.is((await it.next()).value!.event, "snapshot");
+  await e.ds.deleteAttestedNode(a.id);
+  await e.hub.notify();
+  const end = await it.next();
+  assert.is(end.done, true, "the server closed the stream");
   await e.ds.close();
 });
 
