@@ -5,12 +5,14 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { createPrivateKey, createPublicKey, X509Certificate } from "node:crypto";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { SECURITY_HEADER } from "../clients/raw_h2.ts";
 import { type Cluster, ROOT, run, type RunResult, waitFor, wispServer } from "./_harness.ts";
+
+export { SECURITY_HEADER };
 
 export const PYTHON = "/usr/bin/python3";
 export const PY_CLIENT = join(ROOT, "test/clients/workload_client.py");
 export const TRUST_DOMAIN_ID = "spiffe://example.org";
-export const SECURITY_HEADER = "workload.spiffe.io";
 
 /** X509SVID as proto-loader decodes it (keepCase, bytes as Buffer). */
 export interface X509SVIDMsg {
@@ -254,65 +256,3 @@ export function percentile(samples: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
 }
 
-/** The client connection preface (RFC 9113 §3.4). */
-export const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
-export const H2_DATA = 0x0;
-export const H2_HEADERS = 0x1;
-export const H2_SETTINGS = 0x4;
-export const H2_GOAWAY = 0x7;
-
-/** One HTTP/2 frame. */
-export function h2Frame(type: number, flags: number, streamID: number, payload: Buffer = Buffer.alloc(0)): Buffer {
-  const head = Buffer.alloc(9);
-  head.writeUIntBE(payload.length, 0, 3);
-  head[3] = type;
-  head[4] = flags;
-  head.writeUInt32BE(streamID & 0x7fffffff, 5);
-  return Buffer.concat([head, payload]);
-}
-
-function hpackInt(value: number, prefixBits: number, firstByte: number): Buffer {
-  const max = (1 << prefixBits) - 1;
-  if (value < max) return Buffer.from([firstByte | value]);
-  const out = [firstByte | max];
-  let v = value - max;
-  while (v >= 128) {
-    out.push((v & 0x7f) | 0x80);
-    v >>= 7;
-  }
-  out.push(v);
-  return Buffer.from(out);
-}
-
-/** An HPACK block of "literal header field without indexing, new name" entries, no Huffman coding (RFC 7541 §6.2.2). */
-export function hpackLiterals(headers: [string, string][]): Buffer {
-  const parts: Buffer[] = [];
-  for (const [name, value] of headers) {
-    parts.push(Buffer.from([0x00]));
-    for (const s of [name, value]) {
-      const b = Buffer.from(s, "latin1");
-      parts.push(hpackInt(b.length, 7, 0x00), b);
-    }
-  }
-  return Buffer.concat(parts);
-}
-
-/** HEADERS + DATA(END_STREAM) frames of one gRPC request with an empty message, as a raw client would send them. */
-export function grpcRequestFrames(streamID: number, path: string, extra: [string, string][] = [[SECURITY_HEADER, "true"]]): Buffer {
-  const block = hpackLiterals([
-    [":method", "POST"], [":scheme", "http"], [":path", path], [":authority", "localhost"],
-    ["content-type", "application/grpc"], ["te", "trailers"], ...extra,
-  ]);
-  return Buffer.concat([h2Frame(H2_HEADERS, 0x4, streamID, block), h2Frame(H2_DATA, 0x1, streamID, Buffer.alloc(5))]);
-}
-
-/** Frame types found at the start of bytes a server sent (stops at the first incomplete frame). */
-export function h2FrameTypes(bytes: Buffer): number[] {
-  const types: number[] = [];
-  let i = 0;
-  while (i + 9 <= bytes.length) {
-    types.push(bytes[i + 3]!);
-    i += 9 + bytes.readUIntBE(i, 3);
-  }
-  return types;
-}

@@ -1,33 +1,35 @@
 /** Bad input on a running agent's Workload API socket: each is answered or dropped, and everyone else is still served. @module */
 import * as grpc from "@grpc/grpc-js";
 import { randomBytes } from "node:crypto";
+import { rmSync } from "node:fs";
 import * as http2 from "node:http2";
 import * as net from "node:net";
+import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { grpcRequestFrames, H2_GOAWAY, H2_PREFACE, H2_SETTINGS, h2Call, h2Frame, h2FrameTypes, rawExchange, SECURITY_HEADER } from "../clients/raw_h2.ts";
 import {
   checkX509SVID,
   createEntry,
   first,
-  grpcRequestFrames,
-  H2_GOAWAY,
-  H2_PREFACE,
-  H2_SETTINGS,
-  h2Frame,
-  h2FrameTypes,
   headerMetadata,
   PythonWatcher,
   pythonStubs,
   rawServerStream,
   rssKiB,
-  SECURITY_HEADER,
   type Watch,
   watchX509Bundles,
   watchX509SVID,
   workloadClient,
   type X509SVIDResponseMsg,
 } from "./_clients.ts";
-import { type Cluster, joinToken, newCluster, startAgent, startServer, waitFor, wispAgent } from "./_harness.ts";
+import { type Cluster, joinToken, newCluster, startAgent, startServer, tempDir, waitFor, wispAgent } from "./_harness.ts";
+import type { AgentManager } from "../../src/agent/manager/manager.ts";
+import { FETCH_X509_SVID, serverStreamMethod } from "../../src/agent/workload/codec.ts";
+import { X509SVIDRequestSchema, X509SVIDResponseSchema } from "../../src/agent/workload/proto/workload_pb.ts";
+import { fetchX509SVID } from "../../src/agent/workload/x509_handlers.ts";
+import { nullLogger } from "../../src/core/log/logger.ts";
+import { serveGRPC } from "../../src/runtime/node/grpc_server.ts";
 
 const ID = "spiffe://example.org/held";
 const FETCH = "/SpiffeWorkloadAPI/FetchX509SVID";
@@ -56,61 +58,6 @@ async function stillServing(): Promise<void> {
   assert.is(c.agent!.exited, false, c.agent!.output.slice(-2000));
 }
 
-/**
- * Writes bytes on a fresh socket connection (then half-closes it when `halfClose`); reports what came back and
- * whether the agent closed the connection within `waitMs`.
- */
-function rawExchange(data: Buffer, o: { waitMs?: number; halfClose?: boolean } = {}): Promise<{ got: Buffer; closedByAgent: boolean }> {
-  return new Promise((resolve) => {
-    const s = net.connect(c.agentSocket);
-    const chunks: Buffer[] = [];
-    let settled = false;
-    s.on("data", (d: Buffer) => chunks.push(d));
-    s.on("error", () => {});
-    const done = (closedByAgent: boolean) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(t);
-      s.destroy();
-      resolve({ got: Buffer.concat(chunks), closedByAgent });
-    };
-    const t = setTimeout(() => done(false), o.waitMs ?? 3000);
-    s.on("end", () => done(true));
-    s.on("close", () => done(true));
-    s.write(data);
-    if (o.halfClose) s.end();
-  });
-}
-
-/** One gRPC call made with node:http2 directly, so headers and bodies can be anything. */
-function h2Call(path: string, headers: http2.OutgoingHttpHeaders, body: Buffer, endStream = true): Promise<{ status?: string; message?: string; dataBytes: number }> {
-  return new Promise((resolve) => {
-    const session = http2.connect("http://localhost", { createConnection: () => net.connect(c.agentSocket) });
-    session.on("error", () => {});
-    const req = session.request({ ":method": "POST", ":path": path, "content-type": "application/grpc", te: "trailers", ...headers });
-    const out: { status?: string; message?: string; dataBytes: number } = { dataBytes: 0 };
-    const take = (h: http2.IncomingHttpHeaders) => {
-      if (h["grpc-status"] !== undefined) out.status = String(h["grpc-status"]);
-      if (h["grpc-message"] !== undefined) out.message = decodeURIComponent(String(h["grpc-message"]));
-    };
-    req.on("response", take);
-    req.on("trailers", take);
-    req.on("data", (d: Buffer) => (out.dataBytes += d.length));
-    req.on("error", () => {});
-    const finish = () => {
-      session.destroy();
-      resolve(out);
-    };
-    req.on("close", finish);
-    if (endStream) req.end(body);
-    else {
-      req.write(body);
-      // The rest of the message never comes: the client goes away instead.
-      setTimeout(finish, 500);
-    }
-  });
-}
-
 function attestedCount(): number {
   return c.agent!.output.match(new RegExp(`msg="Workload attested".* pid=${process.pid} `, "g"))?.length ?? 0;
 }
@@ -137,33 +84,33 @@ test.after(async () => {
 });
 
 test("random bytes: the agent answers GOAWAY and closes the connection", async () => {
-  const r = await rawExchange(randomBytes(4096));
+  const r = await rawExchange(c.agentSocket, randomBytes(4096));
   assert.ok(r.closedByAgent);
   assert.ok(h2FrameTypes(r.got).includes(H2_GOAWAY), r.got.toString("hex"));
   await stillServing();
 });
 
 test("an HTTP/1.1 request: GOAWAY and the connection is closed", async () => {
-  const r = await rawExchange(Buffer.from("GET /SpiffeWorkloadAPI/FetchX509SVID HTTP/1.1\r\nHost: localhost\r\nworkload.spiffe.io: true\r\n\r\n"));
+  const r = await rawExchange(c.agentSocket, Buffer.from("GET /SpiffeWorkloadAPI/FetchX509SVID HTTP/1.1\r\nHost: localhost\r\nworkload.spiffe.io: true\r\n\r\n"));
   assert.ok(r.closedByAgent);
   assert.ok(h2FrameTypes(r.got).includes(H2_GOAWAY), r.got.toString("hex"));
   await stillServing();
 });
 
 test("a truncated HTTP/2 preface, then the client leaves", async () => {
-  const left = await rawExchange(H2_PREFACE.subarray(0, 18), { waitMs: 500 });
+  const left = await rawExchange(c.agentSocket, H2_PREFACE.subarray(0, 18), { waitMs: 500 });
   assert.not.ok(h2FrameTypes(left.got).includes(H2_GOAWAY));
   // A client that says it is done sending gets its connection closed rather than kept forever.
-  const halfClosed = await rawExchange(H2_PREFACE.subarray(0, 18), { halfClose: true });
+  const halfClosed = await rawExchange(c.agentSocket, H2_PREFACE.subarray(0, 18), { halfClose: true });
   assert.ok(halfClosed.closedByAgent);
   await stillServing();
 });
 
 test("a gRPC length prefix larger than the body: disconnecting mid-message is harmless; ending the stream is refused", async () => {
   const short = Buffer.concat([Buffer.from([0, 0, 0, 0x03, 0xe8]), Buffer.from([0x0a, 0x02, 0x01])]); // says 1000 bytes, has 3
-  const cut = await h2Call(FETCH, { [SECURITY_HEADER]: "true" }, short, false);
+  const cut = await h2Call(c.agentSocket, FETCH, { [SECURITY_HEADER]: "true" }, short, false);
   assert.is(cut.dataBytes, 0);
-  const ended = await h2Call(FETCH, { [SECURITY_HEADER]: "true" }, short);
+  const ended = await h2Call(c.agentSocket, FETCH, { [SECURITY_HEADER]: "true" }, short);
   assert.ok(ended.status !== undefined && ended.status !== "0", JSON.stringify(ended));
   assert.is(ended.dataBytes, 0);
   await stillServing();
@@ -215,7 +162,7 @@ test("an unknown method: UNIMPLEMENTED", async () => {
 test("wrong security header values: INVALID_ARGUMENT \"security header missing from request\"", async () => {
   const want = { status: String(grpc.status.INVALID_ARGUMENT), message: "security header missing from request", dataBytes: 0 };
   for (const v of ["false", "", ["true", "true"], ["true", "false"], ["false", "true"]]) {
-    assert.equal(await h2Call(FETCH, { [SECURITY_HEADER]: v }, Buffer.alloc(5)), want, JSON.stringify(v));
+    assert.equal(await h2Call(c.agentSocket, FETCH, { [SECURITY_HEADER]: v }, Buffer.alloc(5)), want, JSON.stringify(v));
   }
   const client = workloadClient(c.agentSocket, { ownConnection: true });
   try {
@@ -279,6 +226,48 @@ test("clients disconnecting mid-stream: an HTTP/2 session torn down, a Python pr
   s.destroy();
 
   await stillServing();
+});
+
+// An agent process shows no count of its open streams, so this case runs the agent's own transport and X.509 stream
+// code in-process, with an attestation that lasts until the client has given up (the real one awaits /proc reads,
+// and about 1 in 8 clients that cancel within 5 ms land in that window).
+// KNOWN BUG, fails until fixed: watch() in src/agent/workload/x509_handlers.ts subscribes even when ctx.signal was
+// already aborted during attestation, so the stream and its cache subscription live until the identity goes away.
+test("a client that gives up while it is being attested leaves no stream or cache subscription behind", async () => {
+  const listeners = new Set<() => void>();
+  const identity = {
+    entry: { id: "e1", spiffeID: ID, parentID: "spiffe://example.org/node1", selectors: [], x509SVIDTTL: 0, dnsNames: [], hint: "", revisionNumber: 1, createdAt: 0 },
+    svid: { chain: [new Uint8Array(8)], keyPKCS8: new Uint8Array(8), issuedAt: new Date(), notAfter: new Date(Date.now() + 3_600_000), rotateAt: new Date(), revision: 1 },
+  };
+  const manager = {
+    subscribe: (fn: () => void) => {
+      listeners.add(fn);
+      return () => listeners.delete(fn);
+    },
+    identities: () => [identity],
+    bundle: () => ({ trustDomain: "spiffe://example.org", roots: [], jwtKeys: [], sequence: 1 }),
+  } as unknown as AgentManager;
+  let attesting = false;
+  const method = serverStreamMethod({ req: X509SVIDRequestSchema, res: X509SVIDResponseSchema, path: FETCH_X509_SVID }, async (_r, ctx, send) => {
+    attesting = true;
+    await waitFor("the client to give up", async () => (ctx.signal.aborted ? true : undefined), 10_000);
+    await fetchX509SVID(manager, [], ctx, send);
+  });
+  const dir = tempDir();
+  const srv = await serveGRPC({ socketPath: join(dir, "api.sock"), methods: [method], logger: nullLogger });
+  const client = workloadClient(join(dir, "api.sock"));
+  try {
+    const w = watchX509SVID(client);
+    await waitFor("attestation to start", async () => (attesting ? true : undefined));
+    w.cancel();
+    const left = await waitFor("the stream to be released", async () => (srv.openStreams() === 0 && listeners.size === 0 ? true : undefined), 3000)
+      .catch(() => false);
+    assert.ok(left, `still ${srv.openStreams()} open stream(s) and ${listeners.size} cache subscription(s) after the client left`);
+  } finally {
+    client.close();
+    await srv.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test("the agent is still running and healthy, and logged no handler failure", async () => {

@@ -93,6 +93,8 @@ export function fetchJWTBundles(manager: AgentManager, selectors: Selector[], ct
     const schedule = () => {
       running = running.then(push).catch(finish);
     };
+    // The client may have left while it was being attested; "abort" will not fire again then.
+    if (ctx.signal.aborted) return resolve();
     ctx.signal.addEventListener("abort", onAbort, { once: true });
     unsubscribe = manager.subscribe(schedule);
     schedule();

@@ -54,6 +54,8 @@ export function watch<T>(manager: AgentManager, ctx: CallContext, send: (m: T) =
         finish(err);
       }
     };
+    // The client may have left while it was being attested; "abort" will not fire again then.
+    if (ctx.signal.aborted) return resolve();
     ctx.signal.addEventListener("abort", onAbort, { once: true });
     unsubscribe = manager.subscribe(push);
     push();

@@ -184,8 +184,25 @@ class UnixGRPCServer implements GRPCServerHandle {
       const c = this.#begin(call, m);
       if ("code" in c) return void call.emit("error", c);
       this.#streams++;
+      // Every Workload API message carries the full state, so while a slow client has not drained its buffer only
+      // the newest message is kept: memory stays bounded however long a client goes without reading.
+      let pending: unknown;
+      let blocked = false;
       const send = (msg: unknown) => {
-        if (!call.cancelled && !call.writableEnded) call.write(m.encode(msg));
+        if (call.cancelled || call.writableEnded) return;
+        if (blocked) {
+          pending = msg;
+          return;
+        }
+        if (!call.write(m.encode(msg))) {
+          blocked = true;
+          call.once("drain", () => {
+            blocked = false;
+            const next = pending;
+            pending = undefined;
+            if (next !== undefined) send(next);
+          });
+        }
       };
       m.handle(c.req, c.ctx, send).then(
         () => {
@@ -223,6 +240,7 @@ class UnixGRPCServer implements GRPCServerHandle {
     if (this.#closing !== undefined) ctl.abort(new UnavailableError("server is shutting down"));
     this.#calls.add(ctl);
     (call as NodeJS.EventEmitter).once("cancelled", () => ctl.abort(new UnavailableError("call cancelled by the client")));
+    if ((call as { cancelled?: boolean }).cancelled) ctl.abort(new UnavailableError("call cancelled by the client"));
     const ctx: CallContext = {
       peer: conn.peer,
       metadata: (key) => call.metadata.get(key).map((v) => (typeof v === "string" ? v : v.toString("base64"))),
