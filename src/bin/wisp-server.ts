@@ -1,39 +1,54 @@
-/** Composition root of wisp-server on Node: builds the runtime ports and hands argv to the CLI. @module */
-import { runCLI } from "../core/cli/command.ts";
-import { newLogger } from "../core/log/logger.ts";
+/** Composition root of wisp-server on Node and Deno: builds the runtime ports and hands argv to the CLI. @module */
+import { type Command, runCLI } from "../core/cli/command.ts";
 import { systemClock } from "../core/ports/clock.ts";
 import { adminCommands } from "../server/cli/admin_commands.ts";
 import { AdminClient } from "../server/cli/admin_client.ts";
 import { entryCommands } from "../server/cli/entry_commands.ts";
-import { runCommand } from "../server/cli/run.ts";
-import { SQLStore } from "../server/datastore/sql/sql_store.ts";
 import { exitAfterFlush, nodeCLIEnv } from "../runtime/node/cli_env.ts";
 import { nodeFS } from "../runtime/node/fs.ts";
-import { nodeHTTPServe } from "../runtime/node/http_serve.ts";
-import { logSink } from "../runtime/node/log_sink.ts";
-import { SQLiteDriver } from "../runtime/node/sqlite_driver.ts";
 import { unixFetch } from "../runtime/node/unix_fetch.ts";
-import { InvalidArgumentError } from "../core/errors.ts";
+import { selectsOneOf } from "./command_selection.ts";
 
 const dial = (socketPath: string) => new AdminClient(unixFetch(socketPath));
 
-const commands = [
-  runCommand({
+/** `run`: the server daemon with its datastore, HTTP servers and plugins (the AWS SDK among them). */
+async function runCommandHere(): Promise<Command> {
+  const [{ newLogger }, { runCommand }, { SQLStore }, { nodeHTTPServe }, { logSink }, { SQLiteDriver }, { serverPlugins }] =
+    await Promise.all([
+      import("../core/log/logger.ts"),
+      import("../server/cli/run.ts"),
+      import("../server/datastore/sql/sql_store.ts"),
+      import("../runtime/node/http_serve.ts"),
+      import("../runtime/node/log_sink.ts"),
+      import("../runtime/node/sqlite_driver.ts"),
+      import("./server_plugins.ts"),
+    ]);
+  return runCommand({
     fs: nodeFS,
     http: nodeHTTPServe,
     clock: systemClock,
+    ...serverPlugins({ fs: nodeFS, clock: systemClock, env: process.env }),
     logger: (cfg) => newLogger({ level: cfg.logLevel, sink: logSink({ format: cfg.logFormat, file: cfg.logFile }) }),
     async openDataStore(cfg) {
-      if (cfg.databaseType !== "sqlite3") {
-        throw new InvalidArgumentError(`datastore type "${cfg.databaseType}" is not supported by this build`);
-      }
-      return SQLStore.open({ driver: await SQLiteDriver.open(cfg.connectionString), clock: systemClock, codeVersion: "0.1.0" });
+      // postgres.js loads only for a server configured with it.
+      const driver =
+        cfg.databaseType === "postgres"
+          ? await (await import("../runtime/node/postgres_driver.ts")).PostgresDriver.open({
+            connectionString: cfg.connectionString,
+            ...(cfg.roConnectionString === undefined ? {} : { roConnectionString: cfg.roConnectionString }),
+            ...(cfg.maxOpenConns === undefined ? {} : { maxOpenConns: cfg.maxOpenConns }),
+            ...(cfg.maxIdleConns === undefined ? {} : { maxIdleConns: cfg.maxIdleConns }),
+            ...(cfg.connMaxLifetime === undefined ? {} : { connMaxLifetimeMs: cfg.connMaxLifetime }),
+          })
+          : await SQLiteDriver.open(cfg.connectionString);
+      return SQLStore.open({ driver, clock: systemClock, codeVersion: "0.1.0" });
     },
-  }),
-  ...entryCommands(dial),
-  ...adminCommands(dial),
-];
+  });
+}
 
-const env = nodeCLIEnv();
-const code = await runCLI({ name: "wisp-server", commands, argv: process.argv.slice(2), env });
+const argv = process.argv.slice(2);
+const client = [...entryCommands(dial), ...adminCommands(dial)];
+// CLI calls (entry create, token generate, healthcheck) skip the daemon's modules: on Node they took most of a call's time.
+const commands = selectsOneOf(client, argv) ? client : [await runCommandHere(), ...client];
+const code = await runCLI({ name: "wisp-server", commands, argv, env: nodeCLIEnv() });
 exitAfterFlush(code);

@@ -2,6 +2,7 @@
 import * as spiffeid from "../core/spiffeid/mod.ts";
 import type { LogLevel } from "../core/log/logger.ts";
 import * as config from "../core/config/mod.ts";
+import { type AWSKMSKeyManagerConfig, buildAWSKMSConfig } from "./keymanager/awskms/awskms_config.ts";
 
 /** server.conf as written: snake_case keys, every value unchecked (SPIRE's `Configuration`). */
 export interface RawServerConfig {
@@ -36,7 +37,7 @@ export interface DataStoreConfig {
   connMaxLifetime?: number;
 }
 
-export type KeyManagerConfig = { name: "memory" } | { name: "disk"; /** Default "<data_dir>/keys.json". */ keysPath: string };
+export type KeyManagerConfig = { name: "memory" } | { name: "disk"; /** Default "<data_dir>/keys.json". */ keysPath: string } | AWSKMSKeyManagerConfig;
 
 export type NodeAttestorConfig = { name: "join_token" };
 
@@ -105,7 +106,7 @@ export function defaultServerConfig() {
 
 const PLUGIN_RULES: Record<string, config.PluginTypeRule> = {
   DataStore: { names: ["sql"], single: true },
-  KeyManager: { names: ["memory", "disk"], single: true },
+  KeyManager: { names: ["memory", "disk", "aws_kms"], single: true },
   NodeAttestor: { names: ["join_token"], single: false },
   UpstreamAuthority: { names: ["disk", "aws_pca"], single: true },
 };
@@ -204,6 +205,7 @@ function buildPlugins(raw: unknown, dataDir: string, status: config.ConfigStatus
   let keyManager: KeyManagerConfig = { name: "memory" };
   const km = one("KeyManager");
   if (km?.name === "disk") keyManager = { name: "disk", keysPath: km.data.string("keys_path") || `${dataDir}/keys.json` };
+  if (km?.name === "aws_kms") keyManager = buildAWSKMSConfig(km.data, status, dataDir);
 
   let upstreamAuthority: UpstreamAuthorityConfig | undefined;
   const ua = one("UpstreamAuthority");

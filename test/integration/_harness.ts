@@ -10,6 +10,8 @@ export const SERVER_BIN = join(ROOT, "bin/wisp-server.mjs");
 export const AGENT_BIN = join(ROOT, "bin/wisp-agent.mjs");
 /** The Deno binary the project installs (devDependency `deno`). */
 export const DENO = join(ROOT, "node_modules/.bin/deno");
+/** Node: this process's binary, or the `node` on PATH when this test file runs under Deno (whose execPath is deno). */
+export const NODE = "Deno" in globalThis ? "node" : process.execPath;
 
 /** The runtime a wisp process runs on. */
 export type Runtime = "node" | "deno";
@@ -21,7 +23,7 @@ export const TEST_RUNTIME: Runtime = "Deno" in globalThis ? "deno" : "node";
  * runs the launcher, which registers tsx; Deno runs TypeScript itself, so it starts src/bin/<name>.ts directly.
  */
 export function binCommand(bin: string, runtime: Runtime = TEST_RUNTIME): [string, string[]] {
-  if (runtime === "node") return [process.execPath, [bin]];
+  if (runtime === "node") return [NODE, [bin]];
   const name = /[\\/]bin[\\/]([^\\/]+)\.mjs$/.exec(bin)?.[1];
   if (name === undefined) throw new Error(`"${bin}" is not a bin/<name>.mjs launcher`);
   return [DENO, ["run", "-A", join(ROOT, "src/bin", `${name}.ts`)]];

@@ -77,7 +77,7 @@ test("api watch prints the SVID, keeps watching, and exits 0 on SIGINT", async (
   const child = spawn("setpriv", ["--reuid=1000", "--regid=1000", "--clear-groups", process.execPath, AGENT_BIN, "api", "watch", "-socketPath", c.agentSocket], { stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   child.stdout.on("data", (d) => (out += d));
-  await waitFor("first watch update", async () => (out.includes("Received 1 svid") ? true : undefined), 15_000);
+  await waitFor("first watch update", async () => (out.includes("Received 1 svid") ? true : undefined), 30_000);
   assert.match(out, /SPIFFE ID:\t\tspiffe:\/\/example.org\/web/);
   const code = new Promise((r) => child.once("exit", (c) => r(c)));
   child.kill("SIGINT");

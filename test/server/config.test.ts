@@ -317,4 +317,85 @@ test("loadServerConfig() reports an HCL syntax error with its position", () => {
   assert.is(err.message, `failed to parse "bad.conf": At 3:2: object expected closing RBRACE got: EOF`);
 });
 
+test("loadServerConfig() reads the seed server.conf shape with UpstreamAuthority aws_pca and KeyManager aws_kms", () => {
+  const status = new ConfigStatus();
+  const c = loadServerConfig({
+    filename: "server.conf",
+    status,
+    text: `
+server {
+  trust_domain = "leo.amazon.com"
+  ca_ttl = "168h"
+  default_x509_svid_ttl = "1h"
+}
+plugins {
+  UpstreamAuthority "aws_pca" {
+    plugin_data {
+      region = "us-east-1"
+      certificate_authority_arn = "arn:aws:acm-pca:us-east-1:111122223333:certificate-authority/11111111-2222-3333-4444-555555555555"
+      signing_algorithm = "SHA256WITHECDSA"
+      ca_signing_template_arn = "arn:aws:acm-pca:::template/SubordinateCACertificate_PathLen0/V1"
+    }
+  }
+  KeyManager "aws_kms" {
+    plugin_data {
+      region = "us-east-1"
+      key_identifier_file = "/var/lib/wisp/server_id"
+      key_policy_file = "/etc/spire/kms-key-policy.json"
+      endpoint = "http://127.0.0.1:4566"
+    }
+  }
+}
+`,
+  });
+  assert.equal(status.notes, []);
+  assert.equal(c.keyManager, {
+    name: "aws_kms",
+    region: "us-east-1",
+    keyIdentifierFile: "/var/lib/wisp/server_id",
+    keyPolicyFile: "/etc/spire/kms-key-policy.json",
+    endpoint: "http://127.0.0.1:4566",
+  });
+  assert.is(c.upstreamAuthority?.name, "aws_pca");
+});
+
+test("buildServerConfig() reads aws_kms static credentials and a key identifier value", () => {
+  const c = buildServerConfig({
+    server: { trust_domain: "example.org" },
+    plugins: {
+      KeyManager: [{ name: "aws_kms", plugin_data: { region: "eu-west-1", access_key_id: "AKID", secret_access_key: "SECRET", key_identifier_value: "server-a/1" } }],
+    },
+  });
+  assert.equal(c.keyManager, { name: "aws_kms", region: "eu-west-1", accessKeyId: "AKID", secretAccessKey: "SECRET", keyIdentifierValue: "server-a/1" });
+});
+
+test("buildServerConfig() defaults the aws_kms server ID file into data_dir, as the seed config names neither", () => {
+  const c = buildServerConfig({
+    server: { trust_domain: "example.org", data_dir: "/var/lib/wisp" },
+    plugins: { KeyManager: [{ name: "aws_kms", plugin_data: { region: "us-east-1", key_policy_file: "/etc/spire/kms-key-policy.json" } }] },
+  });
+  assert.equal(c.keyManager, { name: "aws_kms", region: "us-east-1", keyIdentifierFile: "/var/lib/wisp/aws_kms_server_id", keyPolicyFile: "/etc/spire/kms-key-policy.json" });
+});
+
+test("buildServerConfig() reports every aws_kms problem with SPIRE's messages", () => {
+  const missing = configError(() =>
+    buildServerConfig({ server: { trust_domain: "example.org" }, plugins: { KeyManager: [{ name: "aws_kms", plugin_data: { bogus: 1 } }] } })
+  );
+  assert.equal(missing.issues, [
+    "plugins.KeyManager.aws_kms: configuration is missing a region",
+    `unknown configuration key "plugins.KeyManager.aws_kms.plugin_data.bogus"`,
+  ]);
+  const both = configError(() =>
+    buildServerConfig({
+      server: { trust_domain: "example.org" },
+      plugins: { KeyManager: [{ name: "aws_kms", plugin_data: { region: "us-east-1", key_identifier_file: "id", key_identifier_value: "alias/aws/x.y" } }] },
+    })
+  );
+  assert.equal(both.issues, [
+    "plugins.KeyManager.aws_kms: Key identifier must contain only alphanumeric characters, forward slashes (/), underscores (_), and dashes (-)",
+    "plugins.KeyManager.aws_kms: Key identifier must not start with alias/aws/",
+    "plugins.KeyManager.aws_kms: configuration can't have a key identifier file and a key identifier value at the same time",
+  ]);
+});
+
 test.run();

@@ -1,5 +1,6 @@
 /** The HTTPServe port on node:https / node:http through @hono/node-server's request listener. @module */
 import * as http from "node:http";
+import { constants as cryptoConstants } from "node:crypto";
 import * as https from "node:https";
 import * as net from "node:net";
 import { promises as fsp } from "node:fs";
@@ -60,8 +61,11 @@ export const nodeHTTPServe: HTTPServe = {
       return o.fetch(req, { peerCertChain: peerChain(sock) });
     });
     // Client certificates are requested but checked by the app against the live bundle, which rotates.
+    // No session tickets: a resumed session exposes only the client's leaf, not the intermediates the app needs
+    // to verify an upstream-signed agent SVID.
+    const noResume = { secureOptions: cryptoConstants.SSL_OP_NO_TICKET };
     const server = https.createServer(
-      { cert: o.credentials.certChainPEM, key: o.credentials.keyPEM, requestCert: true, rejectUnauthorized: false, minVersion: "TLSv1.2" },
+      { cert: o.credentials.certChainPEM, key: o.credentials.keyPEM, requestCert: true, rejectUnauthorized: false, minVersion: "TLSv1.2", ...noResume },
       listener,
     );
     server.keepAliveTimeout = 65_000;
@@ -73,7 +77,7 @@ export const nodeHTTPServe: HTTPServe = {
     return {
       port: (server.address() as net.AddressInfo).port,
       close: closer(server),
-      setCredentials: (c) => server.setSecureContext({ cert: c.certChainPEM, key: c.keyPEM }),
+      setCredentials: (c) => server.setSecureContext({ cert: c.certChainPEM, key: c.keyPEM, minVersion: "TLSv1.2", ...noResume }),
     };
   },
 

@@ -1,7 +1,7 @@
 /** `wisp-server run`: load and validate the config, compose the plugins, run until a signal. @module */
 import { defineCommand, type Command } from "../../core/cli/command.ts";
 import { ConfigStatus } from "../../core/config/mod.ts";
-import { formatError } from "../../core/errors.ts";
+import { formatError, InvalidArgumentError } from "../../core/errors.ts";
 import type { Logger } from "../../core/log/logger.ts";
 import type { Clock } from "../../core/ports/clock.ts";
 import type { FS } from "../../core/ports/fs.ts";
@@ -23,6 +23,8 @@ export interface ServerRuntime {
   openDataStore(cfg: DataStoreConfig, logger: Logger): Promise<DataStore>;
   /** Builds the configured upstream authority, if any (aws_pca, disk). */
   upstream?(cfg: ServerConfig, logger: Logger): Promise<UpstreamAuthority | undefined>;
+  /** Builds a KeyManager that lives outside portable code (aws_kms); undefined leaves memory/disk to `run`. */
+  keyManager?(cfg: ServerConfig, logger: Logger): Promise<KeyManager | undefined>;
 }
 
 export function runCommand(rt: ServerRuntime): Command {
@@ -57,9 +59,10 @@ export function runCommand(rt: ServerRuntime): Command {
         await rt.fs.mkdir(cfg.dataDir, 0o700);
         const ds = await rt.openDataStore(cfg.dataStore, logger);
         try {
-          const keyManager: KeyManager = cfg.keyManager.name === "disk"
-            ? new DiskKeyManager({ fs: rt.fs, keysPath: cfg.keyManager.keysPath })
-            : new MemoryKeyManager();
+          const km = cfg.keyManager;
+          const keyManager: KeyManager | undefined = (rt.keyManager ? await rt.keyManager(cfg, logger) : undefined) ??
+            (km.name === "disk" ? new DiskKeyManager({ fs: rt.fs, keysPath: km.keysPath }) : km.name === "memory" ? new MemoryKeyManager() : undefined);
+          if (!keyManager) throw new InvalidArgumentError(`KeyManager "${km.name}" is not supported by this build`);
           const upstream = rt.upstream ? await rt.upstream(cfg, logger) : undefined;
           const server = new Server({
             options: {

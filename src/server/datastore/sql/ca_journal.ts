@@ -3,21 +3,27 @@ import type { SQLDriver } from "../../../core/ports/sql_driver.ts";
 import type { CAJournal } from "../datastore.ts";
 import { toNumber } from "./_codec.ts";
 
-/** Creates a journal when `id` is absent, else writes it under that id (creating or replacing). */
+/**
+ * Creates a journal when `id` is absent, else writes it under that id (creating or replacing). New ids are the
+ * highest so far plus one, taken inside the write transaction: explicit ids may be inserted too, and an identity
+ * sequence (PostgreSQL's does not move when an id is given) would later hand out an id that is already taken.
+ */
 export async function setCAJournal(db: SQLDriver, j: Omit<CAJournal, "id"> & { id?: number }): Promise<CAJournal> {
-  const rows =
+  const rows = await db.transaction((tx) =>
     j.id === undefined
-      ? await db.query<{ id: unknown }>(
-        `INSERT INTO ca_journals (active_x509_authority_id, data) VALUES ($1, $2) RETURNING id`,
+      ? tx.query<{ id: unknown }>(
+        `INSERT INTO ca_journals (id, active_x509_authority_id, data)
+         SELECT COALESCE(MAX(id), 0) + 1, $1, $2 FROM ca_journals RETURNING id`,
         [j.activeX509AuthorityID, j.data],
       )
-      : await db.query<{ id: unknown }>(
+      : tx.query<{ id: unknown }>(
         `INSERT INTO ca_journals (id, active_x509_authority_id, data) VALUES ($1, $2, $3)
          ON CONFLICT (id) DO UPDATE SET active_x509_authority_id = excluded.active_x509_authority_id,
            data = excluded.data
          RETURNING id`,
         [j.id, j.activeX509AuthorityID, j.data],
-      );
+      )
+  );
   return { id: toNumber(rows[0]?.id), activeX509AuthorityID: j.activeX509AuthorityID, data: j.data };
 }
 

@@ -3,13 +3,14 @@
  * an idempotency token per CSR, a bounded poll that fails fast on real errors, and no PCA call until one is needed.
  * @module
  */
+import { formatDuration } from "../../../core/config/duration.ts";
 import { toHex } from "../../../core/encoding.ts";
-import { InternalError, InvalidArgumentError, ServiceError, UnavailableError } from "../../../core/errors.ts";
+import { InternalError, InvalidArgumentError, ServiceError, UnauthenticatedError, UnavailableError } from "../../../core/errors.ts";
 import * as F from "../../../core/log/fields.ts";
 import type { Logger } from "../../../core/log/logger.ts";
 import type { Clock } from "../../../core/ports/clock.ts";
 import type { FS } from "../../../core/ports/fs.ts";
-import { fromPEM, toPEM } from "../../../core/x509/mod.ts";
+import { fromPEM, toPEM, verifyCAChain } from "../../../core/x509/mod.ts";
 import type { MintedX509CA, UpstreamAuthority } from "../upstream_authority.ts";
 import { awsErrorCode, isTransientAWSError, type PCACertificateAuthority, type PCAClient } from "./pca_port.ts";
 
@@ -118,7 +119,7 @@ export class AWSPCAUpstreamAuthority implements UpstreamAuthority {
     } catch (cause) {
       throw wrap("failed submitting CSR", cause, client.endpoint);
     }
-    this.#log.info("Certificate issuance requested", { certificate_arn: certificateArn, idempotency_token: token });
+    this.#log.info("Certificate issuance requested", { certificate_arn: certificateArn, idempotency_id: token });
     const out = await this.#waitForIssuance(certificateArn, signal);
 
     let cert: Uint8Array[], chain: Uint8Array[];
@@ -135,7 +136,13 @@ export class AWSPCAUpstreamAuthority implements UpstreamAuthority {
     this.#pending.delete(token);
     // ACM orders the chain issuer first, root last: the root goes to the bundle, the rest into every SVID chain.
     const root = chain[chain.length - 1]!;
-    return { x509CAChain: [cert[0]!, ...chain.slice(0, -1)], upstreamX509Roots: dedupe([root, ...this.#supplemental]) };
+    const x509CAChain = [cert[0]!, ...chain.slice(0, -1)];
+    try {
+      await verifyCAChain(x509CAChain, [root], this.#cfg.clock.now());
+    } catch (cause) {
+      throw new InternalError(`failed to verify the certificate chain of "${certificateArn}"`, { cause });
+    }
+    return { x509CAChain, upstreamX509Roots: dedupe([root, ...this.#supplemental]) };
   }
 
   #notAfter(token: string, ttlSeconds: number, ca: PCACertificateAuthority): number {
@@ -179,7 +186,7 @@ export class AWSPCAUpstreamAuthority implements UpstreamAuthority {
       }
       const left = deadline - clock.now().getTime();
       if (left <= 0) {
-        throw new UnavailableError(`failed waiting for issuance: certificate "${certificateArn}" was not issued within ${Math.round(timeout / 1000)}s`);
+        throw new UnavailableError(`failed waiting for issuance: certificate "${certificateArn}" was not issued within ${formatDuration(timeout)}`);
       }
       this.#log.debug("Certificate issuance in progress", { certificate_arn: certificateArn, retry_in_ms: Math.min(delay, left) });
       try {
@@ -204,6 +211,9 @@ function errorText(err: unknown): string {
 function wrap(what: string, cause: unknown, endpoint: string): ServiceError {
   if (cause instanceof ServiceError) return cause;
   const code = awsErrorCode(cause);
+  if (!code && cause instanceof Error && cause.name === "CredentialsProviderError") {
+    return new UnauthenticatedError(`${what}: no usable AWS credentials for ACM PCA at "${endpoint}"`, { cause });
+  }
   const msg = code ? `${what}: ACM PCA at "${endpoint}" answered ${code}` : `${what}: ACM PCA at "${endpoint}" is unreachable`;
   return isTransientAWSError(cause) ? new UnavailableError(msg, { cause }) : new InternalError(msg, { cause });
 }

@@ -60,6 +60,6 @@ const TRANSIENT = new Set([
 export function isTransientAWSError(err: unknown): boolean {
   if (typeof err !== "object" || err === null) return false;
   const code = awsErrorCode(err);
-  if (code === undefined) return (err as { name?: string }).name !== "AbortError";
+  if (code === undefined) return !["AbortError", "CredentialsProviderError"].includes((err as { name?: string }).name ?? "");
   return (err as { $fault?: string }).$fault === "server" || TRANSIENT.has(code);
 }

@@ -1,0 +1,65 @@
+/**
+ * The wisp-server plugins that need the AWS SDK or a concrete file system: UpstreamAuthority "aws_pca" and "disk",
+ * KeyManager "aws_kms". The SDK wrappers are imported here only, so portable code never sees SDK types.
+ * @module
+ */
+import type { Logger } from "../core/log/logger.ts";
+import type { Clock } from "../core/ports/clock.ts";
+import type { FS } from "../core/ports/fs.ts";
+import type { ServerRuntime } from "../server/cli/run.ts";
+import { AWSKMSKeyManager } from "../server/keymanager/awskms/awskms.ts";
+import { newKMSClient } from "../server/keymanager/awskms/kms_client.ts";
+import { AWSPCAUpstreamAuthority } from "../server/upstreamauthority/awspca/awspca.ts";
+import { newPCAClient } from "../server/upstreamauthority/awspca/pca_client.ts";
+import { DiskUpstreamAuthority } from "../server/upstreamauthority/disk/disk.ts";
+
+/** Builds the `upstream` and `keyManager` hooks of the server runtime; `env` supplies AWS_ENDPOINT_URL_* overrides. */
+export function serverPlugins(o: { fs: FS; clock: Clock; env: Record<string, string | undefined> }): Required<Pick<ServerRuntime, "upstream" | "keyManager">> {
+  const { fs, clock, env } = o;
+  const endpointFor = (service: string) => env[`AWS_ENDPOINT_URL_${service}`] || env["AWS_ENDPOINT_URL"] || undefined;
+  return {
+    async upstream(cfg, logger: Logger) {
+      const ua = cfg.upstreamAuthority;
+      if (!ua) return undefined;
+      if (ua.name === "disk") return DiskUpstreamAuthority.load({ ...ua, fs, clock, logger });
+      const client = newPCAClient({
+        region: ua.region,
+        endpoint: ua.endpoint ?? endpointFor("ACM_PCA"),
+        assumeRoleArn: ua.assumeRoleArn,
+        stsEndpoint: endpointFor("STS"),
+      });
+      logger.info("Using ACM PCA upstream authority", { certificate_authority_arn: ua.certificateAuthorityArn, endpoint: client.endpoint });
+      return AWSPCAUpstreamAuthority.create({
+        client,
+        certificateAuthorityArn: ua.certificateAuthorityArn,
+        signingAlgorithm: ua.signingAlgorithm,
+        caSigningTemplateArn: ua.caSigningTemplateArn,
+        supplementalBundlePath: ua.supplementalBundlePath,
+        fs,
+        clock,
+        logger,
+      });
+    },
+    async keyManager(cfg, logger: Logger) {
+      const km = cfg.keyManager;
+      if (km.name !== "aws_kms") return undefined;
+      const client = newKMSClient({
+        region: km.region,
+        endpoint: km.endpoint ?? endpointFor("KMS"),
+        stsEndpoint: endpointFor("STS"),
+        credentials: km.accessKeyId && km.secretAccessKey ? { accessKeyId: km.accessKeyId, secretAccessKey: km.secretAccessKey } : undefined,
+      });
+      const keyPolicy = km.keyPolicyFile ? new TextDecoder().decode(await fs.readFile(km.keyPolicyFile)) : undefined;
+      return AWSKMSKeyManager.open({
+        client,
+        trustDomain: cfg.trustDomain.name,
+        keyIdentifierFile: km.keyIdentifierFile,
+        keyIdentifierValue: km.keyIdentifierValue,
+        keyPolicy,
+        fs,
+        clock,
+        logger,
+      });
+    },
+  };
+}
