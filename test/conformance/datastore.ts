@@ -295,5 +295,29 @@ export function datastoreSuite(name: string, open: () => Promise<OpenedDataStore
     assert.equal(await ds.fetchCAJournal("ak9"), j9);
   });
 
+  test("setManagedConfig stores a section's document, bumps its version and updatedAt; sections are separate", async ({ ds }) => {
+    assert.is(await ds.fetchManagedConfig("UpstreamAuthority"), undefined);
+    const before = nowSeconds();
+    const c1 = await ds.setManagedConfig("UpstreamAuthority", "section: UpstreamAuthority\nschema: v1\n");
+    assert.is(c1.version, 1);
+    assert.ok(c1.updatedAt >= before && c1.updatedAt <= nowSeconds());
+    assert.equal(await ds.fetchManagedConfig("UpstreamAuthority"), c1);
+
+    const c2 = await ds.setManagedConfig("UpstreamAuthority", "# second\n");
+    assert.equal(c2, { section: "UpstreamAuthority", document: "# second\n", version: 2, updatedAt: c2.updatedAt });
+    assert.equal(await ds.fetchManagedConfig("UpstreamAuthority"), c2);
+
+    const other = await ds.setManagedConfig("Other", "x: 1\n");
+    assert.is(other.version, 1);
+    assert.equal(await ds.fetchManagedConfig("UpstreamAuthority"), c2);
+  });
+
+  test("10 concurrent setManagedConfig calls of one section get versions 1 to 10, each once", async ({ ds }) => {
+    const all = await Promise.all(Array.from({ length: 10 }, (_, i) => ds.setManagedConfig("UpstreamAuthority", `n: ${i}\n`)));
+    assert.equal(all.map((c) => c.version).sort((a, b) => a - b), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    const last = all.find((c) => c.version === 10)!;
+    assert.is((await ds.fetchManagedConfig("UpstreamAuthority"))?.document, last.document);
+  });
+
   test.run();
 }

@@ -83,6 +83,18 @@ export interface EntryEvent {
   entryID: string;
 }
 
+/** A managed-config document (SPIRL `section/schema/spec`), stored as the operator wrote it; one per section. */
+export interface ManagedConfig {
+  /** e.g. "UpstreamAuthority". */
+  section: string;
+  /** The document text (YAML). */
+  document: string;
+  /** 1 for the first document of a section, bumped by every set. */
+  version: number;
+  /** Unix seconds of the last set. */
+  updatedAt: number;
+}
+
 export interface ListEntriesFilter {
   parentID?: string;
   spiffeID?: string;
@@ -133,6 +145,11 @@ export interface DataStore {
   // CA journal
   setCAJournal(j: Omit<CAJournal, "id"> & { id?: number }): Promise<CAJournal>;
   fetchCAJournal(activeX509AuthorityID: string): Promise<CAJournal | undefined>;
+
+  // Managed config
+  /** Stores the section's document, bumping its version (1 when new) and updatedAt atomically. */
+  setManagedConfig(section: string, document: string): Promise<ManagedConfig>;
+  fetchManagedConfig(section: string): Promise<ManagedConfig | undefined>;
 
   close(): Promise<void>;
 }

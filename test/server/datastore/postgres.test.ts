@@ -17,6 +17,9 @@ import { datastoreSuite, newEntry, rejects } from "../../conformance/datastore.t
 const pg = await startPostgres();
 const admin = await PostgresDriver.open({ connectionString: pg.connectionString });
 
+/** The schema version this code migrates to; test migrations go one past it. */
+const LATEST = Math.max(...MIGRATIONS.map((m) => m.version));
+
 let schemas = 0;
 /** A new empty schema and the connection string that makes it the only one searched. */
 async function freshSchema(): Promise<string> {
@@ -25,7 +28,11 @@ async function freshSchema(): Promise<string> {
   return `${pg.connectionString} options='-c search_path=${name}'`;
 }
 
-async function openStore(connectionString: string, extra: Partial<PostgresDriverOptions> = {}, migrations?: Migration[]) {
+async function openStore(
+  connectionString: string,
+  extra: Partial<PostgresDriverOptions> = {},
+  migrations?: Migration[],
+) {
   const driver = await PostgresDriver.open({ connectionString, ...extra });
   return SQLStore.open({ driver, codeVersion: "test-1", ...(migrations ? { migrations } : {}) });
 }
@@ -35,6 +42,12 @@ async function twoServers(): Promise<[SQLStore, SQLStore]> {
   const conn = await freshSchema();
   const a = await openStore(conn);
   return [a, await openStore(conn)];
+}
+
+/** The connection string of an open store's schema, for one more server on it. */
+async function schemaOf(ds: SQLStore): Promise<string> {
+  const [row] = await ds.driver.query<{ s: string }>("SELECT current_schema() AS s");
+  return `${pg.connectionString} options='-c search_path=${row!.s}'`;
 }
 
 datastoreSuite("postgres", async () => {
@@ -88,7 +101,8 @@ test("bad connection strings are one ConfigError listing every problem, read-onl
   assert.ok(mixed instanceof ConfigError);
   assert.is(mixed.message, "connection_string: a unix socket directory cannot be combined with other hosts");
   // A valid read-only string is accepted (queries still go to the primary).
-  const ok = await PostgresDriver.open({ connectionString: pg.connectionString, roConnectionString: pg.connectionString });
+  const conn = pg.connectionString;
+  const ok = await PostgresDriver.open({ connectionString: conn, roConnectionString: conn });
   await ok.close();
 });
 
@@ -106,9 +120,10 @@ test("a server that cannot be reached, or refuses the login, is 'datastore is un
 test("two servers starting together on an empty database migrate it once", async () => {
   const conn = await freshSchema();
   const [a, b] = await Promise.all([openStore(conn), openStore(conn)]);
-  assert.equal([a.migration, b.migration].sort((x, y) => x.from - y.from), [{ from: 0, to: 1 }, { from: 1, to: 1 }]);
+  const both = [a.migration, b.migration].sort((x, y) => x.from - y.from);
+  assert.equal(both, [{ from: 0, to: LATEST }, { from: LATEST, to: LATEST }]);
   assert.equal(await a.driver.query("SELECT version, code_version FROM schema_version"), [
-    { version: 1, code_version: "test-1" },
+    { version: LATEST, code_version: "test-1" },
   ]);
   await Promise.all([a.close(), b.close()]);
 });
@@ -119,19 +134,20 @@ test("migrations: upgrade in place, a failing step changes nothing, a newer sche
   const e = await v1.createEntry(newEntry());
   await v1.close();
   const ddl = `ALTER TABLE registered_entries ADD COLUMN note TEXT NOT NULL DEFAULT 'none'`;
-  const broken: Migration = { version: 2, statements: { sqlite: [], postgres: [ddl, "THIS IS NOT SQL"] } };
+  const next = LATEST + 1;
+  const broken: Migration = { version: next, statements: { sqlite: [], postgres: [ddl, "THIS IS NOT SQL"] } };
   const err = await openStore(conn, {}, [...MIGRATIONS, broken]).catch((x: unknown) => x);
   assert.is((err as { code?: string }).code, "ERR_INTERNAL");
-  const v2: Migration = { version: 2, statements: { sqlite: [], postgres: [ddl] } };
-  const up = await openStore(conn, {}, [...MIGRATIONS, v2]);
-  assert.equal(up.migration, { from: 1, to: 2 });
+  const step: Migration = { version: next, statements: { sqlite: [], postgres: [ddl] } };
+  const up = await openStore(conn, {}, [...MIGRATIONS, step]);
+  assert.equal(up.migration, { from: LATEST, to: next });
   assert.equal(await up.fetchEntry(e.id), e);
   assert.equal(await up.driver.query("SELECT note FROM registered_entries"), [{ note: "none" }]);
-  await up.driver.run("UPDATE schema_version SET version = $1", [7]);
+  await up.driver.run("UPDATE schema_version SET version = $1", [next + 5]);
   await up.close();
 
   const driver = await PostgresDriver.open({ connectionString: conn });
-  const tooNew = "datastore schema version 7 is newer than this server supports (1)";
+  const tooNew = `datastore schema version ${next + 5} is newer than this server supports (${LATEST})`;
   await rejects(SQLStore.open({ driver }), FailedPreconditionError, "ERR_SCHEMA_TOO_NEW", tooNew);
   await rejects(driver.query("SELECT 1"), UnavailableError, "ERR_UNAVAILABLE", "datastore is closed");
 });
@@ -141,7 +157,9 @@ test("two servers: a join token is taken once by 20 racers, an entry created onc
   await a.createJoinToken({ token: "race", expiresAt: 100 });
   const got = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).takeJoinToken("race")));
   assert.equal(got.filter((t) => t !== undefined), [{ token: "race", expiresAt: 100 }]);
-  const created = await Promise.allSettled(Array.from({ length: 10 }, (_, i) => (i % 2 ? a : b).createEntry(newEntry())));
+  const created = await Promise.allSettled(
+    Array.from({ length: 10 }, (_, i) => (i % 2 ? a : b).createEntry(newEntry())),
+  );
   assert.is(created.filter((r) => r.status === "fulfilled").length, 1);
   await Promise.all([a.close(), b.close()]);
 });
@@ -165,7 +183,7 @@ test("two servers: concurrent appendBundle calls lose no root and CA journal ids
 
 test("two servers writing entries while a third tails the events: the tailer misses none", async () => {
   const [a, b] = await twoServers();
-  const tailer = await openStore(await freshSchemaOf(a));
+  const tailer = await openStore(await schemaOf(a));
   let writing = true;
   const seen: number[] = [];
   const tail = (async () => {
@@ -193,12 +211,6 @@ test("two servers writing entries while a third tails the events: the tailer mis
   assert.equal(seen, all);
   await Promise.all([a.close(), b.close(), tailer.close()]);
 });
-
-/** The connection string of an open store's schema, for one more server on it. */
-async function freshSchemaOf(ds: SQLStore): Promise<string> {
-  const [row] = await ds.driver.query<{ s: string }>("SELECT current_schema() AS s");
-  return `${pg.connectionString} options='-c search_path=${row!.s}'`;
-}
 
 test("a transaction that hits a serialization failure or deadlock runs again, up to 5 times", async () => {
   const d = await PostgresDriver.open({ connectionString: pg.connectionString });

@@ -10,6 +10,9 @@ import * as assert from "uvu/assert";
 import { FailedPreconditionError, UnavailableError } from "../../../src/core/errors.ts";
 import { SQLiteDriver } from "../../../src/runtime/node/sqlite_driver.ts";
 import { MIGRATIONS, type Migration } from "../../../src/server/datastore/sql/migrations.ts";
+
+/** The newest built-in schema version; test-only steps come after it. */
+const LATEST = MIGRATIONS[MIGRATIONS.length - 1]!.version;
 import { SQLStore } from "../../../src/server/datastore/sql/sql_store.ts";
 import { datastoreSuite, newEntry, rejects } from "../../conformance/datastore.ts";
 
@@ -120,7 +123,7 @@ test("data survives closing and reopening", async () => {
   const events = await a.listEntryEvents(0);
   await a.close();
   const c = await openStore(path);
-  assert.equal(c.migration, { from: 1, to: 1 });
+  assert.equal(c.migration, { from: LATEST, to: LATEST });
   assert.equal(await c.fetchEntry(e.id), e);
   assert.equal(await c.fetchBundle("spiffe://example.org"), b);
   assert.equal(await c.listEntryEvents(0), events);
@@ -131,24 +134,24 @@ test("data survives closing and reopening", async () => {
 test("migrations: a fresh database gets the newest schema, an older one is upgraded in place", async () => {
   const path = join(tempDir(), "datastore.sqlite3");
   const v1 = await openStore(path);
-  assert.equal(v1.migration, { from: 0, to: 1 });
+  assert.equal(v1.migration, { from: 0, to: LATEST });
   const versions = await v1.driver.query("SELECT version, code_version FROM schema_version");
-  assert.equal(versions, [{ version: 1, code_version: "test-1" }]);
+  assert.equal(versions, [{ version: LATEST, code_version: "test-1" }]);
   const e = await v1.createEntry(newEntry());
   await v1.close();
 
   const v2: Migration = {
-    version: 2,
+    version: LATEST + 1,
     statements: {
       sqlite: [`ALTER TABLE registered_entries ADD COLUMN note TEXT NOT NULL DEFAULT 'none'`],
       postgres: [`ALTER TABLE registered_entries ADD COLUMN note TEXT NOT NULL DEFAULT 'none'`],
     },
   };
   const up = await openStore(path, { migrations: [...MIGRATIONS, v2] });
-  assert.equal(up.migration, { from: 1, to: 2 });
+  assert.equal(up.migration, { from: LATEST, to: LATEST + 1 });
   assert.equal(await up.fetchEntry(e.id), e);
   assert.equal(await up.driver.query("SELECT note FROM registered_entries"), [{ note: "none" }]);
-  assert.equal(await up.driver.query("SELECT version FROM schema_version"), [{ version: 2 }]);
+  assert.equal(await up.driver.query("SELECT version FROM schema_version"), [{ version: LATEST + 1 }]);
   await up.close();
 });
 
@@ -156,14 +159,14 @@ test("migrations: a failing step leaves the database at its old version", async 
   const path = join(tempDir(), "datastore.sqlite3");
   await (await openStore(path)).close();
   const broken: Migration = {
-    version: 2,
+    version: LATEST + 1,
     statements: { sqlite: ["CREATE TABLE half_done (x INTEGER)", "THIS IS NOT SQL"], postgres: [] },
   };
   let err: unknown;
   await openStore(path, { migrations: [...MIGRATIONS, broken] }).catch((e) => (err = e));
   assert.is((err as { code?: string }).code, "ERR_INTERNAL");
   const ds = await openStore(path);
-  assert.equal(ds.migration, { from: 1, to: 1 });
+  assert.equal(ds.migration, { from: LATEST, to: LATEST });
   assert.equal(await ds.driver.query("SELECT name FROM sqlite_master WHERE name = 'half_done'"), []);
   await ds.close();
 });
@@ -173,7 +176,7 @@ test("migrations: a schema newer than the code is refused and the lock is releas
   const ds = await openStore(path);
   await ds.driver.run("UPDATE schema_version SET version = $1", [7]);
   await ds.close();
-  const tooNew = "datastore schema version 7 is newer than this server supports (1)";
+  const tooNew = `datastore schema version 7 is newer than this server supports (${LATEST})`;
   await rejects(openStore(path), FailedPreconditionError, "ERR_SCHEMA_TOO_NEW", tooNew);
   const driver = await SQLiteDriver.open(path);
   assert.equal(await driver.query("SELECT version FROM schema_version"), [{ version: 7 }]);

@@ -15,6 +15,7 @@ import type {
   EntryEvent,
   JoinToken,
   ListEntriesFilter,
+  ManagedConfig,
   NewRegistrationEntry,
   RegistrationEntry,
 } from "../datastore.ts";
@@ -30,6 +31,7 @@ import {
   updateEntry,
 } from "./entries.ts";
 import { createJoinToken, pruneJoinTokens, takeJoinToken } from "./join_tokens.ts";
+import { fetchManagedConfig, setManagedConfig } from "./managed_config.ts";
 import { type Migration, type MigrateResult, migrate } from "./migrations.ts";
 import {
   createAttestedNode,
@@ -150,6 +152,13 @@ export class SQLStore implements DataStore {
   }
   fetchCAJournal(activeX509AuthorityID: string): Promise<CAJournal | undefined> {
     return fetchCAJournal(this.driver, activeX509AuthorityID);
+  }
+
+  setManagedConfig(section: string, document: string): Promise<ManagedConfig> {
+    return setManagedConfig(this.driver, section, document, this.#now());
+  }
+  fetchManagedConfig(section: string): Promise<ManagedConfig | undefined> {
+    return fetchManagedConfig(this.driver, section);
   }
 
   close(): Promise<void> {

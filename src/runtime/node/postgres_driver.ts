@@ -1,0 +1,226 @@
+/**
+ * The PostgreSQL adapter of the SQL driver port, on postgres.js, for one or several servers sharing a database.
+ *
+ * Write transactions keep SQLite's single-writer semantics, which the shared SQL code relies on: each one runs at
+ * READ COMMITTED and first takes a database-wide transaction advisory lock, so write transactions of every server
+ * run one at a time while reads run freely. That gives, without per-query care:
+ * - entry events get their ids in commit order, so a server tailing `id > last` never skips one that commits late;
+ * - read-modify-write steps (bundle appends, journal ids) never lose a concurrent change;
+ * - two servers starting on an empty database do not both run the migrations.
+ * The lock is released at commit or rollback, and by the server when a session dies or idles in a transaction.
+ * Unlike the SQLite driver, calls are not serialised: the pool runs up to `maxOpenConns` of them at once.
+ * @module
+ */
+import postgres from "postgres";
+import { parsePGConnString } from "../../core/config/pg_conn.ts";
+import { AlreadyExistsError, ConfigError, InternalError, ServiceError, UnavailableError } from "../../core/errors.ts";
+import type { SQLDriver, SQLExecutor, SQLRunResult, SQLValue } from "../../core/ports/sql_driver.ts";
+import { postgresOptions } from "./postgres_options.ts";
+
+type Sql = postgres.Sql<{}>;
+type Params = postgres.ParameterOrJSON<never>[];
+
+export interface PostgresDriverOptions {
+  /** libpq `key=value` list or postgres:// URL (SPIRE's `connection_string`). */
+  connectionString: string;
+  /**
+   * A read replica (SPIRE's `ro_connection_string`). It is parsed and validated, but every query goes to the primary:
+   * the port cannot mark a read as tolerant of replica lag, and a server must read its own writes.
+   */
+  roConnectionString?: string;
+  /** Most connections in the pool; 10 when unset or 0. */
+  maxOpenConns?: number;
+  /** 0 closes connections as soon as they go idle (after 1 s); otherwise idle ones close after 30 s. */
+  maxIdleConns?: number;
+  /** A connection is replaced after this many ms; a random 30 to 60 minutes when unset. */
+  connMaxLifetimeMs?: number;
+  /** How long a statement waits for a lock (the write lock included) before "datastore is busy"; 10 s default. */
+  lockTimeoutMs?: number;
+}
+
+/** Key of the write lock: "wisp" in ASCII, then 1. Two int4 halves keep it apart from single-bigint users. */
+const WRITE_LOCK = "SELECT pg_advisory_xact_lock(2003398512, 1)";
+const TX_ATTEMPTS = 5;
+
+/** Error codes of a connection that failed or broke: socket errors, TLS failures, postgres.js's own. */
+const CONNECTION_CODES = new Set([
+  "ECONNREFUSED", "ECONNRESET", "ECONNABORTED", "ENOENT", "EACCES", "EPIPE", "ETIMEDOUT", "EHOSTUNREACH",
+  "ENETUNREACH", "EHOSTDOWN", "ENETDOWN", "EAI_AGAIN", "ENOTFOUND", "CONNECTION_CLOSED", "CONNECTION_DESTROYED",
+  "CONNECT_TIMEOUT",
+]);
+
+/** SQLSTATEs after which the same call may work later: connection, auth, resources, shutdown, a read-only standby. */
+function unavailableState(state: string): boolean {
+  return /^(08|28|53|57P0[123])/.test(state) || state === "3D000" || state === "25006";
+}
+
+/** A serialization failure or deadlock, raw or already translated (the SQLSTATE is then on the cause). */
+function isRetryable(err: unknown): boolean {
+  const raw = err instanceof ServiceError ? err.cause : err;
+  const state = raw instanceof postgres.PostgresError ? raw.code : undefined;
+  return state === "40001" || state === "40P01";
+}
+
+/** Maps a postgres.js error onto the port's error contract. */
+function translate(err: unknown): unknown {
+  if (err instanceof ServiceError) return err;
+  if (err instanceof postgres.PostgresError) {
+    const state = err.code;
+    if (state === "23505") return new AlreadyExistsError("unique constraint violated", { cause: err });
+    if (state === "40001" || state === "40P01" || state === "55P03" || state === "57014") {
+      return new UnavailableError("datastore is busy", { cause: err });
+    }
+    if (unavailableState(state)) return new UnavailableError("datastore is unavailable", { cause: err });
+    return new InternalError("datastore query failed", { cause: err });
+  }
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === "string" && (CONNECTION_CODES.has(code) || /CERT|^ERR_(TLS|SSL)/.test(code))) {
+    return new UnavailableError("datastore is unavailable", { cause: err });
+  }
+  return new InternalError("datastore query failed", { cause: err });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+async function execOn(sql: Sql | postgres.TransactionSql<{}>, text: string): Promise<void> {
+  try {
+    await sql.unsafe(text);
+  } catch (err) {
+    throw translate(err);
+  }
+}
+
+async function queryOn<T>(
+  sql: Sql | postgres.TransactionSql<{}>,
+  text: string,
+  params: readonly SQLValue[],
+): Promise<T[]> {
+  try {
+    // A plain array: the client's row list carries extra fields that callers have no use for.
+    return Array.from(await sql.unsafe(text, [...params] as Params, { prepare: true })) as T[];
+  } catch (err) {
+    throw translate(err);
+  }
+}
+
+async function runOn(
+  sql: Sql | postgres.TransactionSql<{}>,
+  text: string,
+  params: readonly SQLValue[],
+): Promise<SQLRunResult> {
+  try {
+    const r = await sql.unsafe(text, [...params] as Params, { prepare: true });
+    return { changes: r.count ?? 0, lastInsertRowid: 0 };
+  } catch (err) {
+    throw translate(err);
+  }
+}
+
+/** A postgres.js pool behind the async SQLDriver port. */
+export class PostgresDriver implements SQLDriver {
+  readonly dialect = "postgres" as const;
+  #sql: Sql;
+  #closed = false;
+
+  private constructor(sql: Sql) {
+    this.#sql = sql;
+  }
+
+  /**
+   * Validates both connection strings, opens the pool and checks that the database answers.
+   * @throws {ConfigError} listing every problem of both connection strings
+   * @throws {UnavailableError} "datastore is unavailable" when the database cannot be reached or refuses the login
+   */
+  static async open(options: PostgresDriverOptions): Promise<PostgresDriver> {
+    const pool = {
+      lockTimeoutMs: options.lockTimeoutMs ?? 10_000,
+      ...(options.maxOpenConns === undefined ? {} : { maxOpenConns: options.maxOpenConns }),
+      ...(options.maxIdleConns === undefined ? {} : { maxIdleConns: options.maxIdleConns }),
+      ...(options.connMaxLifetimeMs === undefined ? {} : { connMaxLifetimeMs: options.connMaxLifetimeMs }),
+    };
+    const issues: string[] = [];
+    const check = (conn: string, label: string) => {
+      try {
+        return postgresOptions(parsePGConnString(conn, label), pool, label);
+      } catch (err) {
+        if (!(err instanceof ConfigError)) throw err;
+        issues.push(...err.issues);
+        return undefined;
+      }
+    };
+    const primary = check(options.connectionString, "connection_string");
+    if (options.roConnectionString !== undefined) check(options.roConnectionString, "ro_connection_string");
+    if (primary === undefined || issues.length > 0) throw new ConfigError(issues);
+    const sql = postgres(primary);
+    try {
+      await sql.unsafe("SELECT 1");
+    } catch (err) {
+      await sql.end({ timeout: 1 }).catch(() => undefined);
+      throw translate(err);
+    }
+    return new PostgresDriver(sql);
+  }
+
+  exec(sql: string): Promise<void> {
+    return this.#open().then((db) => execOn(db, sql));
+  }
+
+  query<T = Record<string, unknown>>(sql: string, params: readonly SQLValue[] = []): Promise<T[]> {
+    return this.#open().then((db) => queryOn<T>(db, sql, params));
+  }
+
+  run(sql: string, params: readonly SQLValue[] = []): Promise<SQLRunResult> {
+    return this.#open().then((db) => runOn(db, sql, params));
+  }
+
+  /**
+   * Runs `fn` in a write transaction that holds the datastore write lock. A serialization failure or deadlock runs
+   * `fn` again, up to 5 times in all, after a short random pause; then it is "datastore is busy".
+   */
+  async transaction<T>(fn: (tx: SQLExecutor) => Promise<T>): Promise<T> {
+    const db = await this.#open();
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#attempt(db, fn);
+      } catch (err) {
+        if (!isRetryable(err) || attempt >= TX_ATTEMPTS) throw translate(err);
+        await sleep(Math.random() * 10 * 2 ** attempt);
+      }
+    }
+  }
+
+  async #attempt<T>(db: Sql, fn: (tx: SQLExecutor) => Promise<T>): Promise<T> {
+    let open = true;
+    const guard = () => {
+      if (!open) throw new InternalError("transaction used after it ended");
+    };
+    try {
+      const result = await db.begin("isolation level read committed", async (t) => {
+        await t.unsafe(WRITE_LOCK);
+        const tx: SQLExecutor = {
+          exec: async (sql) => (guard(), execOn(t, sql)),
+          query: async <R>(sql: string, params: readonly SQLValue[] = []) => (guard(), queryOn<R>(t, sql, params)),
+          run: async (sql, params = []) => (guard(), runOn(t, sql, params)),
+        };
+        // Boxed: postgres.js would await the items of an array returned here, and its types unwrap them.
+        return { value: await fn(tx) };
+      });
+      return (result as { value: T }).value;
+    } finally {
+      open = false;
+    }
+  }
+
+  /** Waits up to 5 s for running calls, then closes every connection. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#sql.end({ timeout: 5 });
+  }
+
+  #open(): Promise<Sql> {
+    return this.#closed ? Promise.reject(new UnavailableError("datastore is closed")) : Promise.resolve(this.#sql);
+  }
+}
