@@ -60,7 +60,7 @@ export class AgentManager {
   constructor(cfg: AgentManagerConfig) {
     this.#c = cfg;
     this.#log = cfg.logger.with({ subsystem_name: "manager" });
-    this.#bundle = { trustDomain: cfg.trustDomain.idString(), roots: [], jwtKeys: [], sequence: 0 };
+    this.#bundle = { trustDomain: cfg.trustDomain.idString(), roots: [], jwtKeys: [], sequence: 0, rootsVersion: 0 };
     this.#random = cfg.random ?? Math.random;
     this.#jwt = new JWTSVIDCache({ source: cfg.client, clock: cfg.clock, logger: this.#log, keyIDs: () => this.#bundle.jwtKeys.map((k) => k.kid) });
   }
@@ -200,6 +200,7 @@ export class AgentManager {
       roots,
       jwtKeys: s.bundle.jwt_authorities.map((k) => ({ kid: k.kid, publicKey: fromBase64(k.public_key), notAfter: k.expires_at })),
       sequence: s.bundle.sequence,
+      rootsVersion: this.#bundle.rootsVersion + (rootsChanged ? 1 : 0),
     };
     const next = new Map<string, CachedEntry>();
     for (const e of s.entries) {
@@ -259,9 +260,23 @@ export class AgentManager {
       }
       await this.#reconcile();
       const a = this.#agent;
-      if (a && this.#c.clock.now().getTime() >= a.rotateAt.getTime()) await this.#renewAgent().catch((err) => {
-        this.#log.warn("Failed to renew agent SVID", { [F.ERROR]: formatError(err) });
-      });
+      if (!a || this.#c.clock.now().getTime() < a.rotateAt.getTime()) continue;
+      try {
+        await this.#renewAgent();
+      } catch (err) {
+        if (this.#c.clock.now().getTime() < a.notAfter.getTime()) {
+          this.#log.warn("Failed to renew agent SVID", { [F.ERROR]: formatError(err), [F.EXPIRATION]: a.notAfter.toISOString() });
+          continue;
+        }
+        // A join-token agent cannot re-attest (SPIRE CanReattest=false), and no server accepts an expired SVID:
+        // retrying is pointless, so stop as SPIRE's rotator does and tell the operator the one way out.
+        this.#log.error("Agent SVID has expired and could not be renewed; a new join token is required", {
+          [F.EXPIRATION]: a.notAfter.toISOString(),
+          [F.ERROR]: formatError(err),
+          action: "generate a join token on a server (wisp-server token generate) and restart the agent with -joinToken",
+        });
+        throw new FailedPreconditionError("current SVID has already expired and rotate agent SVID failed", { cause: err });
+      }
     }
   }
 

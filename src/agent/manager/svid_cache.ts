@@ -36,6 +36,8 @@ export interface BundleState {
   roots: Uint8Array[];
   jwtKeys: { kid: string; publicKey: Uint8Array; notAfter: number }[];
   sequence: number;
+  /** Bumped only when the X.509 roots change, so X.509 streams ignore JWT-key-only bundle updates. */
+  rootsVersion: number;
 }
 
 /** True when every selector of the entry is among the workload's (SPIRE's subset match). */

@@ -69,7 +69,7 @@ export function fetchX509SVID(manager: AgentManager, selectors: Selector[], ctx:
     if (ids.length === 0) throw new PermissionDeniedError("no identity issued");
     // SPIRE sends every cache update; skipping byte-identical ones only drops true no-ops.
     const key = ids.map((i) => `${i.entry.id}:${i.entry.revisionNumber}:${i.svid.notAfter.getTime()}:${i.svid.chain.length}`).join("|") +
-      `#${manager.bundle().sequence}`;
+      `#${manager.bundle().rootsVersion}`;
     if (key === last) return undefined;
     last = key;
     return x509SVIDResponse(ids, manager.bundle().roots);
@@ -82,7 +82,7 @@ export function fetchX509Bundles(manager: AgentManager, selectors: Selector[], c
     if (manager.identities(selectors).length === 0) throw new PermissionDeniedError("no identity issued");
     const b = manager.bundle();
     const bytes = concat(b.roots);
-    const key = `${b.trustDomain}:${b.sequence}:${bytes.length}`;
+    const key = `${b.trustDomain}:${b.rootsVersion}`;
     if (key === last) return undefined;
     last = key;
     return create(X509BundlesResponseSchema, { bundles: { [b.trustDomain]: bytes } });

@@ -1,4 +1,4 @@
-/** The admin API, served on the server's Unix socket and used by the CLI: entries, agents, tokens, bundle. @module */
+/** The admin API, served on the server's Unix socket and used by the CLI: entries, agents, tokens, bundle, config. @module */
 import { Hono } from "hono";
 import { toBase64 } from "../../core/encoding.ts";
 import { InvalidArgumentError, NotFoundError } from "../../core/errors.ts";
@@ -12,6 +12,7 @@ import type { DataStore, ListEntriesFilter, Selector } from "../datastore/datast
 import { entryToJSON, idFromJSON, newEntryFromJSON } from "./entry_json.ts";
 import { errorHandler, statusOf } from "./errors.ts";
 import { jsonBody, num } from "./json_body.ts";
+import { managedConfigRoutes } from "./managed_config_routes.ts";
 import type { SyncHub } from "./sync_hub.ts";
 
 export interface AdminAppConfig {
@@ -23,6 +24,8 @@ export interface AdminAppConfig {
   trustDomain: spiffeid.TrustDomain;
   /** Reports readiness for `healthcheck`. */
   health: () => { live: boolean; ready: boolean; details: Record<string, unknown> };
+  /** Called after a managed-config document was stored, so this server reads it at once. */
+  onManagedConfig?: () => void;
 }
 
 export function adminApp(cfg: AdminAppConfig): Hono {
@@ -130,6 +133,7 @@ export function adminApp(cfg: AdminAppConfig): Hono {
         downstream: false,
       });
     }
+    void cfg.hub.notify();
     log.info("Join token created", { [F.EXPIRATION]: new Date(expiresAt * 1000).toISOString() });
     return c.json({ value: token, expires_at: expiresAt });
   });
@@ -155,5 +159,6 @@ export function adminApp(cfg: AdminAppConfig): Hono {
     return c.json({ authority_id: ca.authorityID, expires_at: Math.floor(ca.notAfter.getTime() / 1000) });
   });
 
+  managedConfigRoutes(app, { ds: cfg.ds, logger: log, ...(cfg.onManagedConfig ? { onStored: cfg.onManagedConfig } : {}) });
   return app;
 }

@@ -18,7 +18,6 @@ import type { ServerCA } from "../ca/server_ca.ts";
 import type { DataStore } from "../datastore/datastore.ts";
 import { attestJoinToken } from "../nodeattestor/join_token.ts";
 import { authenticateAgent } from "./agent_auth.ts";
-import { authorizedEntries } from "./authorized_entries.ts";
 import { errorHandler, statusOf } from "./errors.ts";
 import { jsonBody, str } from "./json_body.ts";
 import type { SyncHub } from "./sync_hub.ts";
@@ -110,7 +109,7 @@ export function agentApp(cfg: AgentAppConfig): Hono<AgentAppEnv> {
     const params = (await jsonBody(c)).params;
     if (!Array.isArray(params)) throw new InvalidArgumentError('"params" must be a list');
     if (params.length > MAX_BATCH) throw new InvalidArgumentError(`at most ${MAX_BATCH} CSRs per batch`);
-    const allowed = new Map((await authorizedEntries(cfg.ds, agent.id)).map((e) => [e.id, e]));
+    const allowed = new Map((await cfg.hub.authorizedEntries(agent.id)).map((e) => [e.id, e]));
     const results: unknown[] = new Array(params.length);
     const toSign: { i: number; spiffeID: string; publicKeySPKI: Uint8Array; ttl: number; dnsNames: string[] }[] = [];
     await Promise.all(params.map(async (p: unknown, i: number) => {
@@ -141,7 +140,7 @@ export function agentApp(cfg: AgentAppConfig): Hono<AgentAppEnv> {
     const audience = body.audience ?? [];
     if (!Array.isArray(audience) || audience.some((a) => typeof a !== "string")) throw new InvalidArgumentError('"audience" must be a list of strings');
     if (audience.length === 0) throw new InvalidArgumentError("audience must be specified");
-    const entry = (await authorizedEntries(cfg.ds, agent.id)).find((e) => e.id === entryID);
+    const entry = (await cfg.hub.authorizedEntries(agent.id)).find((e) => e.id === entryID);
     if (!entry) throw new NotFoundError("entry not found or not authorized");
     if (!cfg.jwt) throw new UnavailableError("JWT-SVIDs are not available");
     const svid = await cfg.jwt.sign({ spiffeID: entry.spiffeID, audience: audience as string[], ttl: entry.jwtSVIDTTL });
@@ -171,8 +170,8 @@ export function agentApp(cfg: AgentAppConfig): Hono<AgentAppEnv> {
         end = resolve;
         stream.onAbort(resolve);
       });
-      const unsubscribe = await cfg.hub.subscribe(agent.id, (snap) => {
-        void stream.writeSSE({ event: "snapshot", id: String(++id), data: JSON.stringify(snap) });
+      const unsubscribe = await cfg.hub.subscribe(agent.id, (data) => {
+        void stream.writeSSE({ event: "snapshot", id: String(++id), data });
       }, () => end());
       log.debug("Agent sync stream opened", { [F.AGENT_ID]: agent.id });
       const keepAlive = setInterval(() => void stream.write(": keep-alive\n\n"), cfg.keepAliveMs ?? 15_000);

@@ -10,7 +10,8 @@ import * as F from "../../core/log/fields.ts";
 import type { Logger } from "../../core/log/logger.ts";
 import type { Clock } from "../../core/ports/clock.ts";
 import type { DataStore } from "../datastore/datastore.ts";
-import { authorizedEntries } from "./authorized_entries.ts";
+import { EntryIndex } from "./authorized_entries.ts";
+import type { RegistrationEntry } from "../datastore/datastore.ts";
 import { type EntryJSON, entryToJSON } from "./entry_json.ts";
 
 /** What an agent receives on every push: the full state, so a reconnect needs no replay. */
@@ -22,7 +23,8 @@ export interface SyncSnapshot {
 
 interface Subscriber {
   agentID: string;
-  send: (s: SyncSnapshot) => void;
+  /** Receives the snapshot as JSON text, serialised once per push. */
+  send: (data: string) => void;
   /** Ends the stream: the agent was evicted or banned since it connected. */
   close: () => void;
   last: string;
@@ -38,6 +40,9 @@ export class SyncHub {
   #again = false;
   #lastEvent = -1;
   #lastSeq = -1;
+  #dsError: { message: string; since: Date } | undefined;
+  #index: { gen: number; entries: Promise<EntryIndex> } | undefined;
+  #gen = 0;
 
   constructor(cfg: { ds: DataStore; trustDomain: string; logger: Logger; clock: Clock }) {
     this.#ds = cfg.ds;
@@ -47,7 +52,7 @@ export class SyncHub {
   }
 
   /** Registers an agent stream and sends it the current state at once. */
-  async subscribe(agentID: string, send: (s: SyncSnapshot) => void, close: () => void = () => {}): Promise<() => void> {
+  async subscribe(agentID: string, send: (data: string) => void, close: () => void = () => {}): Promise<() => void> {
     const sub: Subscriber = { agentID, send, close, last: "" };
     this.#subs.add(sub);
     await this.#push(sub);
@@ -58,8 +63,15 @@ export class SyncHub {
     return this.#subs.size;
   }
 
+  /** Whether the last poll reached the datastore; the poll runs every 500 ms, so this is the server's datastore health. */
+  datastoreHealth(): { ok: boolean; lastError?: string; since?: Date } {
+    const e = this.#dsError;
+    return e ? { ok: false, lastError: e.message, since: e.since } : { ok: true };
+  }
+
   /** Recomputes every subscriber's snapshot; calls made while one is running coalesce into one more run. */
   notify(): Promise<void> {
+    this.#gen++;
     if (this.#pending) {
       this.#again = true;
       return this.#pending;
@@ -85,8 +97,14 @@ export class SyncHub {
           this.#lastSeq = seq;
           if (!first) await this.notify();
         }
+        if (this.#dsError) {
+          this.#log.info("Datastore is reachable again", { down_ms: this.#clock.now().getTime() - this.#dsError.since.getTime() });
+          this.#dsError = undefined;
+        }
       } catch (err) {
-        this.#log.warn("Failed to poll for entry changes", { [F.ERROR]: formatError(err) });
+        // Logged once per outage: a poll every 500 ms would otherwise flood the log while the database is down.
+        if (!this.#dsError) this.#log.warn("Failed to poll for entry changes; datastore is unavailable", { [F.ERROR]: formatError(err) });
+        this.#dsError = { message: err instanceof Error ? err.message : String(err), since: this.#dsError?.since ?? this.#clock.now() };
       }
       try {
         await this.#clock.sleep(intervalMs, signal);
@@ -96,10 +114,25 @@ export class SyncHub {
     }
   }
 
+  /**
+   * The entries an agent may see, from an index of all entries built once per change (notify) and shared by every
+   * agent's push and signing request, instead of one datastore query per reachable ID per agent.
+   */
+  async authorizedEntries(agentID: string): Promise<RegistrationEntry[]> {
+    if (!this.#index || this.#index.gen !== this.#gen) {
+      const entries = this.#ds.listEntries().then((list) => new EntryIndex(list));
+      this.#index = { gen: this.#gen, entries };
+      entries.catch(() => {
+        if (this.#index?.entries === entries) this.#index = undefined;
+      });
+    }
+    return (await this.#index.entries).descendants(agentID);
+  }
+
   /** The snapshot for one agent (also used by the non-streaming sync endpoint). */
   async snapshot(agentID: string): Promise<SyncSnapshot> {
     const [entries, bundle, revision] = await Promise.all([
-      authorizedEntries(this.#ds, agentID),
+      this.authorizedEntries(agentID),
       this.#ds.fetchBundle(this.#td),
       this.#ds.lastEntryEventID(),
     ]);
@@ -125,11 +158,12 @@ export class SyncHub {
         return;
       }
       const snap = await this.snapshot(sub.agentID);
-      // Revision changes with any entry event; compare content so agents only hear about their own changes.
-      const key = JSON.stringify([snap.bundle, snap.entries]);
-      if (key === sub.last) return;
-      sub.last = key;
-      sub.send(snap);
+      // Revision changes with any entry event; compare content so agents only hear about their own changes. The
+      // content is serialised once and reused as the message body (it can be megabytes with many entries).
+      const body = JSON.stringify({ bundle: snap.bundle, entries: snap.entries });
+      if (body === sub.last) return;
+      sub.last = body;
+      sub.send(`{"revision":${snap.revision},${body.slice(1)}`);
     } catch (err) {
       this.#log.warn("Failed to compute agent sync snapshot", { [F.AGENT_ID]: sub.agentID, [F.ERROR]: formatError(err) });
     }
