@@ -1,0 +1,97 @@
+/**
+ * Workload API first-response latency: FetchX509SVID (open stream → first message) from 1, 100 and 1,000 concurrent
+ * clients against a real wisp-agent with a warm cache, and the same clients against a trivial serveGRPC echo server
+ * (own process, same socket transport and peer-credential work) in the same run. Target: p99 ≤ 1.5× echo p99 at 100.
+ * Run: npm run bench -- workload [--clients 1,100,1000] [--calls N total per level] [--smoke]
+ * @module
+ */
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { FETCH_X509_SVID } from "../../src/agent/workload/codec.ts";
+import { cpuSecondsOf, Flags, log, mb, pidRSSSampler, REPO_ROOT, summarize, type LatencySummary, verdict, writeResult } from "./lib/bench_env.ts";
+import { Admin, agentIDForToken, benchCluster, startAgent, startServer, TD } from "./lib/cluster.ts";
+import { ECHO_PATH } from "./lib/echo_server.ts";
+import { table } from "./lib/measure.ts";
+import { BenchWorkloadClient } from "./lib/workload_client.ts";
+
+/** nghttp2 answers GOAWAY after ~1000 client-cancelled streams on one connection; stay well below. */
+const MAX_CALLS_PER_CONNECTION = 400;
+
+async function level(socket: string, path: string, clients: number, total: number, onWarm?: () => void): Promise<LatencySummary> {
+  const perClient = Math.min(MAX_CALLS_PER_CONNECTION, Math.max(3, Math.ceil(total / clients)));
+  const cs = Array.from({ length: clients }, () => new BenchWorkloadClient(socket));
+  try {
+    await Promise.all(cs.map((c) => c.ready(30_000)));
+    await Promise.all(cs.map((c) => c.firstMessage(path)));
+    onWarm?.();
+    const lat: number[] = [];
+    await Promise.all(cs.map(async (c) => {
+      for (let i = 0; i < perClient; i++) lat.push((await c.firstMessage(path)).ms);
+    }));
+    return summarize(lat);
+  } finally {
+    for (const c of cs) c.close();
+  }
+}
+
+async function main(): Promise<void> {
+  const f = new Flags();
+  const smoke = f.bool("smoke");
+  const levels = f.list("clients", smoke ? [1, 10] : [1, 100, 1000]);
+  const total = f.num("calls", smoke ? 30 : 3000);
+  process.stderr.write(`wisp workload benchmark: clients ${levels.join(",")}, ~${total} calls per level\n`);
+
+  const c = await benchCluster();
+  const admin = new Admin(c.serverSocket);
+  let echo: ReturnType<typeof spawn> | undefined;
+  try {
+    await startServer(c);
+    const token = await admin.joinToken();
+    const uid = process.getuid?.() ?? 0;
+    await admin.createEntries([{ spiffeID: `spiffe://${TD}/bench/workload`, parentID: agentIDForToken(token), selectors: [{ type: "unix", value: `uid:${uid}` }] }]);
+    const agent = await startAgent(c, token);
+    const probe = new BenchWorkloadClient(c.agentSocket);
+    const { bytes } = await probe.firstMessage(FETCH_X509_SVID);
+    probe.close();
+    log(`agent pid ${agent.child.pid}, X509SVIDResponse ${bytes} bytes`);
+
+    const echoSocket = join(c.dir, "echo", "echo.sock");
+    echo = spawn(process.execPath, ["--import", "tsx", join(REPO_ROOT, "scripts/bench/lib/echo_server.ts"), echoSocket, String(bytes)], {
+      cwd: REPO_ROOT,
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    await new Promise<void>((resolve, reject) => {
+      createInterface({ input: echo!.stdout! }).once("line", () => resolve());
+      echo!.once("exit", (code) => reject(new Error(`echo server exited with code ${code}`)));
+    });
+
+    const rows: (string | number)[][] = [];
+    const results: Record<string, unknown>[] = [];
+    const rss = pidRSSSampler(agent.child.pid!);
+    const idleRSS = rss.peak();
+    for (const n of levels) {
+      const cpu0 = cpuSecondsOf(agent.child.pid!);
+      const a = await level(c.agentSocket, FETCH_X509_SVID, n, total);
+      const agentCPUmsPerCall = ((cpuSecondsOf(agent.child.pid!) - cpu0) * 1000) / a.n;
+      const agentPeak = rss.peak();
+      const e = await level(echoSocket, ECHO_PATH, n, total);
+      const ratio = e.p99Ms > 0 ? a.p99Ms / e.p99Ms : 0;
+      log(`${n} clients: agent p50 ${a.p50Ms.toFixed(2)} p99 ${a.p99Ms.toFixed(2)} ms; echo p50 ${e.p50Ms.toFixed(2)} p99 ${e.p99Ms.toFixed(2)} ms`);
+      rows.push([`${n} clients`, String(a.n), a.p50Ms, a.p99Ms, e.p50Ms, e.p99Ms, ratio, agentCPUmsPerCall.toFixed(3), mb(agentPeak)]);
+      results.push({ clients: n, agent: a, echo: e, p99Ratio: ratio, agentCPUmsPerCall, agentPeakRSSBytes: agentPeak });
+    }
+    const { peak } = rss.stop();
+    console.log(table(["level", "calls", "agent p50 ms", "agent p99 ms", "echo p50 ms", "echo p99 ms", "p99 agent/echo", "agent CPU ms/call", "agent RSS MB"], rows));
+    const at100 = results.find((r) => r.clients === 100) as { p99Ratio: number } | undefined;
+    const target = at100 ? `${verdict(at100.p99Ratio <= 1.5)} (p99 ratio at 100 clients ${at100.p99Ratio.toFixed(2)}, target ≤ 1.5)` : "n/a (no 100-client level)";
+    console.log(`\ntarget: ${target}\nagent RSS: idle ${mb(idleRSS)} MB, peak ${mb(peak)} MB`);
+    writeResult("workload", { smoke, responseBytes: bytes, levels: results, agentIdleRSSBytes: idleRSS, agentPeakRSSBytes: peak, target });
+  } finally {
+    echo?.kill("SIGTERM");
+    await admin.close();
+    await c.cleanup();
+  }
+}
+
+await main();
