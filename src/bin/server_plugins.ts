@@ -1,6 +1,6 @@
 /**
- * The wisp-server plugins that need the AWS SDK or a concrete file system: UpstreamAuthority "aws_pca" and "disk",
- * KeyManager "aws_kms". The SDK wrappers are imported here only, so portable code never sees SDK types.
+ * The wisp-server plugins that need the AWS SDK or a concrete file system: UpstreamAuthority "aws_pca" and "disk"
+ * (from server.conf or from a managed config document), KeyManager "aws_kms". The SDK wrappers are imported here only, so portable code never sees SDK types.
  * @module
  */
 import type { Logger } from "../core/log/logger.ts";
@@ -14,10 +14,28 @@ import { newPCAClient } from "../server/upstreamauthority/awspca/pca_client.ts";
 import { DiskUpstreamAuthority } from "../server/upstreamauthority/disk/disk.ts";
 
 /** Builds the `upstream` and `keyManager` hooks of the server runtime; `env` supplies AWS_ENDPOINT_URL_* overrides. */
-export function serverPlugins(o: { fs: FS; clock: Clock; env: Record<string, string | undefined> }): Required<Pick<ServerRuntime, "upstream" | "keyManager">> {
+export function serverPlugins(o: { fs: FS; clock: Clock; env: Record<string, string | undefined> }): Required<Pick<ServerRuntime, "upstream" | "keyManager" | "managedUpstream">> {
   const { fs, clock, env } = o;
   const endpointFor = (service: string) => env[`AWS_ENDPOINT_URL_${service}`] || env["AWS_ENDPOINT_URL"] || undefined;
   return {
+    async managedUpstream(doc, logger: Logger) {
+      const client = newPCAClient({
+        region: doc.region,
+        endpoint: doc.endpoint ?? endpointFor("ACM_PCA"),
+        assumeRoleArn: doc.assumeRoleArn,
+        stsEndpoint: endpointFor("STS"),
+      });
+      logger.info("Using ACM PCA upstream authority from managed config", { certificate_authority_arn: doc.certificateAuthorityArn, endpoint: client.endpoint });
+      return AWSPCAUpstreamAuthority.create({
+        client,
+        certificateAuthorityArn: doc.certificateAuthorityArn,
+        signingAlgorithm: doc.signingAlgorithm,
+        caSigningTemplateArn: doc.caSigningTemplateArn,
+        fs,
+        clock,
+        logger,
+      });
+    },
     async upstream(cfg, logger: Logger) {
       const ua = cfg.upstreamAuthority;
       if (!ua) return undefined;

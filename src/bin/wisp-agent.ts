@@ -1,29 +1,55 @@
-/** Composition root of wisp-agent on Node: builds the runtime ports and hands argv to the CLI. @module */
-import { UnixAttestor } from "../agent/attestor/unix.ts";
-import { fetchJWTCommand } from "../agent/cli/fetch_jwt.ts";
-import { fetchX509Command } from "../agent/cli/fetch_x509.ts";
-import { healthcheckCommand } from "../agent/cli/healthcheck.ts";
-import { runCommand } from "../agent/cli/run.ts";
-import { validateJWTCommand } from "../agent/cli/validate_jwt.ts";
-import { watchCommand } from "../agent/cli/watch.ts";
-import { runCLI } from "../core/cli/command.ts";
-import { newLogger } from "../core/log/logger.ts";
+/** Composition root of wisp-agent on Node and Deno: builds the runtime ports and hands argv to the CLI. @module */
+import { type Command, runCLI } from "../core/cli/command.ts";
 import { systemClock } from "../core/ports/clock.ts";
+import type { ServeGRPC } from "../core/ports/grpc_server.ts";
 import { exitAfterFlush, nodeCLIEnv } from "../runtime/node/cli_env.ts";
 import { nodeFS } from "../runtime/node/fs.ts";
-import { dialWorkloadAPI } from "../runtime/node/grpc_client.ts";
-import { serveGRPC } from "../runtime/node/grpc_server.ts";
-import { nodeHTTPServe } from "../runtime/node/http_serve.ts";
-import { logSink } from "../runtime/node/log_sink.ts";
-import { NodeProcFS } from "../runtime/node/proc_fs.ts";
-import { nodeServerConnector } from "../runtime/node/server_connector.ts";
+import { selectsOneOf } from "./command_selection.ts";
 
-const commands = [
-  runCommand({
+/** The Workload API client commands: everything `api fetch x509` loads. */
+async function clientCommands(): Promise<Command[]> {
+  const [{ fetchX509Command }, { fetchJWTCommand }, { validateJWTCommand }, { watchCommand }, { healthcheckCommand }, { dialWorkloadAPI }] =
+    await Promise.all([
+      import("../agent/cli/fetch_x509.ts"),
+      import("../agent/cli/fetch_jwt.ts"),
+      import("../agent/cli/validate_jwt.ts"),
+      import("../agent/cli/watch.ts"),
+      import("../agent/cli/healthcheck.ts"),
+      import("../runtime/node/grpc_client.ts"),
+    ]);
+  return [
+    fetchX509Command({ dial: dialWorkloadAPI, fs: nodeFS, clock: systemClock }),
+    fetchJWTCommand({ dial: dialWorkloadAPI }),
+    validateJWTCommand({ dial: dialWorkloadAPI }),
+    watchCommand({ dial: dialWorkloadAPI, clock: systemClock }),
+    healthcheckCommand(dialWorkloadAPI),
+  ];
+}
+
+/** `run`: the agent daemon with its attestor, server connection and Workload API server. */
+async function runCommandHere(): Promise<Command> {
+  const [{ UnixAttestor }, { runCommand }, { newLogger }, { serveGRPC }, { nodeHTTPServe }, { logSink }, { NodeProcFS }, { nodeServerConnector }] =
+    await Promise.all([
+      import("../agent/attestor/unix.ts"),
+      import("../agent/cli/run.ts"),
+      import("../core/log/logger.ts"),
+      import("../runtime/node/grpc_server.ts"),
+      import("../runtime/node/http_serve.ts"),
+      import("../runtime/node/log_sink.ts"),
+      import("../runtime/node/proc_fs.ts"),
+      import("../runtime/node/server_connector.ts"),
+    ]);
+  // On Deno, SO_PEERCRED is read through Deno's own FFI rather than koffi's N-API addon. Either way the reader gets the
+  // fd of a node:net socket: Deno's native unix sockets expose none (node-deno-facts spike 5 (d)).
+  const serveGRPCHere: ServeGRPC = async (opts) =>
+    "Deno" in globalThis && opts.peerCred === undefined
+      ? serveGRPC({ ...opts, peerCred: (await import("../runtime/deno/peer_cred.ts")).peerCredReader() })
+      : serveGRPC(opts);
+  return runCommand({
     fs: nodeFS,
     clock: systemClock,
     connector: nodeServerConnector,
-    serveGRPC,
+    serveGRPC: serveGRPCHere,
     http: nodeHTTPServe,
     logger: (cfg) => newLogger({ level: cfg.logLevel, sink: logSink({ format: cfg.logFormat, file: cfg.logFile }) }),
     attestor: (cfg) => {
@@ -34,14 +60,12 @@ const commands = [
         workloadSizeLimit: unix?.workloadSizeLimit ?? 0,
       });
     },
-  }),
-  fetchX509Command({ dial: dialWorkloadAPI, fs: nodeFS, clock: systemClock }),
-  fetchJWTCommand({ dial: dialWorkloadAPI }),
-  validateJWTCommand({ dial: dialWorkloadAPI }),
-  watchCommand({ dial: dialWorkloadAPI, clock: systemClock }),
-  healthcheckCommand(dialWorkloadAPI),
-];
+  });
+}
 
-const env = nodeCLIEnv();
-const code = await runCLI({ name: "wisp-agent", commands, argv: process.argv.slice(2), env });
+const argv = process.argv.slice(2);
+const client = await clientCommands();
+// The daemon's modules (agent, server connector, HTTP and gRPC servers) would more than double a workload's fetch time.
+const commands = selectsOneOf(client, argv) ? client : [await runCommandHere(), ...client];
+const code = await runCLI({ name: "wisp-agent", commands, argv, env: nodeCLIEnv() });
 exitAfterFlush(code);

@@ -17,6 +17,7 @@ import { issueServerSVID, type ServerSVID } from "./server_svid.ts";
 import type { UpstreamAuthority } from "./upstreamauthority/upstream_authority.ts";
 import { METRICS_CONTENT_TYPE, Registry } from "../core/metrics/registry.ts";
 import { countingUpstream } from "./upstreamauthority/counting_upstream.ts";
+import { type AWSPCAFactory, ManagedUpstream } from "./upstreamauthority/managed_upstream.ts";
 
 export interface ServerOptions {
   trustDomain: spiffeid.TrustDomain;
@@ -34,6 +35,8 @@ export interface ServerOptions {
   /** `iss` claim of JWT-SVIDs (`jwt_issuer`); absent: no `iss`. */
   jwtIssuer?: string | undefined;
   healthChecks?: { bindAddress: string; bindPort: number; livePath: string; readyPath: string } | undefined;
+  /** How often CA rotation and managed config are checked, ms; default 10 s (SPIRE's rotator). */
+  caRotateInterval?: number | undefined;
 }
 
 export interface ServerDeps {
@@ -41,6 +44,8 @@ export interface ServerDeps {
   ds: DataStore;
   keyManager: KeyManager;
   upstream?: UpstreamAuthority | undefined;
+  /** Builds aws_pca for a managed UpstreamAuthority document (`wisp-server config set`); absent: such documents are refused. */
+  managedUpstream?: AWSPCAFactory | undefined;
   http: HTTPServe;
   clock: Clock;
   logger: Logger;
@@ -63,6 +68,14 @@ export class Server {
     const { options: o, ds, clock, logger } = this.#d;
     const metrics = this.#d.metrics ?? new Registry();
     const td = o.trustDomain;
+    const managed = new ManagedUpstream({
+      ds,
+      configured: this.#d.upstream,
+      build: this.#d.managedUpstream,
+      wrap: (u) => countingUpstream(u, { metrics, clock }),
+      logger,
+    });
+    const rotateInterval = o.caRotateInterval ?? 10_000;
     const caManager = new CAManager({
       trustDomain: td,
       keyManager: this.#d.keyManager,
@@ -70,7 +83,8 @@ export class Server {
       clock,
       logger,
       caTTL: o.caTTL,
-      upstream: this.#d.upstream ? countingUpstream(this.#d.upstream, { metrics, clock }) : undefined,
+      upstream: () => managed.current(),
+      rotateInterval,
     });
     await caManager.initialize();
     const ca = new ServerCA({ manager: caManager, clock, defaultX509SVIDTTL: o.defaultX509SVIDTTL, metrics });
@@ -94,14 +108,33 @@ export class Server {
       handles.push(tls);
       const health = () => {
         const h = caManager.health();
-        const ready = h.caNotAfter !== undefined && h.caNotAfter.getTime() > clock.now().getTime();
+        const caValid = h.caNotAfter !== undefined && h.caNotAfter.getTime() > clock.now().getTime();
+        // The datastore as the sync hub's 500 ms poll last saw it: while it is down agents keep what they hold, but
+        // this server can authenticate no agent and sign nothing new, so it is not ready (restarting would not help,
+        // so it stays live).
+        const dsHealth = hub.datastoreHealth();
+        const ready = caValid && dsHealth.ok;
+        // Degraded: the CA is valid, but the datastore is unreachable or the last rotation attempt failed.
+        const status = !caValid ? "unhealthy" : !dsHealth.ok || h.consecutiveFailures > 0 ? "degraded" : "healthy";
         return {
-          live: h.failedRotations <= 10,
+          // SPIRE reports not-live after 10 failed rotations; a restart cannot bring an unreachable upstream back,
+          // and this server still signs with a valid CA, so it stays live until that CA is gone.
+          live: caValid || h.failedRotations <= 10,
           ready,
-          details: { ca_expires_at: h.caNotAfter?.toISOString() ?? null, failed_rotations: h.failedRotations, last_error: h.lastError },
+          details: {
+            status,
+            datastore: dsHealth.ok ? "ok" : "unavailable",
+            ...(dsHealth.ok ? {} : { datastore_error: dsHealth.lastError, datastore_down_since: dsHealth.since?.toISOString() }),
+            ca_expires_at: h.caNotAfter?.toISOString() ?? null,
+            ca_upstream_authority: h.caUpstream ?? null,
+            failed_rotations: h.failedRotations,
+            consecutive_failures: h.consecutiveFailures,
+            last_error: h.lastError,
+            managed_config_version: managed.version,
+          },
         };
       };
-      const admin = adminApp({ ds, caManager, hub, clock, logger, trustDomain: td, health });
+      const admin = adminApp({ ds, caManager, hub, clock, logger, trustDomain: td, health, onManagedConfig: () => void managed.refresh() });
       handles.push(await this.#d.http.unix({ socketPath: o.socketPath, mode: 0o770, fetch: (req) => admin.fetch(req) }));
       metrics.gauge("wisp_server_ca_expiry_seconds", "Seconds until the active X509 CA expires").collect(() => {
         const at = caManager.health().caNotAfter;
@@ -128,6 +161,7 @@ export class Server {
       this.#d.onReady?.({ agentAPIPort: tls.port });
       await Promise.all([
         caManager.run(stop.signal),
+        this.#pollManaged(stop.signal, managed, rotateInterval),
         hub.run(stop.signal),
         this.#svidLoop(stop.signal, renewSVID),
       ]);
@@ -135,6 +169,18 @@ export class Server {
       signal.removeEventListener("abort", onAbort);
       stop.abort();
       await Promise.all(handles.map((h) => h.close().catch(() => {})));
+    }
+  }
+
+  /** Picks up managed-config changes made through any server sharing the datastore. */
+  async #pollManaged(signal: AbortSignal, managed: ManagedUpstream, every: number): Promise<void> {
+    while (!signal.aborted) {
+      await managed.refresh();
+      try {
+        await this.#d.clock.sleep(every, signal);
+      } catch {
+        return;
+      }
     }
   }
 

@@ -38,12 +38,19 @@ export class ManualClock implements Clock {
   sleep(ms: number, signal?: AbortSignal): Promise<void> {
     return new Promise((resolve, reject) => {
       if (signal?.aborted) return reject(signal.reason);
-      const s = { at: this.#now + ms, resolve };
-      this.#sleepers.push(s);
-      signal?.addEventListener("abort", () => {
+      const onAbort = () => {
         this.#sleepers = this.#sleepers.filter((x) => x !== s);
-        reject(signal.reason);
-      }, { once: true });
+        reject(signal!.reason);
+      };
+      const s = {
+        at: this.#now + ms,
+        resolve: () => {
+          signal?.removeEventListener("abort", onAbort);
+          resolve();
+        },
+      };
+      this.#sleepers.push(s);
+      signal?.addEventListener("abort", onAbort, { once: true });
     });
   }
   advance(ms: number): void {

@@ -4,7 +4,7 @@
  * @module
  */
 import { keyIdentifier, randomAlnum, toBase64, toHex } from "../../core/encoding.ts";
-import { formatError, UnavailableError } from "../../core/errors.ts";
+import { UnavailableError } from "../../core/errors.ts";
 import * as F from "../../core/log/fields.ts";
 import type { Logger } from "../../core/log/logger.ts";
 import type { Clock } from "../../core/ports/clock.ts";
@@ -14,9 +14,11 @@ import type { KeyManager } from "../keymanager/key_manager.ts";
 import type { UpstreamAuthority } from "../upstreamauthority/upstream_authority.ts";
 import { emptyJournal, encodeJournal, type Journal, recordJWTKey, recordX509CA, type SlotID } from "./journal.ts";
 import { shouldActivateNext, shouldPrepareNext } from "./thresholds.ts";
-import { mintX509CA, type X509CA } from "./x509_ca.ts";
+import { isSelfSignedCA, mintX509CA, type X509CA } from "./x509_ca.ts";
 import type { JWTSigningKey } from "./jwt_key.ts";
 import { loadFromJournal } from "./load_journal.ts";
+import { BundlePruner } from "./bundle_pruner.ts";
+import { RotationHealth } from "./rotation_health.ts";
 
 export interface CAManagerConfig {
   trustDomain: TrustDomain;
@@ -26,10 +28,30 @@ export interface CAManagerConfig {
   logger: Logger;
   /** Lifetime of each X.509 CA and JWT key, ms. */
   caTTL: number;
-  /** Absent: self-signed. */
-  upstream?: UpstreamAuthority | undefined;
+  /**
+   * Who signs new CAs; absent or resolving to undefined: self-signed. A provider is asked at every prepare, so a
+   * managed-config change takes effect at the next rotation without a restart.
+   */
+  upstream?: UpstreamAuthority | UpstreamProvider | undefined;
   /** How often rotation is checked, ms (SPIRE: 10 s). */
   rotateInterval?: number;
+  /** Longest wait between retries after failures, ms (default 60 s); waits double from rotateInterval. */
+  retryBackoffMax?: number;
+}
+
+/** The upstream authority to use for the next CA, looked up at prepare time. */
+export type UpstreamProvider = () => Promise<UpstreamAuthority | undefined>;
+
+/** What `health()` reports. */
+export interface CAHealth {
+  /** Failed rotation attempts since start (SPIRE's failedRotationNum; never reset). */
+  failedRotations: number;
+  /** Failed attempts since the last success; above 0 the server is degraded. */
+  consecutiveFailures: number;
+  lastError: string;
+  caNotAfter?: Date;
+  /** Who signed the active CA: an upstream's name, "self-signed", or "upstream" for one loaded from the journal. */
+  caUpstream?: string;
 }
 
 const otherSlot = (s: SlotID): SlotID => (s === "A" ? "B" : "A");
@@ -42,13 +64,16 @@ export class CAManager {
   #journal: Journal = emptyJournal();
   #journalID: number | undefined;
   #listeners = new Set<() => void>();
-  #failedRotations = 0;
-  #lastError = "";
+  #rotation: RotationHealth;
+  #pruner: BundlePruner;
+  #caUpstream = new Map<string, string>();
   #busy: Promise<void> = Promise.resolve();
 
   constructor(cfg: CAManagerConfig) {
     this.#cfg = cfg;
     this.#log = cfg.logger.with({ subsystem_name: "ca_manager" });
+    this.#rotation = new RotationHealth({ ...cfg, logger: this.#log });
+    this.#pruner = new BundlePruner({ ...cfg, logger: this.#log });
   }
 
   /** Loads the journal, then makes sure a CA is active. @throws when no CA can be had (e.g. upstream down with no valid CA) */
@@ -59,6 +84,9 @@ export class CAManager {
       this.#journalID = loaded.journalID;
       this.#x509 = loaded.x509;
       this.#jwt = loaded.jwt;
+      for (const ca of [loaded.x509.current, loaded.x509.next]) {
+        if (ca) this.#caUpstream.set(ca.authorityID, ca.chain.length === 1 && isSelfSignedCA(ca.certDER) ? "self-signed" : "upstream");
+      }
       if (loaded.x509.current) {
         this.#log.info("X509 CA loaded from journal", {
           [F.SLOT]: loaded.x509.current.slot,
@@ -67,7 +95,13 @@ export class CAManager {
         });
       }
     }
-    await this.rotate();
+    try {
+      await this.rotate();
+    } catch (err) {
+      // SPIRE: with a usable CA from the journal a failed preparation is only logged; the server serves, degraded.
+      if (!this.#x509.current) throw err;
+      this.#rotation.failed(err, this.#x509.current);
+    }
   }
 
   /** Runs one rotation check; serialised so a forced rotation and the ticker never interleave. */
@@ -81,6 +115,7 @@ export class CAManager {
   forceRotate(): Promise<void> {
     const run = this.#busy.then(async () => {
       if (!this.#x509.next) this.#x509.next = await this.#prepareX509(this.#nextSlot(this.#x509.current?.slot));
+      this.#rotation.succeeded();
       if (!this.#jwt.next) this.#jwt.next = await this.#prepareJWT(this.#nextSlot(this.#jwt.current?.slot));
       await this.#activateX509();
       await this.#activateJWT();
@@ -98,17 +133,14 @@ export class CAManager {
       } catch {
         return;
       }
+      if (!this.#rotation.due()) continue;
       try {
         await this.rotate();
+        this.#rotation.succeeded();
       } catch (err) {
-        this.#failedRotations++;
-        this.#lastError = formatError(err);
-        const cur = this.#x509.current;
-        this.#log.warn("Unable to rotate X509 CA", {
-          [F.ERROR]: this.#lastError,
-          remaining_seconds: cur ? Math.round((cur.notAfter.getTime() - this.#cfg.clock.now().getTime()) / 1000) : 0,
-        });
+        this.#rotation.failed(err, this.#x509.current);
       }
+      await this.#pruner.maybePrune();
     }
   }
 
@@ -131,9 +163,10 @@ export class CAManager {
     return () => this.#listeners.delete(fn);
   }
 
-  health(): { failedRotations: number; lastError: string; caNotAfter?: Date } {
+  health(): CAHealth {
     const cur = this.#x509.current;
-    return { failedRotations: this.#failedRotations, lastError: this.#lastError, ...(cur ? { caNotAfter: cur.notAfter } : {}) };
+    const ca = cur ? { caNotAfter: cur.notAfter, caUpstream: this.#caUpstream.get(cur.authorityID) ?? "unknown" } : {};
+    return { ...this.#rotation.snapshot(), ...ca };
   }
 
   #nextSlot(s: SlotID | undefined): SlotID {
@@ -162,8 +195,11 @@ export class CAManager {
   }
 
   async #prepareX509(slot: SlotID): Promise<X509CA> {
-    this.#log.info("Preparing X509 CA", { [F.SLOT]: slot });
-    const ca = await mintX509CA({ ...this.#cfg, slot });
+    const upstream = typeof this.#cfg.upstream === "function" ? await this.#cfg.upstream() : this.#cfg.upstream;
+    const upstreamName = upstream?.name ?? "self-signed";
+    this.#log.info("Preparing X509 CA", { [F.SLOT]: slot, upstream_authority: upstreamName });
+    const ca = await mintX509CA({ ...this.#cfg, slot, upstream });
+    this.#caUpstream.set(ca.authorityID, upstreamName);
     await this.#cfg.ds.appendBundle({
       trustDomain: this.#cfg.trustDomain.name,
       x509Authorities: ca.bundleRoots,
@@ -183,7 +219,7 @@ export class CAManager {
       [F.SLOT]: slot,
       [F.AUTHORITY_ID]: ca.authorityID,
       [F.EXPIRATION]: ca.notAfter.toISOString(),
-      upstream_authority: this.#cfg.upstream?.name ?? "self-signed",
+      upstream_authority: upstreamName,
     });
     return ca;
   }

@@ -6,10 +6,9 @@ import type { Clock } from "../../core/ports/clock.ts";
 import type { TrustDomain } from "../../core/spiffeid/mod.ts";
 import type { DataStore } from "../datastore/datastore.ts";
 import type { KeyManager } from "../keymanager/key_manager.ts";
-import type { UpstreamAuthority } from "../upstreamauthority/upstream_authority.ts";
 import { decodeJournal, type Journal } from "./journal.ts";
 import type { JWTSigningKey } from "./jwt_key.ts";
-import { type X509CA, x509CAFromParts } from "./x509_ca.ts";
+import { isSelfSignedCA, type X509CA, x509CAFromParts } from "./x509_ca.ts";
 
 interface Loaded {
   journal: Journal;
@@ -25,7 +24,6 @@ export async function loadFromJournal(cfg: {
   ds: DataStore;
   clock: Clock;
   logger: Logger;
-  upstream?: UpstreamAuthority | undefined;
 }): Promise<Loaded | undefined> {
   const keys = await cfg.keyManager.getKeys();
   const byAuthority = new Map<string, (typeof keys)[number]>();
@@ -43,12 +41,14 @@ export async function loadFromJournal(cfg: {
     for (const e of [...journal.x509CAs].reverse()) {
       const key = byAuthority.get(e.authorityID);
       const cert = fromBase64(e.certificate);
-      // Dropped as SPIRE does: expired, key gone or replaced, or (self-signed only) no longer in the bundle.
-      if (e.notAfter <= now || !key || key.id !== `x509-CA-${e.slotID}` || (!cfg.upstream && !inBundle(cert))) continue;
+      // Dropped as SPIRE does: expired, key gone or replaced, or (self-signed only) no longer in the bundle. Whether
+      // a CA is self-signed is read from the entry itself: after a move to an upstream the journal holds both kinds.
+      const selfSigned = e.upstreamChain.length === 0 && isSelfSignedCA(cert);
+      if (e.notAfter <= now || !key || key.id !== `x509-CA-${e.slotID}` || (selfSigned && !inBundle(cert))) continue;
       const ca = await x509CAFromParts({
         slot: e.slotID,
         chain: [cert, ...e.upstreamChain.map(fromBase64)],
-        bundleRoots: cfg.upstream ? [] : [cert],
+        bundleRoots: selfSigned ? [cert] : [],
         signer: key.signer,
         issuedAt: new Date(e.issuedAt),
       });

@@ -50,6 +50,12 @@ export async function x509CAFromParts(p: {
   };
 }
 
+/** True when the certificate names itself as issuer: a self-signed root, not a CA an upstream signed. */
+export function isSelfSignedCA(der: Uint8Array): boolean {
+  const info = parseCertificate(der);
+  return info.issuerDER.length === info.subjectDER.length && info.issuerDER.every((b, i) => b === info.subjectDER[i]);
+}
+
 /** Generates a fresh key in the slot and gets a CA certificate for it. */
 export async function mintX509CA(cfg: {
   slot: SlotID;

@@ -111,6 +111,11 @@ export function adminCommands(dial: AdminDialer): Command[] {
           ctx.env.stderr(`Server is unhealthy: ${JSON.stringify(h.details)}\n`);
           return 1;
         }
+        // Degraded still serves (exit 0): the CA is valid but its rotation keeps failing, e.g. ACM PCA unreachable.
+        if (h.details["status"] === "degraded") {
+          ctx.env.stdout(`Server is degraded: ${String(h.details["last_error"])}\n`);
+          return 0;
+        }
       } catch (err) {
         ctx.env.stderr(`Server is unhealthy: ${formatError(err)}\n`);
         return 1;

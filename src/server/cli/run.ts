@@ -13,6 +13,7 @@ import type { KeyManager } from "../keymanager/key_manager.ts";
 import { MemoryKeyManager } from "../keymanager/memory.ts";
 import { Server } from "../server.ts";
 import type { UpstreamAuthority } from "../upstreamauthority/upstream_authority.ts";
+import type { AWSPCAFactory } from "../upstreamauthority/managed_upstream.ts";
 
 export interface ServerRuntime {
   fs: FS;
@@ -25,6 +26,8 @@ export interface ServerRuntime {
   upstream?(cfg: ServerConfig, logger: Logger): Promise<UpstreamAuthority | undefined>;
   /** Builds a KeyManager that lives outside portable code (aws_kms); undefined leaves memory/disk to `run`. */
   keyManager?(cfg: ServerConfig, logger: Logger): Promise<KeyManager | undefined>;
+  /** Builds aws_pca for a managed UpstreamAuthority document (`wisp-server config set`). */
+  managedUpstream?: AWSPCAFactory;
 }
 
 export function runCommand(rt: ServerRuntime): Command {
@@ -80,6 +83,7 @@ export function runCommand(rt: ServerRuntime): Command {
             ds,
             keyManager,
             upstream,
+            managedUpstream: rt.managedUpstream,
             http: rt.http,
             clock: rt.clock,
             logger,
