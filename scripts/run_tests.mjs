@@ -70,6 +70,8 @@ async function worker() {
     const mark = r.failed ? "FAIL" : "ok  ";
     process.stdout.write(`${mark} ${relative(".", f)} (${r.passed}/${r.total}, ${(r.ms / 1000).toFixed(1)}s)\n`);
     if (r.failed) process.stdout.write(r.out.split("\n").map((l) => "    " + l).join("\n") + "\n");
+    // Measured figures (reliability and fuzz suites) are part of the report even when the file passes.
+    else for (const l of r.out.split("\n")) if (l.includes("[figure]")) process.stdout.write(`    ${l.replace(/^[•✘\s]+/, "")}\n`);
   }
 }
 const t0 = Date.now();

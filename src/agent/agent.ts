@@ -11,12 +11,15 @@ import type * as spiffeid from "../core/spiffeid/mod.ts";
 import { METRICS_CONTENT_TYPE, Registry } from "../core/metrics/registry.ts";
 import { ServerClient } from "./client/server_client.ts";
 import { AgentManager } from "./manager/manager.ts";
+import type { ServerEndpoint } from "./server_addresses.ts";
 import { type WorkloadAttestor, WorkloadHandler } from "./workload/handler.ts";
 
 export interface AgentOptions {
   trustDomain: spiffeid.TrustDomain;
   serverAddress: string;
   serverPort: number;
+  /** Every server sharing the datastore, in preference order; absent: only serverAddress:serverPort. */
+  servers?: ServerEndpoint[] | undefined;
   socketPath: string;
   dataDir: string;
   persist: boolean;
@@ -50,7 +53,14 @@ export class Agent {
 
   async run(signal: AbortSignal): Promise<void> {
     const { options: o, clock, logger } = this.#d;
-    const client = new ServerClient({ connector: this.#d.connector, address: o.serverAddress, port: o.serverPort, trustDomain: o.trustDomain });
+    const client = new ServerClient({
+      connector: this.#d.connector,
+      address: o.serverAddress,
+      port: o.serverPort,
+      servers: o.servers,
+      trustDomain: o.trustDomain,
+      logger: logger.with({ subsystem_name: "server_client" }),
+    });
     const manager = new AgentManager({
       trustDomain: o.trustDomain,
       client,
@@ -68,6 +78,12 @@ export class Agent {
     const onAbort = () => stop.abort();
     signal.addEventListener("abort", onAbort, { once: true });
     const running = manager.run(stop.signal);
+    // A fatal manager error (the agent SVID expired) must also end the wait for the first sync, and win over the abort.
+    let fatal: unknown;
+    running.catch((err: unknown) => {
+      fatal = err;
+      stop.abort();
+    });
     let grpc: GRPCServerHandle | undefined;
     let health: HTTPServerHandle | undefined;
     try {
@@ -99,6 +115,8 @@ export class Agent {
       logger.info("Starting Workload and SDS APIs", { [F.ADDRESS]: o.socketPath, [F.SPIFFE_ID]: manager.agentID });
       this.#d.onReady?.();
       await running;
+    } catch (err) {
+      throw fatal ?? err;
     } finally {
       signal.removeEventListener("abort", onAbort);
       stop.abort();

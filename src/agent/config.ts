@@ -2,6 +2,7 @@
 import * as spiffeid from "../core/spiffeid/mod.ts";
 import type { LogLevel } from "../core/log/logger.ts";
 import * as config from "../core/config/mod.ts";
+import { parseServerAddresses, type ServerEndpoint } from "./server_addresses.ts";
 
 /** agent.conf as written: snake_case keys, every value unchecked. */
 export interface RawAgentConfig {
@@ -40,10 +41,15 @@ export interface UnixWorkloadAttestorConfig {
 export interface AgentConfig {
   /** Default "./.data". */
   dataDir: string;
-  /** Server host name or address. Required. */
+  /** The first server's host name or address. Required. */
   serverAddress: string;
-  /** Default 8081. */
+  /** Default port of servers listed without one. Default 8081. */
   serverPort: number;
+  /**
+   * Every server, in preference order: `server_address` may be a list or a comma-separated string, each entry
+   * `host`, `host:port` or `[ipv6]:port`. The agent fails over to the next one when a server cannot be reached.
+   */
+  servers: ServerEndpoint[];
   /** Workload API Unix socket. Default "/tmp/wisp-agent/public/api.sock". */
   socketPath: string;
   /** Admin API Unix socket. Optional; no admin API when unset. */
@@ -116,13 +122,18 @@ export function buildAgentConfig(
   const a = root.section("agent");
   const d = defaultAgentConfig();
 
-  const serverAddress = a.string("server_address") ?? "";
-  if (serverAddress === "") status.error(`${a.key("server_address")} must be configured`);
+  const errorsBefore = status.errors.length;
+  const addresses = a.stringList("server_address") ?? [];
+  const given = addresses.some((x) => x.split(",").some((p) => p.trim() !== ""));
+  if (!given && status.errors.length === errorsBefore) status.error(`${a.key("server_address")} must be configured`);
+  const serverPort = a.int("server_port", { min: 1, max: 65535 }) ?? d.serverPort;
+  const servers = parseServerAddresses(addresses, serverPort, a.key("server_address"), status);
   const dataDir = a.string("data_dir") || d.dataDir;
   const built = {
     dataDir,
-    serverAddress,
-    serverPort: a.int("server_port", { min: 1, max: 65535 }) ?? d.serverPort,
+    serverAddress: servers[0]?.address ?? "",
+    serverPort,
+    servers,
     socketPath: a.string("socket_path") || d.socketPath,
     ...config.optionalField("adminSocketPath", a.string("admin_socket_path") || undefined),
     trustDomain: config.readTrustDomain(a, status),

@@ -41,6 +41,7 @@ test("buildAgentConfig() fills the defaults", () => {
     dataDir: "./.data",
     serverAddress: "wisp.example.org",
     serverPort: 8081,
+    servers: [{ address: "wisp.example.org", port: 8081 }],
     socketPath: "/tmp/wisp-agent/public/api.sock",
     trustDomain: "example.org",
     trustBundlePath: "/etc/bundle.pem",
@@ -156,6 +157,41 @@ test("loadAgentConfig() reads JSON and expands environment variables", () => {
   const c = loadAgentConfig({ text, filename: "agent.json", expandEnv: true, getenv: (k) => env[k] });
   assert.is(c.serverAddress, "10.1.2.3");
   assert.is(c.joinToken, "abc");
+});
+
+test("server_address lists several servers as an HCL list or a comma-separated string; server_port is the default", () => {
+  const hcl = loadAgentConfig({
+    text: `agent {
+  server_address = ["a.example.org:9001", "b.example.org", "[::1]:9003", "::2"]
+  server_port = 9000
+  trust_domain = "example.org"
+  insecure_bootstrap = true
+}`,
+  });
+  assert.equal(hcl.servers, [
+    { address: "a.example.org", port: 9001 },
+    { address: "b.example.org", port: 9000 },
+    { address: "::1", port: 9003 },
+    { address: "::2", port: 9000 },
+  ]);
+  assert.is(hcl.serverAddress, "a.example.org");
+  const csv = buildAgentConfig({ agent: { ...BASE, server_address: " a:1, b:2 ,a:1" } });
+  assert.equal(csv.servers, [{ address: "a", port: 1 }, { address: "b", port: 2 }], "trimmed, duplicates dropped");
+  const flag = buildAgentConfig({ agent: BASE }, { flags: { serverAddress: "x:7,y:8" } });
+  assert.equal(flag.servers, [{ address: "x", port: 7 }, { address: "y", port: 8 }]);
+});
+
+test("server_address entries are checked one by one", () => {
+  assert.equal(issues(() => buildAgentConfig({ agent: { ...BASE, server_address: ["a:0", "b:x", "[::1", "", 3] } })), [
+    "agent.server_address must be a list of strings",
+  ]);
+  assert.equal(issues(() => buildAgentConfig({ agent: { ...BASE, server_address: ["a:0", "b:x", "[::1", "c d"] } })), [
+    'agent.server_address: invalid port in server address "a:0": must be between 1 and 65535',
+    'agent.server_address: invalid port in server address "b:x": must be between 1 and 65535',
+    'agent.server_address: invalid server address "[::1": missing "]"',
+    'agent.server_address: invalid server address "c d"',
+  ]);
+  assert.equal(issues(() => buildAgentConfig({ agent: { ...BASE, server_address: [" ", ","] } })), ["agent.server_address must be configured"]);
 });
 
 test.run();

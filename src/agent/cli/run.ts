@@ -60,6 +60,7 @@ export function runCommand(rt: AgentRuntime): Command {
             trustDomain: cfg.trustDomain,
             serverAddress: cfg.serverAddress,
             serverPort: cfg.serverPort,
+            servers: cfg.servers,
             socketPath: cfg.socketPath,
             dataDir: cfg.dataDir,
             persist: cfg.keyManager.name === "disk",

@@ -1,10 +1,17 @@
-/** The agent's client of the server's agent API: attest, renew, batch-sign, and the sync push stream. @module */
+/**
+ * The agent's client of the server's agent API: attest, renew, batch-sign, and the sync push stream. With several
+ * servers sharing one datastore, a call that cannot reach the current server moves to the next one.
+ * @module
+ */
 import { fromBase64, toBase64 } from "../../core/encoding.ts";
-import { errorFromJSON, InvalidArgumentError, UnavailableError } from "../../core/errors.ts";
+import { errorFromJSON, formatError, InvalidArgumentError, UnavailableError } from "../../core/errors.ts";
+import * as F from "../../core/log/fields.ts";
+import { type Logger, nullLogger } from "../../core/log/logger.ts";
 import type { ServerConnection, ServerConnector } from "../../core/ports/server_connector.ts";
 import * as spiffeid from "../../core/spiffeid/mod.ts";
 import { readSSE } from "../../core/sse.ts";
 import { x509AuthoritiesFromSPIFFEBundle } from "../../core/bundle/spiffe_bundle.ts";
+import type { ServerEndpoint } from "../server_addresses.ts";
 
 export interface IssuedSVID {
   spiffeID: string;
@@ -50,17 +57,26 @@ const svidFromJSON = (j: { id: string; cert_chain: string[]; expires_at: number 
 
 export class ServerClient {
   #connector: ServerConnector;
-  #address: string;
-  #port: number;
+  #servers: ServerEndpoint[];
+  #current = 0;
+  #log: Logger;
   #serverID: string;
   #conn: ServerConnection | undefined;
   #roots: Uint8Array[] | "insecure" = "insecure";
   #client: { chainDER: Uint8Array[]; keyPKCS8: Uint8Array } | undefined;
 
-  constructor(cfg: { connector: ServerConnector; address: string; port: number; trustDomain: spiffeid.TrustDomain }) {
+  /** `servers`, when given and not empty, replaces `address`/`port`: every server, in preference order. */
+  constructor(cfg: {
+    connector: ServerConnector;
+    address: string;
+    port: number;
+    servers?: ServerEndpoint[] | undefined;
+    trustDomain: spiffeid.TrustDomain;
+    logger?: Logger | undefined;
+  }) {
     this.#connector = cfg.connector;
-    this.#address = cfg.address;
-    this.#port = cfg.port;
+    this.#servers = cfg.servers && cfg.servers.length > 0 ? [...cfg.servers] : [{ address: cfg.address, port: cfg.port }];
+    this.#log = cfg.logger ?? nullLogger;
     this.#serverID = spiffeid.serverID(cfg.trustDomain).toString();
   }
 
@@ -73,10 +89,17 @@ export class ServerClient {
     void old?.close();
   }
 
+  /** The server calls go to now, as "host:port". */
+  get currentServer(): string {
+    const s = this.#servers[this.#current]!;
+    return `${s.address.includes(":") ? `[${s.address}]` : s.address}:${s.port}`;
+  }
+
   #connection(): ServerConnection {
+    const server = this.#servers[this.#current]!;
     this.#conn ??= this.#connector.connect({
-      address: this.#address,
-      port: this.#port,
+      address: server.address,
+      port: server.port,
       roots: this.#roots,
       serverID: this.#serverID,
       client: this.#client,
@@ -84,13 +107,36 @@ export class ServerClient {
     return this.#conn;
   }
 
-  async #call<T>(path: string, init?: RequestInit): Promise<T> {
-    let res: Response;
-    try {
-      res = await this.#connection().fetch(path, init);
-    } catch (cause) {
-      throw new UnavailableError(`failed to reach server at ${this.#address}:${this.#port}`, { cause });
+  /**
+   * Sends one request, trying each server at most once: only a failure to get an answer moves on, never an error
+   * the server answered, since servers sharing a datastore answer alike.
+   * @throws {UnavailableError} naming the last server tried when none answered
+   */
+  async #fetch(path: string, init?: RequestInit): Promise<Response> {
+    let last: unknown;
+    for (let tried = 0; tried < this.#servers.length; tried++) {
+      const server = this.currentServer;
+      try {
+        return await this.#connection().fetch(path, init);
+      } catch (cause) {
+        if (init?.signal?.aborted) throw cause;
+        last = new UnavailableError(`failed to reach server at ${server}`, { cause });
+        if (this.#servers.length > 1) this.#failover(server, cause);
+      }
     }
+    throw last;
+  }
+
+  #failover(from: string, cause: unknown): void {
+    const old = this.#conn;
+    this.#conn = undefined;
+    void old?.close().catch(() => {});
+    this.#current = (this.#current + 1) % this.#servers.length;
+    this.#log.warn("Server unreachable; switching to the next server", { [F.ADDRESS]: from, next: this.currentServer, [F.ERROR]: formatError(cause) });
+  }
+
+  async #call<T>(path: string, init?: RequestInit): Promise<T> {
+    const res = await this.#fetch(path, init);
     const text = await res.text();
     let body: unknown;
     try {
@@ -144,12 +190,7 @@ export class ServerClient {
 
   /** Holds the push stream open, calling `onSnapshot` for each state the server sends; returns when it ends. */
   async sync(signal: AbortSignal, onSnapshot: (s: SyncSnapshotJSON) => Promise<void>): Promise<void> {
-    let res: Response;
-    try {
-      res = await this.#connection().fetch("/agent/v1/sync", { signal, headers: { accept: "text/event-stream" } });
-    } catch (cause) {
-      throw new UnavailableError(`failed to reach server at ${this.#address}:${this.#port}`, { cause });
-    }
+    const res = await this.#fetch("/agent/v1/sync", { signal, headers: { accept: "text/event-stream" } });
     if (!res.ok || !res.body) {
       const body = await res.json().catch(() => ({}));
       throw errorFromJSON(body as { status?: string });

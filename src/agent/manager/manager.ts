@@ -253,11 +253,7 @@ export class AgentManager {
 
   async #rotationLoop(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
-      try {
-        await this.#c.clock.sleep(1000, signal);
-      } catch {
-        return;
-      }
+      if (!(await this.#c.clock.sleep(1000, signal).then(() => true, () => false))) return;
       await this.#reconcile();
       const a = this.#agent;
       if (!a || this.#c.clock.now().getTime() < a.rotateAt.getTime()) continue;
