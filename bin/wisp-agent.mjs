@@ -1,5 +1,4 @@
 #!/usr/bin/env node
-// Launcher: Node 20 cannot run TypeScript itself, so tsx's loader is registered before the real entry point.
-import { register } from "tsx/esm/api";
-register();
-await import("../src/bin/wisp-agent.ts");
+// Runs the fresh dist/ bundle, or the TypeScript source through tsx (see _launch.mjs).
+import { launch } from "./_launch.mjs";
+await launch("wisp-agent");

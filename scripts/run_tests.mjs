@@ -1,19 +1,24 @@
 #!/usr/bin/env node
-// Runs every test/**/*.test.ts file in its own process (uvu suites call test.run() at the end), two at a
-// time to fit the 2-core CI machines, and prints one closing line: "N passed, N failed[, N skipped]".
-// Usage: node scripts/run_tests.mjs [--runtime node|deno] [--only <substring>] [files...]
+// Runs every test/**/*.test.ts file in its own process (uvu suites call test.run() at the end), two at a time to
+// fit the 2-core CI machines: first under Node, then under Deno (one suite, two runners). Prints a line per runtime
+// and one closing line for all: "N passed, N failed[, N skipped]".
+// Usage: node scripts/run_tests.mjs [--runtime node|deno|all] [--only <substring>] [files...]
 import { spawn } from "node:child_process";
 import { readdirSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 
 const args = process.argv.slice(2);
-let runtime = "node";
+let runtime = "all";
 const only = [];
 const files = [];
 for (let i = 0; i < args.length; i++) {
   if (args[i] === "--runtime") runtime = args[++i];
   else if (args[i] === "--only") only.push(args[++i]);
   else files.push(args[i]);
+}
+if (!["node", "deno", "all"].includes(runtime)) {
+  process.stderr.write(`unknown runtime "${runtime}" (node, deno or all)\n`);
+  process.exit(1);
 }
 
 function walk(dir) {
@@ -26,21 +31,27 @@ function walk(dir) {
   return out;
 }
 
-// Runtime adapter tests belong to their runtime: test/runtime/deno runs only under Deno, test/runtime/node only under Node.
-const other = runtime === "deno" ? "test/runtime/node/" : "test/runtime/deno/";
-const all = (files.length ? files : walk("test").filter((f) => !f.startsWith(other)))
-  .filter((f) => only.length === 0 || only.some((o) => f.includes(o)))
-  .sort();
+// Runtime adapter tests belong to their runtime. The reliability suites (kill -9, outages, fuzzing) test server and
+// agent logic that is the same on both runtimes and run on Node only: they are the slowest files, and the Workload
+// API fuzzer crashes Deno 2.9's own HTTP/2 layer (nghttp2 assertion in find_stream_on_goaway_func), an upstream bug
+// that README.md documents.
+function filesFor(rt) {
+  const excluded = rt === "deno" ? ["test/runtime/node/", "test/reliability/"] : ["test/runtime/deno/"];
+  return (files.length ? files : walk("test").filter((f) => !excluded.some((x) => f.startsWith(x))))
+    .filter((f) => only.length === 0 || only.some((o) => f.includes(o)))
+    .sort();
+}
+
 const concurrency = Number(process.env.TEST_CONCURRENCY ?? 2);
 const deno = join(process.cwd(), "node_modules/.bin/deno");
 const strip = (s) => s.replace(/\x1b\[[0-9;]*m/g, "");
 
-function runOne(file) {
+function runOne(file, rt) {
   return new Promise((resolve) => {
-    const cmd = runtime === "deno" ? deno : process.execPath;
-    const argv = runtime === "deno" ? ["run", "-A", "--no-check", file] : ["--import", "tsx", file];
+    const cmd = rt === "deno" ? deno : process.execPath;
+    const argv = rt === "deno" ? ["run", "-A", "--no-check", file] : ["--import", "tsx", file];
     const started = Date.now();
-    const child = spawn(cmd, argv, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, WISP_TEST_RUNTIME: runtime } });
+    const child = spawn(cmd, argv, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, WISP_TEST_RUNTIME: rt } });
     let out = "";
     child.stdout.on("data", (d) => (out += d));
     child.stderr.on("data", (d) => (out += d));
@@ -60,24 +71,34 @@ function runOne(file) {
   });
 }
 
-const results = [];
-let next = 0;
-async function worker() {
-  while (next < all.length) {
-    const f = all[next++];
-    const r = await runOne(f);
-    results.push(r);
-    const mark = r.failed ? "FAIL" : "ok  ";
-    process.stdout.write(`${mark} ${relative(".", f)} (${r.passed}/${r.total}, ${(r.ms / 1000).toFixed(1)}s)\n`);
-    if (r.failed) process.stdout.write(r.out.split("\n").map((l) => "    " + l).join("\n") + "\n");
-    // Measured figures (reliability and fuzz suites) are part of the report even when the file passes.
-    else for (const l of r.out.split("\n")) if (l.includes("[figure]")) process.stdout.write(`    ${l.replace(/^[•✘\s]+/, "")}\n`);
-  }
+async function runSuite(rt) {
+  const list = filesFor(rt);
+  const results = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < list.length) {
+      const f = list[next++];
+      const r = await runOne(f, rt);
+      results.push(r);
+      const mark = r.failed ? "FAIL" : "ok  ";
+      process.stdout.write(`${mark} [${rt}] ${relative(".", f)} (${r.passed}/${r.total}, ${(r.ms / 1000).toFixed(1)}s)\n`);
+      if (r.failed) process.stdout.write(r.out.split("\n").map((l) => "    " + l).join("\n") + "\n");
+      // Measured figures (reliability and fuzz suites) are part of the report even when the file passes.
+      else for (const l of r.out.split("\n")) if (l.includes("[figure]")) process.stdout.write(`    ${l.replace(/^[•✘\s]+/, "")}\n`);
+    }
+  };
+  const t0 = Date.now();
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  const sum = (k) => results.reduce((n, r) => n + r[k], 0);
+  const t = { passed: sum("passed"), failed: sum("failed"), skipped: sum("skipped") };
+  process.stdout.write(`[${rt}] ${results.length} files in ${((Date.now() - t0) / 1000).toFixed(1)}s: ${t.passed} passed, ${t.failed} failed${t.skipped ? `, ${t.skipped} skipped` : ""}\n\n`);
+  return t;
 }
-const t0 = Date.now();
-await Promise.all(Array.from({ length: concurrency }, worker));
-const sum = (k) => results.reduce((n, r) => n + r[k], 0);
-const passed = sum("passed"), failed = sum("failed"), skipped = sum("skipped");
-process.stdout.write(`\n[${runtime}] ${results.length} files in ${((Date.now() - t0) / 1000).toFixed(1)}s\n`);
-process.stdout.write(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}\n`);
-process.exit(failed > 0 ? 1 : 0);
+
+const totals = { passed: 0, failed: 0, skipped: 0 };
+for (const rt of runtime === "all" ? ["node", "deno"] : [runtime]) {
+  const t = await runSuite(rt);
+  for (const k of Object.keys(totals)) totals[k] += t[k];
+}
+process.stdout.write(`${totals.passed} passed, ${totals.failed} failed${totals.skipped ? `, ${totals.skipped} skipped` : ""}\n`);
+process.exit(totals.failed > 0 ? 1 : 0);

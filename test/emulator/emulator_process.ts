@@ -60,7 +60,9 @@ export async function startEmulator(opts: { dataDir?: string; args?: string[] } 
     child,
     stderr: () => stderr,
     stop: async () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+      // process.kill, not child.kill: after child.kill() Deno's child_process reports (null, "SIGTERM") even for a
+      // child that handled the signal and exited 0, which would hide the exit code this resolves with.
+      if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) process.kill(child.pid, "SIGTERM");
       return exited;
     },
     clientConfig: () => ({

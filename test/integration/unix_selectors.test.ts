@@ -1,7 +1,7 @@
 /** Every kind of unix selector, matched for real workloads started as other users and groups through the agent. */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { AGENT_BIN, type Cluster, joinToken, newCluster, run, startAgent, startServer, waitFor, wispServer } from "./_harness.ts";
+import { AGENT_BIN, binCommand, type Cluster, joinToken, newCluster, run, startAgent, startServer, waitFor, wispServer } from "./_harness.ts";
 
 let c: Cluster;
 
@@ -29,7 +29,7 @@ test.after(async () => {
   await c?.cleanup();
 });
 
-const fetchAs = (setpriv: string[]) => run("setpriv", [...setpriv, process.execPath, AGENT_BIN, "api", "fetch", "x509", "-socketPath", c.agentSocket, "-output", "json"]);
+const fetchAs = (setpriv: string[]) => run("setpriv", [...setpriv, ...binCommand(AGENT_BIN).flat(), "api", "fetch", "x509", "-socketPath", c.agentSocket, "-output", "json"]);
 
 for (const k of cases) {
   test(`a workload matching only ${k.selector} gets spiffe://example.org/${k.name} and nothing else`, async () => {

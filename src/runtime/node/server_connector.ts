@@ -1,5 +1,6 @@
 /** The ServerConnector port on undici: mTLS with the agent SVID, server checked by its SPIFFE ID. @module */
-import { Agent, fetch as undiciFetch } from "undici";
+import { Agent, type Dispatcher, request } from "undici";
+import type { Readable } from "node:stream";
 import type { PeerCertificate } from "node:tls";
 import type { ServerConnector } from "../../core/ports/server_connector.ts";
 import { toPEM } from "../../core/x509/pem.ts";
@@ -10,6 +11,54 @@ function checkSPIFFEID(expected: string) {
     const uris = (cert.subjectaltname ?? "").split(", ").filter((s) => s.startsWith("URI:")).map((s) => s.slice(4));
     return uris.length === 1 && uris[0] === expected ? undefined : new Error(`server certificate is not for "${expected}"`);
   };
+}
+
+/**
+ * A WHATWG body fed by the events of undici's Node Readable body. undici's own fetch() errors its response bodies
+ * through node:stream's isReadable(), which on Deno 2.9 answers null for WHATWG streams: such a body never ends when
+ * the signal aborts or the server drops the connection, so an agent on Deno would neither stop nor fail over.
+ * Readable events behave alike on Node and Deno.
+ */
+function webBody(body: Readable): ReadableStream<Uint8Array> {
+  let settled = false;
+  return new ReadableStream<Uint8Array>({
+    start(ctl) {
+      const settle = (f: () => void) => {
+        if (settled) return;
+        settled = true;
+        f();
+      };
+      body.on("data", (chunk: Buffer) => {
+        if (settled) return;
+        ctl.enqueue(new Uint8Array(chunk));
+        if ((ctl.desiredSize ?? 1) <= 0) body.pause();
+      });
+      body.once("end", () => settle(() => ctl.close()));
+      body.once("error", (err) => settle(() => ctl.error(err)));
+      // Destroyed without an error: the connection went away before the end of the body.
+      body.once("close", () => settle(() => ctl.error(new Error("connection closed before the end of the response"))));
+    },
+    pull() {
+      body.resume();
+    },
+    cancel(reason) {
+      settled = true;
+      body.destroy(reason instanceof Error ? reason : undefined);
+    },
+  });
+}
+
+function headerRecord(h: HeadersInit | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  new Headers(h).forEach((v, k) => (out[k] = v));
+  return out;
+}
+
+/** What BoundFetch callers send: JSON text, bytes or nothing. */
+function requestBody(b: BodyInit | null | undefined): string | Uint8Array | undefined {
+  if (b === null || b === undefined) return undefined;
+  if (typeof b === "string" || b instanceof Uint8Array) return b;
+  throw new TypeError("request body must be a string or bytes");
 }
 
 export const nodeServerConnector: ServerConnector = {
@@ -33,7 +82,26 @@ export const nodeServerConnector: ServerConnector = {
     const host = o.address.includes(":") ? `[${o.address}]` : o.address;
     const base = `https://${host}:${o.port}`;
     return {
-      fetch: (path, init) => undiciFetch(base + path, { ...(init as object), dispatcher }) as unknown as Promise<Response>,
+      fetch: async (path, init = {}) => {
+        const method = (init.method ?? "GET").toUpperCase() as Dispatcher.HttpMethod;
+        const body = requestBody(init.body);
+        const res = await request(base + path, {
+          method,
+          headers: headerRecord(init.headers),
+          ...(body === undefined ? {} : { body }),
+          ...(init.signal ? { signal: init.signal } : {}),
+          dispatcher,
+        });
+        const headers = new Headers();
+        for (const [k, v] of Object.entries(res.headers)) {
+          for (const one of Array.isArray(v) ? v : v === undefined ? [] : [v]) headers.append(k, one);
+        }
+        if (method === "HEAD" || res.statusCode === 204 || res.statusCode === 304) {
+          res.body.resume();
+          return new Response(null, { status: res.statusCode, headers });
+        }
+        return new Response(webBody(res.body), { status: res.statusCode, headers });
+      },
       close: () => dispatcher.close(),
     };
   },

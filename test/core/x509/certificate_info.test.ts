@@ -9,6 +9,9 @@ import { parseCertificate } from "../../../src/core/x509/certificate_info.ts";
 import { KU_CRL_SIGN, KU_DIGITAL_SIGNATURE, KU_KEY_CERT_SIGN } from "../../../src/core/x509/names.ts";
 import { expectError, HOUR, newIntermediateCA, newRootCA, newSPKI, NOW, opensslDir } from "./_fixtures.ts";
 
+/** A hex serial as the integer it denotes, written without leading zeros. */
+const serialValue = (hex: string) => BigInt("0x" + hex).toString(16);
+
 test("parseCertificate() agrees with node:crypto on our certificates", async () => {
   const root = await newRootCA();
   const inter = await newIntermediateCA(root, "example.org", 1);
@@ -22,7 +25,8 @@ test("parseCertificate() agrees with node:crypto on our certificates", async () 
   for (const der of [root.der, inter.der, leaf]) {
     const c = parseCertificate(der);
     const x = new X509Certificate(der);
-    assert.is(c.serialHex.toUpperCase(), x.serialNumber);
+    // node:crypto prints "0D…" where Deno's node:crypto prints "D…": the same integer, compared without leading zeros.
+    assert.is(serialValue(c.serialHex), serialValue(x.serialNumber));
     assert.is(c.notBefore.getTime(), new Date(x.validFrom).getTime());
     assert.is(c.notAfter.getTime(), new Date(x.validTo).getTime());
     assert.is(c.isCA, x.ca);

@@ -1,0 +1,118 @@
+/** wisp-agent on Deno against a wisp-server on Node: peer credentials through Deno FFI, workloads of other uids, openssl. */
+import { spawn } from "node:child_process";
+import { existsSync, readFileSync, readlinkSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { checkX509SVID, createEntry, uriSANs } from "./_clients.ts";
+import {
+  type Cluster,
+  joinToken,
+  NODE,
+  newCluster,
+  Proc,
+  ROOT,
+  run,
+  SERVER_BIN,
+  startAgent,
+  waitFor,
+  wispAgent,
+  wispServer,
+} from "./_harness.ts";
+
+const CLIENT = join(ROOT, "test/runtime/node/_workload_client.ts");
+let c: Cluster;
+
+/** The independent grpc-js client (test/runtime/node/_workload_client.ts), always on Node, as `uid`. */
+function grpcClient(uid: number): Promise<{ pid: number; first?: Record<string, string>; error?: { code: number; details: string } }> {
+  const child = spawn("setpriv", [`--reuid=${uid}`, `--regid=${uid}`, "--clear-groups", NODE, "--import", "tsx", CLIENT, c.agentSocket, "first"], {
+    cwd: ROOT,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "", err = "";
+  child.stdout.on("data", (d) => (out += d));
+  child.stderr.on("data", (d) => (err += d));
+  return new Promise((resolve, reject) => {
+    child.on("close", (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`client exited ${code}: ${err}${out}`))));
+  });
+}
+
+test.before(async () => {
+  c = await newCluster();
+  // Started here rather than by startServer so the server is on Node under either test runner.
+  const server = new Proc(SERVER_BIN, ["run", "-config", c.serverConf], {}, "node");
+  c.server = server;
+  await waitFor("server healthy", async () => {
+    if (server.exited) throw new Error(`server exited: ${server.output}`);
+    return (await wispServer(["healthcheck", "-socketPath", c.serverSocket], { runtime: "node" })).code === 0 ? true : undefined;
+  });
+  await startAgent(c, await joinToken(c, "spiffe://example.org/node1"), { runtime: "deno" });
+  await createEntry(c, { spiffeID: "spiffe://example.org/web", selector: "unix:uid:1000" });
+  await createEntry(c, { spiffeID: "spiffe://example.org/db", selector: "unix:uid:1002" });
+});
+
+test.after(async () => {
+  await c?.cleanup();
+});
+
+test("the agent runs on Deno and reads peer credentials through Deno FFI, not koffi", () => {
+  const pid = c.agent!.child.pid!;
+  assert.match(readlinkSync(`/proc/${pid}/exe`), /[\\/]deno$/);
+  const maps = readFileSync(`/proc/${pid}/maps`, "utf8");
+  assert.not.match(maps, /koffi/);
+  assert.match(c.agent!.output, /Starting Workload and SDS APIs/);
+});
+
+test("a uid 1000 workload fetches its SVID with the Node CLI, and openssl verifies it", async () => {
+  const out = join(c.dir, "svid-1000");
+  const r = await waitFor("SVID for uid 1000", async () => {
+    const r = await wispAgent(["api", "fetch", "x509", "-socketPath", c.agentSocket, "-write", out], { asUser: 1000, runtime: "node" });
+    return r.code === 0 ? r : undefined;
+  });
+  assert.match(r.stdout, /SPIFFE ID:\t\tspiffe:\/\/example.org\/web/);
+  for (const f of ["svid.0.pem", "svid.0.key", "bundle.0.pem"]) assert.ok(existsSync(join(out, f)), f);
+  const v = await run("openssl", ["verify", "-CAfile", join(out, "bundle.0.pem"), join(out, "svid.0.pem")]);
+  assert.is(v.code, 0, v.stderr);
+  assert.is(v.stdout.trim(), `${join(out, "svid.0.pem")}: OK`);
+  const san = await run("openssl", ["x509", "-in", join(out, "svid.0.pem"), "-noout", "-ext", "subjectAltName"]);
+  assert.match(san.stdout, /URI:spiffe:\/\/example.org\/web/);
+});
+
+test("independent grpc-js clients get the SVID of their own uid", async () => {
+  const web = await grpcClient(1000);
+  assert.ok(web.first, JSON.stringify(web));
+  const svid = (web.first as unknown as { svids: Record<string, string>[] }).svids[0]!;
+  const leaf = checkX509SVID({
+    spiffe_id: svid["spiffe_id"]!,
+    x509_svid: Buffer.from(svid["x509_svid"]!, "base64"),
+    x509_svid_key: Buffer.from(svid["x509_svid_key"]!, "base64"),
+    bundle: Buffer.from(svid["bundle"]!, "base64"),
+  });
+  assert.equal(uriSANs(leaf), ["spiffe://example.org/web"]);
+  const db = await waitFor("SVID for uid 1002", async () => {
+    const r = await grpcClient(1002);
+    return r.first ? r : undefined;
+  });
+  assert.is((db.first as unknown as { svids: { spiffe_id: string }[] }).svids[0]!.spiffe_id, "spiffe://example.org/db");
+});
+
+test("a uid with no entry gets PermissionDenied from the Deno agent", async () => {
+  const r = await grpcClient(1001);
+  assert.equal(r.error, { code: 7, details: "no identity issued" });
+  const cli = await wispAgent(["api", "fetch", "x509", "-socketPath", c.agentSocket], { asUser: 1001, runtime: "node" });
+  assert.is(cli.code, 1);
+  assert.is(cli.stderr.trim(), "Error: rpc error: code = PermissionDenied desc = no identity issued");
+});
+
+test("the Deno CLI fetches from the Deno agent as uid 1000", async () => {
+  const r = await wispAgent(["api", "fetch", "x509", "-socketPath", c.agentSocket], { asUser: 1000, runtime: "deno" });
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stdout, /SPIFFE ID:\t\tspiffe:\/\/example.org\/web/);
+});
+
+test("the Deno agent exits 0 on SIGTERM", async () => {
+  assert.is(await c.agent!.stop(), 0);
+  assert.match(c.agent!.output, /Agent stopped gracefully/);
+});
+
+test.run();
