@@ -174,6 +174,8 @@ export class AWSPCAUpstreamAuthority implements UpstreamAuthority {
       try {
         out = await client.getCertificate({ certificateAuthorityArn: arn, certificateArn }, signal);
       } catch (cause) {
+        // Aborting cancels the SDK call too; that is the caller giving up, not the PCA failing.
+        if (signal?.aborted) throw new UnavailableError("failed waiting for issuance: aborted", { cause });
         if (awsErrorCode(cause) !== "RequestInProgressException") {
           throw wrap("failed waiting for issuance", cause, client.endpoint);
         }
