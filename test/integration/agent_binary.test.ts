@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { checkX509SVID, createEntry, uriSANs } from "./_clients.ts";
+import { checkX509SVID, createEntry, pythonStubs, runPython, uriSANs } from "./_clients.ts";
 import { type Cluster, joinToken, NODE, newCluster, Proc, ROOT, run, SERVER_BIN, waitFor, wispAgent, wispServer } from "./_harness.ts";
 
 const BUILT = join(ROOT, `dist/wisp-agent-${process.platform}-${process.arch}`);
@@ -111,6 +111,18 @@ test("an independent grpc-js client as uid 1000 gets a valid SVID, and a uid wit
   });
   assert.equal(uriSANs(leaf), ["spiffe://example.org/web"]);
   assert.equal((await grpcClient(1001)).error, { code: 7, details: "no identity issued" });
+});
+
+test("the independent Python client (grpcio, stubs from the upstream proto) gets uid 1000's SVID from the binary agent", async () => {
+  const stubs = await pythonStubs(c.dir);
+  const r = await waitFor("python SVID", async () => {
+    const r = await runPython(stubs, ["--socket", c.agentSocket, "fetch"]);
+    return r.code === 0 ? r : undefined;
+  });
+  const s = (JSON.parse(r.stdout) as { svids: { spiffe_id: string; x509_svid: string; x509_svid_key: string; bundle: string }[] }).svids[0]!;
+  const b64 = (v: string) => Buffer.from(v, "base64");
+  const leaf = checkX509SVID({ spiffe_id: s.spiffe_id, x509_svid: b64(s.x509_svid), x509_svid_key: b64(s.x509_svid_key), bundle: b64(s.bundle) });
+  assert.equal(uriSANs(leaf), ["spiffe://example.org/web"]);
 });
 
 test("the binary's own CLI writes the SVID as uid 1000 and openssl verifies it", async () => {

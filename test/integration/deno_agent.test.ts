@@ -4,7 +4,7 @@ import { existsSync, readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { checkX509SVID, createEntry, uriSANs } from "./_clients.ts";
+import { checkX509SVID, createEntry, pythonStubs, runPython, uriSANs } from "./_clients.ts";
 import {
   type Cluster,
   joinToken,
@@ -94,6 +94,18 @@ test("independent grpc-js clients get the SVID of their own uid", async () => {
     return r.first ? r : undefined;
   });
   assert.is((db.first as unknown as { svids: { spiffe_id: string }[] }).svids[0]!.spiffe_id, "spiffe://example.org/db");
+});
+
+test("the independent Python client (grpcio, stubs from the upstream proto) gets uid 1000's SVID from the Deno agent", async () => {
+  const stubs = await pythonStubs(c.dir);
+  const r = await waitFor("python SVID", async () => {
+    const r = await runPython(stubs, ["--socket", c.agentSocket, "fetch"]);
+    return r.code === 0 ? r : undefined;
+  });
+  const s = (JSON.parse(r.stdout) as { svids: { spiffe_id: string; x509_svid: string; x509_svid_key: string; bundle: string }[] }).svids[0]!;
+  const b64 = (v: string) => Buffer.from(v, "base64");
+  const leaf = checkX509SVID({ spiffe_id: s.spiffe_id, x509_svid: b64(s.x509_svid), x509_svid_key: b64(s.x509_svid_key), bundle: b64(s.bundle) });
+  assert.equal(uriSANs(leaf), ["spiffe://example.org/web"]);
 });
 
 test("a uid with no entry gets PermissionDenied from the Deno agent", async () => {
