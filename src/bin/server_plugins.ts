@@ -17,46 +17,41 @@ import { DiskUpstreamAuthority } from "../server/upstreamauthority/disk/disk.ts"
 export function serverPlugins(o: { fs: FS; clock: Clock; env: Record<string, string | undefined> }): Required<Pick<ServerRuntime, "upstream" | "keyManager" | "managedUpstream">> {
   const { fs, clock, env } = o;
   const endpointFor = (service: string) => env[`AWS_ENDPOINT_URL_${service}`] || env["AWS_ENDPOINT_URL"] || undefined;
+  /** One ACM PCA upstream, whether its settings come from server.conf or from a managed config document. */
+  const awsPCA = (p: {
+    region: string;
+    certificateAuthorityArn: string;
+    endpoint?: string | undefined;
+    assumeRoleArn?: string | undefined;
+    signingAlgorithm?: string | undefined;
+    caSigningTemplateArn?: string | undefined;
+    supplementalBundlePath?: string | undefined;
+  }, logger: Logger, source: string) => {
+    const client = newPCAClient({
+      region: p.region,
+      endpoint: p.endpoint ?? endpointFor("ACM_PCA"),
+      assumeRoleArn: p.assumeRoleArn,
+      stsEndpoint: endpointFor("STS"),
+    });
+    logger.info(`Using ACM PCA upstream authority${source}`, { certificate_authority_arn: p.certificateAuthorityArn, endpoint: client.endpoint });
+    return AWSPCAUpstreamAuthority.create({
+      client,
+      certificateAuthorityArn: p.certificateAuthorityArn,
+      signingAlgorithm: p.signingAlgorithm,
+      caSigningTemplateArn: p.caSigningTemplateArn,
+      supplementalBundlePath: p.supplementalBundlePath,
+      fs,
+      clock,
+      logger,
+    });
+  };
   return {
-    async managedUpstream(doc, logger: Logger) {
-      const client = newPCAClient({
-        region: doc.region,
-        endpoint: doc.endpoint ?? endpointFor("ACM_PCA"),
-        assumeRoleArn: doc.assumeRoleArn,
-        stsEndpoint: endpointFor("STS"),
-      });
-      logger.info("Using ACM PCA upstream authority from managed config", { certificate_authority_arn: doc.certificateAuthorityArn, endpoint: client.endpoint });
-      return AWSPCAUpstreamAuthority.create({
-        client,
-        certificateAuthorityArn: doc.certificateAuthorityArn,
-        signingAlgorithm: doc.signingAlgorithm,
-        caSigningTemplateArn: doc.caSigningTemplateArn,
-        fs,
-        clock,
-        logger,
-      });
-    },
+    managedUpstream: (doc, logger: Logger) => awsPCA(doc, logger, " from managed config"),
     async upstream(cfg, logger: Logger) {
       const ua = cfg.upstreamAuthority;
       if (!ua) return undefined;
       if (ua.name === "disk") return DiskUpstreamAuthority.load({ ...ua, fs, clock, logger });
-      const client = newPCAClient({
-        region: ua.region,
-        endpoint: ua.endpoint ?? endpointFor("ACM_PCA"),
-        assumeRoleArn: ua.assumeRoleArn,
-        stsEndpoint: endpointFor("STS"),
-      });
-      logger.info("Using ACM PCA upstream authority", { certificate_authority_arn: ua.certificateAuthorityArn, endpoint: client.endpoint });
-      return AWSPCAUpstreamAuthority.create({
-        client,
-        certificateAuthorityArn: ua.certificateAuthorityArn,
-        signingAlgorithm: ua.signingAlgorithm,
-        caSigningTemplateArn: ua.caSigningTemplateArn,
-        supplementalBundlePath: ua.supplementalBundlePath,
-        fs,
-        clock,
-        logger,
-      });
+      return awsPCA(ua, logger, "");
     },
     async keyManager(cfg, logger: Logger) {
       const km = cfg.keyManager;

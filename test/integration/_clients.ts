@@ -6,7 +6,7 @@ import { createPrivateKey, createPublicKey, X509Certificate } from "node:crypto"
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { SECURITY_HEADER } from "../clients/raw_h2.ts";
-import { type Cluster, ROOT, run, type RunResult, waitFor, wispServer } from "./_harness.ts";
+import { type Cluster, NODE, ROOT, run, type RunResult, waitFor, wispServer } from "./_harness.ts";
 
 export { SECURITY_HEADER };
 
@@ -256,3 +256,28 @@ export function percentile(samples: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
 }
 
+
+/** What `test/runtime/node/_workload_client.ts first` prints: the first X509SVIDResponse (bytes as base64) or the error. */
+export interface ChildClientResult {
+  pid: number;
+  first?: { svids: Record<string, string>[] };
+  error?: { code: number; details: string };
+}
+
+/**
+ * Runs the independent grpc-js client (test/runtime/node/_workload_client.ts) as `uid`, always on Node, whatever
+ * runtime serves the socket, and resolves with its first response.
+ */
+export function childGRPCClient(socketPath: string, uid: number): Promise<ChildClientResult> {
+  const client = join(ROOT, "test/runtime/node/_workload_client.ts");
+  const child = spawn("setpriv", [`--reuid=${uid}`, `--regid=${uid}`, "--clear-groups", NODE, "--import", "tsx", client, socketPath, "first"], {
+    cwd: ROOT,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "", err = "";
+  child.stdout!.on("data", (d) => (out += d));
+  child.stderr!.on("data", (d) => (err += d));
+  return new Promise((resolve, reject) => {
+    child.on("close", (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`client exited ${code}: ${err}${out}`))));
+  });
+}

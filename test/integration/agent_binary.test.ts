@@ -5,11 +5,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { checkX509SVID, createEntry, pythonStubs, runPython, uriSANs } from "./_clients.ts";
+import { checkX509SVID, childGRPCClient, createEntry, pythonStubs, runPython, uriSANs } from "./_clients.ts";
 import { type Cluster, joinToken, NODE, newCluster, Proc, ROOT, run, SERVER_BIN, waitFor, wispAgent, wispServer } from "./_harness.ts";
 
 const BUILT = join(ROOT, `dist/wisp-agent-${process.platform}-${process.arch}`);
-const CLIENT = join(ROOT, "test/runtime/node/_workload_client.ts");
 // The binary must not lean on this checkout: no node_modules, no tsx, no NODE_OPTIONS.
 const BARE_ENV = { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" };
 let c: Cluster;
@@ -28,19 +27,6 @@ function newestInput(dir = join(ROOT, "src")): number {
   return newest;
 }
 
-/** The independent grpc-js client (test/runtime/node/_workload_client.ts), on Node, as `uid`. */
-function grpcClient(uid: number): Promise<{ first?: { svids: Record<string, string>[] }; error?: { code: number; details: string } }> {
-  const child = spawn("setpriv", [`--reuid=${uid}`, `--regid=${uid}`, "--clear-groups", NODE, "--import", "tsx", CLIENT, c.agentSocket, "first"], {
-    cwd: ROOT,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let out = "", err = "";
-  child.stdout.on("data", (d) => (out += d));
-  child.stderr.on("data", (d) => (err += d));
-  return new Promise((resolve, reject) => {
-    child.on("close", (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`client exited ${code}: ${err}${out}`))));
-  });
-}
 
 test.before(async () => {
   if (!existsSync(BUILT) || statSync(BUILT).mtimeMs < newestInput()) {
@@ -100,7 +86,7 @@ test("a uid 1000 workload fetches its SVID from the binary agent with the Node C
 });
 
 test("an independent grpc-js client as uid 1000 gets a valid SVID, and a uid without entry is refused", async () => {
-  const web = await grpcClient(1000);
+  const web = await childGRPCClient(c.agentSocket, 1000);
   const svid = web.first?.svids[0];
   assert.ok(svid, JSON.stringify(web));
   const leaf = checkX509SVID({
@@ -110,7 +96,7 @@ test("an independent grpc-js client as uid 1000 gets a valid SVID, and a uid wit
     bundle: Buffer.from(svid["bundle"]!, "base64"),
   });
   assert.equal(uriSANs(leaf), ["spiffe://example.org/web"]);
-  assert.equal((await grpcClient(1001)).error, { code: 7, details: "no identity issued" });
+  assert.equal((await childGRPCClient(c.agentSocket, 1001)).error, { code: 7, details: "no identity issued" });
 });
 
 test("the independent Python client (grpcio, stubs from the upstream proto) gets uid 1000's SVID from the binary agent", async () => {

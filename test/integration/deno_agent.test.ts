@@ -1,17 +1,14 @@
 /** wisp-agent on Deno against a wisp-server on Node: peer credentials through Deno FFI, workloads of other uids, openssl. */
-import { spawn } from "node:child_process";
 import { existsSync, readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { checkX509SVID, createEntry, pythonStubs, runPython, uriSANs } from "./_clients.ts";
+import { checkX509SVID, childGRPCClient, createEntry, pythonStubs, runPython, uriSANs } from "./_clients.ts";
 import {
   type Cluster,
   joinToken,
-  NODE,
   newCluster,
   Proc,
-  ROOT,
   run,
   SERVER_BIN,
   startAgent,
@@ -20,22 +17,8 @@ import {
   wispServer,
 } from "./_harness.ts";
 
-const CLIENT = join(ROOT, "test/runtime/node/_workload_client.ts");
 let c: Cluster;
 
-/** The independent grpc-js client (test/runtime/node/_workload_client.ts), always on Node, as `uid`. */
-function grpcClient(uid: number): Promise<{ pid: number; first?: Record<string, string>; error?: { code: number; details: string } }> {
-  const child = spawn("setpriv", [`--reuid=${uid}`, `--regid=${uid}`, "--clear-groups", NODE, "--import", "tsx", CLIENT, c.agentSocket, "first"], {
-    cwd: ROOT,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let out = "", err = "";
-  child.stdout.on("data", (d) => (out += d));
-  child.stderr.on("data", (d) => (err += d));
-  return new Promise((resolve, reject) => {
-    child.on("close", (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`client exited ${code}: ${err}${out}`))));
-  });
-}
 
 test.before(async () => {
   c = await newCluster();
@@ -79,9 +62,9 @@ test("a uid 1000 workload fetches its SVID with the Node CLI, and openssl verifi
 });
 
 test("independent grpc-js clients get the SVID of their own uid", async () => {
-  const web = await grpcClient(1000);
+  const web = await childGRPCClient(c.agentSocket, 1000);
   assert.ok(web.first, JSON.stringify(web));
-  const svid = (web.first as unknown as { svids: Record<string, string>[] }).svids[0]!;
+  const svid = web.first!.svids[0]!;
   const leaf = checkX509SVID({
     spiffe_id: svid["spiffe_id"]!,
     x509_svid: Buffer.from(svid["x509_svid"]!, "base64"),
@@ -90,10 +73,10 @@ test("independent grpc-js clients get the SVID of their own uid", async () => {
   });
   assert.equal(uriSANs(leaf), ["spiffe://example.org/web"]);
   const db = await waitFor("SVID for uid 1002", async () => {
-    const r = await grpcClient(1002);
+    const r = await childGRPCClient(c.agentSocket, 1002);
     return r.first ? r : undefined;
   });
-  assert.is((db.first as unknown as { svids: { spiffe_id: string }[] }).svids[0]!.spiffe_id, "spiffe://example.org/db");
+  assert.is(db.first!.svids[0]!["spiffe_id"], "spiffe://example.org/db");
 });
 
 test("the independent Python client (grpcio, stubs from the upstream proto) gets uid 1000's SVID from the Deno agent", async () => {
@@ -109,7 +92,7 @@ test("the independent Python client (grpcio, stubs from the upstream proto) gets
 });
 
 test("a uid with no entry gets PermissionDenied from the Deno agent", async () => {
-  const r = await grpcClient(1001);
+  const r = await childGRPCClient(c.agentSocket, 1001);
   assert.equal(r.error, { code: 7, details: "no identity issued" });
   const cli = await wispAgent(["api", "fetch", "x509", "-socketPath", c.agentSocket], { asUser: 1001, runtime: "node" });
   assert.is(cli.code, 1);

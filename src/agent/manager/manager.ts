@@ -4,7 +4,7 @@
  * @module
  */
 import { exportPKCS8, generateKeyPair, importPKCS8 } from "../../core/crypto/ec_p256.ts";
-import { fromBase64 } from "../../core/encoding.ts";
+import { equalBytes, fromBase64 } from "../../core/encoding.ts";
 import { FailedPreconditionError, formatError, UnavailableError } from "../../core/errors.ts";
 import * as F from "../../core/log/fields.ts";
 import type { Logger } from "../../core/log/logger.ts";
@@ -194,7 +194,7 @@ export class AgentManager {
   async #apply(s: SyncSnapshotJSON): Promise<void> {
     const started = this.#c.clock.now().getTime();
     const roots = s.bundle.x509_authorities.map(fromBase64);
-    const rootsChanged = roots.length !== this.#bundle.roots.length || roots.some((r, i) => !sameBytes(r, this.#bundle.roots[i]!));
+    const rootsChanged = roots.length !== this.#bundle.roots.length || roots.some((r, i) => !equalBytes(r, this.#bundle.roots[i]!));
     this.#bundle = {
       trustDomain: spiffeid.trustDomainFromString(s.bundle.trust_domain).idString(),
       roots,
@@ -292,8 +292,4 @@ export class AgentManager {
   requireSynced(): void {
     if (!this.#synced) throw new UnavailableError("agent has not synced with the server yet");
   }
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
 }

@@ -1,29 +1,20 @@
 /** FetchX509SVID and FetchX509Bundles: full state first, then a new message on every change. @module */
 import { create } from "@bufbuild/protobuf";
 import { PermissionDeniedError } from "../../core/errors.ts";
+import { concatDER } from "../../core/x509/pem.ts";
 import type { CallContext } from "../../core/ports/grpc_server.ts";
 import type { Selector } from "../../core/selector.ts";
 import type { AgentManager } from "../manager/manager.ts";
 import type { Identity } from "../manager/svid_cache.ts";
 import { type X509BundlesResponse, X509BundlesResponseSchema, type X509SVIDResponse, X509SVIDResponseSchema, X509SVIDSchema } from "./proto/workload_pb.ts";
 
-export function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
-}
-
 export function x509SVIDResponse(ids: Identity[], roots: Uint8Array[]): X509SVIDResponse {
-  const bundle = concat(roots);
+  const bundle = concatDER(roots);
   return create(X509SVIDResponseSchema, {
     svids: ids.map((i) =>
       create(X509SVIDSchema, {
         spiffeId: i.entry.spiffeID,
-        x509Svid: concat(i.svid.chain),
+        x509Svid: concatDER(i.svid.chain),
         x509SvidKey: i.svid.keyPKCS8,
         bundle,
         hint: i.entry.hint,
@@ -81,7 +72,7 @@ export function fetchX509Bundles(manager: AgentManager, selectors: Selector[], c
   return watch(manager, ctx, send, () => {
     if (manager.identities(selectors).length === 0) throw new PermissionDeniedError("no identity issued");
     const b = manager.bundle();
-    const bytes = concat(b.roots);
+    const bytes = concatDER(b.roots);
     const key = `${b.trustDomain}:${b.rootsVersion}`;
     if (key === last) return undefined;
     last = key;

@@ -1,12 +1,7 @@
 /** PEM armour and concatenated-DER lists (the Workload API's x509_svid and bundle fields). @module */
 import { InvalidArgumentError } from "../errors.ts";
+import { toBase64 } from "../encoding.ts";
 import { concat, DERError, readNode, TAG_SEQUENCE } from "./der.ts";
-
-function toBase64(der: Uint8Array): string {
-  let bin = "";
-  for (let i = 0; i < der.length; i += 0x8000) bin += String.fromCharCode(...der.subarray(i, i + 0x8000));
-  return btoa(bin);
-}
 
 /** Wraps DER as one PEM block with 64-character lines. */
 export function toPEM(der: Uint8Array, label: string): string {

@@ -5,10 +5,11 @@ import { InvalidArgumentError, NotFoundError } from "../../core/errors.ts";
 import * as F from "../../core/log/fields.ts";
 import type { Logger } from "../../core/log/logger.ts";
 import type { Clock } from "../../core/ports/clock.ts";
+import { parseSelector } from "../../core/selector.ts";
 import * as spiffeid from "../../core/spiffeid/mod.ts";
 import { toSPIFFEBundle } from "../../core/bundle/spiffe_bundle.ts";
 import type { CAManager } from "../ca/ca_manager.ts";
-import type { DataStore, ListEntriesFilter, Selector } from "../datastore/datastore.ts";
+import type { DataStore, ListEntriesFilter } from "../datastore/datastore.ts";
 import { entryToJSON, idFromJSON, newEntryFromJSON } from "./entry_json.ts";
 import { errorHandler, statusOf } from "./errors.ts";
 import { jsonBody, num } from "./json_body.ts";
@@ -62,13 +63,7 @@ export function adminApp(cfg: AdminAppConfig): Hono {
     if (q.parentID) filter.parentID = idFromJSON(q.parentID, "parentID");
     if (q.spiffeID) filter.spiffeID = idFromJSON(q.spiffeID, "spiffeID");
     const sels = c.req.queries("selector") ?? [];
-    if (sels.length > 0) {
-      filter.selectors = sels.map((s): Selector => {
-        const i = s.indexOf(":");
-        if (i <= 0 || i === s.length - 1) throw new InvalidArgumentError(`selector "${s}" must be formatted as type:value`);
-        return { type: s.slice(0, i), value: s.slice(i + 1) };
-      });
-    }
+    if (sels.length > 0) filter.selectors = sels.map(parseSelector);
     const entries = await cfg.ds.listEntries(filter);
     return c.json({ entries: entries.map(entryToJSON) });
   });

@@ -1,5 +1,5 @@
 /** Restoring CA slots from the journal at startup (SPIRE ca/manager/journal.go loading rules). @module */
-import { fromBase64, keyIdentifier, toHex } from "../../core/encoding.ts";
+import { equalBytes, fromBase64, keyIdentifier, toHex } from "../../core/encoding.ts";
 import * as F from "../../core/log/fields.ts";
 import type { Logger } from "../../core/log/logger.ts";
 import type { Clock } from "../../core/ports/clock.ts";
@@ -35,7 +35,7 @@ export async function loadFromJournal(cfg: {
     const journal = decodeJournal(row.data);
     const now = cfg.clock.now().getTime();
     const bundle = await cfg.ds.fetchBundle(cfg.trustDomain.name);
-    const inBundle = (der: Uint8Array) => bundle?.x509Authorities.some((r) => sameBytes(r, der)) ?? false;
+    const inBundle = (der: Uint8Array) => bundle?.x509Authorities.some((r) => equalBytes(r, der)) ?? false;
     const out: Loaded = { journal, journalID: row.id, x509: {}, jwt: {} };
 
     for (const e of [...journal.x509CAs].reverse()) {
@@ -79,8 +79,4 @@ export async function loadFromJournal(cfg: {
     return out;
   }
   return undefined;
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
 }

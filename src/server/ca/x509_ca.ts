@@ -1,6 +1,6 @@
 /** Minting one X.509 CA for a slot: fresh key, then self-signed or signed by the upstream authority. @module */
 import type { Signer } from "../../core/crypto/signer.ts";
-import { keyIdentifier, toHex } from "../../core/encoding.ts";
+import { equalBytes, keyIdentifier, toHex } from "../../core/encoding.ts";
 import { InvalidArgumentError } from "../../core/errors.ts";
 import type { Clock } from "../../core/ports/clock.ts";
 import type { TrustDomain } from "../../core/spiffeid/mod.ts";
@@ -94,15 +94,11 @@ function validateUpstreamCA(ca: X509CA, signer: Signer, now: Date): void {
   const info = parseCertificate(ca.certDER);
   const problems: string[] = [];
   if (!info.isCA) problems.push("certificate is not a CA");
-  if (!equalSPKI(info.spki, signer.publicKeySPKI)) problems.push("public key does not match the CSR key");
+  if (!equalBytes(info.spki, signer.publicKeySPKI)) problems.push("public key does not match the CSR key");
   if (info.notBefore.getTime() > now.getTime() + 60_000 || info.notAfter.getTime() <= now.getTime()) {
     problems.push("certificate is not valid now");
   }
   if (problems.length > 0) {
     throw new InvalidArgumentError(`X509 CA minted by upstream authority is invalid: ${problems.join(", ")}`);
   }
-}
-
-function equalSPKI(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
 }

@@ -2,7 +2,7 @@
 import { defineCommand, type Command } from "../../core/cli/command.ts";
 import { OUTPUT_FLAG } from "../../core/cli/printer.ts";
 import { InvalidArgumentError, UsageError } from "../../core/errors.ts";
-import { parseSelector } from "../../core/selector.ts";
+import { formatSelector, parseSelector } from "../../core/selector.ts";
 import * as spiffeid from "../../core/spiffeid/mod.ts";
 import type { EntryJSON } from "../api/entry_json.ts";
 import { type AdminDialer, SOCKET_FLAG } from "./admin_client.ts";
@@ -84,7 +84,7 @@ export function entryCommands(dial: AdminDialer): Command[] {
         const q = new URLSearchParams();
         if (v.parentID) q.set("parentID", spiffeid.fromString(v.parentID).toString());
         if (v.spiffeID) q.set("spiffeID", spiffeid.fromString(v.spiffeID).toString());
-        for (const s of v.selector) q.append("selector", `${parseSelector(s).type}:${parseSelector(s).value}`);
+        for (const s of v.selector) q.append("selector", formatSelector(parseSelector(s)));
         entries = (await client.call<{ entries: EntryJSON[] }>("GET", `/entry/v1/entries?${q}`)).entries;
       }
       ctx.printer.result(

@@ -1,6 +1,7 @@
 /** KeyManager "disk": keys kept as PKCS#8 in one JSON file (mode 0600) so a restart reuses its CA. @module */
 import { exportPKCS8, generateKeyPair, importPKCS8, importSPKI } from "../../core/crypto/ec_p256.ts";
 import { webCryptoSigner } from "../../core/crypto/signer.ts";
+import { fromBase64, toBase64 } from "../../core/encoding.ts";
 import { InternalError, NotFoundError } from "../../core/errors.ts";
 import type { FS } from "../../core/ports/fs.ts";
 import type { Key, KeyManager, KeyType } from "./key_manager.ts";
@@ -9,8 +10,6 @@ interface KeysFile {
   keys: Record<string, { type: KeyType; pkcs8: string; spki: string }>;
 }
 
-const b64 = (b: Uint8Array) => btoa(String.fromCharCode(...b));
-const unb64 = (s: string) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
 
 export class DiskKeyManager implements KeyManager {
   #fs: FS;
@@ -36,8 +35,8 @@ export class DiskKeyManager implements KeyManager {
       try {
         this.#file = JSON.parse(new TextDecoder().decode(raw)) as KeysFile;
         for (const [id, k] of Object.entries(this.#file.keys)) {
-          const privateKey = await importPKCS8(unb64(k.pkcs8), false);
-          const publicKey = await importSPKI(unb64(k.spki));
+          const privateKey = await importPKCS8(fromBase64(k.pkcs8), false);
+          const publicKey = await importSPKI(fromBase64(k.spki));
           this.#keys.set(id, { id, signer: await webCryptoSigner({ privateKey, publicKey }) });
         }
       } catch (cause) {
@@ -52,7 +51,7 @@ export class DiskKeyManager implements KeyManager {
     const pair = await generateKeyPair(true);
     const signer = await webCryptoSigner(pair);
     const pkcs8 = await exportPKCS8(pair.privateKey);
-    const next: KeysFile = { keys: { ...this.#file.keys, [id]: { type: keyType, pkcs8: b64(pkcs8), spki: b64(signer.publicKeySPKI) } } };
+    const next: KeysFile = { keys: { ...this.#file.keys, [id]: { type: keyType, pkcs8: toBase64(pkcs8), spki: toBase64(signer.publicKeySPKI) } } };
     // Persist before use: a key that signed a CA but was never saved would orphan that CA on restart.
     await this.#fs.mkdir(this.#fs.dirname(this.#path), 0o700);
     await this.#fs.writeFileAtomic(this.#path, JSON.stringify(next), 0o600);

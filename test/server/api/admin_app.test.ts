@@ -63,7 +63,7 @@ test("entry show filters by parent, SPIFFE ID and selector; bad filters are reje
   const bySel = await call("GET", "/entry/v1/entries?selector=unix:uid:1001");
   assert.equal(bySel.body.entries.map((e: any) => e.spiffe_id.path), ["/db"]);
   const bad = await call("GET", "/entry/v1/entries?selector=unix");
-  assert.equal(bad, { status: 400, body: { status: "INVALID_ARGUMENT", code: "ERR_INVALID_ARGUMENT", message: 'selector "unix" must be formatted as type:value' } });
+  assert.equal(bad, { status: 400, body: { status: "INVALID_ARGUMENT", code: "ERR_SELECTOR_INVALID", message: 'selector "unix" must be formatted as type:value' } });
   const badID = await call("GET", "/entry/v1/entries?parentID=spiffe://Example.org/x");
   assert.is(badID.body.code, "ERR_SPIFFEID_INVALID");
   const missing = await call("DELETE", "/entry/v1/entries/nope");

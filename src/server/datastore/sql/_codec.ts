@@ -3,22 +3,7 @@ import { AlreadyExistsError } from "../../../core/errors.ts";
 import { parseCertificate } from "../../../core/x509/certificate_info.ts";
 import type { Selector } from "../datastore.ts";
 
-/** Standard base64 of bytes, without Buffer (portable code). */
-export function toBase64(bytes: Uint8Array): string {
-  let bin = "";
-  // Chunked so String.fromCharCode never receives more arguments than the engine allows.
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
-  return btoa(bin);
-}
-
-export function fromBase64(b64: string): Uint8Array {
-  const bin = atob(b64);
-  const out = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-  return out;
-}
+export { fromBase64, toBase64 } from "../../../core/encoding.ts";
 
 export function toFlag(b: boolean): number {
   return b ? 1 : 0;
