@@ -3,5 +3,5 @@
 import { register } from "tsx/esm/api";
 
 register();
-const { run } = await import("../scripts/aws_emulator/main.ts");
+const { run } = await import("../src/runtime/node/aws_emulator/main.ts");
 run();

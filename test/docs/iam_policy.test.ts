@@ -14,7 +14,7 @@ import { webCryptoSigner } from "../../src/core/crypto/signer.ts";
 import { nodeFS } from "../../src/runtime/node/fs.ts";
 import { AWSPCAUpstreamAuthority, DEFAULT_CA_SIGNING_TEMPLATE_ARN } from "../../src/server/upstreamauthority/awspca/awspca.ts";
 import { newPCAClient } from "../../src/server/upstreamauthority/awspca/pca_client.ts";
-import { evaluatePolicy, parsePolicy } from "../../scripts/aws_emulator/iam_policy.ts";
+import { evaluatePolicy, parsePolicy } from "../../src/runtime/node/aws_emulator/iam_policy.ts";
 import { startEmulator } from "../emulator/emulator_process.ts";
 import { ROOT } from "../integration/_harness.ts";
 

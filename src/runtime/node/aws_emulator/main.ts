@@ -2,8 +2,8 @@
 import * as fs from "node:fs";
 import type { AddressInfo } from "node:net";
 import { serve } from "@hono/node-server";
-import { formatError } from "../../src/core/errors.ts";
-import { formatRecord, newLogger } from "../../src/core/log/logger.ts";
+import { formatError } from "../../../core/errors.ts";
+import { formatRecord, newLogger } from "../../../core/log/logger.ts";
 import { createApp } from "./app.ts";
 import { USAGE, parseArgs, type EmulatorArgs } from "./args.ts";
 import { Emulator } from "./emulator.ts";

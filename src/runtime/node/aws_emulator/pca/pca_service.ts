@@ -1,6 +1,6 @@
 /** The ACM PCA operations (awsJson1_1, target prefix "ACMPrivateCA"). @module */
 import { createHash } from "node:crypto";
-import { x509 } from "../../../src/core/x509/_peculiar.ts";
+import { x509 } from "../../../../core/x509/_peculiar.ts";
 import { AwsError, constraintError } from "../aws_error.ts";
 import { epochSeconds, optionalString, requiredBlob, requiredString, type CallContext, type Operation } from "../operation.ts";
 import { issueCertificate, parseCsr } from "./issue_certificate.ts";

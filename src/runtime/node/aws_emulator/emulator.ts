@@ -1,5 +1,5 @@
 /** The emulator's state and switches in one object: identities, CA and KMS state, faults, throttling, stats, policy. @module */
-import type { Logger } from "../../src/core/log/logger.ts";
+import type { Logger } from "../../../core/log/logger.ts";
 import { Faults } from "./faults.ts";
 import { parsePolicy, type IamPolicy } from "./iam_policy.ts";
 import { Identity } from "./identity.ts";

@@ -1,6 +1,6 @@
 /** Persistent ACM PCA state: the CA hierarchy (keys and certificates) and every issued certificate. @module */
 import { randomBytes, randomUUID } from "node:crypto";
-import { x509 } from "../../../src/core/x509/_peculiar.ts";
+import { x509 } from "../../../../core/x509/_peculiar.ts";
 import type { JsonStore } from "../json_store.ts";
 
 export type CaStatus = "CREATING" | "PENDING_CERTIFICATE" | "ACTIVE" | "DELETED" | "DISABLED" | "EXPIRED" | "FAILED";

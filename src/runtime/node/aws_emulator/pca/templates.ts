@@ -1,5 +1,5 @@
 /** The ACM PCA certificate templates the emulator knows and the extensions each one defines. @module */
-import { x509 } from "../../../src/core/x509/_peculiar.ts";
+import { x509 } from "../../../../core/x509/_peculiar.ts";
 
 const KU = x509.KeyUsageFlags;
 const EKU = { serverAuth: "1.3.6.1.5.5.7.3.1", clientAuth: "1.3.6.1.5.5.7.3.2", codeSigning: "1.3.6.1.5.5.7.3.3", ocspSigning: "1.3.6.1.5.5.7.3.9" };

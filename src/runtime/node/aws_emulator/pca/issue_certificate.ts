@@ -1,5 +1,5 @@
 /** Builds the certificate IssueCertificate returns: CSR checks, template extensions, API/CSR passthrough, signing. @module */
-import { x509 } from "../../../src/core/x509/_peculiar.ts";
+import { x509 } from "../../../../core/x509/_peculiar.ts";
 import { AwsError } from "../aws_error.ts";
 import { randomSerial } from "./pca_state.ts";
 import type { Template } from "./templates.ts";

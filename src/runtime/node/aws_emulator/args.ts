@@ -1,6 +1,6 @@
 /** Command-line flags of wisp-aws-emulator (SPIRE-style single-dash camelCase flags). @module */
-import { UsageError } from "../../src/core/errors.ts";
-import type { LogLevel } from "../../src/core/log/logger.ts";
+import { UsageError } from "../../../core/errors.ts";
+import type { LogLevel } from "../../../core/log/logger.ts";
 
 export interface EmulatorArgs {
   host: string;
