@@ -5,6 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -d node_modules ] || npm ci --no-audit --no-fund
+if ! command -v openssl >/dev/null; then
+  echo "Error: the demo verifies the SVID with openssl, which is not installed: apt-get install -y openssl" >&2
+  exit 1
+fi
 SERVER="node bin/wisp-server.mjs"
 AGENT="node bin/wisp-agent.mjs"
 rm -rf .data

@@ -2,10 +2,24 @@
 // Runs every test/**/*.test.ts file in its own process (uvu suites call test.run() at the end), two at a time to
 // fit the 2-core CI machines: first under Node, then under Deno (one suite, two runners). Prints a line per runtime
 // and one closing line for all: "N passed, N failed[, N skipped]".
+// Before any test it makes sure of what a fresh Debian machine with only Node and git lacks: the Debian packages
+// (scripts/system_deps.mjs: installed as root, else one message naming them) and node_modules (npm ci).
 // Usage: node scripts/run_tests.mjs [--runtime node|deno|all] [--only <substring>] [files...]
-import { spawn } from "node:child_process";
-import { readdirSync, statSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
+import { ensureSystemDeps } from "./system_deps.mjs";
+
+try {
+  ensureSystemDeps();
+} catch (err) {
+  process.stderr.write(`Error: ${err.message}\n`);
+  process.exit(1);
+}
+if (!existsSync("node_modules/.bin/tsx") || !existsSync("node_modules/.bin/deno")) {
+  process.stdout.write("node_modules is missing: npm ci\n");
+  execFileSync("npm", ["ci", "--no-audit", "--no-fund"], { stdio: "inherit" });
+}
 
 const args = process.argv.slice(2);
 let runtime = "all";
@@ -44,6 +58,13 @@ function filesFor(rt) {
     .sort();
 }
 
+// uvu discards errors thrown in before/after hooks; test/_uvu.ts wraps them, so every file must take uvu from there.
+const direct = filesFor("node").concat(filesFor("deno")).filter((f) => !f.endsWith("test/_uvu.ts") && /from\s+["']uvu["']/.test(readFileSync(f, "utf8")));
+if (direct.length > 0) {
+  process.stderr.write(`Error: these test files import "uvu" directly; import { test, suite } from test/_uvu.ts instead:\n  ${[...new Set(direct)].join("\n  ")}\n`);
+  process.exit(1);
+}
+
 const concurrency = Number(process.env.TEST_CONCURRENCY ?? 2);
 const deno = join(process.cwd(), "node_modules/.bin/deno");
 const strip = (s) => s.replace(/\x1b\[[0-9;]*m/g, "");
@@ -58,8 +79,13 @@ function runOne(file, rt) {
     child.stdout.on("data", (d) => (out += d));
     child.stderr.on("data", (d) => (out += d));
     // A hung file must not hang CI: uvu files here finish in seconds.
-    const timer = setTimeout(() => child.kill("SIGKILL"), Number(process.env.TEST_FILE_TIMEOUT_MS ?? 300_000));
-    child.on("close", (code) => {
+    const limit = Number(process.env.TEST_FILE_TIMEOUT_MS ?? 300_000);
+    const timer = setTimeout(() => {
+      out += `\nkilled: the file had not finished after ${limit / 1000} s\n`;
+      child.kill("SIGKILL");
+    }, limit);
+    child.on("close", (code, signal) => {
+      if (signal) out += `\nthe test process ended by signal ${signal}\n`;
       clearTimeout(timer);
       const text = strip(out);
       const num = (re) => [...text.matchAll(re)].reduce((n, m) => n + Number(m[1]), 0);
@@ -67,8 +93,14 @@ function runOne(file, rt) {
       const passed = num(/Passed:\s+(\d+)/g);
       const skipped = num(/Skipped:\s+(\d+)/g);
       let failed = total - passed - skipped;
+      // An after hook that threw (test/_uvu.ts prints the marker with its stack).
+      failed += [...text.matchAll(/\[hook failed\]/g)].length;
       if (code !== 0 && failed === 0) failed = 1; // crashed before or after its suites reported
-      resolve({ file, total, passed, skipped, failed, code, out: text, ms: Date.now() - started });
+      if (total === 0 && failed === 0) {
+        failed = 1; // a file that ran no test proves nothing
+        out += "\nno test ran in this file\n";
+      }
+      resolve({ file, total, passed, skipped, failed, code, out: strip(out), ms: Date.now() - started });
     });
   });
 }

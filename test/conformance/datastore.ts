@@ -3,7 +3,7 @@
  * DataStore port, so nothing here knows about a dialect.
  * @module
  */
-import { suite } from "uvu";
+import { suite } from "../_uvu.ts";
 import * as assert from "uvu/assert";
 import { AlreadyExistsError, NotFoundError, type ServiceError } from "../../src/core/errors.ts";
 import { x509 } from "../../src/core/x509/_peculiar.ts";

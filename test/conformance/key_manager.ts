@@ -3,7 +3,7 @@
  * it unchanged. It uses only the KeyManager port and verifies every signature with WebCrypto.
  * @module
  */
-import { suite } from "uvu";
+import { suite } from "../_uvu.ts";
 import * as assert from "uvu/assert";
 import { derToRaw, importSPKI, verifyRaw } from "../../src/core/crypto/ec_p256.ts";
 import { isP256SPKI } from "../../src/core/x509/mod.ts";

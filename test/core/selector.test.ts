@@ -1,5 +1,5 @@
 /** parseSelector() and formatSelector(): SPIRE's type:value grammar. @module */
-import { test } from "uvu";
+import { test } from "../_uvu.ts";
 import * as assert from "uvu/assert";
 import { InvalidArgumentError } from "../../src/core/errors.ts";
 import { formatSelector, parseSelector } from "../../src/core/selector.ts";

@@ -3,7 +3,7 @@
  * file it and its scripts name exists, every wisp command line they use is one our CLIs accept, and its services are
  * the topology `npm run stack` starts with the same config files.
  */
-import { test } from "uvu";
+import { test } from "../_uvu.ts";
 import * as assert from "uvu/assert";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";

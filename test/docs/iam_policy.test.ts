@@ -2,7 +2,7 @@
  * docs/iam-policy.json, the least-privilege policy the docs recommend, through the emulator's IAM evaluator and then
  * on the wire: the wisp intermediate template is allowed, any other template is not, and GetCertificate works.
  */
-import { test } from "uvu";
+import { test } from "../_uvu.ts";
 import * as assert from "uvu/assert";
 import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";

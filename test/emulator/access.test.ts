@@ -5,7 +5,7 @@ import * as path from "node:path";
 import { ACMPCAClient, DescribeCertificateAuthorityCommand, GetCertificateCommand, IssueCertificateCommand } from "@aws-sdk/client-acm-pca";
 import { KMSClient, ListKeysCommand } from "@aws-sdk/client-kms";
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from "@aws-sdk/client-sts";
-import { test } from "uvu";
+import { test } from "../_uvu.ts";
 import * as assert from "uvu/assert";
 import { x509 } from "../../src/core/x509/_peculiar.ts";
 import { startEmulator, tempDir, type RunningEmulator } from "./emulator_process.ts";

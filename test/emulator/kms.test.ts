@@ -22,7 +22,7 @@ import {
   UpdateAliasCommand,
   VerifyCommand,
 } from "@aws-sdk/client-kms";
-import { test } from "uvu";
+import { test } from "../_uvu.ts";
 import * as assert from "uvu/assert";
 import { derToRaw } from "../../src/core/crypto/mod.ts";
 import { startEmulator, type RunningEmulator } from "./emulator_process.ts";

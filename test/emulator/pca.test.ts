@@ -15,7 +15,7 @@ import {
   ResourceNotFoundException,
   type IssueCertificateCommandInput,
 } from "@aws-sdk/client-acm-pca";
-import { test } from "uvu";
+import { test } from "../_uvu.ts";
 import * as assert from "uvu/assert";
 import { x509 } from "../../src/core/x509/_peculiar.ts";
 import { startEmulator, tempDir, type RunningEmulator } from "./emulator_process.ts";

@@ -2,7 +2,7 @@
  * wisp-server with UpstreamAuthority "aws_pca" and KeyManager "aws_kms" against the AWS emulator process: a
  * four-level chain that openssl verifies, restarts without PCA calls, and PCA outages at start.
  */
-import { test } from "uvu";
+import { test } from "../_uvu.ts";
 import * as assert from "uvu/assert";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";

@@ -1,7 +1,7 @@
 /** wisp-agent on Deno against a wisp-server on Node: peer credentials through Deno FFI, workloads of other uids, openssl. */
 import { existsSync, readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
-import { test } from "uvu";
+import { test } from "../_uvu.ts";
 import * as assert from "uvu/assert";
 import { checkX509SVID, childGRPCClient, createEntry, pythonStubs, runPython, uriSANs } from "./_clients.ts";
 import {

@@ -1,5 +1,5 @@
 /** The issue-4 acceptance flow against real processes: server, agent, CLI, workloads of other uids, openssl. */
-import { test } from "uvu";
+import { test } from "../_uvu.ts";
 import * as assert from "uvu/assert";
 import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";

@@ -1,7 +1,7 @@
 /** The Workload API seen by an independent grpc-js + proto-loader client: bytes, bundles map, header rules, many clients and streams. @module */
 import * as grpc from "@grpc/grpc-js";
 import { X509Certificate } from "node:crypto";
-import { test } from "uvu";
+import { test } from "../_uvu.ts";
 import * as assert from "uvu/assert";
 import {
   checkX509SVID,

@@ -1,5 +1,5 @@
 /** Health endpoints and Prometheus metrics of a real server and agent (SPIRE's health_checks block). */
-import { test } from "uvu";
+import { test } from "../_uvu.ts";
 import * as assert from "uvu/assert";
 import { type Cluster, freePort, joinToken, newCluster, startAgent, startServer, waitFor, wispAgent, wispServer } from "./_harness.ts";
 

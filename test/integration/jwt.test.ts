@@ -1,5 +1,5 @@
 /** JWT-SVIDs end to end with real processes: server signs, agent caches and serves them, CLI fetches and validates. */
-import { test } from "uvu";
+import { test } from "../_uvu.ts";
 import * as assert from "uvu/assert";
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from "jose";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";

@@ -3,7 +3,7 @@
  * ACM PCA (the emulator) at the next rotation without a restart, old SVIDs still verifying, both roots pushed to the
  * agent.
  */
-import { test } from "uvu";
+import { test } from "../_uvu.ts";
 import * as assert from "uvu/assert";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";

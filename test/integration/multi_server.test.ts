@@ -5,7 +5,7 @@
  */
 import { X509Certificate } from "node:crypto";
 import * as tls from "node:tls";
-import { test } from "uvu";
+import { test } from "../_uvu.ts";
 import * as assert from "uvu/assert";
 import { type Watch, watchX509SVID, workloadClient, type X509SVIDResponseMsg } from "./_clients.ts";
 import { waitFor, wispServer } from "./_harness.ts";

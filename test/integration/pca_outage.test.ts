@@ -3,7 +3,7 @@
  * be moved): a restart past the prepare threshold with PCA down serves degraded, failures are counted and warned
  * about with the CA's remaining life, the warning becomes an error below a sixth of it, and recovery mints once.
  */
-import { test } from "uvu";
+import { test } from "../_uvu.ts";
 import * as assert from "uvu/assert";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";

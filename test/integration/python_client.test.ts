@@ -1,6 +1,6 @@
 /** The Workload API seen by an independent Python grpcio client running as another uid: bytes, bundles, header and status rules. @module */
 import { X509Certificate } from "node:crypto";
-import { test } from "uvu";
+import { test } from "../_uvu.ts";
 import * as assert from "uvu/assert";
 import { checkX509SVID, createEntry, pythonStubs, runPython, splitDER, TRUST_DOMAIN_ID } from "./_clients.ts";
 import { type Cluster, joinToken, newCluster, startAgent, startServer, waitFor, wispServer } from "./_harness.ts";

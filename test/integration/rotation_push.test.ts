@@ -1,6 +1,6 @@
 /** Open Workload API streams (Python and grpc-js) receive rotations, pushed entry changes and the final PERMISSION_DENIED. @module */
 import { X509Certificate } from "node:crypto";
-import { test } from "uvu";
+import { test } from "../_uvu.ts";
 import * as assert from "uvu/assert";
 import * as grpc from "@grpc/grpc-js";
 import {

@@ -1,5 +1,5 @@
 /** `npm run stack`: the whole production topology as local processes comes up, verifies a 4-level SVID, and stops. */
-import { test } from "uvu";
+import { test } from "../_uvu.ts";
 import * as assert from "uvu/assert";
 import { existsSync } from "node:fs";
 import { run } from "./_harness.ts";

@@ -1,5 +1,5 @@
 /** Every kind of unix selector, matched for real workloads started as other users and groups through the agent. */
-import { test } from "uvu";
+import { test } from "../_uvu.ts";
 import * as assert from "uvu/assert";
 import { AGENT_BIN, binCommand, type Cluster, joinToken, newCluster, run, startAgent, startServer, waitFor, wispServer } from "./_harness.ts";
 

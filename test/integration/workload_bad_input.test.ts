@@ -5,7 +5,7 @@ import { rmSync } from "node:fs";
 import * as http2 from "node:http2";
 import * as net from "node:net";
 import { join } from "node:path";
-import { test } from "uvu";
+import { test } from "../_uvu.ts";
 import * as assert from "uvu/assert";
 import { grpcRequestFrames, H2_GOAWAY, H2_PREFACE, H2_SETTINGS, h2Call, h2Frame, h2FrameTypes, rawExchange, SECURITY_HEADER } from "../clients/raw_h2.ts";
 import {

@@ -4,7 +4,7 @@
  */
 import { statSync } from "node:fs";
 import { join } from "node:path";
-import { test } from "uvu";
+import { test } from "../_uvu.ts";
 import * as assert from "uvu/assert";
 import { createEntry, first, watchX509SVID, workloadClient } from "../integration/_clients.ts";
 import { AGENT_BIN, type Cluster, joinToken, newCluster, Proc, startAgent, startServer, waitFor, wispServer } from "../integration/_harness.ts";

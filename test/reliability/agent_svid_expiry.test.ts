@@ -5,7 +5,7 @@
  * level that a new join token is required and exits 1, as SPIRE does ("current SVID has already expired and rotate
  * agent SVID failed"); restarted without a token it says the same, and with a new token it is back.
  */
-import { test } from "uvu";
+import { test } from "../_uvu.ts";
 import * as assert from "uvu/assert";
 import { createEntry, first, watchX509SVID, workloadClient } from "../integration/_clients.ts";
 import { AGENT_BIN, type Cluster, joinToken, newCluster, Proc, startAgent, startServer, waitFor } from "../integration/_harness.ts";

@@ -3,7 +3,7 @@
  * degraded and not ready, writes fail with "datastore is unavailable" (CLI exit 1), and once the database is back the
  * server is ready again, every acknowledged write is there and new writes reach workloads.
  */
-import { test } from "uvu";
+import { test } from "../_uvu.ts";
 import * as assert from "uvu/assert";
 import { first, type Watch, watchX509SVID, workloadClient, type X509SVIDResponseMsg } from "../integration/_clients.ts";
 import { waitFor, wispServer } from "../integration/_harness.ts";

@@ -4,7 +4,7 @@
  * answer may be a 500, every error answer must be a JSON {status, code, message}, and a legitimate agent and admin
  * are still served at the end.
  */
-import { test } from "uvu";
+import { test } from "../_uvu.ts";
 import * as assert from "uvu/assert";
 import { FUZZ_SEED, mutateBytes, mutateString, Rand, randomJSON, Tally } from "./_fuzz.ts";
 import { generateKeyPair } from "../../src/core/crypto/ec_p256.ts";

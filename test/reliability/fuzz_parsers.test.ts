@@ -5,7 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { test } from "uvu";
+import { test } from "../_uvu.ts";
 import * as assert from "uvu/assert";
 import { ROOT } from "../integration/_harness.ts";
 import { FUZZ_SEED, mutateBytes, mutateString, Rand, randomJSON, Tally } from "./_fuzz.ts";

@@ -6,7 +6,7 @@
  */
 import * as http2 from "node:http2";
 import * as net from "node:net";
-import { test } from "uvu";
+import { test } from "../_uvu.ts";
 import * as assert from "uvu/assert";
 import { H2_PREFACE, h2Frame, rawExchange, SECURITY_HEADER } from "../clients/raw_h2.ts";
 import { createEntry, first, type Watch, watchX509SVID, workloadClient, type X509SVIDResponseMsg } from "../integration/_clients.ts";

@@ -8,7 +8,7 @@
  */
 import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { test } from "uvu";
+import { test } from "../_uvu.ts";
 import * as assert from "uvu/assert";
 import { createEntry } from "../integration/_clients.ts";
 import { type Cluster, joinToken, newCluster, startAgent, startServer, tempDir, waitFor, wispAgent, wispServer } from "../integration/_harness.ts";

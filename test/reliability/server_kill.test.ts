@@ -3,7 +3,7 @@
  * each restart the datastore opens, no CA is lost (the active authority is the last acknowledged one or a newer one,
  * and every CA ever acknowledged is still in the bundle), and no entry is half-written or lost.
  */
-import { test } from "uvu";
+import { test } from "../_uvu.ts";
 import * as assert from "uvu/assert";
 import * as tls from "node:tls";
 import { type Cluster, newCluster, startServer } from "../integration/_harness.ts";

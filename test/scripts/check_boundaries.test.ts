@@ -1,5 +1,5 @@
 /** scripts/check_boundaries.ts run as a process on fixture trees: the violations it prints and its exit code. @module */
-import { test } from "uvu";
+import { test } from "../_uvu.ts";
 import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";

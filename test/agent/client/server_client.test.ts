@@ -1,5 +1,5 @@
 /** ServerClient with several servers: connection failures move to the next server, answered errors do not. */
-import { test } from "uvu";
+import { test } from "../../_uvu.ts";
 import * as assert from "uvu/assert";
 import { ServerClient } from "../../../src/agent/client/server_client.ts";
 import { InvalidArgumentError, UnavailableError } from "../../../src/core/errors.ts";

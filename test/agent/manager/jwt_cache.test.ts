@@ -1,5 +1,5 @@
 /** JWTSVIDCache: cache key, half-life renewal, stale fallback, LRU bound and key-set changes, with real signed tokens. @module */
-import { test } from "uvu";
+import { test } from "../../_uvu.ts";
 import * as assert from "uvu/assert";
 import { generateKeyPair } from "../../../src/core/crypto/ec_p256.ts";
 import { webCryptoSigner } from "../../../src/core/crypto/signer.ts";

@@ -1,4 +1,4 @@
-import { test } from "uvu";
+import { test } from "../../_uvu.ts";
 import * as assert from "uvu/assert";
 import { defineCommand, runCLI, type CLIEnv, type Command } from "../../../src/core/cli/command.ts";
 import { OUTPUT_FLAG } from "../../../src/core/cli/printer.ts";

@@ -1,4 +1,4 @@
-import { test } from "uvu";
+import { test } from "../../_uvu.ts";
 import * as assert from "uvu/assert";
 import { parseFlags, type FlagSpec } from "../../../src/core/cli/flags.ts";
 import { UsageError } from "../../../src/core/errors.ts";

@@ -1,4 +1,4 @@
-import { test } from "uvu";
+import { test } from "../../_uvu.ts";
 import * as assert from "uvu/assert";
 import { parseOutputFormat, Printer } from "../../../src/core/cli/printer.ts";
 import { UsageError, UnavailableError } from "../../../src/core/errors.ts";

@@ -1,4 +1,4 @@
-import { test } from "uvu";
+import { test } from "../../_uvu.ts";
 import * as assert from "uvu/assert";
 import { invalidFlagValue, mutuallyExclusiveFlags, requiredFlag } from "../../../src/core/cli/usage_errors.ts";
 import { UsageError } from "../../../src/core/errors.ts";

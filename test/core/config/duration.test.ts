@@ -1,4 +1,4 @@
-import { test } from "uvu";
+import { test } from "../../_uvu.ts";
 import * as assert from "uvu/assert";
 import { durationFromConfig, formatDuration, parseDuration } from "../../../src/core/config/duration.ts";
 import { ConfigStatus } from "../../../src/core/config/status.ts";

@@ -1,4 +1,4 @@
-import { test } from "uvu";
+import { test } from "../../_uvu.ts";
 import * as assert from "uvu/assert";
 import { parseConfigFile, parseHCL } from "../../../src/core/config/hcl.ts";
 import { expandEnv } from "../../../src/core/config/expand_env.ts";

@@ -1,5 +1,5 @@
 /** PostgreSQL connection strings: libpq key=value lists and URLs, and the problems reported for bad ones. @module */
-import { test } from "uvu";
+import { test } from "../../_uvu.ts";
 import * as assert from "uvu/assert";
 import { type PGConnParams, parsePGConnString } from "../../../src/core/config/pg_conn.ts";
 import { ConfigError } from "../../../src/core/errors.ts";

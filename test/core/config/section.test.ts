@@ -1,4 +1,4 @@
-import { test } from "uvu";
+import { test } from "../../_uvu.ts";
 import * as assert from "uvu/assert";
 import { ConfigSection } from "../../../src/core/config/section.ts";
 import { ConfigStatus } from "../../../src/core/config/status.ts";

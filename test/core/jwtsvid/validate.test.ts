@@ -1,5 +1,5 @@
 /** validateJWTSVID: tokens signed with real WebCrypto keys through jose, and SPIRE's rejection table. @module */
-import { test } from "uvu";
+import { test } from "../../_uvu.ts";
 import * as assert from "uvu/assert";
 import { base64url, SignJWT } from "jose";
 import { exportSPKI, generateKeyPair } from "../../../src/core/crypto/ec_p256.ts";

@@ -1,4 +1,4 @@
-import { test } from "uvu";
+import { test } from "../../_uvu.ts";
 import * as assert from "uvu/assert";
 import { SPIFFEIDError } from "../../../src/core/errors.ts";
 import * as spiffeid from "../../../src/core/spiffeid/mod.ts";

@@ -1,5 +1,5 @@
 /** parseAddress(): the SPIFFE_ENDPOINT_SOCKET forms go-spiffe accepts and rejects, plus plain socket paths. @module */
-import { test } from "uvu";
+import { test } from "../../_uvu.ts";
 import * as assert from "uvu/assert";
 import { InvalidArgumentError } from "../../../src/core/errors.ts";
 import { grpcTarget, parseAddress, type WorkloadAddress } from "../../../src/core/workloadapi/address.ts";

@@ -1,6 +1,6 @@
 /** CA certificates and CA CSRs in SPIRE's profile, checked by our parser, node:crypto and openssl. @module */
 import { X509Certificate } from "node:crypto";
-import { test } from "uvu";
+import { test } from "../../_uvu.ts";
 import * as assert from "uvu/assert";
 import { InvalidArgumentError } from "../../../src/core/errors.ts";
 import { createCACSR, createSelfSignedCA, signIntermediateCA } from "../../../src/core/x509/ca_cert.ts";

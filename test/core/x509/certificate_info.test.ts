@@ -2,7 +2,7 @@
 import { X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { test } from "uvu";
+import { test } from "../../_uvu.ts";
 import * as assert from "uvu/assert";
 import { formatError, InvalidArgumentError } from "../../../src/core/errors.ts";
 import { parseCertificate } from "../../../src/core/x509/certificate_info.ts";

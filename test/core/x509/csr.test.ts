@@ -1,7 +1,7 @@
 /** CSR creation and verification, against openssl-made CSRs and tampered or foreign ones. @module */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { test } from "uvu";
+import { test } from "../../_uvu.ts";
 import * as assert from "uvu/assert";
 import { exportSPKI, generateKeyPair } from "../../../src/core/crypto/ec_p256.ts";
 import { formatError, InvalidArgumentError } from "../../../src/core/errors.ts";

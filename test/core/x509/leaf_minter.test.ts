@@ -1,6 +1,6 @@
 /** LeafMinter: SPIRE's leaf profile, checked by our parser, @peculiar/x509, node:crypto and openssl. @module */
 import { X509Certificate } from "node:crypto";
-import { test } from "uvu";
+import { test } from "../../_uvu.ts";
 import * as assert from "uvu/assert";
 import { InvalidArgumentError, SPIFFEIDError } from "../../../src/core/errors.ts";
 import { parseCertificate } from "../../../src/core/x509/certificate_info.ts";

@@ -1,5 +1,5 @@
 /** PEM armour and concatenated DER lists. @module */
-import { test } from "uvu";
+import { test } from "../../_uvu.ts";
 import * as assert from "uvu/assert";
 import { InvalidArgumentError } from "../../../src/core/errors.ts";
 import { concatDER, fromPEM, splitDER, toPEM } from "../../../src/core/x509/pem.ts";

@@ -1,5 +1,5 @@
 /** P-256 SPKI validation and the JS SHA-1 behind subject key identifiers. @module */
-import { test } from "uvu";
+import { test } from "../../_uvu.ts";
 import * as assert from "uvu/assert";
 import { isP256SPKI, sha1, subjectKeyId } from "../../../src/core/x509/spki.ts";
 import { newSPKI } from "./_fixtures.ts";

@@ -1,5 +1,5 @@
 /** verifyX509SVID and verifyCAChain: SPIFFE X509-SVID validation accept/reject table. @module */
-import { test } from "uvu";
+import { test } from "../../_uvu.ts";
 import * as assert from "uvu/assert";
 import { generateKeyPair } from "../../../src/core/crypto/ec_p256.ts";
 import { webCryptoSigner } from "../../../src/core/crypto/signer.ts";

@@ -4,7 +4,7 @@ import * as net from "node:net";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { test } from "uvu";
+import { test } from "../../_uvu.ts";
 import * as assert from "uvu/assert";
 import { nullLogger } from "../../../src/core/log/logger.ts";
 import type { GRPCMethod } from "../../../src/core/ports/grpc_server.ts";

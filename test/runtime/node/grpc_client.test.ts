@@ -3,7 +3,7 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { test } from "uvu";
+import { test } from "../../_uvu.ts";
 import * as assert from "uvu/assert";
 import { FETCH_JWT_SVID, FETCH_X509_SVID, serverStreamMethod, unaryMethod } from "../../../src/agent/workload/codec.ts";
 import {

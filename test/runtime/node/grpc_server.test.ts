@@ -7,7 +7,7 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { test } from "uvu";
+import { test } from "../../_uvu.ts";
 import * as assert from "uvu/assert";
 import { FETCH_JWT_SVID, FETCH_X509_SVID, serverStreamMethod, unaryMethod } from "../../../src/agent/workload/codec.ts";
 import {

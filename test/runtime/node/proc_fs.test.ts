@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { test } from "uvu";
+import { test } from "../../_uvu.ts";
 import * as assert from "uvu/assert";
 import { InternalError, NotFoundError } from "../../../src/core/errors.ts";
 import { NodeProcFS } from "../../../src/runtime/node/proc_fs.ts";

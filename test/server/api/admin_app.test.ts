@@ -1,4 +1,4 @@
-import { test } from "uvu";
+import { test } from "../../_uvu.ts";
 import * as assert from "uvu/assert";
 import { nullLogger } from "../../../src/core/log/logger.ts";
 import { adminApp } from "../../../src/server/api/admin_app.ts";

@@ -1,4 +1,4 @@
-import { test } from "uvu";
+import { test } from "../../_uvu.ts";
 import * as assert from "uvu/assert";
 import { createCSR, parseCertificate, verifyX509SVID } from "../../../src/core/x509/mod.ts";
 import { generateKeyPair } from "../../../src/core/crypto/ec_p256.ts";

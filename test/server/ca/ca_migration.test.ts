@@ -2,7 +2,7 @@
  * Moving a running CA manager from self-signed to an upstream through the upstream provider (managed config), the
  * bundle during and after the move, and rotation failures: degraded start, warnings that escalate, backoff, recovery.
  */
-import { test } from "uvu";
+import { test } from "../../_uvu.ts";
 import * as assert from "uvu/assert";
 import { generateKeyPair } from "../../../src/core/crypto/ec_p256.ts";
 import { webCryptoSigner } from "../../../src/core/crypto/signer.ts";

@@ -1,5 +1,5 @@
 /** JWTSVIDSigner: hand-built ES256 JWS from a DER-returning Signer, verified independently with jose. @module */
-import { test } from "uvu";
+import { test } from "../../_uvu.ts";
 import * as assert from "uvu/assert";
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from "jose";
 import { toJWKS } from "../../../src/core/bundle/spiffe_bundle.ts";

@@ -3,7 +3,7 @@
  * active CA keeps signing for as long as it is valid, health and logs say how long is left, and one successful
  * mint follows once the upstream is back.
  */
-import { test } from "uvu";
+import { test } from "../../_uvu.ts";
 import * as assert from "uvu/assert";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";

@@ -4,7 +4,7 @@
  * One server per file; every test gets its own schema (search_path through the connection string's options).
  * @module
  */
-import { test } from "uvu";
+import { test } from "../../_uvu.ts";
 import * as assert from "uvu/assert";
 import { ConfigError, FailedPreconditionError, UnavailableError } from "../../../src/core/errors.ts";
 import { PostgresDriver, type PostgresDriverOptions } from "../../../src/runtime/node/postgres_driver.ts";

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import Database from "libsql";
-import { test } from "uvu";
+import { test } from "../../_uvu.ts";
 import * as assert from "uvu/assert";
 import { FailedPreconditionError, UnavailableError } from "../../../src/core/errors.ts";
 import { SQLiteDriver } from "../../../src/runtime/node/sqlite_driver.ts";

@@ -1,5 +1,5 @@
 /** KeyManager "aws_kms" specifics (aliases, key deletion, server ID, start-up loading) with the real SDK and emulator. */
-import { test } from "uvu";
+import { test } from "../../_uvu.ts";
 import * as assert from "uvu/assert";
 import { readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";

@@ -1,5 +1,5 @@
 /** The KeyManager conformance suite over memory, disk and aws_kms (real @aws-sdk/client-kms against the emulator). */
-import { test } from "uvu";
+import { test } from "../../_uvu.ts";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";

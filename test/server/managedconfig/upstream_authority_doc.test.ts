@@ -1,5 +1,5 @@
 /** The UpstreamAuthority managed-config document: what is accepted, and every problem reported at once. */
-import { test } from "uvu";
+import { test } from "../../_uvu.ts";
 import * as assert from "uvu/assert";
 import { ConfigError } from "../../../src/core/errors.ts";
 import { parseUpstreamAuthorityDoc } from "../../../src/server/managedconfig/upstream_authority_doc.ts";

@@ -1,5 +1,5 @@
 /** UpstreamAuthority "aws_pca" with the real @aws-sdk/client-acm-pca against a spawned emulator process. */
-import { test } from "uvu";
+import { test } from "../../_uvu.ts";
 import * as assert from "uvu/assert";
 import { execFileSync } from "node:child_process";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";

@@ -1,5 +1,5 @@
 /** UpstreamAuthority "disk": a CA certificate and PKCS#8 key on disk sign the server's intermediate CA. */
-import { test } from "uvu";
+import { test } from "../../_uvu.ts";
 import * as assert from "uvu/assert";
 import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
