@@ -93,6 +93,11 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined>,
   }
 }
 
+/** The last `n` lines of a process's output, for failure messages. */
+export function tail(output: string, n = 40): string {
+  return output.trimEnd().split("\n").slice(-n).join("\n");
+}
+
 /** A long-running wisp process whose output is kept for assertions and failure reports. */
 export class Proc {
   readonly child: ChildProcess;
@@ -217,6 +222,8 @@ export async function startServer(c: Cluster): Promise<Proc> {
     if (c.server!.exited) throw new Error(`server exited: ${c.server!.output}`);
     const r = await wispServer(["healthcheck", "-socketPath", c.serverSocket]);
     return r.code === 0 ? true : undefined;
+  }).catch((err: Error) => {
+    throw new Error(`${err.message}\n--- wisp-server output (last lines) ---\n${tail(c.server!.output)}`, { cause: err });
   });
   return c.server;
 }
@@ -233,6 +240,8 @@ export async function startAgent(c: Cluster, token: string, o: { runtime?: Runti
     if (c.agent!.exited) throw new Error(`agent exited: ${c.agent!.output}`);
     const r = await wispAgent(["healthcheck", "-socketPath", c.agentSocket]);
     return r.code === 0 ? true : undefined;
+  }).catch((err: Error) => {
+    throw new Error(`${err.message}\n--- wisp-agent output (last lines) ---\n${tail(c.agent!.output)}`, { cause: err });
   });
   return c.agent;
 }
