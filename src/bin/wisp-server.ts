@@ -2,6 +2,7 @@
 import { type Command, runCLI } from "../core/cli/command.ts";
 import { systemClock } from "../core/ports/clock.ts";
 import { adminCommands } from "../server/cli/admin_commands.ts";
+import { agentCommands } from "../server/cli/agent_commands.ts";
 import { configCommands } from "../server/cli/config_commands.ts";
 import { AdminClient } from "../server/cli/admin_client.ts";
 import { entryCommands } from "../server/cli/entry_commands.ts";
@@ -48,7 +49,7 @@ async function runCommandHere(): Promise<Command> {
 }
 
 const argv = process.argv.slice(2);
-const client = [...entryCommands(dial), ...adminCommands(dial), ...configCommands(dial, nodeFS)];
+const client = [...entryCommands(dial), ...agentCommands(dial, systemClock), ...adminCommands(dial), ...configCommands(dial, nodeFS)];
 // CLI calls (entry create, token generate, healthcheck) skip the daemon's modules: on Node they took most of a call's time.
 const commands = selectsOneOf(client, argv) ? client : [await runCommandHere(), ...client];
 const code = await runCLI({ name: "wisp-server", commands, argv, env: nodeCLIEnv() });

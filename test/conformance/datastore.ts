@@ -5,9 +5,9 @@
  */
 import { suite } from "../_uvu.ts";
 import * as assert from "uvu/assert";
-import { AlreadyExistsError, NotFoundError, type ServiceError } from "../../src/core/errors.ts";
+import { AlreadyExistsError, InvalidArgumentError, NotFoundError, type ServiceError } from "../../src/core/errors.ts";
 import { x509 } from "../../src/core/x509/_peculiar.ts";
-import type { DataStore, NewRegistrationEntry, Selector } from "../../src/server/datastore/datastore.ts";
+import type { AttestedNode, DataStore, NewRegistrationEntry, Selector } from "../../src/server/datastore/datastore.ts";
 
 /** A fresh, empty store on the system clock, and how to dispose of it. */
 export interface OpenedDataStore {
@@ -200,6 +200,82 @@ export function datastoreSuite(name: string, open: () => Promise<OpenedDataStore
     assert.is(await ds.fetchAttestedNode(node.spiffeID), undefined);
     await missing(ds.deleteAttestedNode(node.spiffeID), `attested node "${node.spiffeID}" not found`);
     assert.equal(await ds.listAttestedNodes(), [other]);
+  });
+
+  /** A node named `name` under /spire/agent/<type>/, not banned, SVID expiring at `notAfter`. */
+  const agentNode = (name: string, over: Partial<AttestedNode> = {}): AttestedNode => ({
+    spiffeID: `${TD}/spire/agent/${over.attestationType ?? "join_token"}/${name}`, attestationType: "join_token",
+    certSerial: `0${name.length}`, certNotAfter: 2_000_000_000, newCertSerial: "", newCertNotAfter: 0,
+    canReattest: false, banned: false, selectors: [], ...over,
+  });
+  const names = (list: AttestedNode[]) => list.map((n) => n.spiffeID.slice(n.spiffeID.lastIndexOf("/") + 1));
+
+  test("listAttestedNodes and countAttestedNodes filter by attestation type, banned, can-reattest and expiry", async ({ ds }) => {
+    await ds.createAttestedNode(agentNode("a", { certNotAfter: 1_000 }));
+    await ds.createAttestedNode(agentNode("b", { certNotAfter: 2_000, banned: true, certSerial: "" }));
+    await ds.createAttestedNode(agentNode("c", { attestationType: "x509pop", canReattest: true, certNotAfter: 1_500 }));
+    await ds.createAttestedNode(agentNode("d", { attestationType: "x509pop", canReattest: true, certNotAfter: 3_000 }));
+    const check = async (filter: Parameters<DataStore["listAttestedNodes"]>[0], want: string[]) => {
+      assert.equal(names(await ds.listAttestedNodes(filter)), want, JSON.stringify(filter));
+      assert.is(await ds.countAttestedNodes(filter), want.length, JSON.stringify(filter));
+    };
+    await check(undefined, ["a", "b", "c", "d"]);
+    await check({}, ["a", "b", "c", "d"]);
+    await check({ attestationType: "x509pop" }, ["c", "d"]);
+    await check({ attestationType: "aws_iid" }, []);
+    await check({ banned: true }, ["b"]);
+    await check({ banned: false }, ["a", "c", "d"]);
+    await check({ canReattest: true }, ["c", "d"]);
+    await check({ canReattest: false }, ["a", "b"]);
+    // Strictly before, as SPIRE's `expires_at < ?`.
+    await check({ expiresBefore: 2_000 }, ["a", "c"]);
+    await check({ expiresBefore: 2_001 }, ["a", "b", "c"]);
+    // What `agent purge` lists: re-attestable agents whose SVID expired before the cut-off.
+    await check({ canReattest: true, expiresBefore: 2_000 }, ["c"]);
+    await check({ attestationType: "join_token", banned: false, expiresBefore: 5_000 }, ["a"]);
+  });
+
+  test("listAttestedNodes matches node selectors: superset, any, exact and subset, as SPIRE", async ({ ds }) => {
+    await ds.createAttestedNode(agentNode("ab", { selectors: [sel("a", "1"), sel("b", "2")] }));
+    await ds.createAttestedNode(agentNode("a", { selectors: [sel("a", "1")] }));
+    await ds.createAttestedNode(agentNode("abc", { selectors: [sel("c", "3"), sel("a", "1"), sel("b", "2")] }));
+    await ds.createAttestedNode(agentNode("none"));
+    await ds.createAttestedNode(agentNode("d", { selectors: [sel("d", "4")] }));
+    // Same type, other value: selectors match on type and value together.
+    await ds.createAttestedNode(agentNode("a2", { selectors: [sel("a", "2")] }));
+    const want = { superset: ["ab", "abc"], any: ["a", "ab", "abc"], exact: ["ab"], subset: ["a", "ab"] } as const;
+    for (const match of ["superset", "any", "exact", "subset"] as const) {
+      const filter = { selectorMatch: { selectors: [sel("b", "2"), sel("a", "1")], match } };
+      assert.equal(names(await ds.listAttestedNodes(filter)), want[match], match);
+      assert.is(await ds.countAttestedNodes(filter), want[match].length, match);
+    }
+    // Selectors come back whole, in the attestor's order, whatever matched.
+    const [abc] = await ds.listAttestedNodes({ selectorMatch: { selectors: [sel("c", "3")], match: "any" } });
+    assert.equal(abc!.selectors, [sel("c", "3"), sel("a", "1"), sel("b", "2")]);
+    // Combined with the other filters.
+    assert.equal(names(await ds.listAttestedNodes({ banned: true, selectorMatch: { selectors: [sel("a", "1")], match: "any" } })), []);
+    const empty = { selectorMatch: { selectors: [], match: "any" as const } };
+    await rejects(ds.listAttestedNodes(empty), InvalidArgumentError, "ERR_INVALID_ARGUMENT", "cannot list by empty selectors set");
+    await rejects(ds.countAttestedNodes(empty), InvalidArgumentError, "ERR_INVALID_ARGUMENT", "cannot list by empty selectors set");
+  });
+
+  test("banAttestedNode empties the serials and keeps the node; updates cannot lift a ban, deleting the node does", async ({ ds }) => {
+    const node = agentNode("x", { certSerial: "0a", newCertSerial: "0b", newCertNotAfter: 2_000_000_100, selectors: [sel("t", "v")] });
+    await ds.createAttestedNode(node);
+    const banned = { ...node, certSerial: "", newCertSerial: "", newCertNotAfter: 0, banned: true };
+    assert.equal(await ds.banAttestedNode(node.spiffeID), banned);
+    assert.equal(await ds.fetchAttestedNode(node.spiffeID), banned);
+    // Banning twice is harmless.
+    assert.equal(await ds.banAttestedNode(node.spiffeID), banned);
+    await missing(ds.banAttestedNode(`${TD}/spire/agent/join_token/ghost`), `attested node "${TD}/spire/agent/join_token/ghost" not found`);
+    // A renewal that read the node before the ban writes it back unbanned: the ban and the empty serials stay.
+    const renewed = { ...node, newCertSerial: "0c", newCertNotAfter: 2_000_000_200 };
+    assert.equal(await ds.updateAttestedNode(renewed), banned);
+    assert.equal(await ds.fetchAttestedNode(node.spiffeID), banned);
+    assert.equal(names(await ds.listAttestedNodes({ banned: true })), ["x"]);
+    assert.equal(await ds.deleteAttestedNode(node.spiffeID), banned);
+    await ds.createAttestedNode(node);
+    assert.equal(await ds.fetchAttestedNode(node.spiffeID), node);
   });
 
   test("join tokens are taken once and pruned by expiry", async ({ ds }) => {

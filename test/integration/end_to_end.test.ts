@@ -31,8 +31,8 @@ test("entry create registers a workload under the node alias", async () => {
 test("agent list, entry show and bundle show report what the server holds", async () => {
   const agents = await wispServer(["agent", "list", "-socketPath", c.serverSocket, "-output", "json"]);
   assert.is(agents.code, 0, agents.stderr);
-  const list = JSON.parse(agents.stdout).agents as { id: string; attestation_type: string }[];
-  assert.equal(list.map((a) => a.id), [`spiffe://example.org/spire/agent/join_token/${token}`]);
+  const list = JSON.parse(agents.stdout).agents as { id: { trust_domain: string; path: string }; attestation_type: string }[];
+  assert.equal(list.map((a) => a.id), [{ path: `/spire/agent/join_token/${token}`, trust_domain: "example.org" }]);
   assert.is(list[0]!.attestation_type, "join_token");
 
   const entries = await wispServer(["entry", "show", "-socketPath", c.serverSocket]);

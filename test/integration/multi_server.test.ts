@@ -112,7 +112,7 @@ test("one join token presented to both servers at once attests exactly one agent
   const loser = results[0] === "failed" ? x : y;
   assert.match(loser.proc!.output, /join token does not exist or has already been used/);
   const agents = await wispServer(["agent", "list", "-socketPath", c.servers[1]!.socket, "-output", "json"]);
-  const list = (JSON.parse(agents.stdout) as { agents: { id: string }[] }).agents.map((a) => a.id);
+  const list = (JSON.parse(agents.stdout) as { agents: { id: { path: string } }[] }).agents.map((a) => a.id.path);
   assert.is(list.filter((id) => id.endsWith(`/join_token/${token}`)).length, 1);
 });
 

@@ -23,9 +23,9 @@ test.after(async () => {
   await c?.cleanup();
 });
 
-async function agents(): Promise<{ id: string; x509svid_serial_number: string }[]> {
+async function agents(): Promise<{ id: { trust_domain: string; path: string }; x509svid_serial_number: string }[]> {
   const r = await wispServer(["agent", "list", "-socketPath", c.serverSocket, "-output", "json"]);
-  return (JSON.parse(r.stdout) as { agents: { id: string; x509svid_serial_number: string }[] }).agents;
+  return (JSON.parse(r.stdout) as { agents: { id: { trust_domain: string; path: string }; x509svid_serial_number: string }[] }).agents;
 }
 
 /** Polls the Workload API with a fresh client each time, so no gRPC reconnect backoff inflates the figure. */

@@ -1,5 +1,4 @@
 /** Flags and helpers shared by the `wisp-agent api` commands (SPIRE cmd/spire-agent/cli/api/common.go). @module */
-import { ServiceError } from "../../core/errors.ts";
 import type { CLIEnv } from "../../core/cli/command.ts";
 
 export const DEFAULT_AGENT_SOCKET = "/tmp/wisp-agent/public/api.sock";
@@ -20,23 +19,5 @@ export function socketAddress(flag: string | undefined, env: CLIEnv): string {
   return flag || env.getenv("SPIFFE_ENDPOINT_SOCKET") || DEFAULT_AGENT_SOCKET;
 }
 
-const GRPC_CODE: Record<string, string> = {
-  INVALID_ARGUMENT: "InvalidArgument",
-  NOT_FOUND: "NotFound",
-  ALREADY_EXISTS: "AlreadyExists",
-  PERMISSION_DENIED: "PermissionDenied",
-  UNAUTHENTICATED: "Unauthenticated",
-  UNAVAILABLE: "Unavailable",
-  FAILED_PRECONDITION: "FailedPrecondition",
-  INTERNAL: "Internal",
-};
-
 /** Renders a gRPC failure as SPIRE's CLI shows it: `rpc error: code = PermissionDenied desc = no identity issued`. */
-export function rpcError(err: unknown): Error {
-  if (err instanceof ServiceError && GRPC_CODE[err.status]) {
-    const e = new Error(`rpc error: code = ${GRPC_CODE[err.status]} desc = ${err.message}`);
-    Object.assign(e, { status: err.status });
-    return e;
-  }
-  return err instanceof Error ? err : new Error(String(err));
-}
+export { rpcError } from "../../core/cli/rpc_error.ts";

@@ -38,3 +38,9 @@ export async function saveAgentState(fs: FS, dataDir: string, st: AgentState): P
   const s: Stored = { svid: st.svidChain.map(toBase64), key: toBase64(st.keyPKCS8), bundle: st.roots.map(toBase64) };
   await fs.writeFileAtomic(fs.join(dataDir, STATE_FILE), JSON.stringify(s), 0o600);
 }
+
+/** Removes the persisted SVID and key (SPIRE's deleteSVID when the agent is banned); a missing file is fine. */
+export async function deleteAgentState(fs: FS, dataDir: string): Promise<void> {
+  const path = fs.join(dataDir, STATE_FILE);
+  if (await fs.exists(path)) await fs.remove(path);
+}

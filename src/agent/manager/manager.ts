@@ -15,7 +15,8 @@ import * as spiffeid from "../../core/spiffeid/mod.ts";
 import { createCSR, parseCertificate, verifyX509SVID } from "../../core/x509/mod.ts";
 import type { IssuedJWTSVID, ServerClient, SyncSnapshotJSON } from "../client/server_client.ts";
 import { JWTSVIDCache } from "./jwt_cache.ts";
-import { loadAgentState, saveAgentState } from "./agent_state.ts";
+import { deleteAgentState, loadAgentState, saveAgentState } from "./agent_state.ts";
+import { shouldAgentShutdown } from "./should_shutdown.ts";
 import { type BundleState, type CachedEntry, type CachedSVID, entryMatches, type Identity, isWorkloadEntry, rotationTime, sortIdentities } from "./svid_cache.ts";
 import { mintWorkloadSVIDs } from "./mint_workload_svids.ts";
 
@@ -56,6 +57,9 @@ export class AgentManager {
   #random: () => number;
   #stats = { snapshots: 0, lastApplyMs: 0, minted: 0 };
   #jwt: JWTSVIDCache;
+  /** Set when the server banned this agent: the reason run() ends with. */
+  #banned: unknown;
+  #stopRun: () => void = () => {};
 
   constructor(cfg: AgentManagerConfig) {
     this.#c = cfg;
@@ -112,9 +116,37 @@ export class AgentManager {
     this.#log.info("Node attestation was successful", { [F.SPIFFE_ID]: svid.spiffeID, [F.EXPIRATION]: svid.notAfter.toISOString() });
   }
 
-  /** Syncs, rotates and renews until aborted. */
+  /** Syncs, rotates and renews until aborted. @throws the server's refusal when it banned this agent */
   async run(signal: AbortSignal): Promise<void> {
-    await Promise.all([this.#syncLoop(signal), this.#rotationLoop(signal)]);
+    const stop = new AbortController();
+    const onAbort = () => stop.abort();
+    signal.addEventListener("abort", onAbort, { once: true });
+    if (signal.aborted) stop.abort();
+    this.#stopRun = () => stop.abort();
+    try {
+      await Promise.all([this.#syncLoop(stop.signal), this.#rotationLoop(stop.signal)]);
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+    }
+    if (this.#banned !== undefined) throw this.#banned;
+  }
+
+  /**
+   * When the server says this agent is banned (sync, renewal or SVID signing), deletes the persisted SVID and ends
+   * run() with that error, as SPIRE's manager does; returns whether it did.
+   */
+  async #shutdownIfBanned(err: unknown): Promise<boolean> {
+    if (!shouldAgentShutdown(err)) return false;
+    if (this.#banned !== undefined) return true;
+    this.#banned = err;
+    this.#log.warn("Agent is banned: removing SVID and shutting down", { [F.ERROR]: formatError(err) });
+    try {
+      await deleteAgentState(this.#c.fs, this.#c.dataDir);
+    } catch (deleteErr) {
+      this.#log.error("Failed to remove the agent SVID", { [F.ERROR]: formatError(deleteErr) });
+    }
+    this.#stopRun();
+    return true;
   }
 
   /** True once the first sync from the server has been applied. */
@@ -179,7 +211,7 @@ export class AgentManager {
         });
         if (!signal.aborted) this.#log.warn("Sync stream ended; reconnecting");
       } catch (err) {
-        if (signal.aborted) return;
+        if (signal.aborted || (await this.#shutdownIfBanned(err))) return;
         this.#log.warn("Failed to sync with the server", { [F.ERROR]: formatError(err), retry_ms: backoff });
       }
       try {
@@ -247,7 +279,9 @@ export class AgentManager {
       this.#stats.minted += minted.size;
       if (minted.size > 0) this.#notify();
     });
-    this.#reconciling = run.catch((err) => this.#log.warn("Failed to update workload SVIDs", { [F.ERROR]: formatError(err) }));
+    this.#reconciling = run.catch(async (err) => {
+      if (!(await this.#shutdownIfBanned(err))) this.#log.warn("Failed to update workload SVIDs", { [F.ERROR]: formatError(err) });
+    });
     return this.#reconciling;
   }
 
@@ -260,6 +294,7 @@ export class AgentManager {
       try {
         await this.#renewAgent();
       } catch (err) {
+        if (await this.#shutdownIfBanned(err)) return;
         if (this.#c.clock.now().getTime() < a.notAfter.getTime()) {
           this.#log.warn("Failed to renew agent SVID", { [F.ERROR]: formatError(err), [F.EXPIRATION]: a.notAfter.toISOString() });
           continue;

@@ -1,5 +1,5 @@
 /** The admin API, served on the server's Unix socket and used by the CLI: entries, agents, tokens, bundle, config. @module */
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import { toBase64 } from "../../core/encoding.ts";
 import { InvalidArgumentError, NotFoundError } from "../../core/errors.ts";
 import * as F from "../../core/log/fields.ts";
@@ -10,6 +10,7 @@ import * as spiffeid from "../../core/spiffeid/mod.ts";
 import { toSPIFFEBundle } from "../../core/bundle/spiffe_bundle.ts";
 import type { CAManager } from "../ca/ca_manager.ts";
 import type { DataStore, ListEntriesFilter } from "../datastore/datastore.ts";
+import { type AgentFilterJSON, type AgentServiceDeps, banAgent, countAgents, deleteAgent, filterFromRequest, getAgent, listAgents } from "./agent_service.ts";
 import { entryToJSON, idFromJSON, newEntryFromJSON } from "./entry_json.ts";
 import { errorHandler, statusOf } from "./errors.ts";
 import { jsonBody, num } from "./json_body.ts";
@@ -81,34 +82,42 @@ export function adminApp(cfg: AdminAppConfig): Hono {
     return c.json(entryToJSON(e));
   });
 
-  app.get("/agent/v1/agents", async (c) => {
-    const nodes = await cfg.ds.listAttestedNodes();
-    return c.json({
-      agents: nodes.map((n) => ({
-        id: n.spiffeID,
-        attestation_type: n.attestationType,
-        x509svid_serial_number: n.certSerial,
-        x509svid_expires_at: n.certNotAfter,
-        selectors: n.selectors,
-        banned: n.banned,
-        can_reattest: n.canReattest,
-      })),
-    });
-  });
+  const agents: AgentServiceDeps = { ds: cfg.ds, logger: log, trustDomain: td, disconnect: (id) => cfg.hub.disconnect(id) };
+  /** The ListAgents/CountAgents filter from query parameters named as SPIRE's request fields; `selector` repeats. */
+  const agentFilter = (c: Context) => {
+    const q = c.req.query();
+    const bool = (name: string) => {
+      const v = q[name];
+      if (v === undefined || v === "") return undefined;
+      if (v === "true" || v === "false") return v === "true";
+      throw new InvalidArgumentError(`${name} must be true or false`);
+    };
+    const f: AgentFilterJSON = {};
+    if (q.by_attestation_type) f.by_attestation_type = q.by_attestation_type;
+    const banned = bool("by_banned");
+    if (banned !== undefined) f.by_banned = banned;
+    const canReattest = bool("by_can_reattest");
+    if (canReattest !== undefined) f.by_can_reattest = canReattest;
+    if (q.by_expires_before) f.by_expires_before = q.by_expires_before;
+    const selectors = c.req.queries("selector") ?? [];
+    if (selectors.length > 0) f.by_selector_match = { selectors, match: q.match ?? "superset" };
+    return filterFromRequest(f);
+  };
 
-  app.delete("/agent/v1/agents", async (c) => {
-    const id = idFromJSON(c.req.query("spiffeID") ?? "", "spiffeID");
-    await cfg.ds.deleteAttestedNode(id);
-    log.info("Agent evicted", { [F.AGENT_ID]: id });
-    void cfg.hub.notify();
-    return c.json({ id });
-  });
+  app.get("/agent/v1/agents", async (c) => c.json(await listAgents(agents, agentFilter(c))));
+  app.get("/agent/v1/agents/count", async (c) => c.json(await countAgents(agents, agentFilter(c))));
+  app.get("/agent/v1/agent", async (c) => c.json(await getAgent(agents, c.req.query("spiffeID") ?? "")));
+  app.post("/agent/v1/agent/ban", async (c) => c.json(await banAgent(agents, c.req.query("spiffeID") ?? "")));
+  // Evict: the agent may attest again, a banned one included.
+  app.delete("/agent/v1/agents", async (c) => c.json(await deleteAgent(agents, c.req.query("spiffeID") ?? "")));
 
   app.post("/agent/v1/join_tokens", async (c) => {
     const body = await jsonBody(c);
     const ttl = num(body, "ttl", 600);
     if (ttl < 1) throw new InvalidArgumentError("ttl is required, you must provide one");
-    const token = crypto.randomUUID();
+    // As SPIRE's CreateJoinTokenRequest: a caller may choose the token; otherwise it is a fresh UUID.
+    if (body.token !== undefined && typeof body.token !== "string") throw new InvalidArgumentError('"token" must be a string');
+    const token = typeof body.token === "string" && body.token !== "" ? body.token : crypto.randomUUID();
     const expiresAt = Math.floor(cfg.clock.now().getTime() / 1000) + ttl;
     await cfg.ds.createJoinToken({ token, expiresAt });
     if (typeof body.agent_id === "string" && body.agent_id !== "") {

@@ -6,7 +6,7 @@
 import { Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import { fromBase64, toBase64 } from "../../core/encoding.ts";
-import { InvalidArgumentError, NotFoundError, UnavailableError } from "../../core/errors.ts";
+import { InvalidArgumentError, NotFoundError, PermissionDeniedError, UnavailableError } from "../../core/errors.ts";
 import * as F from "../../core/log/fields.ts";
 import type { Logger } from "../../core/log/logger.ts";
 import type { Clock } from "../../core/ports/clock.ts";
@@ -74,8 +74,14 @@ export function agentApp(cfg: AgentAppConfig): Hono<AgentAppEnv> {
     if (type !== "join_token") throw new InvalidArgumentError(`failed to attest: unsupported node attestor "${type}"`);
     const publicKey = await csrKey(str(body, "csr"));
     const agentID = await attestJoinToken(cfg, str(data, "payload"));
+    // As SPIRE: the token is spent first; a banned agent stays refused until it is evicted (deleted).
+    const existing = await cfg.ds.fetchAttestedNode(agentID.toString());
+    if (existing?.banned) {
+      log.error("Failed to attest: agent is banned", { [F.AGENT_ID]: agentID.toString(), node_attestor_type: type });
+      throw new PermissionDeniedError("failed to attest: agent is banned");
+    }
     const svid = await cfg.ca.signX509SVID({ spiffeID: agentID.toString(), publicKeySPKI: publicKey, ttl: cfg.agentTTL });
-    await cfg.ds.createAttestedNode({
+    const node = {
       spiffeID: agentID.toString(),
       attestationType: "join_token",
       certSerial: svid.serialHex,
@@ -85,7 +91,9 @@ export function agentApp(cfg: AgentAppConfig): Hono<AgentAppEnv> {
       canReattest: false,
       banned: false,
       selectors: [],
-    });
+    };
+    if (existing) await cfg.ds.updateAttestedNode(node);
+    else await cfg.ds.createAttestedNode(node);
     log.info("Agent attestation request completed", { [F.AGENT_ID]: agentID.toString(), node_attestor_type: type });
     return c.json({ svid: svidJSON(agentID.toString(), svid), reattestable: false });
   });

@@ -33,7 +33,8 @@ export async function authenticateAgent(
   }
   const node = await cfg.ds.fetchAttestedNode(id);
   if (!node) throw new PermissionDeniedError("agent is not attested or no longer valid");
-  if (node.banned) throw new PermissionDeniedError("agent is banned");
+  // SPIRE's AgentAuthorizer text; the reason (PermissionDeniedDetails) tells the agent to delete its SVID and stop.
+  if (node.banned) throw new PermissionDeniedError(`agent "${id}" is banned`, { reason: "AGENT_BANNED" });
   const serialHex = parseCertificate(chain[0]!).serialHex;
   if (serialHex === node.newCertSerial && node.newCertSerial !== "") {
     const promoted = { ...node, certSerial: node.newCertSerial, certNotAfter: node.newCertNotAfter, newCertSerial: "", newCertNotAfter: 0 };

@@ -59,6 +59,16 @@ export class SyncHub {
     return () => this.#subs.delete(sub);
   }
 
+  /** Ends one agent's streams now (it was banned or evicted); authentication refuses its reconnect. */
+  disconnect(agentID: string): void {
+    for (const sub of this.#subs) {
+      if (sub.agentID !== agentID) continue;
+      this.#subs.delete(sub);
+      this.#log.info("Closing sync stream of an agent that is no longer attested", { [F.AGENT_ID]: agentID });
+      sub.close();
+    }
+  }
+
   get subscribers(): number {
     return this.#subs.size;
   }

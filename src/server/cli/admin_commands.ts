@@ -1,4 +1,4 @@
-/** `agent list|evict`, `bundle show`, `token generate`, `healthcheck`, `ca rotate`. @module */
+/** `bundle show`, `token generate`, `healthcheck`, `ca rotate` (the agent commands are in agent_commands.ts). @module */
 import { defineCommand, type Command } from "../../core/cli/command.ts";
 import { OUTPUT_FLAG } from "../../core/cli/printer.ts";
 import { fromBase64 } from "../../core/encoding.ts";
@@ -7,55 +7,7 @@ import * as spiffeid from "../../core/spiffeid/mod.ts";
 import { toPEM } from "../../core/x509/pem.ts";
 import { type AdminDialer, SOCKET_FLAG } from "./admin_client.ts";
 
-interface AgentJSON {
-  id: string;
-  attestation_type: string;
-  x509svid_serial_number: string;
-  x509svid_expires_at: number;
-  banned: boolean;
-  can_reattest: boolean;
-}
-
 export function adminCommands(dial: AdminDialer): Command[] {
-  const agentList = defineCommand({
-    name: "agent list",
-    synopsis: "Lists attested agents and their SPIFFE IDs",
-    flags: [SOCKET_FLAG, OUTPUT_FLAG] as const,
-    examples: ["agent list", "agent list -output json"],
-    async run(ctx, { values: v }) {
-      const { agents } = await dial(v.socketPath).call<{ agents: AgentJSON[] }>("GET", "/agent/v1/agents");
-      ctx.printer.result(() => {
-        if (agents.length === 0) return "No attested agents found\n";
-        const blocks = agents.map((a) =>
-          [
-            `SPIFFE ID         : ${a.id}`,
-            `Attestation type  : ${a.attestation_type}`,
-            `Expiration time   : ${new Date(a.x509svid_expires_at * 1000).toISOString()}`,
-            `Serial number     : ${a.x509svid_serial_number}`,
-            `Can re-attest     : ${a.can_reattest}`,
-            ...(a.banned ? ["Banned            : true"] : []),
-          ].join("\n")
-        );
-        return `Found ${agents.length} attested agent${agents.length === 1 ? "" : "s"}:\n\n${blocks.join("\n\n")}\n`;
-      }, { agents });
-      return 0;
-    },
-  });
-
-  const agentEvict = defineCommand({
-    name: "agent evict",
-    synopsis: "Evicts an attested agent given its SPIFFE ID",
-    flags: [SOCKET_FLAG, { name: "spiffeID", kind: "string", usage: "The SPIFFE ID of the agent to evict (agent identity)" }, OUTPUT_FLAG] as const,
-    examples: ["agent evict -spiffeID spiffe://example.org/spire/agent/join_token/…"],
-    async run(ctx, { values: v }) {
-      if (!v.spiffeID) throw new UsageError("a SPIFFE ID is required");
-      const id = spiffeid.fromString(v.spiffeID).toString();
-      await dial(v.socketPath).call("DELETE", `/agent/v1/agents?spiffeID=${encodeURIComponent(id)}`);
-      ctx.printer.result("Agent evicted successfully", {});
-      return 0;
-    },
-  });
-
   const bundleShow = defineCommand({
     name: "bundle show",
     synopsis: "Prints server CA bundle to stdout",
@@ -136,5 +88,5 @@ export function adminCommands(dial: AdminDialer): Command[] {
       return 0;
     },
   });
-  return [agentList, agentEvict, bundleShow, tokenGenerate, healthcheck, caRotate];
+  return [bundleShow, tokenGenerate, healthcheck, caRotate];
 }

@@ -102,6 +102,20 @@ export interface ListEntriesFilter {
   selectors?: Selector[];
 }
 
+/** How agents' node selectors must relate to a filter's selectors (SPIRE's SelectorMatch behaviours). */
+export type SelectorMatchBehavior = "exact" | "any" | "superset" | "subset";
+
+/** SPIRE's ListAgents/CountAgents filters; every criterion given must hold. */
+export interface ListAttestedNodesFilter {
+  attestationType?: string;
+  banned?: boolean;
+  canReattest?: boolean;
+  /** Unix seconds: nodes whose current SVID expires strictly before this. */
+  expiresBefore?: number;
+  /** Must not be empty. */
+  selectorMatch?: { selectors: Selector[]; match: SelectorMatchBehavior };
+}
+
 /** The persistent state of a trust domain. Every method is atomic; errors are ServiceErrors. */
 export interface DataStore {
   // Entries
@@ -122,9 +136,14 @@ export interface DataStore {
   /** @throws {AlreadyExistsError} */
   createAttestedNode(n: AttestedNode): Promise<AttestedNode>;
   fetchAttestedNode(spiffeID: string): Promise<AttestedNode | undefined>;
-  listAttestedNodes(): Promise<AttestedNode[]>;
-  /** @throws {NotFoundError} */
+  /** Ordered by SPIFFE ID. @throws {InvalidArgumentError} "cannot list by empty selectors set" */
+  listAttestedNodes(filter?: ListAttestedNodesFilter): Promise<AttestedNode[]>;
+  /** @throws {InvalidArgumentError} "cannot list by empty selectors set" */
+  countAttestedNodes(filter?: ListAttestedNodesFilter): Promise<number>;
+  /** Replaces the node; a banned node stays banned with empty serials (only deleting it lifts a ban). @throws {NotFoundError} */
   updateAttestedNode(n: AttestedNode): Promise<AttestedNode>;
+  /** Sets banned and empties both serials, as SPIRE's BanAgent; the node and its selectors stay. @throws {NotFoundError} */
+  banAttestedNode(spiffeID: string): Promise<AttestedNode>;
   /** @throws {NotFoundError} */
   deleteAttestedNode(spiffeID: string): Promise<AttestedNode>;
 

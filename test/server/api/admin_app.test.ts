@@ -112,4 +112,33 @@ test("ca rotate activates a new authority", async () => {
   await ds.close();
 });
 
+test("agent routes: filters from query parameters, SPIRE's errors for bad filters and IDs", async () => {
+  const { ds, call } = await setup();
+  const node = (name: string, selectors: { type: string; value: string }[]) => ds.createAttestedNode({
+    spiffeID: `spiffe://example.org/spire/agent/x509pop/${name}`, attestationType: "x509pop", certSerial: "0a", certNotAfter: 1_800_000_000,
+    newCertSerial: "", newCertNotAfter: 0, canReattest: true, banned: false, selectors,
+  });
+  await node("a", [{ type: "x509pop", value: "cn:a" }]);
+  await node("b", [{ type: "x509pop", value: "cn:b" }]);
+  const list = await call("GET", "/agent/v1/agents?selector=x509pop:cn:a&selector=x509pop:cn:b&match=MATCH_ANY&by_can_reattest=true");
+  assert.equal(list.body.agents.map((a: { id: { path: string } }) => a.id.path), ["/spire/agent/x509pop/a", "/spire/agent/x509pop/b"]);
+  assert.equal((await call("GET", "/agent/v1/agents/count?selector=x509pop:cn:a")).body, { count: 1 });
+  assert.equal((await call("GET", "/agent/v1/agents/count?by_expires_before=2027-01-15%2008:00:01%20%2B0000%20%2B00")).body, { count: 2 });
+  assert.equal((await call("GET", "/agent/v1/agents/count?by_expires_before=2027-01-15%2008:00:01%20%2B0000%20%2B02")).body, { count: 0 });
+  const bad = async (path: string) => {
+    const r = await call("GET", path);
+    return `${r.status} ${r.body.status}: ${r.body.message}`;
+  };
+  assert.is(await bad("/agent/v1/agents?by_banned=maybe"), "400 INVALID_ARGUMENT: by_banned must be true or false");
+  assert.is(await bad("/agent/v1/agents?selector=a:b&match=all"), "400 INVALID_ARGUMENT: unsupported match behavior");
+  assert.is(await bad("/agent/v1/agents/count?selector=ab"), `400 INVALID_ARGUMENT: failed to parse selectors: selector "ab" must be formatted as type:value`);
+  assert.is(await bad("/agent/v1/agents?by_expires_before=soon"), `400 INVALID_ARGUMENT: date is not valid: parsing time "soon" as "2006-01-02 15:04:05 -0700 -07": cannot parse "soon" as "2006"`);
+  assert.is(await bad("/agent/v1/agent"), "400 INVALID_ARGUMENT: invalid agent ID: request must specify SPIFFE ID");
+  assert.is(await bad("/agent/v1/agent?spiffeID=spiffe://example.org"), `400 INVALID_ARGUMENT: invalid agent ID: "spiffe://example.org" is not an agent in trust domain "example.org"; path is empty`);
+  assert.is(await bad("/agent/v1/agent?spiffeID=nope"), "400 INVALID_ARGUMENT: invalid agent ID: scheme is missing or invalid");
+  const ban = await call("POST", "/agent/v1/agent/ban?spiffeID=spiffe://example.org/spire/agent/x509pop/zz");
+  assert.equal([ban.status, ban.body.message], [404, "agent not found"]);
+  await ds.close();
+});
+
 test.run();

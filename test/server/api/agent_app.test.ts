@@ -186,4 +186,29 @@ test("sync: evicting the agent ends its open stream", async () => {
   await e.ds.close();
 });
 
+test("ban: the open stream ends at once, every call is refused with reason AGENT_BANNED, and so is a new attestation until eviction", async () => {
+  const e = await setup();
+  const a = await attest(e, "banme");
+  const res = await e.app.request("/agent/v1/sync", {}, { peerCertChain: a.chain });
+  const it = readSSE(res.body!);
+  assert.is((await it.next()).value!.event, "snapshot");
+  await e.ds.banAttestedNode(a.id);
+  e.hub.disconnect(a.id);
+  assert.is((await it.next()).done, true, "the server closed the stream");
+  const banned = { http: 403, status: "PERMISSION_DENIED", code: "ERR_PERMISSION_DENIED", message: `agent "${a.id}" is banned`, reason: "AGENT_BANNED" };
+  assert.equal(await errorOf(await e.app.request("/agent/v1/sync", {}, { peerCertChain: a.chain })), banned);
+  assert.equal(await errorOf(await post(e, "/svid/v1/batch", { params: [] }, a.chain)), banned);
+  assert.equal(await errorOf(await post(e, "/agent/v1/renew", { csr: toBase64(await createCSR(await generateKeyPair())) }, a.chain)), banned);
+  // The same token again (same agent ID): refused while banned; the token is spent all the same, as in SPIRE.
+  await e.ds.createJoinToken({ token: "banme", expiresAt: Math.floor(e.clock.now().getTime() / 1000) + 600 });
+  const again = await post(e, "/agent/v1/attest", { attestation_data: { type: "join_token", payload: "banme" }, csr: toBase64(await createCSR(await generateKeyPair())) });
+  assert.equal(await errorOf(again), { http: 403, status: "PERMISSION_DENIED", code: "ERR_PERMISSION_DENIED", message: "failed to attest: agent is banned" });
+  assert.is(await e.ds.takeJoinToken("banme"), undefined);
+  await e.ds.deleteAttestedNode(a.id);
+  const back = await attest(e, "banme");
+  assert.is(back.id, a.id);
+  assert.is((await post(e, "/svid/v1/batch", { params: [] }, back.chain)).status, 200);
+  await e.ds.close();
+});
+
 test.run();

@@ -1,7 +1,8 @@
 /** Attested nodes (agents) and their selectors in the SQL datastore. @module */
 import { NotFoundError } from "../../../core/errors.ts";
 import type { SQLDriver, SQLExecutor, SQLValue } from "../../../core/ports/sql_driver.ts";
-import type { AttestedNode, Selector } from "../datastore.ts";
+import { InvalidArgumentError } from "../../../core/errors.ts";
+import type { AttestedNode, ListAttestedNodesFilter, Selector } from "../datastore.ts";
 import { renameConflict, toFlag, toNumber } from "./_codec.ts";
 
 interface NodeRow {
@@ -100,26 +101,91 @@ export async function fetchAttestedNode(db: SQLDriver, spiffeID: string): Promis
   return (await selectNodes(db, "WHERE n.spiffe_id = $1", [spiffeID]))[0];
 }
 
-export async function listAttestedNodes(db: SQLDriver): Promise<AttestedNode[]> {
-  return selectNodes(db, "", []);
+/**
+ * The WHERE clause of a node filter, SPIRE's ListAttestedNodes semantics: every given criterion must hold. Selector
+ * matches, against the node's own selectors: superset = has all of them, any = has at least one, exact = has all of
+ * them and no other, subset = has at least one and no other (a node without selectors matches no selector filter).
+ * @throws {InvalidArgumentError} "cannot list by empty selectors set"
+ */
+function nodeFilter(f: ListAttestedNodesFilter | undefined): { where: string; params: SQLValue[] } {
+  const conds: string[] = [];
+  const params: SQLValue[] = [];
+  const p = (v: SQLValue) => {
+    params.push(v);
+    return `$${params.length}`;
+  };
+  if (f?.attestationType !== undefined) conds.push(`n.attestation_type = ${p(f.attestationType)}`);
+  if (f?.banned !== undefined) conds.push(`n.banned = ${p(toFlag(f.banned))}`);
+  if (f?.canReattest !== undefined) conds.push(`n.can_reattest = ${p(toFlag(f.canReattest))}`);
+  if (f?.expiresBefore !== undefined) conds.push(`n.cert_not_after < ${p(f.expiresBefore)}`);
+  const m = f?.selectorMatch;
+  if (m !== undefined) {
+    if (m.selectors.length === 0) throw new InvalidArgumentError("cannot list by empty selectors set");
+    const has = (s: Selector) =>
+      `EXISTS (SELECT 1 FROM node_selectors s WHERE s.spiffe_id = n.spiffe_id AND s.type = ${p(s.type)} AND s.value = ${p(s.value)})`;
+    if (m.match === "superset" || m.match === "exact") conds.push(...m.selectors.map(has));
+    else conds.push(`(${m.selectors.map(has).join(" OR ")})`);
+    if (m.match === "exact" || m.match === "subset") {
+      const inSet = m.selectors.map((s) => `(o.type = ${p(s.type)} AND o.value = ${p(s.value)})`).join(" OR ");
+      conds.push(`NOT EXISTS (SELECT 1 FROM node_selectors o WHERE o.spiffe_id = n.spiffe_id AND NOT (${inSet}))`);
+    }
+  }
+  return { where: conds.length === 0 ? "" : `WHERE ${conds.join(" AND ")}`, params };
+}
+
+/** @throws {InvalidArgumentError} for a selector match without selectors */
+export async function listAttestedNodes(db: SQLDriver, filter?: ListAttestedNodesFilter): Promise<AttestedNode[]> {
+  const { where, params } = nodeFilter(filter);
+  return selectNodes(db, where, params);
+}
+
+/** @throws {InvalidArgumentError} for a selector match without selectors */
+export async function countAttestedNodes(db: SQLDriver, filter?: ListAttestedNodesFilter): Promise<number> {
+  const { where, params } = nodeFilter(filter);
+  const rows = await db.query<{ count: unknown }>(`SELECT COUNT(*) AS count FROM attested_nodes n ${where}`, params);
+  return toNumber(rows[0]?.count);
 }
 
 /**
- * Replaces every field of the node, selectors included.
+ * Bans a node the way SPIRE's BanAgent does: both serials become "" so no SVID of the agent is accepted any more,
+ * and the node stays (with its selectors) until it is deleted, which is the only way to lift the ban.
+ * @throws {NotFoundError} when no node has the SPIFFE ID
+ */
+export async function banAttestedNode(db: SQLDriver, spiffeID: string): Promise<AttestedNode> {
+  return db.transaction(async (tx) => {
+    const rows = await tx.query<NodeRow>(
+      `UPDATE attested_nodes SET cert_serial = '', new_cert_serial = '', new_cert_not_after = 0, banned = 1
+       WHERE spiffe_id = $1 RETURNING ${COLUMNS}`,
+      [spiffeID],
+    );
+    const row = rows[0];
+    if (row === undefined) throw new NotFoundError(`attested node "${spiffeID}" not found`);
+    return toNode(row, await selectorsOf(tx, spiffeID));
+  });
+}
+
+/**
+ * Replaces every field of the node, selectors included, except that a ban sticks: a banned node keeps banned and
+ * empty serials whatever the update says, so a renewal racing with `agent ban` cannot lift the ban.
  * @throws {NotFoundError} when no node has the SPIFFE ID
  */
 export async function updateAttestedNode(db: SQLDriver, n: AttestedNode): Promise<AttestedNode> {
   return db.transaction(async (tx) => {
-    const r = await tx.run(
-      `UPDATE attested_nodes SET attestation_type = $2, cert_serial = $3, cert_not_after = $4, new_cert_serial = $5,
-         new_cert_not_after = $6, can_reattest = $7, banned = $8
-       WHERE spiffe_id = $1`,
+    // SET expressions read the row as it was before the update, in SQLite and PostgreSQL alike.
+    const rows = await tx.query<NodeRow>(
+      `UPDATE attested_nodes SET attestation_type = $2,
+         cert_serial = CASE WHEN banned <> 0 THEN '' ELSE $3 END, cert_not_after = $4,
+         new_cert_serial = CASE WHEN banned <> 0 THEN '' ELSE $5 END,
+         new_cert_not_after = CASE WHEN banned <> 0 THEN 0 ELSE CAST($6 AS BIGINT) END,
+         can_reattest = $7, banned = CASE WHEN banned <> 0 THEN banned ELSE $8 END
+       WHERE spiffe_id = $1 RETURNING ${COLUMNS}`,
       nodeParams(n),
     );
-    if (r.changes === 0) throw new NotFoundError(`attested node "${n.spiffeID}" not found`);
+    const row = rows[0];
+    if (row === undefined) throw new NotFoundError(`attested node "${n.spiffeID}" not found`);
     await tx.run(`DELETE FROM node_selectors WHERE spiffe_id = $1`, [n.spiffeID]);
     await insertSelectors(tx, n.spiffeID, n.selectors);
-    return copyNode(n);
+    return toNode(row, n.selectors.map((s) => ({ type: s.type, value: s.value })));
   });
 }
 

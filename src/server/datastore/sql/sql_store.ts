@@ -14,6 +14,7 @@ import type {
   DataStore,
   EntryEvent,
   JoinToken,
+  ListAttestedNodesFilter,
   ListEntriesFilter,
   ManagedConfig,
   NewRegistrationEntry,
@@ -34,6 +35,8 @@ import { createJoinToken, pruneJoinTokens, takeJoinToken } from "./join_tokens.t
 import { fetchManagedConfig, setManagedConfig } from "./managed_config.ts";
 import { type Migration, type MigrateResult, migrate } from "./migrations.ts";
 import {
+  banAttestedNode,
+  countAttestedNodes,
   createAttestedNode,
   deleteAttestedNode,
   fetchAttestedNode,
@@ -114,8 +117,14 @@ export class SQLStore implements DataStore {
   fetchAttestedNode(spiffeID: string): Promise<AttestedNode | undefined> {
     return fetchAttestedNode(this.driver, spiffeID);
   }
-  listAttestedNodes(): Promise<AttestedNode[]> {
-    return listAttestedNodes(this.driver);
+  listAttestedNodes(filter?: ListAttestedNodesFilter): Promise<AttestedNode[]> {
+    return listAttestedNodes(this.driver, filter);
+  }
+  countAttestedNodes(filter?: ListAttestedNodesFilter): Promise<number> {
+    return countAttestedNodes(this.driver, filter);
+  }
+  banAttestedNode(spiffeID: string): Promise<AttestedNode> {
+    return banAttestedNode(this.driver, spiffeID);
   }
   updateAttestedNode(n: AttestedNode): Promise<AttestedNode> {
     return updateAttestedNode(this.driver, n);

@@ -1,0 +1,211 @@
+/**
+ * `agent list|show|count|ban|evict|purge` with SPIRE's flags, texts and output (cmd/spire-server/cli/agent/).
+ * @module
+ */
+import { defineCommand, type Command } from "../../core/cli/command.ts";
+import type { FlagSpec } from "../../core/cli/flags.ts";
+import { OUTPUT_FLAG } from "../../core/cli/printer.ts";
+import { rpcError } from "../../core/cli/rpc_error.ts";
+import { ServiceError, UnavailableError, UsageError } from "../../core/errors.ts";
+import { EXPIRES_BEFORE_LAYOUT, parseGoTime } from "../../core/go_time.ts";
+import type { Clock } from "../../core/ports/clock.ts";
+import { formatSelector, parseSelector } from "../../core/selector.ts";
+import * as spiffeid from "../../core/spiffeid/mod.ts";
+import type { AgentJSON } from "../api/agent_service.ts";
+import { type AdminClient, type AdminDialer, SOCKET_FLAG } from "./admin_client.ts";
+import { type ExpiredAgent, formatAgentList, formatAgentShow, formatPurge, plural } from "./agent_format.ts";
+
+const SPIFFE_ID_FLAG = (verb: string) =>
+  ({ name: "spiffeID", kind: "string", usage: `The SPIFFE ID of the agent to ${verb} (agent identity)` }) as const;
+
+/** The filter flags `agent list` and `agent count` share, as SPIRE declares them. */
+const FILTER_FLAGS = [
+  { name: "selector", kind: "stringList", usage: "A colon-delimited type:value selector. Can be used more than once" },
+  { name: "attestationType", kind: "string", usage: "Filter by attestation type, like join_token or x509pop." },
+  {
+    name: "canReattest", kind: "string", placeholder: "value",
+    usage: "Filter based on string received, 'true': agents that can reattest, 'false': agents that can't reattest, other value will return all.",
+  },
+  {
+    name: "banned", kind: "string", placeholder: "value",
+    usage: "Filter based on string received, 'true': banned agents, 'false': not banned agents, other value will return all.",
+  },
+  { name: "expiresBefore", kind: "string", usage: `Filter by expiration time (format: "${EXPIRES_BEFORE_LAYOUT}")` },
+  {
+    name: "matchSelectorsOn", kind: "string", default: "superset",
+    usage: "The match mode used when filtering by selectors. Options: exact, any, superset and subset",
+  },
+] as const satisfies readonly FlagSpec[];
+
+interface FilterValues {
+  selector: string[];
+  attestationType?: string | undefined;
+  canReattest?: string | undefined;
+  banned?: string | undefined;
+  expiresBefore?: string | undefined;
+  matchSelectorsOn: string;
+}
+
+/**
+ * The query of a ListAgents/CountAgents call, checked as SPIRE's CLI checks it before calling the server.
+ * @throws {UsageError} "unsupported match behavior", `error parsing selector "x": …`, "date is not valid: …"
+ */
+function filterQuery(v: FilterValues): URLSearchParams {
+  const q = new URLSearchParams();
+  if (v.selector.length > 0) {
+    if (!["exact", "any", "superset", "subset"].includes(v.matchSelectorsOn)) throw new UsageError("unsupported match behavior");
+    for (const s of v.selector) {
+      try {
+        q.append("selector", formatSelector(parseSelector(s)));
+      } catch (err) {
+        throw new UsageError(`error parsing selector "${s}": ${(err as Error).message}`);
+      }
+    }
+    q.set("match", v.matchSelectorsOn);
+  }
+  if (v.expiresBefore) {
+    try {
+      parseGoTime(EXPIRES_BEFORE_LAYOUT, v.expiresBefore);
+    } catch (err) {
+      throw new UsageError(`date is not valid: ${(err as Error).message}`);
+    }
+    q.set("by_expires_before", v.expiresBefore);
+  }
+  if (v.attestationType) q.set("by_attestation_type", v.attestationType);
+  // SPIRE's BoolFlag: exactly "true" or "false" filters; any other value means all.
+  if (v.canReattest === "true" || v.canReattest === "false") q.set("by_can_reattest", v.canReattest);
+  if (v.banned === "true" || v.banned === "false") q.set("by_banned", v.banned);
+  return q;
+}
+
+/** Calls the server, showing what it refused the way SPIRE's gRPC client does (`rpc error: code = … desc = …`). */
+async function call<T>(client: AdminClient, method: string, path: string): Promise<T> {
+  try {
+    return await client.call<T>(method, path);
+  } catch (err) {
+    throw err instanceof ServiceError && err.code !== "ERR_UNAVAILABLE" ? rpcError(err) : err;
+  }
+}
+
+/** The agent ID a command was given: required, and a valid SPIFFE ID (SPIRE checks both before dialling). */
+function requiredID(raw: string | undefined): string {
+  if (!raw) throw new UsageError("a SPIFFE ID is required");
+  return spiffeid.fromString(raw).toString();
+}
+
+/** The agent commands; `clock` tells `agent purge` how long ago an SVID expired. */
+export function agentCommands(dial: AdminDialer, clock: Clock): Command[] {
+  const list = defineCommand({
+    name: "agent list",
+    synopsis: "Lists attested agents and their SPIFFE IDs",
+    flags: [SOCKET_FLAG, ...FILTER_FLAGS, OUTPUT_FLAG] as const,
+    examples: [
+      "agent list",
+      "agent list -attestationType join_token -banned false",
+      "agent list -selector aws_iid:region:us-east-1 -selector aws_iid:az:us-east-1a -matchSelectorsOn any",
+      `agent list -expiresBefore "2026-12-31 00:00:00 +0000 +00" -output json`,
+    ],
+    async run(ctx, { values: v }) {
+      const q = filterQuery(v);
+      const r = await call<{ agents: AgentJSON[]; next_page_token: string }>(dial(v.socketPath), "GET", `/agent/v1/agents?${q}`);
+      ctx.printer.result(() => formatAgentList(r.agents), { agents: r.agents, next_page_token: r.next_page_token });
+      return 0;
+    },
+  });
+
+  const count = defineCommand({
+    name: "agent count",
+    synopsis: "Count attested agents",
+    flags: [SOCKET_FLAG, ...FILTER_FLAGS, OUTPUT_FLAG] as const,
+    examples: ["agent count", "agent count -banned true", "agent count -selector x509pop:subject:cn:edge-1 -output json"],
+    async run(ctx, { values: v }) {
+      const q = filterQuery(v);
+      const r = await call<{ count: number }>(dial(v.socketPath), "GET", `/agent/v1/agents/count?${q}`);
+      ctx.printer.result(`${r.count} attested ${plural(r.count, "agent", "agents")}`, { count: r.count });
+      return 0;
+    },
+  });
+
+  const show = defineCommand({
+    name: "agent show",
+    synopsis: "Shows the details of an attested agent given its SPIFFE ID",
+    flags: [SOCKET_FLAG, SPIFFE_ID_FLAG("show"), OUTPUT_FLAG] as const,
+    examples: ["agent show -spiffeID spiffe://example.org/spire/agent/join_token/…", "agent show -spiffeID spiffe://example.org/spire/agent/x509pop/… -output json"],
+    async run(ctx, { values: v }) {
+      const id = requiredID(v.spiffeID);
+      const a = await call<AgentJSON>(dial(v.socketPath), "GET", `/agent/v1/agent?spiffeID=${encodeURIComponent(id)}`);
+      ctx.printer.result(() => formatAgentShow(a), a);
+      return 0;
+    },
+  });
+
+  const ban = defineCommand({
+    name: "agent ban",
+    synopsis: "Ban an attested agent given its SPIFFE ID",
+    flags: [SOCKET_FLAG, SPIFFE_ID_FLAG("ban"), OUTPUT_FLAG] as const,
+    examples: ["agent ban -spiffeID spiffe://example.org/spire/agent/join_token/…"],
+    async run(ctx, { values: v }) {
+      const id = requiredID(v.spiffeID);
+      await call(dial(v.socketPath), "POST", `/agent/v1/agent/ban?spiffeID=${encodeURIComponent(id)}`);
+      ctx.printer.result("Agent banned successfully", {});
+      return 0;
+    },
+  });
+
+  const evict = defineCommand({
+    name: "agent evict",
+    synopsis: "Evicts an attested agent given its SPIFFE ID",
+    flags: [SOCKET_FLAG, SPIFFE_ID_FLAG("evict"), OUTPUT_FLAG] as const,
+    examples: ["agent evict -spiffeID spiffe://example.org/spire/agent/join_token/…"],
+    async run(ctx, { values: v }) {
+      const id = requiredID(v.spiffeID);
+      await call(dial(v.socketPath), "DELETE", `/agent/v1/agents?spiffeID=${encodeURIComponent(id)}`);
+      ctx.printer.result("Agent evicted successfully", {});
+      return 0;
+    },
+  });
+
+  const purge = defineCommand({
+    name: "agent purge",
+    synopsis: "Purge expired agents that were attested using a non-TOFU security model based on a given time",
+    flags: [
+      SOCKET_FLAG,
+      {
+        name: "expiredFor", kind: "duration", default: 720 * 3_600_000,
+        usage: "Amount of time that has passed since the agent's SVID has expired. It is used to determine which agents to purge.",
+      },
+      { name: "dryRun", kind: "bool", usage: "Indicates that the command will not perform any action, but will print the agents that would be purged." },
+      OUTPUT_FLAG,
+    ] as const,
+    examples: ["agent purge -dryRun", "agent purge -expiredFor 24h", "agent purge -expiredFor 168h -output json"],
+    async run(ctx, { values: v }) {
+      const client = dial(v.socketPath);
+      // As SPIRE: only agents that can re-attest; the others (join_token, aws_iid) would be refused if they came back.
+      let agents: AgentJSON[];
+      try {
+        agents = (await call<{ agents: AgentJSON[] }>(client, "GET", "/agent/v1/agents?by_can_reattest=true")).agents;
+      } catch (err) {
+        throw new UnavailableError("failed to list agents", { cause: err });
+      }
+      const now = clock.now().getTime();
+      const expired: ExpiredAgent[] = [];
+      for (const a of agents) {
+        if (now - Number(a.x509svid_expires_at) * 1000 <= v.expiredFor) continue;
+        const result: ExpiredAgent = { agent_id: `spiffe://${a.id.trust_domain}${a.id.path}`, deleted: false };
+        if (!v.dryRun) {
+          try {
+            await call(client, "DELETE", `/agent/v1/agents?spiffeID=${encodeURIComponent(result.agent_id)}`);
+            result.deleted = true;
+          } catch (err) {
+            result.error = (err as Error).message;
+          }
+        }
+        expired.push(result);
+      }
+      ctx.printer.result(() => formatPurge(expired, v.dryRun), { expired_agents: expired });
+      return 0;
+    },
+  });
+
+  return [list, show, count, ban, evict, purge];
+}
