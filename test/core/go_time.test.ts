@@ -1,4 +1,4 @@
-import { test } from "uvu";
+import { test } from "../_uvu.ts";
 import * as assert from "uvu/assert";
 import { InvalidArgumentError } from "../../src/core/errors.ts";
 import { EXPIRES_BEFORE_LAYOUT as L, formatGoTime, parseGoTime } from "../../src/core/go_time.ts";

@@ -4,7 +4,7 @@
  * refused until evicted); purge and selector filters run on rows seeded through the datastore API.
  * @module
  */
-import { test } from "uvu";
+import { test } from "../_uvu.ts";
 import * as assert from "uvu/assert";
 import { existsSync } from "node:fs";
 import { request } from "node:http";

@@ -1,4 +1,4 @@
-import { test } from "uvu";
+import { test } from "../../_uvu.ts";
 import * as assert from "uvu/assert";
 import { errorFromJSON, PermissionDeniedError, UnavailableError } from "../../../src/core/errors.ts";
 import { shouldAgentShutdown } from "../../../src/agent/manager/should_shutdown.ts";

@@ -3,7 +3,7 @@
  * store seeded through the datastore API, with SPIRE's output byte for byte (cmd/spire-server/cli/agent/agent_test.go).
  * @module
  */
-import { test } from "uvu";
+import { test } from "../../_uvu.ts";
 import * as assert from "uvu/assert";
 import { type CLIEnv, runCLI } from "../../../src/core/cli/command.ts";
 import { nullLogger } from "../../../src/core/log/logger.ts";
