@@ -34,6 +34,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     region: args.region,
     issuanceDelayMs: args.issuanceDelayMs,
     logger,
+    imdsHost: args.host,
     ...(args.policyFile === undefined ? {} : { policy: loadPolicy(args.policyFile) }),
   });
   const app = createApp(emu);
@@ -45,7 +46,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   const stopped = new Promise<number>((resolve) => {
     const stop = (signal: string) => {
       logger.info("Emulator stopping", { signal });
-      server.close(() => resolve(0));
+      server.close(() => void emu.close().then(() => resolve(0)));
       // Keep-alive SDK connections would hold close() open indefinitely.
       (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
     };
