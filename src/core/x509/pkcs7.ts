@@ -7,6 +7,7 @@
 import { ContentInfo, SignedData, id_messageDigest, id_signedData } from "@peculiar/asn1-cms";
 import { AsnConvert, OctetString } from "@peculiar/asn1-schema";
 import { Certificate } from "@peculiar/asn1-x509";
+import { TAG_SET, tlv } from "./der.ts";
 
 /** A parse or verification failure; the message is fullsailor/pkcs7's where it has one. */
 export class PKCS7Error extends Error {
@@ -103,9 +104,8 @@ export async function verifyPKCS7(p: ParsedPKCS7, certificates: readonly Uint8Ar
       const got = new Uint8Array(await crypto.subtle.digest(hash, p.content as Uint8Array<ArrayBuffer>));
       if (!equal(want, got)) throw new PKCS7Error("pkcs7: Message digest mismatch");
       // The signature covers the attributes as a SET OF (tag 0x31), not with the [0] IMPLICIT tag they travel under.
-      if (!signer.signedAttrsRaw) throw new PKCS7Error("pkcs7: signed attributes could not be read");
-      signed = bytes(signer.signedAttrsRaw);
-      signed[0] = 0x31;
+      // They are re-encoded in the order received, as fullsailor's marshalAttributes does; DER input round-trips.
+      signed = bytes(tlv(TAG_SET, ...signer.signedAttrs.map((a) => new Uint8Array(AsnConvert.serialize(a)))));
     }
     const alg = { name: "RSASSA-PKCS1-v1_5", hash };
     let key: CryptoKey;
