@@ -14,7 +14,7 @@ import { newPCAClient } from "../server/upstreamauthority/awspca/pca_client.ts";
 import { DiskUpstreamAuthority } from "../server/upstreamauthority/disk/disk.ts";
 
 /** Builds the `upstream` and `keyManager` hooks of the server runtime; `env` supplies AWS_ENDPOINT_URL_* overrides. */
-export function serverPlugins(o: { fs: FS; clock: Clock; env: Record<string, string | undefined> }): Required<Pick<ServerRuntime, "upstream" | "keyManager" | "managedUpstream">> {
+export function serverPlugins(o: { fs: FS; clock: Clock; env: Record<string, string | undefined> }): Required<Pick<ServerRuntime, "upstream" | "keyManager" | "managedUpstream" | "nodeAttestorFactories">> {
   const { fs, clock, env } = o;
   const endpointFor = (service: string) => env[`AWS_ENDPOINT_URL_${service}`] || env["AWS_ENDPOINT_URL"] || undefined;
   /** One ACM PCA upstream, whether its settings come from server.conf or from a managed config document. */
@@ -46,6 +46,8 @@ export function serverPlugins(o: { fs: FS; clock: Clock; env: Record<string, str
     });
   };
   return {
+    // Node attestors that need the AWS SDK register here, one line each, over the portable ones (join_token, x509pop).
+    nodeAttestorFactories: {},
     managedUpstream: (doc, logger: Logger) => awsPCA(doc, logger, " from managed config"),
     async upstream(cfg, logger: Logger) {
       const ua = cfg.upstreamAuthority;

@@ -7,6 +7,7 @@ export type ErrorCode =
   | "ERR_SELECTOR_INVALID"
   | "ERR_CSR_INVALID"
   | "ERR_JOIN_TOKEN_INVALID"
+  | "ERR_ATTEST_SESSION"
   | "ERR_NOT_FOUND"
   | "ERR_ALREADY_EXISTS"
   | "ERR_PERMISSION_DENIED"
@@ -34,18 +35,29 @@ export type StatusName =
 export class ServiceError extends Error {
   readonly code: ErrorCode;
   readonly status: StatusName;
-  constructor(message: string, options: { code: ErrorCode; status: StatusName; cause?: unknown }) {
+  /**
+   * SPIRE's PermissionDeniedDetails reason for agent authorization failures ("AGENT_EXPIRED", "AGENT_NOT_ATTESTED",
+   * "AGENT_BANNED", "AGENT_NOT_ACTIVE", "AGENT_MUST_REATTEST"); agents act on it, so it travels in the JSON error.
+   */
+  readonly reason: string | undefined;
+  constructor(message: string, options: { code: ErrorCode; status: StatusName; cause?: unknown; reason?: string | undefined }) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.code = options.code;
     this.status = options.status;
+    this.reason = options.reason;
   }
 }
 
-type Opts<C extends ErrorCode = ErrorCode> = { cause?: unknown; code?: C };
+type Opts<C extends ErrorCode = ErrorCode> = { cause?: unknown; code?: C; reason?: string };
 
 function opts(o: Opts | undefined, code: ErrorCode, status: StatusName) {
-  return { code: o?.code ?? code, status, ...(o?.cause === undefined ? {} : { cause: o.cause }) };
+  return {
+    code: o?.code ?? code,
+    status,
+    ...(o?.cause === undefined ? {} : { cause: o.cause }),
+    ...(o?.reason === undefined ? {} : { reason: o.reason }),
+  };
 }
 
 /** The request is malformed; retrying it unchanged will fail again. */
@@ -127,9 +139,9 @@ const BY_STATUS: Record<StatusName, new (m: string, o?: Opts) => ServiceError> =
 };
 
 /** Rebuilds a ServiceError from the `{status, code, message}` JSON our APIs answer with. */
-export function errorFromJSON(body: { status?: string; code?: string; message?: string }): ServiceError {
+export function errorFromJSON(body: { status?: string; code?: string; message?: string; reason?: string }): ServiceError {
   const Cls = BY_STATUS[(body.status ?? "INTERNAL") as StatusName] ?? InternalError;
-  const err = new Cls(body.message ?? "unknown error");
+  const err = new Cls(body.message ?? "unknown error", typeof body.reason === "string" ? { reason: body.reason } : undefined);
   if (body.code) (err as { code: string }).code = body.code;
   return err;
 }

@@ -19,6 +19,8 @@ export interface ErrorBody {
   status: StatusName;
   code: string;
   message: string;
+  /** SPIRE's PermissionDeniedDetails reason, on agent authorization failures only. */
+  reason?: string;
 }
 
 /** hono `onError` handler: ServiceErrors keep their text; anything else is logged and becomes "internal error". */
@@ -26,7 +28,7 @@ export function errorHandler(logger: Logger) {
   return (err: Error, c: Context) => {
     if (err instanceof ServiceError) {
       // Causes can carry AWS or driver details; only the top message goes to the caller.
-      const body: ErrorBody = { status: err.status, code: err.code, message: err.message };
+      const body: ErrorBody = { status: err.status, code: err.code, message: err.message, ...(err.reason ? { reason: err.reason } : {}) };
       if (err.status === "INTERNAL" || err.status === "UNAVAILABLE") {
         logger.warn("Request failed", { error: formatError(err), path: c.req.path });
       }
