@@ -41,7 +41,14 @@ export interface UnixWorkloadAttestorConfig {
 }
 
 /** The agent's one NodeAttestor. A join token given on the command line or in the agent block wins, as in SPIRE. */
-export type AgentNodeAttestorConfig = { name: "join_token" } | X509PoPAgentConfig;
+export type AgentNodeAttestorConfig = { name: "join_token" } | X509PoPAgentConfig | AWSIIDAgentConfig;
+
+/** SPIRE's aws_iid agent plugin_data. */
+export interface AWSIIDAgentConfig {
+  name: "aws_iid";
+  /** `ec2_metadata_endpoint`; absent: env AWS_EC2_METADATA_SERVICE_ENDPOINT, else http://169.254.169.254. */
+  ec2MetadataEndpoint?: string;
+}
 
 /** SPIRE's `rebootstrap_mode`: what to do when the cached bundle no longer trusts the server. */
 export type RebootstrapMode = "never" | "auto" | "always";
@@ -103,7 +110,7 @@ export function defaultAgentConfig() {
 }
 
 const PLUGIN_RULES: Record<string, config.PluginTypeRule> = {
-  NodeAttestor: { names: ["join_token", "x509pop"], single: true },
+  NodeAttestor: { names: ["join_token", "x509pop", "aws_iid"], single: true },
   KeyManager: { names: ["memory", "disk"], single: true },
   WorkloadAttestor: { names: ["unix"], single: false },
 };
@@ -239,6 +246,11 @@ function buildPlugins(raw: unknown, dataDir: string, status: config.ConfigStatus
   let nodeAttestor: AgentNodeAttestorConfig = { name: "join_token" };
   const na = p["NodeAttestor"]?.[0];
   if (na?.name === "x509pop") nodeAttestor = buildX509PoPAgentConfig(na.data, status);
+  if (na?.name === "aws_iid") {
+    const endpoint = na.data.string("ec2_metadata_endpoint") || undefined;
+    if (endpoint !== undefined && !/^https?:\/\/[^/]+/.test(endpoint)) status.error(`${na.data.key("ec2_metadata_endpoint")} must be an http(s) URL, got "${endpoint}"`);
+    nodeAttestor = { name: "aws_iid", ...config.optionalField("ec2MetadataEndpoint", endpoint) };
+  }
   for (const plugins of Object.values(p)) for (const plugin of plugins) plugin.data.finish();
   return { nodeAttestor, keyManager, workloadAttestors };
 }

@@ -3,6 +3,7 @@ import * as spiffeid from "../core/spiffeid/mod.ts";
 import type { LogLevel } from "../core/log/logger.ts";
 import * as config from "../core/config/mod.ts";
 import { type AWSKMSKeyManagerConfig, buildAWSKMSConfig } from "./keymanager/awskms/awskms_config.ts";
+import { type AWSIIDServerConfig, buildAWSIIDServerConfig } from "./nodeattestor/aws_iid/aws_iid_config.ts";
 import { buildX509PoPServerConfig, type X509PoPServerConfig } from "./nodeattestor/x509pop/x509pop_config.ts";
 
 /** server.conf as written: snake_case keys, every value unchecked (SPIRE's `Configuration`). */
@@ -41,12 +42,13 @@ export interface DataStoreConfig {
 export type KeyManagerConfig = { name: "memory" } | { name: "disk"; /** Default "<data_dir>/keys.json". */ keysPath: string } | AWSKMSKeyManagerConfig;
 
 /** One entry per configured server NodeAttestor; join_token is always present (SPIRE handles it in AttestAgent). */
-export type NodeAttestorConfig = { name: "join_token" } | X509PoPServerConfig;
+export type NodeAttestorConfig = { name: "join_token" } | X509PoPServerConfig | AWSIIDServerConfig;
 
 /** Reads each NodeAttestor's plugin_data; a plugin is one line here plus its factory in nodeattestor/registry.ts. */
 const NODE_ATTESTOR_READERS: { [N in NodeAttestorConfig["name"]]: (data: config.ConfigSection, status: config.ConfigStatus) => Extract<NodeAttestorConfig, { name: N }> } = {
   join_token: () => ({ name: "join_token" }),
   x509pop: buildX509PoPServerConfig,
+  aws_iid: buildAWSIIDServerConfig,
 };
 
 export type UpstreamAuthorityConfig =

@@ -12,6 +12,7 @@ import { fromPEM } from "../../core/x509/mod.ts";
 import { Agent } from "../agent.ts";
 import { type AgentConfig, loadAgentConfig } from "../config.ts";
 import type { WorkloadAttestor } from "../workload/handler.ts";
+import { AWSIIDAgentAttestor } from "../nodeattestor/aws_iid.ts";
 import { JoinTokenNodeAttestor } from "../nodeattestor/join_token.ts";
 import type { AgentNodeAttestor } from "../nodeattestor/node_attestor.ts";
 import { X509PoPNodeAttestor } from "../nodeattestor/x509pop.ts";
@@ -20,11 +21,12 @@ import { X509PoPNodeAttestor } from "../nodeattestor/x509pop.ts";
  * The agent's node attestor: a join token (flag, agent block or join_token_file) wins over the configured plugin, as
  * in SPIRE; otherwise the NodeAttestor block. Adding a plugin is one line here, its config reader and its class.
  */
-async function nodeAttestorFor(cfg: AgentConfig, fs: FS): Promise<AgentNodeAttestor> {
+async function nodeAttestorFor(cfg: AgentConfig, fs: FS, getenv: (name: string) => string | undefined): Promise<AgentNodeAttestor> {
   const tokenFile = cfg.joinTokenFile;
   if (cfg.joinToken || tokenFile || cfg.nodeAttestor.name === "join_token") {
     return new JoinTokenNodeAttestor(async () => cfg.joinToken ?? (tokenFile ? new TextDecoder().decode(await fs.readFile(tokenFile)) : undefined));
   }
+  if (cfg.nodeAttestor.name === "aws_iid") return new AWSIIDAgentAttestor({ endpoint: cfg.nodeAttestor.ec2MetadataEndpoint, env: getenv });
   const x509pop = new X509PoPNodeAttestor(fs, cfg.nodeAttestor);
   // A bad key pair fails at start (SPIRE's Configure), not at the first attestation.
   await x509pop.load();
@@ -93,7 +95,7 @@ export function runCommand(rt: AgentRuntime): Command {
           serveGRPC: rt.serveGRPC,
           http: rt.http,
           attestor: rt.attestor(cfg),
-          nodeAttestor: await nodeAttestorFor(cfg, rt.fs),
+          nodeAttestor: await nodeAttestorFor(cfg, rt.fs, ctx.env.getenv),
           fs: rt.fs,
           clock: rt.clock,
           logger,

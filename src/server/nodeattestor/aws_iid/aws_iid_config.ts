@@ -27,13 +27,13 @@ export interface AWSIIDServerConfig {
 }
 
 /**
- * Reads aws_iid plugin_data, reporting every problem to `status`. `env` supplies SPIRE's credential defaults
- * (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY).
+ * Reads aws_iid plugin_data, reporting every problem to `status`. Without access_key_id and secret_access_key the
+ * SDK's default chain applies, whose first source is SPIRE's default (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY).
  */
-export function buildAWSIIDServerConfig(data: ConfigSection, status: ConfigStatus, env: (name: string) => string | undefined = () => undefined): AWSIIDServerConfig {
+export function buildAWSIIDServerConfig(data: ConfigSection, status: ConfigStatus): AWSIIDServerConfig {
   const block = data.path.replace(/\.plugin_data$/, "");
-  const accessKeyId = data.string("access_key_id") || env("AWS_ACCESS_KEY_ID") || undefined;
-  const secretAccessKey = data.string("secret_access_key") || env("AWS_SECRET_ACCESS_KEY") || undefined;
+  const accessKeyId = data.string("access_key_id") || undefined;
+  const secretAccessKey = data.string("secret_access_key") || undefined;
   if ((accessKeyId === undefined) !== (secretAccessKey === undefined)) {
     status.error(`${block}: configuration is missing either access_key_id or secret_access_key; set both or neither`);
   }
