@@ -73,7 +73,7 @@ export function serverPlugins(o: { fs: FS; clock: Clock; env: Record<string, str
         d.logger.info("Using aws_iid node attestor", {
           trusted_iid_certificates: cfg.trustedIIDCertificates.length,
           ec2_endpoint: endpointFor("EC2") ?? "regional",
-          assume_role: cfg.assumeRole || undefined,
+          ...(cfg.assumeRole ? { assume_role: cfg.assumeRole } : {}),
         });
         return new AWSIIDAttestor({ config: cfg, trustDomain: d.trustDomain, ds: d.ds, clients, trustedCertificates, logger: d.logger });
       },
