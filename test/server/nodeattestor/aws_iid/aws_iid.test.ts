@@ -250,6 +250,15 @@ test("attest() assumes arn:<partition>:iam::<account>:role/<assume_role> before 
   assert.is((await emu.stats())["sts:AssumeRole"], before + 1);
 });
 
+test("attest() of an instance in another account needs assume_role: without it EC2 does not know the instance", async () => {
+  const i = await emu.defineInstance({ account: "123456789012" });
+  const err = await refused(attestor().attest(await payloadOf(i), noChallenge));
+  assert.instance(err, InternalError);
+  assert.is(err.message, `failed to describe instance: The instance ID '${i.instanceId}' does not exist`);
+  const r = await attestor({ assume_role: "spire-server-delegate" }).attest(await payloadOf(i), noChallenge);
+  assert.is(r.agentID.toString(), `spiffe://example.org/spire/agent/aws_iid/123456789012/us-east-1/${i.instanceId}`);
+});
+
 test("server_plugins builds aws_iid with the EC2, IAM and STS endpoints from AWS_ENDPOINT_URL_*", async () => {
   const c = emu.clientConfig();
   const plugins = serverPlugins({
