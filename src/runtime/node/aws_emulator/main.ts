@@ -21,6 +21,10 @@ function loadPolicy(file: string): IamPolicy {
 
 /** Runs the emulator until SIGTERM or SIGINT; resolves with the process exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
+  if (argv.some((a) => ["-h", "-help", "--help"].includes(a))) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
   let args: EmulatorArgs;
   try {
     args = parseArgs(argv);
