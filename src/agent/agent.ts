@@ -10,6 +10,7 @@ import type { ServerConnector } from "../core/ports/server_connector.ts";
 import type * as spiffeid from "../core/spiffeid/mod.ts";
 import { METRICS_CONTENT_TYPE, Registry } from "../core/metrics/registry.ts";
 import { ServerClient } from "./client/server_client.ts";
+import type { AgentNodeAttestor } from "./nodeattestor/node_attestor.ts";
 import { AgentManager } from "./manager/manager.ts";
 import type { ServerEndpoint } from "./server_addresses.ts";
 import { type WorkloadAttestor, WorkloadHandler } from "./workload/handler.ts";
@@ -23,7 +24,10 @@ export interface AgentOptions {
   socketPath: string;
   dataDir: string;
   persist: boolean;
-  joinToken?: string | undefined;
+  /** SPIRE's rebootstrap_mode; default "never". Other modes let attestation retry for 24 h instead of 1 min. */
+  rebootstrapMode?: "never" | "auto" | "always" | undefined;
+  /** ms; default 10 min. */
+  rebootstrapDelay?: number | undefined;
   bootstrapRoots?: Uint8Array[] | undefined;
   insecureBootstrap: boolean;
   /** How long to wait for the first sync before giving up, ms (SPIRE retries for about a minute). */
@@ -37,6 +41,8 @@ export interface AgentDeps {
   serveGRPC: ServeGRPC;
   http?: HTTPServe;
   attestor: WorkloadAttestor;
+  /** The node attestor (join_token, x509pop …). */
+  nodeAttestor: AgentNodeAttestor;
   fs: FS;
   clock: Clock;
   logger: Logger;
@@ -67,7 +73,9 @@ export class Agent {
       fs: this.#d.fs,
       dataDir: o.dataDir,
       persist: o.persist,
-      joinToken: o.joinToken,
+      attestor: this.#d.nodeAttestor,
+      rebootstrapMode: o.rebootstrapMode,
+      rebootstrapDelay: o.rebootstrapDelay,
       bootstrapRoots: o.bootstrapRoots,
       insecureBootstrap: o.insecureBootstrap,
       clock,
@@ -145,10 +153,14 @@ export class Agent {
     }
   }
 
-  /** SPIRE retries attestation with backoff for about a minute before giving up; permanent errors stop at once. */
+  /**
+   * SPIRE retries attestation with backoff for about a minute (24 h with rebootstrapping on) before giving up;
+   * permanent errors stop at once.
+   */
   async #retry(what: string, fn: () => Promise<void>, signal: AbortSignal): Promise<void> {
     let delay = 500;
-    const deadline = this.#d.clock.now().getTime() + 60_000;
+    const limit = (this.#d.options.rebootstrapMode ?? "never") === "never" ? 60_000 : 24 * 3_600_000;
+    const deadline = this.#d.clock.now().getTime() + limit;
     for (;;) {
       try {
         return await fn();

@@ -3,6 +3,7 @@ import * as spiffeid from "../core/spiffeid/mod.ts";
 import type { LogLevel } from "../core/log/logger.ts";
 import * as config from "../core/config/mod.ts";
 import { parseServerAddresses, type ServerEndpoint } from "./server_addresses.ts";
+import type { X509PoPAgentConfig } from "./nodeattestor/x509pop.ts";
 
 /** agent.conf as written: snake_case keys, every value unchecked. */
 export interface RawAgentConfig {
@@ -17,6 +18,8 @@ export interface AgentFlagOverrides {
   serverPort: number;
   trustDomain: string;
   joinToken: string;
+  /** `-joinTokenFile`: path of a file holding the join token. */
+  joinTokenFile: string;
   /** `-trustBundle`: path of the bootstrap bundle. */
   trustBundle: string;
   trustBundleUrl: string;
@@ -36,6 +39,19 @@ export interface UnixWorkloadAttestorConfig {
   /** Largest binary hashed for unix:sha256, in bytes; 0 means no limit, negative never hashes. Default 0. */
   workloadSizeLimit: number;
 }
+
+/** The agent's one NodeAttestor. A join token given on the command line or in the agent block wins, as in SPIRE. */
+export type AgentNodeAttestorConfig = { name: "join_token" } | X509PoPAgentConfig | AWSIIDAgentConfig;
+
+/** SPIRE's aws_iid agent plugin_data. */
+export interface AWSIIDAgentConfig {
+  name: "aws_iid";
+  /** `ec2_metadata_endpoint`; absent: env AWS_EC2_METADATA_SERVICE_ENDPOINT, else http://169.254.169.254. */
+  ec2MetadataEndpoint?: string;
+}
+
+/** SPIRE's `rebootstrap_mode`: what to do when the cached bundle no longer trusts the server. */
+export type RebootstrapMode = "never" | "auto" | "always";
 
 /** The validated agent configuration. Frozen. */
 export interface AgentConfig {
@@ -63,6 +79,12 @@ export interface AgentConfig {
   insecureBootstrap: boolean;
   /** Single-use join token for node attestation. Optional once the agent holds an SVID. */
   joinToken?: string;
+  /** File holding the join token (read at attestation); exclusive with joinToken. */
+  joinTokenFile?: string;
+  /** Default "never". "auto" falls back to "never" (with a warning) for an agent that cannot re-attest. */
+  rebootstrapMode: RebootstrapMode;
+  /** How long unknown-authority errors are tolerated before rebootstrapping, ms. Default 10m. */
+  rebootstrapDelay: number;
   logLevel: LogLevel;
   logFormat: config.LogFormat;
   logFile?: string;
@@ -70,7 +92,7 @@ export interface AgentConfig {
   /** Soft limit of cached X509-SVIDs. Default 1000. */
   x509SVIDCacheMaxSize: number;
   healthChecks: config.HealthChecksConfig;
-  nodeAttestor: { name: "join_token" };
+  nodeAttestor: AgentNodeAttestorConfig;
   keyManager: AgentKeyManagerConfig;
   workloadAttestors: UnixWorkloadAttestorConfig[];
 }
@@ -82,11 +104,13 @@ export function defaultAgentConfig() {
     serverPort: 8081,
     socketPath: "/tmp/wisp-agent/public/api.sock",
     x509SVIDCacheMaxSize: 1000,
+    rebootstrapMode: "never" as RebootstrapMode,
+    rebootstrapDelay: 10 * 60_000,
   };
 }
 
 const PLUGIN_RULES: Record<string, config.PluginTypeRule> = {
-  NodeAttestor: { names: ["join_token"], single: true },
+  NodeAttestor: { names: ["join_token", "x509pop", "aws_iid"], single: true },
   KeyManager: { names: ["memory", "disk"], single: true },
   WorkloadAttestor: { names: ["unix"], single: false },
 };
@@ -96,6 +120,7 @@ const FLAG_KEYS: Record<keyof AgentFlagOverrides, string> = {
   serverPort: "server_port",
   trustDomain: "trust_domain",
   joinToken: "join_token",
+  joinTokenFile: "join_token_file",
   trustBundle: "trust_bundle_path",
   trustBundleUrl: "trust_bundle_url",
   dataDir: "data_dir",
@@ -138,7 +163,8 @@ export function buildAgentConfig(
     ...config.optionalField("adminSocketPath", a.string("admin_socket_path") || undefined),
     trustDomain: config.readTrustDomain(a, status),
     ...readBootstrap(a, status),
-    ...config.optionalField("joinToken", a.string("join_token") || undefined),
+    ...readJoinToken(a, status),
+    ...readRebootstrap(a, status, d),
     logLevel: config.readLogLevel(a, status),
     logFormat: config.readLogFormat(a, status),
     ...config.optionalField("logFile", a.string("log_file") || undefined),
@@ -150,6 +176,28 @@ export function buildAgentConfig(
   root.finish();
   status.throwIfErrors();
   return config.deepFreeze(built as AgentConfig);
+}
+
+/** `join_token` or `join_token_file`, not both. */
+function readJoinToken(a: config.ConfigSection, status: config.ConfigStatus) {
+  const token = a.string("join_token") || undefined;
+  const file = a.string("join_token_file") || undefined;
+  if (token && file) status.error(`only one of ${a.key("join_token")} or ${a.key("join_token_file")} can be set`);
+  return { ...config.optionalField("joinToken", token), ...config.optionalField("joinTokenFile", file) };
+}
+
+/** `rebootstrap_mode` and `rebootstrap_delay` (SPIRE agent run.go); rebootstrapping needs a verified bootstrap. */
+function readRebootstrap(a: config.ConfigSection, status: config.ConfigStatus, d: ReturnType<typeof defaultAgentConfig>) {
+  const text = a.string("rebootstrap_mode") || d.rebootstrapMode;
+  let mode: RebootstrapMode = d.rebootstrapMode;
+  if (text === "never" || text === "auto" || text === "always") mode = text;
+  else status.error(`${a.key("rebootstrap_mode")} must be one of "never", "auto" or "always", got "${text}"`);
+  const delay = a.duration("rebootstrap_delay") ?? d.rebootstrapDelay;
+  if (delay < 0) status.error(`${a.key("rebootstrap_delay")} must not be negative`);
+  if (mode !== "never" && (a.bool("insecure_bootstrap") ?? false)) {
+    status.error(`${a.key("rebootstrap_mode")} "${mode}" cannot be used with ${a.key("insecure_bootstrap")}`);
+  }
+  return { rebootstrapMode: mode, rebootstrapDelay: delay };
 }
 
 /** Exactly one way to trust the server at first contact (SPIRE agent run.go validateConfig texts). */
@@ -195,8 +243,34 @@ function buildPlugins(raw: unknown, dataDir: string, status: config.ConfigStatus
   if (workloadAttestors.length === 0) {
     workloadAttestors.push({ name: "unix", discoverWorkloadPath: false, workloadSizeLimit: 0 });
   }
+  let nodeAttestor: AgentNodeAttestorConfig = { name: "join_token" };
+  const na = p["NodeAttestor"]?.[0];
+  if (na?.name === "x509pop") nodeAttestor = buildX509PoPAgentConfig(na.data, status);
+  if (na?.name === "aws_iid") {
+    const endpoint = na.data.string("ec2_metadata_endpoint") || undefined;
+    if (endpoint !== undefined && !/^https?:\/\/[^/]+/.test(endpoint)) status.error(`${na.data.key("ec2_metadata_endpoint")} must be an http(s) URL, got "${endpoint}"`);
+    nodeAttestor = { name: "aws_iid", ...config.optionalField("ec2MetadataEndpoint", endpoint) };
+  }
   for (const plugins of Object.values(p)) for (const plugin of plugins) plugin.data.finish();
-  return { nodeAttestor: { name: "join_token" as const }, keyManager, workloadAttestors };
+  return { nodeAttestor, keyManager, workloadAttestors };
+}
+
+/** SPIRE's x509pop agent keys; spiffe_endpoint_socket (the key pair from a Workload API) is refused by name. */
+function buildX509PoPAgentConfig(data: config.ConfigSection, status: config.ConfigStatus): X509PoPAgentConfig {
+  if (data.has("spiffe_endpoint_socket")) {
+    data.raw("spiffe_endpoint_socket");
+    status.error(`${data.key("spiffe_endpoint_socket")} is not supported by wisp: configure private_key_path and certificate_path`);
+  }
+  const privateKeyPath = data.string("private_key_path") || "";
+  const certificatePath = data.string("certificate_path") || "";
+  if (!privateKeyPath) status.error(`${data.key("private_key_path")} is required`);
+  if (!certificatePath) status.error(`${data.key("certificate_path")} is required`);
+  return {
+    name: "x509pop",
+    privateKeyPath,
+    certificatePath,
+    ...config.optionalField("intermediatesPath", data.string("intermediates_path") || undefined),
+  };
 }
 
 /** Options of loadAgentConfig. */

@@ -3,6 +3,8 @@ import * as spiffeid from "../core/spiffeid/mod.ts";
 import type { LogLevel } from "../core/log/logger.ts";
 import * as config from "../core/config/mod.ts";
 import { type AWSKMSKeyManagerConfig, buildAWSKMSConfig } from "./keymanager/awskms/awskms_config.ts";
+import { type AWSIIDServerConfig, buildAWSIIDServerConfig } from "./nodeattestor/aws_iid/aws_iid_config.ts";
+import { buildX509PoPServerConfig, type X509PoPServerConfig } from "./nodeattestor/x509pop/x509pop_config.ts";
 
 /** server.conf as written: snake_case keys, every value unchecked (SPIRE's `Configuration`). */
 export interface RawServerConfig {
@@ -39,7 +41,15 @@ export interface DataStoreConfig {
 
 export type KeyManagerConfig = { name: "memory" } | { name: "disk"; /** Default "<data_dir>/keys.json". */ keysPath: string } | AWSKMSKeyManagerConfig;
 
-export type NodeAttestorConfig = { name: "join_token" };
+/** One entry per configured server NodeAttestor; join_token is always present (SPIRE handles it in AttestAgent). */
+export type NodeAttestorConfig = { name: "join_token" } | X509PoPServerConfig | AWSIIDServerConfig;
+
+/** Reads each NodeAttestor's plugin_data; a plugin is one line here plus its factory in nodeattestor/registry.ts. */
+const NODE_ATTESTOR_READERS: { [N in NodeAttestorConfig["name"]]: (data: config.ConfigSection, status: config.ConfigStatus) => Extract<NodeAttestorConfig, { name: N }> } = {
+  join_token: () => ({ name: "join_token" }),
+  x509pop: buildX509PoPServerConfig,
+  aws_iid: buildAWSIIDServerConfig,
+};
 
 export type UpstreamAuthorityConfig =
   | { name: "disk"; certFilePath: string; keyFilePath: string; bundleFilePath?: string }
@@ -107,7 +117,7 @@ export function defaultServerConfig() {
 const PLUGIN_RULES: Record<string, config.PluginTypeRule> = {
   DataStore: { names: ["sql"], single: true },
   KeyManager: { names: ["memory", "disk", "aws_kms"], single: true },
-  NodeAttestor: { names: ["join_token"], single: false },
+  NodeAttestor: { names: Object.keys(NODE_ATTESTOR_READERS), single: false },
   UpstreamAuthority: { names: ["disk", "aws_pca"], single: true },
 };
 
@@ -213,6 +223,11 @@ function buildPlugins(raw: unknown, dataDir: string, status: config.ConfigStatus
 
   // SPIRE handles join tokens inside AttestAgent whether or not the plugin is declared, so it is always on.
   const nodeAttestors: NodeAttestorConfig[] = [{ name: "join_token" }];
+  for (const na of p["NodeAttestor"] ?? []) {
+    if (nodeAttestors.some((n) => n.name === na.name)) continue;
+    const read = NODE_ATTESTOR_READERS[na.name as NodeAttestorConfig["name"]];
+    nodeAttestors.push(read(na.data, status));
+  }
   for (const plugins of Object.values(p)) for (const plugin of plugins) plugin.data.finish();
   return { dataStore, keyManager, nodeAttestors, ...config.optionalField("upstreamAuthority", upstreamAuthority) };
 }

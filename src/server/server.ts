@@ -13,6 +13,8 @@ import { JWTSVIDSigner } from "./ca/jwt_signer.ts";
 import { ServerCA } from "./ca/server_ca.ts";
 import type { DataStore } from "./datastore/datastore.ts";
 import type { KeyManager } from "./keymanager/key_manager.ts";
+import { JoinTokenAttestor } from "./nodeattestor/join_token.ts";
+import type { ServerNodeAttestor } from "./nodeattestor/node_attestor.ts";
 import { issueServerSVID, type ServerSVID } from "./server_svid.ts";
 import type { UpstreamAuthority } from "./upstreamauthority/upstream_authority.ts";
 import { METRICS_CONTENT_TYPE, Registry } from "../core/metrics/registry.ts";
@@ -44,6 +46,8 @@ export interface ServerDeps {
   ds: DataStore;
   keyManager: KeyManager;
   upstream?: UpstreamAuthority | undefined;
+  /** Node attestors by name; default: join_token only. */
+  nodeAttestors?: ReadonlyMap<string, ServerNodeAttestor> | undefined;
   /** Builds aws_pca for a managed UpstreamAuthority document (`wisp-server config set`); absent: such documents are refused. */
   managedUpstream?: AWSPCAFactory | undefined;
   http: HTTPServe;
@@ -98,7 +102,8 @@ export class Server {
     const onAbort = () => stop.abort();
     signal.addEventListener("abort", onAbort, { once: true });
     try {
-      const agentAPI = agentApp({ ds, ca, jwt, hub, clock, logger, trustDomain: td, agentTTL: Math.floor(o.agentTTL / 1000) });
+      const nodeAttestors = this.#d.nodeAttestors ?? new Map([["join_token", new JoinTokenAttestor({ ds, clock, trustDomain: td })]]);
+      const agentAPI = agentApp({ ds, ca, jwt, hub, clock, logger, trustDomain: td, agentTTL: Math.floor(o.agentTTL / 1000), nodeAttestors });
       const tls: TLSServerHandle = await this.#d.http.https({
         hostname: o.bindAddress,
         port: o.bindPort,

@@ -50,11 +50,41 @@ test("buildAgentConfig() fills the defaults", () => {
     logFormat: "text",
     workloadX509SVIDKeyType: "ec-p256",
     x509SVIDCacheMaxSize: 1000,
+    rebootstrapMode: "never",
+    rebootstrapDelay: 600_000,
     healthChecks: { listenerEnabled: false, bindAddress: "localhost", bindPort: 80, livePath: "/live", readyPath: "/ready" },
     nodeAttestor: { name: "join_token" },
     keyManager: { name: "memory" },
     workloadAttestors: [{ name: "unix", discoverWorkloadPath: false, workloadSizeLimit: 0 }],
   });
+});
+
+test("buildAgentConfig() reads NodeAttestor x509pop and refuses spiffe_endpoint_socket by name", () => {
+  const x509pop = (data: Record<string, unknown>) => ({ agent: BASE, plugins: { NodeAttestor: [{ name: "x509pop", plugin_data: data }] } });
+  const c = buildAgentConfig(x509pop({ private_key_path: "/k.pem", certificate_path: "/c.pem", intermediates_path: "/i.pem" }));
+  assert.equal(c.nodeAttestor, { name: "x509pop", privateKeyPath: "/k.pem", certificatePath: "/c.pem", intermediatesPath: "/i.pem" });
+  assert.equal(issues(() => buildAgentConfig(x509pop({ spiffe_endpoint_socket: "/run/api.sock" }))), [
+    'plugins.NodeAttestor.x509pop.plugin_data.spiffe_endpoint_socket is not supported by wisp: configure private_key_path and certificate_path',
+    'plugins.NodeAttestor.x509pop.plugin_data.private_key_path is required',
+    'plugins.NodeAttestor.x509pop.plugin_data.certificate_path is required',
+  ]);
+});
+
+test("buildAgentConfig() reads rebootstrap_mode/rebootstrap_delay and join_token_file, with SPIRE's rules", () => {
+  const c = buildAgentConfig({ agent: { ...BASE, rebootstrap_mode: "auto", rebootstrap_delay: "1m", join_token_file: "/run/token" } });
+  assert.is(c.rebootstrapMode, "auto");
+  assert.is(c.rebootstrapDelay, 60_000);
+  assert.is(c.joinTokenFile, "/run/token");
+  assert.equal(issues(() => buildAgentConfig({ agent: { ...BASE, rebootstrap_mode: "sometimes" } })), [
+    'agent.rebootstrap_mode must be one of "never", "auto" or "always", got "sometimes"',
+  ]);
+  assert.equal(issues(() => buildAgentConfig({ agent: { ...BASE, trust_bundle_path: undefined, insecure_bootstrap: true, rebootstrap_mode: "always" } })), [
+    'agent.rebootstrap_mode "always" cannot be used with agent.insecure_bootstrap',
+  ]);
+  assert.equal(issues(() => buildAgentConfig({ agent: { ...BASE, join_token: "t", join_token_file: "/run/token" } })), [
+    "only one of agent.join_token or agent.join_token_file can be set",
+  ]);
+  assert.is(buildAgentConfig({ agent: BASE }, { flags: { joinTokenFile: "/x" } }).joinTokenFile, "/x");
 });
 
 test("buildAgentConfig() requires one way to bootstrap trust", () => {

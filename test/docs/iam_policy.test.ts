@@ -39,6 +39,15 @@ test("GetCertificate and DescribeCertificateAuthority are allowed without a temp
   assert.is(ask("acm-pca:CreateCertificateAuthority", {}, "*"), "implicit_deny");
 });
 
+test("aws_iid: DescribeInstances (resource \"*\", as EC2 requires), GetInstanceProfile and the assume_role role are allowed; other IAM reads are not", () => {
+  assert.is(ask("ec2:DescribeInstances", {}, "*"), "allow");
+  assert.is(ask("iam:GetInstanceProfile", {}, "arn:aws:iam::111122223333:instance-profile/web"), "allow");
+  assert.is(ask("iam:GetRole", {}, "arn:aws:iam::111122223333:role/web"), "implicit_deny");
+  assert.is(ask("sts:AssumeRole", {}, "arn:aws:iam::444455556666:role/spire-server-delegate"), "allow");
+  assert.is(ask("sts:AssumeRole", {}, "arn:aws:iam::444455556666:role/admin"), "implicit_deny");
+  assert.is(ask("ec2:TerminateInstances", {}, "*"), "implicit_deny");
+});
+
 test("the seed's single statement (template condition on GetCertificate too) denies GetCertificate: why the docs split it", () => {
   const seed = parsePolicy({
     Version: "2012-10-17",

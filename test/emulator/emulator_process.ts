@@ -16,6 +16,8 @@ export interface EmulatorInfo {
   subordinateCaArn: string;
   accessKeyId: string;
   secretAccessKey: string;
+  /** PEM of the certificate that signs instance identity documents. */
+  iidCertificatePath: string;
 }
 
 /** A running emulator process. */
@@ -32,6 +34,22 @@ export interface RunningEmulator {
   /** POSTs JSON to an /_emulator control endpoint and returns the parsed answer. */
   control(pathname: string, body: unknown): Promise<unknown>;
   stats(): Promise<Record<string, number>>;
+  /** Defines an EC2 instance (POST /_emulator/instances) and returns the emulator's view of it. */
+  defineInstance(def?: Record<string, unknown>): Promise<EmulatedInstance>;
+  /** Changes an instance (PATCH /_emulator/instances/<id>). */
+  updateInstance(id: string, patch: Record<string, unknown>): Promise<EmulatedInstance>;
+}
+
+/** An instance as the control API reports it. */
+export interface EmulatedInstance {
+  instanceId: string;
+  account: string;
+  region: string;
+  availabilityZone: string;
+  imageId: string;
+  imdsEndpoint: string;
+  document: string;
+  [k: string]: unknown;
 }
 
 /** A fresh temp directory under os.tmpdir(). */
@@ -75,6 +93,13 @@ export async function startEmulator(opts: { dataDir?: string; args?: string[] } 
       const out = (await res.json()) as unknown;
       if (!res.ok) throw new Error(`control ${pathname} failed: ${JSON.stringify(out)}`);
       return out;
+    },
+    defineInstance: async (def = {}) => (await emu.control("/_emulator/instances", def)) as EmulatedInstance,
+    updateInstance: async (id, patch) => {
+      const res = await fetch(`${info.endpoint}/_emulator/instances/${id}`, { method: "PATCH", body: JSON.stringify(patch), headers: { "content-type": "application/json" } });
+      const out = (await res.json()) as unknown;
+      if (!res.ok) throw new Error(`instance update failed: ${JSON.stringify(out)}`);
+      return out as EmulatedInstance;
     },
     stats: async () => (await (await fetch(info.endpoint + "/_emulator/stats")).json()) as Record<string, number>,
   };

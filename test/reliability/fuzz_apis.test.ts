@@ -15,6 +15,7 @@ import * as spiffeid from "../../src/core/spiffeid/mod.ts";
 import { createCSR } from "../../src/core/x509/mod.ts";
 import { adminApp } from "../../src/server/api/admin_app.ts";
 import { agentApp } from "../../src/server/api/agent_app.ts";
+import { JoinTokenAttestor } from "../../src/server/nodeattestor/join_token.ts";
 import { SyncHub } from "../../src/server/api/sync_hub.ts";
 import { CAManager } from "../../src/server/ca/ca_manager.ts";
 import { JWTSVIDSigner } from "../../src/server/ca/jwt_signer.ts";
@@ -63,7 +64,8 @@ test("agent API and admin API: random and mutated requests get a 2xx or a clear 
   const ca = new ServerCA({ manager, clock, defaultX509SVIDTTL: 3600_000 });
   const jwt = new JWTSVIDSigner({ keys: manager, clock, defaultTTL: 300_000, issuer: undefined });
   const hub = new SyncHub({ ds, trustDomain: TD.name, logger: nullLogger, clock });
-  const agent = agentApp({ ds, ca, jwt, hub, clock, logger: nullLogger, trustDomain: TD, agentTTL: 3600, keepAliveMs: 60_000 });
+  const nodeAttestors = new Map([["join_token", new JoinTokenAttestor({ ds, clock, trustDomain: TD })]]);
+  const agent = agentApp({ ds, ca, jwt, hub, clock, logger: nullLogger, trustDomain: TD, agentTTL: 3600, keepAliveMs: 60_000, nodeAttestors });
   const admin = adminApp({ ds, caManager: manager, hub, clock, logger: nullLogger, trustDomain: TD, health: () => ({ live: true, ready: true, details: {} }) });
   const started = performance.now();
 
@@ -71,7 +73,7 @@ test("agent API and admin API: random and mutated requests get a 2xx or a clear 
   const csr = toBase64(await createCSR(await generateKeyPair()));
   const tokens = Array.from({ length: 200 }, (_, i) => `tok-${i}`);
   for (const token of tokens) await ds.createJoinToken({ token, expiresAt: Math.floor(clock.now().getTime() / 1000) + 3600 });
-  const attest = await agent.request("/agent/v1/attest", { method: "POST", body: JSON.stringify({ attestation_data: { type: "join_token", payload: "tok-0" }, csr }) });
+  const attest = await agent.request("/agent/v1/attest", { method: "POST", body: JSON.stringify({ attestation_data: { type: "join_token", payload: toBase64(new TextEncoder().encode("tok-0")) }, csr }) });
   const body = (await attest.json()) as { svid: { id: string; cert_chain: string[] } };
   const chain = body.svid.cert_chain.map(fromBase64);
   const entryIDs: string[] = [];
@@ -81,13 +83,13 @@ test("agent API and admin API: random and mutated requests get a 2xx or a clear 
   }
 
   const agentPaths = ["/agent/v1/attest", "/agent/v1/renew", "/svid/v1/batch", "/svid/v1/jwt", "/bundle/v1/bundle", "/agent/v1/sync"];
-  const agentVocab = ["attestation_data", "type", "payload", "csr", "params", "entry_id", "audience", "join_token"];
+  const agentVocab = ["attestation_data", "type", "payload", "csr", "params", "entry_id", "audience", "join_token", "session_id", "challenge_response"];
   const agentSamples = ["join_token", ...tokens.slice(1, 20), csr, ...entryIDs, "aud", "spiffe://example.org/w1", ""];
   for (let i = 0; i < AGENT_INPUTS; i++) {
     const path = r.chance(0.9) ? r.pick(agentPaths) : mutateString(r, r.pick(agentPaths));
     const method = r.chance(0.85) ? (path.includes("bundle") || path.includes("sync") ? "GET" : "POST") : r.pick(["GET", "PUT", "DELETE", "PATCH"]);
     const bodyText = method === "GET" ? undefined : r.chance(0.7)
-      ? JSON.stringify(r.chance(0.3) ? { attestation_data: { type: "join_token", payload: r.pick(agentSamples) }, csr: r.chance(0.5) ? csr : toBase64(mutateBytes(r, fromBase64(csr))) } : randomJSON(r, agentVocab, agentSamples))
+      ? JSON.stringify(r.chance(0.3) ? { attestation_data: { type: "join_token", payload: r.chance(0.5) ? toBase64(new TextEncoder().encode(r.pick(agentSamples))) : r.pick(agentSamples) }, csr: r.chance(0.5) ? csr : toBase64(mutateBytes(r, fromBase64(csr))) } : randomJSON(r, agentVocab, agentSamples))
       : r.chance(0.5) ? mutateString(r, `{"params":[{"entry_id":"${r.pick(entryIDs)}","csr":"${csr}"}]}`) : Buffer.from(r.bytes(r.int(200))).toString("latin1");
     const peer = r.int(5);
     const env = peer < 2 ? { peerCertChain: chain } : peer === 2 ? { peerCertChain: chain.map((c) => mutateBytes(r, c)) } : peer === 3 ? { peerCertChain: [r.bytes(r.int(300))] } : {};

@@ -12,6 +12,8 @@ import * as spiffeid from "../../core/spiffeid/mod.ts";
 import { readSSE } from "../../core/sse.ts";
 import { x509AuthoritiesFromSPIFFEBundle } from "../../core/bundle/spiffe_bundle.ts";
 import type { ServerEndpoint } from "../server_addresses.ts";
+import { JoinTokenNodeAttestor } from "../nodeattestor/join_token.ts";
+import type { AgentNodeAttestor } from "../nodeattestor/node_attestor.ts";
 
 export interface IssuedSVID {
   spiffeID: string;
@@ -157,12 +159,39 @@ export class ServerClient {
     return x509AuthoritiesFromSPIFFEBundle(await this.#call("/bundle/v1/bundle"));
   }
 
+  /**
+   * SPIRE's AttestAgent: sends the attestor's payload with the CSR and answers each challenge until the server
+   * answers with the agent SVID. A lost session (server restarted, deadline passed) restarts attestation once.
+   */
+  async attest(attestor: AgentNodeAttestor, csr: Uint8Array, signal?: AbortSignal): Promise<{ svid: IssuedSVID; reattestable: boolean }> {
+    interface Answer {
+      svid?: { id: string; cert_chain: string[]; expires_at: number };
+      reattestable?: boolean;
+      challenge?: string;
+      session_id?: string;
+    }
+    for (let attempt = 0;; attempt++) {
+      try {
+        let r = await this.#post<Answer>("/agent/v1/attest", {
+          attestation_data: { type: attestor.name, payload: toBase64(await attestor.payload(signal)) },
+          csr: toBase64(csr),
+        });
+        while (typeof r.challenge === "string") {
+          const response = await attestor.challenge(fromBase64(r.challenge), signal);
+          r = await this.#post<Answer>("/agent/v1/attest", { session_id: r.session_id, challenge_response: toBase64(response) });
+        }
+        if (!r.svid) throw new UnavailableError("server answered the attestation without an agent SVID");
+        return { svid: svidFromJSON(r.svid), reattestable: r.reattestable === true };
+      } catch (err) {
+        if (attempt > 0 || (err as { code?: string }).code !== "ERR_ATTEST_SESSION") throw err;
+        this.#log.warn("Attestation session lost; starting attestation again", { [F.ERROR]: formatError(err) });
+      }
+    }
+  }
+
+  /** Attests with a join token (benchmarks and tests that simulate agents). */
   async attestJoinToken(token: string, csr: Uint8Array): Promise<IssuedSVID> {
-    const r = await this.#post<{ svid: { id: string; cert_chain: string[]; expires_at: number } }>("/agent/v1/attest", {
-      attestation_data: { type: "join_token", payload: token },
-      csr: toBase64(csr),
-    });
-    return svidFromJSON(r.svid);
+    return (await this.attest(new JoinTokenNodeAttestor(async () => token), csr)).svid;
   }
 
   async renew(csr: Uint8Array): Promise<IssuedSVID> {

@@ -10,12 +10,15 @@ export interface AgentState {
   keyPKCS8: Uint8Array;
   /** Trust bundle roots, DER. */
   roots: Uint8Array[];
+  /** Whether the server said this agent may re-attest (SPIRE keeps it beside the SVID). */
+  reattestable: boolean;
 }
 
 interface Stored {
   svid: string[];
   key: string;
   bundle: string[];
+  reattestable?: boolean;
 }
 
 /** One file holding key and certificates, mode 0600 because of the key (SPIRE keeps it in keys.json, also 0600). */
@@ -30,17 +33,20 @@ export async function loadAgentState(fs: FS, dataDir: string): Promise<AgentStat
     throw err;
   }
   const s = JSON.parse(new TextDecoder().decode(raw)) as Stored;
-  return { svidChain: s.svid.map(fromBase64), keyPKCS8: fromBase64(s.key), roots: s.bundle.map(fromBase64) };
+  return { svidChain: s.svid.map(fromBase64), keyPKCS8: fromBase64(s.key), roots: s.bundle.map(fromBase64), reattestable: s.reattestable === true };
 }
 
 export async function saveAgentState(fs: FS, dataDir: string, st: AgentState): Promise<void> {
   await fs.mkdir(dataDir, 0o700);
-  const s: Stored = { svid: st.svidChain.map(toBase64), key: toBase64(st.keyPKCS8), bundle: st.roots.map(toBase64) };
+  const s: Stored = { svid: st.svidChain.map(toBase64), key: toBase64(st.keyPKCS8), bundle: st.roots.map(toBase64), reattestable: st.reattestable };
   await fs.writeFileAtomic(fs.join(dataDir, STATE_FILE), JSON.stringify(s), 0o600);
 }
 
-/** Removes the persisted SVID and key (SPIRE's deleteSVID when the agent is banned); a missing file is fine. */
+/** Forgets the agent SVID, key and bundle (banned, must re-attest without being able to, rebootstrap). */
 export async function deleteAgentState(fs: FS, dataDir: string): Promise<void> {
-  const path = fs.join(dataDir, STATE_FILE);
-  if (await fs.exists(path)) await fs.remove(path);
+  try {
+    await fs.remove(fs.join(dataDir, STATE_FILE));
+  } catch (err) {
+    if (!(err instanceof NotFoundError)) throw err;
+  }
 }

@@ -5,7 +5,7 @@
  */
 import { exportPKCS8, generateKeyPair, importPKCS8 } from "../../core/crypto/ec_p256.ts";
 import { equalBytes, fromBase64 } from "../../core/encoding.ts";
-import { FailedPreconditionError, formatError, UnavailableError } from "../../core/errors.ts";
+import { FailedPreconditionError, formatError, ServiceError, UnavailableError } from "../../core/errors.ts";
 import * as F from "../../core/log/fields.ts";
 import type { Logger } from "../../core/log/logger.ts";
 import type { Clock } from "../../core/ports/clock.ts";
@@ -17,6 +17,7 @@ import type { IssuedJWTSVID, ServerClient, SyncSnapshotJSON } from "../client/se
 import { JWTSVIDCache } from "./jwt_cache.ts";
 import { deleteAgentState, loadAgentState, saveAgentState } from "./agent_state.ts";
 import { shouldAgentShutdown } from "./should_shutdown.ts";
+import type { AgentNodeAttestor } from "../nodeattestor/node_attestor.ts";
 import { type BundleState, type CachedEntry, type CachedSVID, entryMatches, type Identity, isWorkloadEntry, rotationTime, sortIdentities } from "./svid_cache.ts";
 import { mintWorkloadSVIDs } from "./mint_workload_svids.ts";
 
@@ -27,7 +28,12 @@ export interface AgentManagerConfig {
   dataDir: string;
   /** Keep the agent key and SVID on disk (KeyManager "disk"), so a restart needs no new join token. */
   persist: boolean;
-  joinToken?: string | undefined;
+  /** The configured node attestor (join_token or x509pop …). */
+  attestor: AgentNodeAttestor;
+  /** SPIRE's rebootstrap_mode; default "never". */
+  rebootstrapMode?: "never" | "auto" | "always" | undefined;
+  /** How long unknown-authority errors are tolerated before rebootstrapping, ms. Default 10 min. */
+  rebootstrapDelay?: number | undefined;
   /** Roots from trust_bundle_path; absent with insecure_bootstrap. */
   bootstrapRoots?: Uint8Array[] | undefined;
   insecureBootstrap: boolean;
@@ -60,8 +66,15 @@ export class AgentManager {
   /** Set when the server banned this agent: the reason run() ends with. */
   #banned: unknown;
   #stopRun: () => void = () => {};
+  /** Whether the server lets this agent re-attest (x509pop) instead of renewing (join_token). */
+  #reattestable = false;
+  #reattesting: Promise<void> | undefined;
+  #rebootstrapMode: "never" | "auto" | "always";
+  /** When the server's certificate was first seen not to chain to our bundle (rebootstrap trigger). */
+  #untrustedSince: number | undefined;
 
   constructor(cfg: AgentManagerConfig) {
+    this.#rebootstrapMode = cfg.rebootstrapMode ?? "never";
     this.#c = cfg;
     this.#log = cfg.logger.with({ subsystem_name: "manager" });
     this.#bundle = { trustDomain: cfg.trustDomain.idString(), roots: [], jwtKeys: [], sequence: 0, rootsVersion: 0 };
@@ -78,6 +91,11 @@ export class AgentManager {
     return this.#agent ? parseCertificate(this.#agent.chain[0]!).uris[0] ?? "" : "";
   }
 
+  /** Whether the last attestation (or the persisted SVID) allows re-attestation. */
+  get reattestable(): boolean {
+    return this.#reattestable;
+  }
+
   /** Attests (or reuses a persisted agent SVID) and connects. @throws when the node cannot be attested */
   async initialize(): Promise<void> {
     const c = this.#c;
@@ -85,35 +103,82 @@ export class AgentManager {
     const saved = c.persist ? await loadAgentState(c.fs, c.dataDir) : undefined;
     if (saved) {
       const info = parseCertificate(saved.svidChain[0]!);
-      if (info.notAfter.getTime() > now.getTime()) {
+      // SPIRE treats an SVID with less than a second left as expired (attestor/node).
+      if (info.notAfter.getTime() > now.getTime() + 1000) {
         this.#setAgentSVID(saved.svidChain, saved.keyPKCS8);
         this.#bundle.roots = saved.roots;
+        this.#reattestable = saved.reattestable;
         c.client.setCredentials(saved.roots, { chainDER: saved.svidChain, keyPKCS8: saved.keyPKCS8 });
-        this.#log.info("Reusing persisted agent SVID", { [F.SPIFFE_ID]: info.uris[0], [F.EXPIRATION]: info.notAfter.toISOString() });
+        this.#log.info("Reusing persisted agent SVID", { [F.SPIFFE_ID]: info.uris[0], [F.EXPIRATION]: info.notAfter.toISOString(), reattestable: saved.reattestable });
+        this.#checkRebootstrapSupport();
         return;
       }
       this.#log.warn("Persisted agent SVID has expired; attesting again", { [F.EXPIRATION]: info.notAfter.toISOString() });
+    } else {
+      this.#log.info("SVID is not found. Starting node attestation");
     }
-    if (!c.joinToken) {
-      throw new FailedPreconditionError("agent is not attested: a join token is required (-joinToken or agent.join_token)");
-    }
+    // A persisted bundle stays trusted for a re-attestation (SPIRE keeps it); otherwise bootstrap.
     let roots: Uint8Array[];
-    if (c.bootstrapRoots && c.bootstrapRoots.length > 0) roots = c.bootstrapRoots;
+    if (saved && saved.roots.length > 0) roots = saved.roots;
+    else if (c.bootstrapRoots && c.bootstrapRoots.length > 0) roots = c.bootstrapRoots;
     else if (c.insecureBootstrap) {
       this.#log.warn("Insecure bootstrap enabled; the server's identity is not verified for the first connection");
       c.client.setCredentials("insecure");
       roots = await c.client.fetchBundle();
     } else throw new FailedPreconditionError("a trust bundle is required unless insecure_bootstrap is set");
     c.client.setCredentials(roots);
-    const pair = await generateKeyPair(true);
-    const svid = await c.client.attestJoinToken(c.joinToken, await createCSR(pair));
-    const keyPKCS8 = await exportPKCS8(pair.privateKey);
-    await verifyX509SVID(svid.chain, roots, c.clock.now());
-    this.#setAgentSVID(svid.chain, keyPKCS8);
     this.#bundle.roots = roots;
+    await this.#attest();
+    this.#checkRebootstrapSupport();
+  }
+
+  /** Full node attestation with a fresh key: first start, expired SVID, or re-attestation instead of renewal. */
+  async #attest(): Promise<void> {
+    const c = this.#c;
+    const pair = await generateKeyPair(true);
+    const { svid, reattestable } = await c.client.attest(c.attestor, await createCSR(pair));
+    const keyPKCS8 = await exportPKCS8(pair.privateKey);
+    await verifyX509SVID(svid.chain, this.#bundle.roots, c.clock.now());
+    this.#setAgentSVID(svid.chain, keyPKCS8);
+    this.#reattestable = reattestable;
     await this.#persist();
-    c.client.setCredentials(roots, { chainDER: svid.chain, keyPKCS8 });
-    this.#log.info("Node attestation was successful", { [F.SPIFFE_ID]: svid.spiffeID, [F.EXPIRATION]: svid.notAfter.toISOString() });
+    c.client.setCredentials(this.#bundle.roots, { chainDER: svid.chain, keyPKCS8 });
+    this.#log.info("Node attestation was successful", {
+      [F.SPIFFE_ID]: svid.spiffeID,
+      [F.EXPIRATION]: svid.notAfter.toISOString(),
+      reattestable,
+      [F.TRUST_DOMAIN_ID]: c.trustDomain.idString(),
+    });
+  }
+
+  /** One re-attestation at a time, whichever loop asks for it. */
+  #reattest(): Promise<void> {
+    this.#reattesting ??= (async () => {
+      try {
+        await this.#attest();
+        this.#log.info("Successfully reattested node", { [F.SPIFFE_ID]: this.agentID });
+        this.#untrustedSince = undefined;
+      } finally {
+        this.#reattesting = undefined;
+      }
+    })();
+    return this.#reattesting;
+  }
+
+  /**
+   * Rebootstrapping re-attests from scratch, so it needs a re-attestable agent (SPIRE checks after attestation):
+   * "always" is fatal without one, "auto" falls back to "never" with a warning.
+   * @throws {FailedPreconditionError}
+   */
+  #checkRebootstrapSupport(): void {
+    if (this.#reattestable || this.#rebootstrapMode === "never") return;
+    if (this.#rebootstrapMode === "always") {
+      throw new FailedPreconditionError(
+        "you have requested rebootstrap support but the NodeAttestor plugin or the spire server configuration is not allowing it",
+      );
+    }
+    this.#log.warn("Rebootstrap mode auto needs a re-attestable agent; the NodeAttestor plugin or the server configuration does not allow it, so rebootstrap_mode is now never");
+    this.#rebootstrapMode = "never";
   }
 
   /** Syncs, rotates and renews until aborted. @throws the server's refusal when it banned this agent */
@@ -198,7 +263,12 @@ export class AgentManager {
 
   async #persist(): Promise<void> {
     if (!this.#c.persist || !this.#agent) return;
-    await saveAgentState(this.#c.fs, this.#c.dataDir, { svidChain: this.#agent.chain, keyPKCS8: this.#agent.keyPKCS8, roots: this.#bundle.roots });
+    await saveAgentState(this.#c.fs, this.#c.dataDir, {
+      svidChain: this.#agent.chain,
+      keyPKCS8: this.#agent.keyPKCS8,
+      roots: this.#bundle.roots,
+      reattestable: this.#reattestable,
+    });
   }
 
   async #syncLoop(signal: AbortSignal): Promise<void> {
@@ -212,6 +282,10 @@ export class AgentManager {
         if (!signal.aborted) this.#log.warn("Sync stream ended; reconnecting");
       } catch (err) {
         if (signal.aborted || (await this.#shutdownIfBanned(err))) return;
+        if (await this.#handleAgentError(err)) {
+          backoff = 500;
+          continue;
+        }
         this.#log.warn("Failed to sync with the server", { [F.ERROR]: formatError(err), retry_ms: backoff });
       }
       try {
@@ -286,17 +360,30 @@ export class AgentManager {
   }
 
   async #rotationLoop(signal: AbortSignal): Promise<void> {
+    let retryAt = 0;
     while (!signal.aborted) {
       if (!(await this.#c.clock.sleep(1000, signal).then(() => true, () => false))) return;
       await this.#reconcile();
       const a = this.#agent;
-      if (!a || this.#c.clock.now().getTime() < a.rotateAt.getTime()) continue;
+      const now = this.#c.clock.now().getTime();
+      if (!a || now < a.rotateAt.getTime() || now < retryAt) continue;
       try {
-        await this.#renewAgent();
+        // Re-attestable agents rotate by attesting again with a new key (SPIRE's rotator); the others renew.
+        if (this.#reattestable) await this.#reattest();
+        else await this.#renewAgent();
+        retryAt = 0;
       } catch (err) {
         if (await this.#shutdownIfBanned(err)) return;
+        if (await this.#handleAgentError(err)) continue;
         if (this.#c.clock.now().getTime() < a.notAfter.getTime()) {
-          this.#log.warn("Failed to renew agent SVID", { [F.ERROR]: formatError(err), [F.EXPIRATION]: a.notAfter.toISOString() });
+          this.#log.warn(this.#reattestable ? "Failed to reattest agent" : "Failed to renew agent SVID", { [F.ERROR]: formatError(err), [F.EXPIRATION]: a.notAfter.toISOString() });
+          continue;
+        }
+        if (this.#reattestable) {
+          // No SVID is needed to attest again, so an agent that can re-attest keeps trying until a server answers,
+          // instead of exiting as SPIRE does and waiting for a supervisor to restart it.
+          this.#log.warn("Agent SVID has expired; will attempt to re-attest", { [F.ERROR]: formatError(err), [F.EXPIRATION]: a.notAfter.toISOString(), retry_ms: 5000 });
+          retryAt = this.#c.clock.now().getTime() + 5000;
           continue;
         }
         // A join-token agent cannot re-attest (SPIRE CanReattest=false), and no server accepts an expired SVID:
@@ -309,6 +396,40 @@ export class AgentManager {
         throw new FailedPreconditionError("current SVID has already expired and rotate agent SVID failed", { cause: err });
       }
     }
+  }
+
+  /**
+   * Acts on SPIRE's agent authorization reasons (nodeutil): re-attest on EXPIRED, NOT_ACTIVE, NOT_ATTESTED and
+   * MUST_REATTEST when the agent can; otherwise, and on BANNED, forget the SVID and end the agent with the server's
+   * error. Also runs the rebootstrap clock on unknown-authority TLS errors.
+   * @returns true when the error was handled by re-attesting
+   * @throws the fatal error when the agent must shut down
+   */
+  async #handleAgentError(err: unknown): Promise<boolean> {
+    const reason = err instanceof ServiceError ? err.reason : undefined;
+    if (reason === "AGENT_EXPIRED" || reason === "AGENT_NOT_ACTIVE" || reason === "AGENT_NOT_ATTESTED" || reason === "AGENT_MUST_REATTEST") {
+      if (!this.#reattestable && reason !== "AGENT_MUST_REATTEST") {
+        this.#log.error("Agent needs to re-attest: removing SVID and shutting down", { [F.ERROR]: formatError(err) });
+        await deleteAgentState(this.#c.fs, this.#c.dataDir);
+        throw new FailedPreconditionError("attestation method is not re-attestable", { cause: err });
+      }
+      this.#log.warn("Agent needs to re-attest; will attempt to re-attest", { [F.ERROR]: formatError(err) });
+      await this.#reattest();
+      return true;
+    }
+    if (this.#rebootstrapMode !== "never" && isUnknownAuthority(err)) {
+      const now = this.#c.clock.now().getTime();
+      this.#untrustedSince ??= now;
+      const delay = this.#c.rebootstrapDelay ?? 10 * 60_000;
+      if (now - this.#untrustedSince < delay) {
+        this.#log.warn("Trust bundle and server don't agree; ignoring for now", { [F.ERROR]: formatError(err), rebootstrap_delay_ms: delay });
+        return false;
+      }
+      this.#log.warn("Agent needs to rebootstrap. shutting down", { [F.ERROR]: formatError(err) });
+      await deleteAgentState(this.#c.fs, this.#c.dataDir);
+      throw new FailedPreconditionError("shutting down for rebootstrapping", { cause: err });
+    }
+    return false;
   }
 
   async #renewAgent(): Promise<void> {
@@ -327,4 +448,15 @@ export class AgentManager {
   requireSynced(): void {
     if (!this.#synced) throw new UnavailableError("agent has not synced with the server yet");
   }
+}
+
+/** TLS failures that mean the server's certificate does not chain to our bundle (Node codes, Deno/rustls texts). */
+function isUnknownAuthority(err: unknown): boolean {
+  const codes = new Set(["UNABLE_TO_VERIFY_LEAF_SIGNATURE", "SELF_SIGNED_CERT_IN_CHAIN", "DEPTH_ZERO_SELF_SIGNED_CERT", "UNABLE_TO_GET_ISSUER_CERT", "UNABLE_TO_GET_ISSUER_CERT_LOCALLY", "CERT_SIGNATURE_FAILURE"]);
+  for (let e: unknown = err, depth = 0; e && depth < 10; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string" && codes.has(code)) return true;
+    if (e instanceof Error && /UnknownIssuer|certificate signed by unknown authority|unable to verify the first certificate/i.test(e.message)) return true;
+  }
+  return false;
 }

@@ -53,7 +53,8 @@ export function sortIdentities(ids: Identity[]): Identity[] {
 
 /** Entries that only name a node (alias entries with spiffe_id selectors) are never served to workloads. */
 export function isWorkloadEntry(e: CachedEntry): boolean {
-  return !e.selectors.some((s) => s.type === "spiffe_id");
+  // Node aliases (join-token alias entries, and entries whose parent is the server ID) name nodes, not workloads.
+  return !e.selectors.some((s) => s.type === "spiffe_id") && !/^spiffe:\/\/[^/]+\/spire\/server$/.test(e.parentID);
 }
 
 /** Computes the rotation time with SPIRE's jitter: half of the lifetime, ± 10 %. */

@@ -1,6 +1,6 @@
 /** The HTTP serving port: hono apps are plain fetch handlers; runtimes bind them to TCP+TLS or Unix sockets. @module */
 
-/** `env` carries what only the transport knows, e.g. `peerCertChain` (DER, leaf first) for mTLS. */
+/** `env` carries what only the transport knows: `peerCertChain` (DER, leaf first) for mTLS, the peer's `remoteAddress`. */
 export type FetchHandler = (req: Request, env: Record<string, unknown>) => Response | Promise<Response>;
 
 export interface TLSCredentials {

@@ -60,6 +60,8 @@ export interface CertificateInfo {
   namedCurve?: string;
   uris: string[];
   dnsNames: string[];
+  /** iPAddress SANs as text (dotted IPv4, RFC 5952 IPv6). */
+  ipAddresses: string[];
   basicConstraintsValid: boolean;
   isCA: boolean;
   pathLen?: number;
@@ -135,6 +137,7 @@ function parseExtensions(buf: Uint8Array, list: Node, info: CertificateInfo): vo
         const san = decodeSAN(buf, v.vs, v.end);
         info.uris = san.uris;
         info.dnsNames = san.dnsNames;
+        info.ipAddresses = san.ipAddresses;
         info.sanCritical = critical;
         break;
       }
@@ -189,6 +192,7 @@ function parse(der: Uint8Array): CertificateInfo {
     publicKeyAlgorithm: keyAlg.alg,
     uris: [],
     dnsNames: [],
+    ipAddresses: [],
     basicConstraintsValid: false,
     isCA: false,
     keyUsageCritical: false,

@@ -10,7 +10,7 @@ export {
   signIntermediateCA,
 } from "./ca_cert.ts";
 export { type CertificateInfo, parseCertificate } from "./certificate_info.ts";
-export { verifyCAChain, type VerifiedSVID, verifyX509SVID } from "./verify.ts";
+export { verifyCAChain, verifyCertificateChain, type VerifiedSVID, verifyX509SVID } from "./verify.ts";
 export { concatDER, fromPEM, splitDER, toPEM } from "./pem.ts";
 export {
   KU_CONTENT_COMMITMENT,

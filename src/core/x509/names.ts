@@ -134,16 +134,36 @@ export function sanExtension(uris: readonly string[], dnsNames: readonly string[
 }
 
 /** Reads URIs and DNS names from a subjectAltName value; other name forms are skipped. @throws {DERError} */
-export function decodeSAN(buf: Uint8Array, vs: number, end: number): { uris: string[]; dnsNames: string[] } {
+export function decodeSAN(buf: Uint8Array, vs: number, end: number): { uris: string[]; dnsNames: string[]; ipAddresses: string[] } {
   const top = expectNode(buf, vs, end, TAG_SEQUENCE, "subjectAltName");
   if (top.end !== end) throw new DERError("asn1: trailing data after subjectAltName");
   const uris: string[] = [];
   const dnsNames: string[] = [];
+  const ipAddresses: string[] = [];
   for (const n of children(buf, top)) {
     if (n.tag === 0x86) uris.push(readIA5(buf, n));
     else if (n.tag === 0x82) dnsNames.push(readIA5(buf, n));
+    else if (n.tag === 0x87) ipAddresses.push(formatIP(buf.subarray(n.vs, n.end)));
   }
-  return { uris, dnsNames };
+  return { uris, dnsNames, ipAddresses };
+}
+
+/** An iPAddress SAN as text: dotted IPv4, or IPv6 in RFC 5952 form (Go's net.IP.String). */
+function formatIP(b: Uint8Array): string {
+  if (b.length === 4) return [...b].join(".");
+  if (b.length !== 16) throw new DERError("asn1: invalid iPAddress in subjectAltName");
+  const words = Array.from({ length: 8 }, (_, i) => (b[2 * i]! << 8) | b[2 * i + 1]!);
+  // The longest run of two or more zero words becomes "::".
+  let best = -1, bestLen = 1;
+  for (let i = 0; i < 8;) {
+    let j = i;
+    while (j < 8 && words[j] === 0) j++;
+    if (j - i > bestLen) [best, bestLen] = [i, j - i];
+    i = j === i ? i + 1 : j;
+  }
+  const hex = words.map((w) => w.toString(16));
+  if (best < 0) return hex.join(":");
+  return `${hex.slice(0, best).join(":")}::${hex.slice(best + bestLen).join(":")}`;
 }
 
 function readIA5(buf: Uint8Array, n: Node): string {

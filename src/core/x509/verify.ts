@@ -171,3 +171,26 @@ export async function verifyCAChain(
     throw new InvalidArgumentError(`could not verify CA chain: ${e instanceof Error ? e.message : String(e)}`);
   }
 }
+
+/**
+ * Go's `x509.Certificate.Verify` with `ExtKeyUsageAny`, for non-SPIFFE certificates (x509pop node certificates):
+ * the leaf's validity, then a verified path through `intermediates` to one of `roots`.
+ * @returns the verified path, leaf first, ending with the root
+ * @throws {InvalidArgumentError} whose message is Go's text ("x509: certificate signed by unknown authority", …)
+ */
+export async function verifyCertificateChain(
+  leafDER: Uint8Array,
+  intermediates: readonly Uint8Array[],
+  roots: readonly Uint8Array[],
+  now: Date,
+): Promise<Uint8Array[]> {
+  const [leaf] = parseAll([leafDER], "certificate chain");
+  const err = validityError(leaf!, now);
+  if (err) throw new InvalidArgumentError(err);
+  try {
+    const path = await buildPath(leaf!, parseAll(intermediates, "certificate chain"), parseAll(roots, "root certificate"), now);
+    return path.map((c) => c.der);
+  } catch (e) {
+    throw new InvalidArgumentError(e instanceof Error ? e.message : String(e));
+  }
+}

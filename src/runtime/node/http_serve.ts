@@ -58,7 +58,7 @@ export const nodeHTTPServe: HTTPServe = {
   async https(o: { hostname: string; port: number; fetch: FetchHandler; credentials: TLSCredentials }): Promise<TLSServerHandle> {
     const listener = getRequestListener((req, env) => {
       const sock = (env as { incoming: http.IncomingMessage }).incoming.socket as TLSSocket;
-      return o.fetch(req, { peerCertChain: peerChain(sock) });
+      return o.fetch(req, { peerCertChain: peerChain(sock), remoteAddress: sock.remoteAddress });
     });
     // Client certificates are requested but checked by the app against the live bundle, which rotates.
     // No session tickets: a resumed session exposes only the client's leaf, not the intermediates the app needs

@@ -6,7 +6,7 @@
 import { Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import { fromBase64, toBase64 } from "../../core/encoding.ts";
-import { InvalidArgumentError, NotFoundError, PermissionDeniedError, UnavailableError } from "../../core/errors.ts";
+import { InvalidArgumentError, NotFoundError, PermissionDeniedError, ServiceError, UnavailableError } from "../../core/errors.ts";
 import * as F from "../../core/log/fields.ts";
 import type { Logger } from "../../core/log/logger.ts";
 import type { Clock } from "../../core/ports/clock.ts";
@@ -16,8 +16,9 @@ import { parseAndVerifyCSR } from "../../core/x509/mod.ts";
 import type { JWTSVIDSigner } from "../ca/jwt_signer.ts";
 import type { ServerCA } from "../ca/server_ca.ts";
 import type { DataStore } from "../datastore/datastore.ts";
-import { attestJoinToken } from "../nodeattestor/join_token.ts";
+import type { ServerNodeAttestor } from "../nodeattestor/node_attestor.ts";
 import { authenticateAgent } from "./agent_auth.ts";
+import { AttestSessions, type AttestStep } from "./attest_sessions.ts";
 import { errorHandler, statusOf } from "./errors.ts";
 import { jsonBody, str } from "./json_body.ts";
 import type { SyncHub } from "./sync_hub.ts";
@@ -35,11 +36,15 @@ export interface AgentAppConfig {
   agentTTL: number;
   /** SSE keep-alive interval, ms. */
   keepAliveMs?: number;
+  /** Node attestors by attestation data type; join_token is always among them. */
+  nodeAttestors: ReadonlyMap<string, ServerNodeAttestor>;
+  /** How long a challenge waits for the agent's response, ms. Default 30 s. */
+  attestSessionTimeoutMs?: number;
 }
 
 /** What the runtime's HTTPS adapter passes in: the client's certificate chain, leaf first (DER). */
 export interface AgentAppEnv {
-  Bindings: { peerCertChain?: Uint8Array[] };
+  Bindings: { peerCertChain?: Uint8Array[]; remoteAddress?: string };
 }
 
 /** SPIRE's per-call limit for BatchNewX509SVID. */
@@ -55,6 +60,22 @@ async function csrKey(b64: string): Promise<Uint8Array> {
   return (await parseAndVerifyCSR(der)).publicKeySPKI;
 }
 
+/** A base64 field of the request body. @throws {InvalidArgumentError} */
+function bytes(o: Record<string, unknown>, key: string): Uint8Array {
+  const v = o[key];
+  if (typeof v !== "string") throw new InvalidArgumentError(`"${key}" must be a base64 string`);
+  try {
+    return fromBase64(v);
+  } catch (cause) {
+    throw new InvalidArgumentError(`"${key}" is not valid base64`, { cause });
+  }
+}
+
+/** "::ffff:10.0.0.1" → "10.0.0.1", as Go reports IPv4 peers. */
+function unmapIPv4(addr: string | undefined): string | undefined {
+  return addr?.startsWith("::ffff:") && addr.includes(".") ? addr.slice(7) : addr;
+}
+
 const svidJSON = (id: string, s: { chain: Uint8Array[]; notAfter: Date }) => ({
   id,
   cert_chain: s.chain.map(toBase64),
@@ -65,41 +86,91 @@ export function agentApp(cfg: AgentAppConfig): Hono<AgentAppEnv> {
   const app = new Hono<AgentAppEnv>();
   const log = cfg.logger.with({ subsystem_name: "agent_api" });
   app.onError(errorHandler(log));
-  const auth = (chain: Uint8Array[] | undefined) => authenticateAgent(cfg, chain);
+  const auth = (chain: Uint8Array[] | undefined) => authenticateAgent({ ...cfg, logger: log }, chain);
 
-  app.post("/agent/v1/attest", async (c) => {
-    const body = await jsonBody(c);
-    const data = (body.attestation_data ?? {}) as Record<string, unknown>;
-    const type = str(data, "type");
-    if (type !== "join_token") throw new InvalidArgumentError(`failed to attest: unsupported node attestor "${type}"`);
-    const publicKey = await csrKey(str(body, "csr"));
-    const agentID = await attestJoinToken(cfg, str(data, "payload"));
-    // As SPIRE: the token is spent first; a banned agent stays refused until it is evicted (deleted).
-    const existing = await cfg.ds.fetchAttestedNode(agentID.toString());
-    if (existing?.banned) {
-      log.error("Failed to attest: agent is banned", { [F.AGENT_ID]: agentID.toString(), node_attestor_type: type });
-      throw new PermissionDeniedError("failed to attest: agent is banned");
-    }
-    const svid = await cfg.ca.signX509SVID({ spiffeID: agentID.toString(), publicKeySPKI: publicKey, ttl: cfg.agentTTL });
+  interface Attested {
+    svid: { id: string; cert_chain: string[]; expires_at: number };
+    reattestable: boolean;
+  }
+  const sessions = new AttestSessions<Attested>({ clock: cfg.clock, ...(cfg.attestSessionTimeoutMs ? { timeoutMs: cfg.attestSessionTimeoutMs } : {}) });
+
+  /** SPIRE's AttestAgent after the plugin: refuse a banned node, sign, then create or update the attested node. */
+  async function attestAgent(attestor: ServerNodeAttestor, payload: Uint8Array, publicKey: Uint8Array, clientIP: string | undefined,
+    challenge: (c: Uint8Array) => Promise<Uint8Array>): Promise<Attested> {
+    const result = await attestor.attest(payload, challenge, { clientIP });
+    const agentID = result.agentID.toString();
+    const existing = await cfg.ds.fetchAttestedNode(agentID);
+    if (existing?.banned) throw new PermissionDeniedError("failed to attest: agent is banned");
+    const svid = await cfg.ca.signX509SVID({ spiffeID: agentID, publicKeySPKI: publicKey, ttl: cfg.agentTTL });
     const node = {
-      spiffeID: agentID.toString(),
-      attestationType: "join_token",
+      spiffeID: agentID,
+      attestationType: attestor.name,
       certSerial: svid.serialHex,
       certNotAfter: Math.floor(svid.notAfter.getTime() / 1000),
       newCertSerial: "",
       newCertNotAfter: 0,
-      canReattest: false,
+      canReattest: result.canReattest,
       banned: false,
-      selectors: [],
+      selectors: result.selectors,
     };
     if (existing) await cfg.ds.updateAttestedNode(node);
     else await cfg.ds.createAttestedNode(node);
-    log.info("Agent attestation request completed", { [F.AGENT_ID]: agentID.toString(), node_attestor_type: type });
-    return c.json({ svid: svidJSON(agentID.toString(), svid), reattestable: false });
+    // Node selectors feed node aliases: every agent's reachable entries may change.
+    void cfg.hub.notify();
+    log.info("Agent attestation request completed", {
+      [F.AGENT_ID]: agentID,
+      node_attestor_type: attestor.name,
+      reattestable: result.canReattest,
+      ...(clientIP ? { [F.ADDRESS]: clientIP } : {}),
+    });
+    return { svid: svidJSON(agentID, svid), reattestable: result.canReattest };
+  }
+
+  const answer = (step: AttestStep<Attested>) =>
+    step.kind === "challenge" ? { challenge: toBase64(step.challenge), session_id: step.sessionID } : step.result;
+
+  const logFailure = (type: string, err: unknown) => {
+    if (err instanceof ServiceError && err.code !== "ERR_ATTEST_SESSION") {
+      log.error(err.message.charAt(0).toUpperCase() + err.message.slice(1), { node_attestor_type: type });
+    }
+  };
+
+  /**
+   * SPIRE's AttestAgent stream as round trips: {attestation_data, csr} starts one, {session_id, challenge_response}
+   * continues it; each answer is the next {challenge, session_id} or the result {svid, reattestable}.
+   */
+  app.post("/agent/v1/attest", async (c) => {
+    const body = await jsonBody(c);
+    const clientIP = unmapIPv4(c.env?.remoteAddress);
+    if (body.session_id !== undefined) {
+      const sessionID = str(body, "session_id");
+      const response = bytes(body, "challenge_response");
+      try {
+        return c.json(answer(await sessions.respond(sessionID, response)));
+      } catch (err) {
+        logFailure("", err);
+        throw err;
+      }
+    }
+    const data = (body.attestation_data ?? {}) as Record<string, unknown>;
+    const type = str(data, "type");
+    const attestor = cfg.nodeAttestors.get(type);
+    if (!attestor) throw new InvalidArgumentError(`failed to attest: could not find node attestor type "${type}"`);
+    const payload = bytes(data, "payload");
+    const publicKey = await csrKey(str(body, "csr"));
+    try {
+      return c.json(answer(await sessions.start((challenge) => attestAgent(attestor, payload, publicKey, clientIP, challenge))));
+    } catch (err) {
+      logFailure(type, err);
+      throw err;
+    }
   });
 
   app.post("/agent/v1/renew", async (c) => {
     const agent = await auth(c.env?.peerCertChain);
+    if (agent.node.canReattest) {
+      throw new PermissionDeniedError("agent must reattest instead of renew", { reason: "AGENT_MUST_REATTEST" });
+    }
     const publicKey = await csrKey(str(await jsonBody(c), "csr"));
     const svid = await cfg.ca.signX509SVID({ spiffeID: agent.id, publicKeySPKI: publicKey, ttl: cfg.agentTTL });
     // The old serial stays valid until the agent first uses the new one (SPIRE RenewAgent).
@@ -117,7 +188,7 @@ export function agentApp(cfg: AgentAppConfig): Hono<AgentAppEnv> {
     const params = (await jsonBody(c)).params;
     if (!Array.isArray(params)) throw new InvalidArgumentError('"params" must be a list');
     if (params.length > MAX_BATCH) throw new InvalidArgumentError(`at most ${MAX_BATCH} CSRs per batch`);
-    const allowed = new Map((await cfg.hub.authorizedEntries(agent.id)).map((e) => [e.id, e]));
+    const allowed = new Map((await cfg.hub.authorizedEntries(agent.id, agent.node.selectors)).map((e) => [e.id, e]));
     const results: unknown[] = new Array(params.length);
     const toSign: { i: number; spiffeID: string; publicKeySPKI: Uint8Array; ttl: number; dnsNames: string[] }[] = [];
     await Promise.all(params.map(async (p: unknown, i: number) => {
@@ -148,7 +219,7 @@ export function agentApp(cfg: AgentAppConfig): Hono<AgentAppEnv> {
     const audience = body.audience ?? [];
     if (!Array.isArray(audience) || audience.some((a) => typeof a !== "string")) throw new InvalidArgumentError('"audience" must be a list of strings');
     if (audience.length === 0) throw new InvalidArgumentError("audience must be specified");
-    const entry = (await cfg.hub.authorizedEntries(agent.id)).find((e) => e.id === entryID);
+    const entry = (await cfg.hub.authorizedEntries(agent.id, agent.node.selectors)).find((e) => e.id === entryID);
     if (!entry) throw new NotFoundError("entry not found or not authorized");
     if (!cfg.jwt) throw new UnavailableError("JWT-SVIDs are not available");
     const svid = await cfg.jwt.sign({ spiffeID: entry.spiffeID, audience: audience as string[], ttl: entry.jwtSVIDTTL });

@@ -1,5 +1,11 @@
-/** Authenticating agents by their agent SVID (the TLS client certificate) on every agent API call. @module */
+/**
+ * Authenticating agents by their agent SVID (the TLS client certificate) on every agent API call, with SPIRE's
+ * AgentAuthorizer texts and PermissionDeniedDetails reasons, which agents act on (re-attest, shut down).
+ * @module
+ */
 import { PermissionDeniedError, UnauthenticatedError } from "../../core/errors.ts";
+import * as F from "../../core/log/fields.ts";
+import { type Logger, nullLogger } from "../../core/log/logger.ts";
 import type { Clock } from "../../core/ports/clock.ts";
 import * as spiffeid from "../../core/spiffeid/mod.ts";
 import { parseCertificate, verifyX509SVID } from "../../core/x509/mod.ts";
@@ -11,19 +17,36 @@ export interface AuthenticatedAgent {
   serialHex: string;
 }
 
+/** SPIRE's `types.PermissionDeniedDetails_Reason` names. */
+export type AgentDeniedReason = "AGENT_EXPIRED" | "AGENT_NOT_ATTESTED" | "AGENT_BANNED" | "AGENT_NOT_ACTIVE" | "AGENT_MUST_REATTEST";
+
+const denied = (reason: AgentDeniedReason, message: string) => new PermissionDeniedError(message, { reason });
+
 /**
  * Verifies the chain against the bundle, then checks the attested node: it must exist, not be banned, and
  * present its current serial or the renewed one (which then becomes current, as SPIRE's RenewAgent flow).
+ * An expired SVID whose chain is otherwise valid is told apart (AGENT_EXPIRED) so the agent knows to re-attest.
  */
 export async function authenticateAgent(
-  cfg: { ds: DataStore; clock: Clock; trustDomain: spiffeid.TrustDomain },
+  cfg: { ds: DataStore; clock: Clock; trustDomain: spiffeid.TrustDomain; logger?: Logger },
   chain: Uint8Array[] | undefined,
 ): Promise<AuthenticatedAgent> {
   if (!chain || chain.length === 0) throw new UnauthenticatedError("agent SVID is required");
+  const log = cfg.logger ?? nullLogger;
   const bundle = await cfg.ds.fetchBundle(cfg.trustDomain.name);
+  const now = cfg.clock.now();
+  let leaf;
+  try {
+    leaf = parseCertificate(chain[0]!);
+  } catch (cause) {
+    throw new UnauthenticatedError("invalid agent SVID", { cause });
+  }
+  // The signatures are checked at a moment the leaf was valid, so an expired SVID is still proven to be ours.
+  const expired = now.getTime() > leaf.notAfter.getTime();
+  const at = expired ? new Date(leaf.notAfter.getTime() - 1000) : now;
   let id: string;
   try {
-    id = (await verifyX509SVID(chain, bundle?.x509Authorities ?? [], cfg.clock.now())).spiffeID;
+    id = (await verifyX509SVID(chain, bundle?.x509Authorities ?? [], at)).spiffeID;
   } catch (cause) {
     throw new UnauthenticatedError("invalid agent SVID", { cause });
   }
@@ -31,16 +54,29 @@ export async function authenticateAgent(
   if (!parsed.memberOf(cfg.trustDomain) || !parsed.path.startsWith("/spire/agent/")) {
     throw new PermissionDeniedError(`caller "${id}" is not an agent`);
   }
+  const alog = log.with({ [F.AGENT_ID]: id });
+  if (expired) {
+    alog.error("Agent SVID is expired");
+    throw denied("AGENT_EXPIRED", `agent "${id}" SVID is expired`);
+  }
   const node = await cfg.ds.fetchAttestedNode(id);
-  if (!node) throw new PermissionDeniedError("agent is not attested or no longer valid");
-  // SPIRE's AgentAuthorizer text; the reason (PermissionDeniedDetails) tells the agent to delete its SVID and stop.
-  if (node.banned) throw new PermissionDeniedError(`agent "${id}" is banned`, { reason: "AGENT_BANNED" });
-  const serialHex = parseCertificate(chain[0]!).serialHex;
+  if (!node) {
+    alog.error("Agent is not attested");
+    throw denied("AGENT_NOT_ATTESTED", `agent "${id}" is not attested`);
+  }
+  if (node.banned) {
+    alog.error("Agent is banned");
+    throw denied("AGENT_BANNED", `agent "${id}" is banned`);
+  }
+  const serialHex = leaf.serialHex;
   if (serialHex === node.newCertSerial && node.newCertSerial !== "") {
     const promoted = { ...node, certSerial: node.newCertSerial, certNotAfter: node.newCertNotAfter, newCertSerial: "", newCertNotAfter: 0 };
     await cfg.ds.updateAttestedNode(promoted);
     return { id, node: promoted, serialHex };
   }
-  if (serialHex !== node.certSerial) throw new PermissionDeniedError("agent SVID does not match the attested node");
+  if (serialHex !== node.certSerial) {
+    alog.error("Agent SVID is not active", { svid_serial_num: serialHex, serial_num: node.certSerial });
+    throw denied("AGENT_NOT_ACTIVE", `agent "${id}" expected to have serial number "${node.certSerial}"; has "${serialHex}"`);
+  }
   return { id, node, serialHex };
 }

@@ -9,6 +9,7 @@ import { formatError } from "../../core/errors.ts";
 import * as F from "../../core/log/fields.ts";
 import type { Logger } from "../../core/log/logger.ts";
 import type { Clock } from "../../core/ports/clock.ts";
+import type { Selector } from "../../core/selector.ts";
 import type { DataStore } from "../datastore/datastore.ts";
 import { EntryIndex } from "./authorized_entries.ts";
 import type { RegistrationEntry } from "../datastore/datastore.ts";
@@ -128,21 +129,21 @@ export class SyncHub {
    * The entries an agent may see, from an index of all entries built once per change (notify) and shared by every
    * agent's push and signing request, instead of one datastore query per reachable ID per agent.
    */
-  async authorizedEntries(agentID: string): Promise<RegistrationEntry[]> {
+  async authorizedEntries(agentID: string, nodeSelectors: readonly Selector[] = []): Promise<RegistrationEntry[]> {
     if (!this.#index || this.#index.gen !== this.#gen) {
-      const entries = this.#ds.listEntries().then((list) => new EntryIndex(list));
+      const entries = this.#ds.listEntries().then((list) => new EntryIndex(list, `spiffe://${this.#td}/spire/server`));
       this.#index = { gen: this.#gen, entries };
       entries.catch(() => {
         if (this.#index?.entries === entries) this.#index = undefined;
       });
     }
-    return (await this.#index.entries).descendants(agentID);
+    return (await this.#index.entries).descendants(agentID, nodeSelectors);
   }
 
   /** The snapshot for one agent (also used by the non-streaming sync endpoint). */
-  async snapshot(agentID: string): Promise<SyncSnapshot> {
+  async snapshot(agentID: string, nodeSelectors: readonly Selector[] = []): Promise<SyncSnapshot> {
     const [entries, bundle, revision] = await Promise.all([
-      this.authorizedEntries(agentID),
+      this.authorizedEntries(agentID, nodeSelectors),
       this.#ds.fetchBundle(this.#td),
       this.#ds.lastEntryEventID(),
     ]);
@@ -167,7 +168,7 @@ export class SyncHub {
         sub.close();
         return;
       }
-      const snap = await this.snapshot(sub.agentID);
+      const snap = await this.snapshot(sub.agentID, node.selectors);
       // Revision changes with any entry event; compare content so agents only hear about their own changes. The
       // content is serialised once and reused as the message body (it can be megabytes with many entries).
       const body = JSON.stringify({ bundle: snap.bundle, entries: snap.entries });

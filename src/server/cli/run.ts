@@ -12,6 +12,7 @@ import { DiskKeyManager } from "../keymanager/disk.ts";
 import type { KeyManager } from "../keymanager/key_manager.ts";
 import { MemoryKeyManager } from "../keymanager/memory.ts";
 import { Server } from "../server.ts";
+import { buildNodeAttestors, type NodeAttestorFactories, PORTABLE_NODE_ATTESTORS } from "../nodeattestor/registry.ts";
 import type { UpstreamAuthority } from "../upstreamauthority/upstream_authority.ts";
 import type { AWSPCAFactory } from "../upstreamauthority/managed_upstream.ts";
 
@@ -28,6 +29,8 @@ export interface ServerRuntime {
   keyManager?(cfg: ServerConfig, logger: Logger): Promise<KeyManager | undefined>;
   /** Builds aws_pca for a managed UpstreamAuthority document (`wisp-server config set`). */
   managedUpstream?: AWSPCAFactory;
+  /** Node attestor factories beyond the portable ones (join_token, x509pop), e.g. aws_iid; merged over them. */
+  nodeAttestorFactories?: NodeAttestorFactories;
 }
 
 export function runCommand(rt: ServerRuntime): Command {
@@ -67,6 +70,13 @@ export function runCommand(rt: ServerRuntime): Command {
             (km.name === "disk" ? new DiskKeyManager({ fs: rt.fs, keysPath: km.keysPath }) : km.name === "memory" ? new MemoryKeyManager() : undefined);
           if (!keyManager) throw new InvalidArgumentError(`KeyManager "${km.name}" is not supported by this build`);
           const upstream = rt.upstream ? await rt.upstream(cfg, logger) : undefined;
+          const nodeAttestors = await buildNodeAttestors(cfg.nodeAttestors, { ...PORTABLE_NODE_ATTESTORS, ...rt.nodeAttestorFactories }, {
+            ds,
+            fs: rt.fs,
+            clock: rt.clock,
+            logger,
+            trustDomain: cfg.trustDomain,
+          });
           const server = new Server({
             options: {
               trustDomain: cfg.trustDomain,
@@ -83,6 +93,7 @@ export function runCommand(rt: ServerRuntime): Command {
             ds,
             keyManager,
             upstream,
+            nodeAttestors,
             managedUpstream: rt.managedUpstream,
             http: rt.http,
             clock: rt.clock,

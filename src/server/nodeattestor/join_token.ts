@@ -3,6 +3,7 @@ import { InvalidArgumentError } from "../../core/errors.ts";
 import type { Clock } from "../../core/ports/clock.ts";
 import * as spiffeid from "../../core/spiffeid/mod.ts";
 import type { DataStore } from "../datastore/datastore.ts";
+import type { NodeAttestationResult, ServerNodeAttestor } from "./node_attestor.ts";
 
 /** Consumes a token and returns the agent ID it attests to. @throws {InvalidArgumentError} */
 export async function attestJoinToken(
@@ -24,5 +25,18 @@ export async function attestJoinToken(
     return spiffeid.agentIDForJoinToken(cfg.trustDomain, token);
   } catch (cause) {
     throw new InvalidArgumentError("failed to attest: join token cannot form an agent ID", { cause, code: "ERR_JOIN_TOKEN_INVALID" });
+  }
+}
+
+/** SPIRE's built-in join_token attestor behind the common contract: the payload is the token (UTF-8), no challenge. */
+export class JoinTokenAttestor implements ServerNodeAttestor {
+  readonly name = "join_token";
+  #cfg: { ds: DataStore; clock: Clock; trustDomain: spiffeid.TrustDomain };
+  constructor(cfg: { ds: DataStore; clock: Clock; trustDomain: spiffeid.TrustDomain }) {
+    this.#cfg = cfg;
+  }
+  async attest(payload: Uint8Array): Promise<NodeAttestationResult> {
+    const agentID = await attestJoinToken(this.#cfg, new TextDecoder().decode(payload));
+    return { agentID, selectors: [], canReattest: false };
   }
 }

@@ -18,6 +18,12 @@ export interface NodeAttestationResult {
 /** Sends a challenge to the agent and resolves with its response. Rejects when the agent gives up or times out. */
 export type ChallengeFn = (challenge: Uint8Array) => Promise<Uint8Array>;
 
+/** What only the transport knows about the attesting agent. */
+export interface AttestContext {
+  /** The agent's IP address as the server saw the connection (IPv4-mapped IPv6 unwrapped); absent when unknown. */
+  clientIP?: string | undefined;
+}
+
 export interface ServerNodeAttestor {
   /** The plugin name, which is also the attestation data type ("join_token", "aws_iid", "x509pop"). */
   readonly name: string;
@@ -25,5 +31,5 @@ export interface ServerNodeAttestor {
    * Attests one agent. Errors are wisp errors with SPIRE's texts (InvalidArgument, PermissionDenied, Internal …);
    * the agent API prefixes nothing, the agent's side shows them after `nodeattestor(<name>): `.
    */
-  attest(payload: Uint8Array, challenge: ChallengeFn): Promise<NodeAttestationResult>;
+  attest(payload: Uint8Array, challenge: ChallengeFn, context?: AttestContext): Promise<NodeAttestationResult>;
 }

@@ -7,6 +7,7 @@ import { nullLogger } from "../../../src/core/log/logger.ts";
 import type { ManualClock } from "../../../src/core/ports/clock.ts";
 import { readSSE } from "../../../src/core/sse.ts";
 import { agentApp } from "../../../src/server/api/agent_app.ts";
+import { JoinTokenAttestor } from "../../../src/server/nodeattestor/join_token.ts";
 import { SyncHub } from "../../../src/server/api/sync_hub.ts";
 import { CAManager } from "../../../src/server/ca/ca_manager.ts";
 import { ServerCA } from "../../../src/server/ca/server_ca.ts";
@@ -28,8 +29,13 @@ async function setup(): Promise<Env> {
   await manager.initialize();
   const ca = new ServerCA({ manager, clock, defaultX509SVIDTTL: HOUR });
   const hub = new SyncHub({ ds, trustDomain: "example.org", logger: nullLogger, clock });
-  return { clock, ds, hub, app: agentApp({ ds, ca, hub, clock, logger: nullLogger, trustDomain: TD, agentTTL: 3600, keepAliveMs: 60_000 }) };
+  return { clock, ds, hub, app: agentApp({
+    ds, ca, hub, clock, logger: nullLogger, trustDomain: TD, agentTTL: 3600, keepAliveMs: 60_000,
+    nodeAttestors: new Map([["join_token", new JoinTokenAttestor({ ds, clock, trustDomain: TD })]]),
+  }) };
 }
+
+const b64 = (t: string) => toBase64(new TextEncoder().encode(t));
 
 const post = (e: Env, path: string, body: unknown, chain?: Uint8Array[]) =>
   e.app.request(path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) }, chain ? { peerCertChain: chain } : {});
@@ -37,7 +43,7 @@ const post = (e: Env, path: string, body: unknown, chain?: Uint8Array[]) =>
 async function attest(e: Env, token: string): Promise<{ chain: Uint8Array[]; id: string }> {
   await e.ds.createJoinToken({ token, expiresAt: Math.floor(e.clock.now().getTime() / 1000) + 600 });
   const csr = await createCSR(await generateKeyPair());
-  const res = await post(e, "/agent/v1/attest", { attestation_data: { type: "join_token", payload: token }, csr: toBase64(csr) });
+  const res = await post(e, "/agent/v1/attest", { attestation_data: { type: "join_token", payload: b64(token) }, csr: toBase64(csr) });
   assert.is(res.status, 200, await res.clone().text());
   const body = (await res.json()) as { svid: { id: string; cert_chain: string[] } };
   return { chain: body.svid.cert_chain.map(fromBase64), id: body.svid.id };
@@ -60,7 +66,7 @@ test("attest: a join token yields an agent SVID once; the second use is refused"
   const node = (await e.ds.fetchAttestedNode(a.id))!;
   assert.is(node.certSerial, parseCertificate(a.chain[0]!).serialHex);
 
-  const again = await post(e, "/agent/v1/attest", { attestation_data: { type: "join_token", payload: "tok-1" }, csr: toBase64(await createCSR(await generateKeyPair())) });
+  const again = await post(e, "/agent/v1/attest", { attestation_data: { type: "join_token", payload: b64("tok-1") }, csr: toBase64(await createCSR(await generateKeyPair())) });
   assert.equal(await errorOf(again), { http: 400, status: "INVALID_ARGUMENT", code: "ERR_JOIN_TOKEN_INVALID", message: "failed to attest: join token does not exist or has already been used" });
   await e.ds.close();
 });
@@ -70,7 +76,7 @@ test("attest: an expired token is refused and consumed", async () => {
   await e.ds.createJoinToken({ token: "old", expiresAt: Math.floor(e.clock.now().getTime() / 1000) + 10 });
   e.clock.advance(11_000);
   const csr = toBase64(await createCSR(await generateKeyPair()));
-  const res = await post(e, "/agent/v1/attest", { attestation_data: { type: "join_token", payload: "old" }, csr });
+  const res = await post(e, "/agent/v1/attest", { attestation_data: { type: "join_token", payload: b64("old") }, csr });
   assert.equal(await errorOf(res), { http: 400, status: "INVALID_ARGUMENT", code: "ERR_JOIN_TOKEN_INVALID", message: "join token expired" });
   assert.is(await e.ds.takeJoinToken("old"), undefined);
   await e.ds.close();
@@ -79,16 +85,16 @@ test("attest: an expired token is refused and consumed", async () => {
 test("attest: malformed input gets precise errors and consumes no token", async () => {
   const e = await setup();
   await e.ds.createJoinToken({ token: "keep", expiresAt: Math.floor(e.clock.now().getTime() / 1000) + 600 });
-  const bad = await post(e, "/agent/v1/attest", { attestation_data: { type: "join_token", payload: "keep" }, csr: toBase64(new Uint8Array([1, 2, 3])) });
+  const bad = await post(e, "/agent/v1/attest", { attestation_data: { type: "join_token", payload: b64("keep") }, csr: toBase64(new Uint8Array([1, 2, 3])) });
   assert.equal(await errorOf(bad), { http: 400, status: "INVALID_ARGUMENT", code: "ERR_CSR_INVALID", message: "malformed CSR" });
   const csr = await createCSR(await generateKeyPair());
   csr[csr.length - 5]! ^= 0xff;
-  const forged = await post(e, "/agent/v1/attest", { attestation_data: { type: "join_token", payload: "keep" }, csr: toBase64(csr) });
+  const forged = await post(e, "/agent/v1/attest", { attestation_data: { type: "join_token", payload: b64("keep") }, csr: toBase64(csr) });
   assert.is((await errorOf(forged)).code, "ERR_CSR_INVALID");
   const notJSON = await e.app.request("/agent/v1/attest", { method: "POST", body: "{nope" });
   assert.equal(await errorOf(notJSON), { http: 400, status: "INVALID_ARGUMENT", code: "ERR_INVALID_ARGUMENT", message: "request body is not valid JSON" });
-  const wrongType = await post(e, "/agent/v1/attest", { attestation_data: { type: "aws_iid", payload: "x" }, csr: "" });
-  assert.is((await errorOf(wrongType)).message, 'failed to attest: unsupported node attestor "aws_iid"');
+  const wrongType = await post(e, "/agent/v1/attest", { attestation_data: { type: "aws_iid", payload: b64("x") }, csr: "" });
+  assert.is((await errorOf(wrongType)).message, 'failed to attest: could not find node attestor type "aws_iid"');
   assert.ok(await e.ds.takeJoinToken("keep"), "the token survives bad requests");
   await e.ds.close();
 });
@@ -134,7 +140,7 @@ test("agent auth: no certificate, a foreign certificate, and an evicted agent ar
 
   await e.ds.deleteAttestedNode(a.id);
   const evicted = await post(e, "/svid/v1/batch", { params: [] }, a.chain);
-  assert.equal(await errorOf(evicted), { http: 403, status: "PERMISSION_DENIED", code: "ERR_PERMISSION_DENIED", message: "agent is not attested or no longer valid" });
+  assert.equal(await errorOf(evicted), { http: 403, status: "PERMISSION_DENIED", code: "ERR_PERMISSION_DENIED", message: `agent "${a.id}" is not attested`, reason: "AGENT_NOT_ATTESTED" });
   await e.ds.close();
   await other.ds.close();
 });
@@ -148,7 +154,7 @@ test("renew: the old SVID works until the new one is used, then only the new one
   assert.is((await post(e, "/svid/v1/batch", { params: [] }, a.chain)).status, 200, "old serial still valid");
   assert.is((await post(e, "/svid/v1/batch", { params: [] }, fresh)).status, 200, "new serial accepted and promoted");
   const old = await post(e, "/svid/v1/batch", { params: [] }, a.chain);
-  assert.equal(await errorOf(old), { http: 403, status: "PERMISSION_DENIED", code: "ERR_PERMISSION_DENIED", message: "agent SVID does not match the attested node" });
+  assert.equal(await errorOf(old), { http: 403, status: "PERMISSION_DENIED", code: "ERR_PERMISSION_DENIED", message: `agent "${a.id}" expected to have serial number "${parseCertificate(fresh[0]!).serialHex}"; has "${parseCertificate(a.chain[0]!).serialHex}"`, reason: "AGENT_NOT_ACTIVE" });
   await e.ds.close();
 });
 

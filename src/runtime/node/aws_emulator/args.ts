@@ -15,8 +15,16 @@ export interface EmulatorArgs {
 
 export const USAGE = `Usage: wisp-aws-emulator -dataDir <dir> [options]
 
-Serves ACM PCA, KMS and STS on one loopback HTTP endpoint for the real AWS SDK clients.
-Prints one JSON line with the endpoint, region, CA ARNs and credentials once ready.
+Serves ACM PCA, KMS, STS, EC2 (DescribeInstances) and IAM (GetInstanceProfile) on one loopback HTTP endpoint for
+the real AWS SDK clients, and an instance metadata service (IMDS) per emulated instance on a port of its own.
+Prints one JSON line with the endpoint, region, CA ARNs, credentials and the path of the certificate that signs
+instance identity documents once ready.
+
+Instances are defined with POST /_emulator/instances (JSON: instanceId, account, region, availabilityZone, imageId,
+instanceType, tags, securityGroups [{id,name}], instanceProfile {name, roles}, rootDeviceType, rootDeviceName,
+blockDeviceMappings [{deviceName, attachTime}], networkInterfaces [{deviceIndex, attachTime}], state,
+imdsTokens "required"|"optional"); the answer carries the instance's imdsEndpoint. PATCH and DELETE
+/_emulator/instances/<id> change or remove one.
 
 Options:
   -listen <host:port>      address to listen on; port 0 picks a free one (default "127.0.0.1:0")

@@ -1,5 +1,8 @@
 /** The emulator's state and switches in one object: identities, CA and KMS state, faults, throttling, stats, policy. @module */
 import type { Logger } from "../../../core/log/logger.ts";
+import { ImdsServers } from "./ec2/imds_servers.ts";
+import { IIDSigner } from "./ec2/iid_signer.ts";
+import { Instances, parseInstance, type InstanceRecord } from "./ec2/instances.ts";
 import { Faults } from "./faults.ts";
 import { parsePolicy, type IamPolicy } from "./iam_policy.ts";
 import { Identity } from "./identity.ts";
@@ -18,6 +21,8 @@ export interface EmulatorOptions {
   /** Identity policy evaluated for acm-pca actions; undefined allows everything. */
   policy?: IamPolicy;
   logger: Logger;
+  /** Address the per-instance IMDS listeners bind to (default "127.0.0.1"). */
+  imdsHost?: string;
 }
 
 /** What the launcher prints once the emulator listens. */
@@ -28,7 +33,15 @@ export interface EmulatorInfo {
   subordinateCaArn: string;
   accessKeyId: string;
   secretAccessKey: string;
+  /** PEM of the certificate that signs instance identity documents (for the server's trusted_iid_certificates). */
+  iidCertificatePath: string;
 }
+
+/** What the control API answers for an instance: its definition, its IMDS endpoint and its identity document. */
+export type InstanceView = Omit<InstanceRecord, "document"> & { imdsEndpoint: string | undefined; document: string };
+
+/** Fields that are part of the identity document, so they cannot change after definition. */
+const IMMUTABLE = ["instanceId", "account", "region", "availabilityZone", "imageId", "instanceType", "architecture", "privateIp", "launchTime"];
 
 /** The whole emulated account. Created with `open`, then served by `createApp`. */
 export class Emulator {
@@ -38,6 +51,9 @@ export class Emulator {
   readonly pcaState: PcaState;
   readonly pca: PcaService;
   readonly kms: KmsService;
+  readonly instances: Instances;
+  readonly iidSigner: IIDSigner;
+  readonly imds: ImdsServers;
   readonly faults = new Faults();
   readonly throttler = new Throttler();
   readonly stats = new Map<string, number>();
@@ -48,8 +64,18 @@ export class Emulator {
   /** Added to the wall clock, so tests can simulate skew and expiry. */
   clockOffsetMs = 0;
 
-  private constructor(opts: EmulatorOptions, store: JsonStore, identity: Identity, pcaState: PcaState) {
+  private constructor(opts: EmulatorOptions, store: JsonStore, identity: Identity, pcaState: PcaState, iidSigner: IIDSigner) {
     this.region = opts.region;
+    this.instances = new Instances(store);
+    this.iidSigner = iidSigner;
+    this.imds = new ImdsServers({
+      host: opts.imdsHost ?? "127.0.0.1",
+      instances: this.instances,
+      signer: iidSigner,
+      now: () => this.now().getTime(),
+      count: (n) => this.count(n),
+      logger: opts.logger,
+    });
     this.logger = opts.logger;
     this.identity = identity;
     this.pcaState = pcaState;
@@ -69,7 +95,51 @@ export class Emulator {
     const store = new JsonStore(opts.dataDir);
     const identity = new Identity(store);
     const pcaState = await PcaState.open(store, { region: opts.region, accountId: identity.accountId, now: Date.now() });
-    return new Emulator(opts, store, identity, pcaState);
+    const emu = new Emulator(opts, store, identity, pcaState, await IIDSigner.open(store));
+    // Persisted instances get their metadata service back (on new ports; GET /_emulator/instances lists them).
+    for (const i of emu.instances.all()) await emu.imds.open(i.instanceId);
+    return emu;
+  }
+
+  /** Defines an instance from a POST /_emulator/instances body and opens its IMDS listener. */
+  async defineInstance(body: unknown): Promise<InstanceView | { problems: string[] }> {
+    const rec = parseInstance(body, { account: this.identity.accountId, region: this.region, now: this.now() });
+    if ("problems" in rec) return rec;
+    if (this.instances.get(rec.instanceId)) return { problems: [`instance "${rec.instanceId}" already exists`] };
+    this.instances.put(rec);
+    await this.imds.open(rec.instanceId);
+    this.logger.info("Instance defined", { instance_id: rec.instanceId, account_id: rec.account, region: rec.region });
+    return this.instanceView(rec);
+  }
+
+  /** Changes what DescribeInstances reports (state, tags, devices, profile); the identity document stays as it was. */
+  async updateInstance(id: string, body: unknown): Promise<InstanceView | { problems: string[] }> {
+    const old = this.instances.get(id);
+    if (!old) return { problems: [`unknown instance "${id}"`] };
+    if (typeof body !== "object" || body === null || Array.isArray(body)) return { problems: ["instance update must be a JSON object"] };
+    const fixed = Object.keys(body).filter((k) => IMMUTABLE.includes(k));
+    if (fixed.length) return { problems: fixed.map((k) => `${k} is part of the identity document and cannot change`) };
+    const { document, ...definition } = old;
+    const rec = parseInstance({ ...definition, ...body }, { account: old.account, region: old.region, now: this.now() });
+    if ("problems" in rec) return rec;
+    const updated = { ...rec, document };
+    this.instances.put(updated);
+    return this.instanceView(updated);
+  }
+
+  /** Forgets an instance and closes its IMDS listener. */
+  async deleteInstance(id: string): Promise<boolean> {
+    await this.imds.close(id);
+    return this.instances.delete(id);
+  }
+
+  instanceView(i: InstanceRecord): InstanceView {
+    return { ...i, imdsEndpoint: this.imds.endpoint(i.instanceId) };
+  }
+
+  /** Closes the IMDS listeners. */
+  async close(): Promise<void> {
+    await this.imds.closeAll();
   }
 
   now(): Date {
@@ -92,6 +162,7 @@ export class Emulator {
       subordinateCaArn: this.pcaState.subordinateCaArn,
       accessKeyId: this.identity.accessKeyId,
       secretAccessKey: this.identity.secretAccessKey,
+      iidCertificatePath: this.iidSigner.certificatePath,
     };
   }
 

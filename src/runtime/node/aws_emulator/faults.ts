@@ -1,9 +1,11 @@
 /** Fault injection switches, one per emulated service, set through POST /_emulator/faults. @module */
 
-export type ServiceName = "acm-pca" | "kms" | "sts";
+export type ServiceName = "acm-pca" | "kms" | "sts" | "ec2" | "iam";
 export type FaultMode = "ok" | "down" | "slow" | "error" | "access_denied" | "invalid_state";
 
-export const SERVICES: readonly ServiceName[] = ["acm-pca", "kms", "sts"];
+export const SERVICES: readonly ServiceName[] = ["acm-pca", "kms", "sts", "ec2", "iam"];
+/** Services with a CA or key state that "invalid_state" can force. */
+const STATEFUL: readonly ServiceName[] = ["acm-pca", "kms"];
 const MODES: readonly FaultMode[] = ["ok", "down", "slow", "error", "access_denied", "invalid_state"];
 
 /** The fault currently applied to one service. */
@@ -31,7 +33,7 @@ export class Faults {
     if (typeof body !== "object" || body === null) return "fault request must be a JSON object";
     const { service, mode, delayMs } = body as Record<string, unknown>;
     if (service !== undefined && !SERVICES.includes(service as ServiceName)) {
-      return `unknown service "${String(service)}", expected one of "acm-pca", "kms", "sts"`;
+      return `unknown service "${String(service)}", expected one of ${SERVICES.map((s) => `"${s}"`).join(", ")}`;
     }
     if (!MODES.includes(mode as FaultMode)) {
       return `unknown mode "${String(mode)}", expected one of ${MODES.map((m) => `"${m}"`).join(", ")}`;
@@ -39,8 +41,8 @@ export class Faults {
     if (delayMs !== undefined && (typeof delayMs !== "number" || !Number.isFinite(delayMs) || delayMs < 0)) {
       return "delayMs must be a non-negative number";
     }
-    if (mode === "invalid_state" && service === "sts") return `mode "invalid_state" is not supported for service "sts"`;
-    const targets = service === undefined ? SERVICES.filter((s) => mode !== "invalid_state" || s !== "sts") : [service as ServiceName];
+    if (mode === "invalid_state" && service !== undefined && !STATEFUL.includes(service as ServiceName)) return `mode "invalid_state" is not supported for service "${String(service)}"`;
+    const targets = service === undefined ? SERVICES.filter((s) => mode !== "invalid_state" || STATEFUL.includes(s)) : [service as ServiceName];
     for (const s of targets) {
       this.#faults.set(s, { mode: mode as FaultMode, delayMs: mode === "slow" ? ((delayMs as number | undefined) ?? DEFAULT_SLOW_MS) : 0 });
     }

@@ -21,6 +21,10 @@ function loadPolicy(file: string): IamPolicy {
 
 /** Runs the emulator until SIGTERM or SIGINT; resolves with the process exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
+  if (argv.some((a) => ["-h", "-help", "--help"].includes(a))) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
   let args: EmulatorArgs;
   try {
     args = parseArgs(argv);
@@ -34,6 +38,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     region: args.region,
     issuanceDelayMs: args.issuanceDelayMs,
     logger,
+    imdsHost: args.host,
     ...(args.policyFile === undefined ? {} : { policy: loadPolicy(args.policyFile) }),
   });
   const app = createApp(emu);
@@ -45,7 +50,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   const stopped = new Promise<number>((resolve) => {
     const stop = (signal: string) => {
       logger.info("Emulator stopping", { signal });
-      server.close(() => resolve(0));
+      server.close(() => void emu.close().then(() => resolve(0)));
       // Keep-alive SDK connections would hold close() open indefinitely.
       (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
     };

@@ -8,6 +8,8 @@ export interface CallContext {
   /** The emulator's clock (wall clock plus any configured offset). */
   now: Date;
   requestId: string;
+  /** The region the request was signed for (EC2 shows only that region's instances). */
+  region: string;
 }
 
 /** An operation takes the decoded request members and returns the response members. */

@@ -24,7 +24,8 @@ export interface SignedRequest {
 export interface VerifyOptions {
   /** Signing name the credential scope must name ("acm-pca", "kms", "sts"). */
   service: string;
-  region: string;
+  /** Region the scope must name; undefined accepts any (IAM is global, EC2 answers per signing region). */
+  region: string | undefined;
   now: Date;
   protocol: WireProtocol;
   lookup: (accessKeyId: string) => KnownCredentials | undefined;
@@ -123,7 +124,7 @@ export function verifySigV4(req: SignedRequest, opts: VerifyOptions): string {
   if (scopeService !== opts.service) {
     throw fail(p, "mismatch", `Credential should be scoped to correct service: '${opts.service}'. `);
   }
-  if (scopeRegion !== opts.region) {
+  if (opts.region !== undefined && scopeRegion !== opts.region) {
     throw fail(p, "mismatch", `Credential should be scoped to a valid region, not '${scopeRegion}'. `);
   }
   if (scopeDate !== dateHeader.slice(0, 8)) {

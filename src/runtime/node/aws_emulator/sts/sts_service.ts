@@ -28,8 +28,8 @@ function isoSeconds(ms: number): string {
 }
 
 /** Wraps an operation's result in the awsQuery response envelope. */
-export function queryResponse(action: string, resultXml: string, requestId: string): string {
-  return `<${action}Response xmlns="${NS}">\n  <${action}Result>\n${resultXml}  </${action}Result>\n` +
+export function queryResponse(action: string, resultXml: string, requestId: string, ns = NS): string {
+  return `<${action}Response xmlns="${ns}">\n  <${action}Result>\n${resultXml}  </${action}Result>\n` +
     `  <ResponseMetadata>\n    <RequestId>${requestId}</RequestId>\n  </ResponseMetadata>\n</${action}Response>\n`;
 }
 
