@@ -207,7 +207,7 @@ test("ban: the open stream ends at once, every call is refused with reason AGENT
   assert.equal(await errorOf(await post(e, "/agent/v1/renew", { csr: toBase64(await createCSR(await generateKeyPair())) }, a.chain)), banned);
   // The same token again (same agent ID): refused while banned; the token is spent all the same, as in SPIRE.
   await e.ds.createJoinToken({ token: "banme", expiresAt: Math.floor(e.clock.now().getTime() / 1000) + 600 });
-  const again = await post(e, "/agent/v1/attest", { attestation_data: { type: "join_token", payload: "banme" }, csr: toBase64(await createCSR(await generateKeyPair())) });
+  const again = await post(e, "/agent/v1/attest", { attestation_data: { type: "join_token", payload: b64("banme") }, csr: toBase64(await createCSR(await generateKeyPair())) });
   assert.equal(await errorOf(again), { http: 403, status: "PERMISSION_DENIED", code: "ERR_PERMISSION_DENIED", message: "failed to attest: agent is banned" });
   assert.is(await e.ds.takeJoinToken("banme"), undefined);
   await e.ds.deleteAttestedNode(a.id);
