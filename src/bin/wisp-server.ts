@@ -10,7 +10,7 @@ import { nodeFS } from "../runtime/node/fs.ts";
 import { unixFetch } from "../runtime/node/unix_fetch.ts";
 import { selectsOneOf } from "./command_selection.ts";
 
-const dial = (socketPath: string) => new AdminClient(unixFetch(socketPath));
+const dial = (socketPath: string) => new AdminClient(unixFetch(socketPath), socketPath);
 
 /** `run`: the server daemon with its datastore, HTTP servers and plugins (the AWS SDK among them). */
 async function runCommandHere(): Promise<Command> {
@@ -29,7 +29,7 @@ async function runCommandHere(): Promise<Command> {
     http: nodeHTTPServe,
     clock: systemClock,
     ...serverPlugins({ fs: nodeFS, clock: systemClock, env: process.env }),
-    logger: (cfg) => newLogger({ level: cfg.logLevel, sink: logSink({ format: cfg.logFormat, file: cfg.logFile }) }),
+    logger: (cfg, level) => newLogger({ level, sink: logSink({ format: cfg.logFormat, file: cfg.logFile }) }),
     async openDataStore(cfg) {
       // postgres.js loads only for a server configured with it.
       const driver =
@@ -48,7 +48,7 @@ async function runCommandHere(): Promise<Command> {
 }
 
 const argv = process.argv.slice(2);
-const client = [...entryCommands(dial), ...adminCommands(dial), ...configCommands(dial, nodeFS)];
+const client = [...entryCommands(dial, nodeFS), ...adminCommands(dial), ...configCommands(dial, nodeFS)];
 // CLI calls (entry create, token generate, healthcheck) skip the daemon's modules: on Node they took most of a call's time.
 const commands = selectsOneOf(client, argv) ? client : [await runCommandHere(), ...client];
 const code = await runCLI({ name: "wisp-server", commands, argv, env: nodeCLIEnv() });
