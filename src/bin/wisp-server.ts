@@ -5,6 +5,9 @@ import { adminCommands } from "../server/cli/admin_commands.ts";
 import { configCommands } from "../server/cli/config_commands.ts";
 import { AdminClient } from "../server/cli/admin_client.ts";
 import { entryCommands } from "../server/cli/entry_commands.ts";
+import { authorityCommands } from "../server/cli/authority_commands.ts";
+import { loggerCommands } from "../server/cli/logger_commands.ts";
+import { mintCommands } from "../server/cli/mint_commands.ts";
 import { exitAfterFlush, nodeCLIEnv } from "../runtime/node/cli_env.ts";
 import { nodeFS } from "../runtime/node/fs.ts";
 import { unixFetch } from "../runtime/node/unix_fetch.ts";
@@ -48,7 +51,14 @@ async function runCommandHere(): Promise<Command> {
 }
 
 const argv = process.argv.slice(2);
-const client = [...entryCommands(dial, nodeFS), ...adminCommands(dial), ...configCommands(dial, nodeFS)];
+const client = [
+  ...entryCommands(dial, nodeFS),
+  ...mintCommands(dial, nodeFS),
+  ...authorityCommands(dial),
+  ...loggerCommands(dial),
+  ...adminCommands(dial),
+  ...configCommands(dial, nodeFS),
+];
 // CLI calls (entry create, token generate, healthcheck) skip the daemon's modules: on Node they took most of a call's time.
 const commands = selectsOneOf(client, argv) ? client : [await runCommandHere(), ...client];
 const code = await runCLI({ name: "wisp-server", commands, argv, env: nodeCLIEnv() });
