@@ -97,9 +97,9 @@ export function entryFromProto(td: spiffeid.TrustDomain, e: EntryInput | null | 
     dnsNames.push(d);
   }
   if ((e.federates_with ?? []).length > 0) {
-    throw new ConvertError("federates_with is not supported: wisp has no federation (remove -federatesWith)");
+    throw new ConvertError("federates_with is not supported: wisp has no federation");
   }
-  if (e.store_svid) throw new ConvertError("store_svid is not supported: wisp has no SVIDStore plugins (remove -storeSVID)");
+  if (e.store_svid) throw new ConvertError("store_svid is not supported: wisp has no SVIDStore plugins");
   if (e.additional_attributes?.disable_x509_svid_prefetch || e.additional_attributes?.jwt_svid_include_jti) {
     throw new ConvertError("additional_attributes are not supported by wisp");
   }
