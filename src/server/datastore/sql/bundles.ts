@@ -36,8 +36,8 @@ function toBundle(r: BundleRow): Bundle {
     jwtKeys: doc.jwtKeys.map((k) => ({ kid: k.kid, publicKey: fromBase64(k.publicKey), notAfter: k.notAfter })),
     sequence: toNumber(r.sequence),
     refreshHint: doc.refreshHint,
-    taintedX509: doc.taintedX509 ?? [],
-    taintedJWT: doc.taintedJWT ?? [],
+    ...(doc.taintedX509?.length ? { taintedX509: doc.taintedX509 } : {}),
+    ...(doc.taintedJWT?.length ? { taintedJWT: doc.taintedJWT } : {}),
   };
 }
 
