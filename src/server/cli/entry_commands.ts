@@ -5,6 +5,7 @@
  */
 import { defineCommand, type Command, type CommandContext } from "../../core/cli/command.ts";
 import { OUTPUT_FLAG } from "../../core/cli/printer.ts";
+import { NotFoundError } from "../../core/errors.ts";
 import type { FS } from "../../core/ports/fs.ts";
 import * as spiffeid from "../../core/spiffeid/mod.ts";
 import type { EntryFilter, EntryInput, SelectorMatch, StatusJSON } from "../api/entry_api.ts";
@@ -220,8 +221,7 @@ async function readInput(fs: FS, ctx: CommandContext, path: string): Promise<str
   try {
     return new TextDecoder().decode(await fs.readFile(p));
   } catch (err) {
-    const code = (err as { code?: string }).code;
-    if (code === "ENOENT" || /no such file/i.test(String((err as Error).message))) throw fail(`open ${path}: no such file or directory`);
+    if (err instanceof NotFoundError) throw fail(`open ${path}: no such file or directory`);
     throw err;
   }
 }
