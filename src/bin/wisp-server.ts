@@ -6,12 +6,15 @@ import { agentCommands } from "../server/cli/agent_commands.ts";
 import { configCommands } from "../server/cli/config_commands.ts";
 import { AdminClient } from "../server/cli/admin_client.ts";
 import { entryCommands } from "../server/cli/entry_commands.ts";
+import { authorityCommands } from "../server/cli/authority_commands.ts";
+import { loggerCommands } from "../server/cli/logger_commands.ts";
+import { mintCommands } from "../server/cli/mint_commands.ts";
 import { exitAfterFlush, nodeCLIEnv } from "../runtime/node/cli_env.ts";
 import { nodeFS } from "../runtime/node/fs.ts";
 import { unixFetch } from "../runtime/node/unix_fetch.ts";
 import { selectsOneOf } from "./command_selection.ts";
 
-const dial = (socketPath: string) => new AdminClient(unixFetch(socketPath));
+const dial = (socketPath: string) => new AdminClient(unixFetch(socketPath), socketPath);
 
 /** `run`: the server daemon with its datastore, HTTP servers and plugins (the AWS SDK among them). */
 async function runCommandHere(): Promise<Command> {
@@ -30,7 +33,7 @@ async function runCommandHere(): Promise<Command> {
     http: nodeHTTPServe,
     clock: systemClock,
     ...serverPlugins({ fs: nodeFS, clock: systemClock, env: process.env }),
-    logger: (cfg) => newLogger({ level: cfg.logLevel, sink: logSink({ format: cfg.logFormat, file: cfg.logFile }) }),
+    logger: (cfg, level) => newLogger({ level, sink: logSink({ format: cfg.logFormat, file: cfg.logFile }) }),
     async openDataStore(cfg) {
       // postgres.js loads only for a server configured with it.
       const driver =
@@ -49,7 +52,15 @@ async function runCommandHere(): Promise<Command> {
 }
 
 const argv = process.argv.slice(2);
-const client = [...entryCommands(dial), ...agentCommands(dial, systemClock), ...adminCommands(dial), ...configCommands(dial, nodeFS)];
+const client = [
+  ...entryCommands(dial, nodeFS),
+  ...mintCommands(dial, nodeFS),
+  ...authorityCommands(dial),
+  ...loggerCommands(dial),
+  ...agentCommands(dial, systemClock),
+  ...adminCommands(dial),
+  ...configCommands(dial, nodeFS),
+];
 // CLI calls (entry create, token generate, healthcheck) skip the daemon's modules: on Node they took most of a call's time.
 const commands = selectsOneOf(client, argv) ? client : [await runCommandHere(), ...client];
 const code = await runCLI({ name: "wisp-server", commands, argv, env: nodeCLIEnv() });

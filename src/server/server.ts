@@ -1,7 +1,7 @@
 /** The wisp server: CA manager, agent API (HTTPS), admin API (Unix socket) and the sync hub, run together. @module */
 import { formatError } from "../core/errors.ts";
 import * as F from "../core/log/fields.ts";
-import type { Logger } from "../core/log/logger.ts";
+import type { LogLevelControl, Logger } from "../core/log/logger.ts";
 import type { Clock } from "../core/ports/clock.ts";
 import type { HTTPServe, HTTPServerHandle, TLSServerHandle } from "../core/ports/http_server.ts";
 import type * as spiffeid from "../core/spiffeid/mod.ts";
@@ -53,6 +53,8 @@ export interface ServerDeps {
   http: HTTPServe;
   clock: Clock;
   logger: Logger;
+  /** The logger's level, changeable at runtime through `logger set|reset`. */
+  logLevel?: LogLevelControl | undefined;
   /** Where metrics go; served as Prometheus text at `/metrics` on the health listener. */
   metrics?: Registry;
   /** Called once every listener is up (tests and `run` use it to print readiness). */
@@ -139,7 +141,10 @@ export class Server {
           },
         };
       };
-      const admin = adminApp({ ds, caManager, hub, clock, logger, trustDomain: td, health, onManagedConfig: () => void managed.refresh() });
+      const admin = adminApp({
+        ds, caManager, hub, clock, logger, trustDomain: td, health, onManagedConfig: () => void managed.refresh(),
+        ca, jwt, logLevel: this.#d.logLevel,
+      });
       handles.push(await this.#d.http.unix({ socketPath: o.socketPath, mode: 0o770, fetch: (req) => admin.fetch(req) }));
       metrics.gauge("wisp_server_ca_expiry_seconds", "Seconds until the active X509 CA expires").collect(() => {
         const at = caManager.health().caNotAfter;

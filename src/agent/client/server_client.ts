@@ -30,7 +30,15 @@ export interface IssuedJWTSVID {
 
 export interface SyncSnapshotJSON {
   revision: number;
-  bundle: { trust_domain: string; x509_authorities: string[]; jwt_authorities: { kid: string; public_key: string; expires_at: number }[]; sequence: number };
+  bundle: {
+    trust_domain: string;
+    x509_authorities: string[];
+    jwt_authorities: { kid: string; public_key: string; expires_at: number }[];
+    sequence: number;
+    /** Hex SKIs of tainted X.509 authorities (absent from servers before key-compromise support). */
+    tainted_x509_authorities?: string[];
+    tainted_jwt_authorities?: string[];
+  };
   entries: {
     id: string;
     spiffe_id: { trust_domain: string; path: string };

@@ -4,7 +4,7 @@
  * @module
  */
 import { exportPKCS8, generateKeyPair, importPKCS8 } from "../../core/crypto/ec_p256.ts";
-import { equalBytes, fromBase64 } from "../../core/encoding.ts";
+import { equalBytes, fromBase64, toHex } from "../../core/encoding.ts";
 import { FailedPreconditionError, formatError, ServiceError, UnavailableError } from "../../core/errors.ts";
 import * as F from "../../core/log/fields.ts";
 import type { Logger } from "../../core/log/logger.ts";
@@ -72,6 +72,9 @@ export class AgentManager {
   #rebootstrapMode: "never" | "auto" | "always";
   /** When the server's certificate was first seen not to chain to our bundle (rebootstrap trigger). */
   #untrustedSince: number | undefined;
+  /** Hex SKIs of tainted X.509 authorities and key IDs of tainted JWT authorities, from the last snapshot. */
+  #taintedX509 = new Set<string>();
+  #taintedJWT = new Set<string>();
 
   constructor(cfg: AgentManagerConfig) {
     this.#rebootstrapMode = cfg.rebootstrapMode ?? "never";
@@ -79,7 +82,7 @@ export class AgentManager {
     this.#log = cfg.logger.with({ subsystem_name: "manager" });
     this.#bundle = { trustDomain: cfg.trustDomain.idString(), roots: [], jwtKeys: [], sequence: 0, rootsVersion: 0 };
     this.#random = cfg.random ?? Math.random;
-    this.#jwt = new JWTSVIDCache({ source: cfg.client, clock: cfg.clock, logger: this.#log, keyIDs: () => this.#bundle.jwtKeys.map((k) => k.kid) });
+    this.#jwt = new JWTSVIDCache({ source: cfg.client, clock: cfg.clock, logger: this.#log, keyIDs: () => this.#bundle.jwtKeys.map((k) => k.kid).filter((k) => !this.#taintedJWT.has(k)) });
   }
 
   /** A JWT-SVID for one of the workload's entries, from the cache or newly signed by the server. */
@@ -324,6 +327,7 @@ export class AgentManager {
     }
     this.#entries = next;
     for (const id of [...this.#svids.keys()]) if (!next.has(id)) this.#svids.delete(id);
+    this.#applyTaints(s.bundle.tainted_x509_authorities ?? [], s.bundle.tainted_jwt_authorities ?? []);
     this.#log.debug("Applied sync snapshot", { [F.COUNT]: next.size, revision: s.revision });
     if (rootsChanged) {
       await this.#persist();
@@ -336,6 +340,41 @@ export class AgentManager {
     this.#stats.snapshots++;
     this.#stats.lastApplyMs = this.#c.clock.now().getTime() - started;
     this.#notify();
+  }
+
+  /**
+   * Reacts to authorities an operator tainted (SPIRE key-compromise flow): every workload SVID and the agent SVID
+   * whose chain includes or is signed by a tainted authority is due for replacement now, not at half-life.
+   */
+  #applyTaints(x509: string[], jwt: string[]): void {
+    const fresh = x509.filter((k) => !this.#taintedX509.has(k));
+    const freshJWT = jwt.filter((k) => !this.#taintedJWT.has(k));
+    this.#taintedX509 = new Set(x509);
+    this.#taintedJWT = new Set(jwt);
+    if (freshJWT.length > 0) this.#log.debug("New tainted JWT authorities found", { jwt_authority_key_ids: freshJWT.join(",") });
+    if (fresh.length === 0) return;
+    this.#log.debug("New tainted X.509 authorities found", { subject_key_ids: fresh.join(",") });
+    const now = new Date(this.#c.clock.now().getTime());
+    let count = 0;
+    for (const svid of this.#svids.values()) {
+      if (this.#chainTainted(svid.chain)) {
+        svid.rotateAt = now;
+        count++;
+      }
+    }
+    if (count > 0) this.#log.debug("Scheduled rotation for SVID entries due to tainted X.509 authorities", { [F.COUNT]: count });
+    if (this.#agent && this.#chainTainted(this.#agent.chain)) {
+      this.#log.info("Agent SVID is tainted by a root authority, forcing rotation");
+      this.#agent.rotateAt = now;
+    }
+  }
+
+  #chainTainted(chain: Uint8Array[]): boolean {
+    for (const der of chain) {
+      const info = parseCertificate(der);
+      if ((info.ski && this.#taintedX509.has(toHex(info.ski))) || (info.aki && this.#taintedX509.has(toHex(info.aki)))) return true;
+    }
+    return false;
   }
 
   /** Mints what is missing, stale or due; serialised so overlapping triggers never double-mint. */

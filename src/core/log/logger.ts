@@ -24,6 +24,39 @@ export type LogSink = (record: LogRecord) => void;
 
 const ORDER: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
 
+/**
+ * Every threshold SPIRE's logger API can set (logrus levels). wisp emits only debug..error, so "trace" shows what
+ * "debug" shows, and "fatal"/"panic" silence everything but crashes (which wisp reports at error, then exits).
+ */
+export type LevelName = "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "panic";
+const THRESHOLD: Record<LevelName, number> = { trace: -1, debug: 0, info: 1, warn: 2, error: 3, fatal: 4, panic: 5 };
+
+/** The process's log level, changeable at runtime (SPIRE's Logger API: `logger set|reset`). */
+export class LogLevelControl {
+  readonly launch: LevelName;
+  #current: LevelName;
+  #min: number;
+  constructor(launch: LevelName) {
+    this.launch = launch;
+    this.#current = launch;
+    this.#min = THRESHOLD[launch];
+  }
+  get current(): LevelName {
+    return this.#current;
+  }
+  set(level: LevelName): void {
+    this.#current = level;
+    this.#min = THRESHOLD[level];
+  }
+  reset(): void {
+    this.set(this.launch);
+  }
+  /** True when a record of this level passes the current threshold. */
+  enabled(level: LogLevel): boolean {
+    return ORDER[level] >= this.#min;
+  }
+}
+
 /** Field names whose values must never reach a log line. */
 const SECRET_KEYS = /(^|_)(token|key|secret|password|private|jwt|svid_token)($|_)/i;
 
@@ -39,12 +72,12 @@ function redact(fields: LogFields): LogFields {
 }
 
 /** Builds a logger that filters by level and writes to `sink`. */
-export function newLogger(options: { level: LogLevel; sink: LogSink; clock?: () => Date; fields?: LogFields }): Logger {
-  const min = ORDER[options.level];
+export function newLogger(options: { level: LogLevel | LogLevelControl; sink: LogSink; clock?: () => Date; fields?: LogFields }): Logger {
+  const control = options.level instanceof LogLevelControl ? options.level : new LogLevelControl(options.level);
   const now = options.clock ?? (() => new Date());
   const base = options.fields ?? {};
   const emit = (level: LogLevel, msg: string, fields?: LogFields) => {
-    if (ORDER[level] < min) return;
+    if (!control.enabled(level)) return;
     options.sink({ time: now(), level, msg, fields: redact({ ...base, ...fields }) });
   };
   return {
@@ -52,7 +85,7 @@ export function newLogger(options: { level: LogLevel; sink: LogSink; clock?: () 
     info: (m, f) => emit("info", m, f),
     warn: (m, f) => emit("warn", m, f),
     error: (m, f) => emit("error", m, f),
-    with: (f) => newLogger({ ...options, fields: { ...base, ...f } }),
+    with: (f) => newLogger({ ...options, level: control, fields: { ...base, ...f } }),
   };
 }
 

@@ -16,6 +16,10 @@ import { errorHandler, statusOf } from "./errors.ts";
 import { jsonBody, num } from "./json_body.ts";
 import { managedConfigRoutes } from "./managed_config_routes.ts";
 import type { SyncHub } from "./sync_hub.ts";
+import { rpcRoutes } from "./rpc_routes.ts";
+import type { ServerCA } from "../ca/server_ca.ts";
+import type { JWTSVIDSigner } from "../ca/jwt_signer.ts";
+import type { LogLevelControl } from "../../core/log/logger.ts";
 
 export interface AdminAppConfig {
   ds: DataStore;
@@ -28,6 +32,11 @@ export interface AdminAppConfig {
   health: () => { live: boolean; ready: boolean; details: Record<string, unknown> };
   /** Called after a managed-config document was stored, so this server reads it at once. */
   onManagedConfig?: () => void;
+  /** Signers for `x509 mint` / `jwt mint`. */
+  ca?: ServerCA | undefined;
+  jwt?: JWTSVIDSigner | undefined;
+  /** The process log level, for `logger get|set|reset`. */
+  logLevel?: LogLevelControl | undefined;
 }
 
 export function adminApp(cfg: AdminAppConfig): Hono {
@@ -163,6 +172,17 @@ export function adminApp(cfg: AdminAppConfig): Hono {
     return c.json({ authority_id: ca.authorityID, expires_at: Math.floor(ca.notAfter.getTime() / 1000) });
   });
 
+  rpcRoutes(app, {
+    ds: cfg.ds,
+    trustDomain: td,
+    caManager: cfg.caManager,
+    clock: cfg.clock,
+    logger: cfg.logger,
+    notify: () => void cfg.hub.notify(),
+    ca: cfg.ca,
+    jwt: cfg.jwt,
+    logLevel: cfg.logLevel,
+  });
   managedConfigRoutes(app, { ds: cfg.ds, logger: log, ...(cfg.onManagedConfig ? { onStored: cfg.onManagedConfig } : {}) });
   return app;
 }

@@ -21,6 +21,12 @@ export interface EntryJSON {
   downstream: boolean;
   revision_number: number;
   created_at: number;
+  /** Unix seconds; 0: never expires. */
+  expires_at: number;
+  /** Always empty: wisp has no federation. Present so the shape is SPIRE's `types.Entry`. */
+  federates_with: string[];
+  /** Always false: wisp has no SVIDStore. */
+  store_svid: boolean;
 }
 
 function idJSON(s: string): SPIFFEIDJSON {
@@ -54,6 +60,9 @@ export function entryToJSON(e: RegistrationEntry): EntryJSON {
     downstream: e.downstream,
     revision_number: e.revisionNumber,
     created_at: e.createdAt,
+    expires_at: e.expiresAt ?? 0,
+    federates_with: [],
+    store_svid: false,
   };
 }
 
@@ -71,6 +80,7 @@ export function entryFromJSON(j: EntryJSON): RegistrationEntry {
     downstream: j.downstream ?? false,
     revisionNumber: j.revision_number ?? 0,
     createdAt: j.created_at ?? 0,
+    expiresAt: j.expires_at ?? 0,
   };
 }
 

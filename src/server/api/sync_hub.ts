@@ -18,7 +18,16 @@ import { type EntryJSON, entryToJSON } from "./entry_json.ts";
 /** What an agent receives on every push: the full state, so a reconnect needs no replay. */
 export interface SyncSnapshot {
   revision: number;
-  bundle: { trust_domain: string; x509_authorities: string[]; jwt_authorities: { kid: string; public_key: string; expires_at: number }[]; sequence: number };
+  bundle: {
+    trust_domain: string;
+    x509_authorities: string[];
+    jwt_authorities: { kid: string; public_key: string; expires_at: number }[];
+    sequence: number;
+    /** Hex subject key IDs of tainted X.509 authorities: agents replace every SVID chaining to one at once. */
+    tainted_x509_authorities: string[];
+    /** Key IDs of tainted JWT authorities: agents drop cached JWT-SVIDs they signed. */
+    tainted_jwt_authorities: string[];
+  };
   entries: EntryJSON[];
 }
 
@@ -44,6 +53,8 @@ export class SyncHub {
   #dsError: { message: string; since: Date } | undefined;
   #index: { gen: number; entries: Promise<EntryIndex> } | undefined;
   #gen = 0;
+  /** Earliest expires_at (unix s) among entries not yet expired at the last index build; Infinity when none. */
+  #nextExpiry = Infinity;
 
   constructor(cfg: { ds: DataStore; trustDomain: string; logger: Logger; clock: Clock }) {
     this.#ds = cfg.ds;
@@ -107,6 +118,10 @@ export class SyncHub {
           this.#lastEvent = ev;
           this.#lastSeq = seq;
           if (!first) await this.notify();
+        } else if (this.#nextExpiry <= this.#nowSeconds()) {
+          // An entry reached its -entryExpiry: push so agents drop it (and stop serving its SVID).
+          this.#nextExpiry = Infinity;
+          await this.notify();
         }
         if (this.#dsError) {
           this.#log.info("Datastore is reachable again", { down_ms: this.#clock.now().getTime() - this.#dsError.since.getTime() });
@@ -131,13 +146,23 @@ export class SyncHub {
    */
   async authorizedEntries(agentID: string, nodeSelectors: readonly Selector[] = []): Promise<RegistrationEntry[]> {
     if (!this.#index || this.#index.gen !== this.#gen) {
-      const entries = this.#ds.listEntries().then((list) => new EntryIndex(list, `spiffe://${this.#td}/spire/server`));
+      const entries = this.#ds.listEntries().then((list) => {
+        // SPIRE does not serve an entry past its expiry (-entryExpiry); the poll loop re-pushes when the next one expires.
+        const now = this.#nowSeconds();
+        const live = list.filter((e) => !e.expiresAt || e.expiresAt > now);
+        this.#nextExpiry = live.reduce((m, e) => (e.expiresAt ? Math.min(m, e.expiresAt) : m), Infinity);
+        return new EntryIndex(live, `spiffe://${this.#td}/spire/server`);
+      });
       this.#index = { gen: this.#gen, entries };
       entries.catch(() => {
         if (this.#index?.entries === entries) this.#index = undefined;
       });
     }
     return (await this.#index.entries).descendants(agentID, nodeSelectors);
+  }
+
+  #nowSeconds(): number {
+    return Math.floor(this.#clock.now().getTime() / 1000);
   }
 
   /** The snapshot for one agent (also used by the non-streaming sync endpoint). */
@@ -154,6 +179,8 @@ export class SyncHub {
         x509_authorities: (bundle?.x509Authorities ?? []).map(toBase64),
         jwt_authorities: (bundle?.jwtKeys ?? []).map((k) => ({ kid: k.kid, public_key: toBase64(k.publicKey), expires_at: k.notAfter })),
         sequence: bundle?.sequence ?? 0,
+        tainted_x509_authorities: bundle?.taintedX509 ?? [],
+        tainted_jwt_authorities: bundle?.taintedJWT ?? [],
       },
       entries: entries.map(entryToJSON),
     };

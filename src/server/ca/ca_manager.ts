@@ -4,7 +4,7 @@
  * @module
  */
 import { keyIdentifier, randomAlnum, toBase64, toHex } from "../../core/encoding.ts";
-import { UnavailableError } from "../../core/errors.ts";
+import { FailedPreconditionError, InternalError, InvalidArgumentError, UnavailableError } from "../../core/errors.ts";
 import * as F from "../../core/log/fields.ts";
 import type { Logger } from "../../core/log/logger.ts";
 import type { Clock } from "../../core/ports/clock.ts";
@@ -15,6 +15,7 @@ import type { UpstreamAuthority } from "../upstreamauthority/upstream_authority.
 import { emptyJournal, encodeJournal, type Journal, recordJWTKey, recordX509CA, type SlotID } from "./journal.ts";
 import { shouldActivateNext, shouldPrepareNext } from "./thresholds.ts";
 import { isSelfSignedCA, mintX509CA, type X509CA } from "./x509_ca.ts";
+import { parseCertificate } from "../../core/x509/mod.ts";
 import type { JWTSigningKey } from "./jwt_key.ts";
 import { loadFromJournal } from "./load_journal.ts";
 import { BundlePruner } from "./bundle_pruner.ts";
@@ -56,11 +57,27 @@ export interface CAHealth {
 
 const otherSlot = (s: SlotID): SlotID => (s === "A" ? "B" : "A");
 
+/** SPIRE's `localauthority.v1.AuthorityState`: X.509 authorities by hex SKI, JWT authorities by key ID. */
+export interface AuthorityState {
+  authority_id: string;
+  /** Unix seconds. */
+  expires_at: number;
+  /** Hex SKI of the upstream authority that signed this CA ("" when self-signed); X.509 only. */
+  upstream_authority_subject_key_id: string;
+}
+
+/** Active, prepared and old authorities of one kind (GetX509AuthorityState / GetJWTAuthorityState). */
+export interface AuthorityStates {
+  active?: AuthorityState;
+  prepared?: AuthorityState;
+  old?: AuthorityState;
+}
+
 export class CAManager {
   #cfg: CAManagerConfig;
   #log: Logger;
-  #x509: { current?: X509CA | undefined; next?: X509CA | undefined } = {};
-  #jwt: { current?: JWTSigningKey | undefined; next?: JWTSigningKey | undefined } = {};
+  #x509: { current?: X509CA | undefined; next?: X509CA | undefined; old?: X509CA | undefined } = {};
+  #jwt: { current?: JWTSigningKey | undefined; next?: JWTSigningKey | undefined; old?: JWTSigningKey | undefined } = {};
   #journal: Journal = emptyJournal();
   #journalID: number | undefined;
   #listeners = new Set<() => void>();
@@ -169,6 +186,146 @@ export class CAManager {
     return { ...this.#rotation.snapshot(), ...ca };
   }
 
+  /** The X.509 authorities for `localauthority x509 show`. */
+  x509AuthorityStates(): AuthorityStates {
+    const { current, next, old } = this.#x509;
+    return {
+      ...(current ? { active: this.#x509State(current) } : {}),
+      ...(next ? { prepared: this.#x509State(next) } : {}),
+      ...(old && !next ? { old: this.#x509State(old) } : {}),
+    };
+  }
+
+  /** The JWT authorities for `localauthority jwt show`. */
+  jwtAuthorityStates(): AuthorityStates {
+    const { current, next, old } = this.#jwt;
+    const st = (k: JWTSigningKey): AuthorityState => ({ authority_id: k.kid, expires_at: Math.floor(k.notAfter.getTime() / 1000), upstream_authority_subject_key_id: "" });
+    return {
+      ...(current ? { active: st(current) } : {}),
+      ...(next ? { prepared: st(next) } : {}),
+      ...(old && !next ? { old: st(old) } : {}),
+    };
+  }
+
+  /** True when the active CA was signed by an upstream authority (then only upstream authorities can be tainted). */
+  isUpstreamAuthority(): boolean {
+    const cur = this.#x509.current;
+    return cur !== undefined && (cur.chain.length > 1 || !isSelfSignedCA(cur.certDER));
+  }
+
+  /** Prepares a new X.509 CA in the next slot, replacing a prepared or old one (`localauthority x509 prepare`). */
+  prepareX509Authority(): Promise<AuthorityState> {
+    return this.#serial(async () => {
+      if (!this.#x509.current) throw new UnavailableError("server is initializing");
+      const ca = await this.#prepareX509(otherSlot(this.#x509.current.slot));
+      this.#x509 = { current: this.#x509.current, next: ca };
+      return this.#x509State(ca);
+    });
+  }
+
+  /** Activates the prepared X.509 CA (`localauthority x509 activate`), with SPIRE's checks and texts. */
+  activateX509Authority(authorityID: string): Promise<AuthorityState> {
+    return this.#serial(async () => {
+      const next = this.#x509.next ?? this.#x509.old;
+      if (!authorityID) throw new InvalidArgumentError("no authority ID provided");
+      if (authorityID !== next?.authorityID) throw new InvalidArgumentError("unexpected authority ID");
+      if (next !== this.#x509.next) {
+        throw new InternalError("only Prepared authorities can be activated", { cause: new Error("unsupported local authority status: OLD") });
+      }
+      await this.#activateX509();
+      return this.#x509State(this.#x509.current!);
+    });
+  }
+
+  /**
+   * Checks that `authorityID` names the old X.509 authority, the only one SPIRE lets an operator taint or revoke.
+   * @throws {FailedPreconditionError} when an upstream authority signs the CAs
+   */
+  checkOldX509Authority(authorityID: string, verb: "tainted" | "revoked"): AuthorityState {
+    if (this.isUpstreamAuthority()) throw new FailedPreconditionError(`local authority can't be ${verb} if there is an upstream authority`);
+    const next = this.#x509.next ?? this.#x509.old;
+    if (!authorityID) throw new InvalidArgumentError("no authority ID provided");
+    if (authorityID === this.#x509.current?.authorityID) {
+      throw new InvalidArgumentError(verb === "tainted" ? "unable to taint current local authority" : "invalid authority ID: unable to use current authority");
+    }
+    if (authorityID !== next?.authorityID || next !== this.#x509.old) {
+      if (verb === "revoked") throw new InvalidArgumentError("invalid authority ID: only Old local authority can be revoked");
+      if (authorityID !== next?.authorityID) throw new InvalidArgumentError("unexpected authority ID");
+      throw new InvalidArgumentError("only Old local authorities can be tainted: unsupported local authority status: PREPARED");
+    }
+    return this.#x509State(next);
+  }
+
+  /** Checks an upstream authority's SKI for taint/revoke (SPIRE validateUpstreamAuthoritySubjectKey). */
+  checkOldUpstreamAuthority(ski: string, invalid: string): void {
+    if (!this.isUpstreamAuthority()) throw new FailedPreconditionError("upstream authority is not configured");
+    const fail = (m: string) => new InvalidArgumentError(`${invalid}: ${m}`);
+    if (!ski) throw fail("no subject key ID provided");
+    if (ski === this.#upstreamID(this.#x509.current!)) throw fail("unable to use upstream authority singing current authority");
+    const next = this.#x509.next ?? this.#x509.old;
+    if (!next || ski !== this.#upstreamID(next)) throw fail("upstream authority didn't sign the old local authority");
+    if (next === this.#x509.next) throw fail("only upstream authorities signing an old authority can be used");
+  }
+
+  /** Prepares a new JWT key (`localauthority jwt prepare`). */
+  prepareJWTAuthority(): Promise<AuthorityState> {
+    return this.#serial(async () => {
+      if (!this.#jwt.current) throw new UnavailableError("server is initializing");
+      const k = await this.#prepareJWT(otherSlot(this.#jwt.current.slot));
+      this.#jwt = { current: this.#jwt.current, next: k };
+      return this.jwtAuthorityStates().prepared!;
+    });
+  }
+
+  /** Activates the prepared JWT key (`localauthority jwt activate`). */
+  activateJWTAuthority(kid: string): Promise<AuthorityState> {
+    return this.#serial(async () => {
+      const next = this.#jwt.next ?? this.#jwt.old;
+      if (!kid) throw new InvalidArgumentError("no authority ID provided");
+      if (kid !== next?.kid) throw new InvalidArgumentError("unexpected authority ID");
+      if (next !== this.#jwt.next) throw new InternalError("only Prepared authorities can be activated", { cause: new Error("unsupported local authority status: OLD") });
+      await this.#activateJWT();
+      return this.jwtAuthorityStates().active!;
+    });
+  }
+
+  /** SPIRE's checks before tainting a JWT key: only the old one. */
+  checkTaintJWTAuthority(kid: string): void {
+    const next = this.#jwt.next ?? this.#jwt.old;
+    if (!kid) throw new InvalidArgumentError("no authority ID provided");
+    if (kid === this.#jwt.current?.kid) throw new InvalidArgumentError("unable to taint current local authority");
+    if (kid !== next?.kid) throw new InvalidArgumentError("unexpected authority ID");
+    if (next !== this.#jwt.old) throw new InvalidArgumentError("only Old local authorities can be tainted: unsupported local authority status: PREPARED");
+  }
+
+  /** SPIRE's checks before revoking a JWT key: not the active one, not a prepared one. Returns false when it must be looked up in the bundle. */
+  checkRevokeJWTAuthority(kid: string): boolean {
+    if (!kid) throw new InvalidArgumentError("invalid authority ID: no authority ID provided");
+    const next = this.#jwt.next ?? this.#jwt.old;
+    if (kid === next?.kid) {
+      if (next === this.#jwt.next) throw new InvalidArgumentError("invalid authority ID: unable to use a prepared key");
+      return true;
+    }
+    if (kid === this.#jwt.current?.kid) throw new InvalidArgumentError("invalid authority ID: unable to use current authority");
+    return false;
+  }
+
+  #x509State(ca: X509CA): AuthorityState {
+    return { authority_id: ca.authorityID, expires_at: Math.floor(ca.notAfter.getTime() / 1000), upstream_authority_subject_key_id: this.#upstreamID(ca) };
+  }
+
+  #upstreamID(ca: X509CA): string {
+    if (ca.chain.length === 1 && isSelfSignedCA(ca.certDER)) return "";
+    const aki = parseCertificate(ca.certDER).aki;
+    return aki ? toHex(aki) : "";
+  }
+
+  #serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#busy.then(fn);
+    this.#busy = run.then(() => {}, () => {});
+    return run;
+  }
+
   #nextSlot(s: SlotID | undefined): SlotID {
     return s ? otherSlot(s) : "A";
   }
@@ -228,7 +385,8 @@ export class CAManager {
     const next = this.#x509.next;
     if (!next) return;
     const old = this.#x509.current;
-    this.#x509 = { current: next };
+    // The previous CA stays known as "old" (SPIRE's next slot with status OLD) so an operator can taint and revoke it.
+    this.#x509 = { current: next, old };
     for (const e of this.#journal.x509CAs) {
       if (e.authorityID === next.authorityID) e.status = "ACTIVE";
       else if (old && e.authorityID === old.authorityID) e.status = "OLD";
@@ -275,7 +433,7 @@ export class CAManager {
     const next = this.#jwt.next;
     if (!next) return;
     const old = this.#jwt.current;
-    this.#jwt = { current: next };
+    this.#jwt = { current: next, old };
     for (const e of this.#journal.jwtKeys) {
       if (e.kid === next.kid) e.status = "ACTIVE";
       else if (old && e.kid === old.kid) e.status = "OLD";

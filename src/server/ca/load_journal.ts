@@ -13,8 +13,8 @@ import { isSelfSignedCA, type X509CA, x509CAFromParts } from "./x509_ca.ts";
 interface Loaded {
   journal: Journal;
   journalID: number;
-  x509: { current?: X509CA; next?: X509CA };
-  jwt: { current?: JWTSigningKey; next?: JWTSigningKey };
+  x509: { current?: X509CA; next?: X509CA; old?: X509CA };
+  jwt: { current?: JWTSigningKey; next?: JWTSigningKey; old?: JWTSigningKey };
 }
 
 /** Finds this server's journal by the SKIs of its KeyManager's CA keys and restores every still-usable slot. */
@@ -54,7 +54,9 @@ export async function loadFromJournal(cfg: {
       });
       if (e.status === "ACTIVE" && !out.x509.current) out.x509.current = ca;
       else if (e.status === "PREPARED" && !out.x509.next) out.x509.next = ca;
+      else if (e.status === "OLD" && !out.x509.old) out.x509.old = ca;
     }
+    if (out.x509.old && out.x509.current && out.x509.old.slot === out.x509.current.slot) delete out.x509.old;
     if (out.x509.next && out.x509.current && out.x509.next.slot === out.x509.current.slot) delete out.x509.next;
 
     const kids = new Set(bundle?.jwtKeys.map((k) => k.kid) ?? []);
@@ -71,7 +73,9 @@ export async function loadFromJournal(cfg: {
       };
       if (e.status === "ACTIVE" && !out.jwt.current) out.jwt.current = k;
       else if (e.status === "PREPARED" && !out.jwt.next) out.jwt.next = k;
+      else if (e.status === "OLD" && !out.jwt.old) out.jwt.old = k;
     }
+    if (out.jwt.old && out.jwt.current && out.jwt.old.slot === out.jwt.current.slot) delete out.jwt.old;
     if (out.jwt.next && out.jwt.current && out.jwt.next.slot === out.jwt.current.slot) delete out.jwt.next;
     if (!out.x509.current) {
       cfg.logger.info("Journal has no usable active X509 CA", { [F.AUTHORITY_ID]: authorityID });

@@ -2,7 +2,7 @@
 import { defineCommand, type Command } from "../../core/cli/command.ts";
 import { ConfigStatus } from "../../core/config/mod.ts";
 import { formatError, InvalidArgumentError } from "../../core/errors.ts";
-import type { Logger } from "../../core/log/logger.ts";
+import { type LevelName, LogLevelControl, type Logger } from "../../core/log/logger.ts";
 import type { Clock } from "../../core/ports/clock.ts";
 import type { FS } from "../../core/ports/fs.ts";
 import type { HTTPServe } from "../../core/ports/http_server.ts";
@@ -20,8 +20,8 @@ export interface ServerRuntime {
   fs: FS;
   http: HTTPServe;
   clock: Clock;
-  /** Builds the process logger from the validated config (sink, level, format, file). */
-  logger(cfg: ServerConfig): Logger;
+  /** Builds the process logger from the validated config (sink, format, file) at the level `level` holds. */
+  logger(cfg: ServerConfig, level: LogLevelControl): Logger;
   openDataStore(cfg: DataStoreConfig, logger: Logger): Promise<DataStore>;
   /** Builds the configured upstream authority, if any (aws_pca, disk). */
   upstream?(cfg: ServerConfig, logger: Logger): Promise<UpstreamAuthority | undefined>;
@@ -59,7 +59,8 @@ export function runCommand(rt: ServerRuntime): Command {
       }
       const status = new ConfigStatus();
       const cfg = loadServerConfig({ text, filename: path, flags, expandEnv: v.expandEnv, getenv: ctx.env.getenv, status });
-      const logger = rt.logger(cfg);
+      const logLevel = new LogLevelControl(cfg.logLevel as LevelName);
+      const logger = rt.logger(cfg, logLevel);
       for (const note of status.infos) logger.info("Configuration note", { note });
       try {
         await rt.fs.mkdir(cfg.dataDir, 0o700);
@@ -98,6 +99,7 @@ export function runCommand(rt: ServerRuntime): Command {
             http: rt.http,
             clock: rt.clock,
             logger,
+            logLevel,
           });
           logger.info("Server starting", { trust_domain_id: cfg.trustDomain.idString(), data_dir: cfg.dataDir });
           await server.run(ctx.env.signal);

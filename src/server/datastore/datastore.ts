@@ -22,6 +22,8 @@ export interface RegistrationEntry {
   revisionNumber: number;
   /** Unix seconds. */
   createdAt: number;
+  /** Unix seconds after which the entry is no longer served (SPIRE `-entryExpiry`); 0 or absent: never. */
+  expiresAt?: number;
 }
 
 /** Fields a caller provides to create an entry; the store assigns id, revision and createdAt when absent. */
@@ -68,6 +70,10 @@ export interface Bundle {
   sequence: number;
   /** Seconds. */
   refreshHint: number;
+  /** Hex subject key IDs of X.509 authorities an operator tainted (`localauthority x509 taint`). */
+  taintedX509?: string[];
+  /** Key IDs of JWT authorities an operator tainted (`localauthority jwt taint`). */
+  taintedJWT?: string[];
 }
 
 /** One server's CA journal (opaque JSON for the CA manager), found by its active X.509 authority id. */
@@ -160,6 +166,22 @@ export interface DataStore {
   /** Removes roots and keys that expired before `expiresBefore` (unix seconds); bumps the sequence when anything changed. */
   pruneBundle(trustDomain: string, expiresBefore: number): Promise<Bundle | undefined>;
   listBundles(): Promise<Bundle[]>;
+  /**
+   * Marks the root whose subject key ID is `ski` (hex) as tainted; bumps the sequence.
+   * @throws {NotFoundError} "no ca found with provided subject key ID"
+   * @throws {InvalidArgumentError} "root CA is already tainted"
+   */
+  taintX509CA(trustDomain: string, ski: string): Promise<Bundle>;
+  /**
+   * Removes a tainted root from the bundle; bumps the sequence.
+   * @throws {NotFoundError} "no root CA found with provided subject key ID"
+   * @throws {InvalidArgumentError} "it is not possible to revoke an untainted root CA"
+   */
+  revokeX509CA(trustDomain: string, ski: string): Promise<Bundle>;
+  /** @throws {NotFoundError} "no JWT Key found with provided key ID"; {InvalidArgumentError} "key is already tainted" */
+  taintJWTKey(trustDomain: string, kid: string): Promise<Bundle>;
+  /** @throws {NotFoundError}; {InvalidArgumentError} "it is not possible to revoke an untainted key" */
+  revokeJWTKey(trustDomain: string, kid: string): Promise<Bundle>;
 
   // CA journal
   setCAJournal(j: Omit<CAJournal, "id"> & { id?: number }): Promise<CAJournal>;

@@ -3,7 +3,10 @@
  * inside a transaction so concurrent appends and prunes never lose each other's roots.
  * @module
  */
+import { InvalidArgumentError, NotFoundError } from "../../../core/errors.ts";
 import type { SQLDriver, SQLExecutor } from "../../../core/ports/sql_driver.ts";
+import { toHex } from "../../../core/encoding.ts";
+import { parseCertificate } from "../../../core/x509/certificate_info.ts";
 import type { Bundle, JWTKey } from "../datastore.ts";
 import { certificateNotAfter, fromBase64, toBase64, toNumber } from "./_codec.ts";
 
@@ -15,6 +18,8 @@ interface BundleDoc {
   x509Authorities: string[];
   jwtKeys: { kid: string; publicKey: string; notAfter: number }[];
   refreshHint: number;
+  taintedX509?: string[];
+  taintedJWT?: string[];
 }
 
 interface BundleRow {
@@ -31,6 +36,8 @@ function toBundle(r: BundleRow): Bundle {
     jwtKeys: doc.jwtKeys.map((k) => ({ kid: k.kid, publicKey: fromBase64(k.publicKey), notAfter: k.notAfter })),
     sequence: toNumber(r.sequence),
     refreshHint: doc.refreshHint,
+    ...(doc.taintedX509?.length ? { taintedX509: doc.taintedX509 } : {}),
+    ...(doc.taintedJWT?.length ? { taintedJWT: doc.taintedJWT } : {}),
   };
 }
 
@@ -39,6 +46,8 @@ function toDoc(b: Bundle): string {
     x509Authorities: b.x509Authorities.map(toBase64),
     jwtKeys: b.jwtKeys.map((k) => ({ kid: k.kid, publicKey: toBase64(k.publicKey), notAfter: k.notAfter })),
     refreshHint: b.refreshHint,
+    ...(b.taintedX509?.length ? { taintedX509: b.taintedX509 } : {}),
+    ...(b.taintedJWT?.length ? { taintedJWT: b.taintedJWT } : {}),
   };
   return JSON.stringify(doc);
 }
@@ -158,5 +167,67 @@ export async function pruneBundle(
     };
     await write(tx, next, false);
     return next;
+  });
+}
+
+/** Hex subject key ID of a DER certificate, or "" when it has none or cannot be read. */
+export function subjectKeyID(der: Uint8Array): string {
+  try {
+    const ski = parseCertificate(der).ski;
+    return ski ? toHex(ski) : "";
+  } catch {
+    return "";
+  }
+}
+
+/** Reads, changes and writes one bundle in a transaction, bumping its sequence (SPIRE sqlstore taint/revoke). */
+async function mutate(db: SQLDriver, trustDomain: string, fn: (b: Bundle) => void): Promise<Bundle> {
+  return db.transaction(async (tx) => {
+    const current = await select(tx, trustDomain);
+    if (current === undefined) throw new NotFoundError("bundle not found");
+    fn(current);
+    current.sequence += 1;
+    await write(tx, current, false);
+    return current;
+  });
+}
+
+/** Marks a root as tainted: agents then replace every SVID that chains to it. Texts are SPIRE's (sqlstore.go taintX509CA). */
+export function taintX509CA(db: SQLDriver, trustDomain: string, ski: string): Promise<Bundle> {
+  return mutate(db, trustDomain, (b) => {
+    const tainted = new Set(b.taintedX509 ?? []);
+    if (!b.x509Authorities.some((der) => subjectKeyID(der) === ski)) throw new NotFoundError("no ca found with provided subject key ID");
+    if (tainted.has(ski)) throw new InvalidArgumentError("root CA is already tainted");
+    b.taintedX509 = [...tainted, ski];
+  });
+}
+
+/** Removes a tainted root from the bundle (SPIRE sqlstore.go revokeX509CA). */
+export function revokeX509CA(db: SQLDriver, trustDomain: string, ski: string): Promise<Bundle> {
+  return mutate(db, trustDomain, (b) => {
+    const keep = b.x509Authorities.filter((der) => subjectKeyID(der) !== ski);
+    if (keep.length === b.x509Authorities.length) throw new NotFoundError("no root CA found with provided subject key ID");
+    if (!(b.taintedX509 ?? []).includes(ski)) throw new InvalidArgumentError("it is not possible to revoke an untainted root CA");
+    b.x509Authorities = keep;
+    b.taintedX509 = (b.taintedX509 ?? []).filter((s) => s !== ski);
+  });
+}
+
+/** Marks a JWT key as tainted (SPIRE sqlstore.go taintJWTKey). */
+export function taintJWTKey(db: SQLDriver, trustDomain: string, kid: string): Promise<Bundle> {
+  return mutate(db, trustDomain, (b) => {
+    if (!b.jwtKeys.some((k) => k.kid === kid)) throw new NotFoundError("no JWT Key found with provided key ID");
+    if ((b.taintedJWT ?? []).includes(kid)) throw new InvalidArgumentError("key is already tainted");
+    b.taintedJWT = [...(b.taintedJWT ?? []), kid];
+  });
+}
+
+/** Removes a tainted JWT key from the bundle (SPIRE sqlstore.go revokeJWTKey). */
+export function revokeJWTKey(db: SQLDriver, trustDomain: string, kid: string): Promise<Bundle> {
+  return mutate(db, trustDomain, (b) => {
+    if (!b.jwtKeys.some((k) => k.kid === kid)) throw new NotFoundError("no JWT Key found with provided key ID");
+    if (!(b.taintedJWT ?? []).includes(kid)) throw new InvalidArgumentError("it is not possible to revoke an untainted key");
+    b.jwtKeys = b.jwtKeys.filter((k) => k.kid !== kid);
+    b.taintedJWT = (b.taintedJWT ?? []).filter((k) => k !== kid);
   });
 }

@@ -99,6 +99,11 @@ function v2(bigint: string, text: string): string[] {
   ];
 }
 
+/** v3: entry expiry (SPIRE `-entryExpiry`, unix seconds, 0 = never); expired entries are not served to agents. */
+function v3(bigint: string): string[] {
+  return [`ALTER TABLE registered_entries ADD COLUMN expires_at ${bigint} NOT NULL DEFAULT 0`];
+}
+
 /** Every schema version this code knows, oldest first; the last one is what a fresh database gets. */
 export const MIGRATIONS: readonly Migration[] = [
   {
@@ -114,6 +119,10 @@ export const MIGRATIONS: readonly Migration[] = [
       sqlite: v2("INTEGER", "TEXT"),
       postgres: v2("BIGINT", `TEXT COLLATE "C"`),
     },
+  },
+  {
+    version: 3,
+    statements: { sqlite: v3("INTEGER"), postgres: v3("BIGINT") },
   },
 ];
 

@@ -20,7 +20,7 @@ import type {
   NewRegistrationEntry,
   RegistrationEntry,
 } from "../datastore.ts";
-import { appendBundle, fetchBundle, listBundles, pruneBundle } from "./bundles.ts";
+import { appendBundle, fetchBundle, listBundles, pruneBundle, revokeJWTKey, revokeX509CA, taintJWTKey, taintX509CA } from "./bundles.ts";
 import { fetchCAJournal, setCAJournal } from "./ca_journal.ts";
 import {
   createEntry,
@@ -154,6 +154,18 @@ export class SQLStore implements DataStore {
   }
   listBundles(): Promise<Bundle[]> {
     return listBundles(this.driver);
+  }
+  taintX509CA(trustDomain: string, ski: string): Promise<Bundle> {
+    return taintX509CA(this.driver, trustDomain, ski);
+  }
+  revokeX509CA(trustDomain: string, ski: string): Promise<Bundle> {
+    return revokeX509CA(this.driver, trustDomain, ski);
+  }
+  taintJWTKey(trustDomain: string, kid: string): Promise<Bundle> {
+    return taintJWTKey(this.driver, trustDomain, kid);
+  }
+  revokeJWTKey(trustDomain: string, kid: string): Promise<Bundle> {
+    return revokeJWTKey(this.driver, trustDomain, kid);
   }
 
   setCAJournal(j: Omit<CAJournal, "id"> & { id?: number }): Promise<CAJournal> {

@@ -1,0 +1,82 @@
+import { test } from "../../_uvu.ts";
+import * as assert from "uvu/assert";
+import { batchCreateEntry, batchDeleteEntry, batchUpdateEntry, filterEntries, selectorsMatch } from "../../../src/server/api/entry_api.ts";
+import { SyncHub } from "../../../src/server/api/sync_hub.ts";
+import { nullLogger } from "../../../src/core/log/logger.ts";
+import { memoryStore, newClock, TD } from "../_fixtures.ts";
+
+const id = (path: string) => ({ trust_domain: "example.org", path });
+const web = { spiffe_id: id("/web"), parent_id: id("/node1"), selectors: [{ type: "unix", value: "uid:1000" }, { type: "unix", value: "gid:1" }] };
+
+test("selectorsMatch() follows SPIRE's SelectorMatch modes", () => {
+  const e = [{ type: "a", value: "1" }, { type: "b", value: "2" }];
+  const s = (...vs: string[]) => vs.map((v) => ({ type: v[0]!, value: v.slice(1) }));
+  assert.ok(selectorsMatch(e, s("a1"), "MATCH_SUPERSET"));
+  assert.not.ok(selectorsMatch(e, s("a1", "c3"), "MATCH_SUPERSET"));
+  assert.ok(selectorsMatch(e, s("b2", "a1"), "MATCH_EXACT"));
+  assert.not.ok(selectorsMatch(e, s("a1"), "MATCH_EXACT"));
+  assert.ok(selectorsMatch(e, s("a1", "b2", "c3"), "MATCH_SUBSET"));
+  assert.not.ok(selectorsMatch(e, s("a1"), "MATCH_SUBSET"));
+  assert.ok(selectorsMatch(e, s("c3", "b2"), "MATCH_ANY"));
+  assert.not.ok(selectorsMatch(e, s("c3"), "MATCH_ANY"));
+});
+
+test("batchCreateEntry() answers one status per entry with SPIRE's codes and texts", async () => {
+  const ds = await memoryStore(newClock());
+  const r = await batchCreateEntry(ds, TD, [
+    web,
+    web,
+    { ...web, spiffe_id: id("/spire/x") },
+    { ...web, spiffe_id: { trust_domain: "other.org", path: "/x" } },
+    { ...web, selectors: [] },
+    { ...web, spiffe_id: id("/fw"), federates_with: ["other.org"] },
+    { ...web, spiffe_id: id("/bad id") , id: "bad id!" },
+  ]);
+  assert.equal(r.map((x) => x.status.code), [0, 6, 3, 3, 3, 3, 3]);
+  assert.is(r[1]!.status.message, "similar entry already exists");
+  assert.is(r[1]!.entry!.id, r[0]!.entry!.id, "AlreadyExists carries the existing entry");
+  assert.is(r[2]!.status.message, 'failed to convert entry: invalid spiffe ID: "spiffe://example.org/spire/x" is not a workload in trust domain "example.org"; path is in the reserved namespace');
+  assert.is(r[3]!.status.message, 'failed to convert entry: invalid spiffe ID: "spiffe://other.org/x" is not a member of trust domain "example.org"');
+  assert.is(r[4]!.status.message, "failed to convert entry: selector list is empty");
+  assert.is(r[5]!.status.message, "failed to convert entry: federates_with is not supported: wisp has no federation");
+});
+
+test("batchUpdateEntry() keeps id and created_at and bumps the revision; batchDeleteEntry() reports unknown IDs", async () => {
+  const ds = await memoryStore(newClock());
+  const [created] = await batchCreateEntry(ds, TD, [{ ...web, id: "e1", expires_at: 4000000000 }]);
+  const [updated] = await batchUpdateEntry(ds, TD, [{ ...web, id: "e1", hint: "h", selectors: [{ type: "unix", value: "uid:2" }] }]);
+  assert.is(updated!.status.code, 0);
+  assert.is(updated!.entry!.id, "e1");
+  assert.is(updated!.entry!.revision_number, created!.entry!.revision_number + 1);
+  assert.is(updated!.entry!.created_at, created!.entry!.created_at);
+  assert.is(updated!.entry!.hint, "h");
+  assert.is(updated!.entry!.expires_at, 0, "no input mask: every field is replaced, as SPIRE's CLI update does");
+  const [missing] = await batchUpdateEntry(ds, TD, [{ ...web, id: "nope" }]);
+  assert.equal(missing!.status, { code: 5, message: "failed to update entry: datastore-sql: record not found" });
+  const del = await batchDeleteEntry(ds, ["e1", "e1", ""]);
+  assert.equal(del.map((d) => d.status), [{ code: 0, message: "OK" }, { code: 5, message: "entry not found" }, { code: 3, message: "missing entry ID" }]);
+});
+
+test("filterEntries() applies hint and downstream filters; by_downstream=false does not filter", async () => {
+  const ds = await memoryStore(newClock());
+  await batchCreateEntry(ds, TD, [web, { ...web, spiffe_id: id("/ds"), downstream: true, hint: "x" }]);
+  const paths = async (f: Parameters<typeof filterEntries>[1]) => (await filterEntries(ds, f)).map((e) => e.spiffeID);
+  assert.equal(await paths({ by_downstream: false }), ["spiffe://example.org/web", "spiffe://example.org/ds"]);
+  assert.equal(await paths({ by_downstream: true }), ["spiffe://example.org/ds"]);
+  assert.equal(await paths({ by_hint: "x" }), ["spiffe://example.org/ds"]);
+  assert.equal(await paths({ by_selectors: { selectors: [{ type: "unix", value: "gid:1" }], match: "MATCH_EXACT" } }), []);
+});
+
+test("SyncHub does not hand out an entry past its expiry", async () => {
+  const clock = newClock();
+  const ds = await memoryStore(clock);
+  const now = Math.floor(clock.now().getTime() / 1000);
+  await batchCreateEntry(ds, TD, [{ ...web, expires_at: now + 60 }, { ...web, spiffe_id: id("/forever") }]);
+  const hub = new SyncHub({ ds, trustDomain: "example.org", logger: nullLogger, clock });
+  assert.is((await hub.authorizedEntries("spiffe://example.org/node1")).length, 2);
+  clock.advance(61_000);
+  await hub.notify();
+  assert.equal((await hub.authorizedEntries("spiffe://example.org/node1")).map((e) => e.spiffeID), ["spiffe://example.org/forever"]);
+});
+
+test.run();
