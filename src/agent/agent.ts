@@ -21,8 +21,8 @@ export interface AgentOptions {
   /** Every server sharing the datastore, in preference order; absent: only serverAddress:serverPort. */
   servers?: ServerEndpoint[] | undefined;
   socketPath: string;
-  dataDir: string;
-  persist: boolean;
+  /** KeyManager "disk" directory for the agent key and SVID; absent: KeyManager "memory". */
+  keyDirectory?: string | undefined;
   joinToken?: string | undefined;
   bootstrapRoots?: Uint8Array[] | undefined;
   insecureBootstrap: boolean;
@@ -65,8 +65,7 @@ export class Agent {
       trustDomain: o.trustDomain,
       client,
       fs: this.#d.fs,
-      dataDir: o.dataDir,
-      persist: o.persist,
+      keyDirectory: o.keyDirectory,
       joinToken: o.joinToken,
       bootstrapRoots: o.bootstrapRoots,
       insecureBootstrap: o.insecureBootstrap,

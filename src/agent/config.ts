@@ -52,8 +52,6 @@ export interface AgentConfig {
   servers: ServerEndpoint[];
   /** Workload API Unix socket. Default "/tmp/wisp-agent/public/api.sock". */
   socketPath: string;
-  /** Admin API Unix socket. Optional; no admin API when unset. */
-  adminSocketPath?: string;
   trustDomain: spiffeid.TrustDomain;
   /** PEM bundle used to authenticate the server at first contact. One of the three bootstrap modes. */
   trustBundlePath?: string;
@@ -135,7 +133,7 @@ export function buildAgentConfig(
     serverPort,
     servers,
     socketPath: a.string("socket_path") || d.socketPath,
-    ...config.optionalField("adminSocketPath", a.string("admin_socket_path") || undefined),
+    ...refuseAdminSocket(a, status),
     trustDomain: config.readTrustDomain(a, status),
     ...readBootstrap(a, status),
     ...config.optionalField("joinToken", a.string("join_token") || undefined),
@@ -150,6 +148,20 @@ export function buildAgentConfig(
   root.finish();
   status.throwIfErrors();
   return config.deepFreeze(built as AgentConfig);
+}
+
+/**
+ * SPIRE serves its agent admin API (Debug, Delegated Identity, Logger) on `admin_socket_path`. wisp does not have that
+ * API yet, and accepting the key would leave an operator waiting for a socket that never appears.
+ */
+function refuseAdminSocket(a: config.ConfigSection, status: config.ConfigStatus): Record<string, never> {
+  if (a.string("admin_socket_path")) {
+    status.error(
+      `${a.key("admin_socket_path")} is not supported by wisp yet: the agent admin API (SPIRE's Debug, Delegated Identity ` +
+        "and Logger services) is not implemented; remove the key",
+    );
+  }
+  return {};
 }
 
 /** Exactly one way to trust the server at first contact (SPIRE agent run.go validateConfig texts). */

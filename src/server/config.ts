@@ -78,7 +78,7 @@ export interface ServerConfig {
   /** Agent SVID lifetime. Default defaultX509SVIDTTL. */
   agentTTL: number;
   caKeyType: config.KeyType;
-  /** CA subject. Default C=US, O=SPIFFE. */
+  /** `ca_subject`: subject of self-signed CAs and of CA CSRs sent upstream. Default C=US, O=SPIFFE. */
   caSubject: { country: string[]; organization: string[]; commonName: string };
   /** `iss` claim of JWT-SVIDs. Optional. */
   jwtIssuer?: string;
@@ -150,7 +150,6 @@ export function buildServerConfig(
   const agentTTL = ttl("agent_ttl", defaultX509SVIDTTL);
   checkTTLsForCATTL(s, { caTTL, default_x509_svid_ttl: defaultX509SVIDTTL, default_jwt_svid_ttl: defaultJWTSVIDTTL }, status);
 
-  const subj = s.section("ca_subject");
   const built = {
     bindAddress: s.string("bind_address") || d.bindAddress,
     bindPort: s.int("bind_port", { min: 0, max: 65535 }) ?? d.bindPort,
@@ -165,11 +164,7 @@ export function buildServerConfig(
     defaultJWTSVIDTTL,
     agentTTL,
     caKeyType: config.readKeyType(s, "ca_key_type", status),
-    caSubject: {
-      country: subj.stringList("country") ?? d.caSubject.country,
-      organization: subj.stringList("organization") ?? d.caSubject.organization,
-      commonName: subj.string("common_name") ?? d.caSubject.commonName,
-    },
+    caSubject: readCASubject(s, status),
     ...config.optionalField("jwtIssuer", s.string("jwt_issuer")),
     healthChecks: config.readHealthChecks(s, status),
     ...buildPlugins(root.raw("plugins"), dataDir, status),
@@ -177,6 +172,23 @@ export function buildServerConfig(
   root.finish();
   status.throwIfErrors();
   return config.deepFreeze(built as ServerConfig);
+}
+
+/**
+ * SPIRE's `ca_subject { country = [..] organization = [..] common_name = "" }`: a declared block replaces the default
+ * whole (absent fields stay empty); a block with nothing in it falls back to the default, with SPIRE's warning.
+ */
+function readCASubject(s: config.ConfigSection, status: config.ConfigStatus): ServerConfig["caSubject"] {
+  const declared = s.has("ca_subject");
+  const subj = s.section("ca_subject");
+  const subject = {
+    country: (subj.stringList("country") ?? []).filter((v) => v !== ""),
+    organization: (subj.stringList("organization") ?? []).filter((v) => v !== ""),
+    commonName: subj.string("common_name") ?? "",
+  };
+  if (subject.country.length > 0 || subject.organization.length > 0 || subject.commonName !== "") return subject;
+  if (declared) status.info("ca_subject configurable is set but empty; the default will be used");
+  return defaultServerConfig().caSubject;
 }
 
 /** SPIRE's MaxSVIDTTLForCATTL note: an SVID TTL above min(ca_ttl/6, 7d) gets cut short by CA rotation. */

@@ -23,9 +23,11 @@ export interface AgentManagerConfig {
   trustDomain: spiffeid.TrustDomain;
   client: ServerClient;
   fs: FS;
-  dataDir: string;
-  /** Keep the agent key and SVID on disk (KeyManager "disk"), so a restart needs no new join token. */
-  persist: boolean;
+  /**
+   * KeyManager "disk" `directory`: the agent key and SVID are kept there (file 0600, directory created 0700), so a
+   * restart needs no new join token. Absent: KeyManager "memory", nothing is written.
+   */
+  keyDirectory?: string | undefined;
   joinToken?: string | undefined;
   /** Roots from trust_bundle_path; absent with insecure_bootstrap. */
   bootstrapRoots?: Uint8Array[] | undefined;
@@ -78,7 +80,7 @@ export class AgentManager {
   async initialize(): Promise<void> {
     const c = this.#c;
     const now = c.clock.now();
-    const saved = c.persist ? await loadAgentState(c.fs, c.dataDir) : undefined;
+    const saved = c.keyDirectory === undefined ? undefined : await loadAgentState(c.fs, c.keyDirectory);
     if (saved) {
       const info = parseCertificate(saved.svidChain[0]!);
       if (info.notAfter.getTime() > now.getTime()) {
@@ -165,8 +167,8 @@ export class AgentManager {
   }
 
   async #persist(): Promise<void> {
-    if (!this.#c.persist || !this.#agent) return;
-    await saveAgentState(this.#c.fs, this.#c.dataDir, { svidChain: this.#agent.chain, keyPKCS8: this.#agent.keyPKCS8, roots: this.#bundle.roots });
+    if (this.#c.keyDirectory === undefined || !this.#agent) return;
+    await saveAgentState(this.#c.fs, this.#c.keyDirectory, { svidChain: this.#agent.chain, keyPKCS8: this.#agent.keyPKCS8, roots: this.#bundle.roots });
   }
 
   async #syncLoop(signal: AbortSignal): Promise<void> {
