@@ -24,7 +24,8 @@ export interface AgentOptions {
   /** KeyManager "disk" directory for the agent key and SVID; absent: KeyManager "memory". */
   keyDirectory?: string | undefined;
   joinToken?: string | undefined;
-  bootstrapRoots?: Uint8Array[] | undefined;
+  /** The bootstrap bundle, loaded at each attestation attempt; absent with insecure_bootstrap. */
+  bootstrapBundle?: (() => Promise<Uint8Array[]>) | undefined;
   insecureBootstrap: boolean;
   /** How long to wait for the first sync before giving up, ms (SPIRE retries for about a minute). */
   initialSyncTimeout?: number;
@@ -67,7 +68,7 @@ export class Agent {
       fs: this.#d.fs,
       keyDirectory: o.keyDirectory,
       joinToken: o.joinToken,
-      bootstrapRoots: o.bootstrapRoots,
+      bootstrapBundle: o.bootstrapBundle,
       insecureBootstrap: o.insecureBootstrap,
       clock,
       logger,

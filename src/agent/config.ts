@@ -3,6 +3,7 @@ import * as spiffeid from "../core/spiffeid/mod.ts";
 import type { LogLevel } from "../core/log/logger.ts";
 import * as config from "../core/config/mod.ts";
 import { parseServerAddresses, type ServerEndpoint } from "./server_addresses.ts";
+import type { TrustBundleFormat } from "./trust_bundle_source.ts";
 
 /** agent.conf as written: snake_case keys, every value unchecked. */
 export interface RawAgentConfig {
@@ -20,6 +21,7 @@ export interface AgentFlagOverrides {
   /** `-trustBundle`: path of the bootstrap bundle. */
   trustBundle: string;
   trustBundleUrl: string;
+  trustBundleFormat: string;
   dataDir: string;
   socketPath: string;
   logLevel: string;
@@ -55,8 +57,12 @@ export interface AgentConfig {
   trustDomain: spiffeid.TrustDomain;
   /** PEM bundle used to authenticate the server at first contact. One of the three bootstrap modes. */
   trustBundlePath?: string;
-  /** HTTPS URL the bootstrap bundle is downloaded from. */
+  /** URL the bootstrap bundle is downloaded from at each attestation attempt: https://, or http:// over trustBundleUnixSocket. */
   trustBundleURL?: URL;
+  /** Unix socket `trust_bundle_url` is fetched through (SPIRE's `trust_bundle_unix_socket`). Optional. */
+  trustBundleUnixSocket?: string;
+  /** `trust_bundle_format` of trust_bundle_path / trust_bundle_url: "pem" or "spiffe". Default "pem". */
+  trustBundleFormat: TrustBundleFormat;
   /** Trust the server without a bundle at first contact (development only). Default false. */
   insecureBootstrap: boolean;
   /** Single-use join token for node attestation. Optional once the agent holds an SVID. */
@@ -96,6 +102,7 @@ const FLAG_KEYS: Record<keyof AgentFlagOverrides, string> = {
   joinToken: "join_token",
   trustBundle: "trust_bundle_path",
   trustBundleUrl: "trust_bundle_url",
+  trustBundleFormat: "trust_bundle_format",
   dataDir: "data_dir",
   socketPath: "socket_path",
   logLevel: "log_level",
@@ -168,6 +175,8 @@ function refuseAdminSocket(a: config.ConfigSection, status: config.ConfigStatus)
 function readBootstrap(a: config.ConfigSection, status: config.ConfigStatus) {
   const path = a.string("trust_bundle_path") || undefined;
   const urlText = a.string("trust_bundle_url") || undefined;
+  const unixSocket = a.string("trust_bundle_unix_socket") || undefined;
+  const formatText = a.string("trust_bundle_format") || "pem";
   const insecure = a.bool("insecure_bootstrap") ?? false;
   const given = [insecure, path !== undefined, urlText !== undefined].filter(Boolean).length;
   if (given === 0) {
@@ -175,18 +184,36 @@ function readBootstrap(a: config.ConfigSection, status: config.ConfigStatus) {
   } else if (given > 1) {
     status.error("only one of agent.insecure_bootstrap, agent.trust_bundle_path or agent.trust_bundle_url can be set");
   }
+  let format: TrustBundleFormat = "pem";
+  if (formatText === "pem" || formatText === "spiffe") format = formatText;
+  else status.error(`invalid value for ${a.key("trust_bundle_format")}, expected "pem" or "spiffe"`);
+  if (unixSocket !== undefined && urlText === undefined) {
+    status.error(`if ${a.key("trust_bundle_unix_socket")} is specified, so must be ${a.key("trust_bundle_url")}`);
+  }
   let url: URL | undefined;
   if (urlText !== undefined) {
     try {
       url = new URL(urlText);
-      if (url.protocol !== "https:") status.error(`${a.key("trust_bundle_url")} must use https, got "${urlText}"`);
     } catch {
-      status.error(`${a.key("trust_bundle_url")}: invalid URL "${urlText}"`);
+      status.error(`${a.key("trust_bundle_url")}: unable to parse trust bundle URL "${urlText}"`);
+    }
+    if (url && unixSocket !== undefined) {
+      if (url.protocol !== "http:") {
+        status.error(`${a.key("trust_bundle_url")}: trust bundle URL must start with http:// when used with trust bundle unix socket`);
+      }
+      for (const key of url.searchParams.keys()) {
+        if (key.startsWith("spiffe-")) status.error(`${a.key("trust_bundle_url")} query params can not start with spiffe-`);
+        if (key.startsWith("spire-")) status.error(`${a.key("trust_bundle_url")} query params can not start with spire-`);
+      }
+    } else if (url && url.protocol !== "https:") {
+      status.error(`${a.key("trust_bundle_url")}: trust bundle URL must start with https://, got "${urlText}"`);
     }
   }
   return {
     ...config.optionalField("trustBundlePath", path),
     ...config.optionalField("trustBundleURL", url),
+    ...config.optionalField("trustBundleUnixSocket", unixSocket),
+    trustBundleFormat: format,
     insecureBootstrap: insecure,
   };
 }

@@ -5,7 +5,7 @@
  */
 import { exportPKCS8, generateKeyPair, importPKCS8 } from "../../core/crypto/ec_p256.ts";
 import { equalBytes, fromBase64 } from "../../core/encoding.ts";
-import { FailedPreconditionError, formatError, UnavailableError } from "../../core/errors.ts";
+import { FailedPreconditionError, formatError, isUnknownAuthority, UnavailableError } from "../../core/errors.ts";
 import * as F from "../../core/log/fields.ts";
 import type { Logger } from "../../core/log/logger.ts";
 import type { Clock } from "../../core/ports/clock.ts";
@@ -29,8 +29,11 @@ export interface AgentManagerConfig {
    */
   keyDirectory?: string | undefined;
   joinToken?: string | undefined;
-  /** Roots from trust_bundle_path; absent with insecure_bootstrap. */
-  bootstrapRoots?: Uint8Array[] | undefined;
+  /**
+   * The bootstrap bundle (trust_bundle_path / trust_bundle_url), asked for at each attestation attempt; absent with
+   * insecure_bootstrap.
+   */
+  bootstrapBundle?: (() => Promise<Uint8Array[]>) | undefined;
   insecureBootstrap: boolean;
   clock: Clock;
   logger: Logger;
@@ -96,7 +99,7 @@ export class AgentManager {
       throw new FailedPreconditionError("agent is not attested: a join token is required (-joinToken or agent.join_token)");
     }
     let roots: Uint8Array[];
-    if (c.bootstrapRoots && c.bootstrapRoots.length > 0) roots = c.bootstrapRoots;
+    if (c.bootstrapBundle) roots = await c.bootstrapBundle();
     else if (c.insecureBootstrap) {
       this.#log.warn("Insecure bootstrap enabled; the server's identity is not verified for the first connection");
       c.client.setCredentials("insecure");
@@ -104,7 +107,14 @@ export class AgentManager {
     } else throw new FailedPreconditionError("a trust bundle is required unless insecure_bootstrap is set");
     c.client.setCredentials(roots);
     const pair = await generateKeyPair(true);
-    const svid = await c.client.attestJoinToken(c.joinToken, await createCSR(pair));
+    let svid;
+    try {
+      svid = await c.client.attestJoinToken(c.joinToken, await createCSR(pair));
+    } catch (err) {
+      // The server was refused before the token was sent, so the token is still good for the next attempt.
+      if (isUnknownAuthority(err)) this.#log.info("Trust Bundle and Server don't agree, bootstrapping again");
+      throw err;
+    }
     const keyPKCS8 = await exportPKCS8(pair.privateKey);
     await verifyX509SVID(svid.chain, roots, c.clock.now());
     this.#setAgentSVID(svid.chain, keyPKCS8);
