@@ -71,8 +71,6 @@ export interface AgentConfig {
   logFormat: config.LogFormat;
   logFile?: string;
   workloadX509SVIDKeyType: config.KeyType;
-  /** Soft limit of cached X509-SVIDs. Default 1000. */
-  x509SVIDCacheMaxSize: number;
   healthChecks: config.HealthChecksConfig;
   nodeAttestor: { name: "join_token" };
   keyManager: AgentKeyManagerConfig;
@@ -85,11 +83,11 @@ export function defaultAgentConfig() {
     dataDir: "./.data",
     serverPort: 8081,
     socketPath: "/tmp/wisp-agent/public/api.sock",
-    x509SVIDCacheMaxSize: 1000,
   };
 }
 
-const PLUGIN_RULES: Record<string, config.PluginTypeRule> = {
+/** Plugin types and names this config accepts. */
+export const AGENT_PLUGIN_RULES: Readonly<Record<string, config.PluginTypeRule>> = {
   NodeAttestor: { names: ["join_token"], single: true },
   KeyManager: { names: ["memory", "disk"], single: true },
   WorkloadAttestor: { names: ["unix"], single: false },
@@ -140,7 +138,7 @@ export function buildAgentConfig(
     serverPort,
     servers,
     socketPath: a.string("socket_path") || d.socketPath,
-    ...refuseAdminSocket(a, status),
+    ...refuseUnsupported(a, status),
     trustDomain: config.readTrustDomain(a, status),
     ...readBootstrap(a, status),
     ...config.optionalField("joinToken", a.string("join_token") || undefined),
@@ -148,7 +146,6 @@ export function buildAgentConfig(
     logFormat: config.readLogFormat(a, status),
     ...config.optionalField("logFile", a.string("log_file") || undefined),
     workloadX509SVIDKeyType: config.readKeyType(a, "workload_x509_svid_key_type", status),
-    x509SVIDCacheMaxSize: a.int("x509_svid_cache_max_size", { min: 1 }) ?? d.x509SVIDCacheMaxSize,
     healthChecks: config.readHealthChecks(a, status),
     ...buildPlugins(root.raw("plugins"), dataDir, status),
   };
@@ -158,14 +155,22 @@ export function buildAgentConfig(
 }
 
 /**
- * SPIRE serves its agent admin API (Debug, Delegated Identity, Logger) on `admin_socket_path`. wisp does not have that
- * API yet, and accepting the key would leave an operator waiting for a socket that never appears.
+ * Keys SPIRE gives an effect wisp does not have yet. Accepting them would leave an operator relying on something that
+ * never happens, so each is refused by name with what is missing.
  */
-function refuseAdminSocket(a: config.ConfigSection, status: config.ConfigStatus): Record<string, never> {
+function refuseUnsupported(a: config.ConfigSection, status: config.ConfigStatus): Record<string, never> {
+  // SPIRE serves its agent admin API (Debug, Delegated Identity, Logger) on this socket.
   if (a.string("admin_socket_path")) {
     status.error(
       `${a.key("admin_socket_path")} is not supported by wisp yet: the agent admin API (SPIRE's Debug, Delegated Identity ` +
         "and Logger services) is not implemented; remove the key",
+    );
+  }
+  // SPIRE keeps at most this many X509-SVIDs and mints the others on demand; wisp's agent holds one per entry.
+  if (a.raw("x509_svid_cache_max_size") !== undefined) {
+    status.error(
+      `${a.key("x509_svid_cache_max_size")} is not supported by wisp yet: the agent keeps an X509-SVID for every ` +
+        "entry it is authorized for and has no LRU limit; remove the key",
     );
   }
   return {};
@@ -219,7 +224,7 @@ function readBootstrap(a: config.ConfigSection, status: config.ConfigStatus) {
 }
 
 function buildPlugins(raw: unknown, dataDir: string, status: config.ConfigStatus) {
-  const p = config.readPlugins(raw, { rules: PLUGIN_RULES, status });
+  const p = config.readPlugins(raw, { rules: AGENT_PLUGIN_RULES, status });
 
   let keyManager: AgentKeyManagerConfig = { name: "memory" };
   const km = p["KeyManager"]?.[0];

@@ -104,7 +104,8 @@ export function defaultServerConfig() {
   };
 }
 
-const PLUGIN_RULES: Record<string, config.PluginTypeRule> = {
+/** Plugin types and names this config accepts. */
+export const SERVER_PLUGIN_RULES: Readonly<Record<string, config.PluginTypeRule>> = {
   DataStore: { names: ["sql"], single: true },
   KeyManager: { names: ["memory", "disk", "aws_kms"], single: true },
   NodeAttestor: { names: ["join_token"], single: false },
@@ -207,7 +208,7 @@ function checkTTLsForCATTL(s: config.ConfigSection, ttls: { caTTL: number } & Re
 }
 
 function buildPlugins(raw: unknown, dataDir: string, status: config.ConfigStatus) {
-  const p = config.readPlugins(raw, { rules: PLUGIN_RULES, status });
+  const p = config.readPlugins(raw, { rules: SERVER_PLUGIN_RULES, status });
   const one = (type: string): config.SelectedPlugin | undefined => p[type]?.[0];
 
   let dataStore: DataStoreConfig = { databaseType: "sqlite3", connectionString: `${dataDir}/datastore.sqlite3` };
@@ -240,6 +241,13 @@ function buildDataStore(data: config.ConfigSection, status: config.ConfigStatus)
   if (!type) status.error(`${data.key("database_type")} must be configured`);
   else if (type !== "sqlite3" && type !== "postgres") {
     status.error(`${data.key("database_type")}: unsupported database type "${type}" (supported: sqlite3, postgres)`);
+  }
+  if (type === "sqlite3") {
+    // The embedded SQLite driver has one connection and no replica: these would be accepted and change nothing.
+    const pgOnly = { ro_connection_string: roConn, max_open_conns: maxOpen, max_idle_conns: maxIdle, conn_max_lifetime: lifetime };
+    for (const [key, v] of Object.entries(pgOnly)) {
+      if (v !== undefined && v !== "") status.error(`${data.key(key)} is only supported with database_type "postgres"`);
+    }
   }
   if (!conn || (type !== "sqlite3" && type !== "postgres")) return undefined;
   return {

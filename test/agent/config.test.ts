@@ -50,7 +50,6 @@ test("buildAgentConfig() fills the defaults", () => {
     logLevel: "info",
     logFormat: "text",
     workloadX509SVIDKeyType: "ec-p256",
-    x509SVIDCacheMaxSize: 1000,
     healthChecks: { listenerEnabled: false, bindAddress: "localhost", bindPort: 80, livePath: "/live", readyPath: "/ready" },
     nodeAttestor: { name: "join_token" },
     keyManager: { name: "memory" },
