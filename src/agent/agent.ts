@@ -155,7 +155,8 @@ export class Agent {
       } catch (err) {
         const status = (err as { status?: string }).status;
         if (status !== "UNAVAILABLE" || this.#d.clock.now().getTime() + delay > deadline || signal.aborted) throw err;
-        this.#d.logger.warn("Server unavailable; retrying", { step: what, [F.ERROR]: formatError(err), retry_ms: delay });
+        // SPIRE's line for a failed attempt (bundle download, unreachable or untrusted server).
+        this.#d.logger.warn("Failed to retrieve attestation result", { step: what, [F.ERROR]: formatError(err), retry_interval: `${delay / 1000}s` });
         await this.#d.clock.sleep(delay, signal);
         delay = Math.min(delay * 2, 5_000);
       }
