@@ -1,7 +1,8 @@
 /**
  * How an agent comes to trust its server at first contact, against real processes: trust_bundle_path (the harness'
  * default), a bundle without the server's CA (refused with SPIRE's text, the join token left unused),
- * insecure_bootstrap, and KeyManager "disk" `directory`. trust_bundle_url is in bootstrap_url.test.ts.
+ * insecure_bootstrap, KeyManager "disk" `directory`, and the server's ca_subject on the bundle. trust_bundle_url is in
+ * bootstrap_url.test.ts.
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -16,7 +17,8 @@ const agents: Proc[] = [];
 
 test.before(async () => {
   try {
-    c = await newCluster();
+    // The server's own CA subject, checked on the bundle the agents bootstrap from.
+    c = await newCluster({ extraServer: `ca_subject {\n    country = ["US", "FR"]\n    organization = ["Acme"]\n    common_name = "Acme wisp CA"\n  }` });
     await startServer(c);
   } catch (err) {
     failure = err;
@@ -48,6 +50,12 @@ test("trust_bundle_path: the default cluster bootstraps securely from the server
   assert.match(p.output, /Node attestation was successful/);
   assert.not.match(p.output, /Insecure bootstrap/);
   await p.stop();
+});
+
+test("server.ca_subject: the self-signed CA in bundle show carries it (openssl x509 -subject)", () => {
+  if (failure) throw failure;
+  const subject = execFileSync("openssl", ["x509", "-in", c.bundlePath!, "-noout", "-subject"], { encoding: "utf8" }).trim();
+  assert.match(subject, /^subject=C = FR \+ C = US, O = Acme, CN = Acme wisp CA, serialNumber = \d+$/);
 });
 
 test("a bundle without the server's CA: the agent refuses the server with SPIRE's text and never attests; the token stays good", async () => {
