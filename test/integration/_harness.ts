@@ -236,8 +236,8 @@ export async function startServer(c: Cluster): Promise<Proc> {
 }
 
 /** Writes the server's current bundle (`bundle show`, PEM) to `path`, as an operator hands it to agents. */
-export async function writeBundle(c: Cluster, path: string): Promise<void> {
-  const r = await wispServer(["bundle", "show", "-socketPath", c.serverSocket]);
+export async function writeBundle(c: Cluster, path: string, runtime?: Runtime): Promise<void> {
+  const r = await wispServer(["bundle", "show", "-socketPath", c.serverSocket], runtime ? { runtime } : {});
   if (r.code !== 0 || !r.stdout.includes("-----BEGIN CERTIFICATE-----")) throw new Error(`bundle show failed: ${r.stderr}${r.stdout}`);
   writeFileSync(path, r.stdout);
 }
