@@ -22,13 +22,14 @@ export interface AgentOptions {
   /** Every server sharing the datastore, in preference order; absent: only serverAddress:serverPort. */
   servers?: ServerEndpoint[] | undefined;
   socketPath: string;
-  dataDir: string;
-  persist: boolean;
+  /** KeyManager "disk" directory for the agent key and SVID; absent: KeyManager "memory". */
+  keyDirectory?: string | undefined;
+  /** The bootstrap bundle, loaded at each attestation attempt; absent with insecure_bootstrap. */
+  bootstrapBundle?: (() => Promise<Uint8Array[]>) | undefined;
   /** SPIRE's rebootstrap_mode; default "never". Other modes let attestation retry for 24 h instead of 1 min. */
   rebootstrapMode?: "never" | "auto" | "always" | undefined;
   /** ms; default 10 min. */
   rebootstrapDelay?: number | undefined;
-  bootstrapRoots?: Uint8Array[] | undefined;
   insecureBootstrap: boolean;
   /** How long to wait for the first sync before giving up, ms (SPIRE retries for about a minute). */
   initialSyncTimeout?: number;
@@ -71,12 +72,11 @@ export class Agent {
       trustDomain: o.trustDomain,
       client,
       fs: this.#d.fs,
-      dataDir: o.dataDir,
-      persist: o.persist,
+      keyDirectory: o.keyDirectory,
       attestor: this.#d.nodeAttestor,
       rebootstrapMode: o.rebootstrapMode,
       rebootstrapDelay: o.rebootstrapDelay,
-      bootstrapRoots: o.bootstrapRoots,
+      bootstrapBundle: o.bootstrapBundle,
       insecureBootstrap: o.insecureBootstrap,
       clock,
       logger,
@@ -167,7 +167,8 @@ export class Agent {
       } catch (err) {
         const status = (err as { status?: string }).status;
         if (status !== "UNAVAILABLE" || this.#d.clock.now().getTime() + delay > deadline || signal.aborted) throw err;
-        this.#d.logger.warn("Server unavailable; retrying", { step: what, [F.ERROR]: formatError(err), retry_ms: delay });
+        // SPIRE's line for a failed attempt (bundle download, unreachable or untrusted server).
+        this.#d.logger.warn("Failed to retrieve attestation result", { step: what, [F.ERROR]: formatError(err), retry_interval: `${delay / 1000}s` });
         await this.#d.clock.sleep(delay, signal);
         delay = Math.min(delay * 2, 5_000);
       }

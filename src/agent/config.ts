@@ -4,6 +4,7 @@ import type { LogLevel } from "../core/log/logger.ts";
 import * as config from "../core/config/mod.ts";
 import { parseServerAddresses, type ServerEndpoint } from "./server_addresses.ts";
 import type { X509PoPAgentConfig } from "./nodeattestor/x509pop.ts";
+import type { TrustBundleFormat } from "./trust_bundle_source.ts";
 
 /** agent.conf as written: snake_case keys, every value unchecked. */
 export interface RawAgentConfig {
@@ -23,6 +24,7 @@ export interface AgentFlagOverrides {
   /** `-trustBundle`: path of the bootstrap bundle. */
   trustBundle: string;
   trustBundleUrl: string;
+  trustBundleFormat: string;
   dataDir: string;
   socketPath: string;
   logLevel: string;
@@ -68,13 +70,15 @@ export interface AgentConfig {
   servers: ServerEndpoint[];
   /** Workload API Unix socket. Default "/tmp/wisp-agent/public/api.sock". */
   socketPath: string;
-  /** Admin API Unix socket. Optional; no admin API when unset. */
-  adminSocketPath?: string;
   trustDomain: spiffeid.TrustDomain;
   /** PEM bundle used to authenticate the server at first contact. One of the three bootstrap modes. */
   trustBundlePath?: string;
-  /** HTTPS URL the bootstrap bundle is downloaded from. */
+  /** URL the bootstrap bundle is downloaded from at each attestation attempt: https://, or http:// over trustBundleUnixSocket. */
   trustBundleURL?: URL;
+  /** Unix socket `trust_bundle_url` is fetched through (SPIRE's `trust_bundle_unix_socket`). Optional. */
+  trustBundleUnixSocket?: string;
+  /** `trust_bundle_format` of trust_bundle_path / trust_bundle_url: "pem" or "spiffe". Default "pem". */
+  trustBundleFormat: TrustBundleFormat;
   /** Trust the server without a bundle at first contact (development only). Default false. */
   insecureBootstrap: boolean;
   /** Single-use join token for node attestation. Optional once the agent holds an SVID. */
@@ -89,8 +93,6 @@ export interface AgentConfig {
   logFormat: config.LogFormat;
   logFile?: string;
   workloadX509SVIDKeyType: config.KeyType;
-  /** Soft limit of cached X509-SVIDs. Default 1000. */
-  x509SVIDCacheMaxSize: number;
   healthChecks: config.HealthChecksConfig;
   nodeAttestor: AgentNodeAttestorConfig;
   keyManager: AgentKeyManagerConfig;
@@ -103,13 +105,13 @@ export function defaultAgentConfig() {
     dataDir: "./.data",
     serverPort: 8081,
     socketPath: "/tmp/wisp-agent/public/api.sock",
-    x509SVIDCacheMaxSize: 1000,
     rebootstrapMode: "never" as RebootstrapMode,
     rebootstrapDelay: 10 * 60_000,
   };
 }
 
-const PLUGIN_RULES: Record<string, config.PluginTypeRule> = {
+/** Plugin types and names this config accepts. */
+export const AGENT_PLUGIN_RULES: Readonly<Record<string, config.PluginTypeRule>> = {
   NodeAttestor: { names: ["join_token", "x509pop", "aws_iid"], single: true },
   KeyManager: { names: ["memory", "disk"], single: true },
   WorkloadAttestor: { names: ["unix"], single: false },
@@ -123,6 +125,7 @@ const FLAG_KEYS: Record<keyof AgentFlagOverrides, string> = {
   joinTokenFile: "join_token_file",
   trustBundle: "trust_bundle_path",
   trustBundleUrl: "trust_bundle_url",
+  trustBundleFormat: "trust_bundle_format",
   dataDir: "data_dir",
   socketPath: "socket_path",
   logLevel: "log_level",
@@ -160,7 +163,7 @@ export function buildAgentConfig(
     serverPort,
     servers,
     socketPath: a.string("socket_path") || d.socketPath,
-    ...config.optionalField("adminSocketPath", a.string("admin_socket_path") || undefined),
+    ...refuseUnsupported(a, status),
     trustDomain: config.readTrustDomain(a, status),
     ...readBootstrap(a, status),
     ...readJoinToken(a, status),
@@ -169,7 +172,6 @@ export function buildAgentConfig(
     logFormat: config.readLogFormat(a, status),
     ...config.optionalField("logFile", a.string("log_file") || undefined),
     workloadX509SVIDKeyType: config.readKeyType(a, "workload_x509_svid_key_type", status),
-    x509SVIDCacheMaxSize: a.int("x509_svid_cache_max_size", { min: 1 }) ?? d.x509SVIDCacheMaxSize,
     healthChecks: config.readHealthChecks(a, status),
     ...buildPlugins(root.raw("plugins"), dataDir, status),
   };
@@ -200,10 +202,34 @@ function readRebootstrap(a: config.ConfigSection, status: config.ConfigStatus, d
   return { rebootstrapMode: mode, rebootstrapDelay: delay };
 }
 
+/**
+ * Keys SPIRE gives an effect wisp does not have yet. Accepting them would leave an operator relying on something that
+ * never happens, so each is refused by name with what is missing.
+ */
+function refuseUnsupported(a: config.ConfigSection, status: config.ConfigStatus): Record<string, never> {
+  // SPIRE serves its agent admin API (Debug, Delegated Identity, Logger) on this socket.
+  if (a.string("admin_socket_path")) {
+    status.error(
+      `${a.key("admin_socket_path")} is not supported by wisp yet: the agent admin API (SPIRE's Debug, Delegated Identity ` +
+        "and Logger services) is not implemented; remove the key",
+    );
+  }
+  // SPIRE keeps at most this many X509-SVIDs and mints the others on demand; wisp's agent holds one per entry.
+  if (a.raw("x509_svid_cache_max_size") !== undefined) {
+    status.error(
+      `${a.key("x509_svid_cache_max_size")} is not supported by wisp yet: the agent keeps an X509-SVID for every ` +
+        "entry it is authorized for and has no LRU limit; remove the key",
+    );
+  }
+  return {};
+}
+
 /** Exactly one way to trust the server at first contact (SPIRE agent run.go validateConfig texts). */
 function readBootstrap(a: config.ConfigSection, status: config.ConfigStatus) {
   const path = a.string("trust_bundle_path") || undefined;
   const urlText = a.string("trust_bundle_url") || undefined;
+  const unixSocket = a.string("trust_bundle_unix_socket") || undefined;
+  const formatText = a.string("trust_bundle_format") || "pem";
   const insecure = a.bool("insecure_bootstrap") ?? false;
   const given = [insecure, path !== undefined, urlText !== undefined].filter(Boolean).length;
   if (given === 0) {
@@ -211,24 +237,42 @@ function readBootstrap(a: config.ConfigSection, status: config.ConfigStatus) {
   } else if (given > 1) {
     status.error("only one of agent.insecure_bootstrap, agent.trust_bundle_path or agent.trust_bundle_url can be set");
   }
+  let format: TrustBundleFormat = "pem";
+  if (formatText === "pem" || formatText === "spiffe") format = formatText;
+  else status.error(`invalid value for ${a.key("trust_bundle_format")}, expected "pem" or "spiffe"`);
+  if (unixSocket !== undefined && urlText === undefined) {
+    status.error(`if ${a.key("trust_bundle_unix_socket")} is specified, so must be ${a.key("trust_bundle_url")}`);
+  }
   let url: URL | undefined;
   if (urlText !== undefined) {
     try {
       url = new URL(urlText);
-      if (url.protocol !== "https:") status.error(`${a.key("trust_bundle_url")} must use https, got "${urlText}"`);
     } catch {
-      status.error(`${a.key("trust_bundle_url")}: invalid URL "${urlText}"`);
+      status.error(`${a.key("trust_bundle_url")}: unable to parse trust bundle URL "${urlText}"`);
+    }
+    if (url && unixSocket !== undefined) {
+      if (url.protocol !== "http:") {
+        status.error(`${a.key("trust_bundle_url")}: trust bundle URL must start with http:// when used with trust bundle unix socket`);
+      }
+      for (const key of url.searchParams.keys()) {
+        if (key.startsWith("spiffe-")) status.error(`${a.key("trust_bundle_url")} query params can not start with spiffe-`);
+        if (key.startsWith("spire-")) status.error(`${a.key("trust_bundle_url")} query params can not start with spire-`);
+      }
+    } else if (url && url.protocol !== "https:") {
+      status.error(`${a.key("trust_bundle_url")}: trust bundle URL must start with https://, got "${urlText}"`);
     }
   }
   return {
     ...config.optionalField("trustBundlePath", path),
     ...config.optionalField("trustBundleURL", url),
+    ...config.optionalField("trustBundleUnixSocket", unixSocket),
+    trustBundleFormat: format,
     insecureBootstrap: insecure,
   };
 }
 
 function buildPlugins(raw: unknown, dataDir: string, status: config.ConfigStatus) {
-  const p = config.readPlugins(raw, { rules: PLUGIN_RULES, status });
+  const p = config.readPlugins(raw, { rules: AGENT_PLUGIN_RULES, status });
 
   let keyManager: AgentKeyManagerConfig = { name: "memory" };
   const km = p["KeyManager"]?.[0];

@@ -28,7 +28,7 @@ async function clientCommands(): Promise<Command[]> {
 
 /** `run`: the agent daemon with its attestor, server connection and Workload API server. */
 async function runCommandHere(): Promise<Command> {
-  const [{ UnixAttestor }, { runCommand }, { newLogger }, { serveGRPC }, { nodeHTTPServe }, { logSink }, { NodeProcFS }, { nodeServerConnector }] =
+  const [{ UnixAttestor }, { runCommand }, { newLogger }, { serveGRPC }, { nodeHTTPServe }, { logSink }, { NodeProcFS }, { nodeServerConnector }, { nodeHTTPGet }] =
     await Promise.all([
       import("../agent/attestor/unix.ts"),
       import("../agent/cli/run.ts"),
@@ -38,6 +38,7 @@ async function runCommandHere(): Promise<Command> {
       import("../runtime/node/log_sink.ts"),
       import("../runtime/node/proc_fs.ts"),
       import("../runtime/node/server_connector.ts"),
+      import("../runtime/node/http_get.ts"),
     ]);
   // On Deno, SO_PEERCRED is read through Deno's own FFI rather than koffi's N-API addon. Either way the reader gets the
   // fd of a node:net socket: Deno's native unix sockets expose none (node-deno-facts spike 5 (d)).
@@ -49,6 +50,7 @@ async function runCommandHere(): Promise<Command> {
     fs: nodeFS,
     clock: systemClock,
     connector: nodeServerConnector,
+    httpGet: nodeHTTPGet,
     serveGRPC: serveGRPCHere,
     http: nodeHTTPServe,
     logger: (cfg) => newLogger({ level: cfg.logLevel, sink: logSink({ format: cfg.logFormat, file: cfg.logFile }) }),

@@ -13,6 +13,7 @@ export type ErrorCode =
   | "ERR_PERMISSION_DENIED"
   | "ERR_UNAUTHENTICATED"
   | "ERR_UNAVAILABLE"
+  | "ERR_UNKNOWN_AUTHORITY"
   | "ERR_FAILED_PRECONDITION"
   | "ERR_INTERNAL"
   | "ERR_CONFIG_INVALID"
@@ -97,6 +98,24 @@ export class UnavailableError extends ServiceError {
     super(message, opts(o, "ERR_UNAVAILABLE", "UNAVAILABLE"));
   }
 }
+/**
+ * The server's certificate does not chain to the trust bundle. The message is SPIRE's (go-spiffe x509svid + Go's
+ * crypto/x509), which SPIRE's agent matches to tell a bundle that disagrees with the server from an outage.
+ */
+export class UnknownAuthorityError extends UnavailableError {
+  constructor(o?: { cause?: unknown }) {
+    super("x509svid: could not verify leaf certificate: x509: certificate signed by unknown authority", { ...o, code: "ERR_UNKNOWN_AUTHORITY" });
+  }
+}
+
+/** True when `err` or one of its causes is an UnknownAuthorityError. */
+export function isUnknownAuthority(err: unknown): boolean {
+  for (let cur = err, depth = 0; cur instanceof Error && depth < 10; cur = cur.cause, depth++) {
+    if (cur instanceof ServiceError && cur.code === "ERR_UNKNOWN_AUTHORITY") return true;
+  }
+  return false;
+}
+
 export class FailedPreconditionError extends ServiceError {
   constructor(message: string, o?: Opts) {
     super(message, opts(o, "ERR_FAILED_PRECONDITION", "FAILED_PRECONDITION"));

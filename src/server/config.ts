@@ -88,7 +88,7 @@ export interface ServerConfig {
   /** Agent SVID lifetime. Default defaultX509SVIDTTL. */
   agentTTL: number;
   caKeyType: config.KeyType;
-  /** CA subject. Default C=US, O=SPIFFE. */
+  /** `ca_subject`: subject of self-signed CAs and of CA CSRs sent upstream. Default C=US, O=SPIFFE. */
   caSubject: { country: string[]; organization: string[]; commonName: string };
   /** `iss` claim of JWT-SVIDs. Optional. */
   jwtIssuer?: string;
@@ -114,7 +114,8 @@ export function defaultServerConfig() {
   };
 }
 
-const PLUGIN_RULES: Record<string, config.PluginTypeRule> = {
+/** Plugin types and names this config accepts. */
+export const SERVER_PLUGIN_RULES: Readonly<Record<string, config.PluginTypeRule>> = {
   DataStore: { names: ["sql"], single: true },
   KeyManager: { names: ["memory", "disk", "aws_kms"], single: true },
   NodeAttestor: { names: Object.keys(NODE_ATTESTOR_READERS), single: false },
@@ -160,7 +161,6 @@ export function buildServerConfig(
   const agentTTL = ttl("agent_ttl", defaultX509SVIDTTL);
   checkTTLsForCATTL(s, { caTTL, default_x509_svid_ttl: defaultX509SVIDTTL, default_jwt_svid_ttl: defaultJWTSVIDTTL }, status);
 
-  const subj = s.section("ca_subject");
   const built = {
     bindAddress: s.string("bind_address") || d.bindAddress,
     bindPort: s.int("bind_port", { min: 0, max: 65535 }) ?? d.bindPort,
@@ -175,11 +175,7 @@ export function buildServerConfig(
     defaultJWTSVIDTTL,
     agentTTL,
     caKeyType: config.readKeyType(s, "ca_key_type", status),
-    caSubject: {
-      country: subj.stringList("country") ?? d.caSubject.country,
-      organization: subj.stringList("organization") ?? d.caSubject.organization,
-      commonName: subj.string("common_name") ?? d.caSubject.commonName,
-    },
+    caSubject: readCASubject(s, status),
     ...config.optionalField("jwtIssuer", s.string("jwt_issuer")),
     healthChecks: config.readHealthChecks(s, status),
     ...buildPlugins(root.raw("plugins"), dataDir, status),
@@ -187,6 +183,23 @@ export function buildServerConfig(
   root.finish();
   status.throwIfErrors();
   return config.deepFreeze(built as ServerConfig);
+}
+
+/**
+ * SPIRE's `ca_subject { country = [..] organization = [..] common_name = "" }`: a declared block replaces the default
+ * whole (absent fields stay empty); a block with nothing in it falls back to the default, with SPIRE's warning.
+ */
+function readCASubject(s: config.ConfigSection, status: config.ConfigStatus): ServerConfig["caSubject"] {
+  const declared = s.has("ca_subject");
+  const subj = s.section("ca_subject");
+  const subject = {
+    country: (subj.stringList("country") ?? []).filter((v) => v !== ""),
+    organization: (subj.stringList("organization") ?? []).filter((v) => v !== ""),
+    commonName: subj.string("common_name") ?? "",
+  };
+  if (subject.country.length > 0 || subject.organization.length > 0 || subject.commonName !== "") return subject;
+  if (declared) status.info("ca_subject configurable is set but empty; the default will be used");
+  return defaultServerConfig().caSubject;
 }
 
 /** SPIRE's MaxSVIDTTLForCATTL note: an SVID TTL above min(ca_ttl/6, 7d) gets cut short by CA rotation. */
@@ -205,7 +218,7 @@ function checkTTLsForCATTL(s: config.ConfigSection, ttls: { caTTL: number } & Re
 }
 
 function buildPlugins(raw: unknown, dataDir: string, status: config.ConfigStatus) {
-  const p = config.readPlugins(raw, { rules: PLUGIN_RULES, status });
+  const p = config.readPlugins(raw, { rules: SERVER_PLUGIN_RULES, status });
   const one = (type: string): config.SelectedPlugin | undefined => p[type]?.[0];
 
   let dataStore: DataStoreConfig = { databaseType: "sqlite3", connectionString: `${dataDir}/datastore.sqlite3` };
@@ -243,6 +256,13 @@ function buildDataStore(data: config.ConfigSection, status: config.ConfigStatus)
   if (!type) status.error(`${data.key("database_type")} must be configured`);
   else if (type !== "sqlite3" && type !== "postgres") {
     status.error(`${data.key("database_type")}: unsupported database type "${type}" (supported: sqlite3, postgres)`);
+  }
+  if (type === "sqlite3") {
+    // The embedded SQLite driver has one connection and no replica: these would be accepted and change nothing.
+    const pgOnly = { ro_connection_string: roConn, max_open_conns: maxOpen, max_idle_conns: maxIdle, conn_max_lifetime: lifetime };
+    for (const [key, v] of Object.entries(pgOnly)) {
+      if (v !== undefined && v !== "") status.error(`${data.key(key)} is only supported with database_type "postgres"`);
+    }
   }
   if (!conn || (type !== "sqlite3" && type !== "postgres")) return undefined;
   return {

@@ -5,6 +5,7 @@ import type { LogLevelControl, Logger } from "../core/log/logger.ts";
 import type { Clock } from "../core/ports/clock.ts";
 import type { HTTPServe, HTTPServerHandle, TLSServerHandle } from "../core/ports/http_server.ts";
 import type * as spiffeid from "../core/spiffeid/mod.ts";
+import type { NameInput } from "../core/x509/mod.ts";
 import { adminApp } from "./api/admin_app.ts";
 import { agentApp } from "./api/agent_app.ts";
 import { SyncHub } from "./api/sync_hub.ts";
@@ -28,6 +29,8 @@ export interface ServerOptions {
   socketPath: string;
   /** ms */
   caTTL: number;
+  /** `ca_subject`: subject of self-signed CAs and of CA CSRs sent upstream; default C=US, O=SPIFFE. */
+  caSubject?: NameInput | undefined;
   /** ms */
   defaultX509SVIDTTL: number;
   /** ms */
@@ -89,6 +92,7 @@ export class Server {
       clock,
       logger,
       caTTL: o.caTTL,
+      caSubject: o.caSubject,
       upstream: () => managed.current(),
       rotateInterval,
     });

@@ -45,11 +45,11 @@ test("buildAgentConfig() fills the defaults", () => {
     socketPath: "/tmp/wisp-agent/public/api.sock",
     trustDomain: "example.org",
     trustBundlePath: "/etc/bundle.pem",
+    trustBundleFormat: "pem",
     insecureBootstrap: false,
     logLevel: "info",
     logFormat: "text",
     workloadX509SVIDKeyType: "ec-p256",
-    x509SVIDCacheMaxSize: 1000,
     rebootstrapMode: "never",
     rebootstrapDelay: 600_000,
     healthChecks: { listenerEnabled: false, bindAddress: "localhost", bindPort: 80, livePath: "/live", readyPath: "/ready" },
@@ -101,7 +101,39 @@ test("buildAgentConfig() accepts an https trust bundle URL and rejects others", 
   assert.is(c.trustBundleURL?.href, "https://bundle.example.org/b.pem");
   assert.is(c.trustBundlePath, undefined);
   assert.equal(issues(() => buildAgentConfig({ agent: { ...BASE, trust_bundle_path: "", trust_bundle_url: "http://b/x" } })), [
-    `agent.trust_bundle_url must use https, got "http://b/x"`,
+    `agent.trust_bundle_url: trust bundle URL must start with https://, got "http://b/x"`,
+  ]);
+});
+
+test("buildAgentConfig() reads trust_bundle_format and trust_bundle_unix_socket with SPIRE's rules", () => {
+  const url = { ...BASE, trust_bundle_path: "" };
+  const c = buildAgentConfig({
+    agent: { ...url, trust_bundle_url: "http://localhost/bundle?x=1", trust_bundle_unix_socket: "/run/b.sock", trust_bundle_format: "spiffe" },
+  });
+  assert.is(c.trustBundleUnixSocket, "/run/b.sock");
+  assert.is(c.trustBundleFormat, "spiffe");
+  assert.equal(issues(() => buildAgentConfig({ agent: { ...BASE, trust_bundle_format: "der" } })), [
+    `invalid value for agent.trust_bundle_format, expected "pem" or "spiffe"`,
+  ]);
+  assert.equal(issues(() => buildAgentConfig({ agent: { ...BASE, trust_bundle_unix_socket: "/run/b.sock" } })), [
+    "if agent.trust_bundle_unix_socket is specified, so must be agent.trust_bundle_url",
+  ]);
+  assert.equal(
+    issues(() =>
+      buildAgentConfig({ agent: { ...url, trust_bundle_url: "https://b/x?spire-mode=1&spiffe-td=2", trust_bundle_unix_socket: "/run/b.sock" } })
+    ),
+    [
+      "agent.trust_bundle_url: trust bundle URL must start with http:// when used with trust bundle unix socket",
+      "agent.trust_bundle_url query params can not start with spire-",
+      "agent.trust_bundle_url query params can not start with spiffe-",
+    ],
+  );
+});
+
+test("buildAgentConfig() refuses admin_socket_path by name until the agent admin API exists", () => {
+  assert.equal(issues(() => buildAgentConfig({ agent: { ...BASE, admin_socket_path: "/run/admin.sock" } })), [
+    "agent.admin_socket_path is not supported by wisp yet: the agent admin API (SPIRE's Debug, Delegated Identity and " +
+    "Logger services) is not implemented; remove the key",
   ]);
 });
 

@@ -130,6 +130,11 @@ export class Proc {
 
 export interface Cluster {
   dir: string;
+  /**
+   * The agent's bootstrap bundle file (`trust_bundle_path`), written by startServer from `bundle show`; absent for a
+   * cluster made with `bootstrap: "insecure"`.
+   */
+  bundlePath?: string;
   port: number;
   serverSocket: string;
   agentSocket: string;
@@ -154,6 +159,12 @@ export async function newCluster(o: {
   /** More server plugin blocks, e.g. an UpstreamAuthority. */
   extraServerPlugins?: string;
   serverEnv?: Record<string, string>;
+  /**
+   * How the agent trusts the server at first contact: "bundle" (default) is SPIRE's secure bootstrap from
+   * `trust_bundle_path`, which startServer fills with the server's `bundle show`; "insecure" is insecure_bootstrap,
+   * for the tests that are about it.
+   */
+  bootstrap?: "bundle" | "insecure";
 } = {}): Promise<Cluster> {
   const dir = tempDir();
   const port = await freePort();
@@ -161,6 +172,7 @@ export async function newCluster(o: {
   const agentSocket = join(dir, "public", "api.sock");
   const serverConf = join(dir, "server.conf");
   const agentConf = join(dir, "agent.conf");
+  const bundlePath = o.bootstrap === "insecure" ? undefined : join(dir, "bootstrap.crt");
   writeFileSync(serverConf, `
 server {
   bind_address = "127.0.0.1"
@@ -189,7 +201,7 @@ agent {
   server_port = "${port}"
   socket_path = "${agentSocket}"
   trust_domain = "example.org"
-  insecure_bootstrap = true
+  ${bundlePath ? `trust_bundle_path = "${bundlePath}"` : "insecure_bootstrap = true"}
   ${o.extraAgent ?? ""}
 }
 plugins {
@@ -206,6 +218,7 @@ plugins {
 `);
   const c: Cluster = {
     dir, port, serverSocket, agentSocket, serverConf, agentConf,
+    ...(bundlePath ? { bundlePath } : {}),
     ...(o.serverEnv ? { serverEnv: o.serverEnv } : {}),
     async cleanup() {
       await c.agent?.stop();
@@ -225,7 +238,15 @@ export async function startServer(c: Cluster): Promise<Proc> {
   }).catch((err: Error) => {
     throw new Error(`${err.message}\n--- wisp-server output (last lines) ---\n${tail(c.server!.output)}`, { cause: err });
   });
+  if (c.bundlePath) await writeBundle(c, c.bundlePath);
   return c.server;
+}
+
+/** Writes the server's current bundle (`bundle show`, PEM) to `path`, as an operator hands it to agents. */
+export async function writeBundle(c: Cluster, path: string, runtime?: Runtime): Promise<void> {
+  const r = await wispServer(["bundle", "show", "-socketPath", c.serverSocket], runtime ? { runtime } : {});
+  if (r.code !== 0 || !r.stdout.includes("-----BEGIN CERTIFICATE-----")) throw new Error(`bundle show failed: ${r.stderr}${r.stdout}`);
+  writeFileSync(path, r.stdout);
 }
 
 export async function joinToken(c: Cluster, alias?: string): Promise<string> {
@@ -244,4 +265,37 @@ export async function startAgent(c: Cluster, token: string, o: { runtime?: Runti
     throw new Error(`${err.message}\n--- wisp-agent output (last lines) ---\n${tail(c.agent!.output)}`, { cause: err });
   });
   return c.agent;
+}
+
+/**
+ * Writes a second agent.conf for cluster `c`, with its own data dir and socket and `agentKeys` (the bootstrap keys, for
+ * one) in the agent block; returns its paths.
+ */
+export function agentConf(c: Cluster, name: string, agentKeys: string, keyManagerData = ""): { conf: string; socket: string; dataDir: string } {
+  const dataDir = join(c.dir, name);
+  const socket = join(c.dir, `${name}.sock`);
+  const conf = join(c.dir, `${name}.conf`);
+  writeFileSync(conf, `
+agent {
+  data_dir = "${dataDir}"
+  log_level = "DEBUG"
+  server_address = "127.0.0.1"
+  server_port = "${c.port}"
+  socket_path = "${socket}"
+  trust_domain = "example.org"
+  ${agentKeys}
+}
+plugins {
+  NodeAttestor "join_token" {
+    plugin_data {}
+  }
+  KeyManager "disk" {
+    plugin_data {${keyManagerData}}
+  }
+  WorkloadAttestor "unix" {
+    plugin_data {}
+  }
+}
+`);
+  return { conf, socket, dataDir };
 }

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { test } from "../_uvu.ts";
 import * as assert from "uvu/assert";
 import { checkX509SVID, childGRPCClient, createEntry, pythonStubs, runPython, uriSANs } from "./_clients.ts";
-import { type Cluster, joinToken, NODE, newCluster, Proc, ROOT, run, SERVER_BIN, waitFor, wispAgent, wispServer } from "./_harness.ts";
+import { type Cluster, joinToken, NODE, newCluster, Proc, ROOT, run, SERVER_BIN, waitFor, wispAgent, wispServer, writeBundle } from "./_harness.ts";
 
 const BUILT = join(ROOT, `dist/wisp-agent-${process.platform}-${process.arch}`);
 // The binary must not lean on this checkout: no node_modules, no tsx, no NODE_OPTIONS.
@@ -46,6 +46,8 @@ test.before(async () => {
     if (server.exited) throw new Error(`server exited: ${server.output}`);
     return (await wispServer(["healthcheck", "-socketPath", c.serverSocket], { runtime: "node" })).code === 0 ? true : undefined;
   });
+  // The agent bootstraps from the server's bundle (trust_bundle_path), as startServer would write it.
+  await writeBundle(c, c.bundlePath!, "node");
   const token = await joinToken(c, "spiffe://example.org/node1");
   agent = spawn(bin, ["run", "-config", c.agentConf, "-joinToken", token], { cwd: binDir, env: BARE_ENV, stdio: ["ignore", "pipe", "pipe"] });
   agent.stdout!.on("data", (d) => (agentOutput += d));

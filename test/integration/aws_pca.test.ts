@@ -4,9 +4,10 @@
  */
 import { test } from "../_uvu.ts";
 import * as assert from "uvu/assert";
+import { execFileSync } from "node:child_process";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { fromPEM, parseCertificate } from "../../src/core/x509/mod.ts";
+import { fromPEM, parseCertificate, toPEM } from "../../src/core/x509/mod.ts";
 import { type RunningEmulator, startEmulator } from "../emulator/emulator_process.ts";
 import { type Cluster, joinToken, newCluster, run, startAgent, startServer, waitFor, wispAgent, wispServer } from "./_harness.ts";
 
@@ -29,7 +30,7 @@ async function awsCluster(): Promise<Cluster> {
       key_policy_file = "KEY_POLICY_FILE"
       endpoint = "${emu.info.endpoint}"
     `,
-    extraServer: `ca_ttl = "168h"\n  default_x509_svid_ttl = "1h"`,
+    extraServer: `ca_ttl = "168h"\n  default_x509_svid_ttl = "1h"\n  ca_subject {\n    country = ["DE"]\n    organization = ["Acme"]\n    common_name = "Acme wisp CA"\n  }`,
     extraServerPlugins: `
   UpstreamAuthority "aws_pca" {
     plugin_data {
@@ -102,7 +103,11 @@ test("the server gets its first CA from PCA (2 s issuance delay) and a workload 
   const bundleCNs = fromPEM(readFileSync(join(out, "bundle.0.pem"), "utf8")).map((d) => parseCertificate(d).subject.CN);
   assert.equal(bundleCNs, ["Wisp Emulator Root CA"], "the PCA root is the bundle; intermediates never are");
   const chainCNs = fromPEM(svid).slice(1).map((d) => parseCertificate(d).subject.CN ?? "");
-  assert.equal(chainCNs, ["", "Wisp Emulator Subordinate CA"], "the wisp intermediate (C=US, O=SPIFFE) then the PCA subordinate");
+  assert.equal(chainCNs, ["Acme wisp CA", "Wisp Emulator Subordinate CA"], "the wisp intermediate (ca_subject) then the PCA subordinate");
+  // server.ca_subject went into the CSR sent to ACM PCA, which kept it on the intermediate it issued.
+  const wispCA = toPEM(fromPEM(svid)[1]!, "CERTIFICATE");
+  const subject = execFileSync("openssl", ["x509", "-noout", "-subject"], { input: wispCA, encoding: "utf8" }).trim();
+  assert.match(subject, /^subject=C = DE, O = Acme, CN = Acme wisp CA, serialNumber = \d+$/);
 });
 
 test("a restart reuses the persisted CA (aws_kms keys, journal): zero PCA calls, and it serves while PCA is down", async () => {

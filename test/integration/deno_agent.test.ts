@@ -15,6 +15,7 @@ import {
   waitFor,
   wispAgent,
   wispServer,
+  writeBundle,
 } from "./_harness.ts";
 
 let c: Cluster;
@@ -29,6 +30,8 @@ test.before(async () => {
     if (server.exited) throw new Error(`server exited: ${server.output}`);
     return (await wispServer(["healthcheck", "-socketPath", c.serverSocket], { runtime: "node" })).code === 0 ? true : undefined;
   });
+  // The agent bootstraps from the server's bundle (trust_bundle_path), as startServer would write it.
+  await writeBundle(c, c.bundlePath!, "node");
   await startAgent(c, await joinToken(c, "spiffe://example.org/node1"), { runtime: "deno" });
   await createEntry(c, { spiffeID: "spiffe://example.org/web", selector: "unix:uid:1000" });
   await createEntry(c, { spiffeID: "spiffe://example.org/db", selector: "unix:uid:1002" });

@@ -106,6 +106,13 @@ plugins {
       const socket = join(dataDir, "public", "api.sock");
       const conf = join(dir, `agent-${name}.conf`);
       const list = (ao.servers ?? servers.map((_, i) => i)).map((i) => `"127.0.0.1:${servers[i]!.port}"`).join(", ");
+      // Secure bootstrap, as an operator does it: the bundle from any running server (they share the datastore).
+      const bundlePath = join(dir, `agent-${name}.bundle.crt`);
+      const up = servers.find((x) => x.proc && !x.proc.exited);
+      if (!up) throw new Error("no running server to read the bootstrap bundle from");
+      const bundle = await wispServer(["bundle", "show", "-socketPath", up.socket]);
+      if (bundle.code !== 0) throw new Error(`bundle show failed: ${bundle.stderr}`);
+      writeFileSync(bundlePath, bundle.stdout);
       writeFileSync(conf, `
 agent {
   data_dir = "${dataDir}"
@@ -113,7 +120,7 @@ agent {
   server_address = [${list}]
   socket_path = "${socket}"
   trust_domain = "example.org"
-  insecure_bootstrap = true
+  trust_bundle_path = "${bundlePath}"
 }
 plugins {
   NodeAttestor "join_token" {

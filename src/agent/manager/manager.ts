@@ -5,7 +5,7 @@
  */
 import { exportPKCS8, generateKeyPair, importPKCS8 } from "../../core/crypto/ec_p256.ts";
 import { equalBytes, fromBase64, toHex } from "../../core/encoding.ts";
-import { FailedPreconditionError, formatError, ServiceError, UnavailableError } from "../../core/errors.ts";
+import { FailedPreconditionError, formatError, isUnknownAuthority, ServiceError, UnavailableError } from "../../core/errors.ts";
 import * as F from "../../core/log/fields.ts";
 import type { Logger } from "../../core/log/logger.ts";
 import type { Clock } from "../../core/ports/clock.ts";
@@ -25,17 +25,22 @@ export interface AgentManagerConfig {
   trustDomain: spiffeid.TrustDomain;
   client: ServerClient;
   fs: FS;
-  dataDir: string;
-  /** Keep the agent key and SVID on disk (KeyManager "disk"), so a restart needs no new join token. */
-  persist: boolean;
+  /**
+   * KeyManager "disk" `directory`: the agent key and SVID are kept there (file 0600, directory created 0700), so a
+   * restart needs no new join token. Absent: KeyManager "memory", nothing is written.
+   */
+  keyDirectory?: string | undefined;
+  /**
+   * The bootstrap bundle (trust_bundle_path / trust_bundle_url), asked for at each attestation attempt; absent with
+   * insecure_bootstrap.
+   */
+  bootstrapBundle?: (() => Promise<Uint8Array[]>) | undefined;
   /** The configured node attestor (join_token or x509pop …). */
   attestor: AgentNodeAttestor;
   /** SPIRE's rebootstrap_mode; default "never". */
   rebootstrapMode?: "never" | "auto" | "always" | undefined;
   /** How long unknown-authority errors are tolerated before rebootstrapping, ms. Default 10 min. */
   rebootstrapDelay?: number | undefined;
-  /** Roots from trust_bundle_path; absent with insecure_bootstrap. */
-  bootstrapRoots?: Uint8Array[] | undefined;
   insecureBootstrap: boolean;
   clock: Clock;
   logger: Logger;
@@ -103,7 +108,7 @@ export class AgentManager {
   async initialize(): Promise<void> {
     const c = this.#c;
     const now = c.clock.now();
-    const saved = c.persist ? await loadAgentState(c.fs, c.dataDir) : undefined;
+    const saved = c.keyDirectory === undefined ? undefined : await loadAgentState(c.fs, c.keyDirectory);
     if (saved) {
       const info = parseCertificate(saved.svidChain[0]!);
       // SPIRE treats an SVID with less than a second left as expired (attestor/node).
@@ -123,7 +128,7 @@ export class AgentManager {
     // A persisted bundle stays trusted for a re-attestation (SPIRE keeps it); otherwise bootstrap.
     let roots: Uint8Array[];
     if (saved && saved.roots.length > 0) roots = saved.roots;
-    else if (c.bootstrapRoots && c.bootstrapRoots.length > 0) roots = c.bootstrapRoots;
+    else if (c.bootstrapBundle) roots = await c.bootstrapBundle();
     else if (c.insecureBootstrap) {
       this.#log.warn("Insecure bootstrap enabled; the server's identity is not verified for the first connection");
       c.client.setCredentials("insecure");
@@ -139,7 +144,15 @@ export class AgentManager {
   async #attest(): Promise<void> {
     const c = this.#c;
     const pair = await generateKeyPair(true);
-    const { svid, reattestable } = await c.client.attest(c.attestor, await createCSR(pair));
+    let attested;
+    try {
+      attested = await c.client.attest(c.attestor, await createCSR(pair));
+    } catch (err) {
+      // The server was refused before any attestation data was sent, so a join token is still good for the next try.
+      if (isUnknownAuthority(err)) this.#log.info("Trust Bundle and Server don't agree, bootstrapping again");
+      throw err;
+    }
+    const { svid, reattestable } = attested;
     const keyPKCS8 = await exportPKCS8(pair.privateKey);
     await verifyX509SVID(svid.chain, this.#bundle.roots, c.clock.now());
     this.#setAgentSVID(svid.chain, keyPKCS8);
@@ -209,12 +222,17 @@ export class AgentManager {
     this.#banned = err;
     this.#log.warn("Agent is banned: removing SVID and shutting down", { [F.ERROR]: formatError(err) });
     try {
-      await deleteAgentState(this.#c.fs, this.#c.dataDir);
+      await this.#forget();
     } catch (deleteErr) {
       this.#log.error("Failed to remove the agent SVID", { [F.ERROR]: formatError(deleteErr) });
     }
     this.#stopRun();
     return true;
+  }
+
+  /** Deletes the persisted agent SVID and key (banned, cannot re-attest, rebootstrap); nothing to do in memory. */
+  async #forget(): Promise<void> {
+    if (this.#c.keyDirectory !== undefined) await deleteAgentState(this.#c.fs, this.#c.keyDirectory);
   }
 
   /** True once the first sync from the server has been applied. */
@@ -265,8 +283,8 @@ export class AgentManager {
   }
 
   async #persist(): Promise<void> {
-    if (!this.#c.persist || !this.#agent) return;
-    await saveAgentState(this.#c.fs, this.#c.dataDir, {
+    if (this.#c.keyDirectory === undefined || !this.#agent) return;
+    await saveAgentState(this.#c.fs, this.#c.keyDirectory, {
       svidChain: this.#agent.chain,
       keyPKCS8: this.#agent.keyPKCS8,
       roots: this.#bundle.roots,
@@ -449,7 +467,7 @@ export class AgentManager {
     if (reason === "AGENT_EXPIRED" || reason === "AGENT_NOT_ACTIVE" || reason === "AGENT_NOT_ATTESTED" || reason === "AGENT_MUST_REATTEST") {
       if (!this.#reattestable && reason !== "AGENT_MUST_REATTEST") {
         this.#log.error("Agent needs to re-attest: removing SVID and shutting down", { [F.ERROR]: formatError(err) });
-        await deleteAgentState(this.#c.fs, this.#c.dataDir);
+        await this.#forget();
         throw new FailedPreconditionError("attestation method is not re-attestable", { cause: err });
       }
       this.#log.warn("Agent needs to re-attest; will attempt to re-attest", { [F.ERROR]: formatError(err) });
@@ -465,7 +483,7 @@ export class AgentManager {
         return false;
       }
       this.#log.warn("Agent needs to rebootstrap. shutting down", { [F.ERROR]: formatError(err) });
-      await deleteAgentState(this.#c.fs, this.#c.dataDir);
+      await this.#forget();
       throw new FailedPreconditionError("shutting down for rebootstrapping", { cause: err });
     }
     return false;
@@ -487,15 +505,4 @@ export class AgentManager {
   requireSynced(): void {
     if (!this.#synced) throw new UnavailableError("agent has not synced with the server yet");
   }
-}
-
-/** TLS failures that mean the server's certificate does not chain to our bundle (Node codes, Deno/rustls texts). */
-function isUnknownAuthority(err: unknown): boolean {
-  const codes = new Set(["UNABLE_TO_VERIFY_LEAF_SIGNATURE", "SELF_SIGNED_CERT_IN_CHAIN", "DEPTH_ZERO_SELF_SIGNED_CERT", "UNABLE_TO_GET_ISSUER_CERT", "UNABLE_TO_GET_ISSUER_CERT_LOCALLY", "CERT_SIGNATURE_FAILURE"]);
-  for (let e: unknown = err, depth = 0; e && depth < 10; e = (e as { cause?: unknown }).cause, depth++) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === "string" && codes.has(code)) return true;
-    if (e instanceof Error && /UnknownIssuer|certificate signed by unknown authority|unable to verify the first certificate/i.test(e.message)) return true;
-  }
-  return false;
 }

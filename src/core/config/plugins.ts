@@ -58,6 +58,7 @@ export function readPlugins(
       for (const k of Object.keys(decl)) {
         if (!DECL_KEYS.has(k)) status.error(`unknown configuration key "${path}.${k}"`);
       }
+      status.noteRead(`${path}.enabled`);
       if (decl.enabled !== undefined && typeof decl.enabled !== "boolean") {
         status.error(`${path}.enabled must be a boolean`);
       }

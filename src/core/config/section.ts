@@ -51,6 +51,7 @@ export class ConfigSection {
   /** The raw value, marking the key as known. */
   raw(key: string): unknown {
     this.#read.add(key);
+    this.#status.noteRead(this.key(key));
     const v = this.#obj[key];
     return v === null ? undefined : v;
   }

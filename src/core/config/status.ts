@@ -18,6 +18,17 @@ export interface ConfigNote {
  */
 export class ConfigStatus {
   readonly #notes: ConfigNote[] = [];
+  readonly #read = new Set<string>();
+
+  /** Records that a reader asked for the dotted key (ConfigSection does it), whether or not the file had it. */
+  noteRead(key: string): void {
+    this.#read.add(key);
+  }
+
+  /** Every dotted key some reader asked for: what the builder accepts (tests walk it so no key goes unchecked). */
+  get keysRead(): readonly string[] {
+    return [...this.#read];
+  }
 
   /** Records a problem that makes the configuration unusable. */
   error(msg: string): void {

@@ -30,7 +30,7 @@ import {
   OID_KEY_USAGE,
   OID_SKI,
   sanExtension,
-  type SubjectFields,
+  type NameInput,
 } from "./names.ts";
 import { isP256SPKI, subjectKeyId } from "./spki.ts";
 
@@ -40,7 +40,7 @@ export interface SelfSignedCAOptions {
   notBefore: Date;
   notAfter: Date;
   /** Default C=US, O=SPIFFE; a serialNumber attribute is added unless given (SPIRE makes subjects unique so). */
-  subject?: SubjectFields;
+  subject?: NameInput;
   /** Unsigned big-endian serial; default 16 random bytes. */
   serial?: Uint8Array;
 }
@@ -48,7 +48,8 @@ export interface SelfSignedCAOptions {
 export interface CACSROptions {
   signer: Signer;
   trustDomain: string;
-  subject?: SubjectFields;
+  /** SPIRE's `ca_subject`; default C=US, O=SPIFFE; a random serialNumber attribute is added. */
+  subject?: NameInput;
 }
 
 export interface IntermediateCAOptions {
@@ -60,11 +61,13 @@ export interface IntermediateCAOptions {
   notAfter: Date;
   /** pathLenConstraint; omitted when undefined. */
   pathLen?: number;
-  subject?: SubjectFields;
+  subject?: NameInput;
+  /** The subject as encoded DER, used as is (SPIRE's disk upstream copies the CSR's RawSubject). Wins over `subject`. */
+  subjectDER?: Uint8Array;
   serial?: Uint8Array;
 }
 
-const DEFAULT_CA_SUBJECT: SubjectFields = { C: "US", O: "SPIFFE" };
+const DEFAULT_CA_SUBJECT: NameInput = { C: "US", O: "SPIFFE" };
 const VERSION_3 = Uint8Array.of(0xa0, 0x03, 0x02, 0x01, 0x02);
 // keyCertSign|cRLSign|digitalSignature = bits 0,5,6 → 0x86, one unused trailing bit.
 const CA_KU_EXT = extensionTLV(oid(OID_KEY_USAGE), true, bitStringTLV(Uint8Array.of(0x86), 1));
@@ -81,8 +84,8 @@ function serialDecimal(serial: Uint8Array): string {
   return BigInt("0x" + (toHex(serial) || "0")).toString(10);
 }
 
-function caSubject(subject: SubjectFields | undefined, serial: Uint8Array): SubjectFields {
-  const s: SubjectFields = { ...(subject ?? DEFAULT_CA_SUBJECT) };
+function caSubject(subject: NameInput | undefined, serial: Uint8Array): NameInput {
+  const s: NameInput = { ...(subject ?? DEFAULT_CA_SUBJECT) };
   if (s.serialNumber === undefined) s.serialNumber = serialDecimal(serial);
   return s;
 }
@@ -102,7 +105,7 @@ async function signCA(p: {
   serial: Uint8Array;
   issuerDER: Uint8Array | undefined;
   aki: Uint8Array | undefined;
-  subject: SubjectFields;
+  subject: NameInput | Uint8Array;
   spki: Uint8Array;
   trustDomain: string;
   notBefore: Date;
@@ -111,7 +114,7 @@ async function signCA(p: {
 }): Promise<Uint8Array> {
   if (!(p.notAfter.getTime() > p.notBefore.getTime())) throw new RangeError("notAfter must be after notBefore");
   const td = TrustDomain.fromString(p.trustDomain);
-  const subject = encodeName(p.subject);
+  const subject = p.subject instanceof Uint8Array ? p.subject : encodeName(p.subject);
   const exts = [
     CA_KU_EXT,
     basicConstraintsCA(p.pathLen),
@@ -187,7 +190,7 @@ export async function signIntermediateCA(o: IntermediateCAOptions): Promise<Uint
     serial,
     issuerDER: issuer.subjectDER,
     aki: issuer.ski ?? subjectKeyId(issuer.spki, issuer.spki.length - 65),
-    subject: caSubject(o.subject, serial),
+    subject: o.subjectDER ?? caSubject(o.subject, serial),
     spki: o.publicKeySPKI,
     trustDomain: o.trustDomain,
     notBefore: o.notBefore,

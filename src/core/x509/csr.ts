@@ -39,6 +39,7 @@ import {
   OID_RSA,
   OID_SAN,
   type SubjectFields,
+  type NameInput,
 } from "./names.ts";
 import { isP256SPKI, P256_POINT_OFFSET } from "./spki.ts";
 
@@ -47,7 +48,7 @@ export interface CSROptions {
   spiffeID?: string;
   dnsNames?: string[];
   /** Default empty, as SPIRE's agent sends; the server decides the SVID subject. */
-  subject?: SubjectFields;
+  subject?: NameInput;
 }
 
 /** What the server needs from a verified CSR. */

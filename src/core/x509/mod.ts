@@ -21,5 +21,6 @@ export {
   KU_KEY_CERT_SIGN,
   KU_KEY_ENCIPHERMENT,
   type SubjectFields,
+  type NameInput,
 } from "./names.ts";
 export { isP256SPKI } from "./spki.ts";

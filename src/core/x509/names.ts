@@ -61,6 +61,14 @@ export interface SubjectFields {
   serialNumber?: string;
 }
 
+/**
+ * A subject to encode. Country, organization and organizational unit may hold several values, as Go's pkix.Name
+ * does (SPIRE's `ca_subject { country = ["US", "FR"] }`); each such attribute becomes one multi-valued RDN.
+ */
+export type NameInput = {
+  [K in keyof SubjectFields]?: K extends "C" | "O" | "OU" ? string | readonly string[] : string;
+};
+
 // Go's pkix.Name.ToRDNSequence order, so our names match SPIRE's byte for byte.
 const ATTRS: ReadonlyArray<readonly [keyof SubjectFields, string]> = [
   ["C", "2.5.4.6"],
@@ -82,14 +90,24 @@ function isPrintable(s: string): boolean {
   return true;
 }
 
-/** Encodes a Name as Go does: one RDN per attribute, PrintableString when possible, else UTF8String. */
-export function encodeName(s: SubjectFields): Uint8Array {
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
+  return a.length - b.length;
+}
+
+/**
+ * Encodes a Name as Go does: one RDN per attribute (all values of a multi-valued attribute in that one RDN, the SET
+ * sorted as DER requires), PrintableString when possible, else UTF8String.
+ */
+export function encodeName(s: NameInput): Uint8Array {
   const rdns: Uint8Array[] = [];
   for (const [key] of ATTRS) {
     const v = s[key];
-    if (v === undefined || v === "") continue;
-    const val = stringTLV(isPrintable(v) ? TAG_PRINTABLE : TAG_UTF8, v);
-    rdns.push(tlv(TAG_SET, seq(ATTR_OIDS.get(key)!, val)));
+    const values = (typeof v === "string" ? [v] : v ?? []).filter((x) => x !== "");
+    if (values.length === 0) continue;
+    const atvs = values.map((x) => seq(ATTR_OIDS.get(key)!, stringTLV(isPrintable(x) ? TAG_PRINTABLE : TAG_UTF8, x)));
+    rdns.push(tlv(TAG_SET, ...atvs.sort(compareBytes)));
   }
   return seq(...rdns);
 }

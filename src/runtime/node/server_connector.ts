@@ -2,6 +2,7 @@
 import { Agent, type Dispatcher, request } from "undici";
 import type { Readable } from "node:stream";
 import type { PeerCertificate } from "node:tls";
+import { UnknownAuthorityError } from "../../core/errors.ts";
 import type { ServerConnector } from "../../core/ports/server_connector.ts";
 import { toPEM } from "../../core/x509/pem.ts";
 
@@ -48,6 +49,22 @@ function webBody(body: Readable): ReadableStream<Uint8Array> {
   });
 }
 
+// OpenSSL's verdicts (Node, and Deno's node:tls) for a server chain that does not lead to one of the given roots.
+const UNKNOWN_AUTHORITY = new Set([
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "CERT_SIGNATURE_FAILURE",
+]);
+
+/** Gives a chain the trust bundle does not vouch for SPIRE's "certificate signed by unknown authority". */
+function classifyTLSError(err: unknown): unknown {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === "string" && UNKNOWN_AUTHORITY.has(code) ? new UnknownAuthorityError({ cause: err }) : err;
+}
+
 function headerRecord(h: HeadersInit | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   new Headers(h).forEach((v, k) => (out[k] = v));
@@ -91,6 +108,8 @@ export const nodeServerConnector: ServerConnector = {
           ...(body === undefined ? {} : { body }),
           ...(init.signal ? { signal: init.signal } : {}),
           dispatcher,
+        }).catch((err: unknown) => {
+          throw classifyTLSError(err);
         });
         const headers = new Headers();
         for (const [k, v] of Object.entries(res.headers)) {

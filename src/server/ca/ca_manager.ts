@@ -9,6 +9,7 @@ import * as F from "../../core/log/fields.ts";
 import type { Logger } from "../../core/log/logger.ts";
 import type { Clock } from "../../core/ports/clock.ts";
 import type { TrustDomain } from "../../core/spiffeid/mod.ts";
+import type { NameInput } from "../../core/x509/mod.ts";
 import type { DataStore } from "../datastore/datastore.ts";
 import type { KeyManager } from "../keymanager/key_manager.ts";
 import type { UpstreamAuthority } from "../upstreamauthority/upstream_authority.ts";
@@ -29,6 +30,8 @@ export interface CAManagerConfig {
   logger: Logger;
   /** Lifetime of each X.509 CA and JWT key, ms. */
   caTTL: number;
+  /** SPIRE's `ca_subject` of every X.509 CA (self-signed) and CA CSR (upstream). Default C=US, O=SPIFFE. */
+  caSubject?: NameInput | undefined;
   /**
    * Who signs new CAs; absent or resolving to undefined: self-signed. A provider is asked at every prepare, so a
    * managed-config change takes effect at the next rotation without a restart.

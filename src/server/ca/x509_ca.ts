@@ -4,7 +4,7 @@ import { equalBytes, keyIdentifier, toHex } from "../../core/encoding.ts";
 import { InvalidArgumentError } from "../../core/errors.ts";
 import type { Clock } from "../../core/ports/clock.ts";
 import type { TrustDomain } from "../../core/spiffeid/mod.ts";
-import { createCACSR, createSelfSignedCA, LeafMinter, parseCertificate } from "../../core/x509/mod.ts";
+import { createCACSR, createSelfSignedCA, LeafMinter, type NameInput, parseCertificate } from "../../core/x509/mod.ts";
 import type { KeyManager } from "../keymanager/key_manager.ts";
 import type { UpstreamAuthority } from "../upstreamauthority/upstream_authority.ts";
 import type { SlotID } from "./journal.ts";
@@ -63,6 +63,8 @@ export async function mintX509CA(cfg: {
   keyManager: KeyManager;
   clock: Clock;
   caTTL: number;
+  /** SPIRE's `ca_subject`, on the self-signed CA and on the CSR sent upstream. Default C=US, O=SPIFFE. */
+  caSubject?: NameInput | undefined;
   upstream?: UpstreamAuthority | undefined;
 }): Promise<X509CA> {
   const now = cfg.clock.now();
@@ -73,10 +75,11 @@ export async function mintX509CA(cfg: {
       trustDomain: cfg.trustDomain.name,
       notBefore: new Date(now.getTime() - NOT_BEFORE_CUSHION_MS),
       notAfter: new Date(now.getTime() + cfg.caTTL),
+      ...(cfg.caSubject ? { subject: cfg.caSubject } : {}),
     });
     return x509CAFromParts({ slot: cfg.slot, chain: [der], bundleRoots: [der], signer: key.signer, issuedAt: now });
   }
-  const csr = await createCACSR({ signer: key.signer, trustDomain: cfg.trustDomain.name });
+  const csr = await createCACSR({ signer: key.signer, trustDomain: cfg.trustDomain.name, ...(cfg.caSubject ? { subject: cfg.caSubject } : {}) });
   const minted = await cfg.upstream.mintX509CA(csr, Math.floor(cfg.caTTL / 1000));
   const ca = await x509CAFromParts({
     slot: cfg.slot,

@@ -85,6 +85,7 @@ export function runCommand(rt: ServerRuntime): Command {
               bindPort: cfg.bindPort,
               socketPath: cfg.socketPath,
               caTTL: cfg.caTTL,
+              caSubject: { C: cfg.caSubject.country, O: cfg.caSubject.organization, CN: cfg.caSubject.commonName },
               defaultX509SVIDTTL: cfg.defaultX509SVIDTTL,
               agentTTL: cfg.agentTTL,
               defaultJWTSVIDTTL: cfg.defaultJWTSVIDTTL,

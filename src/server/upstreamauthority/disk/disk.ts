@@ -110,7 +110,7 @@ export class DiskUpstreamAuthority implements UpstreamAuthority {
       notBefore: new Date(now - NOT_BEFORE_CUSHION_MS),
       notAfter,
       pathLen: 0,
-      subject: csr.subject,
+      subjectDER: csr.subjectDER,
     });
     // The upstream certificate itself goes into SVID chains unless it is one of the bundle roots.
     const upstream = this.#roots.some((r) => equalBytes(r, this.#certDER)) ? [] : [this.#certDER];
