@@ -3,6 +3,7 @@ import * as spiffeid from "../core/spiffeid/mod.ts";
 import type { LogLevel } from "../core/log/logger.ts";
 import * as config from "../core/config/mod.ts";
 import { parseServerAddresses, type ServerEndpoint } from "./server_addresses.ts";
+import { type AgentDropInConfig, readAgentDropIn } from "./config_dropin.ts";
 
 /** agent.conf as written: snake_case keys, every value unchecked. */
 export interface RawAgentConfig {
@@ -24,6 +25,10 @@ export interface AgentFlagOverrides {
   socketPath: string;
   logLevel: string;
   insecureBootstrap: boolean;
+  logFormat: string;
+  logFile: string;
+  trustBundleFormat: string;
+  allowUnauthenticatedVerifiers: boolean;
 }
 
 export type AgentKeyManagerConfig = { name: "memory" } | { name: "disk"; /** Default "<data_dir>". */ directory: string };
@@ -38,7 +43,7 @@ export interface UnixWorkloadAttestorConfig {
 }
 
 /** The validated agent configuration. Frozen. */
-export interface AgentConfig {
+export interface AgentConfig extends AgentDropInConfig {
   /** Default "./.data". */
   dataDir: string;
   /** The first server's host name or address. Required. */
@@ -102,6 +107,10 @@ const FLAG_KEYS: Record<keyof AgentFlagOverrides, string> = {
   socketPath: "socket_path",
   logLevel: "log_level",
   insecureBootstrap: "insecure_bootstrap",
+  logFormat: "log_format",
+  logFile: "log_file",
+  trustBundleFormat: "trust_bundle_format",
+  allowUnauthenticatedVerifiers: "allow_unauthenticated_verifiers",
 };
 
 /**
@@ -117,6 +126,7 @@ export function buildAgentConfig(
   // A `false` flag is indistinguishable from "not given", so only `true` may override the file.
   const values: Partial<AgentFlagOverrides> = { ...options.flags };
   if (values.insecureBootstrap === false) delete values.insecureBootstrap;
+  if (values.allowUnauthenticatedVerifiers === false) delete values.allowUnauthenticatedVerifiers;
   const merged = config.mergeOverrides(raw, { block: "agent", values, keys: FLAG_KEYS });
   const root = new config.ConfigSection("", merged, status);
   const a = root.section("agent");
@@ -144,7 +154,8 @@ export function buildAgentConfig(
     ...config.optionalField("logFile", a.string("log_file") || undefined),
     workloadX509SVIDKeyType: config.readKeyType(a, "workload_x509_svid_key_type", status),
     x509SVIDCacheMaxSize: a.int("x509_svid_cache_max_size", { min: 1 }) ?? d.x509SVIDCacheMaxSize,
-    healthChecks: config.readHealthChecks(a, status),
+    healthChecks: config.readHealthChecksPlacement(root, a, status),
+    ...readAgentDropIn(root, a, status),
     ...buildPlugins(root.raw("plugins"), dataDir, status),
   };
   root.finish();

@@ -3,6 +3,7 @@ import * as spiffeid from "../core/spiffeid/mod.ts";
 import type { LogLevel } from "../core/log/logger.ts";
 import * as config from "../core/config/mod.ts";
 import { type AWSKMSKeyManagerConfig, buildAWSKMSConfig } from "./keymanager/awskms/awskms_config.ts";
+import { readServerDropIn, type ServerDropInConfig } from "./config_dropin.ts";
 
 /** server.conf as written: snake_case keys, every value unchecked (SPIRE's `Configuration`). */
 export interface RawServerConfig {
@@ -55,7 +56,7 @@ export type UpstreamAuthorityConfig =
   };
 
 /** The validated server configuration (SPIRE's `server.Config`). Durations are in ms. Frozen. */
-export interface ServerConfig {
+export interface ServerConfig extends ServerDropInConfig {
   /** Agent API listen address. Default "0.0.0.0". */
   bindAddress: string;
   /** Agent API port. Default 8081. */
@@ -171,7 +172,8 @@ export function buildServerConfig(
       commonName: subj.string("common_name") ?? d.caSubject.commonName,
     },
     ...config.optionalField("jwtIssuer", s.string("jwt_issuer")),
-    healthChecks: config.readHealthChecks(s, status),
+    healthChecks: config.readHealthChecksPlacement(root, s, status),
+    ...readServerDropIn(root, s, status),
     ...buildPlugins(root.raw("plugins"), dataDir, status),
   };
   root.finish();

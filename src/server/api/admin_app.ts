@@ -99,7 +99,8 @@ export function adminApp(cfg: AdminAppConfig): Hono {
   app.delete("/agent/v1/agents", async (c) => {
     const id = idFromJSON(c.req.query("spiffeID") ?? "", "spiffeID");
     await cfg.ds.deleteAttestedNode(id);
-    log.info("Agent evicted", { [F.AGENT_ID]: id });
+    // SPIRE's DeleteAgent line (pkg/server/api/agent/v1); its evict-agent suite greps "Agent deleted".
+    log.info("Agent deleted", { [F.SPIFFE_ID]: id });
     void cfg.hub.notify();
     return c.json({ id });
   });

@@ -6,7 +6,7 @@
 import { Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import { fromBase64, toBase64 } from "../../core/encoding.ts";
-import { InvalidArgumentError, NotFoundError, UnavailableError } from "../../core/errors.ts";
+import { FailedPreconditionError, InvalidArgumentError, NotFoundError, UnavailableError } from "../../core/errors.ts";
 import * as F from "../../core/log/fields.ts";
 import type { Logger } from "../../core/log/logger.ts";
 import type { Clock } from "../../core/ports/clock.ts";
@@ -27,6 +27,8 @@ export interface AgentAppConfig {
   ca: ServerCA;
   /** Absent: the JWT-SVID route answers "JWT-SVIDs are not available". */
   jwt?: JWTSVIDSigner;
+  /** `disable_jwt_svids`: every JWT-SVID request fails with SPIRE's "JWT functionality is disabled". */
+  jwtDisabled?: boolean;
   hub: SyncHub;
   clock: Clock;
   logger: Logger;
@@ -135,6 +137,8 @@ export function agentApp(cfg: AgentAppConfig): Hono<AgentAppEnv> {
 
   app.post("/svid/v1/jwt", async (c) => {
     const agent = await auth(c.env?.peerCertChain);
+    // SPIRE answers Unimplemented (svid/v1 NewJWTSVID); wisp's gRPC clients read that code as FailedPrecondition too.
+    if (cfg.jwtDisabled) throw new FailedPreconditionError("JWT functionality is disabled");
     const body = await jsonBody(c);
     const entryID = str(body, "entry_id");
     const audience = body.audience ?? [];
