@@ -184,12 +184,12 @@ plugins {
     })
   );
   assert.equal(err.issues.slice().sort(), [
+    `telemetry.InMem is not supported by wisp: metrics are exported to Prometheus only (supported: telemetry.Prometheus)`,
     `unknown configuration key "plugins.KeyManager.disk.plugin_cmd"`,
     `unknown configuration key "plugins.KeyManager.disk.plugin_data.directory"`,
     `unknown configuration key "server.ca_subject.province"`,
     `unknown configuration key "server.foo"`,
     `unknown configuration key "server.health_checks.bar"`,
-    `telemetry.InMem is not supported by wisp: metrics are exported to Prometheus only (supported: telemetry.Prometheus)`,
   ]);
 });
 
