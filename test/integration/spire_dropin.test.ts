@@ -118,6 +118,7 @@ test("server, text: Starting Server APIs once per listener, CA prepared and acti
   assert.match(out, /level=info msg="X509 CA prepared" .*local_authority_id=[0-9a-f]{40} .*self_signed=true slot=A/);
   assert.match(out, /level=info msg="X509 CA activated" .*local_authority_id=[0-9a-f]{40} slot=A/);
   assert.match(out, new RegExp(`msg="Agent attestation request completed" agent_id="${ids.a.agent}"`));
+  assert.match(out, new RegExp(`level=debug msg="Signed X509 SVID" entry_id=${ids.a.entry} expiration="[^"]+" revision_number=\\d+ serial_num=\\d+ spiffe_id="spiffe://example.org/web"`));
 });
 
 test("agent, JSON: attestation, SVID creation and renewal, agent SVID rotation, entry created", () => {

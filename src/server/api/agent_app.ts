@@ -113,7 +113,7 @@ export function agentApp(cfg: AgentAppConfig): Hono<AgentAppEnv> {
     if (params.length > MAX_BATCH) throw new InvalidArgumentError(`at most ${MAX_BATCH} CSRs per batch`);
     const allowed = new Map((await cfg.hub.authorizedEntries(agent.id)).map((e) => [e.id, e]));
     const results: unknown[] = new Array(params.length);
-    const toSign: { i: number; spiffeID: string; publicKeySPKI: Uint8Array; ttl: number; dnsNames: string[] }[] = [];
+    const toSign: { i: number; entryID: string; revision: number; spiffeID: string; publicKeySPKI: Uint8Array; ttl: number; dnsNames: string[] }[] = [];
     await Promise.all(params.map(async (p: unknown, i: number) => {
       try {
         const o = (p ?? {}) as Record<string, unknown>;
@@ -121,7 +121,15 @@ export function agentApp(cfg: AgentAppConfig): Hono<AgentAppEnv> {
         const entry = allowed.get(str(o, "entry_id"));
         if (!entry) throw new NotFoundError("entry not found or not authorized");
         const publicKeySPKI = await csrKey(str(o, "csr"));
-        toSign.push({ i, spiffeID: entry.spiffeID, publicKeySPKI, ttl: entry.x509SVIDTTL, dnsNames: entry.dnsNames });
+        toSign.push({
+          i,
+          entryID: entry.id,
+          revision: entry.revisionNumber,
+          spiffeID: entry.spiffeID,
+          publicKeySPKI,
+          ttl: entry.x509SVIDTTL,
+          dnsNames: entry.dnsNames,
+        });
       } catch (err) {
         results[i] = { status: statusOf(err) };
       }
@@ -130,6 +138,14 @@ export function agentApp(cfg: AgentAppConfig): Hono<AgentAppEnv> {
     issued.forEach((s, k) => {
       const item = toSign[k]!;
       results[item.i] = { status: { status: "OK", code: "", message: "" }, svid: svidJSON(item.spiffeID, s) };
+      // SPIRE's per-SVID line (pkg/server/api/svid/v1 BatchNewX509SVID).
+      log.debug("Signed X509 SVID", {
+        [F.ENTRY_ID]: item.entryID,
+        [F.SPIFFE_ID]: item.spiffeID,
+        [F.EXPIRATION]: s.notAfter.toISOString(),
+        serial_num: BigInt(`0x${s.serialHex}`).toString(),
+        revision_number: item.revision,
+      });
     });
     log.debug("Signed X509 SVIDs", { [F.AGENT_ID]: agent.id, [F.COUNT]: issued.length });
     return c.json({ results });
