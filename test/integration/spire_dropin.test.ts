@@ -96,10 +96,17 @@ test("top-level health_checks serves /live and /ready", async () => {
 
 test("-allowUnauthenticatedVerifiers: a caller with no identity gets the X.509 bundle; without it, PermissionDenied", async () => {
   // This test process runs as root, which has no entry.
-  const withFlag = await first(watchX509Bundles(workloadClient(a.agentSocket)));
-  assert.ok("message" in withFlag && Object.keys(withFlag.message.bundles).includes("spiffe://example.org"));
-  const without = await first(watchX509Bundles(workloadClient(b.agentSocket)));
-  assert.equal("status" in without && without.status, { code: 7, details: "no identity issued" });
+  const clientA = workloadClient(a.agentSocket);
+  const clientB = workloadClient(b.agentSocket);
+  try {
+    const withFlag = await first(watchX509Bundles(clientA));
+    assert.ok("message" in withFlag && Object.keys(withFlag.message.bundles).includes("spiffe://example.org"));
+    const without = await first(watchX509Bundles(clientB));
+    assert.equal("status" in without && without.status, { code: 7, details: "no identity issued" });
+  } finally {
+    clientA.close();
+    clientB.close();
+  }
 });
 
 test("disable_jwt_svids: `api fetch jwt` fails with SPIRE's text; JWT-SVIDs still work where it is off", async () => {
