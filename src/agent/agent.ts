@@ -26,6 +26,8 @@ export interface AgentOptions {
   persist: boolean;
   joinToken?: string | undefined;
   bootstrapRoots?: Uint8Array[] | undefined;
+  /** Reads or downloads the bootstrap bundle, only when the agent has to attest (see AgentManagerConfig). */
+  loadBootstrapRoots?: (() => Promise<Uint8Array[] | undefined>) | undefined;
   insecureBootstrap: boolean;
   /** How long to wait for the first sync before giving up, ms (SPIRE retries for about a minute). */
   initialSyncTimeout?: number;
@@ -76,6 +78,7 @@ export class Agent {
       persist: o.persist,
       joinToken: o.joinToken,
       bootstrapRoots: o.bootstrapRoots,
+      loadBootstrapRoots: o.loadBootstrapRoots,
       insecureBootstrap: o.insecureBootstrap,
       syncInterval: o.syncInterval,
       clock,

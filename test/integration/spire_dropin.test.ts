@@ -2,11 +2,14 @@
  * A SPIRE user's configs, flags and log greps against real processes: top-level health_checks and telemetry
  * (Prometheus on its own port), experimental intervals, disable_jwt_svids, -allowUnauthenticatedVerifiers,
  * -logFormat/-logFile, `api fetch`, and SPIRE's log lines in text and JSON, as SPIRE's integration scripts grep them.
- * Cluster A: server logs text, agent logs JSON to a -logFile. Cluster B: server logs JSON (-logFormat json), agent text.
+ * Cluster A: server logs text, agent logs JSON to a -logFile and bootstraps from -trustBundleUrl (HTTPS, PEM).
+ * Cluster B: server logs JSON (-logFormat json), agent logs text and bootstraps from -trustBundle in SPIFFE format.
  */
 import { test } from "../_uvu.ts";
 import * as assert from "uvu/assert";
-import { appendFileSync, readFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { appendFileSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer, type Server as HTTPSServer } from "node:https";
 import { join } from "node:path";
 import { createEntry, deleteEntry, first, watchX509Bundles, workloadClient } from "./_clients.ts";
 import {
@@ -21,6 +24,30 @@ let promAgent = 0;
 let health = 0;
 const ids: Record<"a" | "b", { agent: string; entry: string }> = { a: { agent: "", entry: "" }, b: { agent: "", entry: "" } };
 let setupError: unknown;
+let bundleServer: HTTPSServer | undefined;
+let bundleRequests = 0;
+
+/** Serves the server's PEM bundle over HTTPS with a throw-away certificate the agent process is told to trust. */
+async function serveBundle(c: Cluster): Promise<{ url: string; env: Record<string, string> }> {
+  const shown = await wispServer(["bundle", "show", "-socketPath", c.serverSocket]);
+  if (shown.code !== 0) throw new Error(`bundle show: ${shown.stderr}`);
+  const [key, cert] = [join(c.dir, "https.key"), join(c.dir, "https.crt")];
+  execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert,
+    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-days", "1"], { stdio: "ignore" });
+  bundleServer = createServer({ key: readFileSync(key), cert: readFileSync(cert) }, (_req, res) => {
+    bundleRequests++;
+    res.end(shown.stdout);
+  });
+  await new Promise<void>((resolve) => bundleServer!.listen(0, "127.0.0.1", resolve));
+  const port = (bundleServer.address() as { port: number }).port;
+  // Node reads extra roots from NODE_EXTRA_CA_CERTS, Deno from DENO_CERT.
+  return { url: `https://127.0.0.1:${port}/bundle.pem`, env: { NODE_EXTRA_CA_CERTS: cert, DENO_CERT: cert } };
+}
+
+/** The harness writes insecure_bootstrap = true; these agents bootstrap from a bundle instead. */
+function secureBootstrap(c: Cluster): void {
+  writeFileSync(c.agentConf, readFileSync(c.agentConf, "utf8").replace("insecure_bootstrap = true", ""));
+}
 
 async function startServerWith(c: Cluster, args: string[]): Promise<void> {
   c.server = new Proc(SERVER_BIN, ["run", "-config", c.serverConf, ...args]);
@@ -30,8 +57,8 @@ async function startServerWith(c: Cluster, args: string[]): Promise<void> {
   });
 }
 
-async function startAgentWith(c: Cluster, token: string, args: string[]): Promise<void> {
-  c.agent = new Proc(AGENT_BIN, ["run", "-config", c.agentConf, "-joinToken", token, ...args]);
+async function startAgentWith(c: Cluster, token: string, args: string[], env: Record<string, string> = {}): Promise<void> {
+  c.agent = new Proc(AGENT_BIN, ["run", "-config", c.agentConf, "-joinToken", token, ...args], env);
   await waitFor("agent healthy", async () => {
     if (c.agent!.exited) throw new Error(`agent exited: ${c.agent!.output}`);
     return (await wispAgent(["healthcheck", "-socketPath", c.agentSocket])).code === 0 ? true : undefined;
@@ -45,9 +72,17 @@ const jsonLines = (text: string) => text.split("\n").filter((l) => l.startsWith(
 async function scenario(c: Cluster, which: "a" | "b", agentLog: () => string): Promise<void> {
   const token = await joinToken(c, "spiffe://example.org/node1");
   ids[which].agent = `spiffe://example.org/spire/agent/join_token/${token}`;
-  await startAgentWith(c, token, which === "a"
-    ? ["-logFormat", "json", "-logFile", join(c.dir, "agent.log"), "-allowUnauthenticatedVerifiers"]
-    : []);
+  secureBootstrap(c);
+  if (which === "a") {
+    const bundle = await serveBundle(c);
+    await startAgentWith(c, token, [
+      "-logFormat", "json", "-logFile", join(c.dir, "agent.log"), "-allowUnauthenticatedVerifiers", "-trustBundleUrl", bundle.url,
+    ], bundle.env);
+  } else {
+    const shown = await wispServer(["bundle", "show", "-format", "spiffe", "-socketPath", c.serverSocket]);
+    writeFileSync(join(c.dir, "bundle.json"), shown.stdout);
+    await startAgentWith(c, token, ["-trustBundle", join(c.dir, "bundle.json"), "-trustBundleFormat", "spiffe"]);
+  }
   ids[which].entry = await createEntry(c, { spiffeID: "spiffe://example.org/web", selector: "unix:uid:1000", ttl: 14 });
   await waitFor("SVID through `api fetch`", async () =>
     (await wispAgent(["api", "fetch", "-socketPath", c.agentSocket], { asUser: 1000 })).code === 0 ? true : undefined);
@@ -73,12 +108,18 @@ health_checks { listener_enabled = true bind_address = "127.0.0.1" bind_port = "
 });
 
 test.after(async () => {
+  bundleServer?.close();
   await a?.cleanup();
   await b?.cleanup();
 });
 
 test("setup", () => {
   if (setupError) throw setupError;
+});
+
+test("-trustBundleUrl and -trustBundle -trustBundleFormat spiffe bootstrap the agents without insecure_bootstrap", () => {
+  assert.is(bundleRequests, 1, "the URL is fetched once, to attest");
+  assert.not.match(a.agent!.output + b.agent!.output, /Insecure bootstrap/);
 });
 
 test("telemetry.Prometheus serves the server's and the agent's metrics on their own ports, on any path", async () => {

@@ -35,7 +35,6 @@ export function runCommand(rt: AgentRuntime): Command {
       const cfg = await loadAgentConfigFromFlags(ctx, rt.fs, flags, status);
       const logger = rt.logger(cfg);
       try {
-        const bootstrapRoots = await loadBootstrapBundle(cfg, { fs: rt.fs });
         const agent = new Agent({
           options: {
             trustDomain: cfg.trustDomain,
@@ -46,7 +45,7 @@ export function runCommand(rt: AgentRuntime): Command {
             dataDir: cfg.dataDir,
             persist: cfg.keyManager.name === "disk",
             joinToken: cfg.joinToken,
-            bootstrapRoots,
+            loadBootstrapRoots: () => loadBootstrapBundle(cfg, { fs: rt.fs }),
             insecureBootstrap: cfg.insecureBootstrap,
             healthChecks: cfg.healthChecks.listenerEnabled ? cfg.healthChecks : undefined,
             prometheus: cfg.telemetry.prometheus,

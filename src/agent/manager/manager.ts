@@ -30,6 +30,12 @@ export interface AgentManagerConfig {
   joinToken?: string | undefined;
   /** Roots from trust_bundle_path; absent with insecure_bootstrap. */
   bootstrapRoots?: Uint8Array[] | undefined;
+  /**
+   * Reads or downloads the bootstrap bundle (trust_bundle_path / trust_bundle_url) when bootstrapRoots is absent.
+   * Called only when the agent must attest, as SPIRE consults its trust bundle sources only to bootstrap, so a
+   * restart with a persisted SVID does not depend on the bundle URL being reachable.
+   */
+  loadBootstrapRoots?: (() => Promise<Uint8Array[] | undefined>) | undefined;
   insecureBootstrap: boolean;
   clock: Clock;
   logger: Logger;
@@ -100,7 +106,8 @@ export class AgentManager {
       throw new FailedPreconditionError("agent is not attested: a join token is required (-joinToken or agent.join_token)");
     }
     let roots: Uint8Array[];
-    if (c.bootstrapRoots && c.bootstrapRoots.length > 0) roots = c.bootstrapRoots;
+    const bootstrap = c.bootstrapRoots ?? (await c.loadBootstrapRoots?.());
+    if (bootstrap && bootstrap.length > 0) roots = bootstrap;
     else if (c.insecureBootstrap) {
       this.#log.warn("Insecure bootstrap enabled; the server's identity is not verified for the first connection");
       c.client.setCredentials("insecure");
