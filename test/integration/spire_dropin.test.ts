@@ -31,9 +31,15 @@ let bundleRequests = 0;
 async function serveBundle(c: Cluster): Promise<{ url: string; env: Record<string, string> }> {
   const shown = await wispServer(["bundle", "show", "-socketPath", c.serverSocket]);
   if (shown.code !== 0) throw new Error(`bundle show: ${shown.stderr}`);
-  const [key, cert] = [join(c.dir, "https.key"), join(c.dir, "https.crt")];
-  execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert,
-    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-days", "1"], { stdio: "ignore" });
+  // A CA and a leaf: Deno's TLS (rustls) refuses a CA certificate used as the server's own.
+  const f = (name: string) => join(c.dir, name);
+  const ssl = (...args: string[]) => execFileSync("openssl", args, { stdio: "ignore" });
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+  ssl("req", "-x509", ...ec, "-keyout", f("ca.key"), "-out", f("ca.crt"), "-subj", "/CN=bundle test CA", "-days", "1");
+  ssl("req", ...ec, "-keyout", f("https.key"), "-out", f("https.csr"), "-subj", "/CN=127.0.0.1");
+  writeFileSync(f("leaf.ext"), "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n");
+  ssl("x509", "-req", "-in", f("https.csr"), "-CA", f("ca.crt"), "-CAkey", f("ca.key"), "-CAcreateserial", "-out", f("https.crt"), "-days", "1", "-extfile", f("leaf.ext"));
+  const [key, cert] = [f("https.key"), f("https.crt")];
   bundleServer = createServer({ key: readFileSync(key), cert: readFileSync(cert) }, (_req, res) => {
     bundleRequests++;
     res.end(shown.stdout);
@@ -41,7 +47,7 @@ async function serveBundle(c: Cluster): Promise<{ url: string; env: Record<strin
   await new Promise<void>((resolve) => bundleServer!.listen(0, "127.0.0.1", resolve));
   const port = (bundleServer.address() as { port: number }).port;
   // Node reads extra roots from NODE_EXTRA_CA_CERTS, Deno from DENO_CERT.
-  return { url: `https://127.0.0.1:${port}/bundle.pem`, env: { NODE_EXTRA_CA_CERTS: cert, DENO_CERT: cert } };
+  return { url: `https://127.0.0.1:${port}/bundle.pem`, env: { NODE_EXTRA_CA_CERTS: f("ca.crt"), DENO_CERT: f("ca.crt") } };
 }
 
 /** The harness writes insecure_bootstrap = true; these agents bootstrap from a bundle instead. */
@@ -103,7 +109,13 @@ health_checks { listener_enabled = true bind_address = "127.0.0.1" bind_port = "
     await Promise.all([startServerWith(a, []), startServerWith(b, ["-logFormat", "json"])]);
     await Promise.all([scenario(a, "a", agentLogA), scenario(b, "b", () => b.agent!.output)]);
   } catch (err) {
-    setupError = new Error(`${(err as Error).message}\n--- A server ---\n${tail(a?.server?.output ?? "")}\n--- B server ---\n${tail(b?.server?.output ?? "")}\n--- B agent ---\n${tail(b?.agent?.output ?? "")}`);
+    setupError = new Error(`${(err as Error).message}\n--- A server ---\n${tail(a?.server?.output ?? "")}\n--- B server ---\n${tail(b?.server?.output ?? "")}\n--- B agent ---\n${tail(b?.agent?.output ?? "")}\n--- A agent ---\n${tail(a?.agent?.output ?? "")}${(() => {
+      try {
+        return tail(agentLogA());
+      } catch {
+        return "";
+      }
+    })()}`);
   }
 });
 
