@@ -9,6 +9,7 @@ import type { HTTPServe, HTTPServerHandle } from "../core/ports/http_server.ts";
 import type { ServerConnector } from "../core/ports/server_connector.ts";
 import type * as spiffeid from "../core/spiffeid/mod.ts";
 import { METRICS_CONTENT_TYPE, Registry } from "../core/metrics/registry.ts";
+import { servePrometheus } from "../core/metrics/serve_prometheus.ts";
 import { ServerClient } from "./client/server_client.ts";
 import type { AgentNodeAttestor } from "./nodeattestor/node_attestor.ts";
 import { AgentManager } from "./manager/manager.ts";
@@ -34,6 +35,12 @@ export interface AgentOptions {
   /** How long to wait for the first sync before giving up, ms (SPIRE retries for about a minute). */
   initialSyncTimeout?: number;
   healthChecks?: { bindAddress: string; bindPort: number; livePath: string; readyPath: string } | undefined;
+  /** `telemetry { Prometheus { host port } }`: a listener of its own serving the metrics registry. */
+  prometheus?: { host: string; port: number } | undefined;
+  /** Workloads without an identity may fetch X.509 and JWT bundles (`allow_unauthenticated_verifiers`). */
+  allowUnauthenticatedVerifiers?: boolean | undefined;
+  /** `experimental.sync_interval`: first delay before reconnecting the sync stream, ms; absent: 500 ms. */
+  syncInterval?: number | undefined;
 }
 
 export interface AgentDeps {
@@ -78,6 +85,7 @@ export class Agent {
       rebootstrapDelay: o.rebootstrapDelay,
       bootstrapBundle: o.bootstrapBundle,
       insecureBootstrap: o.insecureBootstrap,
+      syncInterval: o.syncInterval,
       clock,
       logger,
     });
@@ -94,9 +102,16 @@ export class Agent {
     });
     let grpc: GRPCServerHandle | undefined;
     let health: HTTPServerHandle | undefined;
+    let prometheus: HTTPServerHandle | undefined;
     try {
       await this.#waitForSync(manager, stop.signal);
-      const handler = new WorkloadHandler({ manager, attestor: this.#d.attestor, logger, clock });
+      const handler = new WorkloadHandler({
+        manager,
+        attestor: this.#d.attestor,
+        logger,
+        clock,
+        allowUnauthenticatedVerifiers: o.allowUnauthenticatedVerifiers === true,
+      });
       grpc = await this.#d.serveGRPC({ socketPath: o.socketPath, methods: handler.methods(), logger, socketMode: 0o777 });
       const metrics = this.#d.metrics ?? new Registry();
       const server = grpc;
@@ -120,7 +135,12 @@ export class Agent {
           },
         });
       }
-      logger.info("Starting Workload and SDS APIs", { [F.ADDRESS]: o.socketPath, [F.SPIFFE_ID]: manager.agentID });
+      if (o.prometheus && this.#d.http) prometheus = await servePrometheus({ http: this.#d.http, metrics, logger, ...o.prometheus });
+      logger.with({ subsystem_name: "endpoints" }).info("Starting Workload and SDS APIs", {
+        [F.ADDRESS]: o.socketPath,
+        network: "unix",
+        [F.SPIFFE_ID]: manager.agentID,
+      });
       this.#d.onReady?.();
       await running;
     } catch (err) {
@@ -130,6 +150,7 @@ export class Agent {
       stop.abort();
       await grpc?.close();
       await health?.close();
+      await prometheus?.close();
       await client.close();
       await running.catch(() => {});
     }

@@ -5,6 +5,7 @@ import * as config from "../core/config/mod.ts";
 import { parseServerAddresses, type ServerEndpoint } from "./server_addresses.ts";
 import type { X509PoPAgentConfig } from "./nodeattestor/x509pop.ts";
 import type { TrustBundleFormat } from "./trust_bundle_source.ts";
+import { type AgentDropInConfig, readAgentDropIn } from "./config_dropin.ts";
 
 /** agent.conf as written: snake_case keys, every value unchecked. */
 export interface RawAgentConfig {
@@ -29,6 +30,9 @@ export interface AgentFlagOverrides {
   socketPath: string;
   logLevel: string;
   insecureBootstrap: boolean;
+  logFormat: string;
+  logFile: string;
+  allowUnauthenticatedVerifiers: boolean;
 }
 
 export type AgentKeyManagerConfig = { name: "memory" } | { name: "disk"; /** Default "<data_dir>". */ directory: string };
@@ -56,7 +60,7 @@ export interface AWSIIDAgentConfig {
 export type RebootstrapMode = "never" | "auto" | "always";
 
 /** The validated agent configuration. Frozen. */
-export interface AgentConfig {
+export interface AgentConfig extends AgentDropInConfig {
   /** Default "./.data". */
   dataDir: string;
   /** The first server's host name or address. Required. */
@@ -130,6 +134,9 @@ const FLAG_KEYS: Record<keyof AgentFlagOverrides, string> = {
   socketPath: "socket_path",
   logLevel: "log_level",
   insecureBootstrap: "insecure_bootstrap",
+  logFormat: "log_format",
+  logFile: "log_file",
+  allowUnauthenticatedVerifiers: "allow_unauthenticated_verifiers",
 };
 
 /**
@@ -145,6 +152,7 @@ export function buildAgentConfig(
   // A `false` flag is indistinguishable from "not given", so only `true` may override the file.
   const values: Partial<AgentFlagOverrides> = { ...options.flags };
   if (values.insecureBootstrap === false) delete values.insecureBootstrap;
+  if (values.allowUnauthenticatedVerifiers === false) delete values.allowUnauthenticatedVerifiers;
   const merged = config.mergeOverrides(raw, { block: "agent", values, keys: FLAG_KEYS });
   const root = new config.ConfigSection("", merged, status);
   const a = root.section("agent");
@@ -172,7 +180,8 @@ export function buildAgentConfig(
     logFormat: config.readLogFormat(a, status),
     ...config.optionalField("logFile", a.string("log_file") || undefined),
     workloadX509SVIDKeyType: config.readKeyType(a, "workload_x509_svid_key_type", status),
-    healthChecks: config.readHealthChecks(a, status),
+    healthChecks: config.readHealthChecksPlacement(root, a, status),
+    ...readAgentDropIn(root, a, status),
     ...buildPlugins(root.raw("plugins"), dataDir, status),
   };
   root.finish();

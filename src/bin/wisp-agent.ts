@@ -8,7 +8,7 @@ import { selectsOneOf } from "./command_selection.ts";
 
 /** The Workload API client commands: everything `api fetch x509` loads. */
 async function clientCommands(): Promise<Command[]> {
-  const [{ fetchX509Command }, { fetchJWTCommand }, { validateJWTCommand }, { watchCommand }, { healthcheckCommand }, { dialWorkloadAPI }] =
+  const [{ fetchX509Command }, { fetchJWTCommand }, { validateJWTCommand }, { watchCommand }, { healthcheckCommand }, { dialWorkloadAPI }, { validateCommand }] =
     await Promise.all([
       import("../agent/cli/fetch_x509.ts"),
       import("../agent/cli/fetch_jwt.ts"),
@@ -16,6 +16,7 @@ async function clientCommands(): Promise<Command[]> {
       import("../agent/cli/watch.ts"),
       import("../agent/cli/healthcheck.ts"),
       import("../runtime/node/grpc_client.ts"),
+      import("../agent/cli/validate.ts"),
     ]);
   return [
     fetchX509Command({ dial: dialWorkloadAPI, fs: nodeFS, clock: systemClock }),
@@ -23,6 +24,7 @@ async function clientCommands(): Promise<Command[]> {
     validateJWTCommand({ dial: dialWorkloadAPI }),
     watchCommand({ dial: dialWorkloadAPI, clock: systemClock }),
     healthcheckCommand(dialWorkloadAPI),
+    validateCommand(nodeFS),
   ];
 }
 

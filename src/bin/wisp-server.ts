@@ -13,6 +13,7 @@ import { exitAfterFlush, nodeCLIEnv } from "../runtime/node/cli_env.ts";
 import { nodeFS } from "../runtime/node/fs.ts";
 import { unixFetch } from "../runtime/node/unix_fetch.ts";
 import { selectsOneOf } from "./command_selection.ts";
+import { validateCommand } from "../server/cli/validate.ts";
 
 const dial = (socketPath: string) => new AdminClient(unixFetch(socketPath), socketPath);
 
@@ -60,6 +61,7 @@ const client = [
   ...agentCommands(dial, systemClock),
   ...adminCommands(dial),
   ...configCommands(dial, nodeFS),
+  validateCommand(nodeFS),
 ];
 // CLI calls (entry create, token generate, healthcheck) skip the daemon's modules: on Node they took most of a call's time.
 const commands = selectsOneOf(client, argv) ? client : [await runCommandHere(), ...client];

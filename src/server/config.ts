@@ -5,6 +5,7 @@ import * as config from "../core/config/mod.ts";
 import { type AWSKMSKeyManagerConfig, buildAWSKMSConfig } from "./keymanager/awskms/awskms_config.ts";
 import { type AWSIIDServerConfig, buildAWSIIDServerConfig } from "./nodeattestor/aws_iid/aws_iid_config.ts";
 import { buildX509PoPServerConfig, type X509PoPServerConfig } from "./nodeattestor/x509pop/x509pop_config.ts";
+import { readServerDropIn, type ServerDropInConfig } from "./config_dropin.ts";
 
 /** server.conf as written: snake_case keys, every value unchecked (SPIRE's `Configuration`). */
 export interface RawServerConfig {
@@ -65,7 +66,7 @@ export type UpstreamAuthorityConfig =
   };
 
 /** The validated server configuration (SPIRE's `server.Config`). Durations are in ms. Frozen. */
-export interface ServerConfig {
+export interface ServerConfig extends ServerDropInConfig {
   /** Agent API listen address. Default "0.0.0.0". */
   bindAddress: string;
   /** Agent API port. Default 8081. */
@@ -177,7 +178,8 @@ export function buildServerConfig(
     caKeyType: config.readKeyType(s, "ca_key_type", status),
     caSubject: readCASubject(s, status),
     ...config.optionalField("jwtIssuer", s.string("jwt_issuer")),
-    healthChecks: config.readHealthChecks(s, status),
+    healthChecks: config.readHealthChecksPlacement(root, s, status),
+    ...readServerDropIn(root, s, status),
     ...buildPlugins(root.raw("plugins"), dataDir, status),
   };
   root.finish();

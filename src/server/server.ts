@@ -20,6 +20,7 @@ import { issueServerSVID, type ServerSVID } from "./server_svid.ts";
 import type { UpstreamAuthority } from "./upstreamauthority/upstream_authority.ts";
 import { METRICS_CONTENT_TYPE, Registry } from "../core/metrics/registry.ts";
 import { countingUpstream } from "./upstreamauthority/counting_upstream.ts";
+import { hostPort, servePrometheus } from "../core/metrics/serve_prometheus.ts";
 import { type AWSPCAFactory, ManagedUpstream } from "./upstreamauthority/managed_upstream.ts";
 
 export interface ServerOptions {
@@ -40,6 +41,12 @@ export interface ServerOptions {
   /** `iss` claim of JWT-SVIDs (`jwt_issuer`); absent: no `iss`. */
   jwtIssuer?: string | undefined;
   healthChecks?: { bindAddress: string; bindPort: number; livePath: string; readyPath: string } | undefined;
+  /** `telemetry { Prometheus { host port } }`: a listener of its own serving the metrics registry. */
+  prometheus?: { host: string; port: number } | undefined;
+  /** `disable_jwt_svids`: JWT-SVID requests fail with "JWT functionality is disabled". */
+  disableJWTSVIDs?: boolean | undefined;
+  /** `experimental.cache_reload_interval`: the poll for changes made by other servers, ms; default 500 ms. */
+  cacheReloadInterval?: number | undefined;
   /** How often CA rotation and managed config are checked, ms; default 10 s (SPIRE's rotator). */
   caRotateInterval?: number | undefined;
 }
@@ -109,7 +116,7 @@ export class Server {
     signal.addEventListener("abort", onAbort, { once: true });
     try {
       const nodeAttestors = this.#d.nodeAttestors ?? new Map([["join_token", new JoinTokenAttestor({ ds, clock, trustDomain: td })]]);
-      const agentAPI = agentApp({ ds, ca, jwt, hub, clock, logger, trustDomain: td, agentTTL: Math.floor(o.agentTTL / 1000), nodeAttestors });
+      const agentAPI = agentApp({ ds, ca, jwt, jwtDisabled: o.disableJWTSVIDs === true, hub, clock, logger, trustDomain: td, agentTTL: Math.floor(o.agentTTL / 1000), nodeAttestors });
       const tls: TLSServerHandle = await this.#d.http.https({
         hostname: o.bindAddress,
         port: o.bindPort,
@@ -157,6 +164,7 @@ export class Server {
       metrics.gauge("wisp_server_ca_rotation_failures", "Failed CA rotation attempts since start").collect(() => caManager.health().failedRotations);
       metrics.gauge("wisp_server_agent_sync_streams", "Open agent sync streams").collect(() => hub.subscribers);
       if (o.healthChecks) handles.push(await this.#healthListener(health, metrics));
+      if (o.prometheus) handles.push(await servePrometheus({ http: this.#d.http, metrics, logger, ...o.prometheus }));
 
       const renewSVID = async () => {
         try {
@@ -171,12 +179,15 @@ export class Server {
         void renewSVID();
         void hub.notify();
       });
-      logger.info("Starting Server APIs", { [F.ADDRESS]: `${o.bindAddress}:${tls.port}`, admin_socket: o.socketPath });
+      // SPIRE logs this once per listener (TCP and the local socket); its integration scripts count two.
+      const endpoints = logger.with({ subsystem_name: "endpoints" });
+      endpoints.info("Starting Server APIs", { [F.ADDRESS]: hostPort(o.bindAddress, tls.port), network: "tcp" });
+      endpoints.info("Starting Server APIs", { [F.ADDRESS]: o.socketPath, network: "unix" });
       this.#d.onReady?.({ agentAPIPort: tls.port });
       await Promise.all([
         caManager.run(stop.signal),
         this.#pollManaged(stop.signal, managed, rotateInterval),
-        hub.run(stop.signal),
+        hub.run(stop.signal, o.cacheReloadInterval),
         this.#svidLoop(stop.signal, renewSVID),
       ]);
     } finally {

@@ -53,6 +53,8 @@ test("buildAgentConfig() fills the defaults", () => {
     rebootstrapMode: "never",
     rebootstrapDelay: 600_000,
     healthChecks: { listenerEnabled: false, bindAddress: "localhost", bindPort: 80, livePath: "/live", readyPath: "/ready" },
+    telemetry: {},
+    allowUnauthenticatedVerifiers: false,
     nodeAttestor: { name: "join_token" },
     keyManager: { name: "memory" },
     workloadAttestors: [{ name: "unix", discoverWorkloadPath: false, workloadSizeLimit: 0 }],

@@ -43,10 +43,10 @@ test("an outage shorter than the agent SVID's remaining life: the agent renews b
   // Past the half-life the agent tries to renew every second and fails.
   await waitFor("a failed renewal", async () => (/msg="Failed to renew agent SVID"/.test(c.agent!.output) ? true : undefined), AGENT_TTL_S * 1000);
   assert.ok(await workloadServed(), "workloads are served from the cache during the outage");
-  const renewedBefore = count(c.agent!.output, /msg="Agent SVID renewed"/);
+  const renewedBefore = count(c.agent!.output, /msg="Successfully rotated agent SVID"/);
   const back = performance.now();
   await startServer(c);
-  await waitFor("renewal after the server returned", async () => (count(c.agent!.output, /msg="Agent SVID renewed"/) > renewedBefore ? true : undefined), 10_000);
+  await waitFor("renewal after the server returned", async () => (count(c.agent!.output, /msg="Successfully rotated agent SVID"/) > renewedBefore ? true : undefined), 10_000);
   console.log(`[figure] agent_svid_expiry: outage past the agent SVID half-life healed ${(performance.now() - back).toFixed(0)} ms after the server was restarted (its start included), no manual step`);
   assert.not.ok(c.agent!.exited);
   assert.ok(await workloadServed());

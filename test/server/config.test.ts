@@ -54,6 +54,9 @@ test("buildServerConfig() fills SPIRE's defaults around a trust domain", () => {
       caKeyType: "ec-p256",
       caSubject: { country: ["US"], organization: ["SPIFFE"], commonName: "" },
       healthChecks: { listenerEnabled: false, bindAddress: "localhost", bindPort: 80, livePath: "/live", readyPath: "/ready" },
+      telemetry: {},
+      disableJWTSVIDs: false,
+      adminIDs: [],
       dataStore: { databaseType: "sqlite3", connectionString: "./.data/datastore.sqlite3" },
       keyManager: { name: "memory" },
       nodeAttestors: [{ name: "join_token" }],
@@ -174,19 +177,19 @@ server {
   health_checks { bar = true }
   ca_subject { province = "X" }
 }
-telemetry { Prometheus { port = 9988 } }
+telemetry { Prometheus { port = 9988 } InMem {} }
 plugins {
   KeyManager "disk" { plugin_data { keys_path = "k.json" directory = "d" } plugin_cmd = "/bin/km" }
 }`,
     })
   );
   assert.equal(err.issues.slice().sort(), [
+    `telemetry.InMem is not supported by wisp: metrics are exported to Prometheus only (supported: telemetry.Prometheus)`,
     `unknown configuration key "plugins.KeyManager.disk.plugin_cmd"`,
     `unknown configuration key "plugins.KeyManager.disk.plugin_data.directory"`,
     `unknown configuration key "server.ca_subject.province"`,
     `unknown configuration key "server.foo"`,
     `unknown configuration key "server.health_checks.bar"`,
-    `unknown configuration key "telemetry"`,
   ]);
 });
 

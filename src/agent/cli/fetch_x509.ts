@@ -43,7 +43,7 @@ export function describe(res: X509SVIDResponse, ms: number): string {
 export function fetchX509Command(deps: FetchDeps): Command {
   return defineCommand({
     name: "api fetch x509",
-    aliases: ["fetch x509", "fetch"],
+    aliases: ["api fetch", "fetch x509", "fetch"],
     synopsis: "Fetches X509-SVIDs from the Workload API",
     flags: [
       API_SOCKET_FLAG,

@@ -20,6 +20,7 @@ import { shouldAgentShutdown } from "./should_shutdown.ts";
 import type { AgentNodeAttestor } from "../nodeattestor/node_attestor.ts";
 import { type BundleState, type CachedEntry, type CachedSVID, entryMatches, type Identity, isWorkloadEntry, rotationTime, sortIdentities } from "./svid_cache.ts";
 import { mintWorkloadSVIDs } from "./mint_workload_svids.ts";
+import { logEntryChanges } from "./log_entry_changes.ts";
 
 export interface AgentManagerConfig {
   trustDomain: spiffeid.TrustDomain;
@@ -45,6 +46,11 @@ export interface AgentManagerConfig {
   clock: Clock;
   logger: Logger;
   random?: () => number;
+  /**
+   * `experimental.sync_interval`: first delay before reconnecting the sync stream after it failed or ended, ms;
+   * doubling up to min(8 min, 48 × this) as SPIRE caps its sync backoff. Absent: 500 ms, up to 30 s.
+   */
+  syncInterval?: number | undefined;
 }
 
 interface AgentSVID {
@@ -293,11 +299,13 @@ export class AgentManager {
   }
 
   async #syncLoop(signal: AbortSignal): Promise<void> {
-    let backoff = 500;
+    const base = this.#c.syncInterval ?? 500;
+    const cap = this.#c.syncInterval === undefined ? 30_000 : Math.min(8 * 60_000, 48 * this.#c.syncInterval);
+    let backoff = base;
     while (!signal.aborted) {
       try {
         await this.#c.client.sync(signal, async (s) => {
-          backoff = 500;
+          backoff = base;
           await this.#apply(s);
         });
         if (!signal.aborted) this.#log.warn("Sync stream ended; reconnecting");
@@ -314,7 +322,7 @@ export class AgentManager {
       } catch {
         return;
       }
-      backoff = Math.min(backoff * 2, 30_000);
+      backoff = Math.min(backoff * 2, cap);
     }
   }
 
@@ -343,6 +351,7 @@ export class AgentManager {
         createdAt: e.created_at,
       });
     }
+    logEntryChanges(this.#log.with({ subsystem_name: "cache_manager" }), this.#entries, next);
     this.#entries = next;
     for (const id of [...this.#svids.keys()]) if (!next.has(id)) this.#svids.delete(id);
     this.#applyTaints(s.bundle.tainted_x509_authorities ?? [], s.bundle.tainted_jwt_authorities ?? []);
@@ -405,6 +414,13 @@ export class AgentManager {
         return !s || s.revision !== e.revisionNumber || s.rotateAt.getTime() <= now;
       });
       if (due.length === 0) return;
+      for (const e of due) {
+        const current = this.#svids.get(e.id);
+        // SPIRE's manager lines (pkg/agent/manager/sync.go); its integration scripts grep the SPIFFE ID in them.
+        if (current) {
+          this.#log.info("Renewing X509-SVID", { [F.SPIFFE_ID]: e.spiffeID, [F.ENTRY_ID]: e.id, expires_at: current.notAfter.toISOString() });
+        } else this.#log.info("Creating X509-SVID", { [F.SPIFFE_ID]: e.spiffeID, [F.ENTRY_ID]: e.id });
+      }
       const minted = await mintWorkloadSVIDs({ client: this.#c.client, entries: due, clock: this.#c.clock, random: this.#random, logger: this.#log });
       for (const [id, svid] of minted) if (this.#entries.has(id)) this.#svids.set(id, svid);
       this.#stats.minted += minted.size;
@@ -498,7 +514,7 @@ export class AgentManager {
     this.#setAgentSVID(svid.chain, keyPKCS8);
     await this.#persist();
     this.#c.client.setCredentials(this.#bundle.roots, { chainDER: svid.chain, keyPKCS8 });
-    this.#log.info("Agent SVID renewed", { [F.EXPIRATION]: svid.notAfter.toISOString() });
+    this.#log.info("Successfully rotated agent SVID", { [F.SPIFFE_ID]: svid.spiffeID, [F.EXPIRATION]: svid.notAfter.toISOString() });
   }
 
   /** @throws {UnavailableError} while the first sync has not happened */

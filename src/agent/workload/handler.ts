@@ -42,8 +42,11 @@ export class WorkloadHandler {
   #attestor: WorkloadAttestor;
   #log: Logger;
   #clock: Clock;
+  #allowUnauthenticatedVerifiers: boolean;
 
-  constructor(cfg: { manager: AgentManager; attestor: WorkloadAttestor; logger: Logger; clock?: Clock }) {
+  /** `allowUnauthenticatedVerifiers`: callers with no identity may still fetch bundles (SPIRE's agent option). */
+  constructor(cfg: { manager: AgentManager; attestor: WorkloadAttestor; logger: Logger; clock?: Clock; allowUnauthenticatedVerifiers?: boolean }) {
+    this.#allowUnauthenticatedVerifiers = cfg.allowUnauthenticatedVerifiers ?? false;
     this.#manager = cfg.manager;
     this.#clock = cfg.clock ?? systemClock;
     this.#attestor = cfg.attestor;
@@ -79,7 +82,7 @@ export class WorkloadHandler {
       }),
       serverStreamMethod({ req: X509BundlesRequestSchema, res: X509BundlesResponseSchema, path: FETCH_X509_BUNDLES }, async (_req, ctx, send) => {
         const selectors = await this.#attest(ctx);
-        await fetchX509Bundles(this.#manager, selectors, ctx, send);
+        await fetchX509Bundles(this.#manager, selectors, ctx, send, this.#allowUnauthenticatedVerifiers);
       }),
       // SPIRE checks the request before attesting; the security header still comes first (middleware).
       unaryMethod({ req: JWTSVIDRequestSchema, res: JWTSVIDResponseSchema, path: FETCH_JWT_SVID }, async (req, ctx) => {
@@ -89,7 +92,7 @@ export class WorkloadHandler {
       }),
       serverStreamMethod({ req: JWTBundlesRequestSchema, res: JWTBundlesResponseSchema, path: FETCH_JWT_BUNDLES }, async (_req, ctx, send) => {
         const selectors = await this.#attest(ctx);
-        await fetchJWTBundles(this.#manager, selectors, ctx, send);
+        await fetchJWTBundles(this.#manager, selectors, ctx, send, this.#allowUnauthenticatedVerifiers);
       }),
       unaryMethod({ req: ValidateJWTSVIDRequestSchema, res: ValidateJWTSVIDResponseSchema, path: VALIDATE_JWT_SVID }, async (req, ctx) => {
         this.#checkHeader(ctx);

@@ -63,9 +63,16 @@ export async function jwtBundlesResponse(manager: AgentManager): Promise<JWTBund
 
 /**
  * Streams JWT bundles: the current set first, then a message whenever the key set changes (SPIRE skips equal
- * messages). Ends with PermissionDenied when the caller has, or comes to have, no identity.
+ * messages). Ends with PermissionDenied when the caller has, or comes to have, no identity, unless
+ * `allowUnauthenticated` (SPIRE's allow_unauthenticated_verifiers).
  */
-export function fetchJWTBundles(manager: AgentManager, selectors: Selector[], ctx: CallContext, send: (m: JWTBundlesResponse) => void): Promise<void> {
+export function fetchJWTBundles(
+  manager: AgentManager,
+  selectors: Selector[],
+  ctx: CallContext,
+  send: (m: JWTBundlesResponse) => void,
+  allowUnauthenticated = false,
+): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     let last = "";
     let done = false;
@@ -82,7 +89,7 @@ export function fetchJWTBundles(manager: AgentManager, selectors: Selector[], ct
     const onAbort = () => finish();
     const push = async () => {
       if (done) return;
-      if (manager.identities(selectors).length === 0) throw new PermissionDeniedError("no identity issued");
+      if (!allowUnauthenticated && manager.identities(selectors).length === 0) throw new PermissionDeniedError("no identity issued");
       const m = await jwtBundlesResponse(manager);
       const key = Object.entries(m.bundles).map(([td, v]) => `${td}=${new TextDecoder().decode(v)}`).join("\n");
       if (key === last || done) return;

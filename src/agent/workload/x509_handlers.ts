@@ -67,10 +67,17 @@ export function fetchX509SVID(manager: AgentManager, selectors: Selector[], ctx:
   });
 }
 
-export function fetchX509Bundles(manager: AgentManager, selectors: Selector[], ctx: CallContext, send: (m: X509BundlesResponse) => void): Promise<void> {
+/** Streams the X.509 bundle; callers with no identity get PermissionDenied unless `allowUnauthenticated` (SPIRE's verifiers option). */
+export function fetchX509Bundles(
+  manager: AgentManager,
+  selectors: Selector[],
+  ctx: CallContext,
+  send: (m: X509BundlesResponse) => void,
+  allowUnauthenticated = false,
+): Promise<void> {
   let last = "";
   return watch(manager, ctx, send, () => {
-    if (manager.identities(selectors).length === 0) throw new PermissionDeniedError("no identity issued");
+    if (!allowUnauthenticated && manager.identities(selectors).length === 0) throw new PermissionDeniedError("no identity issued");
     const b = manager.bundle();
     const bytes = concatDER(b.roots);
     const key = `${b.trustDomain}:${b.rootsVersion}`;

@@ -8,3 +8,5 @@ export * from "./hcl.ts";
 export * from "./plugins.ts";
 export * from "./common.ts";
 export * from "./merge.ts";
+export * from "./placement.ts";
+export * from "./telemetry.ts";

@@ -89,13 +89,47 @@ export function newLogger(options: { level: LogLevel | LogLevelControl; sink: Lo
   };
 }
 
-/** Formats a record as one line of text (SPIRE's logrus text shape) or JSON. */
+/** logrus prints Warn as "warning" (Level.String). */
+const LOGRUS_LEVEL: Record<LogLevel, string> = { debug: "debug", info: "info", warn: "warning", error: "error" };
+
+/** RFC 3339 with as many fraction digits as needed, as Go's time.RFC3339Nano prints a UTC time. */
+function rfc3339Nano(d: Date): string {
+  return d.toISOString().replace(/\.?0+Z$/, "Z");
+}
+
+/** logrus' text value: bare when every character is in [A-Za-z0-9-._/@^+] (or it is empty), else Go-quoted. */
+function textValue(v: unknown): string {
+  const s = typeof v === "string"
+    ? v
+    : v instanceof Date
+    ? v.toISOString()
+    : Array.isArray(v)
+    ? `[${v.join(" ")}]`
+    : typeof v === "object" && v !== null
+    ? JSON.stringify(v)
+    : String(v);
+  return /^[A-Za-z0-9\-._/@^+]*$/.test(s) ? s : JSON.stringify(s);
+}
+
+/**
+ * Formats a record as logrus writes it (SPIRE's pkg/common/log, no TTY): text is `time="…" level=… msg="…"` and then
+ * the fields sorted by key; JSON is one object with every key sorted, fields at the top level, a field called time,
+ * level or msg renamed `fields.<name>`. Times are RFC 3339 with sub-second digits (SPIRE's RFC3339Nano).
+ */
 export function formatRecord(r: LogRecord, format: "text" | "json"): string {
-  if (format === "json") return JSON.stringify({ time: r.time.toISOString(), level: r.level, msg: r.msg, ...r.fields });
-  const kv = Object.entries(r.fields)
-    .map(([k, v]) => `${k}=${typeof v === "string" && !/\s|"/.test(v) ? v : JSON.stringify(v)}`)
-    .join(" ");
-  return `time="${r.time.toISOString()}" level=${r.level} msg="${r.msg}"${kv ? " " + kv : ""}`;
+  const keys = Object.keys(r.fields).sort();
+  if (format === "json") {
+    const out: Record<string, unknown> = {};
+    for (const k of keys) out[k === "time" || k === "level" || k === "msg" ? `fields.${k}` : k] = r.fields[k];
+    out["level"] = LOGRUS_LEVEL[r.level];
+    out["msg"] = r.msg;
+    out["time"] = rfc3339Nano(r.time);
+    const sorted: Record<string, unknown> = {};
+    for (const k of Object.keys(out).sort()) sorted[k] = out[k];
+    return JSON.stringify(sorted);
+  }
+  const kv = keys.map((k) => ` ${k}=${textValue(r.fields[k])}`).join("");
+  return `time=${textValue(rfc3339Nano(r.time))} level=${LOGRUS_LEVEL[r.level]} msg=${textValue(r.msg)}${kv}`;
 }
 
 /** A logger that drops everything: the default in tests and libraries. */

@@ -6,7 +6,7 @@
 import { Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import { fromBase64, toBase64 } from "../../core/encoding.ts";
-import { InvalidArgumentError, NotFoundError, PermissionDeniedError, ServiceError, UnavailableError } from "../../core/errors.ts";
+import { FailedPreconditionError, InvalidArgumentError, NotFoundError, PermissionDeniedError, ServiceError, UnavailableError } from "../../core/errors.ts";
 import * as F from "../../core/log/fields.ts";
 import type { Logger } from "../../core/log/logger.ts";
 import type { Clock } from "../../core/ports/clock.ts";
@@ -28,6 +28,8 @@ export interface AgentAppConfig {
   ca: ServerCA;
   /** Absent: the JWT-SVID route answers "JWT-SVIDs are not available". */
   jwt?: JWTSVIDSigner;
+  /** `disable_jwt_svids`: every JWT-SVID request fails with SPIRE's "JWT functionality is disabled". */
+  jwtDisabled?: boolean;
   hub: SyncHub;
   clock: Clock;
   logger: Logger;
@@ -190,7 +192,7 @@ export function agentApp(cfg: AgentAppConfig): Hono<AgentAppEnv> {
     if (params.length > MAX_BATCH) throw new InvalidArgumentError(`at most ${MAX_BATCH} CSRs per batch`);
     const allowed = new Map((await cfg.hub.authorizedEntries(agent.id, agent.node.selectors)).map((e) => [e.id, e]));
     const results: unknown[] = new Array(params.length);
-    const toSign: { i: number; spiffeID: string; publicKeySPKI: Uint8Array; ttl: number; dnsNames: string[] }[] = [];
+    const toSign: { i: number; entryID: string; revision: number; spiffeID: string; publicKeySPKI: Uint8Array; ttl: number; dnsNames: string[] }[] = [];
     await Promise.all(params.map(async (p: unknown, i: number) => {
       try {
         const o = (p ?? {}) as Record<string, unknown>;
@@ -198,7 +200,15 @@ export function agentApp(cfg: AgentAppConfig): Hono<AgentAppEnv> {
         const entry = allowed.get(str(o, "entry_id"));
         if (!entry) throw new NotFoundError("entry not found or not authorized");
         const publicKeySPKI = await csrKey(str(o, "csr"));
-        toSign.push({ i, spiffeID: entry.spiffeID, publicKeySPKI, ttl: entry.x509SVIDTTL, dnsNames: entry.dnsNames });
+        toSign.push({
+          i,
+          entryID: entry.id,
+          revision: entry.revisionNumber,
+          spiffeID: entry.spiffeID,
+          publicKeySPKI,
+          ttl: entry.x509SVIDTTL,
+          dnsNames: entry.dnsNames,
+        });
       } catch (err) {
         results[i] = { status: statusOf(err) };
       }
@@ -207,6 +217,14 @@ export function agentApp(cfg: AgentAppConfig): Hono<AgentAppEnv> {
     issued.forEach((s, k) => {
       const item = toSign[k]!;
       results[item.i] = { status: { status: "OK", code: "", message: "" }, svid: svidJSON(item.spiffeID, s) };
+      // SPIRE's per-SVID line (pkg/server/api/svid/v1 BatchNewX509SVID).
+      log.debug("Signed X509 SVID", {
+        [F.ENTRY_ID]: item.entryID,
+        [F.SPIFFE_ID]: item.spiffeID,
+        [F.EXPIRATION]: s.notAfter.toISOString(),
+        serial_num: BigInt(`0x${s.serialHex}`).toString(),
+        revision_number: item.revision,
+      });
     });
     log.debug("Signed X509 SVIDs", { [F.AGENT_ID]: agent.id, [F.COUNT]: issued.length });
     return c.json({ results });
@@ -214,6 +232,8 @@ export function agentApp(cfg: AgentAppConfig): Hono<AgentAppEnv> {
 
   app.post("/svid/v1/jwt", async (c) => {
     const agent = await auth(c.env?.peerCertChain);
+    // SPIRE answers Unimplemented (svid/v1 NewJWTSVID); wisp's gRPC clients read that code as FailedPrecondition too.
+    if (cfg.jwtDisabled) throw new FailedPreconditionError("JWT functionality is disabled");
     const body = await jsonBody(c);
     const entryID = str(body, "entry_id");
     const audience = body.audience ?? [];

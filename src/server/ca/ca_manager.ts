@@ -5,6 +5,7 @@
  */
 import { keyIdentifier, randomAlnum, toBase64, toHex } from "../../core/encoding.ts";
 import { FailedPreconditionError, InternalError, InvalidArgumentError, UnavailableError } from "../../core/errors.ts";
+import { parseCertificate } from "../../core/x509/certificate_info.ts";
 import * as F from "../../core/log/fields.ts";
 import type { Logger } from "../../core/log/logger.ts";
 import type { Clock } from "../../core/ports/clock.ts";
@@ -16,7 +17,6 @@ import type { UpstreamAuthority } from "../upstreamauthority/upstream_authority.
 import { emptyJournal, encodeJournal, type Journal, recordJWTKey, recordX509CA, type SlotID } from "./journal.ts";
 import { shouldActivateNext, shouldPrepareNext } from "./thresholds.ts";
 import { isSelfSignedCA, mintX509CA, type X509CA } from "./x509_ca.ts";
-import { parseCertificate } from "../../core/x509/mod.ts";
 import type { JWTSigningKey } from "./jwt_key.ts";
 import { loadFromJournal } from "./load_journal.ts";
 import { BundlePruner } from "./bundle_pruner.ts";
@@ -375,10 +375,14 @@ export class CAManager {
       authorityID: ca.authorityID,
     });
     await this.#saveJournal();
+    // SPIRE's fields (pkg/server/ca/manager); SPIRE's integration scripts match local_authority_id.
     this.#log.info("X509 CA prepared", {
       [F.SLOT]: slot,
-      [F.AUTHORITY_ID]: ca.authorityID,
+      issued_at: ca.issuedAt.toISOString(),
       [F.EXPIRATION]: ca.notAfter.toISOString(),
+      self_signed: upstream === undefined,
+      local_authority_id: ca.authorityID,
+      ...(upstream === undefined ? {} : { upstream_authority_id: upstreamAuthorityID(ca) }),
       upstream_authority: upstreamName,
     });
     return ca;
@@ -397,8 +401,10 @@ export class CAManager {
     await this.#saveJournal();
     this.#log.info("X509 CA activated", {
       [F.SLOT]: next.slot,
-      [F.AUTHORITY_ID]: next.authorityID,
+      issued_at: next.issuedAt.toISOString(),
       [F.EXPIRATION]: next.notAfter.toISOString(),
+      local_authority_id: next.authorityID,
+      ...(next.chain.length > 1 ? { upstream_authority_id: upstreamAuthorityID(next) } : {}),
     });
     for (const fn of this.#listeners) fn();
   }
@@ -458,3 +464,12 @@ export class CAManager {
   }
 }
 
+/** The key ID of the certificate that signed this CA (its AKI), SPIRE's upstream_authority_id; "" when absent. */
+function upstreamAuthorityID(ca: X509CA): string {
+  try {
+    const aki = parseCertificate(ca.certDER).aki;
+    return aki ? toHex(aki) : "";
+  } catch {
+    return "";
+  }
+}

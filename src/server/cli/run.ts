@@ -6,7 +6,8 @@ import { type LevelName, LogLevelControl, type Logger } from "../../core/log/log
 import type { Clock } from "../../core/ports/clock.ts";
 import type { FS } from "../../core/ports/fs.ts";
 import type { HTTPServe } from "../../core/ports/http_server.ts";
-import { type DataStoreConfig, loadServerConfig, type ServerConfig } from "../config.ts";
+import type { DataStoreConfig, ServerConfig } from "../config.ts";
+import { loadServerConfigFromFlags, SERVER_RUN_FLAGS } from "./run_flags.ts";
 import type { DataStore } from "../datastore/datastore.ts";
 import { DiskKeyManager } from "../keymanager/disk.ts";
 import type { KeyManager } from "../keymanager/key_manager.ts";
@@ -37,28 +38,11 @@ export function runCommand(rt: ServerRuntime): Command {
   return defineCommand({
     name: "run",
     synopsis: "Runs the server",
-    flags: [
-      { name: "config", kind: "string", default: "conf/server/server.conf", usage: "Path to a SPIRE config file", placeholder: "string" },
-      { name: "expandEnv", kind: "bool", usage: "Expand environment variables in SPIRE config file" },
-      { name: "bindAddress", kind: "string", usage: "IP address or DNS name of the SPIRE server" },
-      { name: "serverPort", kind: "int", usage: "Port number of the SPIRE server" },
-      { name: "socketPath", kind: "string", usage: "Path to bind the SPIRE Server API socket to" },
-      { name: "trustDomain", kind: "string", usage: "The trust domain that this server belongs to" },
-      { name: "dataDir", kind: "string", usage: "Directory to store runtime data to" },
-      { name: "logLevel", kind: "string", usage: "'debug', 'info', 'warn', or 'error'" },
-      { name: "logFormat", kind: "string", usage: "'text' or 'json'" },
-      { name: "logFile", kind: "string", usage: "File to write logs to" },
-    ] as const,
+    flags: SERVER_RUN_FLAGS,
     examples: ["run -config conf/server.conf", "run -config conf/server.conf -logLevel DEBUG"],
-    async run(ctx, { values: v, given }) {
-      const path = v.config.startsWith("/") ? v.config : rt.fs.join(ctx.env.cwd, v.config);
-      const text = new TextDecoder().decode(await rt.fs.readFile(path));
-      const flags: Record<string, unknown> = {};
-      for (const k of ["bindAddress", "serverPort", "socketPath", "trustDomain", "dataDir", "logLevel", "logFormat", "logFile"] as const) {
-        if (given.has(k)) flags[k] = v[k];
-      }
+    async run(ctx, flags) {
       const status = new ConfigStatus();
-      const cfg = loadServerConfig({ text, filename: path, flags, expandEnv: v.expandEnv, getenv: ctx.env.getenv, status });
+      const cfg = await loadServerConfigFromFlags(ctx, rt.fs, flags, status);
       const logLevel = new LogLevelControl(cfg.logLevel as LevelName);
       const logger = rt.logger(cfg, logLevel);
       for (const note of status.infos) logger.info("Configuration note", { note });
@@ -91,6 +75,9 @@ export function runCommand(rt: ServerRuntime): Command {
               defaultJWTSVIDTTL: cfg.defaultJWTSVIDTTL,
               jwtIssuer: cfg.jwtIssuer,
               healthChecks: cfg.healthChecks.listenerEnabled ? cfg.healthChecks : undefined,
+              prometheus: cfg.telemetry.prometheus,
+              disableJWTSVIDs: cfg.disableJWTSVIDs,
+              cacheReloadInterval: cfg.cacheReloadInterval,
             },
             ds,
             keyManager,

@@ -1,0 +1,100 @@
+/**
+ * SPIRE's own configs (test/fixtures/spire, copied from spiffe/spire; see its README) through wisp's config loader.
+ * Those in wisp's scope must validate; the rest must be refused with the precise reason, key by key.
+ */
+import { test } from "../../_uvu.ts";
+import * as assert from "uvu/assert";
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { loadAgentConfig } from "../../../src/agent/config.ts";
+import { ConfigError } from "../../../src/core/errors.ts";
+import { loadServerConfig } from "../../../src/server/config.ts";
+
+const ROOT = fileURLToPath(new URL("../../fixtures/spire/", import.meta.url));
+
+/**
+ * x509pop is being built on another branch; until it lands every config that declares it gets this refusal. When it
+ * lands, set this to undefined: those configs must then validate (or fail only for the reasons listed below).
+ */
+const X509POP_PENDING: string | undefined = `unknown NodeAttestor plugin "x509pop" (supported: join_token)`;
+
+const FEDERATION = `unknown configuration key "server.federation"`;
+
+/** Every config that is refused for a reason other than x509pop, with the exact issues wisp reports. */
+const REFUSED: Record<string, string[]> = {
+  // admin_ids: no remote admin caller exists yet (server API only on the admin socket). federation: not built.
+  "suites/admin-endpoints/conf/domain-a/server/server.conf": [
+    "server.admin_ids is not supported by wisp yet: the server API is served only on the admin Unix socket, so there is no remote caller an admin ID could authorize; use socket_path permissions to grant admin access",
+    FEDERATION,
+  ],
+  "suites/admin-endpoints/conf/domain-b/server/server.conf": [FEDERATION],
+  "suites/envoy-sds-v3-spiffe-auth/conf/downstream-federated/server/server.conf": [FEDERATION],
+  "suites/envoy-sds-v3-spiffe-auth/conf/upstream/server/server.conf": [FEDERATION],
+  "suites/ghostunnel-federation/conf/downstream/server/server.conf": [FEDERATION],
+  "suites/ghostunnel-federation/conf/upstream/server/server.conf": [FEDERATION],
+  // Delegated Identity API: not served.
+  "suites/delegatedidentity/conf/agent/agent.conf": [`unknown configuration key "agent.authorized_delegates"`],
+  "suites/fetch-jwt-svids/conf/agent/agent.conf": [`unknown configuration key "agent.jwt_svid_cache_max_size"`],
+  // WIT-SVIDs are enabled by a developer feature flag in SPIRE.
+  "suites/fetch-wit-svids/conf/server/server.conf": [
+    "server.experimental.feature_flags is not supported by wisp: there are no developer feature flags",
+  ],
+  // Out of scope: workload attestors other than unix, SVIDStore plugins.
+  "suites/oidc-discovery-provider/conf/agent/agent.conf": [`unknown WorkloadAttestor plugin "docker" (supported: unix)`],
+  "suites/slurm-x509/conf/agent/agent.conf": [`unknown WorkloadAttestor plugin "slurm" (supported: unix)`],
+  "suites/workloadattestor/conf/agent/agent.conf": [`unknown WorkloadAttestor plugin "test-wa" (supported: unix)`],
+  "suites/svidstore/conf/agent/agent.conf": [`unknown plugin type "SVIDStore" (supported: NodeAttestor, KeyManager, WorkloadAttestor)`],
+  // SPIRE's spire-server-cli suite keeps this one broken on purpose (its validate test expects the disk plugin error).
+  "suites/spire-server-cli/conf/server/server_bad.conf": [
+    "plugins.UpstreamAuthority.disk: plugin configuration is missing the cert_file_path",
+    "plugins.UpstreamAuthority.disk: plugin configuration is missing the key_file_path",
+  ],
+};
+
+function configFiles(dir: string, prefix = ""): string[] {
+  return readdirSync(dir).sort().flatMap((name) => {
+    const rel = prefix + name;
+    if (statSync(join(dir, name)).isDirectory()) return configFiles(join(dir, name), `${rel}/`);
+    return name.endsWith(".conf") ? [rel] : [];
+  });
+}
+
+/** Loads one fixture; SPIRE's entries suite fills its EVENTS_BASED_CACHE placeholder with sed before use, so do we. */
+function load(rel: string): string[] {
+  const text = readFileSync(join(ROOT, rel), "utf8").replaceAll("EVENTS_BASED_CACHE", "true");
+  const isAgent = /(^|\n)agent\s*\{/.test(text);
+  try {
+    (isAgent ? loadAgentConfig : loadServerConfig)({ text, filename: rel });
+    return [];
+  } catch (err) {
+    assert.instance(err, ConfigError);
+    return [...(err as ConfigError).issues].sort();
+  }
+}
+
+const files = configFiles(ROOT);
+
+test("the fixture set holds SPIRE's example configs and every suite config", () => {
+  assert.ok(files.includes("conf/server/server.conf") && files.includes("conf/agent/agent.conf"));
+  assert.is(files.length, 65);
+  for (const rel of Object.keys(REFUSED)) assert.ok(files.includes(rel), `${rel} is listed but not a fixture`);
+});
+
+for (const rel of files) {
+  test(`${rel} ${REFUSED[rel] ? "is refused precisely" : "validates"}`, () => {
+    const usesX509pop = /NodeAttestor\s+"x509pop"/.test(readFileSync(join(ROOT, rel), "utf8"));
+    const expected = [...(usesX509pop && X509POP_PENDING ? [X509POP_PENDING] : []), ...(REFUSED[rel] ?? [])].sort();
+    assert.equal(load(rel), expected);
+  });
+}
+
+test("SPIRE's conf/server/server.conf and conf/agent/agent.conf load with SPIRE's values", () => {
+  const s = loadServerConfig({ text: readFileSync(join(ROOT, "conf/server/server.conf"), "utf8"), filename: "server.conf" });
+  assert.equal([s.trustDomain.name, s.bindAddress, s.bindPort, s.socketPath, s.logLevel], ["example.org", "127.0.0.1", 8081, "/tmp/spire-server/private/api.sock", "debug"]);
+  assert.equal(s.upstreamAuthority, { name: "disk", certFilePath: "./conf/server/dummy_upstream_ca.crt", keyFilePath: "./conf/server/dummy_upstream_ca.key" });
+  const a = loadAgentConfig({ text: readFileSync(join(ROOT, "conf/agent/agent.conf"), "utf8"), filename: "agent.conf" });
+  assert.equal([a.trustDomain.name, a.serverAddress, a.serverPort, a.socketPath, a.trustBundlePath], ["example.org", "127.0.0.1", 8081, "/tmp/spire-agent/public/api.sock", "./conf/agent/dummy_root_ca.crt"]);
+});
+
+test.run();
