@@ -65,7 +65,7 @@ test("experimental agent keys wisp does not implement are refused by name", () =
 test("allow_unauthenticated_verifiers and trust_bundle_format are read from the file", () => {
   const c = load(`${AGENT} allow_unauthenticated_verifiers = true trust_bundle_format = "spiffe" }`);
   assert.equal([c.allowUnauthenticatedVerifiers, c.trustBundleFormat], [true, "spiffe"]);
-  assert.equal(issues(`${AGENT} trust_bundle_format = "der" }`), [`invalid value for trust_bundle_format, expected "pem" or "spiffe"`]);
+  assert.equal(issues(`${AGENT} trust_bundle_format = "der" }`), [`invalid value for agent.trust_bundle_format, expected "pem" or "spiffe"`]);
 });
 
 test("run flags -logFormat -logFile -trustBundleUrl -trustBundleFormat -allowUnauthenticatedVerifiers override the file", () => {
