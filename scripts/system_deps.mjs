@@ -19,6 +19,7 @@ export const SYSTEM_DEPS = [
   { pkg: "util-linux", why: "setpriv runs workloads as other uids", present: () => onPath("setpriv") && onPath("runuser") },
   { pkg: "python3-grpcio", why: "the independent Python Workload API client", present: () => pythonHas(["grpc"]) },
   { pkg: "python3-grpc-tools", why: "generates that client's stubs from the upstream proto", present: () => pythonHas(["grpc_tools.protoc"]) },
+  { pkg: "chromium", why: "the console's browser tests (headless, driven by puppeteer-core)", present: () => onPath("chromium") },
   { pkg: "postgresql", why: "the PostgreSQL datastore tests start a throwaway server (initdb, pg_ctl)", present: hasInitdb },
 ];
 
