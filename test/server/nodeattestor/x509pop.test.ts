@@ -29,7 +29,7 @@ const foreign = await newCA({ keyType: "ecdsa", name: "someone else" });
 
 function config(data: Record<string, unknown> = {}): X509PoPServerConfig {
   const status = new ConfigStatus();
-  const c = buildX509PoPServerConfig(new ConfigSection("plugin_data", { ca_bundle_path: "/unused", ...data }, status));
+  const c = buildX509PoPServerConfig(new ConfigSection("plugin_data", { ca_bundle_path: "/unused", ...data }, status), status);
   status.throwIfErrors();
   return c;
 }
