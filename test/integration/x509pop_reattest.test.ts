@@ -81,7 +81,7 @@ test("the agent SVID expires while the server is down: the agent re-attests by i
   assert.not.ok(edge.proc!.exited);
 });
 
-test("rebootstrap_mode: always is fatal for a join-token agent, auto falls back to never, neither goes with insecure_bootstrap", async () => {
+test("rebootstrap_mode: always is fatal for a join-token agent, auto falls back to never, neither goes with insecure_bootstrap; -joinTokenFile", async () => {
   const conf = (name: string, extra: string, insecure = false) => {
     const p = join(c.dir, `${name}.conf`);
     writeFileSync(p, readFileSync(c.agentConf, "utf8")
@@ -91,7 +91,10 @@ test("rebootstrap_mode: always is fatal for a join-token agent, auto falls back 
     return p;
   };
   const always = new Proc(AGENT_BIN, ["run", "-config", conf("always", `rebootstrap_mode = "always"`), "-joinToken", await joinToken(c)]);
-  const auto = new Proc(AGENT_BIN, ["run", "-config", conf("auto", `rebootstrap_mode = "auto"`), "-joinToken", await joinToken(c)]);
+  // The auto agent reads its token from a file (-joinTokenFile), as provisioning tools hand it over.
+  const tokenFile = join(c.dir, "join_token");
+  writeFileSync(tokenFile, `${await joinToken(c)}\n`, { mode: 0o600 });
+  const auto = new Proc(AGENT_BIN, ["run", "-config", conf("auto", `rebootstrap_mode = "auto"`), "-joinTokenFile", tokenFile]);
   const insecure = new Proc(AGENT_BIN, ["run", "-config", conf("insecure", `rebootstrap_mode = "auto"`, true)]);
   try {
     assert.is(await always.waitExit(), 1, always.output.slice(-2000));

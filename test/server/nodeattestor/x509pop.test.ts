@@ -197,6 +197,20 @@ test("x509pop limits: intermediates, RSA key size, client IP, malformed data", a
   }
 });
 
+test("x509pop spiffe mode: the SVID path after spiffe_prefix names the agent; other certificates are refused", async () => {
+  const spiffe = (o: Record<string, unknown> = {}) => {
+    const status = new ConfigStatus();
+    const cfg = buildX509PoPServerConfig(new ConfigSection("p", { mode: "spiffe", ...o }, status), status);
+    status.throwIfErrors();
+    return new X509PoPAttestor({ config: cfg, trustDomain: TD, clock, roots: async () => [rootEC.der] });
+  };
+  const svid = await newNodeCert(rootEC, { cn: "n", uris: ["spiffe://example.org/spire-exchange/edge/n1"] });
+  const r = await attest(spiffe(), await agentFor(svid));
+  assert.is(r.agentID.toString(), "spiffe://example.org/spire/agent/x509pop/edge/n1");
+  await refused(attest(spiffe(), await agentFor(await newNodeCert(rootEC, { cn: "plain" }))), PermissionDeniedError, "valid SVID x509 cert not found");
+  await refused(attest(spiffe({ spiffe_prefix: "/other" }), await agentFor(svid)), PermissionDeniedError, "x509 cert doesnt match SVID prefix");
+});
+
 test("x509pop server config: SPIRE's keys, defaults and refusals", () => {
   const c = config();
   assert.equal(c, {
