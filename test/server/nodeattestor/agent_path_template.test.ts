@@ -2,7 +2,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { InvalidArgumentError } from "../../../src/core/errors.ts";
-import { renderAgentPathTemplate } from "../../../src/server/nodeattestor/agent_path_template.ts";
+import { checkAgentPathTemplate, renderAgentPathTemplate } from "../../../src/server/nodeattestor/agent_path_template.ts";
 
 const data = {
   PluginName: "aws_iid",
@@ -47,6 +47,18 @@ test("renderAgentPathTemplate() rejects missing keys and fields, bad actions and
   rejects("/{{ .PluginName", "unclosed action in template");
   rejects("/{{ printf \"%s\" .PluginName }}", 'unsupported template action "printf "%s" .PluginName"');
   rejects("/{{ .Subject }}", "template action renders a value that is not a string or number");
+});
+
+test("checkAgentPathTemplate() checks syntax without data, so configs are refused at start", () => {
+  checkAgentPathTemplate("/{{ .PluginName }}/{{ index .Tags \"k\" }}");
+  for (const [t, message] of [
+    ["/{{ .PluginName", "unclosed action in template"],
+    ["/{{ index .Tags }}", "wrong number of args for index: want at least 2"],
+    ["/{{ }}", "missing value for command"],
+    ["/{{ $x }}", 'unsupported template argument "$x"'],
+  ]) {
+    assert.throws(() => checkAgentPathTemplate(t!), (err: Error) => err instanceof InvalidArgumentError && err.message === message, t);
+  }
 });
 
 test.run();

@@ -222,6 +222,7 @@ test("x509pop server config: SPIRE's keys, defaults and refusals", () => {
   buildX509PoPServerConfig(new ConfigSection("y", { ca_bundle_path: "/a", ca_bundle_paths: ["/b"] }, status), status);
   buildX509PoPServerConfig(new ConfigSection("z", {}, status), status);
   buildX509PoPServerConfig(new ConfigSection("w", { mode: "pki", spiffe_prefix: "/p" }, status), status);
+  buildX509PoPServerConfig(new ConfigSection("t", { ca_bundle_path: "/a", agent_path_template: "/{{ .Subject.CommonName" }, status), status);
   assert.equal(status.errors, [
     'x: ca_bundle_path and ca_bundle_paths can only be used in "external_pki" mode',
     "y: only one of ca_bundle_path or ca_bundle_paths can be configured, not both",
@@ -229,6 +230,7 @@ test("x509pop server config: SPIRE's keys, defaults and refusals", () => {
     'w.mode: mode can only be either "external_pki" or "spiffe", got "pki"',
     "w: one of ca_bundle_path or ca_bundle_paths must be configured",
     'w.spiffe_prefix can only be used in "spiffe" mode',
+    "t.agent_path_template: unclosed action in template",
   ]);
   const spiffe = new ConfigStatus();
   const sc = buildX509PoPServerConfig(new ConfigSection("s", { mode: "spiffe", spiffe_prefix: "/edge" }, spiffe), spiffe);
