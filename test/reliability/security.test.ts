@@ -87,12 +87,16 @@ test("no join token, private key or JWT in any log line of the server, the agent
   assert.equal(found, []);
 });
 
-test("an evicted agent loses its sync stream and is refused on its next call", async () => {
+test("an evicted agent loses its sync stream, is refused as not attested, and (join token: cannot re-attest) exits", async () => {
   const agentID = `spiffe://example.org/spire/agent/join_token/${usedToken}`;
   const r = await wispServer(["agent", "evict", "-socketPath", c.serverSocket, "-spiffeID", agentID]);
   assert.is(r.code, 0, r.stderr);
   await waitFor("the server closes the stream", async () => (/msg="Closing sync stream of an agent that is no longer attested"/.test(c.server!.output) ? true : undefined), 10_000);
-  await waitFor("the agent is refused", async () => (/agent is not attested or no longer valid/.test(c.agent!.output) ? true : undefined), 15_000);
+  await waitFor("the agent is refused", async () => (c.agent!.output.includes(`agent \\"${agentID}\\" is not attested`) ? true : undefined), 15_000);
+  // SPIRE's agent: AGENT_NOT_ATTESTED means re-attest, which a join-token agent cannot do, so it forgets its SVID and stops.
+  assert.is(await c.agent!.waitExit(), 1);
+  assert.match(c.agent!.output, /level=error msg="Agent needs to re-attest: removing SVID and shutting down"/);
+  assert.match(c.agent!.output, /Error: attestation method is not re-attestable: agent "spiffe:\/\/example.org\/spire\/agent\/join_token\/[^"]+" is not attested/);
   const list = await wispServer(["agent", "list", "-socketPath", c.serverSocket, "-output", "json"]);
   assert.equal((JSON.parse(list.stdout) as { agents: unknown[] }).agents, []);
 });

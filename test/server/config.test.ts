@@ -137,6 +137,30 @@ plugins {
   });
 });
 
+test("buildServerConfig() adds configured node attestors beside join_token and checks their plugin_data", () => {
+  const c = buildServerConfig({
+    server: { trust_domain: "example.org" },
+    plugins: { NodeAttestor: [{ name: "join_token", plugin_data: {} }, { name: "x509pop", plugin_data: { ca_bundle_path: "/etc/edge-ca.pem", max_intermediates: 2 } }] },
+  });
+  assert.equal(c.nodeAttestors.map((n) => n.name), ["join_token", "x509pop"]);
+  assert.is(c.nodeAttestors[1]!.name === "x509pop" && c.nodeAttestors[1]!.maxIntermediates, 2);
+  let err: ConfigError | undefined;
+  try {
+    buildServerConfig({
+      server: { trust_domain: "example.org" },
+      plugins: { NodeAttestor: [{ name: "x509pop", plugin_data: { ca_bundle_paths: [], svid_prefix: "/x/" } }, { name: "tpm_devid", plugin_data: {} }] },
+    });
+  } catch (e) {
+    err = e as ConfigError;
+  }
+  assert.ok(err, "expected a ConfigError");
+  assert.equal(err.issues, [
+    "unknown NodeAttestor plugin \"tpm_devid\" (supported: join_token, x509pop)",
+    "plugins.NodeAttestor.x509pop.plugin_data: one of ca_bundle_path or ca_bundle_paths must be configured",
+    'unknown configuration key "plugins.NodeAttestor.x509pop.plugin_data.svid_prefix"',
+  ]);
+});
+
 test("buildServerConfig() reports every problem at once", () => {
   const err = configError(() =>
     loadServerConfig({

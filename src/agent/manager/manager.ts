@@ -453,8 +453,13 @@ export class AgentManager {
           continue;
         }
         if (this.#reattestable) {
-          // No SVID is needed to attest again, so an agent that can re-attest keeps trying until a server answers,
-          // instead of exiting as SPIRE does and waiting for a supervisor to restart it.
+          // No SVID is needed to attest again, so while no server answers an agent that can re-attest keeps trying,
+          // instead of exiting as SPIRE does and waiting for a supervisor to restart it. A server's refusal (an
+          // expired node certificate, a ban) is final, as in SPIRE.
+          if ((err as { status?: string }).status !== "UNAVAILABLE") {
+            this.#log.error("Agent SVID has expired and the node could not re-attest", { [F.EXPIRATION]: a.notAfter.toISOString(), [F.ERROR]: formatError(err) });
+            throw new FailedPreconditionError("current SVID has already expired and reattest agent failed", { cause: err });
+          }
           this.#log.warn("Agent SVID has expired; will attempt to re-attest", { [F.ERROR]: formatError(err), [F.EXPIRATION]: a.notAfter.toISOString(), retry_ms: 5000 });
           retryAt = this.#c.clock.now().getTime() + 5000;
           continue;

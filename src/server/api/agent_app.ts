@@ -117,8 +117,10 @@ export function agentApp(cfg: AgentAppConfig): Hono<AgentAppEnv> {
     };
     if (existing) await cfg.ds.updateAttestedNode(node);
     else await cfg.ds.createAttestedNode(node);
-    // Node selectors feed node aliases: every agent's reachable entries may change.
-    void cfg.hub.notify();
+    // An agent's node selectors decide which node aliases (and so which entries) reach it, and only it: a stream it
+    // still holds from before a re-attestation must hear about a change. A new agent gets its first snapshot when it
+    // connects, so an attestation storm causes no pushes.
+    if (existing && JSON.stringify(existing.selectors) !== JSON.stringify(node.selectors)) void cfg.hub.notify();
     log.info("Agent attestation request completed", {
       [F.AGENT_ID]: agentID,
       node_attestor_type: attestor.name,
@@ -131,9 +133,10 @@ export function agentApp(cfg: AgentAppConfig): Hono<AgentAppEnv> {
   const answer = (step: AttestStep<Attested>) =>
     step.kind === "challenge" ? { challenge: toBase64(step.challenge), session_id: step.sessionID } : step.result;
 
-  const logFailure = (type: string, err: unknown) => {
+  // SPIRE logs the failure with its message capitalised (pkg/server/api/agent/v1/service.go).
+  const logFailure = (type: string | undefined, err: unknown) => {
     if (err instanceof ServiceError && err.code !== "ERR_ATTEST_SESSION") {
-      log.error(err.message.charAt(0).toUpperCase() + err.message.slice(1), { node_attestor_type: type });
+      log.error(err.message.charAt(0).toUpperCase() + err.message.slice(1), type ? { node_attestor_type: type } : {});
     }
   };
 
@@ -150,7 +153,7 @@ export function agentApp(cfg: AgentAppConfig): Hono<AgentAppEnv> {
       try {
         return c.json(answer(await sessions.respond(sessionID, response)));
       } catch (err) {
-        logFailure("", err);
+        logFailure(undefined, err);
         throw err;
       }
     }

@@ -69,40 +69,46 @@ function print(v: unknown): string {
   throw fail("template action renders a value that is not a string or number");
 }
 
-function execute(action: string, data: Record<string, unknown>): string {
+/** One parsed action: a single argument, or `index <arg> <key>…`. */
+type Action = { kind: "value"; arg: Arg } | { kind: "index"; args: Arg[] };
+type Part = { text: string } | { action: Action };
+
+function parseAction(action: string): Action {
   const toks = tokenize(action);
   if (toks.length === 0) throw fail("missing value for command");
   if (toks[0] === "index") {
     if (toks.length < 3) throw fail("wrong number of args for index: want at least 2");
-    let cur = evalArg(data, parseArg(toks[1]!));
-    for (const t of toks.slice(2)) {
-      const key = evalArg(data, parseArg(t));
-      if (typeof key !== "string") throw fail("index of a map needs a string key");
-      if (cur instanceof Map) {
-        if (!cur.has(key)) throw fail(`map has no entry for key "${key}"`);
-        cur = cur.get(key);
-      } else if (isObject(cur)) {
-        if (!Object.hasOwn(cur, key)) throw fail(`map has no entry for key "${key}"`);
-        cur = cur[key];
-      } else throw fail("can't index item that is not a map");
-    }
-    return print(cur);
+    return { kind: "index", args: toks.slice(1).map(parseArg) };
   }
   if (toks.length !== 1) throw fail(`unsupported template action "${action.trim()}"`);
-  return print(evalArg(data, parseArg(toks[0]!)));
+  return { kind: "value", arg: parseArg(toks[0]!) };
 }
 
-/**
- * Renders an agent path template and prefixes it with `/spire/agent`, as SPIRE's agentpathtemplate + idutil do.
- * @throws {InvalidArgumentError} on a template it cannot parse, a missing field or key, or a result without a leading "/"
- */
-export function renderAgentPathTemplate(template: string, data: Record<string, unknown>): string {
-  let out = "";
+function execute(a: Action, data: Record<string, unknown>): string {
+  if (a.kind === "value") return print(evalArg(data, a.arg));
+  let cur = evalArg(data, a.args[0]!);
+  for (const k of a.args.slice(1)) {
+    const key = evalArg(data, k);
+    if (typeof key !== "string") throw fail("index of a map needs a string key");
+    if (cur instanceof Map) {
+      if (!cur.has(key)) throw fail(`map has no entry for key "${key}"`);
+      cur = cur.get(key);
+    } else if (isObject(cur)) {
+      if (!Object.hasOwn(cur, key)) throw fail(`map has no entry for key "${key}"`);
+      cur = cur[key];
+    } else throw fail("can't index item that is not a map");
+  }
+  return print(cur);
+}
+
+/** Splits a template into text and actions, handling `{{-`/`-}}` trimming and Go template comments. */
+function parseTemplate(template: string): Part[] {
+  const parts: Part[] = [];
   let pos = 0;
   while (pos < template.length) {
     const open = template.indexOf("{{", pos);
     if (open === -1) {
-      out += template.slice(pos);
+      parts.push({ text: template.slice(pos) });
       break;
     }
     let text = template.slice(pos, open);
@@ -118,11 +124,28 @@ export function renderAgentPathTemplate(template: string, data: Record<string, u
       action = action.slice(0, -1);
       trimAfter = true;
     }
-    out += text;
-    if (!/^\s*\/\*[\s\S]*\*\/\s*$/.test(action)) out += execute(action, data);
+    parts.push({ text });
+    if (!/^\s*\/\*[\s\S]*\*\/\s*$/.test(action)) parts.push({ action: parseAction(action) });
     pos = close + 2;
     if (trimAfter) while (pos < template.length && /\s/.test(template[pos]!)) pos++;
   }
+  return parts;
+}
+
+/**
+ * Checks a template's syntax without data, so a config can be refused at start as SPIRE's Configure does.
+ * @throws {InvalidArgumentError} describing the first syntax problem
+ */
+export function checkAgentPathTemplate(template: string): void {
+  parseTemplate(template);
+}
+
+/**
+ * Renders an agent path template and prefixes it with `/spire/agent`, as SPIRE's agentpathtemplate + idutil do.
+ * @throws {InvalidArgumentError} on a template it cannot parse, a missing field or key, or a result without a leading "/"
+ */
+export function renderAgentPathTemplate(template: string, data: Record<string, unknown>): string {
+  const out = parseTemplate(template).map((p) => ("text" in p ? p.text : execute(p.action, data))).join("");
   if (!out.startsWith("/")) throw fail(`agent path "${out}" must start with "/"`);
   return AGENT_PATH_PREFIX + out;
 }

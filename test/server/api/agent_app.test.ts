@@ -8,6 +8,30 @@ import type { ManualClock } from "../../../src/core/ports/clock.ts";
 import { readSSE } from "../../../src/core/sse.ts";
 import { agentApp } from "../../../src/server/api/agent_app.ts";
 import { JoinTokenAttestor } from "../../../src/server/nodeattestor/join_token.ts";
+import type { ChallengeFn, NodeAttestationResult, ServerNodeAttestor } from "../../../src/server/nodeattestor/node_attestor.ts";
+import { PermissionDeniedError } from "../../../src/core/errors.ts";
+import * as spiffeid from "../../../src/core/spiffeid/mod.ts";
+
+/**
+ * A re-attestable attestor with one challenge round: the payload names the node and its selector, the agent must
+ * answer the challenge reversed (enough to exercise the HTTP bridging; x509pop has its own suites).
+ */
+class EchoAttestor implements ServerNodeAttestor {
+  readonly name = "echo";
+  async attest(payload: Uint8Array, challenge: ChallengeFn): Promise<NodeAttestationResult> {
+    const node = new TextDecoder().decode(payload);
+    const nonce = crypto.getRandomValues(new Uint8Array(8));
+    const answer = await challenge(nonce);
+    if (answer.length !== nonce.length || answer.some((b, i) => b !== nonce[nonce.length - 1 - i])) {
+      throw new PermissionDeniedError("challenge response verification failed");
+    }
+    return {
+      agentID: spiffeid.fromString(`spiffe://example.org/spire/agent/echo/${node}`),
+      selectors: [{ type: "echo", value: `node:${node}` }],
+      canReattest: true,
+    };
+  }
+}
 import { SyncHub } from "../../../src/server/api/sync_hub.ts";
 import { CAManager } from "../../../src/server/ca/ca_manager.ts";
 import { ServerCA } from "../../../src/server/ca/server_ca.ts";
@@ -31,7 +55,7 @@ async function setup(): Promise<Env> {
   const hub = new SyncHub({ ds, trustDomain: "example.org", logger: nullLogger, clock });
   return { clock, ds, hub, app: agentApp({
     ds, ca, hub, clock, logger: nullLogger, trustDomain: TD, agentTTL: 3600, keepAliveMs: 60_000,
-    nodeAttestors: new Map([["join_token", new JoinTokenAttestor({ ds, clock, trustDomain: TD })]]),
+    nodeAttestors: new Map<string, ServerNodeAttestor>([["join_token", new JoinTokenAttestor({ ds, clock, trustDomain: TD })], ["echo", new EchoAttestor()]]),
   }) };
 }
 
@@ -176,6 +200,62 @@ test("sync: the stream's first event carries the agent's entries (descendants th
   assert.is(snap.bundle.x509_authorities.length, 1);
   ac.abort();
   await it.return(undefined);
+  await e.ds.close();
+});
+
+/** Attests with EchoAttestor through the challenge round trip; `reply` may spoil the answer. */
+async function attestEcho(e: Env, node: string, reply: (c: Uint8Array) => Uint8Array = (c) => c.slice().reverse()) {
+  const csr = toBase64(await createCSR(await generateKeyPair()));
+  const first = await post(e, "/agent/v1/attest", { attestation_data: { type: "echo", payload: b64(node) }, csr });
+  assert.is(first.status, 200);
+  const step = (await first.json()) as { challenge: string; session_id: string };
+  assert.type(step.session_id, "string");
+  const res = await post(e, "/agent/v1/attest", { session_id: step.session_id, challenge_response: toBase64(reply(fromBase64(step.challenge))) });
+  return { res, sessionID: step.session_id };
+}
+
+test("attest: a challenge round trip yields the SVID; the node keeps type, selectors and can_reattest", async () => {
+  const e = await setup();
+  const { res, sessionID } = await attestEcho(e, "n1");
+  assert.is(res.status, 200);
+  const body = (await res.json()) as { svid: { id: string; cert_chain: string[] }; reattestable: boolean };
+  assert.is(body.svid.id, "spiffe://example.org/spire/agent/echo/n1");
+  assert.is(body.reattestable, true);
+  const node = (await e.ds.fetchAttestedNode(body.svid.id))!;
+  assert.equal({ type: node.attestationType, selectors: node.selectors, canReattest: node.canReattest },
+    { type: "echo", selectors: [{ type: "echo", value: "node:n1" }], canReattest: true });
+  const replay = await post(e, "/agent/v1/attest", { session_id: sessionID, challenge_response: toBase64(new Uint8Array(8)) });
+  assert.equal(await errorOf(replay), { http: 400, status: "INVALID_ARGUMENT", code: "ERR_ATTEST_SESSION", message: `attestation session "${sessionID}" not found or expired; restart attestation` });
+
+  // A second attestation updates the node with the new serial; the old SVID is no longer active.
+  const again = await attestEcho(e, "n1");
+  const fresh = ((await again.res.json()) as { svid: { cert_chain: string[] } }).svid.cert_chain.map(fromBase64);
+  assert.is((await e.ds.fetchAttestedNode(body.svid.id))!.certSerial, parseCertificate(fresh[0]!).serialHex);
+  const old = await post(e, "/svid/v1/batch", { params: [] }, body.svid.cert_chain.map(fromBase64));
+  assert.is(((await old.json()) as { reason: string }).reason, "AGENT_NOT_ACTIVE");
+
+  const bad = await attestEcho(e, "n2", (c) => c);
+  assert.equal(await errorOf(bad.res), { http: 403, status: "PERMISSION_DENIED", code: "ERR_PERMISSION_DENIED", message: "challenge response verification failed" });
+  assert.is(await e.ds.fetchAttestedNode("spiffe://example.org/spire/agent/echo/n2"), undefined);
+  await e.ds.close();
+});
+
+test("re-attestation: renew is refused with AGENT_MUST_REATTEST, a banned node cannot attest, an expired SVID is AGENT_EXPIRED", async () => {
+  const e = await setup();
+  const { res } = await attestEcho(e, "n1");
+  const body = (await res.json()) as { svid: { id: string; cert_chain: string[] } };
+  const chain = body.svid.cert_chain.map(fromBase64);
+  const renew = await post(e, "/agent/v1/renew", { csr: toBase64(await createCSR(await generateKeyPair())) }, chain);
+  assert.equal(await errorOf(renew), { http: 403, status: "PERMISSION_DENIED", code: "ERR_PERMISSION_DENIED", message: "agent must reattest instead of renew", reason: "AGENT_MUST_REATTEST" });
+
+  e.clock.advance(2 * HOUR);
+  const expired = await post(e, "/svid/v1/batch", { params: [] }, chain);
+  assert.equal(await errorOf(expired), { http: 403, status: "PERMISSION_DENIED", code: "ERR_PERMISSION_DENIED", message: `agent "${body.svid.id}" SVID is expired`, reason: "AGENT_EXPIRED" });
+
+  const node = (await e.ds.fetchAttestedNode(body.svid.id))!;
+  await e.ds.updateAttestedNode({ ...node, banned: true });
+  const banned = await attestEcho(e, "n1");
+  assert.equal(await errorOf(banned.res), { http: 403, status: "PERMISSION_DENIED", code: "ERR_PERMISSION_DENIED", message: "failed to attest: agent is banned" });
   await e.ds.close();
 });
 

@@ -1,5 +1,6 @@
 /** server.conf `NodeAttestor "x509pop"`: keys, defaults and checks of SPIRE's x509pop server plugin. @module */
 import type * as config from "../../../core/config/mod.ts";
+import { checkAgentPathTemplate } from "../agent_path_template.ts";
 
 /** The validated server x509pop config. */
 export interface X509PoPServerConfig {
@@ -49,8 +50,10 @@ export function buildX509PoPServerConfig(data: config.ConfigSection, status: con
   if (!spiffePrefix.startsWith("/")) status.error(`${data.key("spiffe_prefix")} must start with "/", got "${spiffePrefix}"`);
   if (!spiffePrefix.endsWith("/")) spiffePrefix += "/";
   const agentPathTemplate = data.string("agent_path_template") || X509POP_DEFAULT_TEMPLATES[mode];
-  if (!/\{\{[\s\S]*\}\}/.test(agentPathTemplate) && !agentPathTemplate.startsWith("/")) {
-    status.error(`${data.key("agent_path_template")} must start with "/"`);
+  try {
+    checkAgentPathTemplate(agentPathTemplate);
+  } catch (err) {
+    status.error(`${data.key("agent_path_template")}: ${err instanceof Error ? err.message : String(err)}`);
   }
   return {
     name: "x509pop",
