@@ -20,12 +20,19 @@ import { buildServerConfig, SERVER_PLUGIN_RULES, type ServerConfig } from "../..
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 const ENABLED = "plugins.<Type>.<name>.enabled";
 
-/** plugin_data a declaration needs to build at all (required keys), per "Type.name". */
+/** plugin_data a declaration needs to build at all (required keys), per "Type.name"; agent-only ones below. */
 const PLUGIN_BASE: Record<string, Record<string, unknown>> = {
+  "NodeAttestor.x509pop": { ca_bundle_path: "/etc/wisp/node-ca.pem" },
   "DataStore.sql": { database_type: "sqlite3", connection_string: "/var/lib/wisp/ds.sqlite3" },
   "KeyManager.aws_kms": { region: "us-east-1", key_identifier_value: "server-1" },
   "UpstreamAuthority.aws_pca": { region: "us-east-1", certificate_authority_arn: "arn:aws:acm-pca:us-east-1:1:certificate-authority/a" },
   "UpstreamAuthority.disk": { cert_file_path: "/etc/ua/ca.pem", key_file_path: "/etc/ua/ca.key" },
+};
+
+/** The agent's plugins of the same name need other keys than the server's. */
+const AGENT_PLUGIN_BASE: Record<string, Record<string, unknown>> = {
+  ...PLUGIN_BASE,
+  "NodeAttestor.x509pop": { private_key_path: "/etc/wisp/node.key", certificate_path: "/etc/wisp/node.pem" },
 };
 
 const AGENT_BASE = { agent: { server_address: "wisp.example.org", trust_domain: "example.org", trust_bundle_path: "/etc/bundle.pem" } };
@@ -52,12 +59,12 @@ interface Row<C> {
 }
 
 /** Writes `value` at a dotted key: blocks become nested objects, plugin keys land in their declaration. */
-function setKey(raw: Raw, key: string, value: unknown): void {
+function setKey(raw: Raw, key: string, value: unknown, pb = PLUGIN_BASE): void {
   const parts = key.split(".");
   if (parts[0] === "plugins") {
     const [, type, name, kind, dataKey] = parts as [string, string, string, string, string | undefined];
     const plugins = (raw["plugins"] ??= {}) as Record<string, Raw[]>;
-    const decl = ((plugins[type] ??= [{ name, plugin_data: { ...PLUGIN_BASE[`${type}.${name}`] } }])[0])!;
+    const decl = ((plugins[type] ??= [{ name, plugin_data: { ...pb[`${type}.${name}`] } }])[0])!;
     if (kind === "enabled") decl["enabled"] = value;
     else if (value === undefined) delete (decl["plugin_data"] as Raw)[dataKey!];
     else (decl["plugin_data"] as Raw)[dataKey!] = value;
@@ -70,23 +77,28 @@ function setKey(raw: Raw, key: string, value: unknown): void {
 }
 
 /** The base config, with the plugin a plugin key belongs to declared (so only the key itself differs). */
-function baseFor(base: Raw, key: string): Raw {
+function baseFor(base: Raw, key: string, pb = PLUGIN_BASE): Raw {
   const raw = structuredClone(base);
   const [first, type, name] = key.split(".");
   if (first === "plugins" && type && name) {
-    raw["plugins"] = { [type]: [{ name, plugin_data: { ...PLUGIN_BASE[`${type}.${name}`] } }] };
+    raw["plugins"] = { [type]: [{ name, plugin_data: { ...pb[`${type}.${name}`] } }] };
   }
   return raw;
 }
 
 /** Every dotted key the builder reads, over probes that declare each plugin of `rules` in turn. */
-function keysRead(build: (raw: unknown, o: { status: ConfigStatus }) => unknown, base: Raw, rules: Readonly<Record<string, PluginTypeRule>>): string[] {
+function keysRead(
+  build: (raw: unknown, o: { status: ConfigStatus }) => unknown,
+  base: Raw,
+  rules: Readonly<Record<string, PluginTypeRule>>,
+  pb = PLUGIN_BASE,
+): string[] {
   const keys = new Set<string>();
   for (const [type, rule] of Object.entries(rules)) {
     for (const name of rule.names) {
       const status = new ConfigStatus();
       try {
-        build(baseFor(base, `plugins.${type}.${name}`), { status });
+        build(baseFor(base, `plugins.${type}.${name}`, pb), { status });
       } catch (err) {
         if (!(err instanceof ConfigError)) throw err;
       }
@@ -98,7 +110,7 @@ function keysRead(build: (raw: unknown, o: { status: ConfigStatus }) => unknown,
   return all.filter((k) => !all.some((o) => o.startsWith(`${k}.`))).sort();
 }
 
-function checkRows<C>(what: string, build: (raw: unknown) => C, base: Raw, rows: Row<C>[], read: string[]) {
+function checkRows<C>(what: string, build: (raw: unknown) => C, base: Raw, rows: Row<C>[], read: string[], pb = PLUGIN_BASE) {
   test(`${what}: every key the builder reads has a row, and every row is a key it reads`, () => {
     assert.equal(rows.map((r) => r.key).sort(), read);
   });
@@ -106,11 +118,11 @@ function checkRows<C>(what: string, build: (raw: unknown) => C, base: Raw, rows:
   for (const row of rows) {
     test(`${what}: ${row.key} ${row.refused ? "is refused by name" : "has an effect"}`, () => {
       const key = row.key === ENABLED ? "plugins.KeyManager.disk.enabled" : row.key;
-      const without = baseFor(base, key);
-      for (const [k, v] of Object.entries(row.with ?? {})) setKey(without, k, v);
+      const without = baseFor(base, key, pb);
+      for (const [k, v] of Object.entries(row.with ?? {})) setKey(without, k, v, pb);
       const withKey = structuredClone(without);
-      setKey(withKey, key, row.value);
-      for (const [k, v] of Object.entries(row.baseOnly ?? {})) setKey(without, k, v);
+      setKey(withKey, key, row.value, pb);
+      for (const [k, v] of Object.entries(row.baseOnly ?? {})) setKey(without, k, v, pb);
       if (row.refused) {
         try {
           build(withKey);
@@ -138,6 +150,18 @@ function checkRows<C>(what: string, build: (raw: unknown) => C, base: Raw, rows:
 }
 
 const A = (k: string) => `agent.${k}`;
+const camel = (k: string) => k.replace(/_([a-z])/g, (_, ch: string) => ch.toUpperCase());
+
+/** SPIRE's placement of health_checks: at the top level, beside the agent/server block (both sides). */
+function topLevelHealthChecks<C extends { healthChecks: AgentConfig["healthChecks"] }>(): Row<C>[] {
+  return [
+    { key: "health_checks.listener_enabled", value: true, field: (c) => c.healthChecks.listenerEnabled, want: true, runtime: "test/integration/spire_dropin.test.ts" },
+    { key: "health_checks.bind_address", value: "0.0.0.0", field: (c) => c.healthChecks.bindAddress, want: "0.0.0.0" },
+    { key: "health_checks.bind_port", value: 8089, field: (c) => c.healthChecks.bindPort, want: 8089 },
+    { key: "health_checks.live_path", value: "/alive", field: (c) => c.healthChecks.livePath, want: "/alive" },
+    { key: "health_checks.ready_path", value: "/isready", field: (c) => c.healthChecks.readyPath, want: "/isready" },
+  ];
+}
 const agentRows: Row<AgentConfig>[] = [
   { key: A("admin_socket_path"), value: "/run/admin.sock", refused: "admin_socket_path is not supported by wisp yet" },
   { key: A("x509_svid_cache_max_size"), value: 500, refused: "x509_svid_cache_max_size is not supported by wisp yet" },
@@ -198,6 +222,36 @@ const agentRows: Row<AgentConfig>[] = [
     field: (c) => c.workloadAttestors[0]?.discoverWorkloadPath,
     want: true,
   },
+  // spire_dropin.test.ts sets it through its flag (-allowUnauthenticatedVerifiers), which maps to this key.
+  { key: A("allow_unauthenticated_verifiers"), value: true, field: (c) => c.allowUnauthenticatedVerifiers, want: true, runtime: "test/agent/config_dropin.test.ts" },
+  { key: A("experimental.sync_interval"), value: "5s", field: (c) => c.syncInterval, want: 5000, runtime: "test/agent/manager/sync_interval.test.ts" },
+  { key: A("experimental.use_sync_authorized_entries"), value: false, refused: "use_sync_authorized_entries = false is not supported by wisp" },
+  { key: A("join_token_file"), value: "/run/wisp/join_token", field: (c) => c.joinTokenFile, want: "/run/wisp/join_token" },
+  {
+    key: A("rebootstrap_mode"),
+    value: "auto",
+    field: (c) => c.rebootstrapMode,
+    want: "auto",
+    runtime: "test/integration/rebootstrap.test.ts",
+  },
+  { key: A("rebootstrap_delay"), value: "1m", field: (c) => c.rebootstrapDelay, want: 60_000, runtime: "test/integration/rebootstrap.test.ts" },
+  ...topLevelHealthChecks<AgentConfig>(),
+  { key: "telemetry.Prometheus", value: { host: "127.0.0.1", port: 9988 }, field: (c) => c.telemetry.prometheus, want: { host: "127.0.0.1", port: 9988 }, runtime: "test/integration/spire_dropin.test.ts" },
+  {
+    key: "plugins.NodeAttestor.aws_iid.plugin_data.ec2_metadata_endpoint",
+    value: "http://127.0.0.1:1338",
+    field: (c) => c.nodeAttestor,
+    want: { name: "aws_iid", ec2MetadataEndpoint: "http://127.0.0.1:1338" },
+    runtime: "test/integration/aws_iid.test.ts",
+  },
+  ...(["private_key_path", "certificate_path", "intermediates_path"] as const).map((k): Row<AgentConfig> => ({
+    key: `plugins.NodeAttestor.x509pop.plugin_data.${k}`,
+    value: `/srv/other/${k}`,
+    field: (c) => (c.nodeAttestor as unknown as Record<string, unknown>)[camel(k)],
+    want: `/srv/other/${k}`,
+    // The x509pop integration tests write their agent and server configs through this helper.
+    runtime: "test/integration/_x509pop.ts",
+  })),
   {
     key: "plugins.WorkloadAttestor.unix.plugin_data.workload_size_limit",
     value: -1,
@@ -212,6 +266,11 @@ const KMS = "plugins.KeyManager.aws_kms.plugin_data";
 const PCA = "plugins.UpstreamAuthority.aws_pca.plugin_data";
 const UAD = "plugins.UpstreamAuthority.disk.plugin_data";
 const pg = { [`${DS}.database_type`]: "postgres", [`${DS}.connection_string`]: "postgres://u@db/wisp" };
+const IID = "plugins.NodeAttestor.aws_iid.plugin_data";
+const POP = "plugins.NodeAttestor.x509pop.plugin_data";
+const attestor = (c: ServerConfig, name: string) => c.nodeAttestors.find((n) => n.name === name) as Record<string, unknown> | undefined;
+const iid = (c: ServerConfig) => attestor(c, "aws_iid");
+const pop = (c: ServerConfig) => attestor(c, "x509pop");
 const ua = (c: ServerConfig) => c.upstreamAuthority as Record<string, unknown> | undefined;
 const kms = (c: ServerConfig) => c.keyManager as unknown as Record<string, unknown>;
 const serverRows: Row<ServerConfig>[] = [
@@ -262,6 +321,51 @@ const serverRows: Row<ServerConfig>[] = [
   { key: `${UAD}.cert_file_path`, value: "/srv/ca2.pem", field: (c) => ua(c)?.["certFilePath"], want: "/srv/ca2.pem" },
   { key: `${UAD}.key_file_path`, value: "/srv/ca2.key", field: (c) => ua(c)?.["keyFilePath"], want: "/srv/ca2.key" },
   { key: `${UAD}.bundle_file_path`, value: "/srv/roots.pem", field: (c) => ua(c)?.["bundleFilePath"], want: "/srv/roots.pem" },
+  ...topLevelHealthChecks<ServerConfig>(),
+  { key: "telemetry.Prometheus", value: { host: "127.0.0.1", port: 9988 }, field: (c) => c.telemetry.prometheus, want: { host: "127.0.0.1", port: 9988 }, runtime: "test/integration/spire_dropin.test.ts" },
+  { key: S("admin_ids"), value: ["spiffe://example.org/admin"], refused: "admin_ids is not supported by wisp yet" },
+  { key: S("disable_jwt_svids"), value: true, field: (c) => c.disableJWTSVIDs, want: true, runtime: "test/integration/spire_dropin.test.ts" },
+  { key: S("experimental.cache_reload_interval"), value: "2s", field: (c) => c.cacheReloadInterval, want: 2000, runtime: "test/server/api/cache_reload_interval.test.ts" },
+  { key: S("experimental.events_based_cache"), value: false, refused: "events_based_cache" },
+  // The two credentials go together: each row sets both, and the other side's base has neither.
+  { key: `${IID}.access_key_id`, value: "AKIDEXAMPLE", with: { [`${IID}.secret_access_key`]: "secret" }, baseOnly: { [`${IID}.secret_access_key`]: undefined }, field: (c) => iid(c)?.["accessKeyId"], want: "AKIDEXAMPLE" },
+  { key: `${IID}.secret_access_key`, value: "secret", with: { [`${IID}.access_key_id`]: "AKIDEXAMPLE" }, baseOnly: { [`${IID}.access_key_id`]: undefined }, field: (c) => iid(c)?.["secretAccessKey"], want: "secret" },
+  { key: `${IID}.assume_role`, value: "wisp-attestor", field: (c) => iid(c)?.["assumeRole"], want: "wisp-attestor", runtime: "test/server/nodeattestor/aws_iid/aws_iid.test.ts" },
+  { key: `${IID}.partition`, value: "aws-cn", field: (c) => iid(c)?.["partition"], want: "aws-cn" },
+  { key: `${IID}.skip_block_device`, value: true, field: (c) => iid(c)?.["skipBlockDevice"], want: true, runtime: "test/server/nodeattestor/aws_iid/aws_iid.test.ts" },
+  { key: `${IID}.disable_instance_profile_selectors`, value: true, field: (c) => iid(c)?.["disableInstanceProfileSelectors"], want: true, runtime: "test/server/nodeattestor/aws_iid/aws_iid.test.ts" },
+  { key: `${IID}.account_ids_for_local_validation`, value: ["111122223333"], field: (c) => iid(c)?.["accountIdsForLocalValidation"], want: ["111122223333"], runtime: "test/server/nodeattestor/aws_iid/aws_iid.test.ts" },
+  { key: `${IID}.agent_path_template`, value: "/aws/{{ .InstanceID }}", field: (c) => iid(c)?.["agentPathTemplate"], want: "/aws/{{ .InstanceID }}", runtime: "test/server/nodeattestor/aws_iid/aws_iid.test.ts" },
+  { key: `${IID}.trusted_iid_certificates`, value: ["/srv/iid.pem"], field: (c) => iid(c)?.["trustedIIDCertificates"], want: ["/srv/iid.pem"], runtime: "test/integration/aws_iid.test.ts" },
+  { key: `${POP}.ca_bundle_path`, value: "/srv/other-ca.pem", field: (c) => pop(c)?.["caBundlePaths"], want: ["/srv/other-ca.pem"], runtime: "test/integration/_x509pop.ts" },
+  {
+    key: `${POP}.ca_bundle_paths`,
+    value: ["/srv/a.pem", "/srv/b.pem"],
+    with: { [`${POP}.ca_bundle_path`]: undefined },
+    baseOnly: { [`${POP}.ca_bundle_path`]: "/etc/wisp/node-ca.pem" },
+    field: (c) => pop(c)?.["caBundlePaths"],
+    want: ["/srv/a.pem", "/srv/b.pem"],
+  },
+  {
+    key: `${POP}.mode`,
+    value: "spiffe",
+    with: { [`${POP}.ca_bundle_path`]: undefined },
+    baseOnly: { [`${POP}.ca_bundle_path`]: "/etc/wisp/node-ca.pem" },
+    field: (c) => pop(c)?.["mode"],
+    want: "spiffe",
+    runtime: "test/server/nodeattestor/x509pop.test.ts",
+  },
+  {
+    key: `${POP}.spiffe_prefix`,
+    value: "/edge/",
+    with: { [`${POP}.ca_bundle_path`]: undefined, [`${POP}.mode`]: "spiffe" },
+    field: (c) => pop(c)?.["spiffePrefix"],
+    want: "/edge/",
+  },
+  { key: `${POP}.agent_path_template`, value: "/x509pop/{{ .Subject.CommonName }}", field: (c) => pop(c)?.["agentPathTemplate"], want: "/x509pop/{{ .Subject.CommonName }}", runtime: "test/server/nodeattestor/agent_path_template.test.ts" },
+  { key: `${POP}.max_intermediates`, value: 2, field: (c) => pop(c)?.["maxIntermediates"], want: 2, runtime: "test/server/nodeattestor/x509pop.test.ts" },
+  { key: `${POP}.max_rsa_key_size`, value: 4096, field: (c) => pop(c)?.["maxRSAKeySize"], want: 4096 },
+  { key: `${POP}.verify_client_ip`, value: true, field: (c) => pop(c)?.["verifyClientIP"], want: true, runtime: "test/server/nodeattestor/x509pop.test.ts" },
 ];
 
 test("insecure_bootstrap alone switches the agent to insecure bootstrap", () => {
@@ -283,7 +387,14 @@ test("sqlite3 refuses the pool and replica keys, which only the postgres driver 
   }
 });
 
-checkRows("agent.conf", (raw) => buildAgentConfig(raw), AGENT_BASE, agentRows, keysRead(buildAgentConfig, AGENT_BASE, AGENT_PLUGIN_RULES));
+checkRows(
+  "agent.conf",
+  (raw) => buildAgentConfig(raw),
+  AGENT_BASE,
+  agentRows,
+  keysRead(buildAgentConfig, AGENT_BASE, AGENT_PLUGIN_RULES, AGENT_PLUGIN_BASE),
+  AGENT_PLUGIN_BASE,
+);
 checkRows("server.conf", (raw) => buildServerConfig(raw), SERVER_BASE, serverRows, keysRead(buildServerConfig, SERVER_BASE, SERVER_PLUGIN_RULES));
 
 test.run();
