@@ -8,9 +8,10 @@
 // The .sha256 file is in `sha256sum` format, so `sha256sum -c wisp-<version>-linux-x64.tar.gz.sha256` checks it.
 // Entries are sorted, owned by 0:0 and dated at the last commit (or SOURCE_DATE_EPOCH), and gzip stores no time, so
 // two builds of one commit differ only where the binaries do.
+// Usage: node scripts/build_release.mjs [--if-stale]
 import { execFileSync, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { chmodSync, copyFileSync, createReadStream, createWriteStream, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, createReadStream, createWriteStream, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { basename, join, relative } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { createGzip } from "node:zlib";
@@ -34,8 +35,24 @@ const FILES = [
   ["README.md", "README.md"],
 ];
 
-/** Everything the release is built from, for callers that rebuild only when it is stale. */
-export const RELEASE_INPUTS = ["src", "scripts/build_sea.mjs", "scripts/build_release.mjs", "package.json", ...FILES.map(([src]) => src)];
+/** Everything the release is built from: `--if-stale` rebuilds only when one of them is newer than the tarball. */
+const RELEASE_INPUTS = ["src", "scripts/build_sea.mjs", "scripts/build_release.mjs", "package.json", "package-lock.json", ...FILES.map(([src]) => src)];
+
+function newestMtime(p) {
+  const st = statSync(p);
+  if (!st.isDirectory()) return st.mtimeMs;
+  return readdirSync(p).reduce((n, e) => Math.max(n, newestMtime(join(p, e))), st.mtimeMs);
+}
+
+/** Whether the tarball and its checksum exist and are newer than every input. */
+export function releaseIsFresh() {
+  try {
+    const built = Math.min(statSync(TARBALL).mtimeMs, statSync(`${TARBALL}.sha256`).mtimeMs);
+    return RELEASE_INPUTS.every((p) => newestMtime(join(ROOT, p)) <= built);
+  } catch {
+    return false;
+  }
+}
 
 const log = (s) => process.stdout.write(s + "\n");
 
@@ -91,7 +108,9 @@ export async function buildRelease() {
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   try {
-    await buildRelease();
+    // --if-stale: what test/integration/release.test.ts runs, so it reuses the tarball .ci/run built before `npm test`.
+    if (process.argv.includes("--if-stale") && releaseIsFresh()) log(`${relative(ROOT, TARBALL)} is up to date`);
+    else await buildRelease();
   } catch (err) {
     process.stderr.write(`Error: ${err.message}\n`);
     process.exit(1);
