@@ -20,6 +20,7 @@ export const SYSTEM_DEPS = [
   { pkg: "python3-grpcio", why: "the independent Python Workload API client", present: () => pythonHas(["grpc"]) },
   { pkg: "python3-grpc-tools", why: "generates that client's stubs from the upstream proto", present: () => pythonHas(["grpc_tools.protoc"]) },
   { pkg: "chromium", why: "the console's browser tests (headless, driven by puppeteer-core)", present: () => onPath("chromium") },
+  { pkg: "systemd", why: "systemd-analyze verify checks the release's systemd units", present: () => onPath("systemd-analyze") },
   { pkg: "postgresql", why: "the PostgreSQL datastore tests start a throwaway server (initdb, pg_ctl)", present: hasInitdb },
 ];
 
