@@ -127,7 +127,8 @@ test("IssueCertificate() without TemplateArn issues an EndEntityCertificate/V1 c
 });
 
 test("GetCertificate() answers RequestInProgressException during the issuance delay, then the certificate", async () => {
-  await emu.control("/_emulator/config", { issuanceDelayMs: 300 });
+  // Long enough that the first GetCertificate lands inside it even on a loaded machine.
+  await emu.control("/_emulator/config", { issuanceDelayMs: 3000 });
   try {
     const { CertificateArn } = await pca.send(new IssueCertificateCommand(issueInput(await makeCsr())));
     const input = { CertificateAuthorityArn: emu.info.subordinateCaArn, CertificateArn };
@@ -135,7 +136,7 @@ test("GetCertificate() answers RequestInProgressException during the issuance de
     assert.instance(err, RequestInProgressException);
     assert.is(err.message, `The request to issue certificate ${CertificateArn} is still in progress.`);
     let pem: string | undefined;
-    for (let i = 0; i < 100 && !pem; i++) {
+    for (let i = 0; i < 300 && !pem; i++) {
       await new Promise((r) => setTimeout(r, 50));
       pem = await pca.send(new GetCertificateCommand(input)).then((r) => r.Certificate, (e: Error) => {
         if (!(e instanceof RequestInProgressException)) throw e;
