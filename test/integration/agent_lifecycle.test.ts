@@ -99,7 +99,7 @@ test("agent ban: the agent loses its stream, deletes its SVID and exits 1; its I
   assert.is(code, 1, agent.output);
   assert.match(c.server!.output, new RegExp(`msg="Agent banned" .*spiffe_id="?${agentID}`));
   assert.match(c.server!.output, /msg="Closing sync stream of an agent that is no longer attested"/);
-  assert.match(agent.output, /level=warn msg="Agent is banned: removing SVID and shutting down" .*error="agent \\"spiffe:.* is banned"/);
+  assert.match(agent.output, /level=warning msg="Agent is banned: removing SVID and shutting down" .*error="agent \\"spiffe:.* is banned"/);
   assert.match(agent.output, `Error: agent "${agentID}" is banned`);
   assert.not.ok(existsSync(svidFile), "the SVID file is gone");
   const shown = await server("agent", "show", "-spiffeID", agentID);
