@@ -56,8 +56,8 @@ test("a server rebuilt with a new CA: the agent waits rebootstrap_delay, removes
 
   assert.is(await edge.proc!.waitExit(), 1, edge.proc!.output.slice(-2000));
   const out = edge.proc!.output;
-  assert.match(out, /level=warn msg="Trust bundle and server don't agree; ignoring for now"/);
-  assert.match(out, /level=warn msg="Agent needs to rebootstrap. shutting down"/);
+  assert.match(out, /level=warning msg="Trust bundle and server don't agree; ignoring for now"/);
+  assert.match(out, /level=warning msg="Agent needs to rebootstrap. shutting down"/);
   assert.match(out, /Error: shutting down for rebootstrapping/);
   assert.not.ok(existsSync(join(edge.dataDir, "agent-data.json")), "SVID, key and bundle were removed");
 

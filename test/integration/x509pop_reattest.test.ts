@@ -104,7 +104,7 @@ test("rebootstrap_mode: always is fatal for a join-token agent, auto falls back 
     assert.is(await insecure.waitExit(), 1);
     assert.match(insecure.output, /agent\.rebootstrap_mode "auto" cannot be used with agent\.insecure_bootstrap/);
     await waitFor("auto agent serving", async () => (/msg="Starting Workload and SDS APIs"/.test(auto.output) ? true : undefined));
-    assert.match(auto.output, /level=warn msg="Rebootstrap mode auto needs a re-attestable agent; the NodeAttestor plugin or the server configuration does not allow it, so rebootstrap_mode is now never"/);
+    assert.match(auto.output, /level=warning msg="Rebootstrap mode auto needs a re-attestable agent; the NodeAttestor plugin or the server configuration does not allow it, so rebootstrap_mode is now never"/);
     assert.not.ok(auto.exited);
   } finally {
     await auto.stop();
