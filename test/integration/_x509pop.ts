@@ -66,6 +66,7 @@ export async function startEdgeAgent(a: EdgeAgent): Promise<Proc> {
   return a.proc;
 }
 
+/** One agent of `agent list -output json`, with SPIRE's `id` object turned into the ID string for lookups. */
 export interface AgentJSON {
   id: string;
   attestation_type: string;
@@ -78,5 +79,6 @@ export interface AgentJSON {
 export async function listAgents(c: Cluster): Promise<AgentJSON[]> {
   const r = await wispServer(["agent", "list", "-socketPath", c.serverSocket, "-output", "json"]);
   if (r.code !== 0) throw new Error(`agent list failed: ${r.stderr}${r.stdout}`);
-  return (JSON.parse(r.stdout) as { agents: AgentJSON[] }).agents;
+  const agents = (JSON.parse(r.stdout) as { agents: (Omit<AgentJSON, "id"> & { id: { trust_domain: string; path: string } })[] }).agents;
+  return agents.map((a) => ({ ...a, id: `spiffe://${a.id.trust_domain}${a.id.path}` }));
 }
