@@ -10,8 +10,8 @@ Usage:
          "error_detail": "text" (a NACK), "node": {"id": "...", "metadata": {...}, "envoy_version": [major, minor]}}
         {"op": "close"}   half-closes the request stream
       Prints one JSON line per response: {"response": <decoded>}, and at the end {"status": {"code", "details"}}.
-  sds_client.py ... fetch '<request JSON>'
-      Calls FetchSecrets once; prints {"response": ...} or {"status": ...}.
+  sds_client.py ... fetch '<request JSON or a JSON list of them>'
+      Calls FetchSecrets once per request; prints one line each, {"response": ...} or {"status": ...}.
   sds_client.py ... delta
       Opens DeltaSecrets with one empty request; prints {"status": ...}.
 
@@ -120,8 +120,12 @@ def main():
     stub = sds_pb2_grpc.SecretDiscoveryServiceStub(channel)
     try:
         if a.mode == "fetch":
-            r = stub.FetchSecrets(request(json.loads(a.request)), timeout=20)
-            emit({"response": response_json(r)})
+            reqs = json.loads(a.request)
+            for cmd in reqs if isinstance(reqs, list) else [reqs]:
+                try:
+                    emit({"response": response_json(stub.FetchSecrets(request(cmd), timeout=20))})
+                except grpc.RpcError as e:
+                    emit({"status": {"code": e.code().name, "details": e.details()}})
         elif a.mode == "delta":
             stream = stub.DeltaSecrets(iter([discovery_pb2.DeltaDiscoveryRequest()]), timeout=20)
             for _ in stream:

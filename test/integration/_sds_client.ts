@@ -78,6 +78,20 @@ export async function sdsOnce(
   return JSON.parse(line) as { response?: ResponseJSON; status?: StatusJSON };
 }
 
+/** Several FetchSecrets calls from one client process (one Python start): a response or a status for each. */
+export async function sdsFetchMany(
+  stubs: string,
+  socket: string,
+  reqs: RequestCmd[],
+  asUser = 1000,
+): Promise<{ response?: ResponseJSON; status?: StatusJSON }[]> {
+  const [cmd, args] = pyArgs(stubs, socket, ["fetch", JSON.stringify(reqs)], asUser);
+  const r = await run(cmd, args, { env: { PYTHONDONTWRITEBYTECODE: "1" }, timeoutMs: 60_000 });
+  const lines = r.stdout.trim().split("\n").filter((l) => l !== "");
+  if (lines.length !== reqs.length) throw new Error(`sds_client printed ${lines.length} lines for ${reqs.length} requests (exit ${r.code}): ${r.stderr}`);
+  return lines.map((l) => JSON.parse(l) as { response?: ResponseJSON; status?: StatusJSON });
+}
+
 /** An open StreamSecrets, as `asUser`: requests go in one at a time, responses and the final status are recorded. */
 export class SDSStream {
   readonly child: ChildProcess;

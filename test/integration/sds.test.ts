@@ -30,6 +30,7 @@ import {
   type RequestCmd,
   type ResponseJSON,
   SDSStream,
+  sdsFetchMany,
   sdsOnce,
   sdsStubs,
   SECRET_TYPE_URL,
@@ -107,10 +108,13 @@ test.before(async () => {
     const r = await wispServer(["bundle", "show", "-socketPath", c.serverSocket]);
     if (r.code !== 0) throw new Error(`bundle show: ${r.stderr}`);
     serverBundlePEM = r.stdout;
-    await fetchWhenReady({ resource_names: [WEB, WEB2] });
-    await fetchWhenReady({ resource_names: [BACKEND] }, 1001);
-    await fetchWhenReady({ resource_names: [ROTATING] }, 1002);
-    await fetchWhenReady({ resource_names: [ON_AGENT2] }, 1000, agent2.socket);
+    const sock2 = agent2.socket;
+    await Promise.all([
+      fetchWhenReady({ resource_names: [WEB, WEB2] }),
+      fetchWhenReady({ resource_names: [BACKEND] }, 1001),
+      fetchWhenReady({ resource_names: [ROTATING] }, 1002),
+      fetchWhenReady({ resource_names: [ON_AGENT2] }, 1000, sock2),
+    ]);
   } catch (err) {
     setupError = err;
   }
@@ -207,9 +211,13 @@ test("empty resource names: own bundle (spiffe://example.org) then every identit
 
 test("default, ROOTCA, ALL and spiffe://<td>: names echoed; SPIFFE validator with the server's bundle; default = first identity", async () => {
   ready();
-  const all = await fetchWhenReady({ resource_names: [] });
+  const [all, r, td, everything] = (await sdsFetchMany(stubs, c.agentSocket, [
+    { resource_names: [] },
+    { resource_names: ["default", "ROOTCA"] },
+    { resource_names: [TRUST_DOMAIN_ID] },
+    { resource_names: ["ALL"] },
+  ])).map((x) => x.response!) as [ResponseJSON, ResponseJSON, ResponseJSON, ResponseJSON];
   const first = all.resources[1]!.name;
-  const r = await fetchWhenReady({ resource_names: ["default", "ROOTCA"] });
   assert.is(r.version_info, "");
   assert.is(r.nonce, "");
   assert.equal(r.resources.map((x) => x.name), ["ROOTCA", "default"]);
@@ -222,23 +230,23 @@ test("default, ROOTCA, ALL and spiffe://<td>: names echoed; SPIFFE validator wit
   assert.equal(ders(trustedPEM(vc)), ders(serverBundlePEM));
   checkTLSCertificate(r.resources[1]!, first);
 
-  const td = await fetchWhenReady({ resource_names: [TRUST_DOMAIN_ID] });
   assert.equal(td.resources.map((x) => x.name), [TRUST_DOMAIN_ID]);
   assert.equal(ders(trustedPEM(td.resources[0]!)), ders(serverBundlePEM));
-  const everything = await fetchWhenReady({ resource_names: ["ALL"] });
   assert.equal(everything.resources.map((x) => x.name), ["ALL"]);
   assert.equal(everything.resources[0]!.custom_validator!.trust_domains.map((t) => t.name), ["example.org"]);
 });
 
 test("unknown names fail the whole call with SPIRE's InvalidArgument text; only one of {spiffe://td, ROOTCA, ALL} is served", async () => {
   ready();
-  const bad = await sdsOnce(stubs, c.agentSocket, "fetch", { resource_names: ["spiffe://example.org/other", WEB, "zzz"] });
-  assert.equal(bad.status, {
+  const [bad, both] = await sdsFetchMany(stubs, c.agentSocket, [
+    { resource_names: ["spiffe://example.org/other", WEB, "zzz"] },
+    { resource_names: [TRUST_DOMAIN_ID, "ROOTCA"] },
+  ]);
+  assert.equal(bad!.status, {
     code: "INVALID_ARGUMENT",
     details: `workload is not authorized for the requested identities ["spiffe://example.org/other" "zzz"]`,
   });
-  const both = await sdsOnce(stubs, c.agentSocket, "fetch", { resource_names: [TRUST_DOMAIN_ID, "ROOTCA"] });
-  assert.equal(both.status, { code: "INVALID_ARGUMENT", details: `workload is not authorized for the requested identities ["ROOTCA"]` });
+  assert.equal(both!.status, { code: "INVALID_ARGUMENT", details: `workload is not authorized for the requested identities ["ROOTCA"]` });
   // Another workload's identity is not served either; on a stream the error ends it.
   const s = open();
   s.send({ resource_names: [BACKEND] });
@@ -247,29 +255,32 @@ test("unknown names fail the whole call with SPIRE's InvalidArgument text; only 
 
 test("a caller with no identity gets the bundle for empty names and InvalidArgument for default (SDS never says \"no identity issued\")", async () => {
   ready();
-  const r = await sdsOnce(stubs, c.agentSocket, "fetch", {}, 1003);
-  assert.equal(r.response?.resources.map((x) => x.name), [TRUST_DOMAIN_ID]);
-  const d = await sdsOnce(stubs, c.agentSocket, "fetch", { resource_names: ["default"] }, 1003);
-  assert.equal(d.status, { code: "INVALID_ARGUMENT", details: `workload is not authorized for the requested identities ["default"]` });
+  const [r, d] = await sdsFetchMany(stubs, c.agentSocket, [{}, { resource_names: ["default"] }], 1003);
+  assert.equal(r!.response?.resources.map((x) => x.name), [TRUST_DOMAIN_ID]);
+  assert.equal(d!.status, { code: "INVALID_ARGUMENT", details: `workload is not authorized for the requested identities ["default"]` });
 });
 
 test("node metadata and Envoy version choose trusted_ca: bool or string override, Envoy 1.17; ALL then fails Internal", async () => {
   ready();
-  for (const metadata of [{ disable_spiffe_cert_validation: true }, { disable_spiffe_cert_validation: "True" }, { disable_spiffe_cert_validation: "1" }]) {
-    const r = await fetchWhenReady({ resource_names: ["ROOTCA"], node: { id: "envoy", metadata } });
-    const vc = r.resources[0]!;
+  const disabling = [{ disable_spiffe_cert_validation: true }, { disable_spiffe_cert_validation: "True" }, { disable_spiffe_cert_validation: "1" }];
+  const out = await sdsFetchMany(stubs, c.agentSocket, [
+    ...disabling.map((metadata) => ({ resource_names: ["ROOTCA"], node: { id: "envoy", metadata } })),
+    // A value Go's ParseBool rejects is ignored, so the config's default (SPIFFE validator) stays.
+    { resource_names: ["ROOTCA"], node: { metadata: { disable_spiffe_cert_validation: "yes" } } },
+    { resource_names: ["ROOTCA"], node: { envoy_version: [1, 17] } },
+    { resource_names: ["ROOTCA"], node: { envoy_version: [1, 18] } },
+    { resource_names: ["ALL"], node: { envoy_version: [1, 17] } },
+  ]);
+  disabling.forEach((metadata, i) => {
+    const vc = out[i]!.response!.resources[0]!;
     assert.is(vc.custom_validator, undefined, JSON.stringify(metadata));
     assert.equal(ders(vc.trusted_ca!), ders(serverBundlePEM));
-  }
-  // A value Go's ParseBool rejects is ignored, so the config's default (SPIFFE validator) stays.
-  const ignored = await fetchWhenReady({ resource_names: ["ROOTCA"], node: { metadata: { disable_spiffe_cert_validation: "yes" } } });
-  assert.ok(ignored.resources[0]!.custom_validator);
-  const old = await fetchWhenReady({ resource_names: ["ROOTCA"], node: { envoy_version: [1, 17] } });
-  assert.ok(old.resources[0]!.trusted_ca);
-  const recent = await fetchWhenReady({ resource_names: ["ROOTCA"], node: { envoy_version: [1, 18] } });
-  assert.ok(recent.resources[0]!.custom_validator);
-  const all = await sdsOnce(stubs, c.agentSocket, "fetch", { resource_names: ["ALL"], node: { envoy_version: [1, 17] } });
-  assert.equal(all.status, { code: "INTERNAL", details: `unable to use "SPIFFE validator" on Envoy below 1.17` });
+  });
+  const [ignored, old, recent, all] = out.slice(3);
+  assert.ok(ignored!.response!.resources[0]!.custom_validator);
+  assert.ok(old!.response!.resources[0]!.trusted_ca);
+  assert.ok(recent!.response!.resources[0]!.custom_validator);
+  assert.equal(all!.status, { code: "INTERNAL", details: `unable to use "SPIFFE validator" on Envoy below 1.17` });
 });
 
 test("the node of the first request is kept for later requests that carry none", async () => {
@@ -328,8 +339,10 @@ for (const form of ["SPIFFE validator", "trusted_ca"] as const) {
   test(`the secrets complete a mutual-TLS handshake in openssl, verified against the ${form} bundle`, async () => {
     ready();
     const node = form === "trusted_ca" ? { metadata: { disable_spiffe_cert_validation: true } } : { envoy_version: [1, 30] as [number, number] };
-    const web = await fetchWhenReady({ resource_names: [WEB, "ROOTCA"], node });
-    const backend = await fetchWhenReady({ resource_names: [BACKEND, "ROOTCA"], node }, 1001);
+    const [web, backend] = await Promise.all([
+      fetchWhenReady({ resource_names: [WEB, "ROOTCA"], node }),
+      fetchWhenReady({ resource_names: [BACKEND, "ROOTCA"], node }, 1001),
+    ]);
     const byName = (r: ResponseJSON, n: string) => r.resources.find((x) => x.name === n)!;
     const webVC = byName(web, "ROOTCA");
     if (form === "trusted_ca") assert.ok(webVC.trusted_ca);
@@ -346,19 +359,22 @@ for (const form of ["SPIFFE validator", "trusted_ca"] as const) {
 test("sds block: custom default names serve, the defaults become unknown names, disable_spiffe_cert_validation gives trusted_ca", async () => {
   ready();
   const sock = agent2!.socket;
-  const r = await fetchWhenReady({ resource_names: ["my-svid", "my-bundle"] }, 1000, sock);
+  const [named, old, allOff, allOn] = await sdsFetchMany(stubs, sock, [
+    { resource_names: ["my-svid", "my-bundle"] },
+    { resource_names: ["default", "ROOTCA", "ALL"] },
+    { resource_names: ["my-all"] },
+    { resource_names: ["my-all"], node: { metadata: { disable_spiffe_cert_validation: false } } },
+  ]);
+  const r = named!.response!;
   assert.equal(r.resources.map((x) => x.name), ["my-bundle", "my-svid"]);
   checkTLSCertificate(r.resources[1]!, ON_AGENT2);
   assert.is(r.resources[0]!.custom_validator, undefined);
   assert.equal(ders(r.resources[0]!.trusted_ca!), ders(serverBundlePEM));
-  const old = await sdsOnce(stubs, sock, "fetch", { resource_names: ["default", "ROOTCA", "ALL"] });
-  assert.equal(old.status, { code: "INVALID_ARGUMENT", details: `workload is not authorized for the requested identities ["ALL" "ROOTCA" "default"]` });
+  assert.equal(old!.status, { code: "INVALID_ARGUMENT", details: `workload is not authorized for the requested identities ["ALL" "ROOTCA" "default"]` });
   // default_all_bundles_name: with validation disabled it cannot be served; the node metadata turns the validator back on.
-  const allOff = await sdsOnce(stubs, sock, "fetch", { resource_names: ["my-all"] });
-  assert.equal(allOff.status, { code: "INTERNAL", details: `unable to use "SPIFFE validator" on Envoy below 1.17` });
-  const allOn = await fetchWhenReady({ resource_names: ["my-all"], node: { metadata: { disable_spiffe_cert_validation: false } } }, 1000, sock);
-  assert.equal(allOn.resources.map((x) => x.name), ["my-all"]);
-  assert.equal(allOn.resources[0]!.custom_validator!.trust_domains.map((t) => t.name), ["example.org"]);
+  assert.equal(allOff!.status, { code: "INTERNAL", details: `unable to use "SPIFFE validator" on Envoy below 1.17` });
+  assert.equal(allOn!.response!.resources.map((x) => x.name), ["my-all"]);
+  assert.equal(allOn!.response!.resources[0]!.custom_validator!.trust_domains.map((t) => t.name), ["example.org"]);
 });
 
 test("disable_sds_api: the socket serves the Workload API (health) but no SecretDiscoveryService", async () => {
