@@ -58,7 +58,7 @@ export class SDSHandler {
       unaryMethod({ req: DiscoveryRequestSchema, res: DiscoveryResponseSchema, path: FETCH_SECRETS }, async (req, ctx) => {
         const selectors = await this.#attest(ctx);
         const resp = buildSDSResponse(this.#cfg, "", "", req, this.#snapshot(selectors));
-        this.#log.debug("Sending FetchSecrets response", { [F.METHOD]: FETCH_SECRETS, [F.PID]: ctx.peer.pid, [F.COUNT]: resp.resources.length });
+        this.#log.debug("Sending FetchSecrets response", { [F.METHOD]: "FetchSecrets", [F.PID]: ctx.peer.pid, [F.COUNT]: resp.resources.length });
         return resp;
       }),
       bidiStreamMethod({ req: DeltaDiscoveryRequestSchema, res: DeltaDiscoveryResponseSchema, path: DELTA_SECRETS }, () => {
@@ -82,7 +82,7 @@ export class SDSHandler {
   }
 
   async #stream(requests: AsyncIterable<DiscoveryRequest>, ctx: CallContext, send: (m: DiscoveryResponse) => void): Promise<void> {
-    const log = this.#log.with({ [F.METHOD]: STREAM_SECRETS, [F.PID]: ctx.peer.pid });
+    const log = this.#log.with({ [F.METHOD]: "StreamSecrets", [F.PID]: ctx.peer.pid });
     const selectors = await this.#attest(ctx);
 
     const events: Event[] = [];
