@@ -310,4 +310,25 @@ for (const form of ["SPIFFE validator", "trusted_ca"] as const) {
   });
 }
 
+// Last: it changes the bundle the other tests compare with.
+test("a bundle change (a prepared X.509 authority) is pushed on an open stream with the new authorities", async () => {
+  ready();
+  const s = open(1001);
+  s.send({ resource_names: ["ROOTCA"] });
+  const r1 = await s.response(1);
+  const before = ders(trustedPEM(r1.resources[0]!));
+  s.ack(r1, ["ROOTCA"]);
+  const prep = await wispServer(["localauthority", "x509", "prepare", "-socketPath", c.serverSocket]);
+  assert.is(prep.code, 0, prep.stderr);
+  const pushed = await waitFor("push with the new authority", async () =>
+    s.responses.find((r) => ders(trustedPEM(r.resources[0]!)).length > before.length), 30_000);
+  assert.ok(Number(pushed.version_info) > Number(r1.version_info));
+  const after = ders(trustedPEM(pushed.resources[0]!));
+  for (const d of before) assert.ok(after.includes(d), "the old authority is still trusted");
+  const show = await wispServer(["bundle", "show", "-socketPath", c.serverSocket]);
+  assert.equal(after.sort(), ders(show.stdout).sort());
+  s.close();
+  await s.ended();
+});
+
 test.run();
