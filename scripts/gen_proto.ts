@@ -1,4 +1,8 @@
-/** Regenerates the protobuf-es code of the Workload API and gRPC health protos into src/agent/workload/proto/. @module */
+/**
+ * Regenerates the protobuf-es code of every proto under proto/ (Workload API, gRPC health, and the vendored Envoy
+ * SDS closure, see proto/README.md) into src/agent/workload/proto/, keeping the proto directory layout.
+ * @module
+ */
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -34,11 +38,12 @@ function main(): void {
     if (res.status !== 0) {
       throw new Error(`buf generate failed (exit ${res.status ?? res.signal}): ${res.stderr || res.error?.message}`);
     }
-    const files = readdirSync(scratch).filter((f) => f.endsWith(".ts")).sort();
+    const files = (readdirSync(scratch, { recursive: true }) as string[]).filter((f) => f.endsWith(".ts")).sort();
     if (files.length === 0) throw new Error("buf generate produced no files");
     rmSync(OUT_DIR, { recursive: true, force: true });
     mkdirSync(OUT_DIR, { recursive: true });
     for (const f of files) {
+      mkdirSync(dirname(join(OUT_DIR, f)), { recursive: true });
       writeFileSync(join(OUT_DIR, f), HEADER + postProcess(readFileSync(join(scratch, f), "utf8")));
     }
     process.stdout.write(`wrote ${files.map((f) => join("src/agent/workload/proto", f)).join(", ")}\n`);

@@ -15,6 +15,8 @@ import type { AgentNodeAttestor } from "./nodeattestor/node_attestor.ts";
 import { AgentManager } from "./manager/manager.ts";
 import type { ServerEndpoint } from "./server_addresses.ts";
 import { type WorkloadAttestor, WorkloadHandler } from "./workload/handler.ts";
+import { SDSHandler } from "./sds/sds_handler.ts";
+import { DEFAULT_SDS_CONFIG, type SDSConfig } from "./sds/sds_response.ts";
 
 export interface AgentOptions {
   trustDomain: spiffeid.TrustDomain;
@@ -41,6 +43,10 @@ export interface AgentOptions {
   allowUnauthenticatedVerifiers?: boolean | undefined;
   /** `experimental.sync_interval`: first delay before reconnecting the sync stream, ms; absent: 500 ms. */
   syncInterval?: number | undefined;
+  /** Envoy SDS names and validator choice (the `sds` block); absent: SPIRE's defaults. */
+  sds?: SDSConfig | undefined;
+  /** `disable_sds_api`: serve only the Workload API on the socket. */
+  disableSDSAPI?: boolean | undefined;
 }
 
 export interface AgentDeps {
@@ -112,7 +118,12 @@ export class Agent {
         clock,
         allowUnauthenticatedVerifiers: o.allowUnauthenticatedVerifiers === true,
       });
-      grpc = await this.#d.serveGRPC({ socketPath: o.socketPath, methods: handler.methods(), logger, socketMode: 0o777 });
+      const methods = handler.methods();
+      if (o.disableSDSAPI !== true) {
+        const sds = new SDSHandler({ manager, attest: (ctx) => handler.attestPeer(ctx), config: o.sds ?? DEFAULT_SDS_CONFIG, logger });
+        methods.push(...sds.methods());
+      }
+      grpc = await this.#d.serveGRPC({ socketPath: o.socketPath, methods, logger, socketMode: 0o777 });
       const metrics = this.#d.metrics ?? new Registry();
       const server = grpc;
       metrics.gauge("wisp_agent_workload_api_streams", "Open Workload API streams").collect(() => server.openStreams());
@@ -139,6 +150,8 @@ export class Agent {
       logger.with({ subsystem_name: "endpoints" }).info("Starting Workload and SDS APIs", {
         [F.ADDRESS]: o.socketPath,
         network: "unix",
+        // SPIRE's later releases name what the socket serves; wisp keeps the v1.15 message that scripts grep for.
+        apis: o.disableSDSAPI === true ? "Workload API" : "Workload and SDS APIs",
         [F.SPIFFE_ID]: manager.agentID,
       });
       this.#d.onReady?.();

@@ -33,6 +33,8 @@ export interface AgentFlagOverrides {
   logFormat: string;
   logFile: string;
   allowUnauthenticatedVerifiers: boolean;
+  /** `-disableSDSAPI`. */
+  disableSDSAPI: boolean;
 }
 
 export type AgentKeyManagerConfig = { name: "memory" } | { name: "disk"; /** Default "<data_dir>". */ directory: string };
@@ -137,6 +139,7 @@ const FLAG_KEYS: Record<keyof AgentFlagOverrides, string> = {
   logFormat: "log_format",
   logFile: "log_file",
   allowUnauthenticatedVerifiers: "allow_unauthenticated_verifiers",
+  disableSDSAPI: "disable_sds_api",
 };
 
 /**
@@ -153,6 +156,7 @@ export function buildAgentConfig(
   const values: Partial<AgentFlagOverrides> = { ...options.flags };
   if (values.insecureBootstrap === false) delete values.insecureBootstrap;
   if (values.allowUnauthenticatedVerifiers === false) delete values.allowUnauthenticatedVerifiers;
+  if (values.disableSDSAPI === false) delete values.disableSDSAPI;
   const merged = config.mergeOverrides(raw, { block: "agent", values, keys: FLAG_KEYS });
   const root = new config.ConfigSection("", merged, status);
   const a = root.section("agent");

@@ -1,11 +1,12 @@
 /**
- * agent.conf keys a SPIRE user brings along: the `experimental` block, `allow_unauthenticated_verifiers`,
- * plus the top-level `telemetry` block. Each key either changes what the agent does or is
+ * agent.conf keys a SPIRE user brings along: the `experimental` block, `allow_unauthenticated_verifiers`, the Envoy
+ * SDS keys (`sds { … }`, `disable_sds_api`), plus the top-level `telemetry` block. Each key either changes what the agent does or is
  * refused by name.
  * @module
  */
 import * as config from "../core/config/mod.ts";
 import { type TelemetryConfig, readTelemetry } from "../core/config/telemetry.ts";
+import { DEFAULT_SDS_CONFIG, type SDSConfig } from "./sds/sds_response.ts";
 
 /** What the SPIRE-only keys of agent.conf set. */
 export interface AgentDropInConfig {
@@ -18,6 +19,10 @@ export interface AgentDropInConfig {
    * that stream, so this is not a polling period. Default: 500 ms, backing off to 30 s.
    */
   syncInterval?: number;
+  /** The `sds` block: SDS resource names and the validator choice (SPIRE's defaults). */
+  sds: SDSConfig;
+  /** `disable_sds_api`: the socket serves no SecretDiscoveryService. Default false. */
+  disableSDSAPI: boolean;
 }
 
 /** SPIRE's experimental agent keys wisp does not implement, each with the reason shown to the user. */
@@ -51,6 +56,19 @@ export function readAgentDropIn(root: config.ConfigSection, a: config.ConfigSect
   return {
     telemetry: readTelemetry(root, status),
     allowUnauthenticatedVerifiers: a.bool("allow_unauthenticated_verifiers") ?? false,
+    sds: readSDS(a.section("sds")),
+    disableSDSAPI: a.bool("disable_sds_api") ?? false,
     ...config.optionalField("syncInterval", sync !== undefined && sync > 0 ? sync : undefined),
+  };
+}
+
+/** SPIRE's `sds` block: an empty or absent name takes its default (SPIRE merges its defaults over empty strings). */
+function readSDS(s: config.ConfigSection): SDSConfig {
+  const d = DEFAULT_SDS_CONFIG;
+  return {
+    defaultSVIDName: s.string("default_svid_name") || d.defaultSVIDName,
+    defaultBundleName: s.string("default_bundle_name") || d.defaultBundleName,
+    defaultAllBundlesName: s.string("default_all_bundles_name") || d.defaultAllBundlesName,
+    disableSPIFFECertValidation: s.bool("disable_spiffe_cert_validation") ?? d.disableSPIFFECertValidation,
   };
 }

@@ -16,6 +16,7 @@ export type ErrorCode =
   | "ERR_UNKNOWN_AUTHORITY"
   | "ERR_FAILED_PRECONDITION"
   | "ERR_INTERNAL"
+  | "ERR_UNIMPLEMENTED"
   | "ERR_CONFIG_INVALID"
   | "ERR_USAGE"
   | "ERR_DATASTORE_LOCKED"
@@ -30,7 +31,8 @@ export type StatusName =
   | "UNAUTHENTICATED"
   | "UNAVAILABLE"
   | "FAILED_PRECONDITION"
-  | "INTERNAL";
+  | "INTERNAL"
+  | "UNIMPLEMENTED";
 
 /** Base class of every error a caller is expected to handle. */
 export class ServiceError extends Error {
@@ -126,6 +128,12 @@ export class InternalError extends ServiceError {
     super(message, opts(o, "ERR_INTERNAL", "INTERNAL"));
   }
 }
+/** The method exists in the protocol but this server does not serve it (Envoy's DeltaSecrets on the agent's SDS). */
+export class UnimplementedError extends ServiceError {
+  constructor(message: string, o?: Opts) {
+    super(message, opts(o, "ERR_UNIMPLEMENTED", "UNIMPLEMENTED"));
+  }
+}
 /** A configuration with one or more problems; `issues` lists every one of them. */
 export class ConfigError extends ServiceError {
   readonly issues: readonly string[];
@@ -155,6 +163,7 @@ const BY_STATUS: Record<StatusName, new (m: string, o?: Opts) => ServiceError> =
   UNAVAILABLE: UnavailableError,
   FAILED_PRECONDITION: FailedPreconditionError,
   INTERNAL: InternalError,
+  UNIMPLEMENTED: UnimplementedError,
 };
 
 /** Rebuilds a ServiceError from the `{status, code, message}` JSON our APIs answer with. */

@@ -55,6 +55,8 @@ test("buildAgentConfig() fills the defaults", () => {
     healthChecks: { listenerEnabled: false, bindAddress: "localhost", bindPort: 80, livePath: "/live", readyPath: "/ready" },
     telemetry: {},
     allowUnauthenticatedVerifiers: false,
+    sds: { defaultSVIDName: "default", defaultBundleName: "ROOTCA", defaultAllBundlesName: "ALL", disableSPIFFECertValidation: false },
+    disableSDSAPI: false,
     nodeAttestor: { name: "join_token" },
     keyManager: { name: "memory" },
     workloadAttestors: [{ name: "unix", discoverWorkloadPath: false, workloadSizeLimit: 0 }],
@@ -87,6 +89,12 @@ test("buildAgentConfig() reads rebootstrap_mode/rebootstrap_delay and join_token
     "only one of agent.join_token or agent.join_token_file can be set",
   ]);
   assert.is(buildAgentConfig({ agent: BASE }, { flags: { joinTokenFile: "/x" } }).joinTokenFile, "/x");
+});
+
+test("-disableSDSAPI overrides the file's disable_sds_api; false on the command line leaves the file's value", () => {
+  assert.is(buildAgentConfig({ agent: BASE }, { flags: { disableSDSAPI: true } }).disableSDSAPI, true);
+  assert.is(buildAgentConfig({ agent: { ...BASE, disable_sds_api: true } }, { flags: { disableSDSAPI: false } }).disableSDSAPI, true);
+  assert.equal(issues(() => buildAgentConfig({ agent: { ...BASE, sds: { default_svid_name: 7, unknown_key: "x" } } })).length, 2);
 });
 
 test("buildAgentConfig() requires one way to bootstrap trust", () => {

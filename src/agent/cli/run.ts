@@ -57,6 +57,11 @@ export function runCommand(rt: AgentRuntime): Command {
       const status = new ConfigStatus();
       const cfg = await loadAgentConfigFromFlags(ctx, rt.fs, flags, status);
       const logger = rt.logger(cfg);
+      if (cfg.sds.defaultAllBundlesName === cfg.sds.defaultBundleName) {
+        logger.warn(
+          `The "default_bundle_name" and "default_all_bundles_name" configurables have the same value. "default_all_bundles_name" will be ignored. Please configure distinct values or use the defaults. This will be a configuration error in a future release.`,
+        );
+      }
       try {
         const source = cfg.trustBundlePath || cfg.trustBundleURL
           ? new TrustBundleSource({
@@ -89,6 +94,8 @@ export function runCommand(rt: AgentRuntime): Command {
             prometheus: cfg.telemetry.prometheus,
             allowUnauthenticatedVerifiers: cfg.allowUnauthenticatedVerifiers,
             syncInterval: cfg.syncInterval,
+            sds: cfg.sds,
+            disableSDSAPI: cfg.disableSDSAPI,
           },
           connector: rt.connector,
           serveGRPC: rt.serveGRPC,

@@ -24,11 +24,13 @@ export const AGENT_RUN_FLAGS = [
   { name: "logFormat", kind: "string", usage: "'text' or 'json'" },
   { name: "logFile", kind: "string", usage: "File to write logs to" },
   { name: "insecureBootstrap", kind: "bool", usage: "If true, the agent bootstraps without verifying the server's identity" },
+  { name: "disableSDSAPI", kind: "bool", usage: "Disable the Envoy SDS API" },
 ] as const;
 
 const OVERRIDES = [
   "serverAddress", "serverPort", "trustDomain", "joinToken", "joinTokenFile", "trustBundle", "trustBundleUrl", "trustBundleFormat",
   "allowUnauthenticatedVerifiers", "dataDir", "socketPath", "logLevel", "logFormat", "logFile", "insecureBootstrap",
+  "disableSDSAPI",
 ] as const;
 
 /**

@@ -1,6 +1,6 @@
 /** Builds gRPC port methods from the generated protobuf-es schemas, and names the Workload API method paths. @module */
 import { fromBinary, toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
-import type { CallContext, ServerStreamMethod, UnaryMethod } from "../../core/ports/grpc_server.ts";
+import type { BidiStreamMethod, CallContext, ServerStreamMethod, UnaryMethod } from "../../core/ports/grpc_server.ts";
 
 // The Workload API proto has no package, so paths are "/<service>/<method>" (go-spiffe workload.proto).
 export const FETCH_X509_SVID = "/SpiffeWorkloadAPI/FetchX509SVID";
@@ -34,6 +34,20 @@ export function serverStreamMethod<Req extends DescMessage, Res extends DescMess
 ): ServerStreamMethod<MessageShape<Req>, MessageShape<Res>> {
   return {
     kind: "server_stream",
+    path: schemas.path,
+    decode: (b) => fromBinary(schemas.req, b),
+    encode: (m) => toBinary(schemas.res, m),
+    handle,
+  };
+}
+
+/** A bidirectional-streaming method whose requests and messages are the given protobuf messages. */
+export function bidiStreamMethod<Req extends DescMessage, Res extends DescMessage>(
+  schemas: { req: Req; res: Res; path: string },
+  handle: (requests: AsyncIterable<MessageShape<Req>>, ctx: CallContext, send: (m: MessageShape<Res>) => void) => Promise<void>,
+): BidiStreamMethod<MessageShape<Req>, MessageShape<Res>> {
+  return {
+    kind: "bidi_stream",
     path: schemas.path,
     decode: (b) => fromBinary(schemas.req, b),
     encode: (m) => toBinary(schemas.res, m),

@@ -46,14 +46,27 @@ export interface ServerStreamMethod<Req, Res> {
   handle(req: Req, ctx: CallContext, send: (m: Res) => void): Promise<void>;
 }
 
+/** A bidirectional stream (Envoy's StreamSecrets): the client's requests arrive as an async iterable. */
+export interface BidiStreamMethod<Req, Res> {
+  kind: "bidi_stream";
+  path: string;
+  decode(b: Uint8Array): Req;
+  encode(m: Res): Uint8Array;
+  /**
+   * Reads `requests` (ends when the client half-closes; a request that does not decode throws InvalidArgumentError
+   * from the iterator) and sends via send(); resolves to end the stream OK, throws a ServiceError for that status.
+   */
+  handle(requests: AsyncIterable<Req>, ctx: CallContext, send: (m: Res) => void): Promise<void>;
+}
+
 // deno-lint-ignore no-explicit-any
-export type GRPCMethod = UnaryMethod<any, any> | ServerStreamMethod<any, any>;
+export type GRPCMethod = UnaryMethod<any, any> | ServerStreamMethod<any, any> | BidiStreamMethod<any, any>;
 
 /** A running server. */
 export interface GRPCServerHandle {
   /** Stops accepting, ends open calls (UNAVAILABLE) and closes every connection; resolves within about a second. */
   close(): Promise<void>;
-  /** Server-streaming calls currently open. */
+  /** Server-streaming and bidirectional calls currently open. */
   openStreams(): number;
 }
 

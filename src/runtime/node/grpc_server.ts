@@ -6,6 +6,7 @@ import { dirname } from "node:path";
 import {
   FailedPreconditionError,
   formatError,
+  InvalidArgumentError,
   ServiceError,
   UnauthenticatedError,
   UnavailableError,
@@ -33,6 +34,7 @@ const CODES: Record<StatusName, grpc.status> = {
   UNAVAILABLE: grpc.status.UNAVAILABLE,
   FAILED_PRECONDITION: grpc.status.FAILED_PRECONDITION,
   INTERNAL: grpc.status.INTERNAL,
+  UNIMPLEMENTED: grpc.status.UNIMPLEMENTED,
 };
 /** SPIRE's text (pkg/common/peertracker) for a caller that died or whose pid was reused. */
 export const ERR_CALLER_GONE = "could not verify existence of the original caller";
@@ -180,50 +182,68 @@ class UnixGRPCServer implements GRPCServerHandle {
       }, serialize, deserialize, "unary");
       return;
     }
+    if (m.kind === "bidi_stream") {
+      this.#grpc.register<Raw, Uint8Array>(m.path, (call: grpc.ServerDuplexStream<Raw, Uint8Array>) => {
+        const c = this.#begin(call, m);
+        if ("code" in c) return void call.emit("error", c);
+        this.#runStream(call, m, c, (send) => m.handle(requestsOf(call, m.decode), c.ctx, send));
+      }, serialize, deserialize, "bidi");
+      return;
+    }
     this.#grpc.register<Raw, Uint8Array>(m.path, (call: grpc.ServerWritableStream<Raw, Uint8Array>) => {
       const c = this.#begin(call, m);
       if ("code" in c) return void call.emit("error", c);
-      this.#streams++;
-      // Every Workload API message carries the full state, so while a slow client has not drained its buffer only
-      // the newest message is kept: memory stays bounded however long a client goes without reading.
-      let pending: unknown;
-      let blocked = false;
-      const send = (msg: unknown) => {
-        if (call.cancelled || call.writableEnded) return;
-        if (blocked) {
-          pending = msg;
-          return;
-        }
-        if (!call.write(m.encode(msg))) {
-          blocked = true;
-          call.once("drain", () => {
-            blocked = false;
-            const next = pending;
-            pending = undefined;
-            if (next !== undefined) send(next);
-          });
-        }
-      };
-      m.handle(c.req, c.ctx, send).then(
-        () => {
-          if (call.cancelled || call.writableEnded) return;
-          if (c.ctl.signal.reason instanceof UnavailableError) call.emit("error", this.#status(c.ctl.signal.reason, m.path));
-          else call.end();
-        },
-        (err) => {
-          if (call.cancelled || call.writableEnded) return;
-          call.emit("error", this.#status(err, m.path));
-        },
-      ).finally(() => {
-        this.#streams--;
-        this.#calls.delete(c.ctl);
-      });
+      this.#runStream(call, m, c, (send) => m.handle(c.req, c.ctx, send));
     }, serialize, deserialize, "serverStream");
+  }
+
+  /** Runs a streaming handler, ending the call with its outcome. */
+  #runStream(
+    call: grpc.ServerWritableStream<Raw, Uint8Array> | grpc.ServerDuplexStream<Raw, Uint8Array>,
+    m: GRPCMethod,
+    c: { ctl: AbortController },
+    run: (send: (msg: unknown) => void) => Promise<void>,
+  ): void {
+    this.#streams++;
+    // Every Workload API message carries the full state, so while a slow client has not drained its buffer only
+    // the newest message is kept: memory stays bounded however long a client goes without reading.
+    let pending: unknown;
+    let blocked = false;
+    const send = (msg: unknown) => {
+      if (call.cancelled || call.writableEnded) return;
+      if (blocked) {
+        pending = msg;
+        return;
+      }
+      if (!call.write(m.encode(msg))) {
+        blocked = true;
+        call.once("drain", () => {
+          blocked = false;
+          const next = pending;
+          pending = undefined;
+          if (next !== undefined) send(next);
+        });
+      }
+    };
+    run(send).then(
+      () => {
+        if (call.cancelled || call.writableEnded) return;
+        if (c.ctl.signal.reason instanceof UnavailableError) call.emit("error", this.#status(c.ctl.signal.reason, m.path));
+        else call.end();
+      },
+      (err) => {
+        if (call.cancelled || call.writableEnded) return;
+        call.emit("error", this.#status(err, m.path));
+      },
+    ).finally(() => {
+      this.#streams--;
+      this.#calls.delete(c.ctl);
+    });
   }
 
   /** Resolves the caller and decodes the request; returns the status to answer with when either fails. */
   #begin(
-    call: grpc.ServerUnaryCall<Raw, Uint8Array> | grpc.ServerWritableStream<Raw, Uint8Array>,
+    call: grpc.ServerUnaryCall<Raw, Uint8Array> | grpc.ServerWritableStream<Raw, Uint8Array> | grpc.ServerDuplexStream<Raw, Uint8Array>,
     m: GRPCMethod,
   ): Status | { req: unknown; ctx: CallContext; ctl: AbortController } {
     const conn = this.#conns.get(call.getPeer());
@@ -231,10 +251,13 @@ class UnixGRPCServer implements GRPCServerHandle {
       return { code: grpc.status.UNAUTHENTICATED, details: "caller has no peer credentials" };
     }
     let req: unknown;
-    try {
-      req = m.decode(call.request);
-    } catch (err) {
-      return { code: grpc.status.INVALID_ARGUMENT, details: `failed to decode request: ${formatError(err)}` };
+    // A bidirectional call has no single request: its messages are decoded as they are read.
+    if (m.kind !== "bidi_stream") {
+      try {
+        req = m.decode((call as grpc.ServerUnaryCall<Raw, Uint8Array>).request);
+      } catch (err) {
+        return { code: grpc.status.INVALID_ARGUMENT, details: `failed to decode request: ${formatError(err)}` };
+      }
     }
     const ctl = new AbortController();
     if (this.#closing !== undefined) ctl.abort(new UnavailableError("server is shutting down"));
@@ -273,6 +296,52 @@ class UnixGRPCServer implements GRPCServerHandle {
     this.#log.error("Workload API handler failed", { [fields.METHOD]: method, [fields.ERROR]: formatError(err) });
     return { code: grpc.status.INTERNAL, details: "internal error" };
   }
+}
+
+/**
+ * The client's messages as an async iterable: buffered while the handler is busy, ended by the client's half-close
+ * or cancellation; a message that does not decode throws InvalidArgumentError.
+ */
+function requestsOf<Req>(call: grpc.ServerDuplexStream<Raw, Uint8Array>, decode: (b: Uint8Array) => Req): AsyncIterable<Req> {
+  const queue: Raw[] = [];
+  let done = false;
+  let wake: (() => void) | undefined;
+  const notify = () => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  call.on("data", (b: Raw) => {
+    queue.push(b);
+    notify();
+  });
+  const finish = () => {
+    done = true;
+    notify();
+  };
+  call.once("end", finish);
+  call.once("cancelled", finish);
+  call.once("close", finish);
+  call.on("error", finish);
+  return {
+    async *[Symbol.asyncIterator]() {
+      for (;;) {
+        const b = queue.shift();
+        if (b !== undefined) {
+          let req: Req;
+          try {
+            req = decode(b);
+          } catch (err) {
+            throw new InvalidArgumentError(`failed to decode request: ${formatError(err)}`);
+          }
+          yield req;
+          continue;
+        }
+        if (done) return;
+        await new Promise<void>((resolve) => (wake = resolve));
+      }
+    },
+  };
 }
 
 /** Removes a socket file left by a crashed server; refuses to touch anything else or a socket someone serves on. */

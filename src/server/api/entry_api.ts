@@ -10,7 +10,7 @@ import type { DataStore, NewRegistrationEntry, RegistrationEntry, Selector } fro
 import { type EntryJSON, entryToJSON, type SPIFFEIDJSON } from "./entry_json.ts";
 
 /** gRPC status codes as numbers, as `types.Status.code` carries them. */
-export const CODE = { OK: 0, INVALID_ARGUMENT: 3, NOT_FOUND: 5, ALREADY_EXISTS: 6, PERMISSION_DENIED: 7, FAILED_PRECONDITION: 9, INTERNAL: 13, UNAVAILABLE: 14, UNAUTHENTICATED: 16 } as const;
+export const CODE = { OK: 0, INVALID_ARGUMENT: 3, NOT_FOUND: 5, ALREADY_EXISTS: 6, PERMISSION_DENIED: 7, FAILED_PRECONDITION: 9, UNIMPLEMENTED: 12, INTERNAL: 13, UNAVAILABLE: 14, UNAUTHENTICATED: 16 } as const;
 
 /** `types.Status` (pkg/common/api/status.go): `{0, "OK"}` on success. */
 export interface StatusJSON {

@@ -12,6 +12,7 @@ const HTTP: Record<StatusName, number> = {
   FAILED_PRECONDITION: 412,
   INTERNAL: 500,
   UNAVAILABLE: 503,
+  UNIMPLEMENTED: 501,
 };
 
 /** JSON body of every error answer. */

@@ -23,6 +23,7 @@ const GRPC_CODE: Record<StatusName, string> = {
   UNAVAILABLE: "Unavailable",
   FAILED_PRECONDITION: "FailedPrecondition",
   INTERNAL: "Internal",
+  UNIMPLEMENTED: "Unimplemented",
 };
 
 /** strerror texts for the errno codes a Unix-socket dial meets (what Go's net package prints). */

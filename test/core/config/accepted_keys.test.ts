@@ -208,6 +208,17 @@ const agentRows: Row<AgentConfig>[] = [
   { key: A("health_checks.bind_port"), value: 8088, field: (c) => c.healthChecks.bindPort, want: 8088 },
   { key: A("health_checks.live_path"), value: "/alive", field: (c) => c.healthChecks.livePath, want: "/alive" },
   { key: A("health_checks.ready_path"), value: "/isready", field: (c) => c.healthChecks.readyPath, want: "/isready" },
+  { key: A("sds.default_svid_name"), value: "svid", field: (c) => c.sds.defaultSVIDName, want: "svid", runtime: "test/integration/sds_config.test.ts" },
+  { key: A("sds.default_bundle_name"), value: "ca", field: (c) => c.sds.defaultBundleName, want: "ca", runtime: "test/integration/sds_config.test.ts" },
+  { key: A("sds.default_all_bundles_name"), value: "every", field: (c) => c.sds.defaultAllBundlesName, want: "every", runtime: "test/integration/sds_config.test.ts" },
+  {
+    key: A("sds.disable_spiffe_cert_validation"),
+    value: true,
+    field: (c) => c.sds.disableSPIFFECertValidation,
+    want: true,
+    runtime: "test/integration/sds_config.test.ts",
+  },
+  { key: A("disable_sds_api"), value: true, field: (c) => c.disableSDSAPI, want: true, runtime: "test/integration/sds_config.test.ts" },
   { key: ENABLED, value: false, field: (c) => c.keyManager.name, want: "memory" },
   {
     key: "plugins.KeyManager.disk.plugin_data.directory",
