@@ -78,7 +78,7 @@ test("agent: valid and invalid, SPIRE's texts", async () => {
   assert.equal(await run("wisp-agent", ["-config", file("a.conf", AGENT_OK)]), { stdout: "SPIRE agent configuration file is valid.\n", stderr: "", code: 0 });
   assert.equal(await run("wisp-agent", ["-config", file("a.conf", AGENT_OK), "-trustBundleFormat", "der"]), {
     stdout: "",
-    stderr: `SPIRE agent configuration file is invalid: invalid value for trust_bundle_format, expected "pem" or "spiffe"\n`,
+    stderr: `SPIRE agent configuration file is invalid: invalid value for agent.trust_bundle_format, expected "pem" or "spiffe"\n`,
     code: 1,
   });
 });
