@@ -357,7 +357,10 @@ test(`${CALL_CONNECTIONS} connections of malformed gRPC calls and ${RAW_CONNECTI
   assert.ok(serials.size >= 3, `${serials.size} SVIDs of ${ID} seen: rotations reached the held stream`);
   assert.ok(changes.length >= 1, "entry changes reached the held stream");
   assert.is(agent.exited, false);
-  assert.not.match(agent.output, /level=error/);
+  // One error is expected from the entry churn, not the fuzz: a JWT-SVID asked for while the server has just deleted
+  // an entry the agent still holds (SPIRE logs the same "Could not fetch JWT-SVID" at error level).
+  const churn = /msg="Could not fetch JWT-SVID" .*spiffe_id=spiffe:\/\/example\.org\/change-\d+ error="entry not found or not authorized"/;
+  assert.equal(agent.output.split("\n").filter((l) => /level=error/.test(l) && !churn.test(l)), [], "no error in the agent's log");
 });
 
 test.run();
