@@ -32,7 +32,8 @@ export function guardedSocket(sock: net.Socket, onViolation: (reason: string) =>
       cb();
     },
     destroy(err, cb) {
-      sock.destroy();
+      // A refused connection closes itself once its GOAWAY is flushed.
+      if (!refused) sock.destroy();
       cb(err);
     },
   });
@@ -52,7 +53,7 @@ export function guardedSocket(sock: net.Socket, onViolation: (reason: string) =>
       payload.writeUInt32BE(0, 0);
       payload.writeUInt32BE(/SETTINGS_MAX_FRAME_SIZE/.test(v.reason) ? FRAME_SIZE_ERROR : PROTOCOL_ERROR, 4);
       const head = Buffer.from([0, 0, 8, GOAWAY, 0, 0, 0, 0, 0]);
-      sock.end(Buffer.concat([head, payload]));
+      sock.end(Buffer.concat([head, payload]), () => sock.destroy());
       d.destroy();
     }
   });
