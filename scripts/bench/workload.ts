@@ -2,15 +2,18 @@
  * Workload API first-response latency: FetchX509SVID (open stream → first message) from 1, 100 and 1,000 concurrent
  * clients against a real wisp-agent with a warm cache, and the same clients against a trivial serveGRPC echo server
  * (own process, same socket transport and peer-credential work) in the same run. Target: p99 ≤ 1.5× echo p99 at 100.
- * Run: npm run bench -- workload [--clients 1,100,1000] [--calls N total per level] [--smoke]
+ * A second echo server with the HTTP/2 frame guard (on for agents on Deno) gives the guard's cost for good clients.
+ * `--runtime deno` runs the agent and both echo servers on Deno.
+ * Run: npm run bench -- workload [--clients 1,100,1000] [--calls N total per level] [--runtime node|deno] [--smoke]
  * @module
  */
-import { spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { FETCH_X509_SVID } from "../../src/agent/workload/codec.ts";
 import { cpuSecondsOf, Flags, log, mb, pidRSSSampler, REPO_ROOT, summarize, type LatencySummary, verdict, writeResult } from "./lib/bench_env.ts";
 import { Admin, agentIDForToken, benchCluster, startAgent, startServer, TD } from "./lib/cluster.ts";
+import { DENO } from "../../test/integration/_harness.ts";
 import { ECHO_PATH } from "./lib/echo_server.ts";
 import { table } from "./lib/measure.ts";
 import { BenchWorkloadClient } from "./lib/workload_client.ts";
@@ -40,31 +43,40 @@ async function main(): Promise<void> {
   const smoke = f.bool("smoke");
   const levels = f.list("clients", smoke ? [1, 10] : [1, 100, 1000]);
   const total = f.num("calls", smoke ? 30 : 3000);
-  process.stderr.write(`wisp workload benchmark: clients ${levels.join(",")}, ~${total} calls per level\n`);
+  const runtime = f.str("runtime", "node");
+  if (runtime !== "node" && runtime !== "deno") throw new Error(`--runtime must be node or deno, not "${runtime}"`);
+  process.stderr.write(`wisp workload benchmark: clients ${levels.join(",")}, ~${total} calls per level, ${runtime}\n`);
 
   const c = await benchCluster();
   const admin = new Admin(c.serverSocket);
-  let echo: ReturnType<typeof spawn> | undefined;
+  const echoes: ChildProcess[] = [];
   try {
     await startServer(c);
     const token = await admin.joinToken();
     const uid = process.getuid?.() ?? 0;
     await admin.createEntries([{ spiffeID: `spiffe://${TD}/bench/workload`, parentID: agentIDForToken(token), selectors: [{ type: "unix", value: `uid:${uid}` }] }]);
-    const agent = await startAgent(c, token);
+    const agent = await startAgent(c, token, { runtime });
     const probe = new BenchWorkloadClient(c.agentSocket);
     const { bytes } = await probe.firstMessage(FETCH_X509_SVID);
     probe.close();
     log(`agent pid ${agent.child.pid}, X509SVIDResponse ${bytes} bytes`);
 
-    const echoSocket = join(c.dir, "echo", "echo.sock");
-    echo = spawn(process.execPath, ["--import", "tsx", join(REPO_ROOT, "scripts/bench/lib/echo_server.ts"), echoSocket, String(bytes)], {
-      cwd: REPO_ROOT,
-      stdio: ["ignore", "pipe", "inherit"],
-    });
-    await new Promise<void>((resolve, reject) => {
-      createInterface({ input: echo!.stdout! }).once("line", () => resolve());
-      echo!.once("exit", (code) => reject(new Error(`echo server exited with code ${code}`)));
-    });
+    const startEcho = async (name: string, guard: boolean): Promise<string> => {
+      const socket = join(c.dir, name, "echo.sock");
+      const script = join(REPO_ROOT, "scripts/bench/lib/echo_server.ts");
+      const args = [socket, String(bytes), ...(guard ? ["guard"] : [])];
+      const echo = runtime === "deno"
+        ? spawn(DENO, ["run", "-A", script, ...args], { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "inherit"] })
+        : spawn(process.execPath, ["--import", "tsx", script, ...args], { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "inherit"] });
+      echoes.push(echo);
+      await new Promise<void>((resolve, reject) => {
+        createInterface({ input: echo.stdout! }).once("line", () => resolve());
+        echo.once("exit", (code) => reject(new Error(`echo server exited with code ${code}`)));
+      });
+      return socket;
+    };
+    const echoSocket = await startEcho("echo", false);
+    const guardSocket = await startEcho("echo-guard", true);
 
     const rows: (string | number)[][] = [];
     const results: Record<string, unknown>[] = [];
@@ -76,19 +88,21 @@ async function main(): Promise<void> {
       const agentCPUmsPerCall = ((cpuSecondsOf(agent.child.pid!) - cpu0) * 1000) / a.n;
       const agentPeak = rss.peak();
       const e = await level(echoSocket, ECHO_PATH, n, total);
+      const g = await level(guardSocket, ECHO_PATH, n, total);
       const ratio = e.p99Ms > 0 ? a.p99Ms / e.p99Ms : 0;
-      log(`${n} clients: agent p50 ${a.p50Ms.toFixed(2)} p99 ${a.p99Ms.toFixed(2)} ms; echo p50 ${e.p50Ms.toFixed(2)} p99 ${e.p99Ms.toFixed(2)} ms`);
-      rows.push([`${n} clients`, String(a.n), a.p50Ms, a.p99Ms, e.p50Ms, e.p99Ms, ratio, agentCPUmsPerCall.toFixed(3), mb(agentPeak)]);
-      results.push({ clients: n, agent: a, echo: e, p99Ratio: ratio, agentCPUmsPerCall, agentPeakRSSBytes: agentPeak });
+      const guardP50 = e.p50Ms > 0 ? g.p50Ms / e.p50Ms : 0;
+      log(`${n} clients: agent p50 ${a.p50Ms.toFixed(2)} p99 ${a.p99Ms.toFixed(2)} ms; echo p50 ${e.p50Ms.toFixed(2)} p99 ${e.p99Ms.toFixed(2)} ms; echo+guard p50 ${g.p50Ms.toFixed(2)} p99 ${g.p99Ms.toFixed(2)} ms`);
+      rows.push([`${n} clients`, String(a.n), a.p50Ms, a.p99Ms, e.p50Ms, e.p99Ms, g.p50Ms, g.p99Ms, ratio, guardP50, agentCPUmsPerCall.toFixed(3), mb(agentPeak)]);
+      results.push({ clients: n, agent: a, echo: e, echoGuard: g, p99Ratio: ratio, guardP50Ratio: guardP50, agentCPUmsPerCall, agentPeakRSSBytes: agentPeak });
     }
     const { peak } = rss.stop();
-    console.log(table(["level", "calls", "agent p50 ms", "agent p99 ms", "echo p50 ms", "echo p99 ms", "p99 agent/echo", "agent CPU ms/call", "agent RSS MB"], rows));
+    console.log(table(["level", "calls", "agent p50 ms", "agent p99 ms", "echo p50 ms", "echo p99 ms", "echo+guard p50 ms", "echo+guard p99 ms", "p99 agent/echo", "p50 guard/echo", "agent CPU ms/call", "agent RSS MB"], rows));
     const at100 = results.find((r) => r.clients === 100) as { p99Ratio: number } | undefined;
     const target = at100 ? `${verdict(at100.p99Ratio <= 1.5)} (p99 ratio at 100 clients ${at100.p99Ratio.toFixed(2)}, target ≤ 1.5)` : "n/a (no 100-client level)";
     console.log(`\ntarget: ${target}\nagent RSS: idle ${mb(idleRSS)} MB, peak ${mb(peak)} MB`);
-    writeResult("workload", { smoke, responseBytes: bytes, levels: results, agentIdleRSSBytes: idleRSS, agentPeakRSSBytes: peak, target });
+    writeResult("workload", { smoke, runtime, responseBytes: bytes, levels: results, agentIdleRSSBytes: idleRSS, agentPeakRSSBytes: peak, target });
   } finally {
-    echo?.kill("SIGTERM");
+    for (const e of echoes) e.kill("SIGTERM");
     await admin.close();
     await c.cleanup();
   }

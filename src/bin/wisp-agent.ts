@@ -43,10 +43,11 @@ async function runCommandHere(): Promise<Command> {
       import("../runtime/node/http_get.ts"),
     ]);
   // On Deno, SO_PEERCRED is read through Deno's own FFI rather than koffi's N-API addon. Either way the reader gets the
-  // fd of a node:net socket: Deno's native unix sockets expose none (node-deno-facts spike 5 (d)).
+  // fd of a node:net socket: Deno's native unix sockets expose none (node-deno-facts spike 5 (d)). Deno's HTTP/2 also
+  // gets the frame guard: without it, two GOAWAY frames in one write can abort the process (denoland/deno#36788).
   const serveGRPCHere: ServeGRPC = async (opts) =>
     "Deno" in globalThis && opts.peerCred === undefined
-      ? serveGRPC({ ...opts, peerCred: (await import("../runtime/deno/peer_cred.ts")).peerCredReader() })
+      ? serveGRPC({ ...opts, peerCred: (await import("../runtime/deno/peer_cred.ts")).peerCredReader(), h2FrameGuard: true })
       : serveGRPC(opts);
   return runCommand({
     fs: nodeFS,

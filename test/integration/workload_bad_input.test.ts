@@ -35,6 +35,8 @@ const ID = "spiffe://example.org/held";
 const FETCH = "/SpiffeWorkloadAPI/FetchX509SVID";
 /** Streams one never-reading client opens (10,000 in the issue; kept lower so CI stays fast). */
 const FLOOD_STREAMS = 2000;
+/** Connections of the GOAWAY regression: an unguarded Deno 2.9.6 agent died within 5 to 11 of them. */
+const GOAWAY_CONNECTIONS = 300;
 
 let c: Cluster;
 let heldClient: ReturnType<typeof workloadClient>;
@@ -43,6 +45,7 @@ let stubs = "";
 
 /** What every test ends with: a new client gets a valid SVID and the stream opened at the start gets its next update. */
 async function stillServing(): Promise<void> {
+  assert.is(c.agent!.exited, false, `the agent died: ${c.agent!.output.slice(-600)}`);
   const before = held.messages.length;
   const fresh = workloadClient(c.agentSocket, { ownConnection: true });
   try {
@@ -103,6 +106,20 @@ test("a truncated HTTP/2 preface, then the client leaves", async () => {
   // A client that says it is done sending gets its connection closed rather than kept forever.
   const halfClosed = await rawExchange(c.agentSocket, H2_PREFACE.subarray(0, 18), { halfClose: true });
   assert.ok(halfClosed.closedByAgent);
+  await stillServing();
+});
+
+// Regression: Deno 2.9.6's node:http2 answers a client's GOAWAY by closing the session from inside nghttp2's receive
+// loop, which then processes the next frame of the same write on the freed session. A second GOAWAY carrying debug
+// data aborts the process (`find_stream_on_goaway_func: Assertion 'stream->closed_next == NULL' failed`) or segfaults
+// it within 5 to 11 sequential connections (denoland/deno#36788 is the same crash from another path). The agent's frame
+// guard keeps client GOAWAYs from Deno's HTTP/2 layer (src/runtime/node/h2_frame_guard.ts); Node needs no guard.
+// The input (68 bytes): preface, empty SETTINGS, GOAWAY(last stream 0, NO_ERROR), GOAWAY(0, NO_ERROR, debug "A").
+test(`${GOAWAY_CONNECTIONS} connections, one after another, each sending two GOAWAY frames in one write: the agent stays up`, async () => {
+  const input = Buffer.concat([H2_PREFACE, h2Frame(H2_SETTINGS, 0, 0), h2Frame(H2_GOAWAY, 0, 0, Buffer.alloc(8)), h2Frame(H2_GOAWAY, 0, 0, Buffer.from("0000000000000000" + "41", "hex"))]);
+  assert.is(input.toString("hex"), "505249202a20485454502f322e300d0a0d0a534d0d0a0d0a0000000400000000000000080700000000000000000000000000000009070000000000000000000000000041");
+  for (let i = 0; i < GOAWAY_CONNECTIONS && !c.agent!.exited; i++) await rawExchange(c.agentSocket, input, { waitMs: 10 });
+  assert.is(c.agent!.exited, false, c.agent!.output.slice(-500));
   await stillServing();
 });
 
@@ -202,6 +219,7 @@ test(`a client that opens ${FLOOD_STREAMS} streams and never reads does not hold
 });
 
 test("clients disconnecting mid-stream: an HTTP/2 session torn down, a Python process killed, a socket cut", async () => {
+  assert.is(c.agent!.exited, false, "the agent died"); // the waits below have no deadline
   // node:http2 session destroyed right after the first message.
   const session = http2.connect("http://localhost", { createConnection: () => net.connect(c.agentSocket) });
   session.on("error", () => {});

@@ -2,9 +2,11 @@
  * Security properties of a real cluster with DEBUG logs: key files are 0600, no join token, private key or JWT
  * appears in any log line, and an evicted agent loses its sync stream and is refused on its next call.
  *
- * Covered elsewhere (see docs/reliability.md): other uids get nothing (end_to_end, python_client, deno_agent), PID
- * reuse (test/runtime/node/grpc_server.test.ts "verifyPeerAlive"), another agent's entries, forged and foreign
- * chains, reused and expired join tokens (test/server/api/agent_app.test.ts).
+ * Covered elsewhere (see docs/reliability.md): the admin socket refusing another uid, and the agent API refusing no
+ * certificate, a foreign CA, an expired agent SVID and an evicted agent with the server's own answers over real mTLS
+ * (access_control.test.ts); other uids get nothing (end_to_end, python_client, deno_agent), PID reuse
+ * (test/runtime/node/grpc_server.test.ts "verifyPeerAlive"), another agent's entries, reused and expired join tokens
+ * (test/server/api/agent_app.test.ts).
  */
 import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";

@@ -85,4 +85,10 @@ export type ServeGRPC = (opts: {
   peerCred?: PeerCredReader;
   /** /proc access for the PID-reuse guard; default: the runtime's own reading /proc. */
   proc?: ProcFS;
+  /**
+   * Check each client's HTTP/2 framing before the runtime's HTTP/2 layer reads it, and end connections that break
+   * the protocol; default false. Deno's HTTP/2 aborts the process on some malformed input, so the agent turns it on
+   * under Deno.
+   */
+  h2FrameGuard?: boolean;
 }) => Promise<GRPCServerHandle>;

@@ -23,6 +23,7 @@ import type {
   ServeGRPC,
 } from "../../core/ports/grpc_server.ts";
 import type { ProcFS } from "../../core/ports/proc_fs.ts";
+import { guardedSocket } from "./guarded_socket.ts";
 import { NodeProcFS } from "./proc_fs.ts";
 
 const CODES: Record<StatusName, grpc.status> = {
@@ -57,6 +58,7 @@ export const serveGRPC: ServeGRPC = async (opts) => {
     logger: opts.logger,
     peerCred,
     proc: opts.proc ?? new NodeProcFS(),
+    frameGuard: opts.h2FrameGuard ?? false,
   });
   await server.listen(opts.socketPath, opts.socketMode ?? 0o777);
   return server;
@@ -66,6 +68,7 @@ class UnixGRPCServer implements GRPCServerHandle {
   readonly #log: Logger;
   readonly #peerCred: PeerCredReader;
   readonly #proc: ProcFS;
+  readonly #frameGuard: boolean;
   readonly #grpc = new grpc.Server();
   readonly #net: net.Server;
   readonly #injector: grpc.ConnectionInjector;
@@ -79,8 +82,9 @@ class UnixGRPCServer implements GRPCServerHandle {
   #streams = 0;
   #closing: Promise<void> | undefined;
 
-  constructor(o: { methods: GRPCMethod[]; logger: Logger; peerCred: PeerCredReader; proc: ProcFS }) {
+  constructor(o: { methods: GRPCMethod[]; logger: Logger; peerCred: PeerCredReader; proc: ProcFS; frameGuard: boolean }) {
     this.#log = o.logger;
+    this.#frameGuard = o.frameGuard;
     this.#peerCred = o.peerCred;
     this.#proc = o.proc;
     for (const m of o.methods) this.#register(m);
@@ -158,7 +162,12 @@ class UnixGRPCServer implements GRPCServerHandle {
       this.#conns.delete(id);
       this.#sockets.delete(sock);
     });
-    this.#injector.injectConnection(sock);
+    if (this.#frameGuard) {
+      // Debug, not warn: any local process can open connections, and each refusal would otherwise be a log line.
+      this.#injector.injectConnection(guardedSocket(sock, (reason) => this.#log.debug("Refused a Workload API connection that broke the HTTP/2 protocol", { [fields.ERROR]: reason })));
+    } else {
+      this.#injector.injectConnection(sock);
+    }
     sock.resume(); // undo pauseOnConnect: HTTP/2 does not start reading a paused socket by itself
   }
 
