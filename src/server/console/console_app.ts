@@ -104,6 +104,8 @@ export function consoleApp(cfg: ConsoleAppConfig): Hono<ConsoleEnv> {
     async (c: { get: (k: "nonce") => string; html: (h: Html) => Response | Promise<Response> }) =>
       c.html(page({ title, path, nonce: c.get("nonce"), trustDomain: src.trustDomain.name, body: await body() }));
 
+  // Browsers ask for it on every page; an empty answer keeps the console free of 404s.
+  app.get("/favicon.ico", (c) => c.body(null, 204));
   app.get("/", (c) => render("Overview", "/", () => overviewPage(src))(c));
   app.get("/ca", (c) => render("Certificate authorities", "/ca", () => caPage(src))(c));
   app.get("/agents", (c) => render("Agents", "/agents", () => agentsPage(src))(c));
