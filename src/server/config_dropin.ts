@@ -76,11 +76,12 @@ export const CONSOLE_DEFAULT_BIND_PORT = 8088;
 
 /** `console { bind_address bind_port }`; the block's presence turns the console on. */
 function readConsole(s: config.ConfigSection): { bindAddress: string; bindPort: number } | undefined {
-  if (!s.has("console")) return undefined;
+  const declared = s.has("console");
+  // Read even when absent, so the keys are known to the config walk like every other block's.
   const c = s.section("console");
   const bindAddress = c.string("bind_address") || CONSOLE_DEFAULT_BIND_ADDRESS;
   const bindPort = c.int("bind_port", { min: 0, max: 65535 }) ?? CONSOLE_DEFAULT_BIND_PORT;
-  return { bindAddress, bindPort };
+  return declared ? { bindAddress, bindPort } : undefined;
 }
 
 /**
