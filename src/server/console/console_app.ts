@@ -100,9 +100,10 @@ export function consoleApp(cfg: ConsoleAppConfig): Hono<ConsoleEnv> {
     return c.text("internal error", 500);
   });
 
-  const render = (title: string, path: string, body: () => Html | Promise<Html>) =>
-    async (c: { get: (k: "nonce") => string; html: (h: Html) => Response | Promise<Response> }) =>
-      c.html(page({ title, path, nonce: c.get("nonce"), trustDomain: src.trustDomain.name, body: await body() }));
+  type Ctx = { get: (k: "nonce") => string; html: (h: Html) => Response | Promise<Response>; req: { header: (n: string) => string | undefined } };
+  const show = async (c: Ctx, title: string, path: string, body: Html) =>
+    c.html(page({ title, path, nonce: c.get("nonce"), trustDomain: src.trustDomain.name, body, fragment: c.req.header("x-console-fragment") === "main" }));
+  const render = (title: string, path: string, body: () => Html | Promise<Html>) => async (c: Ctx) => show(c, title, path, await body());
 
   // Browsers ask for it on every page; an empty answer keeps the console free of 404s.
   app.get("/favicon.ico", (c) => c.body(null, 204));
@@ -115,7 +116,7 @@ export function consoleApp(cfg: ConsoleAppConfig): Hono<ConsoleEnv> {
   });
   app.get("/entries/:id", async (c) => {
     const p = await entryPage(src, c.req.param("id"));
-    return c.html(page({ title: p.title, path: "/entries", nonce: c.get("nonce"), trustDomain: src.trustDomain.name, body: p.body }));
+    return show(c, p.title, "/entries", p.body);
   });
   app.get("/bundle", (c) => render("Trust bundle", "/bundle", () => bundlePage(src))(c));
   app.get("/activity", (c) => render("Activity", "/activity", () => activityPage(src))(c));

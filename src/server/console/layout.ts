@@ -59,7 +59,8 @@ const LIVE_SCRIPT = `
     if (busy) return;
     busy = true;
     try {
-      const r = await fetch(location.href, { headers: { accept: "text/html" } });
+      // Only <main> is asked for: a whole page would carry a style block whose nonce is not this page's.
+      const r = await fetch(location.href, { headers: { "x-console-fragment": "main" } });
       const doc = new DOMParser().parseFromString(await r.text(), "text/html");
       const next = doc.querySelector("main");
       const cur = document.querySelector("main");
@@ -76,8 +77,12 @@ const LIVE_SCRIPT = `
 })();
 `;
 
-/** A full page; `nonce` is the one the response's Content-Security-Policy names. */
-export function page(o: { title: string; path: string; nonce: string; trustDomain: string; body: Html }): Html {
+/**
+ * A full page; `nonce` is the one the response's Content-Security-Policy names. `fragment`: only the <main> element,
+ * which the live-update script swaps in.
+ */
+export function page(o: { title: string; path: string; nonce: string; trustDomain: string; body: Html; fragment?: boolean }): Html {
+  if (o.fragment) return html`<main>\n<h1>${o.title}</h1>\n${o.body}\n</main>`;
   return html`<!doctype html>
 <html lang="en">
 <head>
