@@ -49,18 +49,20 @@ test.before(async () => {
   try {
     mkdirSync(SHOTS, { recursive: true });
     emu = await startEmulator();
-    ({ c: a, url: urlA } = await consoleCluster());
-    await startServer(a);
-    mark("server A up");
-    await cli("entry", "create", "-socketPath", a.serverSocket, "-parentID", "spiffe://example.org/node1", "-spiffeID", "spiffe://example.org/web", "-selector", "unix:uid:1000");
-    await cli("entry", "create", "-socketPath", a.serverSocket, "-parentID", "spiffe://example.org/web", "-spiffeID", "spiffe://example.org/web/sidecar", "-selector", "unix:uid:1001");
-    await startAgent(a, await joinToken(a, "spiffe://example.org/node1"));
-    mark("entries and agent");
-
-    const pcaCluster = await consoleCluster(`ca_ttl = "168h"`, {
-      keyManager: "aws_kms",
-      keyManagerData: `\n      region = "${emu.info.region}"\n      endpoint = "${emu.info.endpoint}"\n    `,
-      extraServerPlugins: `
+    const setupA = async () => {
+      ({ c: a, url: urlA } = await consoleCluster());
+      await startServer(a);
+      mark("server A up");
+      await cli("entry", "create", "-socketPath", a.serverSocket, "-parentID", "spiffe://example.org/node1", "-spiffeID", "spiffe://example.org/web", "-selector", "unix:uid:1000");
+      await cli("entry", "create", "-socketPath", a.serverSocket, "-parentID", "spiffe://example.org/web", "-spiffeID", "spiffe://example.org/web/sidecar", "-selector", "unix:uid:1001");
+      await startAgent(a, await joinToken(a, "spiffe://example.org/node1"));
+      mark("entries and agent");
+    };
+    const setupB = async () => {
+      const pcaCluster = await consoleCluster(`ca_ttl = "168h"`, {
+        keyManager: "aws_kms",
+        keyManagerData: `\n      region = "${emu.info.region}"\n      endpoint = "${emu.info.endpoint}"\n    `,
+        extraServerPlugins: `
   UpstreamAuthority "aws_pca" {
     plugin_data {
       region = "${emu.info.region}"
@@ -69,12 +71,15 @@ test.before(async () => {
       endpoint = "${emu.info.endpoint}"
     }
   }`,
-      serverEnv: { AWS_ACCESS_KEY_ID: emu.info.accessKeyId, AWS_SECRET_ACCESS_KEY: emu.info.secretAccessKey, AWS_ENDPOINT_URL_STS: emu.info.endpoint },
-    });
-    b = pcaCluster.c;
-    urlB = pcaCluster.url;
-    await startServer(b);
-    mark("server B up");
+        serverEnv: { AWS_ACCESS_KEY_ID: emu.info.accessKeyId, AWS_SECRET_ACCESS_KEY: emu.info.secretAccessKey, AWS_ENDPOINT_URL_STS: emu.info.endpoint },
+      });
+      b = pcaCluster.c;
+      urlB = pcaCluster.url;
+      await startServer(b);
+      mark("server B up");
+    };
+    // Both servers start side by side: process start-up dominates this file's time.
+    await Promise.all([setupA(), setupB()]);
     browser = await puppeteer.launch({ executablePath: "/usr/bin/chromium", args: ["--headless", "--no-sandbox", "--disable-gpu"] });
   } catch (err) {
     setupError = err;
