@@ -333,7 +333,7 @@ const serverRows: Row<ServerConfig>[] = [
     runtime: "test/server/console/console_access.test.ts",
   },
   { key: S("console.bind_address"), value: "0.0.0.0", with: { [S("console.bind_port")]: 9090 }, field: (c) => c.console?.bindAddress, want: "0.0.0.0", runtime: "test/server/console/console_access.test.ts" },
-  { key: S("console.bind_port"), value: 9090, with: { [S("console.bind_address")]: "127.0.0.1" }, field: (c) => c.console?.bindPort, want: 9090, runtime: "test/server/console/console_pages.test.ts" },
+  { key: S("console.bind_port"), value: 9090, with: { [S("console.bind_address")]: "127.0.0.1" }, field: (c) => c.console?.bindPort, want: 9090, runtime: "test/integration/console_browser.test.ts" },
   { key: S("disable_jwt_svids"), value: true, field: (c) => c.disableJWTSVIDs, want: true, runtime: "test/integration/spire_dropin.test.ts" },
   { key: S("experimental.cache_reload_interval"), value: "2s", field: (c) => c.cacheReloadInterval, want: 2000, runtime: "test/server/api/cache_reload_interval.test.ts" },
   { key: S("experimental.events_based_cache"), value: false, refused: "events_based_cache" },

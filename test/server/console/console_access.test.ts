@@ -13,7 +13,7 @@ import { webCryptoSigner } from "../../../src/core/crypto/signer.ts";
 import { createSelfSignedCA } from "../../../src/core/x509/ca_cert.ts";
 import { toPEM } from "../../../src/core/x509/mod.ts";
 import { isLoopbackAddress } from "../../../src/server/console/console_access.ts";
-import { wispServer } from "../../integration/_harness.ts";
+import { freePort, newCluster, startServer, wispServer } from "../../integration/_harness.ts";
 import { type ConsoleServer, startConsoleServer } from "./_console_server.ts";
 
 const ADMIN = "spiffe://example.org/admin";
@@ -21,10 +21,10 @@ let s: ConsoleServer;
 let setupError: unknown;
 const certs: Record<string, { cert: string; key: string }> = {};
 
-async function mint(name: string, id: string): Promise<void> {
-  const out = join(s.dir, name);
+async function mint(name: string, id: string, socketPath = s.socketPath, dir = s.dir): Promise<void> {
+  const out = join(dir, name);
   mkdirSync(out);
-  const r = await wispServer(["x509", "mint", "-spiffeID", id, "-socketPath", s.socketPath, "-write", out]);
+  const r = await wispServer(["x509", "mint", "-spiffeID", id, "-socketPath", socketPath, "-write", out]);
   if (r.code !== 0) throw new Error(`x509 mint ${id} failed: ${r.stderr}`);
   certs[name] = { cert: readFileSync(join(out, "svid.pem"), "utf8"), key: readFileSync(join(out, "key.pem"), "utf8") };
 }
@@ -48,9 +48,8 @@ test.after(async () => {
 });
 
 /** GET over HTTPS through 127.0.0.1, optionally with a client certificate; the server's certificate is not the point here. */
-function get(path: string, client?: { cert: string; key: string }): Promise<{ status: number; body: string }> {
+function get(path: string, client?: { cert: string; key: string }, port = Number(s?.consoleURL && new URL(s.consoleURL).port)): Promise<{ status: number; body: string }> {
   if (setupError) return Promise.reject(setupError);
-  const port = Number(new URL(s.consoleURL).port);
   return new Promise((resolve, reject) => {
     const req = https.request({ host: "127.0.0.1", port, path, rejectUnauthorized: false, ...(client ?? {}) }, (res) => {
       let body = "";
@@ -99,6 +98,25 @@ test("the event stream is refused the same way", async () => {
 test("isLoopbackAddress() accepts 127.0.0.0/8, ::1 and localhost, and rejects the rest", () => {
   for (const a of ["127.0.0.1", "127.1.2.3", "::1", "[::1]", "localhost", "::ffff:127.0.0.1"]) assert.ok(isLoopbackAddress(a), a);
   for (const a of ["0.0.0.0", "::", "10.0.0.1", "192.168.1.5", "example.org", "128.0.0.1"]) assert.not.ok(isLoopbackAddress(a), a);
+});
+
+test("wisp-server run with server.conf's console { bind_address bind_port } and admin_ids: mTLS admin in, others out", async () => {
+  if (setupError) throw setupError;
+  const port = await freePort();
+  const c = await newCluster({
+    extraServer: `admin_ids = ["${ADMIN}"]\n  console {\n    bind_address = "0.0.0.0"\n    bind_port = "${port}"\n  }`,
+  });
+  try {
+    await startServer(c);
+    await mint("proc-admin", ADMIN, c.serverSocket, c.dir);
+    await mint("proc-other", "spiffe://example.org/web", c.serverSocket, c.dir);
+    assert.match(c.server!.output, `msg="Starting console" access="mTLS admin_ids" address="0.0.0.0:${port}"`);
+    assert.is((await get("/ca", certs["proc-admin"], port)).status, 200);
+    assert.is((await get("/ca", certs["proc-other"], port)).status, 403);
+    assert.is((await get("/ca", undefined, port)).status, 401);
+  } finally {
+    await c.cleanup();
+  }
 });
 
 test.run();
