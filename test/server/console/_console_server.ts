@@ -2,15 +2,16 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { newLogger, type LogRecord } from "../../../src/core/log/logger.ts";
+import { newLogger, type LogRecord, type Logger } from "../../../src/core/log/logger.ts";
 import { Registry } from "../../../src/core/metrics/registry.ts";
-import { systemClock } from "../../../src/core/ports/clock.ts";
+import { type Clock, systemClock } from "../../../src/core/ports/clock.ts";
 import * as spiffeid from "../../../src/core/spiffeid/mod.ts";
 import { nodeHTTPServe } from "../../../src/runtime/node/http_serve.ts";
 import { SQLiteDriver } from "../../../src/runtime/node/sqlite_driver.ts";
 import { SQLStore } from "../../../src/server/datastore/sql/sql_store.ts";
 import { MemoryKeyManager } from "../../../src/server/keymanager/memory.ts";
 import { Server } from "../../../src/server/server.ts";
+import type { UpstreamAuthority } from "../../../src/server/upstreamauthority/upstream_authority.ts";
 
 const HOUR = 3_600_000;
 
@@ -24,10 +25,18 @@ export interface ConsoleServer {
   stop(): Promise<void>;
 }
 
-export async function startConsoleServer(o: { bindAddress?: string; adminIDs?: string[] } = {}): Promise<ConsoleServer> {
+export async function startConsoleServer(o: {
+  bindAddress?: string;
+  adminIDs?: string[];
+  clock?: Clock;
+  upstream?: (clock: Clock, logger: Logger) => Promise<UpstreamAuthority>;
+  caRotateInterval?: number;
+} = {}): Promise<ConsoleServer> {
+  const clock = o.clock ?? systemClock;
   const dir = mkdtempSync(join(tmpdir(), "wisp-console-"));
-  const ds = await SQLStore.open({ driver: await SQLiteDriver.open(join(dir, "datastore.sqlite3")), clock: systemClock });
+  const ds = await SQLStore.open({ driver: await SQLiteDriver.open(join(dir, "datastore.sqlite3")), clock });
   const logs: LogRecord[] = [];
+  const logger = newLogger({ level: "debug", sink: (r) => logs.push(r) });
   const socketPath = join(dir, "api.sock");
   let ready!: (i: { agentAPIPort: number; consoleURL?: string | undefined }) => void;
   const up = new Promise<{ agentAPIPort: number; consoleURL?: string | undefined }>((r) => (ready = r));
@@ -39,9 +48,11 @@ export async function startConsoleServer(o: { bindAddress?: string; adminIDs?: s
       console: { bindAddress: o.bindAddress ?? "127.0.0.1", bindPort: 0 },
       adminIDs: o.adminIDs ?? [],
       consoleChangePollMs: 200,
+      ...(o.caRotateInterval ? { caRotateInterval: o.caRotateInterval } : {}),
     },
-    ds, keyManager: new MemoryKeyManager(), http: nodeHTTPServe, clock: systemClock,
-    logger: newLogger({ level: "debug", sink: (r) => logs.push(r) }), metrics: new Registry(), onReady: (i) => ready(i),
+    ds, keyManager: new MemoryKeyManager(), http: nodeHTTPServe, clock,
+    ...(o.upstream ? { upstream: await o.upstream(clock, logger) } : {}),
+    logger, metrics: new Registry(), onReady: (i) => ready(i),
   });
   const stop = new AbortController();
   const done = server.run(stop.signal).finally(() => ds.close());
