@@ -220,7 +220,7 @@ export class Server {
       endpoints.info("Starting Server APIs", { [F.ADDRESS]: o.socketPath, network: "unix" });
       this.#d.onReady?.({ agentAPIPort: tls.port, consoleURL });
       await Promise.all([
-        activity ? sampleActivity(activity, clock, stop.signal) : undefined,
+        activity ? sampleActivity(activity, { clock, signal: stop.signal }) : undefined,
         caManager.run(stop.signal),
         this.#pollManaged(stop.signal, managed, rotateInterval),
         hub.run(stop.signal, o.cacheReloadInterval),

@@ -21,7 +21,8 @@ export function activitySeries(metrics: Registry, clock: Clock): ConsoleSource["
 }
 
 /** Samples every series until aborted, so minutes nobody looked at still get their counts. */
-export async function sampleActivity(a: ConsoleSource["activity"], clock: Clock, signal: AbortSignal): Promise<void> {
+export async function sampleActivity(a: ConsoleSource["activity"], o: { clock: Clock; signal: AbortSignal }): Promise<void> {
+  const { clock, signal } = o;
   while (!signal.aborted) {
     for (const s of Object.values(a)) s.sample();
     try {

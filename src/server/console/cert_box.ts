@@ -23,7 +23,8 @@ export async function fingerprint(der: Uint8Array): Promise<string> {
 }
 
 /** An SVG bar: the part of the validity period already elapsed, amber in its last sixth. */
-export function validityBar(notBefore: Date, notAfter: Date, now: Date): Html {
+export function validityBar(o: { notBefore: Date; notAfter: Date; now: Date }): Html {
+  const { notBefore, notAfter, now } = o;
   const total = notAfter.getTime() - notBefore.getTime();
   const frac = total > 0 ? Math.min(1, Math.max(0, (now.getTime() - notBefore.getTime()) / total)) : 1;
   const w = 300;
@@ -46,7 +47,7 @@ export async function certBox(o: CertBoxOptions): Promise<Html> {
 <dt>Serial</dt><dd><code>${colonHex(c.serialHex)}</code></dd>
 <dt>SHA-256</dt><dd><code>${await fingerprint(o.der)}</code></dd>
 ${c.ski ? html`<dt>Key ID</dt><dd><code>${toHex(c.ski)}</code></dd>` : ""}
-<dt>Valid</dt><dd>${fmtTime(c.notBefore)} → ${fmtTime(c.notAfter)}<br>${validityBar(c.notBefore, c.notAfter, o.now)}</dd>
+<dt>Valid</dt><dd>${fmtTime(c.notBefore)} → ${fmtTime(c.notAfter)}<br>${validityBar({ notBefore: c.notBefore, notAfter: c.notAfter, now: o.now })}</dd>
 ${o.extra ?? ""}
 </dl>
 </article>`;

@@ -50,22 +50,34 @@ function csp(nonce: string): string {
   ].join("; ");
 }
 
-/** Changes the console reacts to: entry events, bundle sequence, attested and connected agents, CA slots. */
+/** Changes the console reacts to: entry events, bundle sequence, attested, banned and connected agents, CA slots. */
 async function changeStamp(src: ConsoleSource): Promise<string> {
-  const [ev, bundle, nodes] = await Promise.all([
+  const [ev, bundle, nodes, banned] = await Promise.all([
     src.ds.lastEntryEventID(),
     src.ds.fetchBundle(src.trustDomain.name),
-    src.ds.listAttestedNodes(),
+    src.ds.countAttestedNodes(),
+    src.ds.countAttestedNodes({ banned: true }),
   ]);
   const ca = src.caView();
   return JSON.stringify([
     ev,
     bundle?.sequence ?? 0,
-    nodes.map((n) => `${n.spiffeID}/${n.certSerial}/${n.banned}`).sort(),
+    nodes,
+    banned,
     [...src.connectedAgents().keys()].sort(),
     ca.x509.map((a) => `${a.status}:${a.authorityID}`),
     ca.jwt.map((a) => `${a.status}:${a.kid}`),
   ]);
+}
+
+/** One stamp per poll interval however many browsers hold /events open: the datastore is asked once, not per tab. */
+function sharedStamp(src: ConsoleSource, everyMs: number): () => Promise<string> {
+  let last: { at: number; value: Promise<string> } | undefined;
+  return () => {
+    const now = src.clock.now().getTime();
+    if (!last || now - last.at >= everyMs / 2) last = { at: now, value: changeStamp(src) };
+    return last.value;
+  };
 }
 
 export function consoleApp(cfg: ConsoleAppConfig): Hono<ConsoleEnv> {
@@ -73,6 +85,8 @@ export function consoleApp(cfg: ConsoleAppConfig): Hono<ConsoleEnv> {
   const log = cfg.logger.with({ subsystem_name: "console" });
   const access = { bindAddress: cfg.bindAddress, adminIDs: cfg.adminIDs, ds: src.ds, trustDomain: src.trustDomain.name, clock: src.clock };
   const app = new Hono<ConsoleEnv>();
+  const pollMs = cfg.changePollMs ?? 1000;
+  const stamp = sharedStamp(src, pollMs);
 
   app.use("*", async (c, next) => {
     const bytes = crypto.getRandomValues(new Uint8Array(16));
@@ -140,16 +154,16 @@ export function consoleApp(cfg: ConsoleAppConfig): Hono<ConsoleEnv> {
     streamSSE(c, async (stream) => {
       const stop = new AbortController();
       stream.onAbort(() => stop.abort());
-      let last = await changeStamp(src).catch(() => "");
+      let last = await stamp().catch(() => "");
       let quiet = 0;
       await stream.writeSSE({ event: "ready", data: "" });
       while (!stop.signal.aborted) {
         try {
-          await src.clock.sleep(cfg.changePollMs ?? 1000, stop.signal);
+          await src.clock.sleep(pollMs, stop.signal);
         } catch {
           return;
         }
-        const now = await changeStamp(src).catch(() => last);
+        const now = await stamp().catch(() => last);
         if (now !== last) {
           last = now;
           quiet = 0;
