@@ -10,6 +10,7 @@ import type { AttestedNode, RegistrationEntry } from "../datastore/datastore.ts"
 import type { ConsoleSource } from "./console_source.ts";
 import { fmtSelector, fmtTime } from "./format.ts";
 import type { Html } from "./layout.ts";
+import { redactID, redactSelector } from "./redact.ts";
 
 /** Rows shown at most, so a trust domain with many entries still renders quickly. */
 const MAX_ROWS = 500;
@@ -49,8 +50,20 @@ function tree(entries: RegistrationEntry[], nodes: AttestedNode[], serverID: str
   return html`<ul class="tree top">${roots.map((r) => html`<li><code>${r}</code> <span class="muted">${r === serverID ? "server (node aliases)" : agents.has(r) ? "agent" : "no attested agent"}</span>${walk(r, new Set([r]))}</li>`)}</ul>`;
 }
 
+/** Entries with unused join tokens replaced in their IDs and selectors. */
+function redacted(entries: RegistrationEntry[], nodes: AttestedNode[]): RegistrationEntry[] {
+  const attested = new Set(nodes.map((n) => n.spiffeID));
+  return entries.map((e) => ({
+    ...e,
+    spiffeID: redactID(e.spiffeID, attested),
+    parentID: redactID(e.parentID, attested),
+    selectors: e.selectors.map((x) => redactSelector(x, attested)),
+  }));
+}
+
 export async function entriesPage(src: ConsoleSource, q: EntryQuery): Promise<Html> {
-  const [entries, nodes] = await Promise.all([src.ds.listEntries(), src.ds.listAttestedNodes()]);
+  const [raw, nodes] = await Promise.all([src.ds.listEntries(), src.ds.listAttestedNodes()]);
+  const entries = redacted(raw, nodes);
   const found = entries.filter((e) => matches(e, q)).sort((a, b) => a.spiffeID.localeCompare(b.spiffeID));
   const serverID = `spiffe://${src.trustDomain.name}/spire/server`;
   return html`<form class="search" method="get" action="/entries" role="search" aria-label="Search entries">
@@ -67,10 +80,12 @@ ${tree(entries, nodes, serverID)}`;
 }
 
 export async function entryPage(src: ConsoleSource, id: string): Promise<{ title: string; body: Html }> {
-  const e = await src.ds.fetchEntry(id);
-  if (!e) throw new NotFoundError(`entry "${id}" not found`);
+  const found = await src.ds.fetchEntry(id);
+  if (!found) throw new NotFoundError(`entry "${id}" not found`);
+  const nodes = await src.ds.listAttestedNodes();
+  const e = redacted([found], nodes)[0]!;
   const reached: AttestedNode[] = [];
-  for (const n of await src.ds.listAttestedNodes()) {
+  for (const n of nodes) {
     if (n.banned) continue;
     if ((await src.authorizedEntries(n.spiffeID, n.selectors)).some((x) => x.id === e.id)) reached.push(n);
   }

@@ -33,6 +33,9 @@ test.before(async () => {
     await s.ds.createEntry({ ...base, id: "web-1", spiffeID: "spiffe://example.org/web", parentID: "spiffe://example.org/node-group", selectors: [{ type: "unix", value: "uid:1000" }] });
     await s.ds.createEntry({ ...base, id: "db-1", spiffeID: "spiffe://example.org/db", parentID: AGENT, selectors: [{ type: "unix", value: "uid:2000" }], x509SVIDTTL: 600 });
     mkdirSync(join(s.dir, "minted"));
+    // As `token generate -spiffeID` leaves it before any agent used the token: the token is in the parent ID and selector.
+    const unused = `spiffe://example.org/spire/agent/join_token/${TOKEN}`;
+    await s.ds.createEntry({ ...base, id: "pending-1", spiffeID: "spiffe://example.org/pending", parentID: unused, selectors: [{ type: "spiffe_id", value: unused }] });
     const mint = await wispServer(["x509", "mint", "-spiffeID", "spiffe://example.org/minted", "-socketPath", s.socketPath, "-write", join(s.dir, "minted")]);
     if (mint.code !== 0) throw new Error(`x509 mint failed: ${mint.stderr}`);
   } catch (err) {
@@ -74,7 +77,7 @@ test("/ shows the trust domain, health, agents connected vs attested, entries an
   assert.match(r.body, "<h1>Overview</h1>");
   assert.match(r.body, /Trust domain<\/div><div class="v">example\.org</);
   assert.match(r.body, /Agents connected now \/ attested<\/div><div class="v">0 \/ 1</);
-  assert.match(r.body, /Registration entries<\/div><div class="v">3</);
+  assert.match(r.body, /Registration entries<\/div><div class="v">4</);
   assert.match(r.body, /X509-SVIDs issued, last hour<\/div><div class="v">[1-9]\d*</);
   assert.match(r.body, /<th scope="row">Datastore<\/th><td><span class="badge ok">ok/);
   assert.match(r.body, /<th scope="row">CA<\/th><td><span class="badge ok">valid/);
@@ -111,14 +114,25 @@ test("/agents lists the agent with attestation type, selectors, SVID expiry, can
 
 test("/entries searches by SPIFFE ID, parent ID and selector, and draws the tree with the node alias and the agent it covers", async () => {
   const all = await get("/entries");
-  assert.match(all.body, "<h2>3 of 3 entries</h2>");
+  assert.match(all.body, "<h2>4 of 4 entries</h2>");
   assert.match(all.body, /<code>spiffe:\/\/example\.org\/spire\/server<\/code> <span class="muted">server \(node aliases\)<\/span>/);
   assert.match(all.body, `node alias</span> <span class="muted">covers ${AGENT}</span>`);
   assert.match(all.body, /node-group<\/code><\/a>[\s\S]*?<ul class="tree"><li><a href="\/entries\/web-1"><code>spiffe:\/\/example\.org\/web<\/code>/);
-  assert.is((await get("/entries?spiffe_id=web")).body.match(/<h2>(\d+) of 3 entries/)![1], "1");
-  assert.is((await get("/entries?parent_id=join_token")).body.match(/<h2>(\d+) of 3 entries/)![1], "1");
-  assert.is((await get("/entries?selector=uid:2000")).body.match(/<h2>(\d+) of 3 entries/)![1], "1");
-  assert.is((await get("/entries?selector=nothing")).body.match(/<h2>(\d+) of 3 entries/)![1], "0");
+  assert.is((await get("/entries?spiffe_id=web")).body.match(/<h2>(\d+) of 4 entries/)![1], "1");
+  assert.is((await get("/entries?parent_id=join_token/node-1")).body.match(/<h2>(\d+) of 4 entries/)![1], "1");
+  assert.is((await get("/entries?selector=uid:2000")).body.match(/<h2>(\d+) of 4 entries/)![1], "1");
+  assert.is((await get("/entries?selector=nothing")).body.match(/<h2>(\d+) of 4 entries/)![1], "0");
+});
+
+test("an unused join token never shows: parent ID and selector show a placeholder, and search cannot probe it", async () => {
+  const all = (await get("/entries")).body;
+  assert.match(all, "<code>spiffe://example.org/spire/agent/join_token/(unused join token)</code>");
+  assert.match(all, "spiffe_id:spiffe://example.org/spire/agent/join_token/(unused join token)");
+  const entry = (await get("/entries/pending-1")).body;
+  assert.match(entry, "<tr><th scope=\"row\">Parent ID</th><td><code>spiffe://example.org/spire/agent/join_token/(unused join token)</code></td></tr>");
+  for (const q of [`parent_id=${TOKEN.slice(0, 4)}`, `selector=${TOKEN.slice(0, 4)}`, `spiffe_id=${TOKEN.slice(0, 4)}`]) {
+    assert.is((await get(`/entries?${q}`)).body.match(/<h2>(\d+) of 4 entries/)![1], "0", q);
+  }
 });
 
 test("/entries/:id lists the agents the entry reaches, through parent links and node aliases; an unknown ID is a 404", async () => {
