@@ -50,9 +50,13 @@ function walk(dir) {
 // in-process fuzzers pass on Deno too, in about 50 s each). The Workload API fuzzer runs on both: malformed HTTP/2 is
 // where the runtimes differ (Deno's HTTP/2 layer aborts on some inputs, which the agent's frame guard keeps from it;
 // see README.md), as does the raw-frame suite, test/integration/workload_bad_input.test.ts. The release test runs
-// the release's Node single executables, which are the same whichever runtime runs the test file: Node only.
+// the release's Node single executables, which are the same whichever runtime runs the test file: Node only. The
+// console's browser test drives Chromium through puppeteer-core, which supports Node only (its launcher and CDP
+// transport are written for Node's child_process and ws); the server it tests is a separate process either way.
 function filesFor(rt) {
-  const excluded = rt === "deno" ? ["test/runtime/node/", "test/reliability/", "test/integration/release.test.ts"] : ["test/runtime/deno/"];
+  const excluded = rt === "deno"
+    ? ["test/runtime/node/", "test/reliability/", "test/integration/release.test.ts", "test/integration/console_browser.test.ts"]
+    : ["test/runtime/deno/"];
   const included = rt === "deno" ? ["test/reliability/fuzz_workload.test.ts"] : [];
   return (files.length ? files : walk("test").filter((f) => included.includes(f) || !excluded.some((x) => f.startsWith(x))))
     .filter((f) => only.length === 0 || only.some((o) => f.includes(o)))

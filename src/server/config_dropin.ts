@@ -13,10 +13,13 @@ export interface ServerDropInConfig {
   /** `disable_jwt_svids`: no JWT-SVID is minted; callers get "JWT functionality is disabled". Default false. */
   disableJWTSVIDs: boolean;
   /**
-   * `admin_ids`: SPIFFE IDs granted admin rights on the server API. Parsed and validated; refused while wisp's
-   * server API is served only on the admin Unix socket (there is no TCP caller an ID could authorize).
+   * `admin_ids`: SPIFFE IDs allowed into the web console when it listens on a non-loopback address (mTLS). Accepted
+   * only with a `console` block: wisp's server API is served only on the admin Unix socket, so without the console
+   * there is no remote caller an ID could authorize.
    */
   adminIDs: string[];
+  /** `console { bind_address bind_port }`: the read-only web console's listener; absent: no console. */
+  console?: { bindAddress: string; bindPort: number };
   /**
    * `experimental.cache_reload_interval`: how often the server looks for entry and bundle changes made by other
    * servers sharing the datastore (its entry-event poll), ms. Default 500 ms.
@@ -41,7 +44,8 @@ const UNSUPPORTED_EXPERIMENTAL: Record<string, string> = {
 
 /** Reads the SPIRE-only keys of the `server` block and the top-level `telemetry` block. */
 export function readServerDropIn(root: config.ConfigSection, s: config.ConfigSection, status: config.ConfigStatus): ServerDropInConfig {
-  const adminIDs = readAdminIDs(s, status);
+  const consoleCfg = readConsole(s);
+  const adminIDs = readAdminIDs(s, status, consoleCfg !== undefined);
   const x = s.section("experimental");
   for (const key of x.keys()) {
     const why = UNSUPPORTED_EXPERIMENTAL[key];
@@ -60,12 +64,31 @@ export function readServerDropIn(root: config.ConfigSection, s: config.ConfigSec
     telemetry: readTelemetry(root, status),
     disableJWTSVIDs: s.bool("disable_jwt_svids") ?? false,
     adminIDs,
+    ...config.optionalField("console", consoleCfg),
     ...config.optionalField("cacheReloadInterval", reload !== undefined && reload > 0 ? reload : undefined),
   };
 }
 
-/** `admin_ids`: every ID is parsed (SPIRE's "could not parse admin ID" text), then the key is refused as not supported yet. */
-function readAdminIDs(s: config.ConfigSection, status: config.ConfigStatus): string[] {
+/** Default console address: loopback, where no client certificate is asked for. */
+export const CONSOLE_DEFAULT_BIND_ADDRESS = "127.0.0.1";
+/** Default console port. */
+export const CONSOLE_DEFAULT_BIND_PORT = 8088;
+
+/** `console { bind_address bind_port }`; the block's presence turns the console on. */
+function readConsole(s: config.ConfigSection): { bindAddress: string; bindPort: number } | undefined {
+  const declared = s.has("console");
+  // Read even when absent, so the keys are known to the config walk like every other block's.
+  const c = s.section("console");
+  const bindAddress = c.string("bind_address") || CONSOLE_DEFAULT_BIND_ADDRESS;
+  const bindPort = c.int("bind_port", { min: 0, max: 65535 }) ?? CONSOLE_DEFAULT_BIND_PORT;
+  return declared ? { bindAddress, bindPort } : undefined;
+}
+
+/**
+ * `admin_ids`: every ID is parsed (SPIRE's "could not parse admin ID" text). With a console block they authorize
+ * console access over mTLS; without one the key is refused as not supported yet.
+ */
+function readAdminIDs(s: config.ConfigSection, status: config.ConfigStatus, console: boolean): string[] {
   const raw = s.stringList("admin_ids") ?? [];
   const ids: string[] = [];
   for (const v of raw) {
@@ -75,10 +98,11 @@ function readAdminIDs(s: config.ConfigSection, status: config.ConfigStatus): str
       status.error(`${s.key("admin_ids")}: could not parse admin ID "${v}": ${(err as Error).message}`);
     }
   }
-  if (raw.length > 0) {
+  if (raw.length > 0 && !console) {
     status.error(
-      `${s.key("admin_ids")} is not supported by wisp yet: the server API is served only on the admin Unix socket, ` +
-        `so there is no remote caller an admin ID could authorize; use socket_path permissions to grant admin access`,
+      `${s.key("admin_ids")} is not supported by wisp yet without a console block: the server API is served only on the admin Unix socket, ` +
+        `so there is no remote caller an admin ID could authorize; use socket_path permissions to grant admin access, ` +
+        `or configure server.console, where admin_ids authorize console access`,
     );
   }
   return ids;

@@ -22,6 +22,10 @@ import { METRICS_CONTENT_TYPE, Registry } from "../core/metrics/registry.ts";
 import { countingUpstream } from "./upstreamauthority/counting_upstream.ts";
 import { hostPort, servePrometheus } from "../core/metrics/serve_prometheus.ts";
 import { type AWSPCAFactory, ManagedUpstream } from "./upstreamauthority/managed_upstream.ts";
+import { WISP_VERSION } from "../core/version.ts";
+import type { ConsoleSource } from "./console/console_source.ts";
+import { serveConsole } from "./console/serve_console.ts";
+import { activitySeries, sampleActivity, upstreamCalls } from "./console/activity_series.ts";
 
 export interface ServerOptions {
   trustDomain: spiffeid.TrustDomain;
@@ -49,6 +53,12 @@ export interface ServerOptions {
   cacheReloadInterval?: number | undefined;
   /** How often CA rotation and managed config are checked, ms; default 10 s (SPIRE's rotator). */
   caRotateInterval?: number | undefined;
+  /** `console { bind_address bind_port }`: the read-only web console; absent: none. */
+  console?: { bindAddress: string; bindPort: number } | undefined;
+  /** `admin_ids`: SPIFFE IDs let into the console over mTLS when it is not on a loopback address. */
+  adminIDs?: readonly string[] | undefined;
+  /** How often the console's event stream looks for changes, ms; default 1 s. */
+  consoleChangePollMs?: number | undefined;
 }
 
 export interface ServerDeps {
@@ -68,7 +78,7 @@ export interface ServerDeps {
   /** Where metrics go; served as Prometheus text at `/metrics` on the health listener. */
   metrics?: Registry;
   /** Called once every listener is up (tests and `run` use it to print readiness). */
-  onReady?: (info: { agentAPIPort: number }) => void;
+  onReady?: (info: { agentAPIPort: number; consoleURL?: string | undefined }) => void;
 }
 
 export class Server {
@@ -106,7 +116,8 @@ export class Server {
     await caManager.initialize();
     const ca = new ServerCA({ manager: caManager, clock, defaultX509SVIDTTL: o.defaultX509SVIDTTL, metrics });
     const jwt = new JWTSVIDSigner({ keys: caManager, clock, defaultTTL: o.defaultJWTSVIDTTL ?? 5 * 60_000, issuer: o.jwtIssuer });
-    const hub = new SyncHub({ ds, trustDomain: td.name, logger, clock });
+    const hub = new SyncHub({ ds, trustDomain: td.name, logger, clock, metrics });
+    const startedAt = clock.now();
     const svidTTL = Math.floor(o.defaultX509SVIDTTL / 1000);
     this.#svid = await issueServerSVID(ca, td, clock.now(), svidTTL);
 
@@ -116,7 +127,7 @@ export class Server {
     signal.addEventListener("abort", onAbort, { once: true });
     try {
       const nodeAttestors = this.#d.nodeAttestors ?? new Map([["join_token", new JoinTokenAttestor({ ds, clock, trustDomain: td })]]);
-      const agentAPI = agentApp({ ds, ca, jwt, jwtDisabled: o.disableJWTSVIDs === true, hub, clock, logger, trustDomain: td, agentTTL: Math.floor(o.agentTTL / 1000), nodeAttestors });
+      const agentAPI = agentApp({ ds, ca, jwt, jwtDisabled: o.disableJWTSVIDs === true, hub, clock, logger, trustDomain: td, agentTTL: Math.floor(o.agentTTL / 1000), nodeAttestors, metrics });
       const tls: TLSServerHandle = await this.#d.http.https({
         hostname: o.bindAddress,
         port: o.bindPort,
@@ -165,11 +176,35 @@ export class Server {
       metrics.gauge("wisp_server_agent_sync_streams", "Open agent sync streams").collect(() => hub.subscribers);
       if (o.healthChecks) handles.push(await this.#healthListener(health, metrics));
       if (o.prometheus) handles.push(await servePrometheus({ http: this.#d.http, metrics, logger, ...o.prometheus }));
+      let consoleTLS: TLSServerHandle | undefined;
+      let consoleURL: string | undefined;
+      let activity: ConsoleSource["activity"] | undefined;
+      if (o.console) {
+        activity = activitySeries(metrics, clock);
+        const source: ConsoleSource = {
+          trustDomain: td, version: WISP_VERSION, startedAt, clock, ds, caTTL: o.caTTL,
+          caView: () => caManager.view(),
+          caHealth: () => caManager.health(),
+          datastoreHealth: () => hub.datastoreHealth(),
+          connectedAgents: () => hub.connectedAgents(),
+          authorizedEntries: (id, sel) => hub.authorizedEntries(id, sel),
+          upstreamCalls: () => upstreamCalls(metrics),
+          activity,
+        };
+        const c = await serveConsole({
+          http: this.#d.http, source, logger, ...o.console, adminIDs: o.adminIDs ?? [], credentials: this.#svid.credentials,
+          changePollMs: o.consoleChangePollMs,
+        });
+        handles.push(c.handle);
+        consoleTLS = c.tls;
+        consoleURL = c.url;
+      }
 
       const renewSVID = async () => {
         try {
           this.#svid = await issueServerSVID(ca, td, clock.now(), svidTTL);
           tls.setCredentials(this.#svid.credentials);
+          consoleTLS?.setCredentials(this.#svid.credentials);
           logger.debug("Server SVID rotated", { [F.EXPIRATION]: this.#svid.notAfter.toISOString() });
         } catch (err) {
           logger.warn("Failed to rotate server SVID", { [F.ERROR]: formatError(err) });
@@ -183,8 +218,9 @@ export class Server {
       const endpoints = logger.with({ subsystem_name: "endpoints" });
       endpoints.info("Starting Server APIs", { [F.ADDRESS]: hostPort(o.bindAddress, tls.port), network: "tcp" });
       endpoints.info("Starting Server APIs", { [F.ADDRESS]: o.socketPath, network: "unix" });
-      this.#d.onReady?.({ agentAPIPort: tls.port });
+      this.#d.onReady?.({ agentAPIPort: tls.port, consoleURL });
       await Promise.all([
+        activity ? sampleActivity(activity, { clock, signal: stop.signal }) : undefined,
         caManager.run(stop.signal),
         this.#pollManaged(stop.signal, managed, rotateInterval),
         hub.run(stop.signal, o.cacheReloadInterval),

@@ -129,13 +129,31 @@ test("disable_jwt_svids is read as a boolean, default false", () => {
   assert.equal(issues(`${SERVER} disable_jwt_svids = "maybe" }`), ["server.disable_jwt_svids must be a boolean"]);
 });
 
-test("admin_ids: every ID is validated, then the key is refused as not supported yet", () => {
+test("admin_ids: every ID is validated, then the key is refused without a console block", () => {
   assert.equal(issues(`${SERVER} admin_ids = ["spiffe://example.org/admin", "spiffe://Bad/x", "https://x/y"] }`), [
     `server.admin_ids: could not parse admin ID "spiffe://Bad/x": trust domain characters are limited to lowercase letters, numbers, dots, dashes, and underscores`,
     `server.admin_ids: could not parse admin ID "https://x/y": scheme is missing or invalid`,
-    "server.admin_ids is not supported by wisp yet: the server API is served only on the admin Unix socket, so there is no remote caller an admin ID could authorize; use socket_path permissions to grant admin access",
+    "server.admin_ids is not supported by wisp yet without a console block: the server API is served only on the admin Unix socket, so there is no remote caller an admin ID could authorize; use socket_path permissions to grant admin access, or configure server.console, where admin_ids authorize console access",
   ]);
   assert.equal(load(`${SERVER} admin_ids = [] }`).adminIDs, []);
+});
+
+test("admin_ids: accepted beside a console block, where they authorize console access", () => {
+  const c = load(`${SERVER} admin_ids = ["spiffe://example.org/admin"]\n console {\n bind_address = "0.0.0.0"\n bind_port = "9443"\n } }`);
+  assert.equal(c.adminIDs, ["spiffe://example.org/admin"]);
+  assert.equal(c.console, { bindAddress: "0.0.0.0", bindPort: 9443 });
+  assert.equal(issues(`${SERVER} admin_ids = ["spiffe://Bad/x"]\n console {\n } }`), [
+    `server.admin_ids: could not parse admin ID "spiffe://Bad/x": trust domain characters are limited to lowercase letters, numbers, dots, dashes, and underscores`,
+  ]);
+});
+
+test("console: off without the block; an empty block listens on 127.0.0.1:8088; bad ports are refused", () => {
+  assert.is(load(`${SERVER} }`).console, undefined);
+  assert.equal(load(`${SERVER} console {\n } }`).console, { bindAddress: "127.0.0.1", bindPort: 8088 });
+  assert.equal(issues(`${SERVER} console {\n bind_port = "70000"\n bogus = 1\n } }`), [
+    "server.console.bind_port must be between 0 and 65535, got 70000",
+    `unknown configuration key "server.console.bogus"`,
+  ]);
 });
 
 test.run();

@@ -9,6 +9,8 @@ export interface Signer {
   sign(data: Uint8Array): Promise<Uint8Array>;
   /** The WebCrypto private key when there is one (memory/disk), for libraries that need a CryptoKey. */
   readonly privateKey?: CryptoKey;
+  /** Where the private key lives when a service holds it (aws_kms: the key ARN and its alias), for display. */
+  readonly location?: { kind: string; keyID: string; alias?: string } | undefined;
 }
 
 /** Wraps a WebCrypto key pair as a Signer. */

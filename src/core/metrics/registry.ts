@@ -27,16 +27,27 @@ export class Counter implements Metric {
   readonly name: string;
   readonly help: string;
   #values = new Map<string, number>();
+  #labels = new Map<string, Labels>();
   constructor(name: string, help: string) {
     this.name = name;
     this.help = help;
   }
   inc(labels?: Labels, by = 1): void {
     const k = labelKey(labels);
+    if (!this.#values.has(k)) this.#labels.set(k, { ...labels });
     this.#values.set(k, (this.#values.get(k) ?? 0) + by);
   }
   get(labels?: Labels): number {
     return this.#values.get(labelKey(labels)) ?? 0;
+  }
+  /** The sum over every series whose labels include `match` (all series when absent). */
+  sum(match: Labels = {}): number {
+    let total = 0;
+    for (const [k, v] of this.#values) {
+      const l = this.#labels.get(k) ?? {};
+      if (Object.entries(match).every(([n, want]) => l[n] === want)) total += v;
+    }
+    return total;
   }
   render(): string[] {
     return [...this.#values].map(([k, v]) => `${this.name}${k} ${v}`);

@@ -51,6 +51,7 @@ export interface CertificateInfo {
   issuerDER: Uint8Array;
   subjectDER: Uint8Array;
   subject: SubjectFields;
+  issuer: SubjectFields;
   notBefore: Date;
   notAfter: Date;
   /** The whole SubjectPublicKeyInfo DER. */
@@ -186,6 +187,7 @@ function parse(der: Uint8Array): CertificateInfo {
     issuerDER: whole(der, issuerN),
     subjectDER: whole(der, subjectN),
     subject: decodeName(der, subjectN),
+    issuer: decodeName(der, issuerN),
     notBefore: readTime(der, nbN),
     notAfter: readTime(der, naN),
     spki: whole(der, spkiN),

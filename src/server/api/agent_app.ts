@@ -22,6 +22,7 @@ import { AttestSessions, type AttestStep } from "./attest_sessions.ts";
 import { errorHandler, statusOf } from "./errors.ts";
 import { jsonBody, str } from "./json_body.ts";
 import type { SyncHub } from "./sync_hub.ts";
+import type { Registry } from "../../core/metrics/registry.ts";
 
 export interface AgentAppConfig {
   ds: DataStore;
@@ -42,6 +43,8 @@ export interface AgentAppConfig {
   nodeAttestors: ReadonlyMap<string, ServerNodeAttestor>;
   /** How long a challenge waits for the agent's response, ms. Default 30 s. */
   attestSessionTimeoutMs?: number;
+  /** Counts attestations by result in `wisp_server_node_attestations_total` (the console's activity chart). */
+  metrics?: Registry | undefined;
 }
 
 /** What the runtime's HTTPS adapter passes in: the client's certificate chain, leaf first (DER). */
@@ -94,10 +97,23 @@ export function agentApp(cfg: AgentAppConfig): Hono<AgentAppEnv> {
     svid: { id: string; cert_chain: string[]; expires_at: number };
     reattestable: boolean;
   }
+  const attestations = cfg.metrics?.counter("wisp_server_node_attestations_total", "Node attestations by result");
   const sessions = new AttestSessions<Attested>({ clock: cfg.clock, ...(cfg.attestSessionTimeoutMs ? { timeoutMs: cfg.attestSessionTimeoutMs } : {}) });
 
   /** SPIRE's AttestAgent after the plugin: refuse a banned node, sign, then create or update the attested node. */
   async function attestAgent(attestor: ServerNodeAttestor, payload: Uint8Array, publicKey: Uint8Array, clientIP: string | undefined,
+    challenge: (c: Uint8Array) => Promise<Uint8Array>): Promise<Attested> {
+    try {
+      const out = await attestOnce(attestor, payload, publicKey, clientIP, challenge);
+      attestations?.inc({ result: "success" });
+      return out;
+    } catch (err) {
+      attestations?.inc({ result: "failure" });
+      throw err;
+    }
+  }
+
+  async function attestOnce(attestor: ServerNodeAttestor, payload: Uint8Array, publicKey: Uint8Array, clientIP: string | undefined,
     challenge: (c: Uint8Array) => Promise<Uint8Array>): Promise<Attested> {
     const result = await attestor.attest(payload, challenge, { clientIP });
     const agentID = result.agentID.toString();

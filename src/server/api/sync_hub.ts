@@ -14,6 +14,7 @@ import type { DataStore } from "../datastore/datastore.ts";
 import { EntryIndex } from "./authorized_entries.ts";
 import type { RegistrationEntry } from "../datastore/datastore.ts";
 import { type EntryJSON, entryToJSON } from "./entry_json.ts";
+import type { Counter, Registry } from "../../core/metrics/registry.ts";
 
 /** What an agent receives on every push: the full state, so a reconnect needs no replay. */
 export interface SyncSnapshot {
@@ -38,6 +39,8 @@ interface Subscriber {
   /** Ends the stream: the agent was evicted or banned since it connected. */
   close: () => void;
   last: string;
+  /** When this stream last received a snapshot. */
+  lastPush?: Date;
 }
 
 export class SyncHub {
@@ -56,7 +59,11 @@ export class SyncHub {
   /** Earliest expires_at (unix s) among entries not yet expired at the last index build; Infinity when none. */
   #nextExpiry = Infinity;
 
-  constructor(cfg: { ds: DataStore; trustDomain: string; logger: Logger; clock: Clock }) {
+  #pushes: Counter | undefined;
+
+  /** `metrics`: counts pushes in `wisp_server_sync_pushes_total` (the console's activity chart). */
+  constructor(cfg: { ds: DataStore; trustDomain: string; logger: Logger; clock: Clock; metrics?: Registry | undefined }) {
+    this.#pushes = cfg.metrics?.counter("wisp_server_sync_pushes_total", "Snapshots pushed to agents on their sync streams");
     this.#ds = cfg.ds;
     this.#td = cfg.trustDomain;
     this.#log = cfg.logger;
@@ -83,6 +90,16 @@ export class SyncHub {
 
   get subscribers(): number {
     return this.#subs.size;
+  }
+
+  /** Agents with an open sync stream now, with the time of their last push (the console's "connected" column). */
+  connectedAgents(): Map<string, Date | undefined> {
+    const out = new Map<string, Date | undefined>();
+    for (const s of this.#subs) {
+      const prev = out.get(s.agentID);
+      out.set(s.agentID, prev && s.lastPush && prev > s.lastPush ? prev : s.lastPush ?? prev);
+    }
+    return out;
   }
 
   /** Whether the last poll reached the datastore; the poll runs every 500 ms, so this is the server's datastore health. */
@@ -201,6 +218,8 @@ export class SyncHub {
       const body = JSON.stringify({ bundle: snap.bundle, entries: snap.entries });
       if (body === sub.last) return;
       sub.last = body;
+      sub.lastPush = this.#clock.now();
+      this.#pushes?.inc();
       sub.send(`{"revision":${snap.revision},${body.slice(1)}`);
     } catch (err) {
       this.#log.warn("Failed to compute agent sync snapshot", { [F.AGENT_ID]: sub.agentID, [F.ERROR]: formatError(err) });

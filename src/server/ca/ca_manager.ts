@@ -60,6 +60,34 @@ export interface CAHealth {
 
 const otherSlot = (s: SlotID): SlotID => (s === "A" ? "B" : "A");
 
+/** One X.509 CA or JWT key as the console shows it: read-only, no private key. */
+export interface AuthorityView {
+  status: "active" | "prepared" | "old";
+  slot: SlotID;
+  authorityID: string;
+  issuedAt: Date;
+  notAfter: Date;
+  /** Where the private key lives when it is not in this process (aws_kms: key ARN and alias). */
+  keyLocation?: { kind: string; keyID: string; alias?: string } | undefined;
+  /** X.509 only: the CA certificate then upstream intermediates (DER). */
+  chain?: Uint8Array[];
+  /** X.509 only: the roots this CA put in the bundle. */
+  bundleRoots?: Uint8Array[];
+  /** X.509 only: who signed it ("self-signed", an upstream's name, or "upstream" when loaded from the journal). */
+  upstream?: string;
+  /** JWT only: the key ID published in the bundle. */
+  kid?: string;
+}
+
+/** What the console reads from the CA manager. */
+export interface CAView {
+  x509: AuthorityView[];
+  jwt: AuthorityView[];
+  /** Past authorities from the journal (newest 10 per kind), for the rotation timeline. */
+  history: { kind: "x509" | "jwt"; authorityID: string; issuedAt: Date; notAfter: Date; status: string }[];
+  lastErrorAt?: Date | undefined;
+}
+
 /** SPIRE's `localauthority.v1.AuthorityState`: X.509 authorities by hex SKI, JWT authorities by key ID. */
 export interface AuthorityState {
   authority_id: string;
@@ -187,6 +215,31 @@ export class CAManager {
     const cur = this.#x509.current;
     const ca = cur ? { caNotAfter: cur.notAfter, caUpstream: this.#caUpstream.get(cur.authorityID) ?? "unknown" } : {};
     return { ...this.#rotation.snapshot(), ...ca };
+  }
+
+  /** Everything the console shows about the authorities; never the keys themselves. */
+  view(): CAView {
+    const x509: AuthorityView[] = [];
+    const jwt: AuthorityView[] = [];
+    const { current, next, old } = this.#x509;
+    const xs: [AuthorityView["status"], X509CA | undefined][] = [["active", current], ["prepared", next], ["old", next ? undefined : old]];
+    for (const [status, ca] of xs) {
+      if (!ca) continue;
+      x509.push({
+        status, slot: ca.slot, authorityID: ca.authorityID, issuedAt: ca.issuedAt, notAfter: ca.notAfter,
+        keyLocation: ca.signer.location, chain: ca.chain, bundleRoots: ca.bundleRoots, upstream: this.#caUpstream.get(ca.authorityID) ?? "unknown",
+      });
+    }
+    const js: [AuthorityView["status"], JWTSigningKey | undefined][] = [["active", this.#jwt.current], ["prepared", this.#jwt.next], ["old", this.#jwt.next ? undefined : this.#jwt.old]];
+    for (const [status, k] of js) {
+      if (!k) continue;
+      jwt.push({ status, slot: k.slot, authorityID: k.authorityID, issuedAt: k.issuedAt, notAfter: k.notAfter, keyLocation: k.signer.location, kid: k.kid });
+    }
+    const history: CAView["history"] = [
+      ...this.#journal.x509CAs.map((e) => ({ kind: "x509" as const, authorityID: e.authorityID, issuedAt: new Date(e.issuedAt), notAfter: new Date(e.notAfter), status: e.status })),
+      ...this.#journal.jwtKeys.map((e) => ({ kind: "jwt" as const, authorityID: e.kid, issuedAt: new Date(e.issuedAt), notAfter: new Date(e.notAfter), status: e.status })),
+    ];
+    return { x509, jwt, history, lastErrorAt: this.#rotation.lastErrorAt };
   }
 
   /** The X.509 authorities for `localauthority x509 show`. */

@@ -33,6 +33,7 @@ export class RotationHealth {
   #consecutive = 0;
   #nextAttemptAt = 0;
   #lastError = "";
+  #lastErrorAt: Date | undefined;
 
   /** `rotateInterval` is the tick (default 10 s); waits double per failure up to `retryBackoffMax` (default 60 s). */
   constructor(o: { clock: Clock; logger: Logger; rotateInterval?: number | undefined; retryBackoffMax?: number | undefined }) {
@@ -52,6 +53,7 @@ export class RotationHealth {
     this.#failed++;
     this.#consecutive++;
     this.#lastError = formatError(err);
+    this.#lastErrorAt = this.#clock.now();
     const wait = Math.min(this.#every * 2 ** (this.#consecutive - 1), Math.max(this.#max, this.#every));
     const now = this.#clock.now().getTime();
     // Half a tick early, so the tick that lands just after the wait retries rather than the one after it.
@@ -84,5 +86,10 @@ export class RotationHealth {
 
   snapshot(): { failedRotations: number; consecutiveFailures: number; lastError: string } {
     return { failedRotations: this.#failed, consecutiveFailures: this.#consecutive, lastError: this.#lastError };
+  }
+
+  /** When the last rotation attempt failed (kept after recovery, for the console's history). */
+  get lastErrorAt(): Date | undefined {
+    return this.#lastErrorAt;
   }
 }

@@ -78,6 +78,8 @@ export function runCommand(rt: ServerRuntime): Command {
               prometheus: cfg.telemetry.prometheus,
               disableJWTSVIDs: cfg.disableJWTSVIDs,
               cacheReloadInterval: cfg.cacheReloadInterval,
+              console: cfg.console,
+              adminIDs: cfg.adminIDs,
             },
             ds,
             keyManager,

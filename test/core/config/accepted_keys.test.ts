@@ -334,7 +334,17 @@ const serverRows: Row<ServerConfig>[] = [
   { key: `${UAD}.bundle_file_path`, value: "/srv/roots.pem", field: (c) => ua(c)?.["bundleFilePath"], want: "/srv/roots.pem" },
   ...topLevelHealthChecks<ServerConfig>(),
   { key: "telemetry.Prometheus", value: { host: "127.0.0.1", port: 9988 }, field: (c) => c.telemetry.prometheus, want: { host: "127.0.0.1", port: 9988 }, runtime: "test/integration/spire_dropin.test.ts" },
-  { key: S("admin_ids"), value: ["spiffe://example.org/admin"], refused: "admin_ids is not supported by wisp yet" },
+  // admin_ids is accepted only beside a console block (it authorizes console access over mTLS); alone it is refused.
+  {
+    key: S("admin_ids"),
+    value: ["spiffe://example.org/admin"],
+    with: { [S("console.bind_address")]: "0.0.0.0" },
+    field: (c) => c.adminIDs,
+    want: ["spiffe://example.org/admin"],
+    runtime: "test/server/console/console_access.test.ts",
+  },
+  { key: S("console.bind_address"), value: "0.0.0.0", with: { [S("console.bind_port")]: 9090 }, field: (c) => c.console?.bindAddress, want: "0.0.0.0", runtime: "test/server/console/console_access.test.ts" },
+  { key: S("console.bind_port"), value: 9090, with: { [S("console.bind_address")]: "127.0.0.1" }, field: (c) => c.console?.bindPort, want: 9090, runtime: "test/integration/console_browser.test.ts" },
   { key: S("disable_jwt_svids"), value: true, field: (c) => c.disableJWTSVIDs, want: true, runtime: "test/integration/spire_dropin.test.ts" },
   { key: S("experimental.cache_reload_interval"), value: "2s", field: (c) => c.cacheReloadInterval, want: 2000, runtime: "test/server/api/cache_reload_interval.test.ts" },
   { key: S("experimental.events_based_cache"), value: false, refused: "events_based_cache" },

@@ -33,7 +33,7 @@ const AGENT_PENDING: Record<string, string> = {
 const REFUSED: Record<string, string[]> = {
   // admin_ids: no remote admin caller exists yet (server API only on the admin socket). federation: not built.
   "suites/admin-endpoints/conf/domain-a/server/server.conf": [
-    "server.admin_ids is not supported by wisp yet: the server API is served only on the admin Unix socket, so there is no remote caller an admin ID could authorize; use socket_path permissions to grant admin access",
+    "server.admin_ids is not supported by wisp yet without a console block: the server API is served only on the admin Unix socket, so there is no remote caller an admin ID could authorize; use socket_path permissions to grant admin access, or configure server.console, where admin_ids authorize console access",
     FEDERATION,
   ],
   "suites/admin-endpoints/conf/domain-b/server/server.conf": [FEDERATION],

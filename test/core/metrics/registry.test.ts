@@ -28,4 +28,15 @@ test("registering a name twice returns the same metric; a different type is a pr
   assert.throws(() => r.gauge("n", "x"), TypeError);
 });
 
+test("Counter.sum() adds every series whose labels include the match; no match sums all", () => {
+  const c = new Registry().counter("calls_total", "Calls");
+  c.inc({ upstream: "aws_pca", result: "ok" }, 3);
+  c.inc({ upstream: "aws_pca", result: "error" });
+  c.inc({ upstream: "disk", result: "ok" }, 2);
+  assert.is(c.sum(), 6);
+  assert.is(c.sum({ result: "ok" }), 5);
+  assert.is(c.sum({ upstream: "aws_pca", result: "error" }), 1);
+  assert.is(c.sum({ upstream: "none" }), 0);
+});
+
 test.run();

@@ -33,6 +33,7 @@ class EchoAttestor implements ServerNodeAttestor {
   }
 }
 import { SyncHub } from "../../../src/server/api/sync_hub.ts";
+import { Registry } from "../../../src/core/metrics/registry.ts";
 import { CAManager } from "../../../src/server/ca/ca_manager.ts";
 import { ServerCA } from "../../../src/server/ca/server_ca.ts";
 import type { SQLStore } from "../../../src/server/datastore/sql/sql_store.ts";
@@ -44,6 +45,7 @@ interface Env {
   ds: SQLStore;
   app: ReturnType<typeof agentApp>;
   hub: SyncHub;
+  metrics: Registry;
 }
 
 async function setup(): Promise<Env> {
@@ -52,9 +54,10 @@ async function setup(): Promise<Env> {
   const manager = new CAManager({ trustDomain: TD, keyManager: new MemoryKeyManager(), ds, clock, logger: nullLogger, caTTL: 24 * HOUR });
   await manager.initialize();
   const ca = new ServerCA({ manager, clock, defaultX509SVIDTTL: HOUR });
-  const hub = new SyncHub({ ds, trustDomain: "example.org", logger: nullLogger, clock });
-  return { clock, ds, hub, app: agentApp({
-    ds, ca, hub, clock, logger: nullLogger, trustDomain: TD, agentTTL: 3600, keepAliveMs: 60_000,
+  const metrics = new Registry();
+  const hub = new SyncHub({ ds, trustDomain: "example.org", logger: nullLogger, clock, metrics });
+  return { clock, ds, hub, metrics, app: agentApp({
+    ds, ca, hub, clock, logger: nullLogger, trustDomain: TD, agentTTL: 3600, keepAliveMs: 60_000, metrics,
     nodeAttestors: new Map<string, ServerNodeAttestor>([["join_token", new JoinTokenAttestor({ ds, clock, trustDomain: TD })], ["echo", new EchoAttestor()]]),
   }) };
 }
@@ -294,6 +297,26 @@ test("ban: the open stream ends at once, every call is refused with reason AGENT
   const back = await attest(e, "banme");
   assert.is(back.id, a.id);
   assert.is((await post(e, "/svid/v1/batch", { params: [] }, back.chain)).status, 200);
+  await e.ds.close();
+});
+
+test("metrics for the console: attestations by result, sync pushes, and the connected agent with its last push", async () => {
+  const e = await setup();
+  const a = await attest(e, "counted");
+  const refused = await post(e, "/agent/v1/attest", { attestation_data: { type: "join_token", payload: b64("counted") }, csr: toBase64(await createCSR(await generateKeyPair())) });
+  assert.is(refused.status, 400);
+  const attestations = e.metrics.counter("wisp_server_node_attestations_total", "");
+  assert.is(attestations.get({ result: "success" }), 1);
+  assert.is(attestations.get({ result: "failure" }), 1);
+  assert.equal([...e.hub.connectedAgents().keys()], []);
+  const ac = new AbortController();
+  const res = await e.app.request("/agent/v1/sync", { signal: ac.signal }, { peerCertChain: a.chain });
+  const it = readSSE(res.body!);
+  await it.next();
+  assert.equal([...e.hub.connectedAgents()], [[a.id, e.clock.now()]]);
+  assert.is(e.metrics.counter("wisp_server_sync_pushes_total", "").sum(), 1);
+  ac.abort();
+  await it.return(undefined);
   await e.ds.close();
 });
 

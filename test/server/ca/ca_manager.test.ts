@@ -141,4 +141,26 @@ test("forceRotate() activates a fresh CA at once and keeps the old root in the b
   await ds.close();
 });
 
+test("view() shows the console active, prepared and old authorities with their chains and the journal, never a key", async () => {
+  const clock = newClock();
+  const ds = await memoryStore(clock);
+  const m = new CAManager({ trustDomain: TD, keyManager: new MemoryKeyManager(), ds, clock, logger: nullLogger, caTTL: 24 * HOUR });
+  await m.initialize();
+  const first = m.currentX509CA();
+  const prepared = await m.prepareX509Authority();
+  let v = m.view();
+  assert.equal(v.x509.map((a) => [a.status, a.slot, a.upstream]), [["active", "A", "self-signed"], ["prepared", "B", "self-signed"]]);
+  assert.is(v.x509[1]!.authorityID, prepared.authority_id);
+  assert.equal(v.x509[0]!.chain, [first.certDER]);
+  assert.equal(v.jwt.map((k) => [k.status, k.kid]), [["active", m.currentJWTKey().kid]]);
+  assert.is(v.x509[0]!.keyLocation, undefined, "memory keys live in this process");
+  for (const a of [...v.x509, ...v.jwt]) assert.not.ok("signer" in a || "privateKey" in a, "no key material in the view");
+  await m.activateX509Authority(prepared.authority_id);
+  v = m.view();
+  assert.equal(v.x509.map((a) => a.status), ["active", "old"]);
+  assert.equal(v.history.filter((h) => h.kind === "x509").map((h) => h.status).sort(), ["ACTIVE", "OLD"]);
+  assert.is(v.lastErrorAt, undefined);
+  await ds.close();
+});
+
 test.run();

@@ -86,6 +86,8 @@ test("generateKey() creates a KMS key with SPIRE's description and alias", async
   assert.is(meta.KeyUsage, "SIGN_VERIFY");
   const data = new TextEncoder().encode("signed in KMS");
   assert.ok(await verifies(key.signer.publicKeySPKI, await key.signer.sign(data), data));
+  // What the console shows beside the CA: where the key lives, never the key.
+  assert.equal(key.signer.location, { kind: "aws_kms", keyID: meta.Arn, alias: "alias/SPIRE_SERVER/example_org/server-1/x509-CA-A" });
 });
 
 test("regenerating a key moves the alias (UpdateAlias) and schedules the old key's deletion in 7 days", async () => {

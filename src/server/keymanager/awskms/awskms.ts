@@ -131,14 +131,15 @@ export class AWSKMSKeyManager implements KeyManager {
         await this.#call("failed to update alias", () => client.updateAlias(alias, arn));
       }
     }
-    const key: Key = { id, signer: this.#signer(arn, spki) };
+    const key: Key = { id, signer: this.#signer(arn, spki, alias) };
     this.#entries.set(id, { key, arn });
     return key;
   }
 
-  #signer(arn: string, spki: Uint8Array): Signer {
+  #signer(arn: string, spki: Uint8Array, alias: string): Signer {
     return {
       publicKeySPKI: spki,
+      location: { kind: "aws_kms", keyID: arn, alias },
       sign: async (data) => {
         const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", data as Uint8Array<ArrayBuffer>));
         return this.#call("failed to sign", () => this.#cfg.client.signDigest(arn, digest));
@@ -167,7 +168,7 @@ export class AWSKMSKeyManager implements KeyManager {
       }
       const spki = await this.#call("failed to get public key", () => client.getPublicKey(d.arn));
       const id = decodeKeyID(aliasName.slice(prefix.length));
-      this.#entries.set(id, { key: { id, signer: this.#signer(d.arn, spki) }, arn: d.arn });
+      this.#entries.set(id, { key: { id, signer: this.#signer(d.arn, spki, aliasName) }, arn: d.arn });
       this.#log.debug("Key loaded", { kms_arn: d.arn, alias_name: aliasName });
     }));
   }
