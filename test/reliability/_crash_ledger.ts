@@ -99,6 +99,10 @@ export interface LedgerFigures {
 }
 
 const pathOf = (id: string) => id.slice(TD.length);
+function fail(message: string): never {
+  assert.unreachable(message);
+  throw new Error(message);
+}
 /** Token TTLs are k × TTL_STEP for a unique k; a run is far shorter than half a step, so expires_at gives k back. */
 const TTL_STEP = 100_000;
 const selKey = (s: Selector) => `${s.type}\u0000${s.value}`;
@@ -229,7 +233,7 @@ export class CrashLedger {
     }
     const half = (what: string) => {
       this.figures.halfWritten++;
-      assert.unreachable(`${label}: half-written: ${what}`);
+      fail(`${label}: half-written: ${what}`);
     };
     const pks = new Set(rows.map((r) => String(r.pk)));
     for (const k of selsByPK.keys()) if (!pks.has(k)) half(`selector rows of missing entry pk ${k}`);
@@ -254,11 +258,11 @@ export class CrashLedger {
     const byPath = new Map<string, EntryJSON>();
     for (const e of api) {
       assert.is(e.spiffe_id.trust_domain, "example.org");
-      if (byPath.has(e.spiffe_id.path)) assert.unreachable(`${label}: two entries for ${e.spiffe_id.path}`);
+      if (byPath.has(e.spiffe_id.path)) fail(`${label}: two entries for ${e.spiffe_id.path}`);
       byPath.set(e.spiffe_id.path, e);
       if (!e.spiffe_id.path.startsWith("/node-alias/")) continue;
       const parent = `${TD}${e.parent_id.path}`;
-      if (!parent.startsWith(AGENT_PREFIX)) assert.unreachable(`${label}: alias ${e.spiffe_id.path} has parent ${parent}`);
+      if (!parent.startsWith(AGENT_PREFIX)) fail(`${label}: alias ${e.spiffe_id.path} has parent ${parent}`);
       const token = parent.slice(AGENT_PREFIX.length);
       assert.equal(e.selectors, [{ type: "spiffe_id", value: parent }], `${label}: selectors of alias ${e.spiffe_id.path}`);
       if (!storedTokens.has(token)) half(`alias ${e.spiffe_id.path} without its join token`);
@@ -269,12 +273,12 @@ export class CrashLedger {
       const expires = storedTokens.get(value);
       if (expires === undefined) {
         this.figures.lost++;
-        assert.unreachable(`${label}: LOST: ${w.answer === "acked" ? "acknowledged" : "previously stored"} join token (${w.alias ?? "no alias"})`);
+        fail(`${label}: LOST: ${w.answer === "acked" ? "acknowledged" : "previously stored"} join token (${w.alias ?? "no alias"})`);
       }
       assert.is(expires, w.token!.expires_at, `${label}: expires_at of a join token`);
       const alias = aliasOfToken.get(value);
       if (w.alias !== undefined && alias?.spiffe_id.path !== w.alias) half(`join token asked with alias ${w.alias} has ${alias?.spiffe_id.path ?? "none"}`);
-      if (w.alias === undefined && alias !== undefined) assert.unreachable(`${label}: token without alias got ${alias.spiffe_id.path}`);
+      if (w.alias === undefined && alias !== undefined) fail(`${label}: token without alias got ${alias.spiffe_id.path}`);
     }
     // Tokens nobody saw acknowledged: each must belong to an unanswered or refused request, found by its TTL.
     const byTTL = new Map(this.tokenWrites.map((w) => [w.ttl, w]));
@@ -283,10 +287,10 @@ export class CrashLedger {
       if (this.tokens.has(value)) continue;
       const alias = aliasOfToken.get(value);
       const w = byTTL.get(Math.round((expiresAt - nowSeconds) / TTL_STEP) * TTL_STEP);
-      if (w === undefined || w.answer === "acked") assert.unreachable(`${label}: a join token no client asked for (${alias?.spiffe_id.path ?? "no alias"})`);
-      if (w.seen === "absent") assert.unreachable(`${label}: join token ${w.ttl / TTL_STEP} appeared after it was seen absent`);
+      if (w === undefined || w.answer === "acked") fail(`${label}: a join token no client asked for (${alias?.spiffe_id.path ?? "no alias"})`);
+      if (w.seen === "absent") fail(`${label}: join token ${w.ttl / TTL_STEP} appeared after it was seen absent`);
       if (w.alias !== undefined && alias?.spiffe_id.path !== w.alias) half(`join token asked with alias ${w.alias} has ${alias?.spiffe_id.path ?? "none"}`);
-      if (w.alias === undefined && alias !== undefined) assert.unreachable(`${label}: token without alias got ${alias.spiffe_id.path}`);
+      if (w.alias === undefined && alias !== undefined) fail(`${label}: token without alias got ${alias.spiffe_id.path}`);
       w.seen = "present";
       w.token = { value, expires_at: expiresAt };
       this.tokens.set(value, w);
@@ -303,8 +307,8 @@ export class CrashLedger {
       const path = e.spiffe_id.path;
       if (aliases.has(path)) continue;
       const w = this.entries.get(path);
-      if (w === undefined) assert.unreachable(`${label}: an entry no client asked for: ${path}`);
-      if (w.seen === "absent") assert.unreachable(`${label}: ${path} appeared after it was seen absent`);
+      if (w === undefined) fail(`${label}: an entry no client asked for: ${path}`);
+      if (w.seen === "absent") fail(`${label}: ${path} appeared after it was seen absent`);
       const { id: _id, revision_number, created_at, ...fields } = e;
       assert.equal(
         { ...fields, spiffe_id: `${TD}${fields.spiffe_id.path}`, parent_id: `${TD}${fields.parent_id.path}` },
@@ -324,7 +328,7 @@ export class CrashLedger {
       if (byPath.has(w.path)) continue;
       if (w.stored) {
         this.figures.lost++;
-        assert.unreachable(`${label}: LOST: ${w.answer === "acked" ? "acknowledged" : "previously stored"} entry ${w.path}`);
+        fail(`${label}: LOST: ${w.answer === "acked" ? "acknowledged" : "previously stored"} entry ${w.path}`);
       }
       if (w.seen === "unknown") {
         w.seen = "absent";
