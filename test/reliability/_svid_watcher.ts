@@ -31,7 +31,8 @@ call.on("data", (m: X509SVIDResponseMsg) => {
         checkX509SVID(s);
         verified.add(leaf.serialNumber);
       } catch (err) {
-        error = (err as Error).message;
+        const roots = splitDER(s.bundle).map((r) => toHex(parseCertificate(r).ski!));
+        error = `${(err as Error).message} (issuer ${toHex(parseCertificate(der).aki!)}, bundle of ${roots.length} roots, last ${roots.at(-1)})`;
       }
     }
     return { id: s.spiffe_id, serial: leaf.serialNumber, aki: toHex(parseCertificate(der).aki!), lateMs: now - Date.parse(leaf.validTo), ...(error ? { error } : {}) };
