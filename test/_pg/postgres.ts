@@ -25,6 +25,11 @@ export interface PGInstance {
   startupMs: number;
   /** `pg_ctl stop -m fast`: the data stays, clients see the server go away. */
   halt(): Promise<void>;
+  /**
+   * `pg_ctl stop -m immediate`: every server process quits at once without a checkpoint, as in a crash; the next
+   * start replays the WAL. Only a `durable` instance promises that committed data survives it.
+   */
+  crash(): Promise<void>;
   /** Starts the halted server again on the same socket. */
   resume(): Promise<void>;
   /** Stops the server and removes its directory. */
@@ -44,8 +49,16 @@ function findBinDir(): string {
   return join(root, versions[0], "bin");
 }
 
+export interface StartPostgresOptions {
+  /**
+   * fsync and synchronous_commit on (PostgreSQL's defaults), for tests that crash the server and count on every
+   * acknowledged commit being on disk. Off by default: other tests trade durability for speed.
+   */
+  durable?: boolean;
+}
+
 /** Starts a fresh server; the caller must `stop()` it. */
-export async function startPostgres(): Promise<PGInstance> {
+export async function startPostgres(o: StartPostgresOptions = {}): Promise<PGInstance> {
   const bin = findBinDir();
   const asRoot = process.getuid?.() === 0;
   const dir = mkdtempSync(join(tmpdir(), "wisp-pg-"));
@@ -74,8 +87,9 @@ export async function startPostgres(): Promise<PGInstance> {
       throw new Error(`${what} failed; server log:\n${log}`, { cause: err });
     }
   };
-  // Tests never crash the server, so durability is traded for speed (fsync off).
-  const settings = `-c listen_addresses='' -c unix_socket_directories='${dir}' -c port=${port} -c fsync=off`;
+  // Tests that never crash the server trade durability for speed (fsync off).
+  const durability = o.durable ? "-c fsync=on -c synchronous_commit=on -c full_page_writes=on" : "-c fsync=off";
+  const settings = `-c listen_addresses='' -c unix_socket_directories='${dir}' -c port=${port} ${durability}`;
   const start = () =>
     withLog("pg_ctl start", tool("pg_ctl", ["-D", dataDir, "-l", logFile, "-w", "-t", "30", "-o", settings, "start"]));
   const started = performance.now();
@@ -91,6 +105,7 @@ export async function startPostgres(): Promise<PGInstance> {
   }
   const startupMs = performance.now() - started;
   const halt = () => withLog("pg_ctl stop", tool("pg_ctl", ["-D", dataDir, "-m", "fast", "-w", "stop"]));
+  const crash = () => withLog("pg_ctl stop -m immediate", tool("pg_ctl", ["-D", dataDir, "-m", "immediate", "-w", "stop"]));
   let stopped = false;
   // A test file that crashes must not leave a server running: stop it hard on the way out.
   const onExit = () => {
@@ -113,6 +128,7 @@ export async function startPostgres(): Promise<PGInstance> {
     connectionString: `host=${dir} port=${port} user=${user} dbname=postgres sslmode=disable`,
     startupMs,
     halt,
+    crash,
     resume: start,
     async stop() {
       if (stopped) return;

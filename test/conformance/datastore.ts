@@ -292,6 +292,23 @@ export function datastoreSuite(name: string, open: () => Promise<OpenedDataStore
     assert.is(await ds.pruneJoinTokens(1000), 0);
   });
 
+  test("createJoinToken with an alias stores the token, the alias entry and its event together, or neither", async ({ ds }) => {
+    const agent = `${TD}/spire/agent/join_token/t1`;
+    const alias = newEntry({ spiffeID: `${TD}/node1`, parentID: agent, selectors: [sel("spiffe_id", agent)], dnsNames: [] });
+    const stored = await ds.createJoinToken({ token: "t1", expiresAt: 100 }, alias);
+    assert.equal(await ds.listEntries({ parentID: agent }), [stored!]);
+    assert.equal((await ds.listEntryEvents(0)).map((e) => e.entryID), [stored!.id]);
+    // The alias collides with the one above: the second token must not be stored without it.
+    await exists(ds.createJoinToken({ token: "t2", expiresAt: 100 }, alias), "entry already exists");
+    assert.is(await ds.takeJoinToken("t2"), undefined);
+    // The token collides: no alias entry or event may be left behind.
+    await exists(ds.createJoinToken({ token: "t1", expiresAt: 100 }, { ...alias, spiffeID: `${TD}/node2` }), "join token already exists");
+    assert.equal(await ds.listEntries({ spiffeID: `${TD}/node2` }), []);
+    assert.is((await ds.listEntryEvents(0)).length, 1);
+    assert.is(await ds.createJoinToken({ token: "t3", expiresAt: 100 }), undefined);
+    assert.equal(await ds.takeJoinToken("t1"), { token: "t1", expiresAt: 100 });
+  });
+
   test("20 concurrent takeJoinToken calls of one token: exactly one gets it", async ({ ds }) => {
     await ds.createJoinToken({ token: "race", expiresAt: 100 });
     const got = await Promise.all(Array.from({ length: 20 }, () => ds.takeJoinToken("race")));

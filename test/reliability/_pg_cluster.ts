@@ -5,7 +5,7 @@
  */
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { type PGInstance, startPostgres } from "../_pg/postgres.ts";
+import { type PGInstance, startPostgres, type StartPostgresOptions } from "../_pg/postgres.ts";
 import { AGENT_BIN, freePort, Proc, SERVER_BIN, tempDir, waitFor, wispAgent, wispServer } from "../integration/_harness.ts";
 
 export interface PGServer {
@@ -38,9 +38,12 @@ export interface PGCluster {
   cleanup(): Promise<void>;
 }
 
-/** Starts PostgreSQL and writes `n` server configs; `extraServer` goes inside every server block. */
-export async function newPGCluster(n: number, o: { extraServer?: string } = {}): Promise<PGCluster> {
-  const pg = await startPostgres();
+/**
+ * Starts PostgreSQL and writes `n` server configs; `extraServer` goes inside every server block, `pg` says how to
+ * start PostgreSQL.
+ */
+export async function newPGCluster(n: number, o: { extraServer?: string; pg?: StartPostgresOptions } = {}): Promise<PGCluster> {
+  const pg = await startPostgres(o.pg);
   const dir = tempDir("wisp-ha-");
   const servers: PGServer[] = [];
   for (let i = 0; i < n; i++) {

@@ -77,11 +77,12 @@ test(`database down for ${OUTAGE_MS / 1000} s: agents serve, the server is degra
   assert.match(t.stderr, /^Error: datastore is unavailable/);
 
   let checks = 0;
-  while (performance.now() - down < OUTAGE_MS) {
+  // At least one fetch however slow the steps above were on a loaded machine: the claim needs one.
+  do {
     assert.ok(await served(), "a new Workload API client is served from the agent's cache");
     checks++;
     await new Promise((r) => setTimeout(r, 1000));
-  }
+  } while (performance.now() - down < OUTAGE_MS);
   assert.is(watch.status, undefined, "the open stream stayed open");
 
   await c.pg.resume();

@@ -41,6 +41,8 @@ export interface PostgresDriverOptions {
 /** Key of the write lock: "wisp" in ASCII, then 1. Two int4 halves keep it apart from single-bigint users. */
 const WRITE_LOCK = "SELECT pg_advisory_xact_lock(2003398512, 1)";
 const TX_ATTEMPTS = 5;
+/** How long a transaction waits for a connection before asking the pool again (see #reserve). */
+const RESERVE_RETRY_MS = 1000;
 
 /** Error codes of a connection that failed or broke: socket errors, TLS failures, postgres.js's own. */
 const CONNECTION_CODES = new Set([
@@ -52,6 +54,13 @@ const CONNECTION_CODES = new Set([
 /** SQLSTATEs after which the same call may work later: connection, auth, resources, shutdown, a read-only standby. */
 function unavailableState(state: string): boolean {
   return /^(08|28|53|57P0[123])/.test(state) || state === "3D000" || state === "25006";
+}
+
+/** An error after which the connection is gone: socket errors, postgres.js's own, SQLSTATE 08xxx and 57P0x. */
+function connectionLost(err: unknown): boolean {
+  if (err instanceof postgres.PostgresError) return /^(08|57P0)/.test(err.code);
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === "string" && CONNECTION_CODES.has(code);
 }
 
 /** A serialization failure or deadlock, raw or already translated (the SQLSTATE is then on the cause). */
@@ -122,10 +131,12 @@ async function runOn(
 export class PostgresDriver implements SQLDriver {
   readonly dialect = "postgres" as const;
   #sql: Sql;
+  #lockTimeoutMs: number;
   #closed = false;
 
-  private constructor(sql: Sql) {
+  private constructor(sql: Sql, lockTimeoutMs: number) {
     this.#sql = sql;
+    this.#lockTimeoutMs = lockTimeoutMs;
   }
 
   /**
@@ -160,7 +171,7 @@ export class PostgresDriver implements SQLDriver {
       await sql.end({ timeout: 1 }).catch(() => undefined);
       throw translate(err);
     }
-    return new PostgresDriver(sql);
+    return new PostgresDriver(sql, pool.lockTimeoutMs);
   }
 
   exec(sql: string): Promise<void> {
@@ -191,26 +202,104 @@ export class PostgresDriver implements SQLDriver {
     }
   }
 
+  /**
+   * One try of a write transaction on a reserved connection. Not postgres.js's own `begin()`: when the connection
+   * breaks inside it, `begin()` sends ROLLBACK on the dead connection, and postgres.js 3.4 then writes to a null
+   * socket from a setImmediate callback, a TypeError nobody can catch that ends the process (porsager/postgres
+   * #1154, #1208; measured here: every PostgreSQL crash under write load killed wisp-server). So once the connection
+   * is lost, nothing more is sent on it and it is not released (the pool has already taken it back as closed); the
+   * server rolls the transaction back itself when the session dies.
+   */
   async #attempt<T>(db: Sql, fn: (tx: SQLExecutor) => Promise<T>): Promise<T> {
+    const conn = await this.#reserve(db);
+    // The pool's connection object behind `conn`: postgres.js sets its `reserved` to a new function each time the
+    // connection is reserved and to null when it closes, so a change means this session is gone.
+    let handle: { reserved?: unknown } | undefined;
+    let mark: unknown;
+    let lost = false;
+    const send = async (text: string, params: readonly SQLValue[], capture = false): Promise<postgres.RowList<postgres.Row[]>> => {
+      if (lost || (handle !== undefined && handle.reserved !== mark)) {
+        lost = true;
+        throw new UnavailableError("datastore is unavailable", { cause: new Error("connection closed during the transaction") });
+      }
+      try {
+        const options = capture
+          ? {
+            onexecute: (c: { reserved?: unknown }) => {
+              handle = c;
+              mark = c.reserved;
+              return true;
+            },
+          }
+          : { prepare: true };
+        return await conn.unsafe(text, [...params] as Params, options as { prepare: boolean });
+      } catch (err) {
+        if (connectionLost(err)) lost = true;
+        throw translate(err);
+      }
+    };
     let open = true;
     const guard = () => {
       if (!open) throw new InternalError("transaction used after it ended");
     };
     try {
-      const result = await db.begin("isolation level read committed", async (t) => {
-        await t.unsafe(WRITE_LOCK);
+      await send("BEGIN ISOLATION LEVEL READ COMMITTED", [], true);
+      let result: T;
+      try {
+        await send(WRITE_LOCK, []);
         const tx: SQLExecutor = {
-          exec: async (sql) => (guard(), execOn(t, sql)),
-          query: async <R>(sql: string, params: readonly SQLValue[] = []) => (guard(), queryOn<R>(t, sql, params)),
-          run: async (sql, params = []) => (guard(), runOn(t, sql, params)),
+          exec: async (sql) => (guard(), void (await send(sql, []))),
+          // A plain array: the client's row list carries extra fields that callers have no use for.
+          query: async <R>(sql: string, params: readonly SQLValue[] = []) => (guard(), Array.from(await send(sql, params)) as R[]),
+          run: async (sql, params = []) => (guard(), { changes: (await send(sql, params)).count ?? 0, lastInsertRowid: 0 }),
         };
-        // Boxed: postgres.js would await the items of an array returned here, and its types unwrap them.
-        return { value: await fn(tx) };
-      });
-      return (result as { value: T }).value;
+        result = await fn(tx);
+      } catch (err) {
+        open = false;
+        if (!lost) await send("ROLLBACK", []).catch(() => undefined);
+        throw err;
+      }
+      open = false;
+      await send("COMMIT", []);
+      return result;
     } finally {
       open = false;
+      if (!lost) conn.release();
     }
+  }
+
+  /**
+   * A connection of its own for a transaction, within the lock timeout. postgres.js 3.4 drops a waiting reserve()
+   * that it hands to a reconnecting connection (index.js onclose shifts it off the queue as that connection's first
+   * query, and the connection, once open, serves the next one), so after a database restart some would wait forever
+   * (measured: 1 or 2 per PostgreSQL crash under write load). So a reserve() not answered within a second is asked
+   * again beside the first, until the lock timeout; the first connection to arrive is used, later ones go straight
+   * back to the pool.
+   */
+  #reserve(db: Sql): Promise<postgres.ReservedSql<{}>> {
+    const deadline = Date.now() + this.#lockTimeoutMs;
+    return new Promise((resolve, reject) => {
+      let done = false;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const finish = (f: () => void) => {
+        done = true;
+        clearTimeout(timer);
+        f();
+      };
+      const attempt = () => {
+        db.reserve().then(
+          (conn) => (done ? conn.release() : finish(() => resolve(conn))),
+          (err) => done || finish(() => reject(translate(err))),
+        );
+        const left = deadline - Date.now();
+        timer = left > RESERVE_RETRY_MS
+          ? setTimeout(attempt, RESERVE_RETRY_MS)
+          : setTimeout(() => finish(() => reject(new UnavailableError("datastore is busy", {
+            cause: new Error(`no connection within ${this.#lockTimeoutMs} ms`),
+          }))), Math.max(0, left));
+      };
+      attempt();
+    });
   }
 
   /** Waits up to 5 s for running calls, then closes every connection. */

@@ -9,7 +9,7 @@ import { parseSelector } from "../../core/selector.ts";
 import * as spiffeid from "../../core/spiffeid/mod.ts";
 import { toSPIFFEBundle } from "../../core/bundle/spiffe_bundle.ts";
 import type { CAManager } from "../ca/ca_manager.ts";
-import type { DataStore, ListEntriesFilter } from "../datastore/datastore.ts";
+import type { DataStore, ListEntriesFilter, NewRegistrationEntry } from "../datastore/datastore.ts";
 import { type AgentFilterJSON, type AgentServiceDeps, banAgent, countAgents, deleteAgent, filterFromRequest, getAgent, listAgents } from "./agent_service.ts";
 import { entryToJSON, idFromJSON, newEntryFromJSON } from "./entry_json.ts";
 import { errorHandler, statusOf } from "./errors.ts";
@@ -128,14 +128,15 @@ export function adminApp(cfg: AdminAppConfig): Hono {
     if (body.token !== undefined && typeof body.token !== "string") throw new InvalidArgumentError('"token" must be a string');
     const token = typeof body.token === "string" && body.token !== "" ? body.token : crypto.randomUUID();
     const expiresAt = Math.floor(cfg.clock.now().getTime() / 1000) + ttl;
-    await cfg.ds.createJoinToken({ token, expiresAt });
+    let alias: NewRegistrationEntry | undefined;
+    // Checked before anything is stored, so a refused request leaves no token behind.
     if (typeof body.agent_id === "string" && body.agent_id !== "") {
-      const alias = spiffeid.fromString(body.agent_id);
-      if (!alias.memberOf(td)) throw new InvalidArgumentError(`agent_id "${alias}" is not a member of trust domain "${td.name}"`);
+      const aliasID = spiffeid.fromString(body.agent_id);
+      if (!aliasID.memberOf(td)) throw new InvalidArgumentError(`agent_id "${aliasID}" is not a member of trust domain "${td.name}"`);
       const agentID = spiffeid.agentIDForJoinToken(td, token).toString();
       // As SPIRE: an entry making the join-token agent the parent of the friendly node ID.
-      await cfg.ds.createEntry({
-        spiffeID: alias.toString(),
+      alias = {
+        spiffeID: aliasID.toString(),
         parentID: agentID,
         selectors: [{ type: "spiffe_id", value: agentID }],
         x509SVIDTTL: 0,
@@ -144,8 +145,9 @@ export function adminApp(cfg: AdminAppConfig): Hono {
         hint: "",
         admin: false,
         downstream: false,
-      });
+      };
     }
+    await cfg.ds.createJoinToken({ token, expiresAt }, alias);
     void cfg.hub.notify();
     log.info("Join token created", { [F.EXPIRATION]: new Date(expiresAt * 1000).toISOString() });
     return c.json({ value: token, expires_at: expiresAt });

@@ -154,7 +154,12 @@ export interface DataStore {
   deleteAttestedNode(spiffeID: string): Promise<AttestedNode>;
 
   // Join tokens
-  createJoinToken(t: JoinToken): Promise<void>;
+  /**
+   * Stores a token and, when given, the alias entry naming its agent (SPIRE's CreateJoinToken with agent_id), both
+   * or neither; returns the alias entry.
+   * @throws {AlreadyExistsError}
+   */
+  createJoinToken(t: JoinToken, alias?: NewRegistrationEntry): Promise<RegistrationEntry | undefined>;
   /** Deletes and returns the token in one step, so that a token works exactly once. */
   takeJoinToken(token: string): Promise<JoinToken | undefined>;
   pruneJoinTokens(expiresBefore: number): Promise<number>;

@@ -74,12 +74,9 @@ async function recordEvent(tx: SQLExecutor, entryID: string, now: number): Promi
   await tx.run(`INSERT INTO entry_events (entry_id, created_at) VALUES ($1, $2)`, [entryID, now]);
 }
 
-/**
- * Inserts an entry with a fresh UUIDv4 id unless one is given, revision 0 and createdAt `now`.
- * @throws {AlreadyExistsError} "entry already exists" for the same parent, SPIFFE ID and selector set, or id
- */
-export async function createEntry(db: SQLDriver, e: NewRegistrationEntry, now: number): Promise<RegistrationEntry> {
-  const entry: RegistrationEntry = {
+/** The stored form of a new entry: a fresh UUIDv4 id unless one is given, revision 0 and createdAt `now`. */
+function newEntry(e: NewRegistrationEntry, now: number): RegistrationEntry {
+  return {
     // "" counts as absent: that is what a protobuf request carries when the caller set no id.
     id: e.id || crypto.randomUUID(),
     spiffeID: e.spiffeID,
@@ -95,24 +92,41 @@ export async function createEntry(db: SQLDriver, e: NewRegistrationEntry, now: n
     createdAt: now,
     expiresAt: e.expiresAt ?? 0,
   };
+}
+
+/**
+ * Writes a new entry, its selector rows and its event inside the caller's transaction, so that other writes (a join
+ * token and its alias entry) can commit together with it.
+ * @throws {AlreadyExistsError} "entry already exists" for the same parent, SPIFFE ID and selector set, or id
+ */
+export async function insertEntry(tx: SQLExecutor, e: NewRegistrationEntry, now: number): Promise<RegistrationEntry> {
+  const entry = newEntry(e, now);
   const hash = await selectorsHash(entry.selectors);
-  return db
-    .transaction(async (tx) => {
-      const rows = await tx.query<{ pk: unknown }>(
-        `INSERT INTO registered_entries (id, spiffe_id, parent_id, selectors_hash, selectors, x509_svid_ttl,
-           jwt_svid_ttl, dns_names, hint, admin, downstream, revision_number, created_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING pk`,
-        [
-          entry.id, entry.spiffeID, entry.parentID, hash, JSON.stringify(entry.selectors), entry.x509SVIDTTL,
-          entry.jwtSVIDTTL, JSON.stringify(entry.dnsNames), entry.hint, toFlag(entry.admin),
-          toFlag(entry.downstream), 0, now, entry.expiresAt ?? 0,
-        ],
-      );
-      await insertSelectors(tx, toNumber(rows[0]?.pk), entry.selectors);
-      await recordEvent(tx, entry.id, now);
-      return entry;
-    })
-    .catch(renameConflict(DUPLICATE));
+  try {
+    const rows = await tx.query<{ pk: unknown }>(
+      `INSERT INTO registered_entries (id, spiffe_id, parent_id, selectors_hash, selectors, x509_svid_ttl,
+         jwt_svid_ttl, dns_names, hint, admin, downstream, revision_number, created_at, expires_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING pk`,
+      [
+        entry.id, entry.spiffeID, entry.parentID, hash, JSON.stringify(entry.selectors), entry.x509SVIDTTL,
+        entry.jwtSVIDTTL, JSON.stringify(entry.dnsNames), entry.hint, toFlag(entry.admin),
+        toFlag(entry.downstream), 0, now, entry.expiresAt ?? 0,
+      ],
+    );
+    await insertSelectors(tx, toNumber(rows[0]?.pk), entry.selectors);
+    await recordEvent(tx, entry.id, now);
+  } catch (err) {
+    renameConflict(DUPLICATE)(err);
+  }
+  return entry;
+}
+
+/**
+ * Inserts an entry, its selectors and its event in one transaction.
+ * @throws {AlreadyExistsError} "entry already exists" for the same parent, SPIFFE ID and selector set, or id
+ */
+export async function createEntry(db: SQLDriver, e: NewRegistrationEntry, now: number): Promise<RegistrationEntry> {
+  return db.transaction((tx) => insertEntry(tx, e, now));
 }
 
 export async function fetchEntry(db: SQLDriver, id: string): Promise<RegistrationEntry | undefined> {

@@ -1,13 +1,31 @@
 /** Single-use join tokens in the SQL datastore. @module */
 import type { SQLDriver } from "../../../core/ports/sql_driver.ts";
-import type { JoinToken } from "../datastore.ts";
+import type { JoinToken, NewRegistrationEntry, RegistrationEntry } from "../datastore.ts";
 import { renameConflict, toNumber } from "./_codec.ts";
+import { insertEntry } from "./entries.ts";
 
-/** @throws {AlreadyExistsError} when the token exists (the message leaves the secret out) */
-export async function createJoinToken(db: SQLDriver, t: JoinToken): Promise<void> {
-  await db
-    .run(`INSERT INTO join_tokens (token, expires_at) VALUES ($1, $2)`, [t.token, t.expiresAt])
-    .catch(renameConflict("join token already exists"));
+const INSERT = `INSERT INTO join_tokens (token, expires_at) VALUES ($1, $2)`;
+
+/**
+ * Stores a token and, when given, its alias entry in one transaction: a crash never leaves a token whose alias
+ * (the node ID an operator asked for) is missing, nor an alias whose token is.
+ * @throws {AlreadyExistsError} "join token already exists" (the message leaves the secret out), or "entry already
+ *   exists" for the alias
+ */
+export async function createJoinToken(
+  db: SQLDriver,
+  t: JoinToken,
+  alias: NewRegistrationEntry | undefined,
+  now: number,
+): Promise<RegistrationEntry | undefined> {
+  if (alias === undefined) {
+    await db.run(INSERT, [t.token, t.expiresAt]).catch(renameConflict("join token already exists"));
+    return undefined;
+  }
+  return db.transaction(async (tx) => {
+    await tx.run(INSERT, [t.token, t.expiresAt]).catch(renameConflict("join token already exists"));
+    return insertEntry(tx, alias, now);
+  });
 }
 
 /**

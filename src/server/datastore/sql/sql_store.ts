@@ -133,8 +133,8 @@ export class SQLStore implements DataStore {
     return deleteAttestedNode(this.driver, spiffeID);
   }
 
-  createJoinToken(t: JoinToken): Promise<void> {
-    return createJoinToken(this.driver, t);
+  createJoinToken(t: JoinToken, alias?: NewRegistrationEntry): Promise<RegistrationEntry | undefined> {
+    return createJoinToken(this.driver, t, alias, this.#now());
   }
   takeJoinToken(token: string): Promise<JoinToken | undefined> {
     return takeJoinToken(this.driver, token);
