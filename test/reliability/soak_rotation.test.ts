@@ -168,10 +168,18 @@ test(`soak: ${SVID_ROTATIONS} SVID rotations and ${CA_ROTATIONS} CA rotations un
     const caIDs: string[] = [];
     let stopCA = false;
     const caLoop = (async () => {
+      // SPIRE's operator flow: prepare (the new root is published), wait until every stream trusts it, then activate.
+      // Activating at once (`ca rotate`) could hand a workload an SVID before its bundle holds the new root.
+      const L = "/localauthority.v1.LocalAuthority";
       while (!stopCA && caIDs.length < CA_ROTATIONS) {
-        const r = await admin.call<{ authority_id: string }>("POST", "/ca/v1/rotate");
-        assert.is(r.status, 200, JSON.stringify(r.body));
-        caIDs.push(r.body.authority_id);
+        const p = await admin.call<{ prepared_authority: { authority_id: string } }>("POST", `${L}/PrepareX509Authority`);
+        assert.is(p.status, 200, JSON.stringify(p.body));
+        const id = p.body.prepared_authority.authority_id;
+        await waitFor(`root ${id} on every stream`, async () => (stopCA || streams.every((s) => s.roots.has(id)) ? true : undefined), 30_000);
+        if (stopCA) break;
+        const a = await admin.call("POST", `${L}/ActivateX509Authority`, { authority_id: id });
+        assert.is(a.status, 200, JSON.stringify(a.body));
+        caIDs.push(id);
         await new Promise((res) => setTimeout(res, CA_EVERY_MS));
       }
     })();
