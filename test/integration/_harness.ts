@@ -111,9 +111,16 @@ export class Proc {
   get exited(): boolean {
     return this.child.exitCode !== null || this.child.signalCode !== null;
   }
-  waitExit(): Promise<number | null> {
+  /** Resolves with the exit code; rejects with the output's tail when the process is still running after `timeoutMs`. */
+  waitExit(timeoutMs = 120_000): Promise<number | null> {
     if (this.exited) return Promise.resolve(this.child.exitCode);
-    return new Promise((r) => this.child.once("exit", (code) => r(code)));
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`process still running after ${timeoutMs / 1000} s:\n${tail(this.output)}`)), timeoutMs);
+      this.child.once("exit", (code) => {
+        clearTimeout(t);
+        resolve(code);
+      });
+    });
   }
   async stop(signal: NodeJS.Signals = "SIGTERM"): Promise<number | null> {
     if (this.exited) return this.child.exitCode;

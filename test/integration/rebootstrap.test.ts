@@ -11,6 +11,9 @@ import { newCA, newNodeCert } from "../server/nodeattestor/_pki.ts";
 import { type Cluster, startServer, waitFor, wispServer } from "./_harness.ts";
 import { type EdgeAgent, startEdgeAgent, x509popAgent, x509popCluster } from "./_x509pop.ts";
 
+/** The cluster's own bootstrap line (trust_bundle_path by default), which these tests replace with theirs. */
+const BOOTSTRAP_LINE = /insecure_bootstrap = true|trust_bundle_path = "[^"]*"/;
+
 let c: Cluster;
 let edge: EdgeAgent;
 let bundlePath: string;
@@ -32,7 +35,7 @@ test.before(async () => {
     await writeBundle();
     edge = x509popAgent(c, "edge", leaf);
     writeFileSync(edge.conf, readFileSync(edge.conf, "utf8").replace(
-      "insecure_bootstrap = true",
+      BOOTSTRAP_LINE,
       `trust_bundle_path = "${bundlePath}"\n  rebootstrap_mode = "auto"\n  rebootstrap_delay = "2s"`,
     ));
     await startEdgeAgent(edge);

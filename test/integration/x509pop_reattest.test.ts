@@ -13,6 +13,9 @@ import { AGENT_BIN, type Cluster, joinToken, Proc, startServer, waitFor, wispSer
 import { newCA, newNodeCert } from "../server/nodeattestor/_pki.ts";
 import { type EdgeAgent, listAgents, startEdgeAgent, x509popAgent, x509popCluster } from "./_x509pop.ts";
 
+/** The cluster's own bootstrap line (trust_bundle_path by default), which these tests replace with theirs. */
+const BOOTSTRAP_LINE = /insecure_bootstrap = true|trust_bundle_path = "[^"]*"/;
+
 const UID = process.getuid?.() ?? 0;
 const AGENT_TTL_S = 8;
 let c: Cluster;
@@ -33,7 +36,7 @@ test.before(async () => {
     writeFileSync(bundlePath, b.stdout);
     edge = x509popAgent(c, "edge", leaf);
     // Verified bootstrap, so rebootstrap_mode "always" is allowed; x509pop can re-attest, so it is accepted.
-    writeFileSync(edge.conf, readFileSync(edge.conf, "utf8").replace("insecure_bootstrap = true", `trust_bundle_path = "${bundlePath}"\n  rebootstrap_mode = "always"`));
+    writeFileSync(edge.conf, readFileSync(edge.conf, "utf8").replace(BOOTSTRAP_LINE, `trust_bundle_path = "${bundlePath}"\n  rebootstrap_mode = "always"`));
     await startEdgeAgent(edge);
     await createEntry(c, { parentID: (await listAgents(c))[0]!.id, spiffeID: "spiffe://example.org/edge-web", selector: `unix:uid:${UID}` });
   } catch (err) {
@@ -89,7 +92,7 @@ test("rebootstrap_mode: always is fatal for a join-token agent, auto falls back 
     writeFileSync(p, readFileSync(c.agentConf, "utf8")
       .replace(/data_dir = "[^"]*"/, `data_dir = "${join(c.dir, name)}"`)
       .replace(/socket_path = "[^"]*"/, `socket_path = "${join(c.dir, `${name}.sock`)}"`)
-      .replace("insecure_bootstrap = true", insecure ? `insecure_bootstrap = true\n  ${extra}` : `trust_bundle_path = "${bundlePath}"\n  ${extra}`));
+      .replace(BOOTSTRAP_LINE, insecure ? `insecure_bootstrap = true\n  ${extra}` : `trust_bundle_path = "${bundlePath}"\n  ${extra}`));
     return p;
   };
   const always = new Proc(AGENT_BIN, ["run", "-config", conf("always", `rebootstrap_mode = "always"`), "-joinToken", await joinToken(c)]);
