@@ -121,7 +121,7 @@ test("a workload with no entry (uid 1001) gets PermissionDenied \"no identity is
 
 const HEADER = { "workload.spiffe.io": "true" };
 
-async function rpcFails(call: Promise<unknown>, cls: Function, message: string): Promise<void> {
+async function rpcFails(call: Promise<unknown>, cls: new (...args: never[]) => Error, message: string): Promise<void> {
   try {
     await call;
     assert.unreachable("call succeeded");

@@ -17,7 +17,10 @@ import { AlreadyExistsError, ConfigError, InternalError, ServiceError, Unavailab
 import type { SQLDriver, SQLExecutor, SQLRunResult, SQLValue } from "../../core/ports/sql_driver.ts";
 import { postgresOptions } from "./postgres_options.ts";
 
-type Sql = postgres.Sql<{}>;
+/** postgres.js's custom-types parameter: none are registered, so it is the empty map its own default uses. */
+// deno-lint-ignore ban-types
+type PGTypes = {};
+type Sql = postgres.Sql<PGTypes>;
 type Params = postgres.ParameterOrJSON<never>[];
 
 export interface PostgresDriverOptions {
@@ -93,7 +96,7 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-async function execOn(sql: Sql | postgres.TransactionSql<{}>, text: string): Promise<void> {
+async function execOn(sql: Sql | postgres.TransactionSql<PGTypes>, text: string): Promise<void> {
   try {
     await sql.unsafe(text);
   } catch (err) {
@@ -102,7 +105,7 @@ async function execOn(sql: Sql | postgres.TransactionSql<{}>, text: string): Pro
 }
 
 async function queryOn<T>(
-  sql: Sql | postgres.TransactionSql<{}>,
+  sql: Sql | postgres.TransactionSql<PGTypes>,
   text: string,
   params: readonly SQLValue[],
 ): Promise<T[]> {
@@ -115,7 +118,7 @@ async function queryOn<T>(
 }
 
 async function runOn(
-  sql: Sql | postgres.TransactionSql<{}>,
+  sql: Sql | postgres.TransactionSql<PGTypes>,
   text: string,
   params: readonly SQLValue[],
 ): Promise<SQLRunResult> {
@@ -276,7 +279,7 @@ export class PostgresDriver implements SQLDriver {
    * again beside the first, until the lock timeout; the first connection to arrive is used, later ones go straight
    * back to the pool.
    */
-  #reserve(db: Sql): Promise<postgres.ReservedSql<{}>> {
+  #reserve(db: Sql): Promise<postgres.ReservedSql<PGTypes>> {
     const deadline = Date.now() + this.#lockTimeoutMs;
     return new Promise((resolve, reject) => {
       let done = false;

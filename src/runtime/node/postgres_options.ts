@@ -8,6 +8,10 @@ import type postgres from "postgres";
 import type { PGConnParams } from "../../core/config/pg_conn.ts";
 import { ConfigError } from "../../core/errors.ts";
 
+/** postgres.js's custom-types parameter: none are registered, so it is the empty map its own default uses. */
+// deno-lint-ignore ban-types
+type PGTypes = {};
+
 export interface PostgresPoolSettings {
   /** Most connections the pool opens; 10 when unset or 0. */
   maxOpenConns?: number;
@@ -34,7 +38,7 @@ function readPEM(label: string, key: string, path: string, issues: string[]): st
 }
 
 /** The `ssl` option: libpq's sslmode semantics as far as postgres.js can express them. */
-function tlsOption(p: PGConnParams, label: string, issues: string[]): NonNullable<postgres.Options<{}>["ssl"]> {
+function tlsOption(p: PGConnParams, label: string, issues: string[]): NonNullable<postgres.Options<PGTypes>["ssl"]> {
   const systemRoots = p.sslRootCert === "system";
   // libpq turns a given root certificate into verify-ca, and sslrootcert=system into verify-full.
   const mode = p.sslMode ?? (systemRoots ? "verify-full" : p.sslRootCert ? "verify-ca" : "prefer");
@@ -63,14 +67,14 @@ function tlsOption(p: PGConnParams, label: string, issues: string[]): NonNullabl
  * postgres.js options for one pool.
  * @throws {ConfigError} when hosts mix a unix socket directory with others, or a TLS file cannot be read
  */
-export function postgresOptions(p: PGConnParams, pool: PostgresPoolSettings, label: string): postgres.Options<{}> {
+export function postgresOptions(p: PGConnParams, pool: PostgresPoolSettings, label: string): postgres.Options<PGTypes> {
   const issues: string[] = [];
   const ports = p.hosts.map((_, i) => p.ports[p.ports.length === 1 ? 0 : i] ?? 5432);
   const socketDir = p.hosts.find((h) => h.startsWith("/"));
   if (socketDir !== undefined && p.hosts.length > 1) {
     issues.push(`${label}: a unix socket directory cannot be combined with other hosts`);
   }
-  const where: postgres.Options<{}> =
+  const where: postgres.Options<PGTypes> =
     socketDir !== undefined
       ? { host: socketDir, path: `${socketDir.replace(/\/+$/, "")}/.s.PGSQL.${ports[0] ?? 5432}`, ssl: false }
       : p.hosts.length > 0

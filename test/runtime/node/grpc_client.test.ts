@@ -59,7 +59,7 @@ test("unary() sends metadata and returns the response bytes", async () => {
 test("unary() maps gRPC statuses to ServiceError classes with the server's message", async () => {
   const c = dialWorkloadAPI(sock);
   const empty = new Uint8Array();
-  const cases: [Record<string, string>, string, Function, string][] = [
+  const cases: [Record<string, string>, string, new (...args: never[]) => Error, string][] = [
     [H, FETCH_JWT_SVID, PermissionDeniedError, "no identity issued"],
     [{}, FETCH_JWT_SVID, InvalidArgumentError, "security header missing from request"],
     [H, "/SpiffeWorkloadAPI/Nope", FailedPreconditionError, "The server does not implement the method /SpiffeWorkloadAPI/Nope"],

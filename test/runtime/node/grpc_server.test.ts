@@ -66,7 +66,7 @@ let server: GRPCServerHandle;
 const errors: string[] = [];
 const logger = { ...nullLogger, error: (m: string) => void errors.push(m), with: () => logger };
 
-function runClient(args: string[], asUid?: number): Promise<{ pid: number; first?: any; error?: { code: number; details: string } }> {
+function runClient(args: string[], asUid?: number): Promise<{ pid: number; first?: { svids: { spiffe_id: string }[] }; error?: { code: number; details: string } }> {
   const cmd = ["node", "--import", "tsx", CLIENT, sock, ...args];
   const argv = asUid === undefined ? cmd : ["setpriv", `--reuid=${asUid}`, `--regid=${asUid}`, "--clear-groups", ...cmd];
   const child = spawn(argv[0]!, argv.slice(1), { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] });
@@ -106,12 +106,12 @@ test("serveGRPC() creates the socket directory and applies the socket mode", () 
 
 test("serveGRPC() gives a root client's pid, uid and gid to the handler", async () => {
   const r = await runClient(["first"]);
-  assert.is(r.first.svids[0].spiffe_id, `spiffe://example.org/pid/${r.pid}/uid/0/gid/0`);
+  assert.is(r.first?.svids[0]?.spiffe_id, `spiffe://example.org/pid/${r.pid}/uid/0/gid/0`);
 });
 
 test("serveGRPC() gives a uid 1000 client's pid, uid and gid to the handler", async () => {
   const r = await runClient(["first"], 1000);
-  assert.is(r.first.svids[0].spiffe_id, `spiffe://example.org/pid/${r.pid}/uid/1000/gid/1000`);
+  assert.is(r.first?.svids[0]?.spiffe_id, `spiffe://example.org/pid/${r.pid}/uid/1000/gid/1000`);
 });
 
 test("serveGRPC() answers a handler's ServiceError with its status and message", async () => {
@@ -162,7 +162,7 @@ test("serveGRPC() survives garbage bytes on the socket and keeps serving others"
     });
   }
   const r = await runClient(["first"]);
-  assert.is(r.first.svids[0].spiffe_id, `spiffe://example.org/pid/${r.pid}/uid/0/gid/0`);
+  assert.is(r.first?.svids[0]?.spiffe_id, `spiffe://example.org/pid/${r.pid}/uid/0/gid/0`);
 });
 
 test("serveGRPC() aborts ctx.signal when a client cancels or its process dies mid-stream; verifyPeerAlive() then fails", async () => {

@@ -16,7 +16,8 @@ async function setup() {
   const app = adminApp({ ds, caManager, hub, clock, logger: nullLogger, trustDomain: TD, health: () => ({ live: true, ready: true, details: {} }) });
   const call = async (method: string, path: string, body?: unknown) => {
     const res = await app.request(path, { method, ...(body === undefined ? {} : { headers: { "content-type": "application/json" }, body: typeof body === "string" ? body : JSON.stringify(body) }) });
-    return { status: res.status, body: (await res.json()) as Record<string, any> };
+    return { status: res.status, // deno-lint-ignore no-explicit-any
+    body: (await res.json()) as Record<string, any> };
   };
   return { ds, clock, call };
 }
@@ -61,7 +62,7 @@ test("entry show filters by parent, SPIFFE ID and selector; bad filters are reje
   const byParent = await call("GET", "/entry/v1/entries?parentID=spiffe://example.org/node1");
   assert.is(byParent.body.entries.length, 2);
   const bySel = await call("GET", "/entry/v1/entries?selector=unix:uid:1001");
-  assert.equal(bySel.body.entries.map((e: any) => e.spiffe_id.path), ["/db"]);
+  assert.equal(bySel.body.entries.map((e: { spiffe_id: { path: string } }) => e.spiffe_id.path), ["/db"]);
   const bad = await call("GET", "/entry/v1/entries?selector=unix");
   assert.equal(bad, { status: 400, body: { status: "INVALID_ARGUMENT", code: "ERR_SELECTOR_INVALID", message: 'selector "unix" must be formatted as type:value' } });
   const badID = await call("GET", "/entry/v1/entries?parentID=spiffe://Example.org/x");

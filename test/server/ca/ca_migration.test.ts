@@ -52,6 +52,8 @@ test("a provider that starts naming an upstream takes effect at the next rotatio
   const clock = newClock();
   const ds = await memoryStore(clock);
   const pca = await testUpstream(clock);
+  // Set later in the test; the upstream callback reads it, so it cannot be a const.
+  // deno-lint-ignore prefer-const
   let current: UpstreamAuthority | undefined;
   const m = new CAManager({ trustDomain: TD, keyManager: new MemoryKeyManager(), ds, clock, logger: nullLogger, caTTL: 24 * HOUR, upstream: async () => current });
   await m.initialize();
@@ -83,6 +85,8 @@ test("bundle pruning keeps the old root while it is valid and for 24 h after; th
   const clock = newClock();
   const ds = await memoryStore(clock);
   const pca = await testUpstream(clock);
+  // Set later in the test; the upstream callback reads it, so it cannot be a const.
+  // deno-lint-ignore prefer-const
   let current: UpstreamAuthority | undefined;
   const m = new CAManager({ trustDomain: TD, keyManager: new MemoryKeyManager(), ds, clock, logger: nullLogger, caTTL: 24 * HOUR, upstream: async () => current });
   await m.initialize();

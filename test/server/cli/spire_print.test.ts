@@ -44,7 +44,7 @@ DNS name                : ung1000
 Admin                   : true
 
 `);
-  assert.match(formatEntryBlock(entry("/w", { id: "", x509_svid_ttl: 0 })), /^Entry ID                : \(none\)\n[\s\S]*X509-SVID TTL           : default\n/);
+  assert.match(formatEntryBlock(entry("/w", { id: "", x509_svid_ttl: 0 })), new RegExp(`^Entry ID {16}: \\(none\\)\n[\\s\\S]*X509-SVID TTL {11}: default\n`));
 });
 
 test("goJSON() sorts keys, drops nulls and escapes HTML characters like Go's encoder", () => {

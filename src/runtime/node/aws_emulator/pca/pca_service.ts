@@ -103,6 +103,8 @@ export class PcaService {
     if (token !== undefined) {
       if (token.length > 36) throw constraintError(token, "idempotencyToken", "Member must have length less than or equal to 36");
       if (token.length < 1) throw constraintError(token, "idempotencyToken", "Member must have length greater than or equal to 1");
+      // AWS's own pattern for the token, control characters included.
+      // deno-lint-ignore no-control-regex
       if (!/^[\u0009\u000A\u000D\u0020-\u00FF]*$/.test(token)) {
         throw constraintError(token, "idempotencyToken", "Member must satisfy regular expression pattern: [\\u0009\\u000A\\u000D\\u0020-\\u00FF]*");
       }
