@@ -19,7 +19,7 @@ const dial = (socketPath: string) => new AdminClient(unixFetch(socketPath), sock
 
 /** `run`: the server daemon with its datastore, HTTP servers and plugins (the AWS SDK among them). */
 async function runCommandHere(): Promise<Command> {
-  const [{ newLogger }, { runCommand }, { SQLStore }, { nodeHTTPServe }, { logSink }, { SQLiteDriver }, { serverPlugins }] =
+  const [{ newLogger }, { runCommand }, { SQLStore }, { nodeHTTPServe }, { logSink }, { SQLiteDriver }, { serverPlugins }, { nodeServerConnector }, { nodeHTTPGet }] =
     await Promise.all([
       import("../core/log/logger.ts"),
       import("../server/cli/run.ts"),
@@ -28,11 +28,15 @@ async function runCommandHere(): Promise<Command> {
       import("../runtime/node/log_sink.ts"),
       import("../runtime/node/sqlite_driver.ts"),
       import("./server_plugins.ts"),
+      import("../runtime/node/server_connector.ts"),
+      import("../runtime/node/http_get.ts"),
     ]);
   return runCommand({
     fs: nodeFS,
     http: nodeHTTPServe,
     clock: systemClock,
+    connector: nodeServerConnector,
+    httpGet: nodeHTTPGet,
     ...serverPlugins({ fs: nodeFS, clock: systemClock, env: process.env }),
     logger: (cfg, level) => newLogger({ level, sink: logSink({ format: cfg.logFormat, file: cfg.logFile }) }),
     async openDataStore(cfg) {

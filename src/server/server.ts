@@ -22,6 +22,12 @@ import { METRICS_CONTENT_TYPE, Registry } from "../core/metrics/registry.ts";
 import { countingUpstream } from "./upstreamauthority/counting_upstream.ts";
 import { hostPort, servePrometheus } from "../core/metrics/serve_prometheus.ts";
 import { type AWSPCAFactory, ManagedUpstream } from "./upstreamauthority/managed_upstream.ts";
+import type { FederationConfig } from "./federation/federation_config.ts";
+import { BundleRefresher } from "./federation/bundle_refresher.ts";
+import { bundleEndpointApp } from "./federation/bundle_endpoint.ts";
+import type { ServerConnector } from "../core/ports/server_connector.ts";
+import type { HTTPGet } from "../core/ports/http_get.ts";
+import { fromPEM } from "../core/x509/mod.ts";
 
 export interface ServerOptions {
   trustDomain: spiffeid.TrustDomain;
@@ -49,6 +55,8 @@ export interface ServerOptions {
   cacheReloadInterval?: number | undefined;
   /** How often CA rotation and managed config are checked, ms; default 10 s (SPIRE's rotator). */
   caRotateInterval?: number | undefined;
+  /** `federation`: bundle endpoint and federated trust domains. */
+  federation?: FederationConfig | undefined;
 }
 
 export interface ServerDeps {
@@ -67,8 +75,14 @@ export interface ServerDeps {
   logLevel?: LogLevelControl | undefined;
   /** Where metrics go; served as Prometheus text at `/metrics` on the health listener. */
   metrics?: Registry;
+  /** Fetches foreign bundles over https_spiffe (TLS checked against a stored bundle and the endpoint's SPIFFE ID). */
+  connector?: ServerConnector | undefined;
+  /** Fetches foreign bundles over https_web (the runtime's Web PKI roots). */
+  httpGet?: HTTPGet | undefined;
+  /** Reads the https_web bundle endpoint's certificate and key files. */
+  readFile?: ((path: string) => Promise<Uint8Array>) | undefined;
   /** Called once every listener is up (tests and `run` use it to print readiness). */
-  onReady?: (info: { agentAPIPort: number }) => void;
+  onReady?: (info: { agentAPIPort: number; bundleEndpointPort?: number }) => void;
 }
 
 export class Server {
@@ -124,8 +138,19 @@ export class Server {
         credentials: this.#svid.credentials,
       });
       handles.push(tls);
+      const fed = o.federation;
+      const refresher = fed && (fed.federatesWith.length > 0 || this.#d.connector)
+        ? new BundleRefresher({
+          ds, clock, logger, metrics, configured: fed.federatesWith,
+          connector: this.#d.connector ?? { connect: () => { throw new Error("https_spiffe is not available in this build"); } },
+          httpGet: this.#d.httpGet ?? (() => Promise.reject(new Error("https_web is not available in this build"))),
+          onChange: () => void hub.notify(),
+        })
+        : undefined;
       const health = () => {
         const h = caManager.health();
+        const federated = refresher?.status() ?? [];
+        const fedFailing = federated.filter((f) => f.consecutiveFailures > 0);
         const caValid = h.caNotAfter !== undefined && h.caNotAfter.getTime() > clock.now().getTime();
         // The datastore as the sync hub's 500 ms poll last saw it: while it is down agents keep what they hold, but
         // this server can authenticate no agent and sign nothing new, so it is not ready (restarting would not help,
@@ -133,7 +158,7 @@ export class Server {
         const dsHealth = hub.datastoreHealth();
         const ready = caValid && dsHealth.ok;
         // Degraded: the CA is valid, but the datastore is unreachable or the last rotation attempt failed.
-        const status = !caValid ? "unhealthy" : !dsHealth.ok || h.consecutiveFailures > 0 ? "degraded" : "healthy";
+        const status = !caValid ? "unhealthy" : !dsHealth.ok || h.consecutiveFailures > 0 || fedFailing.length > 0 ? "degraded" : "healthy";
         return {
           // SPIRE reports not-live after 10 failed rotations; a restart cannot bring an unreachable upstream back,
           // and this server still signs with a valid CA, so it stays live until that CA is gone.
@@ -149,12 +174,13 @@ export class Server {
             consecutive_failures: h.consecutiveFailures,
             last_error: h.lastError,
             managed_config_version: managed.version,
+            ...(federated.length > 0 ? { federated_bundles: federated } : {}),
           },
         };
       };
       const admin = adminApp({
         ds, caManager, hub, clock, logger, trustDomain: td, health, onManagedConfig: () => void managed.refresh(),
-        ca, jwt, logLevel: this.#d.logLevel,
+        ca, jwt, logLevel: this.#d.logLevel, refresher,
       });
       handles.push(await this.#d.http.unix({ socketPath: o.socketPath, mode: 0o770, fetch: (req) => admin.fetch(req) }));
       metrics.gauge("wisp_server_ca_expiry_seconds", "Seconds until the active X509 CA expires").collect(() => {
@@ -164,12 +190,42 @@ export class Server {
       metrics.gauge("wisp_server_ca_rotation_failures", "Failed CA rotation attempts since start").collect(() => caManager.health().failedRotations);
       metrics.gauge("wisp_server_agent_sync_streams", "Open agent sync streams").collect(() => hub.subscribers);
       if (o.healthChecks) handles.push(await this.#healthListener(health, metrics));
+      let bundleEndpoint: TLSServerHandle | undefined;
+      let reloadWebCert: (() => Promise<void>) | undefined;
+      if (fed?.bundleEndpoint) {
+        const be = fed.bundleEndpoint;
+        const app = bundleEndpointApp({ ds, trustDomain: td.name, refreshHintSeconds: Math.round(be.refreshHint / 1000), logger });
+        let credentials = this.#svid.credentials;
+        if (be.profile.type === "https_web") {
+          const p = be.profile;
+          const read = this.#d.readFile;
+          if (!read) throw new Error("the https_web bundle endpoint profile needs file access");
+          const load = async () => {
+            const [cert, key] = await Promise.all([read(p.certFilePath), read(p.keyFilePath)]);
+            const certPEM = new TextDecoder().decode(cert);
+            if (fromPEM(certPEM, "CERTIFICATE").length === 0) throw new Error(`no certificate found in ${p.certFilePath}`);
+            return { certChainPEM: certPEM, keyPEM: new TextDecoder().decode(key) };
+          };
+          credentials = await load();
+          reloadWebCert = async () => {
+            try {
+              bundleEndpoint?.setCredentials(await load());
+            } catch (err) {
+              logger.warn("Failed to reload bundle endpoint serving certificate", { [F.ERROR]: formatError(err) });
+            }
+          };
+        }
+        bundleEndpoint = await this.#d.http.https({ hostname: be.address, port: be.port, fetch: (req) => app.fetch(req), credentials });
+        handles.push(bundleEndpoint);
+        logger.with({ subsystem_name: "endpoints" }).info("Serving bundle endpoint", { [F.ADDRESS]: hostPort(be.address, bundleEndpoint.port), profile: be.profile.type });
+      }
       if (o.prometheus) handles.push(await servePrometheus({ http: this.#d.http, metrics, logger, ...o.prometheus }));
 
       const renewSVID = async () => {
         try {
           this.#svid = await issueServerSVID(ca, td, clock.now(), svidTTL);
           tls.setCredentials(this.#svid.credentials);
+          if (bundleEndpoint && fed?.bundleEndpoint?.profile.type === "https_spiffe") bundleEndpoint.setCredentials(this.#svid.credentials);
           logger.debug("Server SVID rotated", { [F.EXPIRATION]: this.#svid.notAfter.toISOString() });
         } catch (err) {
           logger.warn("Failed to rotate server SVID", { [F.ERROR]: formatError(err) });
@@ -183,12 +239,16 @@ export class Server {
       const endpoints = logger.with({ subsystem_name: "endpoints" });
       endpoints.info("Starting Server APIs", { [F.ADDRESS]: hostPort(o.bindAddress, tls.port), network: "tcp" });
       endpoints.info("Starting Server APIs", { [F.ADDRESS]: o.socketPath, network: "unix" });
-      this.#d.onReady?.({ agentAPIPort: tls.port });
+      this.#d.onReady?.({ agentAPIPort: tls.port, ...(bundleEndpoint ? { bundleEndpointPort: bundleEndpoint.port } : {}) });
       await Promise.all([
         caManager.run(stop.signal),
         this.#pollManaged(stop.signal, managed, rotateInterval),
         hub.run(stop.signal, o.cacheReloadInterval),
         this.#svidLoop(stop.signal, renewSVID),
+        refresher?.run(stop.signal),
+        reloadWebCert && fed?.bundleEndpoint?.profile.type === "https_web"
+          ? this.#every(stop.signal, fed.bundleEndpoint.profile.fileSyncInterval, reloadWebCert)
+          : undefined,
       ]);
     } finally {
       signal.removeEventListener("abort", onAbort);
@@ -206,6 +266,17 @@ export class Server {
       } catch {
         return;
       }
+    }
+  }
+
+  async #every(signal: AbortSignal, ms: number, fn: () => Promise<void>): Promise<void> {
+    while (!signal.aborted) {
+      try {
+        await this.#d.clock.sleep(ms, signal);
+      } catch {
+        return;
+      }
+      await fn();
     }
   }
 

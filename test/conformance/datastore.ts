@@ -404,7 +404,8 @@ export function datastoreSuite(name: string, open: () => Promise<OpenedDataStore
     assert.equal(await ds.setBundle({ trustDomain: fed, x509Authorities: [bytes(1), bytes(2)], jwtKeys: [k1], refreshHint: 60 }), b1);
     const b2 = await ds.setBundle({ trustDomain: fed, x509Authorities: [bytes(3)], jwtKeys: [], refreshHint: 30 });
     assert.equal(b2, { trustDomain: fed, x509Authorities: [bytes(3)], jwtKeys: [], refreshHint: 30, sequence: 2 });
-    const b3 = await ds.setBundle({ trustDomain: fed, x509Authorities: [bytes(3)], jwtKeys: [], refreshHint: 30, sequence: 42 });
+    assert.equal(await ds.setBundle({ trustDomain: fed, x509Authorities: [bytes(3)], jwtKeys: [], refreshHint: 30, sequence: 9 }), b2, "same content: not rewritten");
+    const b3 = await ds.setBundle({ trustDomain: fed, x509Authorities: [bytes(4)], jwtKeys: [], refreshHint: 30, sequence: 42 });
     assert.is(b3.sequence, 42, "a foreign spiffe_sequence ahead of ours is kept");
     await ds.appendBundle({ trustDomain: "one.example", x509Authorities: [bytes(5)], jwtKeys: [] });
     assert.equal((await ds.listBundles()).map((b) => b.trustDomain), ["one.example", fed]);

@@ -1,4 +1,6 @@
 /** The admin API, served on the server's Unix socket and used by the CLI: entries, agents, tokens, bundle, config. @module */
+import { bundleRoutes } from "./bundle_api.ts";
+import type { BundleRefresher } from "../federation/bundle_refresher.ts";
 import { type Context, Hono } from "hono";
 import { toBase64 } from "../../core/encoding.ts";
 import { InvalidArgumentError, NotFoundError } from "../../core/errors.ts";
@@ -37,6 +39,8 @@ export interface AdminAppConfig {
   jwt?: JWTSVIDSigner | undefined;
   /** The process log level, for `logger get|set|reset`. */
   logLevel?: LogLevelControl | undefined;
+  /** Federated bundle refresher, for `federation refresh`. */
+  refresher?: BundleRefresher | undefined;
 }
 
 export function adminApp(cfg: AdminAppConfig): Hono {
@@ -172,6 +176,7 @@ export function adminApp(cfg: AdminAppConfig): Hono {
     return c.json({ authority_id: ca.authorityID, expires_at: Math.floor(ca.notAfter.getTime() / 1000) });
   });
 
+  bundleRoutes(app, { ds: cfg.ds, trustDomain: td, logger: cfg.logger, notify: () => void cfg.hub.notify(), refresher: cfg.refresher });
   rpcRoutes(app, {
     ds: cfg.ds,
     trustDomain: td,

@@ -238,13 +238,13 @@ function sameContent(a: Bundle, b: Omit<Bundle, "sequence">): boolean {
 
 /**
  * Replaces a bundle whole, as SPIRE's SetBundle does for foreign trust domains. The stored sequence is the caller's
- * when given (the foreign `spiffe_sequence`), else the current one bumped; an unchanged bundle is not rewritten, so
- * pollers see no change.
+ * when given and ahead (the foreign `spiffe_sequence`), else the current one bumped; an unchanged bundle is not
+ * rewritten whatever sequence comes with it, so pollers see no change.
  */
 export async function setBundle(db: SQLDriver, b: Omit<Bundle, "sequence"> & { sequence?: number }): Promise<Bundle> {
   return db.transaction(async (tx) => {
     const current = await select(tx, b.trustDomain);
-    if (current !== undefined && sameContent(current, b) && (b.sequence === undefined || b.sequence === current.sequence)) return current;
+    if (current !== undefined && sameContent(current, b)) return current;
     const next: Bundle = {
       trustDomain: b.trustDomain,
       x509Authorities: b.x509Authorities.map((d) => new Uint8Array(d)),
