@@ -6,6 +6,7 @@ import { agentCommands } from "../server/cli/agent_commands.ts";
 import { configCommands } from "../server/cli/config_commands.ts";
 import { AdminClient } from "../server/cli/admin_client.ts";
 import { entryCommands } from "../server/cli/entry_commands.ts";
+import { bundleCommands } from "../server/cli/bundle_commands.ts";
 import { authorityCommands } from "../server/cli/authority_commands.ts";
 import { loggerCommands } from "../server/cli/logger_commands.ts";
 import { mintCommands } from "../server/cli/mint_commands.ts";
@@ -65,6 +66,7 @@ const client = [
   ...agentCommands(dial, systemClock),
   ...adminCommands(dial),
   ...configCommands(dial, nodeFS),
+  ...bundleCommands(dial, nodeFS),
   validateCommand(nodeFS),
 ];
 // CLI calls (entry create, token generate, healthcheck) skip the daemon's modules: on Node they took most of a call's time.

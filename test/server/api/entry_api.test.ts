@@ -38,7 +38,7 @@ test("batchCreateEntry() answers one status per entry with SPIRE's codes and tex
   assert.is(r[2]!.status.message, 'failed to convert entry: invalid spiffe ID: "spiffe://example.org/spire/x" is not a workload in trust domain "example.org"; path is in the reserved namespace');
   assert.is(r[3]!.status.message, 'failed to convert entry: invalid spiffe ID: "spiffe://other.org/x" is not a member of trust domain "example.org"');
   assert.is(r[4]!.status.message, "failed to convert entry: selector list is empty");
-  assert.is(r[5]!.status.message, "failed to convert entry: federates_with is not supported: wisp has no federation");
+  assert.is(r[5]!.status.message, 'failed to create entry: unable to find federated bundle "spiffe://other.org"');
 });
 
 test("batchUpdateEntry() keeps id and created_at and bumps the revision; batchDeleteEntry() reports unknown IDs", async () => {
