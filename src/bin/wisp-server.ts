@@ -7,6 +7,7 @@ import { configCommands } from "../server/cli/config_commands.ts";
 import { AdminClient } from "../server/cli/admin_client.ts";
 import { entryCommands } from "../server/cli/entry_commands.ts";
 import { bundleCommands } from "../server/cli/bundle_commands.ts";
+import { federationCommands } from "../server/cli/federation_commands.ts";
 import { authorityCommands } from "../server/cli/authority_commands.ts";
 import { loggerCommands } from "../server/cli/logger_commands.ts";
 import { mintCommands } from "../server/cli/mint_commands.ts";
@@ -67,6 +68,7 @@ const client = [
   ...adminCommands(dial),
   ...configCommands(dial, nodeFS),
   ...bundleCommands(dial, nodeFS),
+  ...federationCommands(dial, nodeFS),
   validateCommand(nodeFS),
 ];
 // CLI calls (entry create, token generate, healthcheck) skip the daemon's modules: on Node they took most of a call's time.

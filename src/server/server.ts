@@ -180,7 +180,7 @@ export class Server {
       };
       const admin = adminApp({
         ds, caManager, hub, clock, logger, trustDomain: td, health, onManagedConfig: () => void managed.refresh(),
-        ca, jwt, logLevel: this.#d.logLevel, refresher,
+        ca, jwt, logLevel: this.#d.logLevel, refresher, federatesWith: fed?.federatesWith,
       });
       handles.push(await this.#d.http.unix({ socketPath: o.socketPath, mode: 0o770, fetch: (req) => admin.fetch(req) }));
       metrics.gauge("wisp_server_ca_expiry_seconds", "Seconds until the active X509 CA expires").collect(() => {

@@ -1,5 +1,7 @@
 /** The admin API, served on the server's Unix socket and used by the CLI: entries, agents, tokens, bundle, config. @module */
 import { bundleRoutes } from "./bundle_api.ts";
+import { trustDomainRoutes } from "./trustdomain_api.ts";
+import type { FederationRelationship } from "../datastore/datastore.ts";
 import type { BundleRefresher } from "../federation/bundle_refresher.ts";
 import { type Context, Hono } from "hono";
 import { toBase64 } from "../../core/encoding.ts";
@@ -41,6 +43,8 @@ export interface AdminAppConfig {
   logLevel?: LogLevelControl | undefined;
   /** Federated bundle refresher, for `federation refresh`. */
   refresher?: BundleRefresher | undefined;
+  /** Federation relationships from the config file, listed beside the stored ones. */
+  federatesWith?: FederationRelationship[] | undefined;
 }
 
 export function adminApp(cfg: AdminAppConfig): Hono {
@@ -177,6 +181,7 @@ export function adminApp(cfg: AdminAppConfig): Hono {
   });
 
   bundleRoutes(app, { ds: cfg.ds, trustDomain: td, logger: cfg.logger, notify: () => void cfg.hub.notify(), refresher: cfg.refresher });
+  trustDomainRoutes(app, { ds: cfg.ds, trustDomain: td, logger: cfg.logger, notify: () => void cfg.hub.notify(), configured: cfg.federatesWith });
   rpcRoutes(app, {
     ds: cfg.ds,
     trustDomain: td,

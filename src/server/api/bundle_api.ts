@@ -34,7 +34,7 @@ export function bundleToJSON(b: Bundle): BundleJSON {
   };
 }
 
-function bundleFromJSON(v: unknown): Omit<Bundle, "sequence"> {
+export function bundleFromJSON(v: unknown): Omit<Bundle, "sequence"> {
   const o = (v ?? {}) as Partial<BundleJSON>;
   let td: string;
   try {
