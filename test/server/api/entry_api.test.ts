@@ -79,4 +79,26 @@ test("SyncHub does not hand out an entry past its expiry", async () => {
   assert.equal((await hub.authorizedEntries("spiffe://example.org/node1")).map((e) => e.spiffeID), ["spiffe://example.org/forever"]);
 });
 
+test("entries federate with trust domains whose bundle exists; the sync snapshot carries those bundles to the agent", async () => {
+  const clock = newClock();
+  const ds = await memoryStore(clock);
+  const root = new Uint8Array([1, 2, 3]);
+  await ds.setBundle({ trustDomain: "two.example", x509Authorities: [root], jwtKeys: [{ kid: "k", publicKey: new Uint8Array([9]), notAfter: 0 }], refreshHint: 60 });
+  await ds.setBundle({ trustDomain: "three.example", x509Authorities: [new Uint8Array([4])], jwtKeys: [], refreshHint: 60 });
+  const r = await batchCreateEntry(ds, TD, [
+    { ...web, federates_with: ["spiffe://two.example", "two.example"] },
+    { ...web, spiffe_id: id("/plain") },
+    { ...web, spiffe_id: id("/self"), federates_with: ["example.org"] },
+  ]);
+  assert.equal(r.map((x) => x.status.code), [0, 0, 3]);
+  assert.equal(r[0]!.entry!.federates_with, ["two.example"]);
+  assert.is(r[2]!.status.message, 'failed to convert entry: invalid federated trust domain: cannot federate with own trust domain "example.org"');
+  assert.equal((await filterEntries(ds, { by_federates_with: { trust_domains: ["spiffe://two.example"], match: "MATCH_SUPERSET" } })).map((e) => e.spiffeID), ["spiffe://example.org/web"]);
+
+  const hub = new SyncHub({ ds, trustDomain: "example.org", logger: nullLogger, clock });
+  const snap = await hub.snapshot("spiffe://example.org/node1");
+  // Only the trust domains the agent's entries name: three.example's bundle is not sent.
+  assert.equal(snap.federated_bundles, { "two.example": { x509_authorities: ["AQID"], jwt_authorities: [{ kid: "k", public_key: "CQ==", expires_at: 0 }] } });
+});
+
 test.run();
