@@ -109,7 +109,9 @@ test.before(async () => {
       await cleanupOne();
       await probe.cleanup();
     };
-    await Promise.all([startServer(one), startServer(two)]);
+    // One after the other: two cold starts at once on a loaded machine can outlast startServer's wait.
+    await startServer(one);
+    await startServer(two);
   } catch (err) {
     setupError = err;
   }
@@ -211,17 +213,65 @@ test("workloads in each trust domain get the other's bundle and complete mTLS au
 test("a CA rotation in two.example reaches one.example's workloads without a restart", async () => {
   if (setupError) throw setupError;
   const out1 = join(one.dir, "client-after");
-  const rot = await wispServer(["ca", "rotate", "-socketPath", two.serverSocket]);
-  assert.is(rot.code, 0, rot.stderr);
+  // SPIRE's rotation: the next authority is published in the bundle first (prepare), used later (activate). The
+  // prepared root must reach one.example before two.example's bundle endpoint serves an SVID that chains to it.
+  const prep = await wispServer(["localauthority", "x509", "prepare", "-output", "json", "-socketPath", two.serverSocket]);
+  assert.is(prep.code, 0, prep.stderr);
+  const authorityID = (JSON.parse(prep.stdout) as { prepared_authority: { authority_id: string } }).prepared_authority.authority_id;
   const twoBundle = await wispServer(["bundle", "show", "-socketPath", two.serverSocket]);
-  assert.is(countCerts(twoBundle.stdout), 2, "the rotated bundle holds the old and the new root");
+  assert.is(countCerts(twoBundle.stdout), 2, "the bundle holds the active and the prepared root");
   const got = await waitFor("rotated federated bundle at one.example's workload", async () => {
     await fetchWrite(one, out1);
     const pem = readFileSync(join(out1, "federated_bundle.0.0.pem"), "utf8");
     return countCerts(pem) === 2 ? pem : undefined;
-  }, 60_000);
+  }, 90_000);
   assert.is(got, twoBundle.stdout);
+
+  const act = await wispServer(["localauthority", "x509", "activate", "-authorityID", authorityID, "-socketPath", two.serverSocket]);
+  assert.is(act.code, 0, act.stderr);
+  // two.example's endpoint now serves an SVID from the new authority; one.example still authenticates it, with the
+  // bundle it fetched, without a restart.
+  await waitFor("refresh over https_spiffe after activation", async () => {
+    const r = await wispServer(["federation", "refresh", "-id", "two.example", "-socketPath", one.serverSocket]);
+    return r.code === 0 && r.stdout === "Bundle refreshed\n" ? true : undefined;
+  }, 60_000);
   assert.ok(!one.server!.exited && !one.agent!.exited);
+});
+
+test("bundle and federation commands answer as SPIRE's", async () => {
+  if (setupError) throw setupError;
+  const list = await wispServer(["federation", "list", "-socketPath", one.serverSocket]);
+  assert.is(list.code, 0, list.stderr);
+  assert.is(list.stdout,
+    "Found 1 federation relationship\n\n" +
+    "Trust domain              : two.example\n" +
+    `Bundle endpoint URL       : https://127.0.0.1:${twoBundlePort}\n` +
+    "Bundle endpoint profile   : https_spiffe\n" +
+    "Endpoint SPIFFE ID        : spiffe://two.example/spire/server\n");
+  const created = await wispServer(["federation", "create", "-trustDomain", "three.example", "-bundleEndpointURL", "https://127.0.0.1:1/", "-bundleEndpointProfile", "https_web", "-socketPath", one.serverSocket]);
+  assert.is(created.code, 0, created.stderr);
+  assert.is(created.stdout, "\nTrust domain              : three.example\nBundle endpoint URL       : https://127.0.0.1:1/\nBundle endpoint profile   : https_web\n");
+  const dup = await wispServer(["federation", "create", "-trustDomain", "three.example", "-bundleEndpointURL", "https://127.0.0.1:1/", "-bundleEndpointProfile", "https_web", "-socketPath", one.serverSocket]);
+  assert.is(dup.code, 1);
+  assert.match(dup.stderr, /^Failed to create the following federation relationship \(code: AlreadyExists, msg: "failed to create federation relationship: federation relationship already exists"\):/);
+  const show = await wispServer(["federation", "show", "-trustDomain", "three.example", "-socketPath", one.serverSocket]);
+  assert.match(show.stdout, /^Found a federation relationship with trust domain three.example:\n\nTrust domain {14}: three.example\n/);
+  // Unreachable endpoint: the refresh fails with the reason, and the failure shows in health.
+  const refresh = await wispServer(["federation", "refresh", "-id", "three.example", "-socketPath", one.serverSocket]);
+  assert.is(refresh.code, 1);
+  assert.match(refresh.stderr, /unable to fetch bundle: /);
+  const del = await wispServer(["federation", "delete", "-id", "three.example", "-socketPath", one.serverSocket]);
+  assert.is(del.stdout, "federation relationship deleted.\n");
+  const gone = await wispServer(["federation", "refresh", "-id", "three.example", "-socketPath", one.serverSocket]);
+  assert.match(gone.stderr, /there is no federation relationship with trust domain \\?"three.example\\?"/);
+
+  // A bundle in use by an entry is not deleted in restrict mode.
+  const restricted = await wispServer(["bundle", "delete", "-id", "spiffe://two.example", "-socketPath", one.serverSocket]);
+  assert.is(restricted.code, 1);
+  assert.match(restricted.stderr, /cannot delete bundle; federated with 1 registration entries/);
+  const bad = await wispServer(["bundle", "set", "-id", "spiffe://four.example", "-path", one.serverConf, "-socketPath", one.serverSocket]);
+  assert.is(bad.code, 1);
+  assert.is(bad.stderr, "Error: unable to parse bundle data: no PEM blocks\n");
 });
 
 test.run();
