@@ -172,7 +172,8 @@ export class Server {
             ca_upstream_authority: h.caUpstream ?? null,
             failed_rotations: h.failedRotations,
             consecutive_failures: h.consecutiveFailures,
-            last_error: h.lastError,
+            last_error: h.lastError ??
+              (fedFailing.length > 0 ? `unable to refresh the bundle of ${fedFailing.map((f) => `${f.trustDomain} (${f.lastError})`).join(", ")}` : undefined),
             managed_config_version: managed.version,
             ...(federated.length > 0 ? { federated_bundles: federated } : {}),
           },
