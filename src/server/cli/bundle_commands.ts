@@ -42,7 +42,12 @@ export async function formatBundle(b: BundleJSON, f: "pem" | "spiffe"): Promise<
 /** Bundle data from PEM or a SPIFFE document, for `bundle set` and `federation create -trustDomainBundlePath`. */
 export async function bundleFromData(td: string, data: string, f: "pem" | "spiffe", now: Date): Promise<BundleJSON> {
   if (f === "pem") {
-    const certs = fromPEM(data, "CERTIFICATE");
+    let certs: Uint8Array[] = [];
+    try {
+      certs = fromPEM(data, "CERTIFICATE");
+    } catch {
+      // No PEM block at all: SPIRE's text below.
+    }
     if (certs.length === 0) throw new UsageError("unable to parse bundle data: no PEM blocks");
     return { trust_domain: td, x509_authorities: certs.map((c) => ({ asn1: toBase64(c) })), jwt_authorities: [], refresh_hint: 0, sequence_number: 0 };
   }
