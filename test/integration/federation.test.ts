@@ -274,4 +274,19 @@ test("bundle and federation commands answer as SPIRE's", async () => {
   assert.is(bad.stderr, "Error: unable to parse bundle data: no PEM blocks\n");
 });
 
+test("a JWT-SVID of two.example validates at one.example's agent against the federated JWT keys, which FetchJWTBundles serves", async () => {
+  if (setupError) throw setupError;
+  const fetched = await waitFor("JWT-SVID in two.example", async () => {
+    const r = await wispAgent(["api", "fetch", "jwt", "-audience", "one", "-socketPath", two.agentSocket], { asUser: UID });
+    return r.code === 0 ? r : undefined;
+  });
+  const token = /^token\(spiffe:\/\/two\.example\/server\):\n\t(\S+)\n/.exec(fetched.stdout)![1]!;
+  // The other trust domain's bundle is listed beside the own one for a workload that federates with it.
+  assert.match(fetched.stdout, /bundle\(spiffe:\/\/one\.example\):\n\t\{"keys":\[\{/);
+  assert.match(fetched.stdout, /bundle\(spiffe:\/\/two\.example\):\n/);
+  const v = await wispAgent(["api", "validate", "jwt", "-audience", "one", "-svid", token, "-socketPath", one.agentSocket], { asUser: UID });
+  assert.is(v.code, 0, v.stderr);
+  assert.is(v.stdout.split("\n")[1], "SPIFFE ID : spiffe://two.example/server");
+});
+
 test.run();
