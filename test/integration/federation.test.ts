@@ -265,6 +265,21 @@ test("bundle and federation commands answer as SPIRE's", async () => {
   const gone = await wispServer(["federation", "refresh", "-id", "three.example", "-socketPath", one.serverSocket]);
   assert.match(gone.stderr, /there is no federation relationship with trust domain \\?"three.example\\?"/);
 
+  // -data as SPIRE's: the relationship and its bootstrap bundle (spiffe format) in one JSON document.
+  const twoDoc = await wispServer(["bundle", "show", "-format", "spiffe", "-socketPath", two.serverSocket]);
+  const dataPath = join(one.dir, "rels.json");
+  writeFileSync(dataPath, JSON.stringify({ federationRelationships: [{
+    trustDomain: "five.example", bundleEndpointURL: "https://127.0.0.1:1/", bundleEndpointProfile: "https_web",
+    trustDomainBundle: JSON.parse(twoDoc.stdout), trustDomainBundleFormat: "spiffe",
+  }] }));
+  const fromData = await wispServer(["federation", "create", "-data", dataPath, "-socketPath", one.serverSocket]);
+  assert.is(fromData.code, 0, fromData.stderr);
+  const five = await wispServer(["bundle", "list", "-id", "spiffe://five.example", "-socketPath", one.serverSocket]);
+  const twoPEM = await wispServer(["bundle", "show", "-socketPath", two.serverSocket]);
+  assert.is(five.stdout, twoPEM.stdout);
+  const both = await wispServer(["federation", "update", "-data", dataPath, "-trustDomain", "five.example", "-socketPath", one.serverSocket]);
+  assert.is(both.stderr, "Error: cannot use other flags to specify relationship fields when 'data' flag is set\n");
+
   // A bundle in use by an entry is not deleted in restrict mode.
   const restricted = await wispServer(["bundle", "delete", "-id", "spiffe://two.example", "-socketPath", one.serverSocket]);
   assert.is(restricted.code, 1);
