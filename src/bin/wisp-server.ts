@@ -6,6 +6,8 @@ import { agentCommands } from "../server/cli/agent_commands.ts";
 import { configCommands } from "../server/cli/config_commands.ts";
 import { AdminClient } from "../server/cli/admin_client.ts";
 import { entryCommands } from "../server/cli/entry_commands.ts";
+import { bundleCommands } from "../server/cli/bundle_commands.ts";
+import { federationCommands } from "../server/cli/federation_commands.ts";
 import { authorityCommands } from "../server/cli/authority_commands.ts";
 import { loggerCommands } from "../server/cli/logger_commands.ts";
 import { mintCommands } from "../server/cli/mint_commands.ts";
@@ -19,7 +21,7 @@ const dial = (socketPath: string) => new AdminClient(unixFetch(socketPath), sock
 
 /** `run`: the server daemon with its datastore, HTTP servers and plugins (the AWS SDK among them). */
 async function runCommandHere(): Promise<Command> {
-  const [{ newLogger }, { runCommand }, { SQLStore }, { nodeHTTPServe }, { logSink }, { SQLiteDriver }, { serverPlugins }] =
+  const [{ newLogger }, { runCommand }, { SQLStore }, { nodeHTTPServe }, { logSink }, { SQLiteDriver }, { serverPlugins }, { nodeServerConnector }, { nodeHTTPGet }] =
     await Promise.all([
       import("../core/log/logger.ts"),
       import("../server/cli/run.ts"),
@@ -28,11 +30,15 @@ async function runCommandHere(): Promise<Command> {
       import("../runtime/node/log_sink.ts"),
       import("../runtime/node/sqlite_driver.ts"),
       import("./server_plugins.ts"),
+      import("../runtime/node/server_connector.ts"),
+      import("../runtime/node/http_get.ts"),
     ]);
   return runCommand({
     fs: nodeFS,
     http: nodeHTTPServe,
     clock: systemClock,
+    connector: nodeServerConnector,
+    httpGet: nodeHTTPGet,
     ...serverPlugins({ fs: nodeFS, clock: systemClock, env: process.env }),
     logger: (cfg, level) => newLogger({ level, sink: logSink({ format: cfg.logFormat, file: cfg.logFile }) }),
     async openDataStore(cfg) {
@@ -61,6 +67,8 @@ const client = [
   ...agentCommands(dial, systemClock),
   ...adminCommands(dial),
   ...configCommands(dial, nodeFS),
+  ...bundleCommands(dial, nodeFS),
+  ...federationCommands(dial, nodeFS),
   validateCommand(nodeFS),
 ];
 // CLI calls (entry create, token generate, healthcheck) skip the daemon's modules: on Node they took most of a call's time.

@@ -1,4 +1,5 @@
 /** The wisp-server configuration: file shape, parsed shape, defaults and validation of server.conf. @module */
+import { type FederationConfig, readFederation } from "./federation/federation_config.ts";
 import * as spiffeid from "../core/spiffeid/mod.ts";
 import type { LogLevel } from "../core/log/logger.ts";
 import * as config from "../core/config/mod.ts";
@@ -99,6 +100,8 @@ export interface ServerConfig extends ServerDropInConfig {
   nodeAttestors: NodeAttestorConfig[];
   /** Absent means a self-signed CA. */
   upstreamAuthority?: UpstreamAuthorityConfig;
+  /** `federation`: the bundle endpoint served and the foreign trust domains whose bundles are fetched. */
+  federation: FederationConfig;
 }
 
 /** Every default of the server config, in one place (SPIRE `defaultConfig()`). */
@@ -180,6 +183,7 @@ export function buildServerConfig(
     ...config.optionalField("jwtIssuer", s.string("jwt_issuer")),
     healthChecks: config.readHealthChecksPlacement(root, s, status),
     ...readServerDropIn(root, s, status),
+    federation: readFederation(s, status),
     ...buildPlugins(root.raw("plugins"), dataDir, status),
   };
   root.finish();

@@ -26,6 +26,12 @@ import { WISP_VERSION } from "../core/version.ts";
 import type { ConsoleSource } from "./console/console_source.ts";
 import { serveConsole } from "./console/serve_console.ts";
 import { activitySeries, sampleActivity, upstreamCalls } from "./console/activity_series.ts";
+import type { FederationConfig } from "./federation/federation_config.ts";
+import { BundleRefresher } from "./federation/bundle_refresher.ts";
+import { bundleEndpointApp } from "./federation/bundle_endpoint.ts";
+import type { ServerConnector } from "../core/ports/server_connector.ts";
+import type { HTTPGet } from "../core/ports/http_get.ts";
+import { fromPEM } from "../core/x509/mod.ts";
 
 export interface ServerOptions {
   trustDomain: spiffeid.TrustDomain;
@@ -59,6 +65,8 @@ export interface ServerOptions {
   adminIDs?: readonly string[] | undefined;
   /** How often the console's event stream looks for changes, ms; default 1 s. */
   consoleChangePollMs?: number | undefined;
+  /** `federation`: bundle endpoint and federated trust domains. */
+  federation?: FederationConfig | undefined;
 }
 
 export interface ServerDeps {
@@ -77,8 +85,14 @@ export interface ServerDeps {
   logLevel?: LogLevelControl | undefined;
   /** Where metrics go; served as Prometheus text at `/metrics` on the health listener. */
   metrics?: Registry;
+  /** Fetches foreign bundles over https_spiffe (TLS checked against a stored bundle and the endpoint's SPIFFE ID). */
+  connector?: ServerConnector | undefined;
+  /** Fetches foreign bundles over https_web (the runtime's Web PKI roots). */
+  httpGet?: HTTPGet | undefined;
+  /** Reads the https_web bundle endpoint's certificate and key files. */
+  readFile?: ((path: string) => Promise<Uint8Array>) | undefined;
   /** Called once every listener is up (tests and `run` use it to print readiness). */
-  onReady?: (info: { agentAPIPort: number; consoleURL?: string | undefined }) => void;
+  onReady?: (info: { agentAPIPort: number; consoleURL?: string | undefined; bundleEndpointPort?: number }) => void;
 }
 
 export class Server {
@@ -135,8 +149,19 @@ export class Server {
         credentials: this.#svid.credentials,
       });
       handles.push(tls);
+      const fed = o.federation;
+      const refresher = fed && (fed.federatesWith.length > 0 || this.#d.connector)
+        ? new BundleRefresher({
+          ds, clock, logger, metrics, configured: fed.federatesWith,
+          connector: this.#d.connector ?? { connect: () => { throw new Error("https_spiffe is not available in this build"); } },
+          httpGet: this.#d.httpGet ?? (() => Promise.reject(new Error("https_web is not available in this build"))),
+          onChange: () => void hub.notify(),
+        })
+        : undefined;
       const health = () => {
         const h = caManager.health();
+        const federated = refresher?.status() ?? [];
+        const fedFailing = federated.filter((f) => f.consecutiveFailures > 0);
         const caValid = h.caNotAfter !== undefined && h.caNotAfter.getTime() > clock.now().getTime();
         // The datastore as the sync hub's 500 ms poll last saw it: while it is down agents keep what they hold, but
         // this server can authenticate no agent and sign nothing new, so it is not ready (restarting would not help,
@@ -144,7 +169,7 @@ export class Server {
         const dsHealth = hub.datastoreHealth();
         const ready = caValid && dsHealth.ok;
         // Degraded: the CA is valid, but the datastore is unreachable or the last rotation attempt failed.
-        const status = !caValid ? "unhealthy" : !dsHealth.ok || h.consecutiveFailures > 0 ? "degraded" : "healthy";
+        const status = !caValid ? "unhealthy" : !dsHealth.ok || h.consecutiveFailures > 0 || fedFailing.length > 0 ? "degraded" : "healthy";
         return {
           // SPIRE reports not-live after 10 failed rotations; a restart cannot bring an unreachable upstream back,
           // and this server still signs with a valid CA, so it stays live until that CA is gone.
@@ -158,14 +183,16 @@ export class Server {
             ca_upstream_authority: h.caUpstream ?? null,
             failed_rotations: h.failedRotations,
             consecutive_failures: h.consecutiveFailures,
-            last_error: h.lastError,
+            last_error: h.lastError ??
+              (fedFailing.length > 0 ? `unable to refresh the bundle of ${fedFailing.map((f) => `${f.trustDomain} (${f.lastError})`).join(", ")}` : undefined),
             managed_config_version: managed.version,
+            ...(federated.length > 0 ? { federated_bundles: federated } : {}),
           },
         };
       };
       const admin = adminApp({
         ds, caManager, hub, clock, logger, trustDomain: td, health, onManagedConfig: () => void managed.refresh(),
-        ca, jwt, logLevel: this.#d.logLevel,
+        ca, jwt, logLevel: this.#d.logLevel, refresher, federatesWith: fed?.federatesWith,
       });
       handles.push(await this.#d.http.unix({ socketPath: o.socketPath, mode: 0o770, fetch: (req) => admin.fetch(req) }));
       metrics.gauge("wisp_server_ca_expiry_seconds", "Seconds until the active X509 CA expires").collect(() => {
@@ -175,6 +202,35 @@ export class Server {
       metrics.gauge("wisp_server_ca_rotation_failures", "Failed CA rotation attempts since start").collect(() => caManager.health().failedRotations);
       metrics.gauge("wisp_server_agent_sync_streams", "Open agent sync streams").collect(() => hub.subscribers);
       if (o.healthChecks) handles.push(await this.#healthListener(health, metrics));
+      let bundleEndpoint: TLSServerHandle | undefined;
+      let reloadWebCert: (() => Promise<void>) | undefined;
+      if (fed?.bundleEndpoint) {
+        const be = fed.bundleEndpoint;
+        const app = bundleEndpointApp({ ds, trustDomain: td.name, refreshHintSeconds: Math.round(be.refreshHint / 1000), logger });
+        let credentials = this.#svid.credentials;
+        if (be.profile.type === "https_web") {
+          const p = be.profile;
+          const read = this.#d.readFile;
+          if (!read) throw new Error("the https_web bundle endpoint profile needs file access");
+          const load = async () => {
+            const [cert, key] = await Promise.all([read(p.certFilePath), read(p.keyFilePath)]);
+            const certPEM = new TextDecoder().decode(cert);
+            if (fromPEM(certPEM, "CERTIFICATE").length === 0) throw new Error(`no certificate found in ${p.certFilePath}`);
+            return { certChainPEM: certPEM, keyPEM: new TextDecoder().decode(key) };
+          };
+          credentials = await load();
+          reloadWebCert = async () => {
+            try {
+              bundleEndpoint?.setCredentials(await load());
+            } catch (err) {
+              logger.warn("Failed to reload bundle endpoint serving certificate", { [F.ERROR]: formatError(err) });
+            }
+          };
+        }
+        bundleEndpoint = await this.#d.http.https({ hostname: be.address, port: be.port, fetch: (req) => app.fetch(req), credentials });
+        handles.push(bundleEndpoint);
+        logger.with({ subsystem_name: "endpoints" }).info("Serving bundle endpoint", { [F.ADDRESS]: hostPort(be.address, bundleEndpoint.port), profile: be.profile.type });
+      }
       if (o.prometheus) handles.push(await servePrometheus({ http: this.#d.http, metrics, logger, ...o.prometheus }));
       let consoleTLS: TLSServerHandle | undefined;
       let consoleURL: string | undefined;
@@ -205,6 +261,7 @@ export class Server {
           this.#svid = await issueServerSVID(ca, td, clock.now(), svidTTL);
           tls.setCredentials(this.#svid.credentials);
           consoleTLS?.setCredentials(this.#svid.credentials);
+          if (bundleEndpoint && fed?.bundleEndpoint?.profile.type === "https_spiffe") bundleEndpoint.setCredentials(this.#svid.credentials);
           logger.debug("Server SVID rotated", { [F.EXPIRATION]: this.#svid.notAfter.toISOString() });
         } catch (err) {
           logger.warn("Failed to rotate server SVID", { [F.ERROR]: formatError(err) });
@@ -218,13 +275,17 @@ export class Server {
       const endpoints = logger.with({ subsystem_name: "endpoints" });
       endpoints.info("Starting Server APIs", { [F.ADDRESS]: hostPort(o.bindAddress, tls.port), network: "tcp" });
       endpoints.info("Starting Server APIs", { [F.ADDRESS]: o.socketPath, network: "unix" });
-      this.#d.onReady?.({ agentAPIPort: tls.port, consoleURL });
+      this.#d.onReady?.({ agentAPIPort: tls.port, consoleURL, ...(bundleEndpoint ? { bundleEndpointPort: bundleEndpoint.port } : {}) });
       await Promise.all([
         activity ? sampleActivity(activity, { clock, signal: stop.signal }) : undefined,
         caManager.run(stop.signal),
         this.#pollManaged(stop.signal, managed, rotateInterval),
         hub.run(stop.signal, o.cacheReloadInterval),
         this.#svidLoop(stop.signal, renewSVID),
+        refresher?.run(stop.signal),
+        reloadWebCert && fed?.bundleEndpoint?.profile.type === "https_web"
+          ? this.#every(stop.signal, fed.bundleEndpoint.profile.fileSyncInterval, reloadWebCert)
+          : undefined,
       ]);
     } finally {
       signal.removeEventListener("abort", onAbort);
@@ -242,6 +303,17 @@ export class Server {
       } catch {
         return;
       }
+    }
+  }
+
+  async #every(signal: AbortSignal, ms: number, fn: () => Promise<void>): Promise<void> {
+    while (!signal.aborted) {
+      try {
+        await this.#d.clock.sleep(ms, signal);
+      } catch {
+        return;
+      }
+      await fn();
     }
   }
 

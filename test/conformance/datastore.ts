@@ -412,5 +412,54 @@ export function datastoreSuite(name: string, open: () => Promise<OpenedDataStore
     assert.is((await ds.fetchManagedConfig("UpstreamAuthority"))?.document, last.document);
   });
 
+  test("setBundle replaces a foreign bundle whole, bumps the sequence only on change; deleteBundle removes it", async ({ ds }) => {
+    const fed = "two.example";
+    const k1 = { kid: "k1", publicKey: bytes(9), notAfter: 2_000_000_000 };
+    const b1 = await ds.setBundle({ trustDomain: fed, x509Authorities: [bytes(1), bytes(2)], jwtKeys: [k1], refreshHint: 60 });
+    assert.equal(b1, { trustDomain: fed, x509Authorities: [bytes(1), bytes(2)], jwtKeys: [k1], refreshHint: 60, sequence: 1 });
+    assert.equal(await ds.fetchBundle(fed), b1);
+    assert.equal(await ds.setBundle({ trustDomain: fed, x509Authorities: [bytes(1), bytes(2)], jwtKeys: [k1], refreshHint: 60 }), b1);
+    const b2 = await ds.setBundle({ trustDomain: fed, x509Authorities: [bytes(3)], jwtKeys: [], refreshHint: 30 });
+    assert.equal(b2, { trustDomain: fed, x509Authorities: [bytes(3)], jwtKeys: [], refreshHint: 30, sequence: 2 });
+    assert.equal(await ds.setBundle({ trustDomain: fed, x509Authorities: [bytes(3)], jwtKeys: [], refreshHint: 30, sequence: 9 }), b2, "same content: not rewritten");
+    const b3 = await ds.setBundle({ trustDomain: fed, x509Authorities: [bytes(4)], jwtKeys: [], refreshHint: 30, sequence: 42 });
+    assert.is(b3.sequence, 42, "a foreign spiffe_sequence ahead of ours is kept");
+    await ds.appendBundle({ trustDomain: "one.example", x509Authorities: [bytes(5)], jwtKeys: [] });
+    assert.equal((await ds.listBundles()).map((b) => b.trustDomain), ["one.example", fed]);
+    await ds.deleteBundle(fed);
+    assert.is(await ds.fetchBundle(fed), undefined);
+    await missing(ds.deleteBundle(fed), "bundle not found");
+  });
+
+  test("federation relationships: create, fetch, list, update, delete", async ({ ds }) => {
+    const web = { trustDomain: "b.example", bundleEndpointURL: "https://b.example/", profile: { type: "https_web" as const } };
+    const spiffe = {
+      trustDomain: "a.example", bundleEndpointURL: "https://a.example:8443",
+      profile: { type: "https_spiffe" as const, endpointSPIFFEID: "spiffe://a.example/spire/server" },
+    };
+    assert.equal(await ds.createFederationRelationship(web), web);
+    assert.equal(await ds.createFederationRelationship(spiffe), spiffe);
+    await exists(ds.createFederationRelationship(web), "federation relationship already exists");
+    assert.equal(await ds.fetchFederationRelationship("a.example"), spiffe);
+    assert.is(await ds.fetchFederationRelationship("c.example"), undefined);
+    assert.equal(await ds.listFederationRelationships(), [spiffe, web]);
+    const moved = { ...web, bundleEndpointURL: "https://b.example:9443/" };
+    assert.equal(await ds.updateFederationRelationship(moved), moved);
+    assert.equal(await ds.fetchFederationRelationship("b.example"), moved);
+    await missing(ds.updateFederationRelationship({ ...web, trustDomain: "c.example" }), "unable to fetch federation relationship: record not found");
+    await ds.deleteFederationRelationship("b.example");
+    await missing(ds.deleteFederationRelationship("b.example"), "record not found");
+    assert.equal(await ds.listFederationRelationships(), [spiffe]);
+  });
+
+  test("entries keep their federates_with trust domains through create and update", async ({ ds }) => {
+    const e = await ds.createEntry(newEntry({ federatesWith: ["two.example", "three.example"] }));
+    assert.equal(e.federatesWith, ["two.example", "three.example"]);
+    assert.equal((await ds.fetchEntry(e.id))?.federatesWith, ["two.example", "three.example"]);
+    const u = await ds.updateEntry({ ...e, federatesWith: [] });
+    assert.equal(u.federatesWith, []);
+    assert.equal((await ds.listEntries())[0]?.federatesWith, []);
+  });
+
   test.run();
 }

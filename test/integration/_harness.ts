@@ -172,7 +172,10 @@ export async function newCluster(o: {
    * for the tests that are about it.
    */
   bootstrap?: "bundle" | "insecure";
+  /** Default "example.org"; federation tests run two trust domains side by side. */
+  trustDomain?: string;
 } = {}): Promise<Cluster> {
+  const td = o.trustDomain ?? "example.org";
   const dir = tempDir();
   const port = await freePort();
   const serverSocket = join(dir, "server", "api.sock");
@@ -185,7 +188,7 @@ server {
   bind_address = "127.0.0.1"
   bind_port = "${port}"
   socket_path = "${serverSocket}"
-  trust_domain = "example.org"
+  trust_domain = "${td}"
   data_dir = "${join(dir, "server")}"
   log_level = "DEBUG"
   ${o.extraServer ?? ""}
@@ -207,7 +210,7 @@ agent {
   server_address = "127.0.0.1"
   server_port = "${port}"
   socket_path = "${agentSocket}"
-  trust_domain = "example.org"
+  trust_domain = "${td}"
   ${bundlePath ? `trust_bundle_path = "${bundlePath}"` : "insecure_bootstrap = true"}
   ${o.extraAgent ?? ""}
 }

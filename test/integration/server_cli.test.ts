@@ -76,7 +76,7 @@ test("entry create/update refuse bad command lines with SPIRE's texts, and featu
     [["entry", "create", "-parentID", "spiffe://example.org/p", "-spiffeID", "spiffe://example.org/x", "-selector", "unix:1", "-x509SVIDTTL", "-1"], "a positive x509-SVID TTL is required"],
     [["entry", "create", "-parentID", "spiffe://example.org/p", "-spiffeID", "spiffe://example.org/x", "-selector", "unix"], 'selector "unix" must be formatted as type:value'],
     [["entry", "create", "-parentID", "spiffe://example.org/p", "-spiffeID", "spiffe://example.org/x", "-selector", "a:b", "-storeSVID"], "-storeSVID is not supported: wisp has no SVIDStore plugins"],
-    [["entry", "create", "-parentID", "spiffe://example.org/p", "-spiffeID", "spiffe://example.org/x", "-selector", "a:b", "-federatesWith", "spiffe://other.org"], "-federatesWith is not supported: wisp has no federation"],
+    [["entry", "create", "-parentID", "spiffe://example.org/p", "-spiffeID", "spiffe://example.org/x", "-selector", "a:b", "-federatesWith", "spiffe://Bad"], 'invalid federated trust domain: trust domain characters are limited to lowercase letters, numbers, dots, dashes, and underscores'],
     // update.go validate()
     [["entry", "update", "-spiffeID", "spiffe://example.org/x"], "entry ID is required"],
     [["entry", "update", "-entryID", "e-web", "-spiffeID", "spiffe://example.org/x", "-selector", "a:b"], "a parent ID is required"],
@@ -185,8 +185,13 @@ test("entry show and count filter as SPIRE (selectors with match modes, hint, do
   const nf = await srv("entry", "show", "-entryID", "nope");
   // Golden shape: show_test.go "List by entry ID not found".
   assert.is(nf.stderr, "Error: error fetching entry ID nope: rpc error: code = NotFound desc = entry not found\n");
+  // No entry federates with other.org: an empty list, as SPIRE prints it.
   const fw = await srv("entry", "show", "-federatesWith", "spiffe://other.org");
-  assert.is(fw.stderr, "Error: -federatesWith is not supported: wisp has no federation\n");
+  assert.is(fw.code, 0, fw.stderr);
+  assert.is(fw.stdout, "Found 0 entries\n");
+  const noBundle = await srv("entry", "create", "-parentID", "spiffe://example.org/p", "-spiffeID", "spiffe://example.org/fw", "-selector", "a:b", "-federatesWith", "spiffe://other.org");
+  assert.is(noBundle.code, 1);
+  assert.ok(noBundle.stderr.includes('code: InvalidArgument, msg: "failed to create entry: unable to find federated bundle \\"spiffe://other.org\\""'), noBundle.stderr);
 });
 
 test("entry delete -entryID and -file (SPIRE's good-for-delete.json) print SPIRE's summary", async () => {

@@ -57,6 +57,7 @@ test("buildServerConfig() fills SPIRE's defaults around a trust domain", () => {
       telemetry: {},
       disableJWTSVIDs: false,
       adminIDs: [],
+      federation: { federatesWith: [] },
       dataStore: { databaseType: "sqlite3", connectionString: "./.data/datastore.sqlite3" },
       keyManager: { name: "memory" },
       nodeAttestors: [{ name: "join_token" }],

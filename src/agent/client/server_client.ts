@@ -50,7 +50,11 @@ export interface SyncSnapshotJSON {
     hint: string;
     revision_number: number;
     created_at: number;
+    /** Trust domain names (absent from servers before federation). */
+    federates_with?: string[];
   }[];
+  /** Bundles of the trust domains the entries federate with, by trust domain name. */
+  federated_bundles?: Record<string, { x509_authorities: string[]; jwt_authorities: { kid: string; public_key: string; expires_at: number }[] }>;
 }
 
 export interface BatchResult {

@@ -4,7 +4,7 @@
  * @module
  */
 import { exportPKCS8, generateKeyPair, importPKCS8 } from "../../core/crypto/ec_p256.ts";
-import { equalBytes, fromBase64, toHex } from "../../core/encoding.ts";
+import { equalBytes, fromBase64, toBase64, toHex } from "../../core/encoding.ts";
 import { FailedPreconditionError, formatError, isUnknownAuthority, ServiceError, UnavailableError } from "../../core/errors.ts";
 import * as F from "../../core/log/fields.ts";
 import type { Logger } from "../../core/log/logger.ts";
@@ -18,7 +18,7 @@ import { JWTSVIDCache } from "./jwt_cache.ts";
 import { deleteAgentState, loadAgentState, saveAgentState } from "./agent_state.ts";
 import { shouldAgentShutdown } from "./should_shutdown.ts";
 import type { AgentNodeAttestor } from "../nodeattestor/node_attestor.ts";
-import { type BundleState, type CachedEntry, type CachedSVID, entryMatches, type Identity, isWorkloadEntry, rotationTime, sortIdentities } from "./svid_cache.ts";
+import { type BundleState, type CachedEntry, type FederatedBundle, type CachedSVID, entryMatches, type Identity, isWorkloadEntry, rotationTime, sortIdentities } from "./svid_cache.ts";
 import { mintWorkloadSVIDs } from "./mint_workload_svids.ts";
 import { logEntryChanges } from "./log_entry_changes.ts";
 
@@ -67,6 +67,10 @@ export class AgentManager {
   #agent: AgentSVID | undefined;
   #bundle: BundleState;
   #entries = new Map<string, CachedEntry>();
+  /** Foreign bundles the server sent for the entries' federates_with, keyed by trust domain name. */
+  #federated = new Map<string, FederatedBundle>();
+  /** Bumped when any federated bundle changes, so streams resend only then. */
+  #federatedVersion = 0;
   #svids = new Map<string, CachedSVID>();
   #listeners = new Set<() => void>();
   #synced = false;
@@ -260,6 +264,45 @@ export class AgentManager {
     return this.#bundle;
   }
 
+  /**
+   * The foreign bundles for the trust domains that the workload's matching entries federate with (SPIRE's
+   * GatherFederatedBundles), sorted by trust domain; a trust domain whose bundle the server has not sent is left out.
+   * The Workload API and SDS use this.
+   */
+  federatedBundles(selectors: Selector[]): FederatedBundle[] {
+    return this.federatedBundlesFor(this.identities(selectors));
+  }
+
+  /** The same, for identities already looked up. */
+  federatedBundlesFor(ids: Identity[]): FederatedBundle[] {
+    const tds = new Set<string>();
+    for (const i of ids) for (const td of i.entry.federatesWith ?? []) tds.add(td);
+    return [...tds].sort().flatMap((td) => {
+      const b = this.#federated.get(td);
+      return b ? [b] : [];
+    });
+  }
+
+  /** Changes whenever a federated bundle changes. */
+  get federatedVersion(): number {
+    return this.#federatedVersion;
+  }
+
+  #applyFederated(raw: NonNullable<SyncSnapshotJSON["federated_bundles"]>): void {
+    const next = new Map<string, FederatedBundle>();
+    for (const [td, b] of Object.entries(raw)) {
+      next.set(td, {
+        trustDomain: `spiffe://${td}`,
+        roots: b.x509_authorities.map(fromBase64),
+        jwtKeys: b.jwt_authorities.map((k) => ({ kid: k.kid, publicKey: fromBase64(k.public_key), notAfter: k.expires_at })),
+      });
+    }
+    const sig = (m: Map<string, FederatedBundle>) =>
+      JSON.stringify([...m.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([td, b]) => [td, b.roots.map(toBase64), b.jwtKeys.map((k) => k.kid)]));
+    if (sig(next) !== sig(this.#federated)) this.#federatedVersion++;
+    this.#federated = next;
+  }
+
   /** Counts for /metrics: entries and SVIDs held, snapshots applied, last apply time (ms), SVIDs minted. */
   stats(): { entries: number; svids: number; snapshots: number; lastApplyMs: number; minted: number } {
     return { entries: this.#entries.size, svids: this.#svids.size, ...this.#stats };
@@ -349,8 +392,10 @@ export class AgentManager {
         hint: e.hint ?? "",
         revisionNumber: e.revision_number,
         createdAt: e.created_at,
+        federatesWith: e.federates_with ?? [],
       });
     }
+    this.#applyFederated(s.federated_bundles ?? {});
     logEntryChanges(this.#log.with({ subsystem_name: "cache_manager" }), this.#entries, next);
     this.#entries = next;
     for (const id of [...this.#svids.keys()]) if (!next.has(id)) this.#svids.delete(id);
@@ -527,3 +572,4 @@ export class AgentManager {
     if (!this.#synced) throw new UnavailableError("agent has not synced with the server yet");
   }
 }
+

@@ -11,6 +11,16 @@ export interface CachedEntry {
   hint: string;
   revisionNumber: number;
   createdAt: number;
+  /** Trust domain names whose bundles this entry's workloads receive. */
+  federatesWith?: string[];
+}
+
+/** A foreign trust domain's bundle as the agent holds it. */
+export interface FederatedBundle {
+  /** "spiffe://<td>", as the Workload API keys bundles. */
+  trustDomain: string;
+  roots: Uint8Array[];
+  jwtKeys: { kid: string; publicKey: Uint8Array; notAfter: number }[];
 }
 
 export interface CachedSVID {

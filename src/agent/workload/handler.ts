@@ -105,8 +105,8 @@ export class WorkloadHandler {
       unaryMethod({ req: ValidateJWTSVIDRequestSchema, res: ValidateJWTSVIDResponseSchema, path: VALIDATE_JWT_SVID }, async (req, ctx) => {
         this.#checkHeader(ctx);
         checkValidateRequest(req);
-        await this.#attest(ctx);
-        return validateJWTSVID(this.#manager, req, this.#clock.now(), this.#log);
+        const selectors = await this.#attest(ctx);
+        return validateJWTSVID(this.#manager, req, this.#clock.now(), this.#log, selectors);
       }),
       // spire-agent healthcheck: SERVING when the agent has synced, as SPIRE answers after its own fetch.
       unaryMethod({ req: HealthCheckRequestSchema, res: HealthCheckResponseSchema, path: HEALTH_CHECK }, async () =>

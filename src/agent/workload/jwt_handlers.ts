@@ -55,10 +55,14 @@ export async function fetchJWTSVID(manager: AgentManager, selectors: Selector[],
 }
 
 /** The JWT bundles message: trust domain ID → standard JWKS JSON (no `use`, JWT keys only). */
-export async function jwtBundlesResponse(manager: AgentManager): Promise<JWTBundlesResponse> {
+export async function jwtBundlesResponse(manager: AgentManager, selectors: Selector[] = []): Promise<JWTBundlesResponse> {
   const b = manager.bundle();
-  const jwks = await toJWKS({ trustDomain: b.trustDomain, x509Authorities: [], jwtKeys: b.jwtKeys, sequence: b.sequence, refreshHint: 0 });
-  return create(JWTBundlesResponseSchema, { bundles: { [b.trustDomain]: new TextEncoder().encode(JSON.stringify(jwks)) } });
+  const enc = async (td: string, jwtKeys: typeof b.jwtKeys) =>
+    new TextEncoder().encode(JSON.stringify(await toJWKS({ trustDomain: td, x509Authorities: [], jwtKeys, sequence: 0, refreshHint: 0 })));
+  const bundles: Record<string, Uint8Array> = { [b.trustDomain]: await enc(b.trustDomain, b.jwtKeys) };
+  // Federated JWT keys only for a caller whose entries federate with their trust domain, as SPIRE.
+  for (const f of manager.federatedBundles(selectors)) bundles[f.trustDomain] = await enc(f.trustDomain, f.jwtKeys);
+  return create(JWTBundlesResponseSchema, { bundles });
 }
 
 /**
@@ -90,7 +94,7 @@ export function fetchJWTBundles(
     const push = async () => {
       if (done) return;
       if (!allowUnauthenticated && manager.identities(selectors).length === 0) throw new PermissionDeniedError("no identity issued");
-      const m = await jwtBundlesResponse(manager);
+      const m = await jwtBundlesResponse(manager, selectors);
       const key = Object.entries(m.bundles).map(([td, v]) => `${td}=${new TextDecoder().decode(v)}`).join("\n");
       if (key === last || done) return;
       last = key;
@@ -115,9 +119,13 @@ export function checkValidateRequest(req: ValidateJWTSVIDRequest): void {
 }
 
 /** Validates against the caller's bundles; a token that fails is InvalidArgument with the reason. */
-export async function validateJWTSVID(manager: AgentManager, req: ValidateJWTSVIDRequest, now: Date, log: Logger): Promise<ValidateJWTSVIDResponse> {
+export async function validateJWTSVID(manager: AgentManager, req: ValidateJWTSVIDRequest, now: Date, log: Logger, selectors: Selector[] = []): Promise<ValidateJWTSVIDResponse> {
   const b = manager.bundle();
-  const store = await JWTKeyStore.fromBundles([{ trustDomain: b.trustDomain, jwtKeys: b.jwtKeys }]);
+  // Tokens from federated trust domains validate against the keys the caller's entries federate with.
+  const store = await JWTKeyStore.fromBundles([
+    { trustDomain: b.trustDomain, jwtKeys: b.jwtKeys },
+    ...manager.federatedBundles(selectors).map((f) => ({ trustDomain: f.trustDomain, jwtKeys: f.jwtKeys })),
+  ]);
   let v: Awaited<ReturnType<typeof validateToken>>;
   try {
     v = await validateToken(req.svid, store, [req.audience], now);

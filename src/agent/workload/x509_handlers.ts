@@ -5,12 +5,13 @@ import { concatDER } from "../../core/x509/pem.ts";
 import type { CallContext } from "../../core/ports/grpc_server.ts";
 import type { Selector } from "../../core/selector.ts";
 import type { AgentManager } from "../manager/manager.ts";
-import type { Identity } from "../manager/svid_cache.ts";
+import type { FederatedBundle, Identity } from "../manager/svid_cache.ts";
 import { type X509BundlesResponse, X509BundlesResponseSchema, type X509SVIDResponse, X509SVIDResponseSchema, X509SVIDSchema } from "./proto/workload_pb.ts";
 
-export function x509SVIDResponse(ids: Identity[], roots: Uint8Array[]): X509SVIDResponse {
+export function x509SVIDResponse(ids: Identity[], roots: Uint8Array[], federated: FederatedBundle[] = []): X509SVIDResponse {
   const bundle = concatDER(roots);
   return create(X509SVIDResponseSchema, {
+    federatedBundles: Object.fromEntries(federated.map((f) => [f.trustDomain, concatDER(f.roots)])),
     svids: ids.map((i) =>
       create(X509SVIDSchema, {
         spiffeId: i.entry.spiffeID,
@@ -60,10 +61,10 @@ export function fetchX509SVID(manager: AgentManager, selectors: Selector[], ctx:
     if (ids.length === 0) throw new PermissionDeniedError("no identity issued");
     // SPIRE sends every cache update; skipping byte-identical ones only drops true no-ops.
     const key = ids.map((i) => `${i.entry.id}:${i.entry.revisionNumber}:${i.svid.notAfter.getTime()}:${i.svid.chain.length}`).join("|") +
-      `#${manager.bundle().rootsVersion}`;
+      `#${manager.bundle().rootsVersion}#${manager.federatedVersion}`;
     if (key === last) return undefined;
     last = key;
-    return x509SVIDResponse(ids, manager.bundle().roots);
+    return x509SVIDResponse(ids, manager.bundle().roots, manager.federatedBundlesFor(ids));
   });
 }
 
@@ -77,12 +78,17 @@ export function fetchX509Bundles(
 ): Promise<void> {
   let last = "";
   return watch(manager, ctx, send, () => {
-    if (!allowUnauthenticated && manager.identities(selectors).length === 0) throw new PermissionDeniedError("no identity issued");
+    const ids = manager.identities(selectors);
+    if (!allowUnauthenticated && ids.length === 0) throw new PermissionDeniedError("no identity issued");
     const b = manager.bundle();
     const bytes = concatDER(b.roots);
-    const key = `${b.trustDomain}:${b.rootsVersion}`;
+    // SPIRE adds federated bundles only for a caller with an identity (their entries name them).
+    const federated = manager.federatedBundlesFor(ids);
+    const key = `${b.trustDomain}:${b.rootsVersion}#${manager.federatedVersion}#${federated.map((f) => f.trustDomain).join(",")}`;
     if (key === last) return undefined;
     last = key;
-    return create(X509BundlesResponseSchema, { bundles: { [b.trustDomain]: bytes } });
+    return create(X509BundlesResponseSchema, {
+      bundles: { [b.trustDomain]: bytes, ...Object.fromEntries(federated.map((f) => [f.trustDomain, concatDER(f.roots)])) },
+    });
   });
 }

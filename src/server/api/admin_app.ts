@@ -1,4 +1,8 @@
 /** The admin API, served on the server's Unix socket and used by the CLI: entries, agents, tokens, bundle, config. @module */
+import { bundleRoutes } from "./bundle_api.ts";
+import { trustDomainRoutes } from "./trustdomain_api.ts";
+import type { FederationRelationship } from "../datastore/datastore.ts";
+import type { BundleRefresher } from "../federation/bundle_refresher.ts";
 import { type Context, Hono } from "hono";
 import { toBase64 } from "../../core/encoding.ts";
 import { InvalidArgumentError, NotFoundError } from "../../core/errors.ts";
@@ -37,6 +41,10 @@ export interface AdminAppConfig {
   jwt?: JWTSVIDSigner | undefined;
   /** The process log level, for `logger get|set|reset`. */
   logLevel?: LogLevelControl | undefined;
+  /** Federated bundle refresher, for `federation refresh`. */
+  refresher?: BundleRefresher | undefined;
+  /** Federation relationships from the config file, listed beside the stored ones. */
+  federatesWith?: FederationRelationship[] | undefined;
 }
 
 export function adminApp(cfg: AdminAppConfig): Hono {
@@ -174,6 +182,8 @@ export function adminApp(cfg: AdminAppConfig): Hono {
     return c.json({ authority_id: ca.authorityID, expires_at: Math.floor(ca.notAfter.getTime() / 1000) });
   });
 
+  bundleRoutes(app, { ds: cfg.ds, trustDomain: td, logger: cfg.logger, notify: () => void cfg.hub.notify(), refresher: cfg.refresher });
+  trustDomainRoutes(app, { ds: cfg.ds, trustDomain: td, logger: cfg.logger, notify: () => void cfg.hub.notify(), configured: cfg.federatesWith });
   rpcRoutes(app, {
     ds: cfg.ds,
     trustDomain: td,

@@ -96,8 +96,15 @@ export function entryFromProto(td: spiffeid.TrustDomain, e: EntryInput | null | 
     if (typeof d !== "string" || d.length > 253 || !DNS_LABEL.test(d)) throw new ConvertError(`invalid DNS name: label does not match regex: ${d}`);
     dnsNames.push(d);
   }
-  if ((e.federates_with ?? []).length > 0) {
-    throw new ConvertError("federates_with is not supported: wisp has no federation");
+  const federatesWith: string[] = [];
+  for (const f of e.federates_with ?? []) {
+    const name = wrap("invalid federated trust domain", () => spiffeid.trustDomainFromString(String(f)).name);
+    if (name === td.name) throw new ConvertError(`invalid federated trust domain: cannot federate with own trust domain "${td.name}"`);
+    if (!federatesWith.includes(name)) federatesWith.push(name);
+  }
+  // SPIRE: node entries (children of the server) cannot federate.
+  if (federatesWith.length > 0 && parentID.toString() === spiffeid.serverID(td).toString()) {
+    throw new ConvertError("node entries can not federate");
   }
   if (e.store_svid) throw new ConvertError("store_svid is not supported: wisp has no SVIDStore plugins");
   if (e.additional_attributes?.disable_x509_svid_prefetch || e.additional_attributes?.jwt_svid_include_jti) {
@@ -131,7 +138,15 @@ export function entryFromProto(td: spiffeid.TrustDomain, e: EntryInput | null | 
     admin: e.admin === true,
     downstream: e.downstream === true,
     expiresAt,
+    federatesWith,
   };
+}
+
+/** SPIRE's sqlstore refuses an entry that federates with a trust domain whose bundle it does not hold. */
+async function checkFederatedBundles(ds: DataStore, e: NewRegistrationEntry): Promise<void> {
+  for (const td of e.federatesWith ?? []) {
+    if (!(await ds.fetchBundle(td))) throw new InvalidArgumentError(`unable to find federated bundle "spiffe://${td}"`);
+  }
 }
 
 const ENTRY_ID = /^[A-Za-z0-9._-]{1,255}$/;
@@ -161,6 +176,7 @@ export async function batchCreateEntry(ds: DataStore, td: spiffeid.TrustDomain, 
         out.push({ status: { code: CODE.ALREADY_EXISTS, message: "similar entry already exists" }, entry: entryToJSON(similar) });
         continue;
       }
+      await checkFederatedBundles(ds, e);
       out.push({ status: OK, entry: entryToJSON(await ds.createEntry(e)) });
     } catch (err) {
       out.push({ status: statusOfError("failed to create entry", err) });
@@ -178,6 +194,7 @@ export async function batchUpdateEntry(ds: DataStore, td: spiffeid.TrustDomain, 
       if (!e.id) throw new ConvertError("missing entry ID");
       const current = await ds.fetchEntry(e.id);
       if (!current) throw new NotFoundError("datastore-sql: record not found");
+      await checkFederatedBundles(ds, e);
       const updated = await ds.updateEntry({ ...current, ...e, id: current.id, revisionNumber: current.revisionNumber, createdAt: current.createdAt });
       out.push({ status: OK, entry: entryToJSON(updated) });
     } catch (err) {
@@ -224,9 +241,16 @@ export function selectorsMatch(entry: Selector[], wanted: Selector[], match: Sel
 /** Entries matching a ListEntries/CountEntries filter (SPIRE: `by_downstream=false` does not filter). */
 export async function filterEntries(ds: DataStore, f: EntryFilter | null | undefined): Promise<RegistrationEntry[]> {
   const filter = f ?? {};
+  let fedFilter: { tds: string[]; match: SelectorMatch } | undefined;
   if ((filter.by_federates_with?.trust_domains ?? []).length > 0) {
-    // No entry can federate in wisp, so every federates-with filter but "subset" matches nothing; say so instead.
-    throw new InvalidArgumentError("filtering by federates_with is not supported: wisp has no federation");
+    const tds = filter.by_federates_with!.trust_domains.map((t) => {
+      try {
+        return spiffeid.trustDomainFromString(t).name;
+      } catch (err) {
+        throw new InvalidArgumentError(`malformed federates with filter: ${(err as Error).message}`, { cause: err });
+      }
+    });
+    fedFilter = { tds, match: (filter.by_federates_with!.match ?? "MATCH_SUPERSET") as SelectorMatch };
   }
   const id = (v: SPIFFEIDJSON, what: string) => {
     try {
@@ -242,7 +266,12 @@ export async function filterEntries(ds: DataStore, f: EntryFilter | null | undef
   return list.filter((e) =>
     (!filter.by_selectors || selectorsMatch(e.selectors, filter.by_selectors.selectors, filter.by_selectors.match)) &&
     (filter.by_hint === undefined || filter.by_hint === null || e.hint === filter.by_hint) &&
-    (filter.by_downstream !== true || e.downstream)
+    (filter.by_downstream !== true || e.downstream) &&
+    (!fedFilter || selectorsMatch(
+      (e.federatesWith ?? []).map((t) => ({ type: "td", value: t })),
+      fedFilter.tds.map((t) => ({ type: "td", value: t })),
+      fedFilter.match,
+    ))
   );
 }
 

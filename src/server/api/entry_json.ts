@@ -23,7 +23,7 @@ export interface EntryJSON {
   created_at: number;
   /** Unix seconds; 0: never expires. */
   expires_at: number;
-  /** Always empty: wisp has no federation. Present so the shape is SPIRE's `types.Entry`. */
+  /** Trust domain names whose bundles the entry's workloads receive. */
   federates_with: string[];
   /** Always false: wisp has no SVIDStore. */
   store_svid: boolean;
@@ -61,7 +61,7 @@ export function entryToJSON(e: RegistrationEntry): EntryJSON {
     revision_number: e.revisionNumber,
     created_at: e.createdAt,
     expires_at: e.expiresAt ?? 0,
-    federates_with: [],
+    federates_with: e.federatesWith ?? [],
     store_svid: false,
   };
 }
@@ -81,6 +81,7 @@ export function entryFromJSON(j: EntryJSON): RegistrationEntry {
     revisionNumber: j.revision_number ?? 0,
     createdAt: j.created_at ?? 0,
     expiresAt: j.expires_at ?? 0,
+    federatesWith: j.federates_with ?? [],
   };
 }
 

@@ -30,6 +30,8 @@ export interface SyncSnapshot {
     tainted_jwt_authorities: string[];
   };
   entries: EntryJSON[];
+  /** Bundles of the trust domains the agent's entries federate with, by trust domain name (absent ones left out). */
+  federated_bundles?: Record<string, { x509_authorities: string[]; jwt_authorities: { kid: string; public_key: string; expires_at: number }[] }>;
 }
 
 interface Subscriber {
@@ -52,7 +54,7 @@ export class SyncHub {
   #pending: Promise<void> | undefined;
   #again = false;
   #lastEvent = -1;
-  #lastSeq = -1;
+  #lastSeq = "";
   #dsError: { message: string; since: Date } | undefined;
   #index: { gen: number; entries: Promise<EntryIndex> } | undefined;
   #gen = 0;
@@ -129,7 +131,8 @@ export class SyncHub {
     while (!signal.aborted) {
       try {
         const ev = await this.#ds.lastEntryEventID();
-        const seq = (await this.#ds.fetchBundle(this.#td))?.sequence ?? 0;
+        // Every bundle's sequence: the own one and the federated ones another server refreshed.
+        const seq = (await this.#ds.listBundles()).map((b) => `${b.trustDomain}:${b.sequence}`).join(",");
         if (ev !== this.#lastEvent || seq !== this.#lastSeq) {
           const first = this.#lastEvent === -1;
           this.#lastEvent = ev;
@@ -189,8 +192,19 @@ export class SyncHub {
       this.#ds.fetchBundle(this.#td),
       this.#ds.lastEntryEventID(),
     ]);
+    const wanted = [...new Set(entries.flatMap((e) => e.federatesWith ?? []))].sort();
+    const federated: NonNullable<SyncSnapshot["federated_bundles"]> = {};
+    for (const td of wanted) {
+      const b = await this.#ds.fetchBundle(td);
+      if (!b) continue;
+      federated[td] = {
+        x509_authorities: b.x509Authorities.map(toBase64),
+        jwt_authorities: b.jwtKeys.map((k) => ({ kid: k.kid, public_key: toBase64(k.publicKey), expires_at: k.notAfter })),
+      };
+    }
     return {
       revision,
+      ...(wanted.length > 0 ? { federated_bundles: federated } : {}),
       bundle: {
         trust_domain: this.#td,
         x509_authorities: (bundle?.x509Authorities ?? []).map(toBase64),
@@ -215,7 +229,7 @@ export class SyncHub {
       const snap = await this.snapshot(sub.agentID, node.selectors);
       // Revision changes with any entry event; compare content so agents only hear about their own changes. The
       // content is serialised once and reused as the message body (it can be megabytes with many entries).
-      const body = JSON.stringify({ bundle: snap.bundle, entries: snap.entries });
+      const body = JSON.stringify({ bundle: snap.bundle, entries: snap.entries, ...(snap.federated_bundles ? { federated_bundles: snap.federated_bundles } : {}) });
       if (body === sub.last) return;
       sub.last = body;
       sub.lastPush = this.#clock.now();

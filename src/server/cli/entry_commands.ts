@@ -163,7 +163,7 @@ const ENTRY_FLAGS = [
   { name: "jwtSVIDTTL", kind: "int", default: 0, usage: "The lifetime, in seconds, for JWT-SVIDs issued based on this registration entry." },
   { name: "data", kind: "string", usage: "Path to a file containing registration JSON (optional). If set to '-', read the JSON from stdin." },
   { name: "selector", kind: "stringList", usage: "A colon-delimited type:value selector. Can be used more than once" },
-  { name: "federatesWith", kind: "stringList", usage: "SPIFFE ID of a trust domain to federate with. Can be used more than once (not supported by wisp: refused)" },
+  { name: "federatesWith", kind: "stringList", usage: "SPIFFE ID of a trust domain to federate with. Can be used more than once" },
   { name: "admin", kind: "bool", usage: "If set, the SPIFFE ID in this entry will be granted access to the SPIRE Server's management APIs" },
   { name: "storeSVID", kind: "bool", usage: "A boolean value that, when set, indicates that the resulting issued SVID from this entry must be stored through an SVIDStore plugin (not supported by wisp: refused)" },
   { name: "downstream", kind: "bool", usage: "A boolean value that, when set, indicates that the entry describes a downstream SPIRE server" },
@@ -193,7 +193,6 @@ interface EntryFlagValues {
 
 /** Features wisp does not have are refused by name instead of being sent and ignored. */
 function refuseUnsupported(v: EntryFlagValues): void {
-  if (v.federatesWith.length > 0) throw fail("-federatesWith is not supported: wisp has no federation");
   if (v.storeSVID) throw fail("-storeSVID is not supported: wisp has no SVIDStore plugins");
   if (v.disableX509SVIDPrefetch) throw fail("-disableX509SVIDPrefetch is not supported: the wisp agent always prefetches X509-SVIDs");
   if (v.jwtSVIDIncludeJTI) throw fail("-jwtSVIDIncludeJTI is not supported by wisp");
@@ -212,7 +211,17 @@ function entryFromFlags(v: EntryFlagValues, id: string | undefined, parent: SPIF
     hint: v.hint,
     selectors: v.selector.map(parseCLISelector),
     admin: v.admin,
+    federates_with: v.federatesWith.map(federatedTD),
   };
+}
+
+/** `-federatesWith spiffe://td` (SPIRE's flag takes the trust domain's SPIFFE ID; a bare name is accepted too). */
+function federatedTD(s: string): string {
+  try {
+    return spiffeid.trustDomainFromString(s).name;
+  } catch (err) {
+    throw wrapError("invalid federated trust domain", err);
+  }
 }
 
 /** Reads `-data`/`-file`: a path relative to the working directory, or "-" for stdin. */
@@ -342,13 +351,13 @@ export function entryCommands(dial: AdminDialer, fs: FS): Command[] {
     { name: "spiffeID", kind: "string", usage: `The SPIFFE ID of the records to ${noun}` },
     { name: "downstream", kind: "bool", usage: "A boolean value that, when set, indicates that the entry describes a downstream SPIRE server" },
     { name: "selector", kind: "stringList", usage: "A colon-delimited type:value selector. Can be used more than once" },
-    { name: "federatesWith", kind: "stringList", usage: "SPIFFE ID of a trust domain an entry is federate with. Can be used more than once (not supported by wisp: refused)" },
+    { name: "federatesWith", kind: "stringList", usage: "SPIFFE ID of a trust domain an entry is federate with. Can be used more than once" },
     { name: "matchFederatesWithOn", kind: "string", default: "superset", usage: "The match mode used when filtering by federates with. Options: exact, any, superset and subset" },
     { name: "matchSelectorsOn", kind: "string", default: "superset", usage: "The match mode used when filtering by selectors. Options: exact, any, superset and subset" },
     { name: "hint", kind: "string", default: "", usage: `The Hint of the records to ${noun} (optional)` },
   ] as const;
 
-  function buildFilter(v: { parentID?: string | undefined; spiffeID?: string | undefined; downstream: boolean; selector: string[]; federatesWith: string[]; matchSelectorsOn: string; hint: string }): EntryFilter {
+  function buildFilter(v: { parentID?: string | undefined; spiffeID?: string | undefined; downstream: boolean; selector: string[]; federatesWith: string[]; matchSelectorsOn: string; matchFederatesWithOn: string; hint: string }): EntryFilter {
     const f: EntryFilter = {};
     if (v.parentID) {
       try {
@@ -375,7 +384,9 @@ export function entryCommands(dial: AdminDialer, fs: FS): Command[] {
       });
       f.by_selectors = { selectors, match };
     }
-    if (v.federatesWith.length > 0) throw fail("-federatesWith is not supported: wisp has no federation");
+    if (v.federatesWith.length > 0) {
+      f.by_federates_with = { trust_domains: v.federatesWith.map(federatedTD), match: parseMatch(v.matchFederatesWithOn) };
+    }
     if (v.hint) f.by_hint = v.hint;
     f.by_downstream = v.downstream;
     return f;

@@ -6,6 +6,8 @@ import { type LevelName, LogLevelControl, type Logger } from "../../core/log/log
 import type { Clock } from "../../core/ports/clock.ts";
 import type { FS } from "../../core/ports/fs.ts";
 import type { HTTPServe } from "../../core/ports/http_server.ts";
+import type { HTTPGet } from "../../core/ports/http_get.ts";
+import type { ServerConnector } from "../../core/ports/server_connector.ts";
 import type { DataStoreConfig, ServerConfig } from "../config.ts";
 import { loadServerConfigFromFlags, SERVER_RUN_FLAGS } from "./run_flags.ts";
 import type { DataStore } from "../datastore/datastore.ts";
@@ -30,6 +32,10 @@ export interface ServerRuntime {
   keyManager?(cfg: ServerConfig, logger: Logger): Promise<KeyManager | undefined>;
   /** Builds aws_pca for a managed UpstreamAuthority document (`wisp-server config set`). */
   managedUpstream?: AWSPCAFactory;
+  /** https_spiffe client for federated bundle endpoints. */
+  connector?: ServerConnector;
+  /** https_web client for federated bundle endpoints. */
+  httpGet?: HTTPGet;
   /** Node attestor factories beyond the portable ones (join_token, x509pop), e.g. aws_iid; merged over them. */
   nodeAttestorFactories?: NodeAttestorFactories;
 }
@@ -80,7 +86,11 @@ export function runCommand(rt: ServerRuntime): Command {
               cacheReloadInterval: cfg.cacheReloadInterval,
               console: cfg.console,
               adminIDs: cfg.adminIDs,
+              federation: cfg.federation,
             },
+            connector: rt.connector,
+            httpGet: rt.httpGet,
+            readFile: (p) => rt.fs.readFile(p),
             ds,
             keyManager,
             upstream,

@@ -24,6 +24,8 @@ export interface RegistrationEntry {
   createdAt: number;
   /** Unix seconds after which the entry is no longer served (SPIRE `-entryExpiry`); 0 or absent: never. */
   expiresAt?: number;
+  /** Names of the foreign trust domains whose bundles this entry's workloads receive (SPIRE `federates_with`). */
+  federatesWith?: string[];
 }
 
 /** Fields a caller provides to create an entry; the store assigns id, revision and createdAt when absent. */
@@ -74,6 +76,19 @@ export interface Bundle {
   taintedX509?: string[];
   /** Key IDs of JWT authorities an operator tainted (`localauthority jwt taint`). */
   taintedJWT?: string[];
+}
+
+/** SPIRE's bundle endpoint profiles (SPIFFE Federation §5). */
+export type BundleEndpointProfile =
+  | { type: "https_web" }
+  | { type: "https_spiffe"; endpointSPIFFEID: string };
+
+/** A federation relationship made through the API (`federation create`); config-file ones are not stored. */
+export interface FederationRelationship {
+  /** Foreign trust domain name. */
+  trustDomain: string;
+  bundleEndpointURL: string;
+  profile: BundleEndpointProfile;
 }
 
 /** One server's CA journal (opaque JSON for the CA manager), found by its active X.509 authority id. */
@@ -187,6 +202,22 @@ export interface DataStore {
   taintJWTKey(trustDomain: string, kid: string): Promise<Bundle>;
   /** @throws {NotFoundError}; {InvalidArgumentError} "it is not possible to revoke an untainted key" */
   revokeJWTKey(trustDomain: string, kid: string): Promise<Bundle>;
+
+  /** Replaces a trust domain's bundle whole (a foreign bundle fetched or set by an operator); bumps the sequence when it changed. */
+  setBundle(b: Omit<Bundle, "sequence"> & { sequence?: number }): Promise<Bundle>;
+  /** @throws {NotFoundError} */
+  deleteBundle(trustDomain: string): Promise<void>;
+
+  // Federation relationships
+  /** @throws {AlreadyExistsError} */
+  createFederationRelationship(r: FederationRelationship): Promise<FederationRelationship>;
+  fetchFederationRelationship(trustDomain: string): Promise<FederationRelationship | undefined>;
+  /** Ordered by trust domain. */
+  listFederationRelationships(): Promise<FederationRelationship[]>;
+  /** @throws {NotFoundError} */
+  updateFederationRelationship(r: FederationRelationship): Promise<FederationRelationship>;
+  /** @throws {NotFoundError} */
+  deleteFederationRelationship(trustDomain: string): Promise<void>;
 
   // CA journal
   setCAJournal(j: Omit<CAJournal, "id"> & { id?: number }): Promise<CAJournal>;

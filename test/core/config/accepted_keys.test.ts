@@ -302,6 +302,21 @@ const serverRows: Row<ServerConfig>[] = [
   { key: S("ca_subject.organization"), value: ["Acme"], field: (c) => c.caSubject, want: { country: [], organization: ["Acme"], commonName: "" }, runtime: "test/server/ca/ca_subject.test.ts" },
   { key: S("ca_subject.common_name"), value: "Acme CA", field: (c) => c.caSubject, want: { country: [], organization: [], commonName: "Acme CA" }, runtime: "test/server/ca/ca_subject.test.ts" },
   { key: S("jwt_issuer"), value: "https://oidc.example.org", field: (c) => c.jwtIssuer, want: "https://oidc.example.org", runtime: "test/integration/jwt.test.ts" },
+  // The whole federation block: its nested keys are read only when it is declared (test/server/federation_config.test.ts
+  // covers each of them, the integration test their effect).
+  {
+    key: S("federation"),
+    value: {
+      bundle_endpoint: { address: "127.0.0.1", port: 8443, refresh_hint: "2m", profile: { https_spiffe: {} } },
+      federates_with: { "two.example": { bundle_endpoint_url: "https://two.example:8443", bundle_endpoint_profile: { https_web: {} } } },
+    },
+    field: (c) => c.federation,
+    want: {
+      bundleEndpoint: { address: "127.0.0.1", port: 8443, refreshHint: 120_000, profile: { type: "https_spiffe" } },
+      federatesWith: [{ trustDomain: "two.example", bundleEndpointURL: "https://two.example:8443", profile: { type: "https_web" } }],
+    },
+    runtime: "test/integration/federation.test.ts",
+  },
   { key: S("health_checks.listener_enabled"), value: true, field: (c) => c.healthChecks.listenerEnabled, want: true, runtime: "test/integration/health_metrics.test.ts" },
   { key: S("health_checks.bind_address"), value: "0.0.0.0", field: (c) => c.healthChecks.bindAddress, want: "0.0.0.0" },
   { key: S("health_checks.bind_port"), value: 8088, field: (c) => c.healthChecks.bindPort, want: 8088 },

@@ -3,6 +3,7 @@ import * as assert from "uvu/assert";
 import { batchCreateEntry, batchDeleteEntry, batchUpdateEntry, filterEntries, selectorsMatch } from "../../../src/server/api/entry_api.ts";
 import { SyncHub } from "../../../src/server/api/sync_hub.ts";
 import { nullLogger } from "../../../src/core/log/logger.ts";
+import { systemClock } from "../../../src/core/ports/clock.ts";
 import { memoryStore, newClock, TD } from "../_fixtures.ts";
 
 const id = (path: string) => ({ trust_domain: "example.org", path });
@@ -38,7 +39,7 @@ test("batchCreateEntry() answers one status per entry with SPIRE's codes and tex
   assert.is(r[2]!.status.message, 'failed to convert entry: invalid spiffe ID: "spiffe://example.org/spire/x" is not a workload in trust domain "example.org"; path is in the reserved namespace');
   assert.is(r[3]!.status.message, 'failed to convert entry: invalid spiffe ID: "spiffe://other.org/x" is not a member of trust domain "example.org"');
   assert.is(r[4]!.status.message, "failed to convert entry: selector list is empty");
-  assert.is(r[5]!.status.message, "failed to convert entry: federates_with is not supported: wisp has no federation");
+  assert.is(r[5]!.status.message, 'failed to create entry: unable to find federated bundle "spiffe://other.org"');
 });
 
 test("batchUpdateEntry() keeps id and created_at and bumps the revision; batchDeleteEntry() reports unknown IDs", async () => {
@@ -77,6 +78,54 @@ test("SyncHub does not hand out an entry past its expiry", async () => {
   clock.advance(61_000);
   await hub.notify();
   assert.equal((await hub.authorizedEntries("spiffe://example.org/node1")).map((e) => e.spiffeID), ["spiffe://example.org/forever"]);
+});
+
+test("entries federate with trust domains whose bundle exists; the sync snapshot carries those bundles to the agent", async () => {
+  const clock = newClock();
+  const ds = await memoryStore(clock);
+  const root = new Uint8Array([1, 2, 3]);
+  await ds.setBundle({ trustDomain: "two.example", x509Authorities: [root], jwtKeys: [{ kid: "k", publicKey: new Uint8Array([9]), notAfter: 0 }], refreshHint: 60 });
+  await ds.setBundle({ trustDomain: "three.example", x509Authorities: [new Uint8Array([4])], jwtKeys: [], refreshHint: 60 });
+  const r = await batchCreateEntry(ds, TD, [
+    { ...web, federates_with: ["spiffe://two.example", "two.example"] },
+    { ...web, spiffe_id: id("/plain") },
+    { ...web, spiffe_id: id("/self"), federates_with: ["example.org"] },
+  ]);
+  assert.equal(r.map((x) => x.status.code), [0, 0, 3]);
+  assert.equal(r[0]!.entry!.federates_with, ["two.example"]);
+  assert.is(r[2]!.status.message, 'failed to convert entry: invalid federated trust domain: cannot federate with own trust domain "example.org"');
+  assert.equal((await filterEntries(ds, { by_federates_with: { trust_domains: ["spiffe://two.example"], match: "MATCH_SUPERSET" } })).map((e) => e.spiffeID), ["spiffe://example.org/web"]);
+
+  const hub = new SyncHub({ ds, trustDomain: "example.org", logger: nullLogger, clock });
+  const snap = await hub.snapshot("spiffe://example.org/node1");
+  // Only the trust domains the agent's entries name: three.example's bundle is not sent.
+  assert.equal(snap.federated_bundles, { "two.example": { x509_authorities: ["AQID"], jwt_authorities: [{ kid: "k", public_key: "CQ==", expires_at: 0 }] } });
+});
+
+test("a foreign bundle another server stored reaches the agent's stream through the datastore poll", async () => {
+  const ds = await memoryStore(newClock());
+  await ds.setBundle({ trustDomain: "two.example", x509Authorities: [new Uint8Array([1])], jwtKeys: [], refreshHint: 60 });
+  await batchCreateEntry(ds, TD, [{ ...web, parent_id: id("/spire/agent/join_token/t"), federates_with: ["two.example"] }]);
+  const agentID = "spiffe://example.org/spire/agent/join_token/t";
+  await ds.createAttestedNode({
+    spiffeID: agentID, attestationType: "join_token", certSerial: "01", certNotAfter: 4_000_000_000, newCertSerial: "",
+    newCertNotAfter: 0, canReattest: false, banned: false, selectors: [],
+  });
+  const hub = new SyncHub({ ds, trustDomain: "example.org", logger: nullLogger, clock: systemClock });
+  const pushed: { federated_bundles?: Record<string, { x509_authorities: string[] }> }[] = [];
+  const stop = new AbortController();
+  const running = hub.run(stop.signal, 10);
+  try {
+    await hub.subscribe(agentID, (d) => pushed.push(JSON.parse(d)));
+    assert.equal(pushed[0]?.federated_bundles?.["two.example"]?.x509_authorities, ["AQ=="]);
+    // Another server (same datastore) stores a refreshed bundle: no notify() here, only the poll can see it.
+    await ds.setBundle({ trustDomain: "two.example", x509Authorities: [new Uint8Array([1]), new Uint8Array([2])], jwtKeys: [], refreshHint: 60 });
+    for (let i = 0; i < 200 && pushed.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(pushed[1]?.federated_bundles?.["two.example"]?.x509_authorities, ["AQ==", "Ag=="]);
+  } finally {
+    stop.abort();
+    await running;
+  }
 });
 
 test.run();

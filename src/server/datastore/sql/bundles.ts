@@ -231,3 +231,39 @@ export function revokeJWTKey(db: SQLDriver, trustDomain: string, kid: string): P
     b.taintedJWT = (b.taintedJWT ?? []).filter((k) => k !== kid);
   });
 }
+
+function sameContent(a: Bundle, b: Omit<Bundle, "sequence">): boolean {
+  return toDoc({ ...a, sequence: 0 }) === toDoc({ ...b, sequence: 0 });
+}
+
+/**
+ * Replaces a bundle whole, as SPIRE's SetBundle does for foreign trust domains. The stored sequence is the caller's
+ * when given and ahead (the foreign `spiffe_sequence`), else the current one bumped; an unchanged bundle is not
+ * rewritten whatever sequence comes with it, so pollers see no change.
+ */
+export async function setBundle(db: SQLDriver, b: Omit<Bundle, "sequence"> & { sequence?: number }): Promise<Bundle> {
+  return db.transaction(async (tx) => {
+    const current = await select(tx, b.trustDomain);
+    if (current !== undefined && sameContent(current, b)) return current;
+    const next: Bundle = {
+      trustDomain: b.trustDomain,
+      x509Authorities: b.x509Authorities.map((d) => new Uint8Array(d)),
+      jwtKeys: b.jwtKeys.map((k) => ({ kid: k.kid, publicKey: new Uint8Array(k.publicKey), notAfter: k.notAfter })),
+      // The local change counter must move even when a foreign server keeps its sequence: pollers compare it.
+      sequence: Math.max(b.sequence ?? 0, (current?.sequence ?? 0) + 1),
+      refreshHint: b.refreshHint,
+      ...(b.taintedX509?.length ? { taintedX509: [...b.taintedX509] } : {}),
+      ...(b.taintedJWT?.length ? { taintedJWT: [...b.taintedJWT] } : {}),
+    };
+    await write(tx, next, current === undefined);
+    return next;
+  });
+}
+
+/** @throws {NotFoundError} "bundle not found" */
+export async function deleteBundle(db: SQLDriver, trustDomain: string): Promise<void> {
+  await db.transaction(async (tx) => {
+    if ((await select(tx, trustDomain)) === undefined) throw new NotFoundError("bundle not found");
+    await tx.run(`DELETE FROM bundles WHERE trust_domain = $1`, [trustDomain]);
+  });
+}

@@ -25,11 +25,12 @@ interface EntryRow {
   revision_number: unknown;
   created_at: unknown;
   expires_at: unknown;
+  federates_with: string;
 }
 
 const COLUMNS =
   "e.pk, e.id, e.spiffe_id, e.parent_id, e.selectors, e.x509_svid_ttl, e.jwt_svid_ttl, e.dns_names, e.hint, " +
-  "e.admin, e.downstream, e.revision_number, e.created_at, e.expires_at";
+  "e.admin, e.downstream, e.revision_number, e.created_at, e.expires_at, e.federates_with";
 
 /** The same columns unqualified, for RETURNING (which cannot name a table alias in every dialect). */
 const RETURNING = COLUMNS.replaceAll("e.", "");
@@ -51,6 +52,7 @@ function toEntry(r: EntryRow): RegistrationEntry {
     revisionNumber: toNumber(r.revision_number),
     createdAt: toNumber(r.created_at),
     expiresAt: toNumber(r.expires_at),
+    federatesWith: JSON.parse(r.federates_with ?? "[]") as string[],
   };
 }
 
@@ -91,6 +93,7 @@ function newEntry(e: NewRegistrationEntry, now: number): RegistrationEntry {
     revisionNumber: 0,
     createdAt: now,
     expiresAt: e.expiresAt ?? 0,
+    federatesWith: [...(e.federatesWith ?? [])],
   };
 }
 
@@ -105,12 +108,12 @@ export async function insertEntry(tx: SQLExecutor, e: NewRegistrationEntry, now:
   try {
     const rows = await tx.query<{ pk: unknown }>(
       `INSERT INTO registered_entries (id, spiffe_id, parent_id, selectors_hash, selectors, x509_svid_ttl,
-         jwt_svid_ttl, dns_names, hint, admin, downstream, revision_number, created_at, expires_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING pk`,
+         jwt_svid_ttl, dns_names, hint, admin, downstream, revision_number, created_at, expires_at, federates_with)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING pk`,
       [
         entry.id, entry.spiffeID, entry.parentID, hash, JSON.stringify(entry.selectors), entry.x509SVIDTTL,
         entry.jwtSVIDTTL, JSON.stringify(entry.dnsNames), entry.hint, toFlag(entry.admin),
-        toFlag(entry.downstream), 0, now, entry.expiresAt ?? 0,
+        toFlag(entry.downstream), 0, now, entry.expiresAt ?? 0, JSON.stringify(entry.federatesWith),
       ],
     );
     await insertSelectors(tx, toNumber(rows[0]?.pk), entry.selectors);
@@ -171,11 +174,12 @@ export async function updateEntry(db: SQLDriver, e: RegistrationEntry, now: numb
       const rows = await tx.query<EntryRow>(
         `UPDATE registered_entries SET spiffe_id = $2, parent_id = $3, selectors_hash = $4, selectors = $5,
            x509_svid_ttl = $6, jwt_svid_ttl = $7, dns_names = $8, hint = $9, admin = $10, downstream = $11,
-           expires_at = $12, revision_number = revision_number + 1
+           expires_at = $12, federates_with = $13, revision_number = revision_number + 1
          WHERE id = $1 RETURNING ${RETURNING}`,
         [
           e.id, e.spiffeID, e.parentID, hash, JSON.stringify(selectors), e.x509SVIDTTL, e.jwtSVIDTTL,
           JSON.stringify([...e.dnsNames]), e.hint, toFlag(e.admin), toFlag(e.downstream), e.expiresAt ?? 0,
+          JSON.stringify([...(e.federatesWith ?? [])]),
         ],
       );
       const row = rows[0];

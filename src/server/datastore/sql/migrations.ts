@@ -104,6 +104,21 @@ function v3(bigint: string): string[] {
   return [`ALTER TABLE registered_entries ADD COLUMN expires_at ${bigint} NOT NULL DEFAULT 0`];
 }
 
+/**
+ * v4: federation. Entries name the trust domains whose bundles their workloads receive (SPIRE `federates_with`,
+ * a JSON list of trust domain names); federation relationships made through the API (`federation create`) are one
+ * JSON document per foreign trust domain.
+ */
+function v4(text: string): string[] {
+  return [
+    `ALTER TABLE registered_entries ADD COLUMN federates_with ${text} NOT NULL DEFAULT '[]'`,
+    `CREATE TABLE federation_relationships (
+      trust_domain ${text} PRIMARY KEY,
+      data ${text} NOT NULL
+    )`,
+  ];
+}
+
 /** Every schema version this code knows, oldest first; the last one is what a fresh database gets. */
 export const MIGRATIONS: readonly Migration[] = [
   {
@@ -123,6 +138,10 @@ export const MIGRATIONS: readonly Migration[] = [
   {
     version: 3,
     statements: { sqlite: v3("INTEGER"), postgres: v3("BIGINT") },
+  },
+  {
+    version: 4,
+    statements: { sqlite: v4("TEXT"), postgres: v4(`TEXT COLLATE "C"`) },
   },
 ];
 

@@ -10,6 +10,7 @@ import type { SQLDriver } from "../../../core/ports/sql_driver.ts";
 import type {
   AttestedNode,
   Bundle,
+  FederationRelationship,
   CAJournal,
   DataStore,
   EntryEvent,
@@ -20,7 +21,14 @@ import type {
   NewRegistrationEntry,
   RegistrationEntry,
 } from "../datastore.ts";
-import { appendBundle, fetchBundle, listBundles, pruneBundle, revokeJWTKey, revokeX509CA, taintJWTKey, taintX509CA } from "./bundles.ts";
+import { appendBundle, deleteBundle, fetchBundle, listBundles, pruneBundle, revokeJWTKey, revokeX509CA, setBundle, taintJWTKey, taintX509CA } from "./bundles.ts";
+import {
+  createFederationRelationship,
+  deleteFederationRelationship,
+  fetchFederationRelationship,
+  listFederationRelationships,
+  updateFederationRelationship,
+} from "./federation_relationships.ts";
 import { fetchCAJournal, setCAJournal } from "./ca_journal.ts";
 import {
   createEntry,
@@ -166,6 +174,29 @@ export class SQLStore implements DataStore {
   }
   revokeJWTKey(trustDomain: string, kid: string): Promise<Bundle> {
     return revokeJWTKey(this.driver, trustDomain, kid);
+  }
+
+  setBundle(b: Omit<Bundle, "sequence"> & { sequence?: number }): Promise<Bundle> {
+    return setBundle(this.driver, b);
+  }
+  deleteBundle(trustDomain: string): Promise<void> {
+    return deleteBundle(this.driver, trustDomain);
+  }
+
+  createFederationRelationship(r: FederationRelationship): Promise<FederationRelationship> {
+    return createFederationRelationship(this.driver, r);
+  }
+  fetchFederationRelationship(trustDomain: string): Promise<FederationRelationship | undefined> {
+    return fetchFederationRelationship(this.driver, trustDomain);
+  }
+  listFederationRelationships(): Promise<FederationRelationship[]> {
+    return listFederationRelationships(this.driver);
+  }
+  updateFederationRelationship(r: FederationRelationship): Promise<FederationRelationship> {
+    return updateFederationRelationship(this.driver, r);
+  }
+  deleteFederationRelationship(trustDomain: string): Promise<void> {
+    return deleteFederationRelationship(this.driver, trustDomain);
   }
 
   setCAJournal(j: Omit<CAJournal, "id"> & { id?: number }): Promise<CAJournal> {
