@@ -156,7 +156,7 @@ test("buildServerConfig() adds configured node attestors beside join_token and c
   }
   assert.ok(err, "expected a ConfigError");
   assert.equal(err.issues, [
-    "unknown NodeAttestor plugin \"tpm_devid\" (supported: join_token, x509pop)",
+    "unknown NodeAttestor plugin \"tpm_devid\" (supported: join_token, x509pop, aws_iid)",
     "plugins.NodeAttestor.x509pop.plugin_data: one of ca_bundle_path or ca_bundle_paths must be configured",
     'unknown configuration key "plugins.NodeAttestor.x509pop.plugin_data.svid_prefix"',
   ]);

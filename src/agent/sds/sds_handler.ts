@@ -69,15 +69,18 @@ export class SDSHandler {
 
   #snapshot(selectors: Selector[]): SDSSnapshot {
     const b = this.#manager.bundle();
-    // wisp has no federation yet, so the own trust domain is the only bundle a workload can be given.
-    return { identities: this.#manager.identities(selectors), trustDomainID: b.trustDomain, bundles: new Map([[b.trustDomain, b.roots]]) };
+    const identities = this.#manager.identities(selectors);
+    // The own trust domain plus the foreign ones the workload's entries federate with (SPIRE's ALL and spiffe://<td>).
+    const bundles = new Map<string, Uint8Array[]>([[b.trustDomain, b.roots]]);
+    for (const f of this.#manager.federatedBundlesFor(identities)) bundles.set(f.trustDomain, f.roots);
+    return { identities, trustDomainID: b.trustDomain, bundles };
   }
 
   /** What a cache notification changed for this workload; SPIRE notifies only the subscribers an update concerns. */
   #stateKey(selectors: Selector[]): string {
     const b = this.#manager.bundle();
     const ids = this.#manager.identities(selectors);
-    return `${b.trustDomain}#${b.rootsVersion}|` +
+    return `${b.trustDomain}#${b.rootsVersion}#${this.#manager.federatedVersion}|` +
       ids.map((i) => `${i.entry.id}:${i.entry.revisionNumber}:${i.svid.issuedAt.getTime()}:${i.svid.notAfter.getTime()}:${toHex(i.svid.chain[0] ?? new Uint8Array())}`).join(",");
   }
 
