@@ -87,8 +87,18 @@ export async function buildRelease() {
   const t1 = performance.now();
   rmSync(TARBALL, { force: true });
   const tar = spawn("tar", [
-    "--create", "--file=-", "--sort=name", "--owner=0", "--group=0", "--numeric-owner",
-    `--mtime=@${sourceDateEpoch()}`, "--mode=go-w", "--format=gnu", "-C", RELEASE_DIR, top,
+    "--create",
+    "--file=-",
+    "--sort=name",
+    "--owner=0",
+    "--group=0",
+    "--numeric-owner",
+    `--mtime=@${sourceDateEpoch()}`,
+    "--mode=go-w",
+    "--format=gnu",
+    "-C",
+    RELEASE_DIR,
+    top,
   ], { stdio: ["ignore", "pipe", "pipe"] });
   let tarErr = "";
   tar.stderr.on("data", (d) => (tarErr += d));

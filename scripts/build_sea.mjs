@@ -39,7 +39,7 @@ function wrapTopLevelAwait(name, src) {
   if (/^import\s/m.test(body)) throw new Error(`src/bin/${name}.ts: an import follows the code; cannot wrap it`);
   // An error escaping the body would be an unhandled rejection (exit 1 with a stack): report it like the CLI does.
   return `${src.slice(0, cut)}\nvoid (async () => {${body}\n})().catch((err) => {\n` +
-    '  process.stderr.write(`Error: ${err instanceof Error ? err.message : String(err)}\\n`);\n  process.exit(1);\n});\n';
+    "  process.stderr.write(`Error: ${err instanceof Error ? err.message : String(err)}\\n`);\n  process.exit(1);\n});\n";
 }
 
 /** A module whose exports are the embedded addon `asset`; its failure is written out before the package's own error. */
@@ -153,19 +153,28 @@ export async function buildSEA({ name, output, workDir = join(ROOT, "dist/sea", 
   });
   // Everything embedded comes through the wisp-sea-addon namespace; a native file anywhere else would be looked
   // for on disk at run time and fail on the target machine only.
-  const stray = Object.keys(result.metafile.inputs).filter((p) => NATIVE_INPUT.test(p) && !p.startsWith("wisp-sea-addon:") && !/node_modules[\\/](?:koffi|libsql)[\\/]/.test(p));
+  const stray = Object.keys(result.metafile.inputs).filter((p) =>
+    NATIVE_INPUT.test(p) && !p.startsWith("wisp-sea-addon:") && !/node_modules[\\/](?:koffi|libsql)[\\/]/.test(p)
+  );
   if (stray.length > 0) throw new Error(`${name}: the bundle reaches native code that is not embedded: ${stray.join(", ")}`);
   log(`${relative(ROOT, bundle)}  ${size(bundle)}  ${(performance.now() - t0).toFixed(0)} ms`);
 
   const blob = join(workDir, "sea-prep.blob");
   const config = join(workDir, "sea-config.json");
-  writeFileSync(config, JSON.stringify({
-    main: bundle,
-    output: blob,
-    disableExperimentalSEAWarning: true,
-    useCodeCache: true,
-    assets: Object.fromEntries(addons.map((a) => [ADDONS[a].asset, ADDONS[a].file()])),
-  }, null, 2));
+  writeFileSync(
+    config,
+    JSON.stringify(
+      {
+        main: bundle,
+        output: blob,
+        disableExperimentalSEAWarning: true,
+        useCodeCache: true,
+        assets: Object.fromEntries(addons.map((a) => [ADDONS[a].asset, ADDONS[a].file()])),
+      },
+      null,
+      2,
+    ),
+  );
   const t1 = performance.now();
   const gen = spawnSync(process.execPath, ["--experimental-sea-config", config], { cwd: ROOT, encoding: "utf8" });
   if (gen.status !== 0) throw new Error(`node --experimental-sea-config failed: ${gen.stderr || gen.stdout}`);

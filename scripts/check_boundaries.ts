@@ -8,10 +8,48 @@ import { fileURLToPath } from "node:url";
 
 /** Top-level names of Node's built-in modules; "fs/promises" is matched by its first segment. */
 const NODE_BUILTINS = new Set([
-  "assert", "async_hooks", "buffer", "child_process", "cluster", "console", "constants", "crypto", "dgram",
-  "diagnostics_channel", "dns", "domain", "events", "fs", "http", "http2", "https", "inspector", "module", "net", "os",
-  "path", "perf_hooks", "process", "punycode", "querystring", "readline", "repl", "stream", "string_decoder", "sys",
-  "timers", "tls", "trace_events", "tty", "url", "util", "v8", "vm", "wasi", "worker_threads", "zlib",
+  "assert",
+  "async_hooks",
+  "buffer",
+  "child_process",
+  "cluster",
+  "console",
+  "constants",
+  "crypto",
+  "dgram",
+  "diagnostics_channel",
+  "dns",
+  "domain",
+  "events",
+  "fs",
+  "http",
+  "http2",
+  "https",
+  "inspector",
+  "module",
+  "net",
+  "os",
+  "path",
+  "perf_hooks",
+  "process",
+  "punycode",
+  "querystring",
+  "readline",
+  "repl",
+  "stream",
+  "string_decoder",
+  "sys",
+  "timers",
+  "tls",
+  "trace_events",
+  "tty",
+  "url",
+  "util",
+  "v8",
+  "vm",
+  "wasi",
+  "worker_threads",
+  "zlib",
 ]);
 
 /** Areas of src/, most specific first. */
@@ -62,8 +100,14 @@ export function maskSource(src: string): string {
     let j = start;
     while (j < n) {
       const c = src[j];
-      if (c === "\\") { j += 2; continue; }
-      if (c === "`") { blank(start, j); return j + 1; }
+      if (c === "\\") {
+        j += 2;
+        continue;
+      }
+      if (c === "`") {
+        blank(start, j);
+        return j + 1;
+      }
       if (c === "$" && src[j + 1] === "{") {
         blank(start, j);
         templates.push(depth);
@@ -112,7 +156,10 @@ export function maskSource(src: string): string {
       let inClass = false;
       while (j < n && src[j] !== "\n") {
         const d = src[j];
-        if (d === "\\") { j += 2; continue; }
+        if (d === "\\") {
+          j += 2;
+          continue;
+        }
         if (d === "[") inClass = true;
         else if (d === "]") inClass = false;
         else if (d === "/" && !inClass) break;

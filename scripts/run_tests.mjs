@@ -66,7 +66,9 @@ function filesFor(rt) {
 // uvu discards errors thrown in before/after hooks; test/_uvu.ts wraps them, so every file must take uvu from there.
 const direct = filesFor("node").concat(filesFor("deno")).filter((f) => !f.endsWith("test/_uvu.ts") && /from\s+["']uvu["']/.test(readFileSync(f, "utf8")));
 if (direct.length > 0) {
-  process.stderr.write(`Error: these test files import "uvu" directly; import { test, suite } from test/_uvu.ts instead:\n  ${[...new Set(direct)].join("\n  ")}\n`);
+  process.stderr.write(
+    `Error: these test files import "uvu" directly; import { test, suite } from test/_uvu.ts instead:\n  ${[...new Set(direct)].join("\n  ")}\n`,
+  );
   process.exit(1);
 }
 
@@ -132,7 +134,11 @@ async function runSuite(rt) {
   await Promise.all(Array.from({ length: concurrency }, worker));
   const sum = (k) => results.reduce((n, r) => n + r[k], 0);
   const t = { passed: sum("passed"), failed: sum("failed"), skipped: sum("skipped") };
-  process.stdout.write(`[${rt}] ${results.length} files in ${((Date.now() - t0) / 1000).toFixed(1)}s: ${t.passed} passed, ${t.failed} failed${t.skipped ? `, ${t.skipped} skipped` : ""}\n\n`);
+  process.stdout.write(
+    `[${rt}] ${results.length} files in ${((Date.now() - t0) / 1000).toFixed(1)}s: ${t.passed} passed, ${t.failed} failed${
+      t.skipped ? `, ${t.skipped} skipped` : ""
+    }\n\n`,
+  );
   return t;
 }
 

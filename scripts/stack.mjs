@@ -55,7 +55,9 @@ async function stopProc(p) {
 }
 
 function cli(args, o = {}) {
-  const argv = o.asUser === undefined ? [process.execPath, ...args] : ["setpriv", `--reuid=${o.asUser}`, `--regid=${o.asUser}`, "--clear-groups", process.execPath, ...args];
+  const argv = o.asUser === undefined
+    ? [process.execPath, ...args]
+    : ["setpriv", `--reuid=${o.asUser}`, `--regid=${o.asUser}`, "--clear-groups", process.execPath, ...args];
   const r = spawnSync(argv[0], argv.slice(1), { cwd: ROOT, encoding: "utf8", env: { ...process.env, ...o.env } });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
@@ -142,7 +144,17 @@ export async function runStack({ keep = false } = {}) {
       AWS_SECRET_ACCESS_KEY: emu.info.secretAccessKey,
     };
     const serverStart = ms();
-    const server = startProc("wisp-server", [bin("wisp-server"), "run", "-config", serverConf, "-expandEnv", "-serverPort", String(port), "-bindAddress", "127.0.0.1"], serverEnv);
+    const server = startProc("wisp-server", [
+      bin("wisp-server"),
+      "run",
+      "-config",
+      serverConf,
+      "-expandEnv",
+      "-serverPort",
+      String(port),
+      "-bindAddress",
+      "127.0.0.1",
+    ], serverEnv);
     procs.push(server);
     await waitFor("wisp-server ready", async () => ((await adminGet(serverSocket, "/health")).status === 200 ? true : undefined), 30_000, procs);
     const firstCA = ms() - serverStart;
@@ -151,14 +163,34 @@ export async function runStack({ keep = false } = {}) {
     const uid = process.getuid?.() === 0 ? 1000 : process.getuid?.() ?? 1000;
     const tok = cli([bin("wisp-server"), "token", "generate", "-socketPath", serverSocket, "-spiffeID", "spiffe://example.org/node1", "-output", "json"]);
     if (tok.code !== 0) throw new Error(`token generate failed: ${tok.stderr}`);
-    const entry = cli([bin("wisp-server"), "entry", "create", "-socketPath", serverSocket, "-parentID", "spiffe://example.org/node1", "-spiffeID", "spiffe://example.org/ns/prod/svc/test-workload", "-selector", `unix:uid:${uid}`]);
+    const entry = cli([
+      bin("wisp-server"),
+      "entry",
+      "create",
+      "-socketPath",
+      serverSocket,
+      "-parentID",
+      "spiffe://example.org/node1",
+      "-spiffeID",
+      "spiffe://example.org/ns/prod/svc/test-workload",
+      "-selector",
+      `unix:uid:${uid}`,
+    ]);
     if (entry.code !== 0) throw new Error(`entry create failed: ${entry.stderr}`);
     say(`registrar: join token and entry for unix:uid:${uid} created`);
 
     const agentSocket = join(dir, "agent", "public", "api.sock");
     mkdirSync(dirname(agentSocket), { recursive: true, mode: 0o755 });
     chmodSync(join(dir, "agent"), 0o755);
-    const agent = startProc("wisp-agent", [bin("wisp-agent"), "run", "-config", join(ROOT, "deploy/agent.conf"), "-expandEnv", "-joinToken", JSON.parse(tok.stdout).value], {
+    const agent = startProc("wisp-agent", [
+      bin("wisp-agent"),
+      "run",
+      "-config",
+      join(ROOT, "deploy/agent.conf"),
+      "-expandEnv",
+      "-joinToken",
+      JSON.parse(tok.stdout).value,
+    ], {
       WISP_AGENT_DATA: join(dir, "agent", "data"),
       WISP_AGENT_SOCKET: agentSocket,
       WISP_SERVER_ADDRESS: "127.0.0.1",
@@ -170,18 +202,31 @@ export async function runStack({ keep = false } = {}) {
     mkdirSync(out, { mode: 0o777 });
     chmodSync(out, 0o777);
     const asUser = process.getuid?.() === 0 ? uid : undefined;
-    await waitFor("the workload's SVID", async () => {
-      const r = cli([bin("wisp-agent"), "api", "fetch", "x509", "-socketPath", agentSocket, "-write", out], { asUser });
-      return r.code === 0 ? true : undefined;
-    }, 30_000, procs);
+    await waitFor(
+      "the workload's SVID",
+      async () => {
+        const r = cli([bin("wisp-agent"), "api", "fetch", "x509", "-socketPath", agentSocket, "-write", out], { asUser });
+        return r.code === 0 ? true : undefined;
+      },
+      30_000,
+      procs,
+    );
     const svid = join(out, "svid.0.pem");
     const v = spawnSync("openssl", ["verify", "-CAfile", join(out, "bundle.0.pem"), "-untrusted", svid, svid], { encoding: "utf8" });
     if (v.status !== 0) throw new Error(`openssl verify failed: ${v.stderr}${v.stdout}`);
     say(`workload: ${v.stdout.trim()} (Root → Sub → wisp intermediate → SVID)`);
-    const subjects = spawnSync("sh", ["-c", `openssl crl2pkcs7 -nocrl -certfile "${svid}" -certfile "${join(out, "bundle.0.pem")}" | openssl pkcs7 -print_certs -noout`], { encoding: "utf8" }).stdout;
+    const subjects =
+      spawnSync("sh", ["-c", `openssl crl2pkcs7 -nocrl -certfile "${svid}" -certfile "${join(out, "bundle.0.pem")}" | openssl pkcs7 -print_certs -noout`], {
+        encoding: "utf8",
+      }).stdout;
     for (const l of subjects.split("\n").filter((x) => x.startsWith("subject="))) say(`  ${l}`);
     const stats = await (await fetch(`${emu.info.endpoint}/_emulator/stats`)).json();
-    const result = { database: db.kind, firstCAms: firstCA, startMs: ms(), pcaCalls: Object.fromEntries(Object.entries(stats).filter(([k]) => k.startsWith("acm-pca:"))) };
+    const result = {
+      database: db.kind,
+      firstCAms: firstCA,
+      startMs: ms(),
+      pcaCalls: Object.fromEntries(Object.entries(stats).filter(([k]) => k.startsWith("acm-pca:"))),
+    };
     say(`stack up and verified after ${result.startMs} ms; ACM PCA calls ${JSON.stringify(result.pcaCalls)}`);
     process.stdout.write(`${JSON.stringify({ stack: result })}\n`);
     if (keep) {

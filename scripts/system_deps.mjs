@@ -10,8 +10,7 @@ import { fileURLToPath } from "node:url";
 const onPath = (cmd) => spawnSync("sh", ["-c", `command -v ${cmd}`], { stdio: "ignore" }).status === 0;
 // Debian's python, where Debian's python3-* packages install (a pyenv python3 on PATH would not see them).
 const pythonHas = (mods) => spawnSync("/usr/bin/python3", ["-c", mods.map((m) => `import ${m}`).join(";")], { stdio: "ignore" }).status === 0;
-const hasInitdb = () =>
-  existsSync("/usr/lib/postgresql") && readdirSync("/usr/lib/postgresql").some((v) => existsSync(`/usr/lib/postgresql/${v}/bin/initdb`));
+const hasInitdb = () => existsSync("/usr/lib/postgresql") && readdirSync("/usr/lib/postgresql").some((v) => existsSync(`/usr/lib/postgresql/${v}/bin/initdb`));
 
 /** What each package is for, and how to tell it is there. */
 export const SYSTEM_DEPS = [

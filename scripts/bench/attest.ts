@@ -46,11 +46,23 @@ const hub = new SyncHub({ ds, trustDomain: TD.name, logger: nullLogger, clock: s
 const rootRSA = await newCA({ keyType: "rsa", name: "bench rsa" });
 const rootEC = await newCA({ keyType: "ecdsa", name: "bench ec" });
 const x509popConfig = {
-  name: "x509pop" as const, mode: "external_pki" as const, caBundlePaths: [], spiffePrefix: "/spire-exchange/",
-  agentPathTemplate: X509POP_DEFAULT_TEMPLATES.external_pki, maxIntermediates: 4, maxRSAKeySize: 8192, verifyClientIP: false,
+  name: "x509pop" as const,
+  mode: "external_pki" as const,
+  caBundlePaths: [],
+  spiffePrefix: "/spire-exchange/",
+  agentPathTemplate: X509POP_DEFAULT_TEMPLATES.external_pki,
+  maxIntermediates: 4,
+  maxRSAKeySize: 8192,
+  verifyClientIP: false,
 };
 const app = agentApp({
-  ds, ca, hub, clock: systemClock, logger: nullLogger, trustDomain: TD, agentTTL: 3600,
+  ds,
+  ca,
+  hub,
+  clock: systemClock,
+  logger: nullLogger,
+  trustDomain: TD,
+  agentTTL: 3600,
   nodeAttestors: new Map<string, ServerNodeAttestor>([
     ["join_token", new JoinTokenAttestor({ ds, clock: systemClock, trustDomain: TD })],
     ["x509pop", new X509PoPAttestor({ config: x509popConfig, trustDomain: TD, clock: systemClock, roots: async () => [rootRSA.der, rootEC.der] })],

@@ -87,8 +87,7 @@ async function main(): Promise<void> {
   await run("mint_c1", 1, mintOne, true);
   await run("mint_c64", 64, mintOne, true);
   const spki = (await parseAndVerifyCSR(csrs[0]!)).publicKeySPKI;
-  const mintOnly = () =>
-    minter.mint({ spiffeID: "spiffe://bench.test/w", publicKeySPKI: spki, notBefore: now, notAfter: new Date(now.getTime() + 3600_000) });
+  const mintOnly = () => minter.mint({ spiffeID: "spiffe://bench.test/w", publicKeySPKI: spki, notBefore: now, notAfter: new Date(now.getTime() + 3600_000) });
   await run("mint_only_c64", 64, mintOnly);
   const short = Math.max(0.5, seconds / 3);
   await run("csr_verify_c1", 1, (i) => parseAndVerifyCSR(csrs[i % csrs.length]!), false, short);

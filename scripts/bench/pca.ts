@@ -110,9 +110,21 @@ async function main(): Promise<void> {
     console.log(table(["event", "ms", "PCA calls (emulator counters)"], rows));
     const okRot = issuePerRotation.every((n) => n === 1);
     const okRestart = sum(restart) === 0 && sum(restartInit) === 0;
-    const target = `rotation ${verdict(okRot)} (IssueCertificate per rotation: ${issuePerRotation.join(", ")}; target 1), restart ${verdict(okRestart)} (${sum(restart) + sum(restartInit)} calls; target 0)`;
+    const target = `rotation ${verdict(okRot)} (IssueCertificate per rotation: ${issuePerRotation.join(", ")}; target 1), restart ${verdict(okRestart)} (${
+      sum(restart) + sum(restartInit)
+    } calls; target 0)`;
     console.log(`\ntime to first CA with a ${delayMs} ms issuance delay: ${firstCAMs.toFixed(0)} ms\ntarget: ${target}`);
-    writeResult("pca", { smoke, issuanceDelayMs: delayMs, firstCAMs, firstStartCalls: first, restartCalls: [restartInit, restart], restartMs, rotations: perRotation, target, mode: "in-process CAManager + AWSPCAUpstreamAuthority + SDK client against bin/wisp-aws-emulator.mjs" });
+    writeResult("pca", {
+      smoke,
+      issuanceDelayMs: delayMs,
+      firstCAMs,
+      firstStartCalls: first,
+      restartCalls: [restartInit, restart],
+      restartMs,
+      rotations: perRotation,
+      target,
+      mode: "in-process CAManager + AWSPCAUpstreamAuthority + SDK client against bin/wisp-aws-emulator.mjs",
+    });
   } finally {
     await emu.stop();
     rmSync(dir, { recursive: true, force: true });

@@ -10,7 +10,7 @@
  * @module
  */
 import { FETCH_X509_SVID } from "../../src/agent/workload/codec.ts";
-import { cpuSecondsOf, Flags, log, mb, rssOf, sleep, summarize, type LatencySummary, verdict, writeResult } from "./lib/bench_env.ts";
+import { cpuSecondsOf, Flags, type LatencySummary, log, mb, rssOf, sleep, summarize, verdict, writeResult } from "./lib/bench_env.ts";
 import { Admin, agentIDForToken, benchCluster, startAgent, startServer, TD } from "./lib/cluster.ts";
 import { table } from "./lib/measure.ts";
 import { pool } from "./lib/pool.ts";
@@ -122,7 +122,9 @@ async function main(): Promise<void> {
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let t: ReturnType<typeof setTimeout>;
-  return Promise.race([p, new Promise<T>((_, reject) => (t = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms)))]).finally(() => clearTimeout(t));
+  return Promise.race([p, new Promise<T>((_, reject) => (t = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms)))]).finally(() =>
+    clearTimeout(t)
+  );
 }
 
 await main();

@@ -9,7 +9,7 @@
  * Run: npm run bench -- server_scale [--agents 5000] [--ttl 120] [--smoke]
  * @module
  */
-import { cpuSecondsOf, Flags, log, mb, MB, pidRSSSampler, sleep, verdict, writeResult } from "./lib/bench_env.ts";
+import { cpuSecondsOf, Flags, log, MB, mb, pidRSSSampler, sleep, verdict, writeResult } from "./lib/bench_env.ts";
 import { Admin, agentIDForToken, benchCluster, startServerWith, TD } from "./lib/cluster.ts";
 import { table } from "./lib/measure.ts";
 import { pool } from "./lib/pool.ts";
@@ -150,12 +150,29 @@ async function main(): Promise<void> {
     ];
     console.log(table(["measurement", "value"], rows));
     for (const [k, v] of errorKinds) console.log(`  error ×${v}: ${k}`);
-    const target = `${verdict(cores1h < 1 && loadCores < 1 && peak <= 1024 * MB)} (1 h equivalent ${cores1h.toFixed(3)} cores and compressed ${loadCores.toFixed(3)} cores < 1; RSS ${mb(peak)} MB ≤ 1024)`;
+    const target = `${verdict(cores1h < 1 && loadCores < 1 && peak <= 1024 * MB)} (1 h equivalent ${cores1h.toFixed(3)} cores and compressed ${
+      loadCores.toFixed(3)
+    } cores < 1; RSS ${mb(peak)} MB ≤ 1024)`;
     console.log(`\ntarget: ${target}`);
     writeResult("server_scale", {
-      smoke, agents: n, ttlSeconds: ttl, attestSeconds, idleCores, idleWindowSeconds: idleWindow, loadCores, loadWindowSeconds: window,
-      renewals: done, renewalsPerSecond: rate, cpuSecondsPerRenewal: cpuPerRenewal, equivalent1h: { renewalsPerSecond: rate1h, cores: cores1h },
-      serverIdleRSSBytes: idleRSS, serverPeakRSSBytes: peak, errors, errorKinds: Object.fromEntries(errorKinds), expectedRenewalsPerSecond: (n * 2) / (ttl / 2), target,
+      smoke,
+      agents: n,
+      ttlSeconds: ttl,
+      attestSeconds,
+      idleCores,
+      idleWindowSeconds: idleWindow,
+      loadCores,
+      loadWindowSeconds: window,
+      renewals: done,
+      renewalsPerSecond: rate,
+      cpuSecondsPerRenewal: cpuPerRenewal,
+      equivalent1h: { renewalsPerSecond: rate1h, cores: cores1h },
+      serverIdleRSSBytes: idleRSS,
+      serverPeakRSSBytes: peak,
+      errors,
+      errorKinds: Object.fromEntries(errorKinds),
+      expectedRenewalsPerSecond: (n * 2) / (ttl / 2),
+      target,
     });
   } finally {
     await Promise.all(sims.map((s) => s.agent.close()));

@@ -13,7 +13,7 @@ import { spawnSync } from "node:child_process";
 import { FETCH_X509_SVID } from "../../src/agent/workload/codec.ts";
 import { Flags, log, verdict, writeResult } from "./lib/bench_env.ts";
 import { buildBundles } from "./lib/bundle.ts";
-import { Admin, agentIDForToken, benchCluster, Proc, SERVER_LAUNCHER, AGENT_LAUNCHER, TD, waitForOutput } from "./lib/cluster.ts";
+import { Admin, AGENT_LAUNCHER, agentIDForToken, benchCluster, Proc, SERVER_LAUNCHER, TD, waitForOutput } from "./lib/cluster.ts";
 import { table } from "./lib/measure.ts";
 import { BenchWorkloadClient } from "./lib/workload_client.ts";
 
@@ -52,7 +52,11 @@ async function agentStart(serverBin: string, agentBin: string, runs: number): Pr
     const uid = process.getuid?.() ?? 0;
     for (let i = 0; i < runs; i++) {
       const token = await admin.joinToken();
-      await admin.createEntries([{ spiffeID: `spiffe://${TD}/bench/start/${i}`, parentID: agentIDForToken(token), selectors: [{ type: "unix", value: `uid:${uid}` }] }]);
+      await admin.createEntries([{
+        spiffeID: `spiffe://${TD}/bench/start/${i}`,
+        parentID: agentIDForToken(token),
+        selectors: [{ type: "unix", value: `uid:${uid}` }],
+      }]);
       const t = performance.now();
       const p = new Proc(agentBin, ["run", "-config", c.agentConf, "-joinToken", token]);
       await waitForOutput(p, /Starting Workload and SDS APIs/, 0, 60_000);
@@ -93,7 +97,14 @@ async function main(): Promise<void> {
       restart.push(s.restart);
     }
     const agent = await agentStart(v.server, v.agent, runs);
-    const r = { variant: v.name, serverColdMs: median(cold), serverRestartMs: median(restart), agentToFirstSVIDMs: median(agent), agentAboveNodeMs: median(agent) - node, runs: { cold, restart, agent } };
+    const r = {
+      variant: v.name,
+      serverColdMs: median(cold),
+      serverRestartMs: median(restart),
+      agentToFirstSVIDMs: median(agent),
+      agentAboveNodeMs: median(agent) - node,
+      runs: { cold, restart, agent },
+    };
     log(`${v.name}: server cold ${r.serverColdMs.toFixed(0)} ms, restart ${r.serverRestartMs.toFixed(0)} ms, agent ${r.agentToFirstSVIDMs.toFixed(0)} ms`);
     rows.push([v.name, "", r.serverColdMs.toFixed(0), r.serverRestartMs.toFixed(0), `${r.agentToFirstSVIDMs.toFixed(0)} (+${r.agentAboveNodeMs.toFixed(0)})`]);
     results.push(r);
@@ -101,7 +112,9 @@ async function main(): Promise<void> {
   console.log(table(["variant (medians, ms)", "node", "server cold", "server restart", "agent to first SVID (above node)"], rows));
   const targets = results.map((r) => {
     const x = r as { variant: string; serverColdMs: number; agentAboveNodeMs: number };
-    return `${x.variant}: server ${verdict(x.serverColdMs <= 1000)} (${x.serverColdMs.toFixed(0)} ≤ 1000 ms), agent ${verdict(x.agentAboveNodeMs <= 300)} (+${x.agentAboveNodeMs.toFixed(0)} ≤ +300 ms)`;
+    return `${x.variant}: server ${verdict(x.serverColdMs <= 1000)} (${x.serverColdMs.toFixed(0)} ≤ 1000 ms), agent ${verdict(x.agentAboveNodeMs <= 300)} (+${
+      x.agentAboveNodeMs.toFixed(0)
+    } ≤ +300 ms)`;
   });
   console.log(`\ntargets:\n  ${targets.join("\n  ")}`);
   writeResult("start", { smoke, runs, nodeMs: node, nodeRuns, variants: results, targets });

@@ -11,7 +11,7 @@
  * @module
  */
 import { FETCH_X509_SVID } from "../../src/agent/workload/codec.ts";
-import { Flags, log, mb, MB, pidRSSSampler, rssOf, sleep, summarize, verdict, writeResult } from "./lib/bench_env.ts";
+import { Flags, log, MB, mb, pidRSSSampler, rssOf, sleep, summarize, verdict, writeResult } from "./lib/bench_env.ts";
 import { buildBundles } from "./lib/bundle.ts";
 import { Admin, agentIDForToken, benchCluster, type Binaries, startAgentWith, startServerWith, TD } from "./lib/cluster.ts";
 import { table } from "./lib/measure.ts";
@@ -41,7 +41,11 @@ async function main(): Promise<void> {
     await startServerWith(c, { ...(bins.server ? { server: bins.server } : {}), env: {} });
     const token = await admin.joinToken();
     const uid = process.getuid?.() ?? 0;
-    await admin.createEntries([{ spiffeID: `spiffe://${TD}/bench/streams`, parentID: agentIDForToken(token), selectors: [{ type: "unix", value: `uid:${uid}` }] }]);
+    await admin.createEntries([{
+      spiffeID: `spiffe://${TD}/bench/streams`,
+      parentID: agentIDForToken(token),
+      selectors: [{ type: "unix", value: `uid:${uid}` }],
+    }]);
     const agent = await startAgentWith(c, token, bins);
     const pid = agent.child.pid!;
     const rss = pidRSSSampler(pid);
@@ -102,12 +106,27 @@ async function main(): Promise<void> {
       ["agent RSS idle / with streams / peak", `${mb(idleRSS)} / ${mb(heldRSS)} / ${mb(peak)} MB`],
     ];
     console.log(table(["measurement", "value"], rows));
-    const target = `${verdict(total >= 10_000 && pushOK && peak <= 300 * MB)} (streams ${total} ≥ 10,000; push ${(lastMs - (t1 - t0)).toFixed(0)} ms ≤ 1000; RSS ${mb(peak)} ≤ 300 MB)`;
+    const target = `${verdict(total >= 10_000 && pushOK && peak <= 300 * MB)} (streams ${total} ≥ 10,000; push ${
+      (lastMs - (t1 - t0)).toFixed(0)
+    } ms ≤ 1000; RSS ${mb(peak)} ≤ 300 MB)`;
     console.log(`\ntarget: ${target}`);
     writeResult(bins.agent ? "streams_bundle" : "streams", {
-      smoke, agentBinary: bins.agent ?? "bin/wisp-agent.mjs (tsx)", streams: total, connections: nConn, openSeconds, rotateCallMs: t1 - t0, updated: got.length,
-      firstUpdateMs: firstMs, lastUpdateMs: lastMs, pushAfterRotateMs: lastMs - (t1 - t0), perStream, extraMessages: extra,
-      agentIdleRSSBytes: idleRSS, agentHeldRSSBytes: heldRSS, agentPeakRSSBytes: peak, target,
+      smoke,
+      agentBinary: bins.agent ?? "bin/wisp-agent.mjs (tsx)",
+      streams: total,
+      connections: nConn,
+      openSeconds,
+      rotateCallMs: t1 - t0,
+      updated: got.length,
+      firstUpdateMs: firstMs,
+      lastUpdateMs: lastMs,
+      pushAfterRotateMs: lastMs - (t1 - t0),
+      perStream,
+      extraMessages: extra,
+      agentIdleRSSBytes: idleRSS,
+      agentHeldRSSBytes: heldRSS,
+      agentPeakRSSBytes: peak,
+      target,
     });
   } finally {
     for (const s of streams) s.h.cancel();

@@ -11,7 +11,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { FETCH_X509_SVID } from "../../src/agent/workload/codec.ts";
-import { cpuSecondsOf, Flags, log, mb, pidRSSSampler, REPO_ROOT, summarize, type LatencySummary, verdict, writeResult } from "./lib/bench_env.ts";
+import { cpuSecondsOf, Flags, type LatencySummary, log, mb, pidRSSSampler, REPO_ROOT, summarize, verdict, writeResult } from "./lib/bench_env.ts";
 import { Admin, agentIDForToken, benchCluster, startAgent, startServer, TD } from "./lib/cluster.ts";
 import { DENO } from "../../test/integration/_harness.ts";
 import { ECHO_PATH } from "./lib/echo_server.ts";
@@ -54,7 +54,11 @@ async function main(): Promise<void> {
     await startServer(c);
     const token = await admin.joinToken();
     const uid = process.getuid?.() ?? 0;
-    await admin.createEntries([{ spiffeID: `spiffe://${TD}/bench/workload`, parentID: agentIDForToken(token), selectors: [{ type: "unix", value: `uid:${uid}` }] }]);
+    await admin.createEntries([{
+      spiffeID: `spiffe://${TD}/bench/workload`,
+      parentID: agentIDForToken(token),
+      selectors: [{ type: "unix", value: `uid:${uid}` }],
+    }]);
     const agent = await startAgent(c, token, { runtime });
     const probe = new BenchWorkloadClient(c.agentSocket);
     const { bytes } = await probe.firstMessage(FETCH_X509_SVID);
@@ -91,14 +95,48 @@ async function main(): Promise<void> {
       const g = await level(guardSocket, ECHO_PATH, n, total);
       const ratio = e.p99Ms > 0 ? a.p99Ms / e.p99Ms : 0;
       const guardP50 = e.p50Ms > 0 ? g.p50Ms / e.p50Ms : 0;
-      log(`${n} clients: agent p50 ${a.p50Ms.toFixed(2)} p99 ${a.p99Ms.toFixed(2)} ms; echo p50 ${e.p50Ms.toFixed(2)} p99 ${e.p99Ms.toFixed(2)} ms; echo+guard p50 ${g.p50Ms.toFixed(2)} p99 ${g.p99Ms.toFixed(2)} ms`);
-      rows.push([`${n} clients`, String(a.n), a.p50Ms, a.p99Ms, e.p50Ms, e.p99Ms, g.p50Ms, g.p99Ms, ratio, guardP50, agentCPUmsPerCall.toFixed(3), mb(agentPeak)]);
+      log(
+        `${n} clients: agent p50 ${a.p50Ms.toFixed(2)} p99 ${a.p99Ms.toFixed(2)} ms; echo p50 ${e.p50Ms.toFixed(2)} p99 ${
+          e.p99Ms.toFixed(2)
+        } ms; echo+guard p50 ${g.p50Ms.toFixed(2)} p99 ${g.p99Ms.toFixed(2)} ms`,
+      );
+      rows.push([
+        `${n} clients`,
+        String(a.n),
+        a.p50Ms,
+        a.p99Ms,
+        e.p50Ms,
+        e.p99Ms,
+        g.p50Ms,
+        g.p99Ms,
+        ratio,
+        guardP50,
+        agentCPUmsPerCall.toFixed(3),
+        mb(agentPeak),
+      ]);
       results.push({ clients: n, agent: a, echo: e, echoGuard: g, p99Ratio: ratio, guardP50Ratio: guardP50, agentCPUmsPerCall, agentPeakRSSBytes: agentPeak });
     }
     const { peak } = rss.stop();
-    console.log(table(["level", "calls", "agent p50 ms", "agent p99 ms", "echo p50 ms", "echo p99 ms", "echo+guard p50 ms", "echo+guard p99 ms", "p99 agent/echo", "p50 guard/echo", "agent CPU ms/call", "agent RSS MB"], rows));
+    console.log(
+      table([
+        "level",
+        "calls",
+        "agent p50 ms",
+        "agent p99 ms",
+        "echo p50 ms",
+        "echo p99 ms",
+        "echo+guard p50 ms",
+        "echo+guard p99 ms",
+        "p99 agent/echo",
+        "p50 guard/echo",
+        "agent CPU ms/call",
+        "agent RSS MB",
+      ], rows),
+    );
     const at100 = results.find((r) => r.clients === 100) as { p99Ratio: number } | undefined;
-    const target = at100 ? `${verdict(at100.p99Ratio <= 1.5)} (p99 ratio at 100 clients ${at100.p99Ratio.toFixed(2)}, target ≤ 1.5)` : "n/a (no 100-client level)";
+    const target = at100
+      ? `${verdict(at100.p99Ratio <= 1.5)} (p99 ratio at 100 clients ${at100.p99Ratio.toFixed(2)}, target ≤ 1.5)`
+      : "n/a (no 100-client level)";
     console.log(`\ntarget: ${target}\nagent RSS: idle ${mb(idleRSS)} MB, peak ${mb(peak)} MB`);
     writeResult("workload", { smoke, runtime, responseBytes: bytes, levels: results, agentIdleRSSBytes: idleRSS, agentPeakRSSBytes: peak, target });
   } finally {

@@ -131,7 +131,9 @@ export class Agent {
       metrics.gauge("wisp_agent_x509_svids_cached", "Workload X509-SVIDs in the cache").collect(() => manager.stats().svids);
       metrics.gauge("wisp_agent_x509_svids_minted", "Workload X509-SVIDs obtained since start").collect(() => manager.stats().minted);
       metrics.gauge("wisp_agent_sync_snapshots", "Sync snapshots applied since start").collect(() => manager.stats().snapshots);
-      metrics.gauge("wisp_agent_sync_apply_seconds", "Time the last sync snapshot took to apply, minting included").collect(() => manager.stats().lastApplyMs / 1000);
+      metrics.gauge("wisp_agent_sync_apply_seconds", "Time the last sync snapshot took to apply, minting included").collect(() =>
+        manager.stats().lastApplyMs / 1000
+      );
       if (o.healthChecks && this.#d.http) {
         const hc = o.healthChecks;
         health = await this.#d.http.http({

@@ -305,7 +305,9 @@ function buildPlugins(raw: unknown, dataDir: string, status: config.ConfigStatus
   if (na?.name === "x509pop") nodeAttestor = buildX509PoPAgentConfig(na.data, status);
   if (na?.name === "aws_iid") {
     const endpoint = na.data.string("ec2_metadata_endpoint") || undefined;
-    if (endpoint !== undefined && !/^https?:\/\/[^/]+/.test(endpoint)) status.error(`${na.data.key("ec2_metadata_endpoint")} must be an http(s) URL, got "${endpoint}"`);
+    if (endpoint !== undefined && !/^https?:\/\/[^/]+/.test(endpoint)) {
+      status.error(`${na.data.key("ec2_metadata_endpoint")} must be an http(s) URL, got "${endpoint}"`);
+    }
     nodeAttestor = { name: "aws_iid", ...config.optionalField("ec2MetadataEndpoint", endpoint) };
   }
   for (const plugins of Object.values(p)) for (const plugin of plugins) plugin.data.finish();

@@ -5,7 +5,7 @@
  * @module
  */
 import * as config from "../core/config/mod.ts";
-import { type TelemetryConfig, readTelemetry } from "../core/config/telemetry.ts";
+import { readTelemetry, type TelemetryConfig } from "../core/config/telemetry.ts";
 import { DEFAULT_SDS_CONFIG, type SDSConfig } from "./sds/sds_response.ts";
 
 /** What the SPIRE-only keys of agent.conf set. */

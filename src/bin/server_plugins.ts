@@ -18,19 +18,25 @@ import { newPCAClient } from "../server/upstreamauthority/awspca/pca_client.ts";
 import { DiskUpstreamAuthority } from "../server/upstreamauthority/disk/disk.ts";
 
 /** Builds the `upstream` and `keyManager` hooks of the server runtime; `env` supplies AWS_ENDPOINT_URL_* overrides. */
-export function serverPlugins(o: { fs: FS; clock: Clock; env: Record<string, string | undefined> }): Required<Pick<ServerRuntime, "upstream" | "keyManager" | "managedUpstream" | "nodeAttestorFactories">> {
+export function serverPlugins(
+  o: { fs: FS; clock: Clock; env: Record<string, string | undefined> },
+): Required<Pick<ServerRuntime, "upstream" | "keyManager" | "managedUpstream" | "nodeAttestorFactories">> {
   const { fs, clock, env } = o;
   const endpointFor = (service: string) => env[`AWS_ENDPOINT_URL_${service}`] || env["AWS_ENDPOINT_URL"] || undefined;
   /** One ACM PCA upstream, whether its settings come from server.conf or from a managed config document. */
-  const awsPCA = (p: {
-    region: string;
-    certificateAuthorityArn: string;
-    endpoint?: string | undefined;
-    assumeRoleArn?: string | undefined;
-    signingAlgorithm?: string | undefined;
-    caSigningTemplateArn?: string | undefined;
-    supplementalBundlePath?: string | undefined;
-  }, logger: Logger, source: string) => {
+  const awsPCA = (
+    p: {
+      region: string;
+      certificateAuthorityArn: string;
+      endpoint?: string | undefined;
+      assumeRoleArn?: string | undefined;
+      signingAlgorithm?: string | undefined;
+      caSigningTemplateArn?: string | undefined;
+      supplementalBundlePath?: string | undefined;
+    },
+    logger: Logger,
+    source: string,
+  ) => {
     const client = newPCAClient({
       region: p.region,
       endpoint: p.endpoint ?? endpointFor("ACM_PCA"),
@@ -59,7 +65,10 @@ export function serverPlugins(o: { fs: FS; clock: Clock; env: Record<string, str
             if (certs.length === 0) throw new Error("no certificates found");
             return certs;
           } catch (cause) {
-            throw new InvalidArgumentError(`aws_iid: unable to load trusted_iid_certificates "${p}": ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+            throw new InvalidArgumentError(
+              `aws_iid: unable to load trusted_iid_certificates "${p}": ${cause instanceof Error ? cause.message : String(cause)}`,
+              { cause },
+            );
           }
         }))).flat();
         const clients = newAWSIIDClientFactory({

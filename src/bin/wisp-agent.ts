@@ -8,16 +8,23 @@ import { selectsOneOf } from "./command_selection.ts";
 
 /** The Workload API client commands: everything `api fetch x509` loads. */
 async function clientCommands(): Promise<Command[]> {
-  const [{ fetchX509Command }, { fetchJWTCommand }, { validateJWTCommand }, { watchCommand }, { healthcheckCommand }, { dialWorkloadAPI }, { validateCommand }] =
-    await Promise.all([
-      import("../agent/cli/fetch_x509.ts"),
-      import("../agent/cli/fetch_jwt.ts"),
-      import("../agent/cli/validate_jwt.ts"),
-      import("../agent/cli/watch.ts"),
-      import("../agent/cli/healthcheck.ts"),
-      import("../runtime/node/grpc_client.ts"),
-      import("../agent/cli/validate.ts"),
-    ]);
+  const [
+    { fetchX509Command },
+    { fetchJWTCommand },
+    { validateJWTCommand },
+    { watchCommand },
+    { healthcheckCommand },
+    { dialWorkloadAPI },
+    { validateCommand },
+  ] = await Promise.all([
+    import("../agent/cli/fetch_x509.ts"),
+    import("../agent/cli/fetch_jwt.ts"),
+    import("../agent/cli/validate_jwt.ts"),
+    import("../agent/cli/watch.ts"),
+    import("../agent/cli/healthcheck.ts"),
+    import("../runtime/node/grpc_client.ts"),
+    import("../agent/cli/validate.ts"),
+  ]);
   return [
     fetchX509Command({ dial: dialWorkloadAPI, fs: nodeFS, clock: systemClock }),
     fetchJWTCommand({ dial: dialWorkloadAPI }),
@@ -30,18 +37,27 @@ async function clientCommands(): Promise<Command[]> {
 
 /** `run`: the agent daemon with its attestor, server connection and Workload API server. */
 async function runCommandHere(): Promise<Command> {
-  const [{ UnixAttestor }, { runCommand }, { newLogger }, { serveGRPC }, { nodeHTTPServe }, { logSink }, { NodeProcFS }, { nodeServerConnector }, { nodeHTTPGet }] =
-    await Promise.all([
-      import("../agent/attestor/unix.ts"),
-      import("../agent/cli/run.ts"),
-      import("../core/log/logger.ts"),
-      import("../runtime/node/grpc_server.ts"),
-      import("../runtime/node/http_serve.ts"),
-      import("../runtime/node/log_sink.ts"),
-      import("../runtime/node/proc_fs.ts"),
-      import("../runtime/node/server_connector.ts"),
-      import("../runtime/node/http_get.ts"),
-    ]);
+  const [
+    { UnixAttestor },
+    { runCommand },
+    { newLogger },
+    { serveGRPC },
+    { nodeHTTPServe },
+    { logSink },
+    { NodeProcFS },
+    { nodeServerConnector },
+    { nodeHTTPGet },
+  ] = await Promise.all([
+    import("../agent/attestor/unix.ts"),
+    import("../agent/cli/run.ts"),
+    import("../core/log/logger.ts"),
+    import("../runtime/node/grpc_server.ts"),
+    import("../runtime/node/http_serve.ts"),
+    import("../runtime/node/log_sink.ts"),
+    import("../runtime/node/proc_fs.ts"),
+    import("../runtime/node/server_connector.ts"),
+    import("../runtime/node/http_get.ts"),
+  ]);
   // On Deno, SO_PEERCRED is read through Deno's own FFI rather than koffi's N-API addon. Either way the reader gets the
   // fd of a node:net socket: Deno's native unix sockets expose none (node-deno-facts spike 5 (d)). Deno's HTTP/2 also
   // gets the frame guard: without it, two GOAWAY frames in one write can abort the process (denoland/deno#36788).

@@ -21,18 +21,27 @@ const dial = (socketPath: string) => new AdminClient(unixFetch(socketPath), sock
 
 /** `run`: the server daemon with its datastore, HTTP servers and plugins (the AWS SDK among them). */
 async function runCommandHere(): Promise<Command> {
-  const [{ newLogger }, { runCommand }, { SQLStore }, { nodeHTTPServe }, { logSink }, { SQLiteDriver }, { serverPlugins }, { nodeServerConnector }, { nodeHTTPGet }] =
-    await Promise.all([
-      import("../core/log/logger.ts"),
-      import("../server/cli/run.ts"),
-      import("../server/datastore/sql/sql_store.ts"),
-      import("../runtime/node/http_serve.ts"),
-      import("../runtime/node/log_sink.ts"),
-      import("../runtime/node/sqlite_driver.ts"),
-      import("./server_plugins.ts"),
-      import("../runtime/node/server_connector.ts"),
-      import("../runtime/node/http_get.ts"),
-    ]);
+  const [
+    { newLogger },
+    { runCommand },
+    { SQLStore },
+    { nodeHTTPServe },
+    { logSink },
+    { SQLiteDriver },
+    { serverPlugins },
+    { nodeServerConnector },
+    { nodeHTTPGet },
+  ] = await Promise.all([
+    import("../core/log/logger.ts"),
+    import("../server/cli/run.ts"),
+    import("../server/datastore/sql/sql_store.ts"),
+    import("../runtime/node/http_serve.ts"),
+    import("../runtime/node/log_sink.ts"),
+    import("../runtime/node/sqlite_driver.ts"),
+    import("./server_plugins.ts"),
+    import("../runtime/node/server_connector.ts"),
+    import("../runtime/node/http_get.ts"),
+  ]);
   return runCommand({
     fs: nodeFS,
     http: nodeHTTPServe,
@@ -43,16 +52,15 @@ async function runCommandHere(): Promise<Command> {
     logger: (cfg, level) => newLogger({ level, sink: logSink({ format: cfg.logFormat, file: cfg.logFile }) }),
     async openDataStore(cfg) {
       // postgres.js loads only for a server configured with it.
-      const driver =
-        cfg.databaseType === "postgres"
-          ? await (await import("../runtime/node/postgres_driver.ts")).PostgresDriver.open({
-            connectionString: cfg.connectionString,
-            ...(cfg.roConnectionString === undefined ? {} : { roConnectionString: cfg.roConnectionString }),
-            ...(cfg.maxOpenConns === undefined ? {} : { maxOpenConns: cfg.maxOpenConns }),
-            ...(cfg.maxIdleConns === undefined ? {} : { maxIdleConns: cfg.maxIdleConns }),
-            ...(cfg.connMaxLifetime === undefined ? {} : { connMaxLifetimeMs: cfg.connMaxLifetime }),
-          })
-          : await SQLiteDriver.open(cfg.connectionString);
+      const driver = cfg.databaseType === "postgres"
+        ? await (await import("../runtime/node/postgres_driver.ts")).PostgresDriver.open({
+          connectionString: cfg.connectionString,
+          ...(cfg.roConnectionString === undefined ? {} : { roConnectionString: cfg.roConnectionString }),
+          ...(cfg.maxOpenConns === undefined ? {} : { maxOpenConns: cfg.maxOpenConns }),
+          ...(cfg.maxIdleConns === undefined ? {} : { maxIdleConns: cfg.maxIdleConns }),
+          ...(cfg.connMaxLifetime === undefined ? {} : { connMaxLifetimeMs: cfg.connMaxLifetime }),
+        })
+        : await SQLiteDriver.open(cfg.connectionString);
       return SQLStore.open({ driver, clock: systemClock, codeVersion: "0.1.0" });
     },
   });

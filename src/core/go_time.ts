@@ -12,8 +12,14 @@ type Std = "year" | "zeroMonth" | "zeroDay" | "hour" | "zeroMinute" | "zeroSecon
 
 // The layout elements Go recognises in the layouts wisp parses, longest first where one is a prefix of another.
 const STD: [string, Std][] = [
-  ["2006", "year"], ["01", "zeroMonth"], ["02", "zeroDay"], ["15", "hour"], ["04", "zeroMinute"], ["05", "zeroSecond"],
-  ["-0700", "numTZ"], ["-07", "numShortTZ"],
+  ["2006", "year"],
+  ["01", "zeroMonth"],
+  ["02", "zeroDay"],
+  ["15", "hour"],
+  ["04", "zeroMinute"],
+  ["05", "zeroSecond"],
+  ["-0700", "numTZ"],
+  ["-07", "numShortTZ"],
 ];
 
 /** Go's nextStdChunk, for the elements above: the literal prefix, the element, and the rest of the layout. */

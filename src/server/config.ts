@@ -47,7 +47,9 @@ export type KeyManagerConfig = { name: "memory" } | { name: "disk"; /** Default 
 export type NodeAttestorConfig = { name: "join_token" } | X509PoPServerConfig | AWSIIDServerConfig;
 
 /** Reads each NodeAttestor's plugin_data; a plugin is one line here plus its factory in nodeattestor/registry.ts. */
-const NODE_ATTESTOR_READERS: { [N in NodeAttestorConfig["name"]]: (data: config.ConfigSection, status: config.ConfigStatus) => Extract<NodeAttestorConfig, { name: N }> } = {
+const NODE_ATTESTOR_READERS: {
+  [N in NodeAttestorConfig["name"]]: (data: config.ConfigSection, status: config.ConfigStatus) => Extract<NodeAttestorConfig, { name: N }>;
+} = {
   join_token: () => ({ name: "join_token" }),
   x509pop: buildX509PoPServerConfig,
   aws_iid: buildAWSIIDServerConfig,

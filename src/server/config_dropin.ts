@@ -4,7 +4,7 @@
  * @module
  */
 import * as config from "../core/config/mod.ts";
-import { type TelemetryConfig, readTelemetry } from "../core/config/telemetry.ts";
+import { readTelemetry, type TelemetryConfig } from "../core/config/telemetry.ts";
 import * as spiffeid from "../core/spiffeid/mod.ts";
 
 /** What the SPIRE-only keys of server.conf set. */

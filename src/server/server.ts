@@ -1,7 +1,7 @@
 /** The wisp server: CA manager, agent API (HTTPS), admin API (Unix socket) and the sync hub, run together. @module */
 import { formatError } from "../core/errors.ts";
 import * as F from "../core/log/fields.ts";
-import type { LogLevelControl, Logger } from "../core/log/logger.ts";
+import type { Logger, LogLevelControl } from "../core/log/logger.ts";
 import type { Clock } from "../core/ports/clock.ts";
 import type { HTTPServe, HTTPServerHandle, TLSServerHandle } from "../core/ports/http_server.ts";
 import type * as spiffeid from "../core/spiffeid/mod.ts";
@@ -141,7 +141,19 @@ export class Server {
     signal.addEventListener("abort", onAbort, { once: true });
     try {
       const nodeAttestors = this.#d.nodeAttestors ?? new Map([["join_token", new JoinTokenAttestor({ ds, clock, trustDomain: td })]]);
-      const agentAPI = agentApp({ ds, ca, jwt, jwtDisabled: o.disableJWTSVIDs === true, hub, clock, logger, trustDomain: td, agentTTL: Math.floor(o.agentTTL / 1000), nodeAttestors, metrics });
+      const agentAPI = agentApp({
+        ds,
+        ca,
+        jwt,
+        jwtDisabled: o.disableJWTSVIDs === true,
+        hub,
+        clock,
+        logger,
+        trustDomain: td,
+        agentTTL: Math.floor(o.agentTTL / 1000),
+        nodeAttestors,
+        metrics,
+      });
       const tls: TLSServerHandle = await this.#d.http.https({
         hostname: o.bindAddress,
         port: o.bindPort,
@@ -152,8 +164,16 @@ export class Server {
       const fed = o.federation;
       const refresher = fed && (fed.federatesWith.length > 0 || this.#d.connector)
         ? new BundleRefresher({
-          ds, clock, logger, metrics, configured: fed.federatesWith,
-          connector: this.#d.connector ?? { connect: () => { throw new Error("https_spiffe is not available in this build"); } },
+          ds,
+          clock,
+          logger,
+          metrics,
+          configured: fed.federatesWith,
+          connector: this.#d.connector ?? {
+            connect: () => {
+              throw new Error("https_spiffe is not available in this build");
+            },
+          },
           httpGet: this.#d.httpGet ?? (() => Promise.reject(new Error("https_web is not available in this build"))),
           onChange: () => void hub.notify(),
         })
@@ -191,8 +211,19 @@ export class Server {
         };
       };
       const admin = adminApp({
-        ds, caManager, hub, clock, logger, trustDomain: td, health, onManagedConfig: () => void managed.refresh(),
-        ca, jwt, logLevel: this.#d.logLevel, refresher, federatesWith: fed?.federatesWith,
+        ds,
+        caManager,
+        hub,
+        clock,
+        logger,
+        trustDomain: td,
+        health,
+        onManagedConfig: () => void managed.refresh(),
+        ca,
+        jwt,
+        logLevel: this.#d.logLevel,
+        refresher,
+        federatesWith: fed?.federatesWith,
       });
       handles.push(await this.#d.http.unix({ socketPath: o.socketPath, mode: 0o770, fetch: (req) => admin.fetch(req) }));
       metrics.gauge("wisp_server_ca_expiry_seconds", "Seconds until the active X509 CA expires").collect(() => {
@@ -229,7 +260,10 @@ export class Server {
         }
         bundleEndpoint = await this.#d.http.https({ hostname: be.address, port: be.port, fetch: (req) => app.fetch(req), credentials });
         handles.push(bundleEndpoint);
-        logger.with({ subsystem_name: "endpoints" }).info("Serving bundle endpoint", { [F.ADDRESS]: hostPort(be.address, bundleEndpoint.port), profile: be.profile.type });
+        logger.with({ subsystem_name: "endpoints" }).info("Serving bundle endpoint", {
+          [F.ADDRESS]: hostPort(be.address, bundleEndpoint.port),
+          profile: be.profile.type,
+        });
       }
       if (o.prometheus) handles.push(await servePrometheus({ http: this.#d.http, metrics, logger, ...o.prometheus }));
       let consoleTLS: TLSServerHandle | undefined;
@@ -238,7 +272,12 @@ export class Server {
       if (o.console) {
         activity = activitySeries(metrics, clock);
         const source: ConsoleSource = {
-          trustDomain: td, version: WISP_VERSION, startedAt, clock, ds, caTTL: o.caTTL,
+          trustDomain: td,
+          version: WISP_VERSION,
+          startedAt,
+          clock,
+          ds,
+          caTTL: o.caTTL,
           caView: () => caManager.view(),
           caHealth: () => caManager.health(),
           datastoreHealth: () => hub.datastoreHealth(),
@@ -248,7 +287,12 @@ export class Server {
           activity,
         };
         const c = await serveConsole({
-          http: this.#d.http, source, logger, ...o.console, adminIDs: o.adminIDs ?? [], credentials: this.#svid.credentials,
+          http: this.#d.http,
+          source,
+          logger,
+          ...o.console,
+          adminIDs: o.adminIDs ?? [],
+          credentials: this.#svid.credentials,
           changePollMs: o.consoleChangePollMs,
         });
         handles.push(c.handle);

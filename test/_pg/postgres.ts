@@ -73,12 +73,11 @@ export async function startPostgres(o: StartPostgresOptions = {}): Promise<PGIns
       chownSync(dir, uid, gid);
     } catch (err) {
       rmSync(dir, { recursive: true, force: true });
-      throw new Error("running as root needs the \"postgres\" system user to run PostgreSQL", { cause: err });
+      throw new Error('running as root needs the "postgres" system user to run PostgreSQL', { cause: err });
     }
   }
   // Under root the tools run as "postgres"; otherwise as the current user, who may run initdb directly.
-  const tool = (name: string, args: string[]) =>
-    asRoot ? run("runuser", ["-u", "postgres", "--", join(bin, name), ...args]) : run(join(bin, name), args);
+  const tool = (name: string, args: string[]) => asRoot ? run("runuser", ["-u", "postgres", "--", join(bin, name), ...args]) : run(join(bin, name), args);
   const withLog = async (what: string, p: Promise<unknown>) => {
     try {
       await p;
@@ -90,8 +89,7 @@ export async function startPostgres(o: StartPostgresOptions = {}): Promise<PGIns
   // Tests that never crash the server trade durability for speed (fsync off).
   const durability = o.durable ? "-c fsync=on -c synchronous_commit=on -c full_page_writes=on" : "-c fsync=off";
   const settings = `-c listen_addresses='' -c unix_socket_directories='${dir}' -c port=${port} ${durability}`;
-  const start = () =>
-    withLog("pg_ctl start", tool("pg_ctl", ["-D", dataDir, "-l", logFile, "-w", "-t", "30", "-o", settings, "start"]));
+  const start = () => withLog("pg_ctl start", tool("pg_ctl", ["-D", dataDir, "-l", logFile, "-w", "-t", "30", "-o", settings, "start"]));
   const started = performance.now();
   try {
     await withLog(

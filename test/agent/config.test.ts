@@ -68,9 +68,9 @@ test("buildAgentConfig() reads NodeAttestor x509pop and refuses spiffe_endpoint_
   const c = buildAgentConfig(x509pop({ private_key_path: "/k.pem", certificate_path: "/c.pem", intermediates_path: "/i.pem" }));
   assert.equal(c.nodeAttestor, { name: "x509pop", privateKeyPath: "/k.pem", certificatePath: "/c.pem", intermediatesPath: "/i.pem" });
   assert.equal(issues(() => buildAgentConfig(x509pop({ spiffe_endpoint_socket: "/run/api.sock" }))), [
-    'plugins.NodeAttestor.x509pop.plugin_data.spiffe_endpoint_socket is not supported by wisp: configure private_key_path and certificate_path',
-    'plugins.NodeAttestor.x509pop.plugin_data.private_key_path is required',
-    'plugins.NodeAttestor.x509pop.plugin_data.certificate_path is required',
+    "plugins.NodeAttestor.x509pop.plugin_data.spiffe_endpoint_socket is not supported by wisp: configure private_key_path and certificate_path",
+    "plugins.NodeAttestor.x509pop.plugin_data.private_key_path is required",
+    "plugins.NodeAttestor.x509pop.plugin_data.certificate_path is required",
   ]);
 });
 
@@ -129,9 +129,7 @@ test("buildAgentConfig() reads trust_bundle_format and trust_bundle_unix_socket 
     "if agent.trust_bundle_unix_socket is specified, so must be agent.trust_bundle_url",
   ]);
   assert.equal(
-    issues(() =>
-      buildAgentConfig({ agent: { ...url, trust_bundle_url: "https://b/x?spire-mode=1&spiffe-td=2", trust_bundle_unix_socket: "/run/b.sock" } })
-    ),
+    issues(() => buildAgentConfig({ agent: { ...url, trust_bundle_url: "https://b/x?spire-mode=1&spiffe-td=2", trust_bundle_unix_socket: "/run/b.sock" } })),
     [
       "agent.trust_bundle_url: trust bundle URL must start with http:// when used with trust bundle unix socket",
       "agent.trust_bundle_url query params can not start with spire-",

@@ -77,7 +77,11 @@ test("run flags -logFormat -logFile -trustBundleUrl -trustBundleFormat -allowUna
     allowUnauthenticatedVerifiers: true,
   });
   assert.equal([c.logFormat, c.logFile, c.trustBundleURL?.href, c.trustBundleFormat, c.allowUnauthenticatedVerifiers], [
-    "json", "/var/log/agent.log", "https://bundle.example.org/b.json", "spiffe", true,
+    "json",
+    "/var/log/agent.log",
+    "https://bundle.example.org/b.json",
+    "spiffe",
+    true,
   ]);
   // A false boolean flag cannot be told from "not given", so it never turns the file's true off (SPIRE's mergo merge).
   assert.is(load(`${AGENT} allow_unauthenticated_verifiers = true }`, { allowUnauthenticatedVerifiers: false }).allowUnauthenticatedVerifiers, true);

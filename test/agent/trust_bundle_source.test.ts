@@ -51,11 +51,13 @@ test("parseTrustBundle() reads PEM and SPIFFE bundles and rejects one without ce
   assert.equal(parseTrustBundle(enc.encode(toPEM(ca, "CERTIFICATE")), "pem"), [ca]);
   const doc = await toSPIFFEBundle({ trustDomain: "example.org", x509Authorities: [ca], jwtKeys: [], sequence: 1, refreshHint: 300 });
   assert.equal(parseTrustBundle(enc.encode(JSON.stringify(doc)), "spiffe"), [ca]);
-  for (const [bytes, format, msg] of [
-    [JSON.stringify(doc), "pem", "no certificates found in trust bundle"],
-    ["{not json", "spiffe", "unable to parse SPIFFE trust bundle: "],
-    [JSON.stringify({ keys: [] }), "spiffe", "no certificates found in trust bundle"],
-  ] as const) {
+  for (
+    const [bytes, format, msg] of [
+      [JSON.stringify(doc), "pem", "no certificates found in trust bundle"],
+      ["{not json", "spiffe", "unable to parse SPIFFE trust bundle: "],
+      [JSON.stringify({ keys: [] }), "spiffe", "no certificates found in trust bundle"],
+    ] as const
+  ) {
     let err: unknown;
     try {
       parseTrustBundle(enc.encode(bytes), format);
@@ -103,7 +105,15 @@ test("get() over trust_bundle_unix_socket adds SPIRE's query parameters and coun
   await s.get();
   assert.equal(seen.map((x) => x.unixSocket), ["/run/b.sock", "/run/b.sock"]);
   const q = new URL(seen[1]!.url).searchParams;
-  assert.equal([...q.keys()], ["site", "spire-attest-mode", "spire-connection-attempts", "spire-attest-start-time", "spire-server-address", "spire-server-port", "spiffe-trust-domain"]);
+  assert.equal([...q.keys()], [
+    "site",
+    "spire-attest-mode",
+    "spire-connection-attempts",
+    "spire-attest-start-time",
+    "spire-server-address",
+    "spire-server-port",
+    "spiffe-trust-domain",
+  ]);
   assert.is(q.get("spire-connection-attempts"), "2");
   assert.is(q.get("spire-server-address"), "10.0.0.1");
   assert.is(q.get("spire-server-port"), "8081");

@@ -50,8 +50,13 @@ export function hpackLiterals(headers: [string, string][]): Buffer {
 /** HEADERS + DATA(END_STREAM) frames of one gRPC request with an empty message, as a raw client would send them. */
 export function grpcRequestFrames(streamID: number, path: string, extra: [string, string][] = [[SECURITY_HEADER, "true"]]): Buffer {
   const block = hpackLiterals([
-    [":method", "POST"], [":scheme", "http"], [":path", path], [":authority", "localhost"],
-    ["content-type", "application/grpc"], ["te", "trailers"], ...extra,
+    [":method", "POST"],
+    [":scheme", "http"],
+    [":path", path],
+    [":authority", "localhost"],
+    ["content-type", "application/grpc"],
+    ["te", "trailers"],
+    ...extra,
   ]);
   return Buffer.concat([h2Frame(H2_HEADERS, 0x4, streamID, block), h2Frame(H2_DATA, 0x1, streamID, Buffer.alloc(5))]);
 }
@@ -71,7 +76,11 @@ export function h2FrameTypes(bytes: Buffer): number[] {
  * Writes bytes on a fresh socket connection (then half-closes it when `halfClose`); reports what came back and
  * whether the agent closed the connection within `waitMs`.
  */
-export function rawExchange(socketPath: string, data: Buffer, o: { waitMs?: number; halfClose?: boolean } = {}): Promise<{ got: Buffer; closedByAgent: boolean }> {
+export function rawExchange(
+  socketPath: string,
+  data: Buffer,
+  o: { waitMs?: number; halfClose?: boolean } = {},
+): Promise<{ got: Buffer; closedByAgent: boolean }> {
   return new Promise((resolve) => {
     const s = net.connect(socketPath);
     const chunks: Buffer[] = [];
@@ -94,7 +103,13 @@ export function rawExchange(socketPath: string, data: Buffer, o: { waitMs?: numb
 }
 
 /** One gRPC call made with node:http2 directly, so headers and bodies can be anything. */
-export function h2Call(socketPath: string, path: string, headers: http2.OutgoingHttpHeaders, body: Buffer, endStream = true): Promise<{ status?: string; message?: string; dataBytes: number }> {
+export function h2Call(
+  socketPath: string,
+  path: string,
+  headers: http2.OutgoingHttpHeaders,
+  body: Buffer,
+  endStream = true,
+): Promise<{ status?: string; message?: string; dataBytes: number }> {
   return new Promise((resolve) => {
     const session = http2.connect("http://localhost", { createConnection: () => net.connect(socketPath) });
     session.on("error", () => {});

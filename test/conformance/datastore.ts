@@ -19,9 +19,15 @@ const TD = "spiffe://example.org";
 
 export function newEntry(over: Partial<NewRegistrationEntry> = {}): NewRegistrationEntry {
   return {
-    spiffeID: `${TD}/workload`, parentID: `${TD}/spire/agent/join_token/abc`,
-    selectors: [{ type: "unix", value: "uid:1000" }], x509SVIDTTL: 3600, jwtSVIDTTL: 300,
-    dnsNames: ["a.example.org"], hint: "", admin: false, downstream: false,
+    spiffeID: `${TD}/workload`,
+    parentID: `${TD}/spire/agent/join_token/abc`,
+    selectors: [{ type: "unix", value: "uid:1000" }],
+    x509SVIDTTL: 3600,
+    jwtSVIDTTL: 300,
+    dnsNames: ["a.example.org"],
+    hint: "",
+    admin: false,
+    downstream: false,
     ...over,
   };
 }
@@ -44,8 +50,12 @@ async function rootCert(notAfter: number): Promise<Uint8Array> {
   const alg = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" };
   const keys = (await crypto.subtle.generateKey(alg, false, ["sign", "verify"])) as CryptoKeyPair;
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: "01", name: "CN=root", keys, signingAlgorithm: alg,
-    notBefore: new Date((notAfter - 86400) * 1000), notAfter: new Date(notAfter * 1000),
+    serialNumber: "01",
+    name: "CN=root",
+    keys,
+    signingAlgorithm: alg,
+    notBefore: new Date((notAfter - 86400) * 1000),
+    notAfter: new Date(notAfter * 1000),
   });
   return new Uint8Array(cert.rawData);
 }
@@ -177,8 +187,14 @@ export function datastoreSuite(name: string, open: () => Promise<OpenedDataStore
 
   test("attested nodes: create, fetch, list, update, delete, with selectors in order", async ({ ds }) => {
     const node = {
-      spiffeID: `${TD}/spire/agent/x509pop/b`, attestationType: "x509pop", certSerial: "0a1b",
-      certNotAfter: 2_000_000_000, newCertSerial: "", newCertNotAfter: 0, canReattest: true, banned: false,
+      spiffeID: `${TD}/spire/agent/x509pop/b`,
+      attestationType: "x509pop",
+      certSerial: "0a1b",
+      certNotAfter: 2_000_000_000,
+      newCertSerial: "",
+      newCertNotAfter: 0,
+      canReattest: true,
+      banned: false,
       selectors: [sel("x509pop", "subject:cn:b"), sel("x509pop", "ca:fingerprint:00")],
     };
     assert.equal(await ds.createAttestedNode(node), node);
@@ -189,8 +205,7 @@ export function datastoreSuite(name: string, open: () => Promise<OpenedDataStore
     await ds.createAttestedNode(other);
     assert.equal(await ds.listAttestedNodes(), [other, node]);
 
-    const renewed = { ...node, newCertSerial: "0c", newCertNotAfter: 2_000_000_100, banned: true,
-      selectors: [sel("x509pop", "subject:cn:c")] };
+    const renewed = { ...node, newCertSerial: "0c", newCertNotAfter: 2_000_000_100, banned: true, selectors: [sel("x509pop", "subject:cn:c")] };
     assert.equal(await ds.updateAttestedNode(renewed), renewed);
     assert.equal(await ds.fetchAttestedNode(node.spiffeID), renewed);
     const ghost = { ...node, spiffeID: `${TD}/ghost` };
@@ -204,9 +219,16 @@ export function datastoreSuite(name: string, open: () => Promise<OpenedDataStore
 
   /** A node named `name` under /spire/agent/<type>/, not banned, SVID expiring at `notAfter`. */
   const agentNode = (name: string, over: Partial<AttestedNode> = {}): AttestedNode => ({
-    spiffeID: `${TD}/spire/agent/${over.attestationType ?? "join_token"}/${name}`, attestationType: "join_token",
-    certSerial: `0${name.length}`, certNotAfter: 2_000_000_000, newCertSerial: "", newCertNotAfter: 0,
-    canReattest: false, banned: false, selectors: [], ...over,
+    spiffeID: `${TD}/spire/agent/${over.attestationType ?? "join_token"}/${name}`,
+    attestationType: "join_token",
+    certSerial: `0${name.length}`,
+    certNotAfter: 2_000_000_000,
+    newCertSerial: "",
+    newCertNotAfter: 0,
+    canReattest: false,
+    banned: false,
+    selectors: [],
+    ...over,
   });
   const names = (list: AttestedNode[]) => list.map((n) => n.spiffeID.slice(n.spiffeID.lastIndexOf("/") + 1));
 
@@ -331,8 +353,7 @@ export function datastoreSuite(name: string, open: () => Promise<OpenedDataStore
     assert.equal(b3, { ...b2, refreshHint: 60, sequence: 3 });
     assert.equal(await ds.fetchBundle(TD), b3);
 
-    const fed = await ds.appendBundle({ trustDomain: "spiffe://a.org", x509Authorities: [bytes(7)], jwtKeys: [],
-      refreshHint: 30 });
+    const fed = await ds.appendBundle({ trustDomain: "spiffe://a.org", x509Authorities: [bytes(7)], jwtKeys: [], refreshHint: 30 });
     assert.is(fed.refreshHint, 30);
     assert.is(fed.sequence, 1);
     assert.equal(await ds.listBundles(), [fed, b3]);
@@ -421,7 +442,11 @@ export function datastoreSuite(name: string, open: () => Promise<OpenedDataStore
     assert.equal(await ds.setBundle({ trustDomain: fed, x509Authorities: [bytes(1), bytes(2)], jwtKeys: [k1], refreshHint: 60 }), b1);
     const b2 = await ds.setBundle({ trustDomain: fed, x509Authorities: [bytes(3)], jwtKeys: [], refreshHint: 30 });
     assert.equal(b2, { trustDomain: fed, x509Authorities: [bytes(3)], jwtKeys: [], refreshHint: 30, sequence: 2 });
-    assert.equal(await ds.setBundle({ trustDomain: fed, x509Authorities: [bytes(3)], jwtKeys: [], refreshHint: 30, sequence: 9 }), b2, "same content: not rewritten");
+    assert.equal(
+      await ds.setBundle({ trustDomain: fed, x509Authorities: [bytes(3)], jwtKeys: [], refreshHint: 30, sequence: 9 }),
+      b2,
+      "same content: not rewritten",
+    );
     const b3 = await ds.setBundle({ trustDomain: fed, x509Authorities: [bytes(4)], jwtKeys: [], refreshHint: 30, sequence: 42 });
     assert.is(b3.sequence, 42, "a foreign spiffe_sequence ahead of ours is kept");
     await ds.appendBundle({ trustDomain: "one.example", x509Authorities: [bytes(5)], jwtKeys: [] });
@@ -434,7 +459,8 @@ export function datastoreSuite(name: string, open: () => Promise<OpenedDataStore
   test("federation relationships: create, fetch, list, update, delete", async ({ ds }) => {
     const web = { trustDomain: "b.example", bundleEndpointURL: "https://b.example/", profile: { type: "https_web" as const } };
     const spiffe = {
-      trustDomain: "a.example", bundleEndpointURL: "https://a.example:8443",
+      trustDomain: "a.example",
+      bundleEndpointURL: "https://a.example:8443",
       profile: { type: "https_spiffe" as const, endpointSPIFFEID: "spiffe://a.example/spire/server" },
     };
     assert.equal(await ds.createFederationRelationship(web), web);

@@ -19,7 +19,7 @@ async function all(chunks: string[]) {
 }
 
 test("readSSE() parses events, ids, multi-line data and skips comments", async () => {
-  const evs = await all([": keep-alive\n\n", "event: snapshot\nid: 1\ndata: {\"a\":1}\n\n", "data: x\ndata: y\n\n"]);
+  const evs = await all([": keep-alive\n\n", 'event: snapshot\nid: 1\ndata: {"a":1}\n\n', "data: x\ndata: y\n\n"]);
   assert.equal(evs, [
     { event: "snapshot", id: "1", data: '{"a":1}' },
     { event: "message", id: "", data: "x\ny" },

@@ -47,9 +47,11 @@ test("every file the compose file and its scripts reference exists; the stack us
   assert.is(scripts.length, 5);
   const referenced = new Set<string>();
   for (const { text } of scripts) for (const m of text.matchAll(/\/wisp\/([\w./-]+\.(?:mjs|conf|json|sh))/g)) referenced.add(m[1]!);
-  for (const s of Object.values(services)) for (const v of [...(s.command ?? []), ...Object.values(s.environment ?? {})]) {
-    const m = /^\/wisp\/(.+)$/.exec(v);
-    if (m) referenced.add(m[1]!);
+  for (const s of Object.values(services)) {
+    for (const v of [...(s.command ?? []), ...Object.values(s.environment ?? {})]) {
+      const m = /^\/wisp\/(.+)$/.exec(v);
+      if (m) referenced.add(m[1]!);
+    }
   }
   for (const f of referenced) assert.ok(existsSync(join(ROOT, f)), `${f} exists`);
   for (const f of CONFIG_FILES) assert.ok(referenced.has(f), `compose uses ${f}, as the stack does`);
@@ -59,7 +61,10 @@ test("every file the compose file and its scripts reference exists; the stack us
 function invocations(): { bin: string; words: string[]; flags: string[] }[] {
   const out = [];
   for (const { text } of scripts) {
-    const joined = text.replace(/^[A-Z]+="node [^"]+"$/gm, "").replace(/\\\n\s*/g, " ").replace(/\$SERVER/g, "node /wisp/bin/wisp-server.mjs").replace(/\$AGENT/g, "node /wisp/bin/wisp-agent.mjs");
+    const joined = text.replace(/^[A-Z]+="node [^"]+"$/gm, "").replace(/\\\n\s*/g, " ").replace(/\$SERVER/g, "node /wisp/bin/wisp-server.mjs").replace(
+      /\$AGENT/g,
+      "node /wisp/bin/wisp-agent.mjs",
+    );
     for (const m of joined.matchAll(/node \/wisp\/bin\/(wisp-[a-z-]+)\.mjs((?:[ \t]+(?![|;&>])[^\s;|&]+)*)/g)) {
       const args = m[2]!.trim().split(/\s+/).filter(Boolean);
       const words: string[] = [];
@@ -73,8 +78,13 @@ function invocations(): { bin: string; words: string[]; flags: string[] }[] {
 test("every wisp command line in the scripts names a real command and only flags it accepts (checked with -h)", async () => {
   const calls = invocations();
   assert.equal(calls.map((c) => [c.bin, ...c.words].join(" ")).sort(), [
-    "wisp-agent api fetch x509", "wisp-agent run", "wisp-aws-emulator",
-    "wisp-server entry create", "wisp-server healthcheck", "wisp-server run", "wisp-server token generate",
+    "wisp-agent api fetch x509",
+    "wisp-agent run",
+    "wisp-aws-emulator",
+    "wisp-server entry create",
+    "wisp-server healthcheck",
+    "wisp-server run",
+    "wisp-server token generate",
   ]);
   const helps = await Promise.all(calls.map((c) => run(NODE, [join(ROOT, "bin", `${c.bin}.mjs`), ...c.words, "-h"])));
   for (const [i, c] of calls.entries()) {
@@ -88,11 +98,19 @@ test("every wisp command line in the scripts names a real command and only flags
 test("the config files the stack and compose share load in wisp-server and wisp-agent (validate with the stack's env)", async () => {
   const { loadServerConfig } = await import("../../src/server/config.ts");
   const env: Record<string, string> = {
-    WISP_SERVER_SOCKET: "/run/wisp/server/api.sock", WISP_SERVER_DATA: "/var/lib/wisp-server",
-    WISP_DB_CONNECTION: "postgresql://wisp:wisp@postgres:5432/wisp?sslmode=disable", WISP_KMS_KEY_POLICY: "/wisp/deploy/kms-key-policy.json",
-    WISP_PCA_ARN: "arn:aws:acm-pca:us-east-1:123456789012:certificate-authority/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0", AWS_REGION: "us-east-1",
+    WISP_SERVER_SOCKET: "/run/wisp/server/api.sock",
+    WISP_SERVER_DATA: "/var/lib/wisp-server",
+    WISP_DB_CONNECTION: "postgresql://wisp:wisp@postgres:5432/wisp?sslmode=disable",
+    WISP_KMS_KEY_POLICY: "/wisp/deploy/kms-key-policy.json",
+    WISP_PCA_ARN: "arn:aws:acm-pca:us-east-1:123456789012:certificate-authority/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0",
+    AWS_REGION: "us-east-1",
   };
-  const cfg = loadServerConfig({ text: readFileSync(join(ROOT, "deploy/server.conf"), "utf8"), filename: "server.conf", expandEnv: true, getenv: (n) => env[n] });
+  const cfg = loadServerConfig({
+    text: readFileSync(join(ROOT, "deploy/server.conf"), "utf8"),
+    filename: "server.conf",
+    expandEnv: true,
+    getenv: (n) => env[n],
+  });
   assert.is(cfg.dataStore.databaseType, "postgres");
   assert.equal([cfg.upstreamAuthority?.name, cfg.keyManager.name, cfg.caTTL], ["aws_pca", "aws_kms", 168 * 3_600_000]);
   JSON.parse(readFileSync(join(ROOT, "deploy/kms-key-policy.json"), "utf8"));

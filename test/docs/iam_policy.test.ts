@@ -39,7 +39,7 @@ test("GetCertificate and DescribeCertificateAuthority are allowed without a temp
   assert.is(ask("acm-pca:CreateCertificateAuthority", {}, "*"), "implicit_deny");
 });
 
-test("aws_iid: DescribeInstances (resource \"*\", as EC2 requires), GetInstanceProfile and the assume_role role are allowed; other IAM reads are not", () => {
+test('aws_iid: DescribeInstances (resource "*", as EC2 requires), GetInstanceProfile and the assume_role role are allowed; other IAM reads are not', () => {
   assert.is(ask("ec2:DescribeInstances", {}, "*"), "allow");
   assert.is(ask("iam:GetInstanceProfile", {}, "arn:aws:iam::111122223333:instance-profile/web"), "allow");
   assert.is(ask("iam:GetRole", {}, "arn:aws:iam::111122223333:role/web"), "implicit_deny");
@@ -73,7 +73,10 @@ test("on the wire: with the policy in force the emulator issues wisp's intermedi
         client: newPCAClient({ ...emu.clientConfig(), maxAttempts: 1 }),
         certificateAuthorityArn: emu.info.subordinateCaArn,
         caSigningTemplateArn: template,
-        fs: nodeFS, clock: systemClock, logger: nullLogger, pollInitialMs: 50,
+        fs: nodeFS,
+        clock: systemClock,
+        logger: nullLogger,
+        pollInitialMs: 50,
       });
     const minted = await (await mk(DEFAULT_CA_SIGNING_TEMPLATE_ARN)).mintX509CA(csr, 3600);
     assert.is(minted.x509CAChain.length, 2);

@@ -9,7 +9,7 @@ import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from "@aws-sdk
 import { test } from "../_uvu.ts";
 import * as assert from "uvu/assert";
 import { x509 } from "../../src/core/x509/_peculiar.ts";
-import { startEmulator, tempDir, type RunningEmulator } from "./emulator_process.ts";
+import { type RunningEmulator, startEmulator, tempDir } from "./emulator_process.ts";
 
 const PATHLEN0 = "arn:aws:acm-pca:::template/SubordinateCACertificate_PathLen0/V1";
 const END_ENTITY = "arn:aws:acm-pca:::template/EndEntityCertificate/V1";
@@ -30,20 +30,26 @@ let csrBytes: Uint8Array | undefined;
 async function csr(): Promise<Uint8Array> {
   if (!csrBytes) {
     const keys = (await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, ["sign", "verify"])) as CryptoKeyPair;
-    const req = await x509.Pkcs10CertificateRequestGenerator.create({ name: "CN=wisp", keys, signingAlgorithm: { name: "ECDSA", hash: "SHA-256" } as EcdsaParams });
+    const req = await x509.Pkcs10CertificateRequestGenerator.create({
+      name: "CN=wisp",
+      keys,
+      signingAlgorithm: { name: "ECDSA", hash: "SHA-256" } as EcdsaParams,
+    });
     csrBytes = new TextEncoder().encode(req.toString("pem"));
   }
   return csrBytes;
 }
 
 async function issue(client: ACMPCAClient, templateArn?: string, caArn = emu.info.subordinateCaArn) {
-  return client.send(new IssueCertificateCommand({
-    CertificateAuthorityArn: caArn,
-    Csr: await csr(),
-    SigningAlgorithm: "SHA256WITHECDSA",
-    ...(templateArn === undefined ? {} : { TemplateArn: templateArn }),
-    Validity: { Type: "DAYS", Value: 1 },
-  }));
+  return client.send(
+    new IssueCertificateCommand({
+      CertificateAuthorityArn: caArn,
+      Csr: await csr(),
+      SigningAlgorithm: "SHA256WITHECDSA",
+      ...(templateArn === undefined ? {} : { TemplateArn: templateArn }),
+      Validity: { Type: "DAYS", Value: 1 },
+    }),
+  );
 }
 
 test.before(async () => {
@@ -59,8 +65,13 @@ test("a wrong secret fails with InvalidSignatureException and an unknown key wit
   const wrongSecret = { ...emu.clientConfig(), credentials: { accessKeyId: emu.info.accessKeyId, secretAccessKey: "not-the-secret" }, maxAttempts: 1 };
   const kmsErr = await rejects(new KMSClient(wrongSecret).send(new ListKeysCommand({})));
   assert.is(kmsErr.name, "InvalidSignatureException");
-  assert.is(kmsErr.message, "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.");
-  const pcaErr = await rejects(new ACMPCAClient(wrongSecret).send(new DescribeCertificateAuthorityCommand({ CertificateAuthorityArn: emu.info.subordinateCaArn })));
+  assert.is(
+    kmsErr.message,
+    "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.",
+  );
+  const pcaErr = await rejects(
+    new ACMPCAClient(wrongSecret).send(new DescribeCertificateAuthorityCommand({ CertificateAuthorityArn: emu.info.subordinateCaArn })),
+  );
   assert.is(pcaErr.name, "InvalidSignatureException");
   const stsErr = await rejects(new STSClient(wrongSecret).send(new GetCallerIdentityCommand({})));
   assert.is(stsErr.name, "SignatureDoesNotMatch");
@@ -77,7 +88,9 @@ test("a wrong secret fails with InvalidSignatureException and an unknown key wit
 
 test("AssumeRole() returns temporary credentials the emulator accepts with their session token", async () => {
   const sts = new STSClient(emu.clientConfig());
-  const out = await sts.send(new AssumeRoleCommand({ RoleArn: "arn:aws:iam::123456789012:role/wisp-pca", RoleSessionName: "wisp-server", DurationSeconds: 900 }));
+  const out = await sts.send(
+    new AssumeRoleCommand({ RoleArn: "arn:aws:iam::123456789012:role/wisp-pca", RoleSessionName: "wisp-server", DurationSeconds: 900 }),
+  );
   const c = out.Credentials!;
   assert.match(c.AccessKeyId!, /^ASIA[A-Z2-7]{16}$/);
   assert.ok(c.Expiration instanceof Date);
@@ -86,7 +99,9 @@ test("AssumeRole() returns temporary credentials the emulator accepts with their
   const who = await new STSClient({ ...emu.clientConfig(), credentials: creds }).send(new GetCallerIdentityCommand({}));
   assert.is(who.Arn, "arn:aws:sts::123456789012:assumed-role/wisp-pca/wisp-server");
   assert.is(who.Account, "123456789012");
-  const desc = await new ACMPCAClient({ ...emu.clientConfig(), credentials: creds }).send(new DescribeCertificateAuthorityCommand({ CertificateAuthorityArn: emu.info.subordinateCaArn }));
+  const desc = await new ACMPCAClient({ ...emu.clientConfig(), credentials: creds }).send(
+    new DescribeCertificateAuthorityCommand({ CertificateAuthorityArn: emu.info.subordinateCaArn }),
+  );
   assert.is(desc.CertificateAuthority!.Status, "ACTIVE");
   await new KMSClient({ ...emu.clientConfig(), credentials: creds }).send(new ListKeysCommand({}));
   const noToken = { accessKeyId: c.AccessKeyId!, secretAccessKey: c.SecretAccessKey! };
@@ -117,7 +132,12 @@ test("faults: down closes the connection, error answers InternalFailure, access_
   const denied = await rejects(issue(pca, PATHLEN0));
   assert.is(denied.name, "AccessDeniedException");
   assert.is(denied.$metadata?.httpStatusCode, 400);
-  assert.match(denied.message, new RegExp(`^User: arn:aws:iam::\\d{12}:user/wisp-emulator is not authorized to perform: acm-pca:IssueCertificate on resource: ${emu.info.subordinateCaArn} because no identity-based policy allows the acm-pca:IssueCertificate action$`));
+  assert.match(
+    denied.message,
+    new RegExp(
+      `^User: arn:aws:iam::\\d{12}:user/wisp-emulator is not authorized to perform: acm-pca:IssueCertificate on resource: ${emu.info.subordinateCaArn} because no identity-based policy allows the acm-pca:IssueCertificate action$`,
+    ),
+  );
   await emu.control("/_emulator/faults", { service: "acm-pca", mode: "ok" });
   assert.equal(await emu.stats(), { "acm-pca:IssueCertificate": 1, "kms:ListKeys": 5 });
 });
@@ -138,8 +158,12 @@ test("IssueCertificate() and GetCertificate() beyond their quota answer Throttli
     assert.ok(throttled.length > 0 && throttled.length < 6, `${throttled.length} of 6 IssueCertificate calls were throttled`);
     for (const r of throttled) assert.is((r as PromiseRejectedResult).reason.name, "ThrottlingException");
     const arn = issued.find((r) => r.status === "fulfilled") as PromiseFulfilledResult<{ CertificateArn?: string }>;
-    const gets = await Promise.allSettled(Array.from({ length: 6 }, () =>
-      pca.send(new GetCertificateCommand({ CertificateAuthorityArn: emu.info.subordinateCaArn, CertificateArn: arn.value.CertificateArn }))));
+    const gets = await Promise.allSettled(
+      Array.from(
+        { length: 6 },
+        () => pca.send(new GetCertificateCommand({ CertificateAuthorityArn: emu.info.subordinateCaArn, CertificateArn: arn.value.CertificateArn })),
+      ),
+    );
     const getThrottled = gets.filter((r) => r.status === "rejected");
     assert.ok(getThrottled.length > 0 && getThrottled.length < 6, `${getThrottled.length} of 6 GetCertificate calls were throttled`);
     for (const r of getThrottled) assert.is((r as PromiseRejectedResult).reason.name, "ThrottlingException");
@@ -163,13 +187,20 @@ test("a clock skew beyond 15 minutes answers RequestExpired, which the SDK corre
 test("-policy with an acm-pca:TemplateArn condition denies other templates and a missing template", async () => {
   const dir = tempDir("wisp-aws-emu-policy-");
   const policyFile = path.join(dir, "policy.json");
-  fs.writeFileSync(policyFile, JSON.stringify({
-    Version: "2012-10-17",
-    Statement: [
-      { Effect: "Allow", Action: ["acm-pca:DescribeCertificateAuthority", "acm-pca:GetCertificate"], Resource: "arn:aws:acm-pca:*:*:certificate-authority/*" },
-      { Effect: "Allow", Action: ["acm-pca:IssueCertificate"], Resource: "*", Condition: { StringEquals: { "acm-pca:TemplateArn": PATHLEN0 } } },
-    ],
-  }));
+  fs.writeFileSync(
+    policyFile,
+    JSON.stringify({
+      Version: "2012-10-17",
+      Statement: [
+        {
+          Effect: "Allow",
+          Action: ["acm-pca:DescribeCertificateAuthority", "acm-pca:GetCertificate"],
+          Resource: "arn:aws:acm-pca:*:*:certificate-authority/*",
+        },
+        { Effect: "Allow", Action: ["acm-pca:IssueCertificate"], Resource: "*", Condition: { StringEquals: { "acm-pca:TemplateArn": PATHLEN0 } } },
+      ],
+    }),
+  );
   const guarded = await startEmulator({ dataDir: dir, args: ["-policy", policyFile] });
   try {
     const pca = new ACMPCAClient(guarded.clientConfig());
@@ -179,13 +210,25 @@ test("-policy with an acm-pca:TemplateArn condition denies other templates and a
     for (const template of [END_ENTITY, undefined]) {
       const err = await rejects(issue(pca, template, caArn));
       assert.is(err.name, "AccessDeniedException");
-      assert.match(err.message, / is not authorized to perform: acm-pca:IssueCertificate on resource: arn:aws:acm-pca:us-east-1:\d{12}:certificate-authority\/[0-9a-f-]{36} because no identity-based policy allows the acm-pca:IssueCertificate action$/);
+      assert.match(
+        err.message,
+        / is not authorized to perform: acm-pca:IssueCertificate on resource: arn:aws:acm-pca:us-east-1:\d{12}:certificate-authority\/[0-9a-f-]{36} because no identity-based policy allows the acm-pca:IssueCertificate action$/,
+      );
     }
     // The seed policy puts GetCertificate under the TemplateArn condition; GetCertificate carries no template, so IAM denies it.
     await guarded.control("/_emulator/config", {
-      policy: { Statement: [{ Effect: "Allow", Action: ["acm-pca:IssueCertificate", "acm-pca:GetCertificate"], Resource: "*", Condition: { StringEquals: { "acm-pca:TemplateArn": PATHLEN0 } } }] },
+      policy: {
+        Statement: [{
+          Effect: "Allow",
+          Action: ["acm-pca:IssueCertificate", "acm-pca:GetCertificate"],
+          Resource: "*",
+          Condition: { StringEquals: { "acm-pca:TemplateArn": PATHLEN0 } },
+        }],
+      },
     });
-    const noGetCa = await rejects(pca.send(new GetCertificateCommand({ CertificateAuthorityArn: guarded.info.subordinateCaArn, CertificateArn: ok.CertificateArn })));
+    const noGetCa = await rejects(
+      pca.send(new GetCertificateCommand({ CertificateAuthorityArn: guarded.info.subordinateCaArn, CertificateArn: ok.CertificateArn })),
+    );
     assert.is(noGetCa.name, "AccessDeniedException");
   } finally {
     await guarded.stop();

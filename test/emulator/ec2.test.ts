@@ -7,7 +7,7 @@ import { test } from "../_uvu.ts";
 import * as assert from "uvu/assert";
 import { parsePKCS7, verifyPKCS7 } from "../../src/core/x509/pkcs7.ts";
 import { fromPEM } from "../../src/core/x509/mod.ts";
-import { startEmulator, type EmulatedInstance, type RunningEmulator } from "./emulator_process.ts";
+import { type EmulatedInstance, type RunningEmulator, startEmulator } from "./emulator_process.ts";
 
 let emu: RunningEmulator;
 let inst: EmulatedInstance;

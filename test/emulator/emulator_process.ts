@@ -1,5 +1,5 @@
 /** Test helper: spawns bin/wisp-aws-emulator.mjs, reads its ready line, and stops it again. @module */
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -96,7 +96,11 @@ export async function startEmulator(opts: { dataDir?: string; args?: string[] } 
     },
     defineInstance: async (def = {}) => (await emu.control("/_emulator/instances", def)) as EmulatedInstance,
     updateInstance: async (id, patch) => {
-      const res = await fetch(`${info.endpoint}/_emulator/instances/${id}`, { method: "PATCH", body: JSON.stringify(patch), headers: { "content-type": "application/json" } });
+      const res = await fetch(`${info.endpoint}/_emulator/instances/${id}`, {
+        method: "PATCH",
+        body: JSON.stringify(patch),
+        headers: { "content-type": "application/json" },
+      });
       const out = (await res.json()) as unknown;
       if (!res.ok) throw new Error(`instance update failed: ${JSON.stringify(out)}`);
       return out as EmulatedInstance;

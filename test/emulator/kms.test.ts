@@ -25,7 +25,7 @@ import {
 import { test } from "../_uvu.ts";
 import * as assert from "uvu/assert";
 import { derToRaw } from "../../src/core/crypto/mod.ts";
-import { startEmulator, type RunningEmulator } from "./emulator_process.ts";
+import { type RunningEmulator, startEmulator } from "./emulator_process.ts";
 
 let emu: RunningEmulator;
 let kms: KMSClient;
@@ -77,13 +77,19 @@ test("Sign() with MessageType DIGEST signs the given SHA-256 digest as is", asyn
   const signed = await kms.send(new SignCommand({ KeyId: keyId, Message: digest, MessageType: "DIGEST", SigningAlgorithm: "ECDSA_SHA_256" }));
   assert.is(signed.KeyId, arn);
   assert.ok(await webCryptoVerify(pub.PublicKey!, signed.Signature!, message));
-  const verified = await kms.send(new VerifyCommand({ KeyId: keyId, Message: digest, MessageType: "DIGEST", Signature: signed.Signature!, SigningAlgorithm: "ECDSA_SHA_256" }));
+  const verified = await kms.send(
+    new VerifyCommand({ KeyId: keyId, Message: digest, MessageType: "DIGEST", Signature: signed.Signature!, SigningAlgorithm: "ECDSA_SHA_256" }),
+  );
   assert.is(verified.SignatureValid, true);
 
   const other = createHash("sha256").update("something else").digest();
-  const bad = await rejects(kms.send(new VerifyCommand({ KeyId: keyId, Message: other, MessageType: "DIGEST", Signature: signed.Signature!, SigningAlgorithm: "ECDSA_SHA_256" })));
+  const bad = await rejects(
+    kms.send(new VerifyCommand({ KeyId: keyId, Message: other, MessageType: "DIGEST", Signature: signed.Signature!, SigningAlgorithm: "ECDSA_SHA_256" })),
+  );
   assert.instance(bad, KMSInvalidSignatureException);
-  const short = await rejects(kms.send(new SignCommand({ KeyId: keyId, Message: digest.subarray(0, 20), MessageType: "DIGEST", SigningAlgorithm: "ECDSA_SHA_256" })));
+  const short = await rejects(
+    kms.send(new SignCommand({ KeyId: keyId, Message: digest.subarray(0, 20), MessageType: "DIGEST", SigningAlgorithm: "ECDSA_SHA_256" })),
+  );
   assert.is(short.name, "ValidationException");
   assert.is(short.message, "Digest is invalid length for algorithm ECDSA_SHA_256.");
 });
@@ -155,13 +161,17 @@ test("ScheduleKeyDeletion() puts the key in PendingDeletion and Sign then fails 
   const desc = await kms.send(new DescribeKeyCommand({ KeyId: keyId }));
   assert.is(desc.KeyMetadata!.KeyState, "PendingDeletion");
   assert.is(desc.KeyMetadata!.Enabled, false);
-  const sign = await rejects(kms.send(new SignCommand({ KeyId: keyId, Message: new Uint8Array(32), MessageType: "DIGEST", SigningAlgorithm: "ECDSA_SHA_256" })));
+  const sign = await rejects(
+    kms.send(new SignCommand({ KeyId: keyId, Message: new Uint8Array(32), MessageType: "DIGEST", SigningAlgorithm: "ECDSA_SHA_256" })),
+  );
   assert.instance(sign, KMSInvalidStateException);
   assert.is(sign.message, `${arn} is pending deletion.`);
   const keys = await kms.send(new ListKeysCommand({}));
   assert.ok(keys.Keys!.some((k) => k.KeyId === keyId));
   await kms.send(new CancelKeyDeletionCommand({ KeyId: keyId }));
-  const disabled = await rejects(kms.send(new SignCommand({ KeyId: keyId, Message: new Uint8Array(32), MessageType: "DIGEST", SigningAlgorithm: "ECDSA_SHA_256" })));
+  const disabled = await rejects(
+    kms.send(new SignCommand({ KeyId: keyId, Message: new Uint8Array(32), MessageType: "DIGEST", SigningAlgorithm: "ECDSA_SHA_256" })),
+  );
   assert.instance(disabled, DisabledException);
 });
 

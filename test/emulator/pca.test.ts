@@ -10,15 +10,15 @@ import {
   InvalidArgsException,
   InvalidStateException,
   IssueCertificateCommand,
+  type IssueCertificateCommandInput,
   MalformedCSRException,
   RequestInProgressException,
   ResourceNotFoundException,
-  type IssueCertificateCommandInput,
 } from "@aws-sdk/client-acm-pca";
 import { test } from "../_uvu.ts";
 import * as assert from "uvu/assert";
 import { x509 } from "../../src/core/x509/_peculiar.ts";
-import { startEmulator, tempDir, type RunningEmulator } from "./emulator_process.ts";
+import { type RunningEmulator, startEmulator, tempDir } from "./emulator_process.ts";
 
 const PATHLEN0 = "arn:aws:acm-pca:::template/SubordinateCACertificate_PathLen0/V1";
 let emu: RunningEmulator;
@@ -86,10 +86,10 @@ test("IssueCertificate() with PathLen0 issues a CA certificate that openssl veri
   assert.not.ok(got.Certificate!.endsWith("\n"));
   const chain = got.CertificateChain!.split(/(?<=-----END CERTIFICATE-----)\n/);
   assert.is(chain.length, 2);
-  const subPem = (await pca.send(new GetCertificateAuthorityCertificateCommand({ CertificateAuthorityArn: emu.info.subordinateCaArn })));
+  const subPem = await pca.send(new GetCertificateAuthorityCertificateCommand({ CertificateAuthorityArn: emu.info.subordinateCaArn }));
   assert.is(chain[0], subPem.Certificate);
   assert.is(chain[1], subPem.CertificateChain);
-  const rootPem = (await pca.send(new GetCertificateAuthorityCertificateCommand({ CertificateAuthorityArn: emu.info.rootCaArn })));
+  const rootPem = await pca.send(new GetCertificateAuthorityCertificateCommand({ CertificateAuthorityArn: emu.info.rootCaArn }));
   assert.is(chain[1], rootPem.Certificate);
   assert.is(rootPem.CertificateChain, undefined);
 
@@ -186,9 +186,14 @@ test("IssueCertificate() enforces validity, signing algorithm family and templat
   assert.ok(abs.CertificateArn);
   const rsa = await rejects(pca.send(new IssueCertificateCommand(issueInput(csrPem, { SigningAlgorithm: "SHA256WITHRSA" }))));
   assert.instance(rsa, InvalidArgsException);
-  const pathLen1 = await rejects(pca.send(new IssueCertificateCommand(issueInput(csrPem, { TemplateArn: "arn:aws:acm-pca:::template/SubordinateCACertificate_PathLen1/V1" }))));
+  const pathLen1 = await rejects(
+    pca.send(new IssueCertificateCommand(issueInput(csrPem, { TemplateArn: "arn:aws:acm-pca:::template/SubordinateCACertificate_PathLen1/V1" }))),
+  );
   assert.instance(pathLen1, InvalidArgsException);
-  assert.is(pathLen1.message, "The path length 1 of template SubordinateCACertificate_PathLen1/V1 must be less than the path length 1 of the issuing certificate authority.");
+  assert.is(
+    pathLen1.message,
+    "The path length 1 of template SubordinateCACertificate_PathLen1/V1 must be less than the path length 1 of the issuing certificate authority.",
+  );
 });
 
 test("GetCertificate() answers ResourceNotFoundException for an unknown certificate", async () => {

@@ -230,8 +230,18 @@ export class PythonWatcher {
 /** Creates a workload entry under the node alias and returns its ID. */
 export async function createEntry(c: Cluster, o: { spiffeID: string; selector: string; ttl?: number; parentID?: string }): Promise<string> {
   const r = await wispServer([
-    "entry", "create", "-socketPath", c.serverSocket, "-output", "json",
-    "-parentID", o.parentID ?? "spiffe://example.org/node1", "-spiffeID", o.spiffeID, "-selector", o.selector,
+    "entry",
+    "create",
+    "-socketPath",
+    c.serverSocket,
+    "-output",
+    "json",
+    "-parentID",
+    o.parentID ?? "spiffe://example.org/node1",
+    "-spiffeID",
+    o.spiffeID,
+    "-selector",
+    o.selector,
     ...(o.ttl === undefined ? [] : ["-x509SVIDTTL", String(o.ttl)]),
   ]);
   if (r.code !== 0) throw new Error(`entry create failed: ${r.stderr}${r.stdout}`);
@@ -255,7 +265,6 @@ export function percentile(samples: number[], p: number): number {
   const s = [...samples].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
 }
-
 
 /** What `test/runtime/node/_workload_client.ts first` prints: the first X509SVIDResponse (bytes as base64) or the error. */
 export interface ChildClientResult {

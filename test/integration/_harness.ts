@@ -36,10 +36,12 @@ export interface RunResult {
 }
 
 /** Runs a command to completion; `asUser` runs it through setpriv as that uid/gid with no groups. */
-export function run(cmd: string, args: string[], o: { asUser?: number; env?: Record<string, string>; cwd?: string; timeoutMs?: number } = {}): Promise<RunResult> {
-  const [c, a] = o.asUser === undefined
-    ? [cmd, args]
-    : ["setpriv", [`--reuid=${o.asUser}`, `--regid=${o.asUser}`, "--clear-groups", cmd, ...args]];
+export function run(
+  cmd: string,
+  args: string[],
+  o: { asUser?: number; env?: Record<string, string>; cwd?: string; timeoutMs?: number } = {},
+): Promise<RunResult> {
+  const [c, a] = o.asUser === undefined ? [cmd, args] : ["setpriv", [`--reuid=${o.asUser}`, `--regid=${o.asUser}`, "--clear-groups", cmd, ...args]];
   return new Promise((resolvePromise) => {
     const child = spawn(c, a, { cwd: o.cwd ?? ROOT, env: { ...process.env, ...o.env }, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "", stderr = "";
@@ -183,7 +185,9 @@ export async function newCluster(o: {
   const serverConf = join(dir, "server.conf");
   const agentConf = join(dir, "agent.conf");
   const bundlePath = o.bootstrap === "insecure" ? undefined : join(dir, "bootstrap.crt");
-  writeFileSync(serverConf, `
+  writeFileSync(
+    serverConf,
+    `
 server {
   bind_address = "127.0.0.1"
   bind_port = "${port}"
@@ -202,8 +206,11 @@ plugins {
   }
   ${o.extraServerPlugins ?? ""}
 }
-`);
-  writeFileSync(agentConf, `
+`,
+  );
+  writeFileSync(
+    agentConf,
+    `
 agent {
   data_dir = "${join(dir, "agent")}"
   log_level = "DEBUG"
@@ -225,9 +232,15 @@ plugins {
     plugin_data {}
   }
 }
-`);
+`,
+  );
   const c: Cluster = {
-    dir, port, serverSocket, agentSocket, serverConf, agentConf,
+    dir,
+    port,
+    serverSocket,
+    agentSocket,
+    serverConf,
+    agentConf,
     ...(bundlePath ? { bundlePath } : {}),
     ...(o.serverEnv ? { serverEnv: o.serverEnv } : {}),
     async cleanup() {
@@ -285,7 +298,9 @@ export function agentConf(c: Cluster, name: string, agentKeys: string, keyManage
   const dataDir = join(c.dir, name);
   const socket = join(c.dir, `${name}.sock`);
   const conf = join(c.dir, `${name}.conf`);
-  writeFileSync(conf, `
+  writeFileSync(
+    conf,
+    `
 agent {
   data_dir = "${dataDir}"
   log_level = "DEBUG"
@@ -306,6 +321,7 @@ plugins {
     plugin_data {}
   }
 }
-`);
+`,
+  );
   return { conf, socket, dataDir };
 }

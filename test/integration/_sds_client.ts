@@ -213,8 +213,21 @@ export async function opensslHandshake(
     return p;
   };
   const sArgs = [
-    "s_server", "-accept", `127.0.0.1:${port}`, "-naccept", "1", "-cert", f("s.crt", server.cert), "-key", f("s.key", server.key),
-    "-CAfile", f("s_ca.pem", server.ca), "-Verify", "2", "-verify_return_error", "-no_dhe",
+    "s_server",
+    "-accept",
+    `127.0.0.1:${port}`,
+    "-naccept",
+    "1",
+    "-cert",
+    f("s.crt", server.cert),
+    "-key",
+    f("s.key", server.key),
+    "-CAfile",
+    f("s_ca.pem", server.ca),
+    "-Verify",
+    "2",
+    "-verify_return_error",
+    "-no_dhe",
   ];
   const srv = spawn("openssl", sArgs, { stdio: ["pipe", "pipe", "pipe"] });
   let serverOut = "";
@@ -223,7 +236,12 @@ export async function opensslHandshake(
   const exited = new Promise<void>((r) => srv.once("exit", () => r()));
   try {
     await waitFor("s_server listening", async () => (serverOut.includes("ACCEPT") ? true : undefined), 10_000);
-    const cr = await run("sh", ["-c", `echo Q | openssl s_client -connect 127.0.0.1:${port} -cert ${f("c.crt", client.cert)} -key ${f("c.key", client.key)} -CAfile ${f("c_ca.pem", client.ca)} -verify_return_error -verify 2`], { timeoutMs: 20_000 });
+    const cr = await run("sh", [
+      "-c",
+      `echo Q | openssl s_client -connect 127.0.0.1:${port} -cert ${f("c.crt", client.cert)} -key ${f("c.key", client.key)} -CAfile ${
+        f("c_ca.pem", client.ca)
+      } -verify_return_error -verify 2`,
+    ], { timeoutMs: 20_000 });
     return { serverOut, client: cr };
   } finally {
     srv.kill("SIGTERM");

@@ -44,13 +44,16 @@ export function x509popAgent(c: Cluster, name: string, leaf: Issued, o: { interm
   const conf = readFileSync(c.agentConf, "utf8")
     .replace(/data_dir = "[^"]*"/, `data_dir = "${join(dir, "data")}"`)
     .replace(/socket_path = "[^"]*"/, `socket_path = "${socket}"\n  ${o.extraAgent ?? ""}`)
-    .replace(/NodeAttestor "join_token" \{\s*plugin_data \{\}\s*\}/, `NodeAttestor "x509pop" {
+    .replace(
+      /NodeAttestor "join_token" \{\s*plugin_data \{\}\s*\}/,
+      `NodeAttestor "x509pop" {
     plugin_data {
       private_key_path = "${join(dir, "node.key")}"
       certificate_path = "${join(dir, "node.pem")}"
       ${o.intermediates ? `intermediates_path = "${join(dir, "intermediates.pem")}"` : ""}
     }
-  }`);
+  }`,
+    );
   const path = join(dir, "agent.conf");
   writeFileSync(path, conf);
   return { name, conf: path, socket, dataDir: join(dir, "data") };

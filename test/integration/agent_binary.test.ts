@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { test } from "../_uvu.ts";
 import * as assert from "uvu/assert";
 import { checkX509SVID, childGRPCClient, createEntry, pythonStubs, runPython, uriSANs } from "./_clients.ts";
-import { type Cluster, joinToken, NODE, newCluster, Proc, ROOT, run, SERVER_BIN, waitFor, wispAgent, wispServer, writeBundle } from "./_harness.ts";
+import { type Cluster, joinToken, newCluster, NODE, Proc, ROOT, run, SERVER_BIN, waitFor, wispAgent, wispServer, writeBundle } from "./_harness.ts";
 
 const BUILT = join(ROOT, `dist/wisp-agent-${process.platform}-${process.arch}`);
 // The binary must not lean on this checkout: no node_modules, no tsx, no NODE_OPTIONS.
@@ -26,7 +26,6 @@ function newestInput(dir = join(ROOT, "src")): number {
   }
   return newest;
 }
-
 
 test.before(async () => {
   if (!existsSync(BUILT) || statSync(BUILT).mtimeMs < newestInput()) {

@@ -22,10 +22,13 @@ let setupError: unknown;
 function createToken(token: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const body = JSON.stringify({ ttl: 600, token });
-    const req = request({ socketPath: c.serverSocket, path: "/agent/v1/join_tokens", method: "POST", headers: { "content-type": "application/json" } }, (res) => {
-      res.resume();
-      res.on("end", () => resolve(res.statusCode ?? 0));
-    });
+    const req = request(
+      { socketPath: c.serverSocket, path: "/agent/v1/join_tokens", method: "POST", headers: { "content-type": "application/json" } },
+      (res) => {
+        res.resume();
+        res.on("end", () => resolve(res.statusCode ?? 0));
+      },
+    );
     req.on("error", reject);
     req.end(body);
   });
@@ -66,11 +69,25 @@ test("agent show prints the running agent in SPIRE's text and JSON forms", async
   if (setupError) throw setupError;
   const r = await server("agent", "show", "-spiffeID", agentID);
   assert.is(r.code, 0, r.stderr);
-  assert.match(r.stdout, new RegExp(`^Found an attested agent given its SPIFFE ID\n\nSPIFFE ID         : ${agentID}\nAttestation type  : join_token\n` +
-    `Expiration time   : \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d [+-]\\d{4} \\S+\nSerial number     : \\d+\nCan re-attest     : false\n\n$`));
+  assert.match(
+    r.stdout,
+    new RegExp(
+      `^Found an attested agent given its SPIFFE ID\n\nSPIFFE ID         : ${agentID}\nAttestation type  : join_token\n` +
+        `Expiration time   : \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d [+-]\\d{4} \\S+\nSerial number     : \\d+\nCan re-attest     : false\n\n$`,
+    ),
+  );
   const j = await server("agent", "show", "-spiffeID", agentID, "-output", "json");
   const a = JSON.parse(j.stdout) as Record<string, unknown>;
-  assert.equal(Object.keys(a), ["agent_version", "attestation_type", "banned", "can_reattest", "id", "selectors", "x509svid_expires_at", "x509svid_serial_number"]);
+  assert.equal(Object.keys(a), [
+    "agent_version",
+    "attestation_type",
+    "banned",
+    "can_reattest",
+    "id",
+    "selectors",
+    "x509svid_expires_at",
+    "x509svid_serial_number",
+  ]);
   assert.equal(a.id, { path: `/spire/agent/join_token/${TOKEN}`, trust_domain: "example.org" });
   assert.equal([a.attestation_type, a.banned, a.can_reattest], ["join_token", false, false]);
   assert.match(String(a.x509svid_expires_at), /^\d+$/);
@@ -131,8 +148,15 @@ test("agent purge -dryRun then purge, and selector filters, on agents seeded int
   const now = Math.floor(Date.now() / 1000);
   const seed = (name: string, notAfter: number, selectors: { type: string; value: string }[]) =>
     ds.createAttestedNode({
-      spiffeID: `spiffe://example.org/spire/agent/x509pop/${name}`, attestationType: "x509pop", certSerial: "01", certNotAfter: notAfter,
-      newCertSerial: "", newCertNotAfter: 0, canReattest: true, banned: false, selectors,
+      spiffeID: `spiffe://example.org/spire/agent/x509pop/${name}`,
+      attestationType: "x509pop",
+      certSerial: "01",
+      certNotAfter: notAfter,
+      newCertSerial: "",
+      newCertNotAfter: 0,
+      canReattest: true,
+      banned: false,
+      selectors,
     });
   await seed("old", now - 800 * 3600, [{ type: "x509pop", value: "subject:cn:old" }, { type: "x509pop", value: "ca:fingerprint:aa" }]);
   await seed("recent", now - 2 * 3600, [{ type: "x509pop", value: "subject:cn:recent" }, { type: "x509pop", value: "ca:fingerprint:aa" }]);
@@ -141,15 +165,23 @@ test("agent purge -dryRun then purge, and selector filters, on agents seeded int
   await startServer(c);
 
   const ids = async (...args: string[]) =>
-    (JSON.parse((await server("agent", "list", ...args, "-output", "json")).stdout) as { agents: { id: { path: string } }[] }).agents.map((a) => a.id.path.split("/").pop());
+    (JSON.parse((await server("agent", "list", ...args, "-output", "json")).stdout) as { agents: { id: { path: string } }[] }).agents.map((a) =>
+      a.id.path.split("/").pop()
+    );
   assert.equal(await ids("-selector", "x509pop:ca:fingerprint:aa"), ["live", "old", "recent"]);
   assert.equal(await ids("-selector", "x509pop:ca:fingerprint:aa", "-selector", "x509pop:subject:cn:old", "-matchSelectorsOn", "subset"), ["live", "old"]);
 
   // Default -expiredFor 720h: only "old" (expired 800h ago); the join_token agent is never a candidate.
   const dry = await server("agent", "purge", "-dryRun");
-  assert.equal([dry.code, dry.stdout], [0, "Found 1 expired agent\n\n\nAgents that can be purged:\nSPIFFE ID         : spiffe://example.org/spire/agent/x509pop/old\n"]);
+  assert.equal([dry.code, dry.stdout], [
+    0,
+    "Found 1 expired agent\n\n\nAgents that can be purged:\nSPIFFE ID         : spiffe://example.org/spire/agent/x509pop/old\n",
+  ]);
   const real = await server("agent", "purge", "-expiredFor", "1h");
-  assert.is(real.stdout, "Found 2 expired agents\n\nAgents purged:\nSPIFFE ID         : spiffe://example.org/spire/agent/x509pop/old\nSPIFFE ID         : spiffe://example.org/spire/agent/x509pop/recent\n");
+  assert.is(
+    real.stdout,
+    "Found 2 expired agents\n\nAgents purged:\nSPIFFE ID         : spiffe://example.org/spire/agent/x509pop/old\nSPIFFE ID         : spiffe://example.org/spire/agent/x509pop/recent\n",
+  );
   assert.equal(await ids("-attestationType", "x509pop"), ["live"]);
 });
 

@@ -25,7 +25,9 @@ function agentConf(dir: string, imds: string): { conf: string; socket: string; d
   const socket = join(dir, "public", "api.sock");
   const dataDir = join(dir, "data");
   const conf = join(dir, "agent.conf");
-  writeFileSync(conf, `
+  writeFileSync(
+    conf,
+    `
 agent {
   data_dir = "${dataDir}"
   log_level = "DEBUG"
@@ -48,7 +50,8 @@ plugins {
     plugin_data {}
   }
 }
-`);
+`,
+  );
   return { conf, socket, dataDir };
 }
 
@@ -145,7 +148,18 @@ test("an agent on an emulated EC2 instance attests with aws_iid; its workload SV
   const stats = await emu.stats();
   assert.ok((stats["ec2:DescribeInstances"] ?? 0) >= 1 && (stats["iam:GetInstanceProfile"] ?? 0) >= 1, JSON.stringify(stats));
 
-  const e = await wispServer(["entry", "create", "-socketPath", c.serverSocket, "-parentID", agentID(inst), "-spiffeID", "spiffe://example.org/web", "-selector", "unix:uid:1000"]);
+  const e = await wispServer([
+    "entry",
+    "create",
+    "-socketPath",
+    c.serverSocket,
+    "-parentID",
+    agentID(inst),
+    "-spiffeID",
+    "spiffe://example.org/web",
+    "-selector",
+    "unix:uid:1000",
+  ]);
   assert.is(e.code, 0, e.stderr);
   const out = join(c.dir, "svid-web");
   await fetchAs(1000, a.socket, out);
@@ -159,9 +173,30 @@ test("an agent on an emulated EC2 instance attests with aws_iid; its workload SV
 });
 
 test("a node alias on aws_iid:tag:env:prod gives the instance's workloads their SVIDs", async () => {
-  const node = await wispServer(["entry", "create", "-socketPath", c.serverSocket, "-node", "-spiffeID", "spiffe://example.org/prod-nodes", "-selector", "aws_iid:tag:env:prod"]);
+  const node = await wispServer([
+    "entry",
+    "create",
+    "-socketPath",
+    c.serverSocket,
+    "-node",
+    "-spiffeID",
+    "spiffe://example.org/prod-nodes",
+    "-selector",
+    "aws_iid:tag:env:prod",
+  ]);
   assert.is(node.code, 0, node.stderr);
-  const e = await wispServer(["entry", "create", "-socketPath", c.serverSocket, "-parentID", "spiffe://example.org/prod-nodes", "-spiffeID", "spiffe://example.org/db", "-selector", "unix:uid:1001"]);
+  const e = await wispServer([
+    "entry",
+    "create",
+    "-socketPath",
+    c.serverSocket,
+    "-parentID",
+    "spiffe://example.org/prod-nodes",
+    "-spiffeID",
+    "spiffe://example.org/db",
+    "-selector",
+    "unix:uid:1001",
+  ]);
   assert.is(e.code, 0, e.stderr);
   const out = join(c.dir, "svid-db");
   await fetchAs(1001, join(c.dir, "agent1", "public", "api.sock"), out);
@@ -200,7 +235,11 @@ test("the same instance cannot attest twice (the agent exits with SPIRE's text, 
   });
   assert.is(r.code, 0, r.stderr);
   const sorted = [...attestMs].sort((x, y) => x - y);
-  measured.push(`aws_iid attestation, agent log "Starting node attestation" to "Node attestation was successful": ${attestMs.join(", ")} ms (median ${sorted[Math.floor(sorted.length / 2)]} ms)`);
+  measured.push(
+    `aws_iid attestation, agent log "Starting node attestation" to "Node attestation was successful": ${attestMs.join(", ")} ms (median ${
+      sorted[Math.floor(sorted.length / 2)]
+    } ms)`,
+  );
 });
 
 test.run();

@@ -30,7 +30,8 @@ async function awsCluster(): Promise<Cluster> {
       key_policy_file = "KEY_POLICY_FILE"
       endpoint = "${emu.info.endpoint}"
     `,
-    extraServer: `ca_ttl = "168h"\n  default_x509_svid_ttl = "1h"\n  ca_subject {\n    country = ["DE"]\n    organization = ["Acme"]\n    common_name = "Acme wisp CA"\n  }`,
+    extraServer:
+      `ca_ttl = "168h"\n  default_x509_svid_ttl = "1h"\n  ca_subject {\n    country = ["DE"]\n    organization = ["Acme"]\n    common_name = "Acme wisp CA"\n  }`,
     extraServerPlugins: `
   UpstreamAuthority "aws_pca" {
     plugin_data {
@@ -75,7 +76,9 @@ test("the server gets its first CA from PCA (2 s issuance delay) and a workload 
   const at = (msg: string) => Date.parse(c.server!.output.split("\n").find((l) => l.includes(`msg="${msg}"`))?.match(/time="([^"]+)"/)?.[1] ?? "");
   measured.push(
     `with a 2 s PCA issuance delay: process spawn to healthy ${Date.now() - started} ms; "Server starting" to "X509 CA activated" ` +
-      `${at("X509 CA activated") - at("Server starting")} ms; IssueCertificate to CA prepared ${at("X509 CA prepared") - at("Certificate issuance requested")} ms`,
+      `${at("X509 CA activated") - at("Server starting")} ms; IssueCertificate to CA prepared ${
+        at("X509 CA prepared") - at("Certificate issuance requested")
+      } ms`,
   );
   await emu.control("/_emulator/config", { issuanceDelayMs: 0 });
   const stats = await emu.stats();
@@ -84,7 +87,18 @@ test("the server gets its first CA from PCA (2 s issuance delay) and a workload 
 
   const token = await joinToken(c, "spiffe://example.org/node1");
   await startAgent(c, token);
-  const e = await wispServer(["entry", "create", "-socketPath", c.serverSocket, "-parentID", "spiffe://example.org/node1", "-spiffeID", "spiffe://example.org/web", "-selector", "unix:uid:1000"]);
+  const e = await wispServer([
+    "entry",
+    "create",
+    "-socketPath",
+    c.serverSocket,
+    "-parentID",
+    "spiffe://example.org/node1",
+    "-spiffeID",
+    "spiffe://example.org/web",
+    "-selector",
+    "unix:uid:1000",
+  ]);
   assert.is(e.code, 0, e.stderr);
   const out = join(c.dir, "svid");
   let last = "";

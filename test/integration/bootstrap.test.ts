@@ -63,7 +63,23 @@ test("a bundle without the server's CA: the agent refuses the server with SPIRE'
   const token = await joinToken(c);
   // A well-formed bundle of a CA that never signed this server.
   const wrong = join(c.dir, "wrong.crt");
-  execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", join(c.dir, "wrong.key"), "-out", wrong, "-days", "1", "-subj", "/CN=not the server CA"], { stdio: "ignore" });
+  execFileSync("openssl", [
+    "req",
+    "-x509",
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:P-256",
+    "-nodes",
+    "-keyout",
+    join(c.dir, "wrong.key"),
+    "-out",
+    wrong,
+    "-days",
+    "1",
+    "-subj",
+    "/CN=not the server CA",
+  ], { stdio: "ignore" });
   const bad = agentConf(c, "wrong", `trust_bundle_path = "${wrong}"`);
   const p = startAgent(bad.conf, token);
   await waitFor("the server refused", async () => (p.output.includes("Trust Bundle and Server don't agree, bootstrapping again") ? true : undefined));
@@ -89,7 +105,7 @@ test("insecure_bootstrap: the agent attests without a bundle and says so", async
   await p.stop();
 });
 
-test("KeyManager \"disk\" directory: the agent key and SVID live there (0700 dir, 0600 file), not in data_dir", async () => {
+test('KeyManager "disk" directory: the agent key and SVID live there (0700 dir, 0600 file), not in data_dir', async () => {
   if (failure) throw failure;
   const keys = join(c.dir, "km", "agent-keys");
   const a = agentConf(c, "km", `trust_bundle_path = "${c.bundlePath}"`, `\n      directory = "${keys}"\n    `);
@@ -106,6 +122,5 @@ test("KeyManager \"disk\" directory: the agent key and SVID live there (0700 dir
   assert.match(again.output, /Reusing persisted agent SVID/);
   await again.stop();
 });
-
 
 test.run();

@@ -35,7 +35,23 @@ const handler: http.RequestListener = (req, res) => {
 /** A CA and a localhost certificate it signs, for the HTTPS bundle server (what an operator's web server has). */
 function httpsCredentials(dir: string): { key: string; cert: string; ca: string } {
   const o = (args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
-  o(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=bundle host CA"]);
+  o([
+    "req",
+    "-x509",
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:P-256",
+    "-nodes",
+    "-keyout",
+    "ca.key",
+    "-out",
+    "ca.pem",
+    "-days",
+    "2",
+    "-subj",
+    "/CN=bundle host CA",
+  ]);
   o(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "host.key", "-out", "host.csr", "-subj", "/CN=localhost"]);
   writeFileSync(join(dir, "host.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
   o(["x509", "-req", "-in", "host.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "host.pem", "-days", "2", "-extfile", "host.ext"]);
@@ -103,7 +119,10 @@ test("trust_bundle_url: an HTTPS host the runtime does not trust is a clear erro
   const a = agentConf(c, "url-untrusted", `trust_bundle_url = "https://localhost:${httpsPort}/bundle.pem"`);
   const p = startAgent(a.conf, await joinToken(c));
   await waitFor("download refused", async () => (p.output.includes("Server attestation attempt 2.") ? true : undefined));
-  assert.match(p.output, new RegExp(`unable to fetch trust bundle URL https://localhost:${httpsPort}/bundle\\.pem: [^"]*(unable to verify the first certificate|certificate)`));
+  assert.match(
+    p.output,
+    new RegExp(`unable to fetch trust bundle URL https://localhost:${httpsPort}/bundle\\.pem: [^"]*(unable to verify the first certificate|certificate)`),
+  );
   assert.not.match(p.output, /Node attestation was successful/);
   await p.stop();
 });
@@ -134,14 +153,13 @@ test("trust_bundle_url: a failed download (404) is retried, and the bundle publi
   }
 });
 
-test("trust_bundle_format \"spiffe\": a SPIFFE bundle document bootstraps the agent", async () => {
+test('trust_bundle_format "spiffe": a SPIFFE bundle document bootstraps the agent', async () => {
   if (failure) throw failure;
   const a = agentConf(c, "spiffe", `trust_bundle_url = "https://localhost:${httpsPort}/bundle.json"\n  trust_bundle_format = "spiffe"`);
   const p = startAgent(a.conf, await joinToken(c), { NODE_EXTRA_CA_CERTS: caPEM });
   await healthy(p, a.socket);
   assert.match(p.output, /Node attestation was successful/);
   await p.stop();
-
 });
 
 test("trust_bundle_unix_socket: the URL is fetched over the socket with SPIRE's spire-* and spiffe-* parameters", async () => {

@@ -32,7 +32,10 @@ const cspViolations: string[] = [];
 
 async function consoleCluster(extraServer = "", o: Parameters<typeof newCluster>[0] = {}): Promise<{ c: Cluster; url: string }> {
   const port = await freePort();
-  const c = await newCluster({ ...o, extraServer: `${o.extraServer ?? ""}\n  ${extraServer}\n  console {\n    bind_address = "127.0.0.1"\n    bind_port = "${port}"\n  }` });
+  const c = await newCluster({
+    ...o,
+    extraServer: `${o.extraServer ?? ""}\n  ${extraServer}\n  console {\n    bind_address = "127.0.0.1"\n    bind_port = "${port}"\n  }`,
+  });
   return { c, url: `http://127.0.0.1:${port}` };
 }
 
@@ -53,8 +56,30 @@ test.before(async () => {
       ({ c: a, url: urlA } = await consoleCluster());
       await startServer(a);
       mark("server A up");
-      await cli("entry", "create", "-socketPath", a.serverSocket, "-parentID", "spiffe://example.org/node1", "-spiffeID", "spiffe://example.org/web", "-selector", "unix:uid:1000");
-      await cli("entry", "create", "-socketPath", a.serverSocket, "-parentID", "spiffe://example.org/web", "-spiffeID", "spiffe://example.org/web/sidecar", "-selector", "unix:uid:1001");
+      await cli(
+        "entry",
+        "create",
+        "-socketPath",
+        a.serverSocket,
+        "-parentID",
+        "spiffe://example.org/node1",
+        "-spiffeID",
+        "spiffe://example.org/web",
+        "-selector",
+        "unix:uid:1000",
+      );
+      await cli(
+        "entry",
+        "create",
+        "-socketPath",
+        a.serverSocket,
+        "-parentID",
+        "spiffe://example.org/web",
+        "-spiffeID",
+        "spiffe://example.org/web/sidecar",
+        "-selector",
+        "unix:uid:1001",
+      );
       await startAgent(a, await joinToken(a, "spiffe://example.org/node1"));
       mark("entries and agent");
     };
@@ -110,7 +135,11 @@ const text = (page: Page) => page.evaluate(() => document.body.innerText);
 /** Waits until the page's text contains `want`, without reloading it. */
 async function waitForText(page: Page, want: string | RegExp, timeout = 15_000): Promise<void> {
   const src = typeof want === "string" ? { s: want } : { r: want.source };
-  await page.waitForFunction((w: { s?: string; r?: string }) => (w.s !== undefined ? document.body.innerText.includes(w.s) : new RegExp(w.r!).test(document.body.innerText)), { timeout, polling: 100 }, src);
+  await page.waitForFunction(
+    (w: { s?: string; r?: string }) => (w.s !== undefined ? document.body.innerText.includes(w.s) : new RegExp(w.r!).test(document.body.innerText)),
+    { timeout, polling: 100 },
+    src,
+  );
 }
 
 /** axe-core in a separate page with CSP bypassed (axe is injected as an inline script); serious or critical fail. */
@@ -169,7 +198,18 @@ test("entries: tree through the node alias, search, and an entry page listing th
   // The join token's -spiffeID entry hangs under the agent's ID; the workloads under it.
   assert.match(t, /spiffe:\/\/example\.org\/spire\/agent\/join_token\/[0-9a-f-]+ agent\s+spiffe:\/\/example\.org\/node1/);
   await page.evaluate(() => ((globalThis as unknown as { __noReload: boolean }).__noReload = true));
-  await cli("entry", "create", "-socketPath", a.serverSocket, "-parentID", "spiffe://example.org/node1", "-spiffeID", "spiffe://example.org/live-added", "-selector", "unix:uid:1234");
+  await cli(
+    "entry",
+    "create",
+    "-socketPath",
+    a.serverSocket,
+    "-parentID",
+    "spiffe://example.org/node1",
+    "-spiffeID",
+    "spiffe://example.org/live-added",
+    "-selector",
+    "unix:uid:1234",
+  );
   await waitForText(page, "spiffe://example.org/live-added");
   assert.is(await page.evaluate(() => (globalThis as unknown as { __noReload?: boolean }).__noReload), true, "updated without a reload");
   await shot(page, "entries");
@@ -190,7 +230,9 @@ test("ca: a rotation with localauthority x509 prepare and activate shows up live
   const page = await open(urlA + "/ca");
   await page.evaluate(() => ((globalThis as unknown as { __noReload: boolean }).__noReload = true));
   assert.match(await text(page), "active · slot A");
-  const prepared = JSON.parse(await cli("localauthority", "x509", "prepare", "-socketPath", a.serverSocket, "-output", "json")) as { prepared_authority: { authority_id: string } };
+  const prepared = JSON.parse(await cli("localauthority", "x509", "prepare", "-socketPath", a.serverSocket, "-output", "json")) as {
+    prepared_authority: { authority_id: string };
+  };
   await waitForText(page, "prepared · slot B");
   await cli("localauthority", "x509", "activate", "-socketPath", a.serverSocket, "-authorityID", prepared.prepared_authority.authority_id);
   await waitForText(page, "active · slot B");

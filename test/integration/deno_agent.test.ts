@@ -4,22 +4,9 @@ import { join } from "node:path";
 import { test } from "../_uvu.ts";
 import * as assert from "uvu/assert";
 import { checkX509SVID, childGRPCClient, createEntry, pythonStubs, runPython, uriSANs } from "./_clients.ts";
-import {
-  type Cluster,
-  joinToken,
-  newCluster,
-  Proc,
-  run,
-  SERVER_BIN,
-  startAgent,
-  waitFor,
-  wispAgent,
-  wispServer,
-  writeBundle,
-} from "./_harness.ts";
+import { type Cluster, joinToken, newCluster, Proc, run, SERVER_BIN, startAgent, waitFor, wispAgent, wispServer, writeBundle } from "./_harness.ts";
 
 let c: Cluster;
-
 
 test.before(async () => {
   c = await newCluster();

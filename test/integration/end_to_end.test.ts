@@ -21,7 +21,18 @@ test.after(async () => {
 });
 
 test("entry create registers a workload under the node alias", async () => {
-  const r = await wispServer(["entry", "create", "-socketPath", c.serverSocket, "-parentID", "spiffe://example.org/node1", "-spiffeID", "spiffe://example.org/web", "-selector", "unix:uid:1000"]);
+  const r = await wispServer([
+    "entry",
+    "create",
+    "-socketPath",
+    c.serverSocket,
+    "-parentID",
+    "spiffe://example.org/node1",
+    "-spiffeID",
+    "spiffe://example.org/web",
+    "-selector",
+    "unix:uid:1000",
+  ]);
   assert.is(r.code, 0, r.stderr);
   assert.match(r.stdout, /SPIFFE ID\s+: spiffe:\/\/example.org\/web/);
   assert.match(r.stdout, /Parent ID\s+: spiffe:\/\/example.org\/node1/);
@@ -67,14 +78,23 @@ test("fetch x509 is an alias of api fetch x509 and honours SPIFFE_ENDPOINT_SOCKE
   assert.match(r.stdout, /spiffe:\/\/example.org\/web/);
 });
 
-test("a workload with no entry (uid 1001) gets PermissionDenied \"no identity issued\"", async () => {
+test('a workload with no entry (uid 1001) gets PermissionDenied "no identity issued"', async () => {
   const r = await wispAgent(["api", "fetch", "x509", "-socketPath", c.agentSocket], { asUser: 1001 });
   assert.is(r.code, 1);
   assert.is(r.stderr.trim(), "Error: rpc error: code = PermissionDenied desc = no identity issued");
 });
 
 test("api watch prints the SVID, keeps watching, and exits 0 on SIGINT", async () => {
-  const child = spawn("setpriv", ["--reuid=1000", "--regid=1000", "--clear-groups", ...binCommand(AGENT_BIN).flat(), "api", "watch", "-socketPath", c.agentSocket], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn("setpriv", [
+    "--reuid=1000",
+    "--regid=1000",
+    "--clear-groups",
+    ...binCommand(AGENT_BIN).flat(),
+    "api",
+    "watch",
+    "-socketPath",
+    c.agentSocket,
+  ], { stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   child.stdout.on("data", (d) => (out += d));
   await waitFor("first watch update", async () => (out.includes("Received 1 svid") ? true : undefined), 30_000);

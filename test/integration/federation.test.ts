@@ -31,7 +31,27 @@ async function webPKI(dir: string): Promise<{ caPath: string; certPath: string; 
   const ext = join(dir, "web.ext");
   writeFileSync(ext, "subjectAltName=DNS:localhost\nbasicConstraints=critical,CA:FALSE\n");
   const steps: string[][] = [
-    ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", caKey, "-out", caPath, "-subj", "/CN=wisp federation test CA", "-days", "2", "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+    [
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:P-256",
+      "-nodes",
+      "-keyout",
+      caKey,
+      "-out",
+      caPath,
+      "-subj",
+      "/CN=wisp federation test CA",
+      "-days",
+      "2",
+      "-addext",
+      "basicConstraints=critical,CA:TRUE",
+      "-addext",
+      "keyUsage=critical,keyCertSign,cRLSign",
+    ],
     ["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", keyPath, "-out", csr, "-subj", "/CN=localhost"],
     ["x509", "-req", "-in", csr, "-CA", caPath, "-CAkey", caKey, "-CAcreateserial", "-out", certPath, "-days", "1", "-extfile", ext],
   ];
@@ -162,10 +182,36 @@ test("workloads in each trust domain get the other's bundle and complete mTLS au
   if (setupError) throw setupError;
   const [t1, t2] = await Promise.all([joinToken(one, "spiffe://one.example/node"), joinToken(two, "spiffe://two.example/node")]);
   await Promise.all([startAgent(one, t1), startAgent(two, t2)]);
-  const e1 = await wispServer(["entry", "create", "-socketPath", one.serverSocket, "-parentID", "spiffe://one.example/node", "-spiffeID", "spiffe://one.example/client", "-selector", `unix:uid:${UID}`, "-federatesWith", "spiffe://two.example"]);
+  const e1 = await wispServer([
+    "entry",
+    "create",
+    "-socketPath",
+    one.serverSocket,
+    "-parentID",
+    "spiffe://one.example/node",
+    "-spiffeID",
+    "spiffe://one.example/client",
+    "-selector",
+    `unix:uid:${UID}`,
+    "-federatesWith",
+    "spiffe://two.example",
+  ]);
   assert.is(e1.code, 0, e1.stderr);
   assert.match(e1.stdout, /FederatesWith\s+: two.example/);
-  const e2 = await wispServer(["entry", "create", "-socketPath", two.serverSocket, "-parentID", "spiffe://two.example/node", "-spiffeID", "spiffe://two.example/server", "-selector", `unix:uid:${UID}`, "-federatesWith", "spiffe://one.example"]);
+  const e2 = await wispServer([
+    "entry",
+    "create",
+    "-socketPath",
+    two.serverSocket,
+    "-parentID",
+    "spiffe://two.example/node",
+    "-spiffeID",
+    "spiffe://two.example/server",
+    "-selector",
+    `unix:uid:${UID}`,
+    "-federatesWith",
+    "spiffe://one.example",
+  ]);
   assert.is(e2.code, 0, e2.stderr);
   const shown = await wispServer(["entry", "show", "-federatesWith", "spiffe://two.example", "-socketPath", one.serverSocket]);
   assert.match(shown.stdout, /Found 1 entry/);
@@ -182,17 +228,31 @@ test("workloads in each trust domain get the other's bundle and complete mTLS au
 
   const port = await freePort();
   const server = spawn("openssl", [
-    "s_server", "-accept", `127.0.0.1:${port}`, "-cert", join(out2, "svid.0.pem"), "-key", join(out2, "svid.0.key"),
-    "-CAfile", join(out2, "federated_bundle.0.0.pem"), "-Verify", "2", "-verify_return_error", "-naccept", "1",
+    "s_server",
+    "-accept",
+    `127.0.0.1:${port}`,
+    "-cert",
+    join(out2, "svid.0.pem"),
+    "-key",
+    join(out2, "svid.0.key"),
+    "-CAfile",
+    join(out2, "federated_bundle.0.0.pem"),
+    "-Verify",
+    "2",
+    "-verify_return_error",
+    "-naccept",
+    "1",
   ], { stdio: ["pipe", "pipe", "pipe"] });
   let serverOut = "";
   server.stdout.on("data", (d) => (serverOut += d));
   server.stderr.on("data", (d) => (serverOut += d));
   try {
     await waitFor("s_server listening", async () => (serverOut.includes("ACCEPT") ? true : undefined));
-    const client = await run("sh", ["-c",
+    const client = await run("sh", [
+      "-c",
       `echo federated | openssl s_client -connect 127.0.0.1:${port} -cert ${join(out1, "svid.0.pem")} -key ${join(out1, "svid.0.key")} ` +
-      `-CAfile ${join(out1, "federated_bundle.0.0.pem")} -verify_return_error -showcerts 2>&1`], { timeoutMs: 30_000 });
+      `-CAfile ${join(out1, "federated_bundle.0.0.pem")} -verify_return_error -showcerts 2>&1`,
+    ], { timeoutMs: 30_000 });
     assert.is(client.code, 0, client.stdout);
     assert.match(client.stdout, /Verify return code: 0 \(ok\)/);
     // Authorise by SPIFFE ID: the peer's URI SAN must be the expected workload of the other trust domain.
@@ -242,18 +302,48 @@ test("bundle and federation commands answer as SPIRE's", async () => {
   if (setupError) throw setupError;
   const list = await wispServer(["federation", "list", "-socketPath", one.serverSocket]);
   assert.is(list.code, 0, list.stderr);
-  assert.is(list.stdout,
+  assert.is(
+    list.stdout,
     "Found 1 federation relationship\n\n" +
-    "Trust domain              : two.example\n" +
-    `Bundle endpoint URL       : https://127.0.0.1:${twoBundlePort}\n` +
-    "Bundle endpoint profile   : https_spiffe\n" +
-    "Endpoint SPIFFE ID        : spiffe://two.example/spire/server\n");
-  const created = await wispServer(["federation", "create", "-trustDomain", "three.example", "-bundleEndpointURL", "https://127.0.0.1:1/", "-bundleEndpointProfile", "https_web", "-socketPath", one.serverSocket]);
+      "Trust domain              : two.example\n" +
+      `Bundle endpoint URL       : https://127.0.0.1:${twoBundlePort}\n` +
+      "Bundle endpoint profile   : https_spiffe\n" +
+      "Endpoint SPIFFE ID        : spiffe://two.example/spire/server\n",
+  );
+  const created = await wispServer([
+    "federation",
+    "create",
+    "-trustDomain",
+    "three.example",
+    "-bundleEndpointURL",
+    "https://127.0.0.1:1/",
+    "-bundleEndpointProfile",
+    "https_web",
+    "-socketPath",
+    one.serverSocket,
+  ]);
   assert.is(created.code, 0, created.stderr);
-  assert.is(created.stdout, "\nTrust domain              : three.example\nBundle endpoint URL       : https://127.0.0.1:1/\nBundle endpoint profile   : https_web\n");
-  const dup = await wispServer(["federation", "create", "-trustDomain", "three.example", "-bundleEndpointURL", "https://127.0.0.1:1/", "-bundleEndpointProfile", "https_web", "-socketPath", one.serverSocket]);
+  assert.is(
+    created.stdout,
+    "\nTrust domain              : three.example\nBundle endpoint URL       : https://127.0.0.1:1/\nBundle endpoint profile   : https_web\n",
+  );
+  const dup = await wispServer([
+    "federation",
+    "create",
+    "-trustDomain",
+    "three.example",
+    "-bundleEndpointURL",
+    "https://127.0.0.1:1/",
+    "-bundleEndpointProfile",
+    "https_web",
+    "-socketPath",
+    one.serverSocket,
+  ]);
   assert.is(dup.code, 1);
-  assert.match(dup.stderr, /^Failed to create the following federation relationship \(code: AlreadyExists, msg: "failed to create federation relationship: federation relationship already exists"\):/);
+  assert.match(
+    dup.stderr,
+    /^Failed to create the following federation relationship \(code: AlreadyExists, msg: "failed to create federation relationship: federation relationship already exists"\):/,
+  );
   const show = await wispServer(["federation", "show", "-trustDomain", "three.example", "-socketPath", one.serverSocket]);
   assert.match(show.stdout, /^Found a federation relationship with trust domain three.example:\n\nTrust domain {14}: three.example\n/);
   // Unreachable endpoint: the refresh fails with the reason, and the failure shows in health.
@@ -268,10 +358,18 @@ test("bundle and federation commands answer as SPIRE's", async () => {
   // -data as SPIRE's: the relationship and its bootstrap bundle (spiffe format) in one JSON document.
   const twoDoc = await wispServer(["bundle", "show", "-format", "spiffe", "-socketPath", two.serverSocket]);
   const dataPath = join(one.dir, "rels.json");
-  writeFileSync(dataPath, JSON.stringify({ federationRelationships: [{
-    trustDomain: "five.example", bundleEndpointURL: "https://127.0.0.1:1/", bundleEndpointProfile: "https_web",
-    trustDomainBundle: JSON.parse(twoDoc.stdout), trustDomainBundleFormat: "spiffe",
-  }] }));
+  writeFileSync(
+    dataPath,
+    JSON.stringify({
+      federationRelationships: [{
+        trustDomain: "five.example",
+        bundleEndpointURL: "https://127.0.0.1:1/",
+        bundleEndpointProfile: "https_web",
+        trustDomainBundle: JSON.parse(twoDoc.stdout),
+        trustDomainBundleFormat: "spiffe",
+      }],
+    }),
+  );
   const fromData = await wispServer(["federation", "create", "-data", dataPath, "-socketPath", one.serverSocket]);
   assert.is(fromData.code, 0, fromData.stderr);
   const five = await wispServer(["bundle", "list", "-id", "spiffe://five.example", "-socketPath", one.serverSocket]);

@@ -58,7 +58,7 @@ test("FetchX509SVID: leaf-first DER chain with the entry's SPIFFE ID, matching P
   }
 });
 
-test("FetchX509Bundles: a map keyed by \"spiffe://example.org\" holding the concatenated DER CA certificates", async () => {
+test('FetchX509Bundles: a map keyed by "spiffe://example.org" holding the concatenated DER CA certificates', async () => {
   const client = workloadClient(c.agentSocket);
   try {
     const [b, s] = await Promise.all([first(watchX509Bundles(client)), first(watchX509SVID(client))]);
@@ -80,7 +80,7 @@ test("FetchX509Bundles: a map keyed by \"spiffe://example.org\" holding the conc
   }
 });
 
-test("security header missing, \"false\", \"TRUE\" or repeated: INVALID_ARGUMENT on both RPCs", async () => {
+test('security header missing, "false", "TRUE" or repeated: INVALID_ARGUMENT on both RPCs', async () => {
   const client = workloadClient(c.agentSocket);
   try {
     for (const values of [[], ["false"], ["TRUE"], ["true", "true"], ["true", "false"]]) {
@@ -104,7 +104,11 @@ test(`${CONCURRENT_CLIENTS} clients on their own connections all get their SVID 
       if ("message" in r) assert.is(r.message.svids[0]!.spiffe_id, ID);
     }
     const ms = watches.map((w) => w.firstAt! - w.startedAt);
-    console.log(`  first-response latency over ${CONCURRENT_CLIENTS} concurrent grpc-js clients (own connections): p50 ${percentile(ms, 50).toFixed(1)} ms, p99 ${percentile(ms, 99).toFixed(1)} ms, max ${Math.max(...ms).toFixed(1)} ms`);
+    console.log(
+      `  first-response latency over ${CONCURRENT_CLIENTS} concurrent grpc-js clients (own connections): p50 ${percentile(ms, 50).toFixed(1)} ms, p99 ${
+        percentile(ms, 99).toFixed(1)
+      } ms, max ${Math.max(...ms).toFixed(1)} ms`,
+    );
   } finally {
     for (const cl of clients) cl.close();
   }
@@ -142,7 +146,11 @@ test(`${OPEN_STREAMS} streams held open on one connection all get their first me
     for (const w of watches) assert.is(w.messages[0]!.svids[0]!.spiffe_id, ID);
     const h = await wispAgent(["healthcheck", "-socketPath", c.agentSocket]);
     assert.is(h.code, 0, h.stderr);
-    console.log(`  agent RSS: ${(idle / 1024).toFixed(1)} MiB before, ${(held / 1024).toFixed(1)} MiB with ${OPEN_STREAMS} open streams (opened in ${openMs.toFixed(0)} ms)`);
+    console.log(
+      `  agent RSS: ${(idle / 1024).toFixed(1)} MiB before, ${(held / 1024).toFixed(1)} MiB with ${OPEN_STREAMS} open streams (opened in ${
+        openMs.toFixed(0)
+      } ms)`,
+    );
   } finally {
     for (const w of watches) w.cancel();
     client.close();

@@ -7,7 +7,8 @@ let c: Cluster;
 let serverHealth = 0;
 let agentHealth = 0;
 
-const hc = (port: number) => `health_checks {
+const hc = (port: number) =>
+  `health_checks {
     listener_enabled = true
     bind_address = "127.0.0.1"
     bind_port = "${port}"
@@ -19,8 +20,22 @@ test.before(async () => {
   c = await newCluster({ extraServer: hc(serverHealth), extraAgent: hc(agentHealth) });
   await startServer(c);
   await startAgent(c, await joinToken(c, "spiffe://example.org/node1"));
-  await wispServer(["entry", "create", "-socketPath", c.serverSocket, "-parentID", "spiffe://example.org/node1", "-spiffeID", "spiffe://example.org/web", "-selector", "unix:uid:1000"]);
-  await waitFor("SVID", async () => ((await wispAgent(["api", "fetch", "x509", "-socketPath", c.agentSocket], { asUser: 1000 })).code === 0 ? true : undefined));
+  await wispServer([
+    "entry",
+    "create",
+    "-socketPath",
+    c.serverSocket,
+    "-parentID",
+    "spiffe://example.org/node1",
+    "-spiffeID",
+    "spiffe://example.org/web",
+    "-selector",
+    "unix:uid:1000",
+  ]);
+  await waitFor(
+    "SVID",
+    async () => ((await wispAgent(["api", "fetch", "x509", "-socketPath", c.agentSocket], { asUser: 1000 })).code === 0 ? true : undefined),
+  );
 });
 
 test.after(async () => {

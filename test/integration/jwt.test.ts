@@ -3,7 +3,7 @@ import { test } from "../_uvu.ts";
 import * as assert from "uvu/assert";
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from "jose";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { PermissionDeniedError, InvalidArgumentError } from "../../src/core/errors.ts";
+import { InvalidArgumentError, PermissionDeniedError } from "../../src/core/errors.ts";
 import { FETCH_JWT_BUNDLES, FETCH_JWT_SVID, VALIDATE_JWT_SVID } from "../../src/agent/workload/codec.ts";
 import {
   JWTBundlesRequestSchema,
@@ -23,7 +23,20 @@ test.before(async () => {
   c = await newCluster({ extraServer: `jwt_issuer = "https://oidc.example.org"` });
   await startServer(c);
   await startAgent(c, await joinToken(c, "spiffe://example.org/node1"));
-  const r = await wispServer(["entry", "create", "-socketPath", c.serverSocket, "-parentID", "spiffe://example.org/node1", "-spiffeID", "spiffe://example.org/web", "-selector", "unix:uid:1000", "-hint", "web"]);
+  const r = await wispServer([
+    "entry",
+    "create",
+    "-socketPath",
+    c.serverSocket,
+    "-parentID",
+    "spiffe://example.org/node1",
+    "-spiffeID",
+    "spiffe://example.org/web",
+    "-selector",
+    "unix:uid:1000",
+    "-hint",
+    "web",
+  ]);
   assert.is(r.code, 0, r.stderr);
 });
 
@@ -38,7 +51,8 @@ test("a workload running as uid 1000 fetches a JWT-SVID and the JWT bundle", asy
     const r = await wispAgent(["api", "fetch", "jwt", "-audience", "db", ...sock()], { asUser: 1000 });
     return r.code === 0 ? r : undefined;
   });
-  const m = /^token\(spiffe:\/\/example\.org\/web\):\n\t(\S+)\nhint\(spiffe:\/\/example\.org\/web\):\n\tweb\nbundle\(spiffe:\/\/example\.org\):\n\t(\{.*\})\n$/.exec(r.stdout);
+  const m = /^token\(spiffe:\/\/example\.org\/web\):\n\t(\S+)\nhint\(spiffe:\/\/example\.org\/web\):\n\tweb\nbundle\(spiffe:\/\/example\.org\):\n\t(\{.*\})\n$/
+    .exec(r.stdout);
   assert.ok(m, r.stdout);
   token = m![1]!;
   jwks = JSON.parse(m![2]!);
@@ -90,7 +104,9 @@ test("a tampered token is rejected as not valid", async () => {
 });
 
 test("several audiences, -spiffeID and -output json", async () => {
-  const r = await wispAgent(["api", "fetch", "jwt", "-audience", "db,cache", "-spiffeID", "spiffe://example.org/web", "-output", "json", ...sock()], { asUser: 1000 });
+  const r = await wispAgent(["api", "fetch", "jwt", "-audience", "db,cache", "-spiffeID", "spiffe://example.org/web", "-output", "json", ...sock()], {
+    asUser: 1000,
+  });
   assert.is(r.code, 0, r.stderr);
   const [svids, bundles] = JSON.parse(r.stdout) as [{ svids: { spiffe_id: string; svid: string; hint: string }[] }, { bundles: Record<string, string> }];
   assert.is(svids.svids.length, 1);
@@ -113,7 +129,7 @@ test("a SPIFFE ID the workload is not entitled to gets PermissionDenied", async 
   assert.is(r.stderr.trim(), "Error: rpc error: code = PermissionDenied desc = no identity issued");
 });
 
-test("a workload with no entry (uid 1001) gets PermissionDenied \"no identity issued\"", async () => {
+test('a workload with no entry (uid 1001) gets PermissionDenied "no identity issued"', async () => {
   const r = await wispAgent(["api", "fetch", "jwt", "-audience", "db", ...sock()], { asUser: 1001 });
   assert.is(r.code, 1);
   assert.is(r.stderr.trim(), "Error: rpc error: code = PermissionDenied desc = no identity issued");
@@ -143,7 +159,13 @@ test("the RPCs check the header, audience and svid before anything else", async 
     await rpcFails(conn.unary(VALIDATE_JWT_SVID, v("", token), HEADER, 5000), InvalidArgumentError, "audience must be specified");
     await rpcFails(conn.unary(VALIDATE_JWT_SVID, v("db", ""), HEADER, 5000), InvalidArgumentError, "svid must be specified");
     // The test runs as root, which has no entry yet.
-    const bundles = conn.serverStream(FETCH_JWT_BUNDLES, toBinary(JWTBundlesRequestSchema, create(JWTBundlesRequestSchema)), HEADER, () => {}, new AbortController().signal);
+    const bundles = conn.serverStream(
+      FETCH_JWT_BUNDLES,
+      toBinary(JWTBundlesRequestSchema, create(JWTBundlesRequestSchema)),
+      HEADER,
+      () => {},
+      new AbortController().signal,
+    );
     await rpcFails(bundles, PermissionDeniedError, "no identity issued");
   } finally {
     conn.close();
@@ -151,7 +173,18 @@ test("the RPCs check the header, audience and svid before anything else", async 
 });
 
 test("FetchJWTBundles sends the new key set after a CA rotation; old tokens stay valid", async () => {
-  const e = await wispServer(["entry", "create", "-socketPath", c.serverSocket, "-parentID", "spiffe://example.org/node1", "-spiffeID", "spiffe://example.org/tester", "-selector", "unix:uid:0"]);
+  const e = await wispServer([
+    "entry",
+    "create",
+    "-socketPath",
+    c.serverSocket,
+    "-parentID",
+    "spiffe://example.org/node1",
+    "-spiffeID",
+    "spiffe://example.org/tester",
+    "-selector",
+    "unix:uid:0",
+  ]);
   assert.is(e.code, 0, e.stderr);
   const conn = dialWorkloadAPI(c.agentSocket);
   const ac = new AbortController();
@@ -171,7 +204,10 @@ test("FetchJWTBundles sends the new key set after a CA rotation; old tokens stay
     await waitFor("JWT bundles message with the new key", async () => (seen.at(-1)!.length === 2 ? true : undefined));
     const newKid = seen.at(-1)!.find((k) => k !== jwks.keys[0]!.kid)!;
     // A new audience set is not cached, so it is signed with the newly active key.
-    const fresh = fromBinary(JWTSVIDResponseSchema, await conn.unary(FETCH_JWT_SVID, toBinary(JWTSVIDRequestSchema, create(JWTSVIDRequestSchema, { audience: ["fresh"] })), HEADER, 5000));
+    const fresh = fromBinary(
+      JWTSVIDResponseSchema,
+      await conn.unary(FETCH_JWT_SVID, toBinary(JWTSVIDRequestSchema, create(JWTSVIDRequestSchema, { audience: ["fresh"] })), HEADER, 5000),
+    );
     assert.is(decodeProtectedHeader(fresh.svids[0]!.svid).kid, newKid);
     const old = await wispAgent(["api", "validate", "jwt", "-audience", "db", "-svid", token, ...sock()], { asUser: 1000 });
     assert.is(old.code, 0, old.stderr);

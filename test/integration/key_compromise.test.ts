@@ -41,7 +41,6 @@ async function fetchX509(dir: string): Promise<{ leaf: X509Certificate; roots: X
   return { leaf: pemCerts(join(dir, "svid.0.pem"))[0]!, roots: pemCerts(join(dir, "bundle.0.pem")) };
 }
 
-
 test("taint then revoke the old X.509 authority: workloads get new SVIDs, then lose the old root", async () => {
   const before = await fetchX509(join(c.dir, "w1"));
   const show0 = await srv("localauthority", "x509", "show", "-output", "json");
@@ -53,28 +52,47 @@ test("taint then revoke the old X.509 authority: workloads get new SVIDs, then l
   // Revoking the active authority is refused with SPIRE's text (localauthority/v1/service.go validateLocalAuthorityID).
   const early = await srv("localauthority", "x509", "revoke", "-authorityID", oldID);
   assert.is(early.code, 1);
-  assert.is(early.stderr, "Error: could not revoke X.509 authority: rpc error: code = InvalidArgument desc = invalid authority ID: unable to use current authority\n");
+  assert.is(
+    early.stderr,
+    "Error: could not revoke X.509 authority: rpc error: code = InvalidArgument desc = invalid authority ID: unable to use current authority\n",
+  );
 
   const prep = await srv("localauthority", "x509", "prepare");
   assert.is(prep.code, 0, prep.stderr);
   const newID = /Authority ID: ([0-9a-f]+)/.exec(prep.stdout)![1]!;
   // Golden: cmd/spire-server/cli/localauthority/x509/x509_prepare.go + authoritycommon.go prettyPrintAuthorityState.
-  assert.match(prep.stdout, new RegExp(`^Prepared X\\.509 authority:\\n  Authority ID: ${newID}\\n  Expires at: \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d \\+0000 UTC\\n  Upstream authority ID: No upstream authority\\n$`));
+  assert.match(
+    prep.stdout,
+    new RegExp(
+      `^Prepared X\\.509 authority:\\n  Authority ID: ${newID}\\n  Expires at: \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d \\+0000 UTC\\n  Upstream authority ID: No upstream authority\\n$`,
+    ),
+  );
 
   // Tainting a prepared (not old) authority is refused.
   const notOld = await srv("localauthority", "x509", "taint", "-authorityID", newID);
-  assert.is(notOld.stderr, "Error: could not taint X.509 authority: rpc error: code = InvalidArgument desc = only Old local authorities can be tainted: unsupported local authority status: PREPARED\n");
+  assert.is(
+    notOld.stderr,
+    "Error: could not taint X.509 authority: rpc error: code = InvalidArgument desc = only Old local authorities can be tainted: unsupported local authority status: PREPARED\n",
+  );
 
   const act = await srv("localauthority", "x509", "activate", "-authorityID", newID);
   assert.is(act.code, 0, act.stderr);
   assert.ok(act.stdout.startsWith(`Activated X.509 authority:\n  Authority ID: ${newID}\n`), act.stdout);
 
   const show1 = await srv("localauthority", "x509", "show");
-  assert.match(show1.stdout, new RegExp(`^Active X\\.509 authority:\\n  Authority ID: ${newID}\\n[\\s\\S]*\\nPrepared X\\.509 authority:\\n  No prepared X\\.509 authority found\\n\\nOld X\\.509 authority:\\n  Authority ID: ${oldID}\\n`));
+  assert.match(
+    show1.stdout,
+    new RegExp(
+      `^Active X\\.509 authority:\\n  Authority ID: ${newID}\\n[\\s\\S]*\\nPrepared X\\.509 authority:\\n  No prepared X\\.509 authority found\\n\\nOld X\\.509 authority:\\n  Authority ID: ${oldID}\\n`,
+    ),
+  );
 
   // Revoking before tainting: the datastore refuses (sqlstore.go revokeX509CA), wrapped as SPIRE's Internal error.
   const untainted = await srv("localauthority", "x509", "revoke", "-authorityID", oldID);
-  assert.is(untainted.stderr, "Error: could not revoke X.509 authority: rpc error: code = Internal desc = failed to revoke X.509 authority: it is not possible to revoke an untainted root CA\n");
+  assert.is(
+    untainted.stderr,
+    "Error: could not revoke X.509 authority: rpc error: code = Internal desc = failed to revoke X.509 authority: it is not possible to revoke an untainted root CA\n",
+  );
 
   const taint = await srv("localauthority", "x509", "taint", "-authorityID", oldID);
   assert.is(taint.code, 0, taint.stderr);

@@ -45,7 +45,18 @@ test.before(async () => {
   });
   await startServer(c);
   await startAgent(c, await joinToken(c, "spiffe://example.org/node1"));
-  const e = await wispServer(["entry", "create", "-socketPath", c.serverSocket, "-parentID", "spiffe://example.org/node1", "-spiffeID", "spiffe://example.org/old", "-selector", "unix:uid:1000"]);
+  const e = await wispServer([
+    "entry",
+    "create",
+    "-socketPath",
+    c.serverSocket,
+    "-parentID",
+    "spiffe://example.org/node1",
+    "-spiffeID",
+    "spiffe://example.org/old",
+    "-selector",
+    "unix:uid:1000",
+  ]);
   assert.is(e.code, 0, e.stderr);
 });
 
@@ -56,19 +67,25 @@ test.after(async () => {
 });
 
 test("config set refuses an invalid document listing every problem, and stores nothing", async () => {
-  const bad = writeDoc("bad.yaml", `section: UpstreamAuthority
+  const bad = writeDoc(
+    "bad.yaml",
+    `section: UpstreamAuthority
 schema: v2
 spec:
   extensions:
     awsPca:
       certificateAuthorityArn: arn:aws:acm-pca:us-east-1:123:certificate-authority/nope
       colour: red
-`);
+`,
+  );
   const r = await wispServer(["config", "set", "-socketPath", c.serverSocket, bad]);
   assert.is(r.code, 1);
-  assert.is(r.stderr, `Error: configuration has 3 problems: schema must be "v1", got "v2"; spec.extensions.awsPca.certificateAuthorityArn ` +
-    `"arn:aws:acm-pca:us-east-1:123:certificate-authority/nope" is not an ACM PCA certificate authority ARN ` +
-    `(arn:aws:acm-pca:<region>:<12-digit account>:certificate-authority/<uuid>); unknown configuration key "spec.extensions.awsPca.colour"\n`);
+  assert.is(
+    r.stderr,
+    `Error: configuration has 3 problems: schema must be "v1", got "v2"; spec.extensions.awsPca.certificateAuthorityArn ` +
+      `"arn:aws:acm-pca:us-east-1:123:certificate-authority/nope" is not an ACM PCA certificate authority ARN ` +
+      `(arn:aws:acm-pca:<region>:<12-digit account>:certificate-authority/<uuid>); unknown configuration key "spec.extensions.awsPca.colour"\n`,
+  );
   const g = await wispServer(["config", "get", "-socketPath", c.serverSocket]);
   assert.is(g.code, 1);
   assert.is(g.stderr, `Error: no managed config is set for section "UpstreamAuthority"\n`);
@@ -78,7 +95,9 @@ test("self-signed → ACM PCA: config set, then the next rotation mints through 
   const old = await fetchSVID(1000, join(c.dir, "old"));
   assert.equal(cns(old.bundle).length, 1, "one self-signed root before the move");
 
-  const doc = writeDoc("ua.yaml", `section: UpstreamAuthority
+  const doc = writeDoc(
+    "ua.yaml",
+    `section: UpstreamAuthority
 schema: v1
 spec:
   extensions:
@@ -88,7 +107,8 @@ spec:
       signingAlgorithm: SHA256WITHECDSA
       assumeRoleArn: ""
       endpoint: "${emu.info.endpoint}"
-`);
+`,
+  );
   const set = await wispServer(["config", "set", "-socketPath", c.serverSocket, "-output", "json", doc]);
   assert.is(set.code, 0, set.stderr);
   const stored = JSON.parse(set.stdout) as { section: string; version: number; updated_at: number };
@@ -103,7 +123,18 @@ spec:
   assert.is(rot.code, 0, rot.stderr);
   assert.is(await pcaCalls(), 1);
 
-  const e = await wispServer(["entry", "create", "-socketPath", c.serverSocket, "-parentID", "spiffe://example.org/node1", "-spiffeID", "spiffe://example.org/new", "-selector", "unix:uid:1001"]);
+  const e = await wispServer([
+    "entry",
+    "create",
+    "-socketPath",
+    c.serverSocket,
+    "-parentID",
+    "spiffe://example.org/node1",
+    "-spiffeID",
+    "spiffe://example.org/new",
+    "-selector",
+    "unix:uid:1001",
+  ]);
   assert.is(e.code, 0, e.stderr);
   const fresh = await fetchSVID(1001, join(c.dir, "new"));
   assert.is(readFileSync(fresh.svid, "utf8").match(/BEGIN CERTIFICATE/g)?.length, 3, "leaf, wisp intermediate, PCA subordinate");

@@ -34,7 +34,18 @@ test.after(async () => {
 const ids = (m: X509SVIDResponseMsg) => m.svids.map((s) => s.spiffe_id).sort();
 
 async function createEntry(server: number, spiffeID: string): Promise<void> {
-  const r = await wispServer(["entry", "create", "-socketPath", c.servers[server]!.socket, "-parentID", NODE, "-spiffeID", spiffeID, "-selector", "unix:uid:0"]);
+  const r = await wispServer([
+    "entry",
+    "create",
+    "-socketPath",
+    c.servers[server]!.socket,
+    "-parentID",
+    NODE,
+    "-spiffeID",
+    spiffeID,
+    "-selector",
+    "unix:uid:0",
+  ]);
   assert.is(r.code, 0, r.stderr + r.stdout);
 }
 
@@ -73,7 +84,9 @@ test("an entry created through server B reaches a workload whose agent is connec
   const end = performance.now();
   const ms = end - t0;
   // From the CLI's start (process start, server B's write) and from B's acknowledgement (A's 500 ms poll, push, mint).
-  console.log(`[figure] multi_server: entry via B -> workload on A's agent: ${ms.toFixed(0)} ms from CLI start, ${(end - acked).toFixed(0)} ms after B acknowledged`);
+  console.log(
+    `[figure] multi_server: entry via B -> workload on A's agent: ${ms.toFixed(0)} ms from CLI start, ${(end - acked).toFixed(0)} ms after B acknowledged`,
+  );
   assert.ok(ms < 5000, `propagation took ${ms.toFixed(0)} ms`);
   assert.equal(ids(m), ["spiffe://example.org/first", "spiffe://example.org/via-b"]);
 });

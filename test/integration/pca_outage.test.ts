@@ -51,7 +51,10 @@ async function startServer(metrics: Registry, healthPort: number) {
     client: newPCAClient({ ...emu.clientConfig(), maxAttempts: 2 }),
     certificateAuthorityArn: emu.info.subordinateCaArn,
     signingAlgorithm: "SHA256WITHECDSA",
-    fs: nodeFS, clock, logger, pollInitialMs: 100,
+    fs: nodeFS,
+    clock,
+    logger,
+    pollInitialMs: 100,
   });
   const socketPath = join(dir, "api.sock");
   let ready!: () => void;
@@ -59,12 +62,23 @@ async function startServer(metrics: Registry, healthPort: number) {
   const server = new Server({
     options: {
       trustDomain: spiffeid.trustDomainFromString("example.org"),
-      bindAddress: "127.0.0.1", bindPort: 0, socketPath,
-      caTTL: 24 * HOUR, defaultX509SVIDTTL: HOUR, agentTTL: HOUR,
+      bindAddress: "127.0.0.1",
+      bindPort: 0,
+      socketPath,
+      caTTL: 24 * HOUR,
+      defaultX509SVIDTTL: HOUR,
+      agentTTL: HOUR,
       healthChecks: { bindAddress: "127.0.0.1", bindPort: healthPort, livePath: "/live", readyPath: "/ready" },
       caRotateInterval: 100,
     },
-    ds, keyManager, upstream, http: nodeHTTPServe, clock, logger, metrics, onReady: () => ready(),
+    ds,
+    keyManager,
+    upstream,
+    http: nodeHTTPServe,
+    clock,
+    logger,
+    metrics,
+    onReady: () => ready(),
   });
   const stop = new AbortController();
   const done = server.run(stop.signal).finally(() => ds.close());

@@ -73,7 +73,9 @@ test("FetchX509Bundles as uid 1000: one bundle keyed by the trust domain, the sa
 test("watch mode reads the SVID serial and notAfter exactly as node:crypto does", async () => {
   const r = await runPython(stubs, ["--socket", c.agentSocket, "watch", "1"]);
   assert.is(r.code, 0, r.stderr + r.stdout);
-  const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as { n: number; svids: { spiffe_id: string; serial: string; not_after: string; leaf: string }[] });
+  const lines = r.stdout.trim().split("\n").map((l) =>
+    JSON.parse(l) as { n: number; svids: { spiffe_id: string; serial: string; not_after: string; leaf: string }[] }
+  );
   assert.is(lines.length, 1);
   const s = lines[0]!.svids[0]!;
   assert.is(s.spiffe_id, ID);
@@ -86,7 +88,7 @@ test("watch mode reads the SVID serial and notAfter exactly as node:crypto does"
   assert.is(Date.UTC(2000 + Number(yy), Number(mo) - 1, Number(dd), Number(hh), Number(mi), Number(ss)), new Date(leaf.validTo).getTime());
 });
 
-test("no security header: INVALID_ARGUMENT \"security header missing from request\" on both RPCs", async () => {
+test('no security header: INVALID_ARGUMENT "security header missing from request" on both RPCs', async () => {
   for (const mode of ["fetch", "bundles"]) {
     const r = await runPython(stubs, ["--socket", c.agentSocket, "--no-header", mode]);
     assert.is(r.code, 2, r.stderr);
@@ -94,7 +96,7 @@ test("no security header: INVALID_ARGUMENT \"security header missing from reques
   }
 });
 
-test("wrong header values (\"false\", \"TRUE\", two values) are rejected like a missing header", async () => {
+test('wrong header values ("false", "TRUE", two values) are rejected like a missing header', async () => {
   for (const values of [["false"], ["TRUE"], ["true", "true"], ["true", "false"]]) {
     const r = await runPython(stubs, ["--socket", c.agentSocket, ...values.flatMap((v) => ["--header", v]), "fetch"]);
     assert.is(r.code, 2, `${JSON.stringify(values)}: ${r.stderr}`);
@@ -102,7 +104,7 @@ test("wrong header values (\"false\", \"TRUE\", two values) are rejected like a 
   }
 });
 
-test("a uid with no entry (1001) gets PERMISSION_DENIED \"no identity issued\"", async () => {
+test('a uid with no entry (1001) gets PERMISSION_DENIED "no identity issued"', async () => {
   for (const mode of ["fetch", "bundles"]) {
     const r = await runPython(stubs, ["--socket", c.agentSocket, mode], 1001);
     assert.is(r.code, 2, r.stderr);

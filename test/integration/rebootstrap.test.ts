@@ -34,10 +34,13 @@ test.before(async () => {
     bundlePath = join(c.dir, "bootstrap.pem");
     await writeBundle();
     edge = x509popAgent(c, "edge", leaf);
-    writeFileSync(edge.conf, readFileSync(edge.conf, "utf8").replace(
-      BOOTSTRAP_LINE,
-      `trust_bundle_path = "${bundlePath}"\n  rebootstrap_mode = "auto"\n  rebootstrap_delay = "2s"`,
-    ));
+    writeFileSync(
+      edge.conf,
+      readFileSync(edge.conf, "utf8").replace(
+        BOOTSTRAP_LINE,
+        `trust_bundle_path = "${bundlePath}"\n  rebootstrap_mode = "auto"\n  rebootstrap_delay = "2s"`,
+      ),
+    );
     await startEdgeAgent(edge);
   } catch (err) {
     setupError = err;

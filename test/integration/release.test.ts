@@ -112,7 +112,9 @@ test.after(async () => {
 test("the tarball has SPIRE's shape: bin/ with two single executables, conf/, systemd units", () => {
   // .data/ is what the running server and agent keep (the example configs' data_dir is relative).
   const list = (d: string): string[] =>
-    readdirSync(join(rel, d), { withFileTypes: true }).filter((e) => e.name !== ".data").flatMap((e) => (e.isDirectory() ? list(join(d, e.name)) : [join(d, e.name)]));
+    readdirSync(join(rel, d), { withFileTypes: true }).filter((e) => e.name !== ".data").flatMap((
+      e,
+    ) => (e.isDirectory() ? list(join(d, e.name)) : [join(d, e.name)]));
   assert.equal(list(".").sort(), [
     "README.md",
     "bin/wisp-agent",
@@ -155,8 +157,16 @@ test("the binaries load libsql and koffi from their embedded copies and nothing 
 
 test("an entry registered with the release's server CLI: uid 1000 fetches it with the release's agent CLI, openssl verifies it", async () => {
   const e = await runRel("bin/wisp-server", [
-    "entry", "create", "-socketPath", serverSocket,
-    "-parentID", "spiffe://example.org/node1", "-spiffeID", "spiffe://example.org/web", "-selector", "unix:uid:1000",
+    "entry",
+    "create",
+    "-socketPath",
+    serverSocket,
+    "-parentID",
+    "spiffe://example.org/node1",
+    "-spiffeID",
+    "spiffe://example.org/web",
+    "-selector",
+    "unix:uid:1000",
   ]);
   assert.is(e.code, 0, e.stderr);
   assert.match(e.stdout, /SPIFFE ID\s+: spiffe:\/\/example.org\/web/);

@@ -7,8 +7,8 @@ import {
   checkX509SVID,
   createEntry,
   deleteEntry,
-  PythonWatcher,
   pythonStubs,
+  PythonWatcher,
   splitDER,
   type Watch,
   watchX509SVID,
@@ -71,8 +71,11 @@ test("streams held by Python and grpc-js receive rotated SVIDs without reconnect
   js = watchX509SVID(client);
 
   const distinct = <T>(xs: T[]) => new Set(xs).size;
-  await waitFor("two Python SVIDs with different serials", async () =>
-    distinct(pyLines().filter((l) => l.svids).map((l) => l.svids![0]!.serial)) >= 2 ? true : undefined, 10_000);
+  await waitFor(
+    "two Python SVIDs with different serials",
+    async () => distinct(pyLines().filter((l) => l.svids).map((l) => l.svids![0]!.serial)) >= 2 ? true : undefined,
+    10_000,
+  );
   await waitFor("two grpc-js SVIDs with different serials", async () => {
     if (js.status) throw new Error(`stream ended: ${JSON.stringify(js.status)}`);
     return distinct(js.messages.map((m) => serialOf(m))) >= 2 ? true : undefined;
@@ -120,7 +123,7 @@ test("a second entry for the same uid reaches the open streams as a message with
   assert.is(new Set(pyLines().map((l) => l.pid)).size, 1, "same Python stream");
 });
 
-test("deleting every entry of the uid ends the open streams with PERMISSION_DENIED \"no identity issued\"", async () => {
+test('deleting every entry of the uid ends the open streams with PERMISSION_DENIED "no identity issued"', async () => {
   await Promise.all([PY_ID, `${PY_ID}2`, JS_ID, `${JS_ID}2`].map((id) => deleteEntry(c, entries[id]!)));
 
   const end = await py.line("Python stream error", (l) => (l as PyLine).error !== undefined, 8000) as PyLine;

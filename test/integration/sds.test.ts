@@ -15,9 +15,9 @@ import {
   pemCertificates,
   type RequestCmd,
   type ResponseJSON,
-  SDSStream,
   sdsFetchMany,
   sdsOnce,
+  SDSStream,
   sdsStubs,
   SECRET_TYPE_URL,
   trustedPEM,
@@ -203,7 +203,7 @@ test("unknown names fail the whole call with SPIRE's InvalidArgument text; only 
   assert.equal(await s.ended(), { code: "INVALID_ARGUMENT", details: `workload is not authorized for the requested identities ["${BACKEND}"]` });
 });
 
-test("a caller with no identity gets the bundle for empty names and InvalidArgument for default (SDS never says \"no identity issued\")", async () => {
+test('a caller with no identity gets the bundle for empty names and InvalidArgument for default (SDS never says "no identity issued")', async () => {
   ready();
   const [r, d] = await sdsFetchMany(stubs, c.agentSocket, [{}, { resource_names: ["default"] }], 1003);
   assert.equal(r!.response?.resources.map((x) => x.name), [TRUST_DOMAIN_ID]);
@@ -320,8 +320,11 @@ test("a bundle change (a prepared X.509 authority) is pushed on an open stream w
   s.ack(r1, ["ROOTCA"]);
   const prep = await wispServer(["localauthority", "x509", "prepare", "-socketPath", c.serverSocket]);
   assert.is(prep.code, 0, prep.stderr);
-  const pushed = await waitFor("push with the new authority", async () =>
-    s.responses.find((r) => ders(trustedPEM(r.resources[0]!)).length > before.length), 30_000);
+  const pushed = await waitFor(
+    "push with the new authority",
+    async () => s.responses.find((r) => ders(trustedPEM(r.resources[0]!)).length > before.length),
+    30_000,
+  );
   assert.ok(Number(pushed.version_info) > Number(r1.version_info));
   const after = ders(trustedPEM(pushed.resources[0]!));
   for (const d of before) assert.ok(after.includes(d), "the old authority is still trusted");

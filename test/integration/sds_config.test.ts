@@ -8,7 +8,7 @@ import { test } from "../_uvu.ts";
 import * as assert from "uvu/assert";
 import { createEntry } from "./_clients.ts";
 import { AGENT_BIN, agentConf, type Cluster, joinToken, newCluster, Proc, startServer, tail, waitFor, wispAgent, wispServer } from "./_harness.ts";
-import { checkTLSCertificate, pemCertificates, type RequestCmd, type ResponseJSON, SDSStream, sdsFetchMany, sdsOnce, sdsStubs } from "./_sds_client.ts";
+import { checkTLSCertificate, pemCertificates, type RequestCmd, type ResponseJSON, sdsFetchMany, sdsOnce, SDSStream, sdsStubs } from "./_sds_client.ts";
 
 const ON_AGENT2 = "spiffe://example.org/web-on-agent2";
 
@@ -48,13 +48,17 @@ test.before(async () => {
     c = await newCluster();
     await startServer(c);
     [agent2, agent3, stubs] = await Promise.all([
-      startExtraAgent("agent2", "spiffe://example.org/node2", `
+      startExtraAgent(
+        "agent2",
+        "spiffe://example.org/node2",
+        `
   sds {
     default_svid_name = "my-svid"
     default_bundle_name = "my-bundle"
     default_all_bundles_name = "my-all"
     disable_spiffe_cert_validation = true
-  }`),
+  }`,
+      ),
       startExtraAgent("agent3", "spiffe://example.org/node3", "disable_sds_api = true"),
       sdsStubs(c.dir),
     ]);

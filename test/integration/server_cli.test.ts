@@ -43,9 +43,28 @@ Hint                    : internal
 `;
 
 const WEB_ARGS = [
-  "-entryID", "e-web", "-parentID", "spiffe://example.org/node1", "-spiffeID", "spiffe://example.org/web",
-  "-selector", "unix:uid:1000", "-selector", "unix:gid:1000", "-x509SVIDTTL", "60", "-jwtSVIDTTL", "30",
-  "-dns", "web.example.org", "-downstream", "-admin", "-hint", "internal", "-entryExpiry", "1999999999",
+  "-entryID",
+  "e-web",
+  "-parentID",
+  "spiffe://example.org/node1",
+  "-spiffeID",
+  "spiffe://example.org/web",
+  "-selector",
+  "unix:uid:1000",
+  "-selector",
+  "unix:gid:1000",
+  "-x509SVIDTTL",
+  "60",
+  "-jwtSVIDTTL",
+  "30",
+  "-dns",
+  "web.example.org",
+  "-downstream",
+  "-admin",
+  "-hint",
+  "internal",
+  "-entryExpiry",
+  "1999999999",
 ];
 
 test("entry create prints SPIRE's entry block; a duplicate is a per-entry AlreadyExists failure with exit 1", async () => {
@@ -72,11 +91,26 @@ test("entry create/update refuse bad command lines with SPIRE's texts, and featu
     [["entry", "create", "-spiffeID", "spiffe://example.org/x", "-parentID", "spiffe://example.org/p"], "at least one selector is required"],
     [["entry", "create", "-spiffeID", "spiffe://example.org/x", "-selector", "unix:uid:1"], "a parent ID is required if the node flag is not set"],
     [["entry", "create", "-parentID", "spiffe://example.org/p", "-selector", "unix:uid:1"], "a SPIFFE ID is required"],
-    [["entry", "create", "-node", "-spiffeID", "spiffe://example.org/x", "-selector", "a:b", "-federatesWith", "spiffe://other.org"], "node entries can not federate"],
-    [["entry", "create", "-parentID", "spiffe://example.org/p", "-spiffeID", "spiffe://example.org/x", "-selector", "unix:1", "-x509SVIDTTL", "-1"], "a positive x509-SVID TTL is required"],
-    [["entry", "create", "-parentID", "spiffe://example.org/p", "-spiffeID", "spiffe://example.org/x", "-selector", "unix"], 'selector "unix" must be formatted as type:value'],
-    [["entry", "create", "-parentID", "spiffe://example.org/p", "-spiffeID", "spiffe://example.org/x", "-selector", "a:b", "-storeSVID"], "-storeSVID is not supported: wisp has no SVIDStore plugins"],
-    [["entry", "create", "-parentID", "spiffe://example.org/p", "-spiffeID", "spiffe://example.org/x", "-selector", "a:b", "-federatesWith", "spiffe://Bad"], 'invalid federated trust domain: trust domain characters are limited to lowercase letters, numbers, dots, dashes, and underscores'],
+    [
+      ["entry", "create", "-node", "-spiffeID", "spiffe://example.org/x", "-selector", "a:b", "-federatesWith", "spiffe://other.org"],
+      "node entries can not federate",
+    ],
+    [
+      ["entry", "create", "-parentID", "spiffe://example.org/p", "-spiffeID", "spiffe://example.org/x", "-selector", "unix:1", "-x509SVIDTTL", "-1"],
+      "a positive x509-SVID TTL is required",
+    ],
+    [
+      ["entry", "create", "-parentID", "spiffe://example.org/p", "-spiffeID", "spiffe://example.org/x", "-selector", "unix"],
+      'selector "unix" must be formatted as type:value',
+    ],
+    [
+      ["entry", "create", "-parentID", "spiffe://example.org/p", "-spiffeID", "spiffe://example.org/x", "-selector", "a:b", "-storeSVID"],
+      "-storeSVID is not supported: wisp has no SVIDStore plugins",
+    ],
+    [
+      ["entry", "create", "-parentID", "spiffe://example.org/p", "-spiffeID", "spiffe://example.org/x", "-selector", "a:b", "-federatesWith", "spiffe://Bad"],
+      "invalid federated trust domain: trust domain characters are limited to lowercase letters, numbers, dots, dashes, and underscores",
+    ],
     // update.go validate()
     [["entry", "update", "-spiffeID", "spiffe://example.org/x"], "entry ID is required"],
     [["entry", "update", "-entryID", "e-web", "-spiffeID", "spiffe://example.org/x", "-selector", "a:b"], "a parent ID is required"],
@@ -102,10 +136,23 @@ test("entry create/update refuse bad command lines with SPIRE's texts, and featu
 });
 
 test("entry update keeps the ID, bumps the revision and replaces the fields; unknown IDs fail per entry", async () => {
-  const r = await srv("entry", "update", "-entryID", "e-web", "-parentID", "spiffe://example.org/node1", "-spiffeID", "spiffe://example.org/web", "-selector", "unix:uid:1001");
+  const r = await srv(
+    "entry",
+    "update",
+    "-entryID",
+    "e-web",
+    "-parentID",
+    "spiffe://example.org/node1",
+    "-spiffeID",
+    "spiffe://example.org/web",
+    "-selector",
+    "unix:uid:1001",
+  );
   assert.is(r.code, 0, r.stderr);
   // Golden: update.go prettyPrintUpdate → util.go printEntry.
-  assert.is(r.stdout, `Entry ID                : e-web
+  assert.is(
+    r.stdout,
+    `Entry ID                : e-web
 SPIFFE ID               : spiffe://example.org/web
 Parent ID               : spiffe://example.org/node1
 Revision                : 1
@@ -113,10 +160,27 @@ X509-SVID TTL           : default
 JWT-SVID TTL            : default
 Selector                : unix:uid:1001
 
-`);
-  const missing = await srv("entry", "update", "-entryID", "nope", "-parentID", "spiffe://example.org/node1", "-spiffeID", "spiffe://example.org/web", "-selector", "unix:uid:1");
+`,
+  );
+  const missing = await srv(
+    "entry",
+    "update",
+    "-entryID",
+    "nope",
+    "-parentID",
+    "spiffe://example.org/node1",
+    "-spiffeID",
+    "spiffe://example.org/web",
+    "-selector",
+    "unix:uid:1",
+  );
   assert.is(missing.code, 1);
-  assert.ok(missing.stderr.startsWith(`Failed to update the following entry (code: NotFound, msg: "failed to update entry: datastore-sql: record not found"):\nEntry ID                : nope\n`), missing.stderr);
+  assert.ok(
+    missing.stderr.startsWith(
+      `Failed to update the following entry (code: NotFound, msg: "failed to update entry: datastore-sql: record not found"):\nEntry ID                : nope\n`,
+    ),
+    missing.stderr,
+  );
   assert.ok(missing.stderr.endsWith("Error: failed to update one or more entries\n"));
   // Put e-web back as it was for the show tests.
   assert.is((await srv("entry", "update", ...WEB_ARGS)).code, 0);
@@ -140,7 +204,14 @@ test("entry show and count filter as SPIRE (selectors with match modes, hint, do
   assert.is(show.code, 0, show.stderr);
   // Golden: show.go printEntries ("Found 1 entry") with SortTypesEntries' selector order.
   // e-web was updated twice by the update test, hence revision 2.
-  assert.is(show.stdout, "Found 1 entry\n" + WEB_ENTRY.replace("Revision                : 0", "Revision                : 2").replace("Selector                : unix:uid:1000\nSelector                : unix:gid:1000", "Selector                : unix:gid:1000\nSelector                : unix:uid:1000"));
+  assert.is(
+    show.stdout,
+    "Found 1 entry\n" +
+      WEB_ENTRY.replace("Revision                : 0", "Revision                : 2").replace(
+        "Selector                : unix:uid:1000\nSelector                : unix:gid:1000",
+        "Selector                : unix:gid:1000\nSelector                : unix:uid:1000",
+      ),
+  );
 
   const json = await srv("entry", "show", "-entryID", "e-web", "-output", "json");
   const createdAt = /"created_at":"(\d+)"/.exec(json.stdout)![1];
@@ -189,20 +260,56 @@ test("entry show and count filter as SPIRE (selectors with match modes, hint, do
   const fw = await srv("entry", "show", "-federatesWith", "spiffe://other.org");
   assert.is(fw.code, 0, fw.stderr);
   assert.is(fw.stdout, "Found 0 entries\n");
-  const noBundle = await srv("entry", "create", "-parentID", "spiffe://example.org/p", "-spiffeID", "spiffe://example.org/fw", "-selector", "a:b", "-federatesWith", "spiffe://other.org");
+  const noBundle = await srv(
+    "entry",
+    "create",
+    "-parentID",
+    "spiffe://example.org/p",
+    "-spiffeID",
+    "spiffe://example.org/fw",
+    "-selector",
+    "a:b",
+    "-federatesWith",
+    "spiffe://other.org",
+  );
   assert.is(noBundle.code, 1);
-  assert.ok(noBundle.stderr.includes('code: InvalidArgument, msg: "failed to create entry: unable to find federated bundle \\"spiffe://other.org\\""'), noBundle.stderr);
+  assert.ok(
+    noBundle.stderr.includes('code: InvalidArgument, msg: "failed to create entry: unable to find federated bundle \\"spiffe://other.org\\""'),
+    noBundle.stderr,
+  );
 });
 
 test("entry delete -entryID and -file (SPIRE's good-for-delete.json) print SPIRE's summary", async () => {
-  const mk = await srv("entry", "create", "-entryID", "entry-0", "-parentID", "spiffe://example.org/node1", "-spiffeID", "spiffe://example.org/d0", "-selector", "a:b");
+  const mk = await srv(
+    "entry",
+    "create",
+    "-entryID",
+    "entry-0",
+    "-parentID",
+    "spiffe://example.org/node1",
+    "-spiffeID",
+    "spiffe://example.org/d0",
+    "-selector",
+    "a:b",
+  );
   assert.is(mk.code, 0, mk.stderr);
   const r = await srv("entry", "delete", "-file", join(FIXTURES, "good-for-delete.json"));
   // Golden: delete.go prettyPrintDelete (blank lines and summary without a trailing newline are SPIRE's).
   assert.is(r.code, 1);
   assert.is(r.stdout, "Deleted entry with ID: entry-0\n\n\n\n\nDeleted 1 entries successfully, but failed to delete 1 entries");
   assert.is(r.stderr, 'Failed to delete entry with ID entry-1 (code: NotFound, msg: "entry not found")\nError: failed to delete one or more entries\n');
-  const one = await srv("entry", "create", "-entryID", "entry-9", "-parentID", "spiffe://example.org/node1", "-spiffeID", "spiffe://example.org/d9", "-selector", "a:b");
+  const one = await srv(
+    "entry",
+    "create",
+    "-entryID",
+    "entry-9",
+    "-parentID",
+    "spiffe://example.org/node1",
+    "-spiffeID",
+    "spiffe://example.org/d9",
+    "-selector",
+    "a:b",
+  );
   assert.is(one.code, 0, one.stderr);
   const d = await srv("entry", "delete", "-entryID", "entry-9", "-output", "json");
   assert.is(d.stdout, '{"results":[{"id":"entry-9","status":{"code":0,"message":"OK"}}]}\n');
@@ -210,7 +317,18 @@ test("entry delete -entryID and -file (SPIRE's good-for-delete.json) print SPIRE
 
 test("-entryExpiry is honoured: the workload is served until the entry expires, then gets no identity", async () => {
   const expiry = Math.floor(Date.now() / 1000) + 15;
-  const r = await srv("entry", "create", "-parentID", "spiffe://example.org/node1", "-spiffeID", "spiffe://example.org/expiring", "-selector", "unix:uid:0", "-entryExpiry", String(expiry));
+  const r = await srv(
+    "entry",
+    "create",
+    "-parentID",
+    "spiffe://example.org/node1",
+    "-spiffeID",
+    "spiffe://example.org/expiring",
+    "-selector",
+    "unix:uid:0",
+    "-entryExpiry",
+    String(expiry),
+  );
   assert.is(r.code, 0, r.stderr);
   await waitFor("SVID for the expiring entry", async () => {
     const f = await wispAgent(["api", "fetch", "x509", "-socketPath", c.agentSocket]);
@@ -277,11 +395,17 @@ test("errors for a missing socket and a socket the user may not open read like S
   const missing = join(c.dir, "nope.sock");
   const r = await wispServer(["entry", "show", "-socketPath", missing]);
   assert.is(r.code, 1);
-  assert.is(r.stderr, `Error: error fetching entries: rpc error: code = Unavailable desc = connection error: desc = "transport: error while dialing: dial unix ${missing}: connect: no such file or directory"\n`);
+  assert.is(
+    r.stderr,
+    `Error: error fetching entries: rpc error: code = Unavailable desc = connection error: desc = "transport: error while dialing: dial unix ${missing}: connect: no such file or directory"\n`,
+  );
   // The server's socket sits in its 0700 data dir: uid 1000 may not reach it.
   const denied = await wispServer(["logger", "get", "-socketPath", c.serverSocket], { asUser: 1000 });
   assert.is(denied.code, 1);
-  assert.is(denied.stderr, `Error: error fetching logger: rpc error: code = Unavailable desc = connection error: desc = "transport: error while dialing: dial unix ${c.serverSocket}: connect: permission denied"\n`);
+  assert.is(
+    denied.stderr,
+    `Error: error fetching logger: rpc error: code = Unavailable desc = connection error: desc = "transport: error while dialing: dial unix ${c.serverSocket}: connect: permission denied"\n`,
+  );
 });
 
 test.run();

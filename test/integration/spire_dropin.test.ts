@@ -12,9 +12,7 @@ import { appendFileSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server as HTTPSServer } from "node:https";
 import { join } from "node:path";
 import { createEntry, deleteEntry, first, watchX509Bundles, workloadClient } from "./_clients.ts";
-import {
-  AGENT_BIN, type Cluster, freePort, joinToken, newCluster, Proc, SERVER_BIN, tail, waitFor, wispAgent, wispServer,
-} from "./_harness.ts";
+import { AGENT_BIN, type Cluster, freePort, joinToken, newCluster, Proc, SERVER_BIN, tail, waitFor, wispAgent, wispServer } from "./_harness.ts";
 
 const TTLS = `agent_ttl = "14s"`;
 let a: Cluster;
@@ -38,7 +36,23 @@ async function serveBundle(c: Cluster): Promise<{ url: string; env: Record<strin
   ssl("req", "-x509", ...ec, "-keyout", f("ca.key"), "-out", f("ca.crt"), "-subj", "/CN=bundle test CA", "-days", "1");
   ssl("req", ...ec, "-keyout", f("https.key"), "-out", f("https.csr"), "-subj", "/CN=127.0.0.1");
   writeFileSync(f("leaf.ext"), "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n");
-  ssl("x509", "-req", "-in", f("https.csr"), "-CA", f("ca.crt"), "-CAkey", f("ca.key"), "-CAcreateserial", "-out", f("https.crt"), "-days", "1", "-extfile", f("leaf.ext"));
+  ssl(
+    "x509",
+    "-req",
+    "-in",
+    f("https.csr"),
+    "-CA",
+    f("ca.crt"),
+    "-CAkey",
+    f("ca.key"),
+    "-CAcreateserial",
+    "-out",
+    f("https.crt"),
+    "-days",
+    "1",
+    "-extfile",
+    f("leaf.ext"),
+  );
   const [key, cert] = [f("https.key"), f("https.crt")];
   bundleServer = createServer({ key: readFileSync(key), cert: readFileSync(cert) }, (_req, res) => {
     bundleRequests++;
@@ -83,7 +97,13 @@ async function scenario(c: Cluster, which: "a" | "b", agentLog: () => string): P
   if (which === "a") {
     const bundle = await serveBundle(c);
     await startAgentWith(c, token, [
-      "-logFormat", "json", "-logFile", join(c.dir, "agent.log"), "-allowUnauthenticatedVerifiers", "-trustBundleUrl", bundle.url,
+      "-logFormat",
+      "json",
+      "-logFile",
+      join(c.dir, "agent.log"),
+      "-allowUnauthenticatedVerifiers",
+      "-trustBundleUrl",
+      bundle.url,
     ], bundle.env);
   } else {
     const shown = await wispServer(["bundle", "show", "-format", "spiffe", "-socketPath", c.serverSocket]);
@@ -91,32 +111,50 @@ async function scenario(c: Cluster, which: "a" | "b", agentLog: () => string): P
     await startAgentWith(c, token, ["-trustBundle", join(c.dir, "bundle.json"), "-trustBundleFormat", "spiffe"]);
   }
   ids[which].entry = await createEntry(c, { spiffeID: "spiffe://example.org/web", selector: "unix:uid:1000", ttl: 14 });
-  await waitFor("SVID through `api fetch`", async () =>
-    (await wispAgent(["api", "fetch", "-socketPath", c.agentSocket], { asUser: 1000 })).code === 0 ? true : undefined);
-  await waitFor("workload SVID renewed and agent SVID rotated", async () =>
-    /Renewing X509-SVID/.test(agentLog()) && /Successfully rotated agent SVID/.test(agentLog()) ? true : undefined, 30_000);
+  await waitFor(
+    "SVID through `api fetch`",
+    async () => (await wispAgent(["api", "fetch", "-socketPath", c.agentSocket], { asUser: 1000 })).code === 0 ? true : undefined,
+  );
+  await waitFor(
+    "workload SVID renewed and agent SVID rotated",
+    async () => /Renewing X509-SVID/.test(agentLog()) && /Successfully rotated agent SVID/.test(agentLog()) ? true : undefined,
+    30_000,
+  );
 }
 
 test.before(async () => {
   try {
     [promServer, promAgent, health] = await Promise.all([freePort(), freePort(), freePort()]);
-    a = await newCluster({ bootstrap: "insecure", extraServer: `${TTLS}\n  experimental { cache_reload_interval = "1s" }`, extraAgent: `experimental { sync_interval = "1s" }` });
-    appendFileSync(a.serverConf, `
+    a = await newCluster({
+      bootstrap: "insecure",
+      extraServer: `${TTLS}\n  experimental { cache_reload_interval = "1s" }`,
+      extraAgent: `experimental { sync_interval = "1s" }`,
+    });
+    appendFileSync(
+      a.serverConf,
+      `
 telemetry { Prometheus { host = "127.0.0.1" port = ${promServer} } }
 health_checks { listener_enabled = true bind_address = "127.0.0.1" bind_port = "${health}" }
-`);
+`,
+    );
     appendFileSync(a.agentConf, `\ntelemetry { Prometheus { host = "127.0.0.1" port = ${promAgent} } }\n`);
     b = await newCluster({ bootstrap: "insecure", extraServer: `${TTLS}\n  disable_jwt_svids = true` });
     await Promise.all([startServerWith(a, []), startServerWith(b, ["-logFormat", "json"])]);
     await Promise.all([scenario(a, "a", agentLogA), scenario(b, "b", () => b.agent!.output)]);
   } catch (err) {
-    setupError = new Error(`${(err as Error).message}\n--- A server ---\n${tail(a?.server?.output ?? "")}\n--- B server ---\n${tail(b?.server?.output ?? "")}\n--- B agent ---\n${tail(b?.agent?.output ?? "")}\n--- A agent ---\n${tail(a?.agent?.output ?? "")}${(() => {
-      try {
-        return tail(agentLogA());
-      } catch {
-        return "";
-      }
-    })()}`);
+    setupError = new Error(
+      `${(err as Error).message}\n--- A server ---\n${tail(a?.server?.output ?? "")}\n--- B server ---\n${tail(b?.server?.output ?? "")}\n--- B agent ---\n${
+        tail(b?.agent?.output ?? "")
+      }\n--- A agent ---\n${tail(a?.agent?.output ?? "")}${
+        (() => {
+          try {
+            return tail(agentLogA());
+          } catch {
+            return "";
+          }
+        })()
+      }`,
+    );
   }
 });
 
@@ -180,13 +218,17 @@ test("server, text: Starting Server APIs once per listener, CA prepared and acti
   assert.match(out, /level=info msg="X509 CA activated" .*local_authority_id=[0-9a-f]{40} slot=A/);
   // SPIRE's line carries the caller's address first (logrus sorts the fields).
   assert.match(out, new RegExp(`msg="Agent attestation request completed" address=127\\.0\\.0\\.1 agent_id="${ids.a.agent}"`));
-  assert.match(out, new RegExp(`level=debug msg="Signed X509 SVID" entry_id=${ids.a.entry} expiration="[^"]+" revision_number=\\d+ serial_num=\\d+ spiffe_id="spiffe://example.org/web"`));
+  assert.match(
+    out,
+    new RegExp(
+      `level=debug msg="Signed X509 SVID" entry_id=${ids.a.entry} expiration="[^"]+" revision_number=\\d+ serial_num=\\d+ spiffe_id="spiffe://example.org/web"`,
+    ),
+  );
 });
 
 test("agent, JSON: attestation, SVID creation and renewal, agent SVID rotation, entry created", () => {
   const lines = jsonLines(agentLogA());
-  const find = (msg: string, extra: Record<string, unknown> = {}) =>
-    lines.find((l) => l["msg"] === msg && Object.entries(extra).every(([k, v]) => l[k] === v));
+  const find = (msg: string, extra: Record<string, unknown> = {}) => lines.find((l) => l["msg"] === msg && Object.entries(extra).every(([k, v]) => l[k] === v));
   assert.ok(find("Node attestation was successful", { level: "info", spiffe_id: ids.a.agent }));
   assert.ok(find("Creating X509-SVID", { level: "info", spiffe_id: "spiffe://example.org/web", entry_id: ids.a.entry }));
   assert.ok(find("Renewing X509-SVID", { level: "info", spiffe_id: "spiffe://example.org/web", entry_id: ids.a.entry }));
@@ -201,17 +243,26 @@ test("agent, text: the same lines, as SPIRE's scripts grep them", () => {
   assert.match(out, new RegExp(`level=info msg="Node attestation was successful" .*spiffe_id="${ids.b.agent}"`));
   assert.match(out, new RegExp(`level=info msg="Creating X509-SVID" entry_id=${ids.b.entry} spiffe_id="spiffe://example.org/web"`));
   assert.match(out, new RegExp(`level=info msg="Renewing X509-SVID" entry_id=${ids.b.entry} expires_at="[^"]+" spiffe_id="spiffe://example.org/web"`));
-  assert.match(out, /level=info msg="Successfully rotated agent SVID" expiration="[^"]+" spiffe_id="spiffe:\/\/example\.org\/spire\/agent\/join_token\/[0-9a-f-]+"/);
-  assert.match(out, new RegExp(`level=debug msg="Entry created" entry=${ids.b.entry} selectors_added=1 spiffe_id="spiffe://example.org/web" subsystem_name=cache_manager`));
+  assert.match(
+    out,
+    /level=info msg="Successfully rotated agent SVID" expiration="[^"]+" spiffe_id="spiffe:\/\/example\.org\/spire\/agent\/join_token\/[0-9a-f-]+"/,
+  );
+  assert.match(
+    out,
+    new RegExp(`level=debug msg="Entry created" entry=${ids.b.entry} selectors_added=1 spiffe_id="spiffe://example.org/web" subsystem_name=cache_manager`),
+  );
 });
 
 test("entry delete and agent evict: Entry removed (agent, DEBUG) and Agent deleted (server), text and JSON", async () => {
   await Promise.all([deleteEntry(a, ids.a.entry), deleteEntry(b, ids.b.entry)]);
-  await waitFor("Entry removed", async () =>
-    jsonLines(agentLogA()).some((l) => l["msg"] === "Entry removed" && l["entry"] === ids.a.entry && l["level"] === "debug") &&
-      new RegExp(`level=debug msg="Entry removed" entry=${ids.b.entry} spiffe_id="spiffe://example.org/web"`).test(b.agent!.output)
-      ? true
-      : undefined);
+  await waitFor(
+    "Entry removed",
+    async () =>
+      jsonLines(agentLogA()).some((l) => l["msg"] === "Entry removed" && l["entry"] === ids.a.entry && l["level"] === "debug") &&
+        new RegExp(`level=debug msg="Entry removed" entry=${ids.b.entry} spiffe_id="spiffe://example.org/web"`).test(b.agent!.output)
+        ? true
+        : undefined,
+  );
   for (const [c, id] of [[a, ids.a.agent], [b, ids.b.agent]] as const) {
     const r = await wispServer(["agent", "evict", "-socketPath", c.serverSocket, "-spiffeID", id]);
     assert.is(r.code, 0, r.stderr);

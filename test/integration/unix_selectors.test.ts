@@ -20,7 +20,18 @@ test.before(async () => {
   await startServer(c);
   await startAgent(c, await joinToken(c, "spiffe://example.org/node1"));
   for (const k of cases) {
-    const r = await wispServer(["entry", "create", "-socketPath", c.serverSocket, "-parentID", "spiffe://example.org/node1", "-spiffeID", `spiffe://example.org/${k.name}`, "-selector", k.selector]);
+    const r = await wispServer([
+      "entry",
+      "create",
+      "-socketPath",
+      c.serverSocket,
+      "-parentID",
+      "spiffe://example.org/node1",
+      "-spiffeID",
+      `spiffe://example.org/${k.name}`,
+      "-selector",
+      k.selector,
+    ]);
     assert.is(r.code, 0, r.stderr);
   }
 });
@@ -29,7 +40,8 @@ test.after(async () => {
   await c?.cleanup();
 });
 
-const fetchAs = (setpriv: string[]) => run("setpriv", [...setpriv, ...binCommand(AGENT_BIN).flat(), "api", "fetch", "x509", "-socketPath", c.agentSocket, "-output", "json"]);
+const fetchAs = (setpriv: string[]) =>
+  run("setpriv", [...setpriv, ...binCommand(AGENT_BIN).flat(), "api", "fetch", "x509", "-socketPath", c.agentSocket, "-output", "json"]);
 
 for (const k of cases) {
   test(`a workload matching only ${k.selector} gets spiffe://example.org/${k.name} and nothing else`, async () => {

@@ -13,8 +13,8 @@ import {
   createEntry,
   first,
   headerMetadata,
-  PythonWatcher,
   pythonStubs,
+  PythonWatcher,
   rawServerStream,
   rssKiB,
   type Watch,
@@ -94,7 +94,10 @@ test("random bytes: the agent answers GOAWAY and closes the connection", async (
 });
 
 test("an HTTP/1.1 request: GOAWAY and the connection is closed", async () => {
-  const r = await rawExchange(c.agentSocket, Buffer.from("GET /SpiffeWorkloadAPI/FetchX509SVID HTTP/1.1\r\nHost: localhost\r\nworkload.spiffe.io: true\r\n\r\n"));
+  const r = await rawExchange(
+    c.agentSocket,
+    Buffer.from("GET /SpiffeWorkloadAPI/FetchX509SVID HTTP/1.1\r\nHost: localhost\r\nworkload.spiffe.io: true\r\n\r\n"),
+  );
   assert.ok(r.closedByAgent);
   assert.ok(h2FrameTypes(r.got).includes(H2_GOAWAY), r.got.toString("hex"));
   await stillServing();
@@ -116,8 +119,16 @@ test("a truncated HTTP/2 preface, then the client leaves", async () => {
 // guard keeps client GOAWAYs from Deno's HTTP/2 layer (src/runtime/node/h2_frame_guard.ts); Node needs no guard.
 // The input (68 bytes): preface, empty SETTINGS, GOAWAY(last stream 0, NO_ERROR), GOAWAY(0, NO_ERROR, debug "A").
 test(`${GOAWAY_CONNECTIONS} connections, one after another, each sending two GOAWAY frames in one write: the agent stays up`, async () => {
-  const input = Buffer.concat([H2_PREFACE, h2Frame(H2_SETTINGS, 0, 0), h2Frame(H2_GOAWAY, 0, 0, Buffer.alloc(8)), h2Frame(H2_GOAWAY, 0, 0, Buffer.from("0000000000000000" + "41", "hex"))]);
-  assert.is(input.toString("hex"), "505249202a20485454502f322e300d0a0d0a534d0d0a0d0a0000000400000000000000080700000000000000000000000000000009070000000000000000000000000041");
+  const input = Buffer.concat([
+    H2_PREFACE,
+    h2Frame(H2_SETTINGS, 0, 0),
+    h2Frame(H2_GOAWAY, 0, 0, Buffer.alloc(8)),
+    h2Frame(H2_GOAWAY, 0, 0, Buffer.from("0000000000000000" + "41", "hex")),
+  ]);
+  assert.is(
+    input.toString("hex"),
+    "505249202a20485454502f322e300d0a0d0a534d0d0a0d0a0000000400000000000000080700000000000000000000000000000009070000000000000000000000000041",
+  );
   for (let i = 0; i < GOAWAY_CONNECTIONS && !c.agent!.exited; i++) await rawExchange(c.agentSocket, input, { waitMs: 10 });
   assert.is(c.agent!.exited, false, c.agent!.output.slice(-500));
   await stillServing();
@@ -176,7 +187,7 @@ test("an unknown method: UNIMPLEMENTED", async () => {
   await stillServing();
 });
 
-test("wrong security header values: INVALID_ARGUMENT \"security header missing from request\"", async () => {
+test('wrong security header values: INVALID_ARGUMENT "security header missing from request"', async () => {
   const want = { status: String(grpc.status.INVALID_ARGUMENT), message: "security header missing from request", dataBytes: 0 };
   for (const v of ["false", "", ["true", "true"], ["true", "false"], ["false", "true"]]) {
     assert.equal(await h2Call(c.agentSocket, FETCH, { [SECURITY_HEADER]: v }, Buffer.alloc(5)), want, JSON.stringify(v));
@@ -211,7 +222,11 @@ test(`a client that opens ${FLOOD_STREAMS} streams and never reads does not hold
     const ms = performance.now() - started;
     assert.ok("message" in r, JSON.stringify(r));
     await stillServing();
-    console.log(`  agent RSS ${(rssBefore / 1024).toFixed(1)} MiB before, ${(rssKiB(pid) / 1024).toFixed(1)} MiB with ${FLOOD_STREAMS} unread streams; a new client's first response took ${ms.toFixed(0)} ms`);
+    console.log(
+      `  agent RSS ${(rssBefore / 1024).toFixed(1)} MiB before, ${
+        (rssKiB(pid) / 1024).toFixed(1)
+      } MiB with ${FLOOD_STREAMS} unread streams; a new client's first response took ${ms.toFixed(0)} ms`,
+    );
   } finally {
     flood.destroy();
   }
@@ -254,8 +269,25 @@ test("clients disconnecting mid-stream: an HTTP/2 session torn down, a Python pr
 test("a client that gives up while it is being attested leaves no stream or cache subscription behind", async () => {
   const listeners = new Set<() => void>();
   const identity = {
-    entry: { id: "e1", spiffeID: ID, parentID: "spiffe://example.org/node1", selectors: [], x509SVIDTTL: 0, dnsNames: [], hint: "", revisionNumber: 1, createdAt: 0 },
-    svid: { chain: [new Uint8Array(8)], keyPKCS8: new Uint8Array(8), issuedAt: new Date(), notAfter: new Date(Date.now() + 3_600_000), rotateAt: new Date(), revision: 1 },
+    entry: {
+      id: "e1",
+      spiffeID: ID,
+      parentID: "spiffe://example.org/node1",
+      selectors: [],
+      x509SVIDTTL: 0,
+      dnsNames: [],
+      hint: "",
+      revisionNumber: 1,
+      createdAt: 0,
+    },
+    svid: {
+      chain: [new Uint8Array(8)],
+      keyPKCS8: new Uint8Array(8),
+      issuedAt: new Date(),
+      notAfter: new Date(Date.now() + 3_600_000),
+      rotateAt: new Date(),
+      revision: 1,
+    },
   };
   const manager = {
     subscribe: (fn: () => void) => {

@@ -10,8 +10,8 @@ import * as assert from "uvu/assert";
 import * as pop from "../../src/core/x509pop/protocol.ts";
 import { newCA, newNodeCert } from "../server/nodeattestor/_pki.ts";
 import { createEntry } from "./_clients.ts";
-import { type Cluster, Proc, AGENT_BIN, run, startServer, waitFor, wispAgent } from "./_harness.ts";
-import { type EdgeAgent, listAgents, startEdgeAgent, x509popCluster, x509popAgent } from "./_x509pop.ts";
+import { AGENT_BIN, type Cluster, Proc, run, startServer, waitFor, wispAgent } from "./_harness.ts";
+import { type EdgeAgent, listAgents, startEdgeAgent, x509popAgent, x509popCluster } from "./_x509pop.ts";
 
 const UID = process.getuid?.() ?? 0;
 let c: Cluster;
@@ -60,12 +60,15 @@ test("RSA and ECDSA nodes attest: agent list shows SPIRE's agent IDs, type, re-a
     { type: "x509pop", value: `serialnumber:${leafRSA.cert.serialNumber.toLowerCase()}` },
     { type: "x509pop", value: "subject:cn:edge-1" },
   ]);
-  assert.equal(ec.selectors.map((s) => s.value).sort(), [
-    `ca:fingerprint:${pop.fingerprint(interEC.der)}`,
-    `ca:fingerprint:${pop.fingerprint(rootEC.der)}`,
-    `serialnumber:${leafEC.cert.serialNumber.toLowerCase()}`,
-    "subject:cn:edge-2",
-  ].sort());
+  assert.equal(
+    ec.selectors.map((s) => s.value).sort(),
+    [
+      `ca:fingerprint:${pop.fingerprint(interEC.der)}`,
+      `ca:fingerprint:${pop.fingerprint(rootEC.der)}`,
+      `serialnumber:${leafEC.cert.serialNumber.toLowerCase()}`,
+      "subject:cn:edge-2",
+    ].sort(),
+  );
   assert.match(rsaAgent.proc!.output, /msg="Node attestation was successful".*reattestable=true/);
 });
 
@@ -102,7 +105,11 @@ test("a chain from a foreign CA and an expired leaf are refused with SPIRE's tex
   const before = (await listAgents(c)).length;
   const stranger = await newCA({ keyType: "ecdsa", name: "stranger" });
   const cases = [
-    { name: "foreign", leaf: await newNodeCert(stranger, { cn: "intruder" }), text: /certificate verification failed: x509: certificate signed by unknown authority/ },
+    {
+      name: "foreign",
+      leaf: await newNodeCert(stranger, { cn: "intruder" }),
+      text: /certificate verification failed: x509: certificate signed by unknown authority/,
+    },
     {
       name: "expired",
       leaf: await newNodeCert(rootEC, { cn: "old", notBefore: new Date(Date.now() - 10 * 86_400_000), notAfter: new Date(Date.now() - 86_400_000) }),

@@ -64,7 +64,11 @@ test("an x509pop agent rotates its SVID by attesting again, never by RenewAgent"
   const done = count(edge.proc!.output, /msg="Successfully reattested node"/);
   const serialBefore = (await listAgents(c))[0]!.x509svid_serial_number;
   // Counted before the serial was read, so the awaited re-attestation is one that happened after it.
-  await waitFor("a re-attestation", async () => (count(edge.proc!.output, /msg="Successfully reattested node"/) > done + 1 ? true : undefined), AGENT_TTL_S * 3000);
+  await waitFor(
+    "a re-attestation",
+    async () => (count(edge.proc!.output, /msg="Successfully reattested node"/) > done + 1 ? true : undefined),
+    AGENT_TTL_S * 3000,
+  );
   const after = await listAgents(c);
   assert.is(after.length, 1, "the same node is updated, not a second one created");
   assert.is.not(after[0]!.x509svid_serial_number, serialBefore);
@@ -75,13 +79,19 @@ test("an x509pop agent rotates its SVID by attesting again, never by RenewAgent"
 test("the agent SVID expires while the server is down: the agent re-attests by itself when the server returns", async () => {
   c.server!.child.kill("SIGKILL");
   await c.server!.waitExit();
-  await waitFor("the agent notices its SVID expired", async () =>
-    (/msg="Agent SVID has expired; will attempt to re-attest"/.test(edge.proc!.output) ? true : undefined), AGENT_TTL_S * 3000);
+  await waitFor(
+    "the agent notices its SVID expired",
+    async () => (/msg="Agent SVID has expired; will attempt to re-attest"/.test(edge.proc!.output) ? true : undefined),
+    AGENT_TTL_S * 3000,
+  );
   assert.not.ok(edge.proc!.exited, "a re-attestable agent does not give up");
   const before = count(edge.proc!.output, /msg="Successfully reattested node"/);
   await startServer(c);
-  await waitFor("re-attestation after the server returned", async () =>
-    (count(edge.proc!.output, /msg="Successfully reattested node"/) > before ? true : undefined), 20_000);
+  await waitFor(
+    "re-attestation after the server returned",
+    async () => (count(edge.proc!.output, /msg="Successfully reattested node"/) > before ? true : undefined),
+    20_000,
+  );
   assert.ok(await waitFor("workload SVID again", async () => ((await workloadServed()) ? true : undefined)));
   assert.not.ok(edge.proc!.exited);
 });
@@ -89,10 +99,13 @@ test("the agent SVID expires while the server is down: the agent re-attests by i
 test("rebootstrap_mode: always is fatal for a join-token agent, auto falls back to never, neither goes with insecure_bootstrap; -joinTokenFile", async () => {
   const conf = (name: string, extra: string, insecure = false) => {
     const p = join(c.dir, `${name}.conf`);
-    writeFileSync(p, readFileSync(c.agentConf, "utf8")
-      .replace(/data_dir = "[^"]*"/, `data_dir = "${join(c.dir, name)}"`)
-      .replace(/socket_path = "[^"]*"/, `socket_path = "${join(c.dir, `${name}.sock`)}"`)
-      .replace(BOOTSTRAP_LINE, insecure ? `insecure_bootstrap = true\n  ${extra}` : `trust_bundle_path = "${bundlePath}"\n  ${extra}`));
+    writeFileSync(
+      p,
+      readFileSync(c.agentConf, "utf8")
+        .replace(/data_dir = "[^"]*"/, `data_dir = "${join(c.dir, name)}"`)
+        .replace(/socket_path = "[^"]*"/, `socket_path = "${join(c.dir, `${name}.sock`)}"`)
+        .replace(BOOTSTRAP_LINE, insecure ? `insecure_bootstrap = true\n  ${extra}` : `trust_bundle_path = "${bundlePath}"\n  ${extra}`),
+    );
     return p;
   };
   const always = new Proc(AGENT_BIN, ["run", "-config", conf("always", `rebootstrap_mode = "always"`), "-joinToken", await joinToken(c)]);
@@ -107,7 +120,10 @@ test("rebootstrap_mode: always is fatal for a join-token agent, auto falls back 
     assert.is(await insecure.waitExit(), 1);
     assert.match(insecure.output, /agent\.rebootstrap_mode "auto" cannot be used with agent\.insecure_bootstrap/);
     await waitFor("auto agent serving", async () => (/msg="Starting Workload and SDS APIs"/.test(auto.output) ? true : undefined));
-    assert.match(auto.output, /level=warning msg="Rebootstrap mode auto needs a re-attestable agent; the NodeAttestor plugin or the server configuration does not allow it, so rebootstrap_mode is now never"/);
+    assert.match(
+      auto.output,
+      /level=warning msg="Rebootstrap mode auto needs a re-attestable agent; the NodeAttestor plugin or the server configuration does not allow it, so rebootstrap_mode is now never"/,
+    );
     assert.not.ok(auto.exited);
   } finally {
     await auto.stop();

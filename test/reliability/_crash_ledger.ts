@@ -113,8 +113,16 @@ export class CrashLedger {
   /** Tokens known to be stored (acknowledged, or found after a crash), by value. */
   readonly tokens = new Map<string, TokenWrite>();
   readonly figures: LedgerFigures = {
-    requests: 0, ackedEntries: 0, ackedTokens: 0, unansweredFound: 0, unansweredAbsent: 0, refusedFound: 0,
-    refusedAbsent: 0, lost: 0, halfWritten: 0, checks: 0,
+    requests: 0,
+    ackedEntries: 0,
+    ackedTokens: 0,
+    unansweredFound: 0,
+    unansweredAbsent: 0,
+    refusedFound: 0,
+    refusedAbsent: 0,
+    lost: 0,
+    halfWritten: 0,
+    checks: 0,
   };
   #seq = 0;
   readonly #rand: Rand;
@@ -171,7 +179,9 @@ export class CrashLedger {
     let res;
     try {
       res = await admin.call<{ results?: { status: { status: string }; entry?: EntryJSON }[] }>(
-        "POST", "/entry/v1/entries", { entries: writes.map((w) => w.request) },
+        "POST",
+        "/entry/v1/entries",
+        { entries: writes.map((w) => w.request) },
       );
     } catch {
       return; // No answer: the writes stay "sent".
@@ -197,7 +207,9 @@ export class CrashLedger {
     let res;
     try {
       res = await admin.call<{ value?: string; expires_at?: number }>(
-        "POST", "/agent/v1/join_tokens", { ttl: w.ttl, ...(w.alias ? { agent_id: `${TD}${w.alias}` } : {}) },
+        "POST",
+        "/agent/v1/join_tokens",
+        { ttl: w.ttl, ...(w.alias ? { agent_id: `${TD}${w.alias}` } : {}) },
       );
     } catch {
       return;

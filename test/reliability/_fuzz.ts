@@ -37,7 +37,49 @@ export class Rand {
   }
 }
 
-const NASTY_CHARS = ["", "/", "//", ":", "%", "%2F", "%00", ".", "..", "\u0000", "\n", "\r\n", " ", "\t", "#", "?", "@", "[", "]", "\"", "'", "\\", "{", "}", "=", ",", "é", "\u202e", "😀", "\uFFFF", "\uD800", "A".repeat(300), "$", "${X}", "-1", "0", "99999999999999999999", "1e309", "NaN", "null", "true"];
+const NASTY_CHARS = [
+  "",
+  "/",
+  "//",
+  ":",
+  "%",
+  "%2F",
+  "%00",
+  ".",
+  "..",
+  "\u0000",
+  "\n",
+  "\r\n",
+  " ",
+  "\t",
+  "#",
+  "?",
+  "@",
+  "[",
+  "]",
+  '"',
+  "'",
+  "\\",
+  "{",
+  "}",
+  "=",
+  ",",
+  "é",
+  "\u202e",
+  "😀",
+  "\uFFFF",
+  "\uD800",
+  "A".repeat(300),
+  "$",
+  "${X}",
+  "-1",
+  "0",
+  "99999999999999999999",
+  "1e309",
+  "NaN",
+  "null",
+  "true",
+];
 
 /** 1 to 4 random edits of `s`: insert, delete, duplicate, replace, truncate or case-flip. */
 export function mutateString(r: Rand, s: string): string {
@@ -45,13 +87,26 @@ export function mutateString(r: Rand, s: string): string {
   for (let k = 1 + r.int(4); k > 0; k--) {
     const i = r.int(out.length + 1);
     switch (r.int(7)) {
-      case 0: out = out.slice(0, i) + r.pick(NASTY_CHARS) + out.slice(i); break;
-      case 1: out = out.slice(0, i) + out.slice(i + 1 + r.int(4)); break;
-      case 2: out = out.slice(0, i) + out.slice(i, i + 1 + r.int(8)).repeat(2 + r.int(3)) + out.slice(i); break;
-      case 3: out = out.slice(0, i) + String.fromCharCode(r.int(0x250)) + out.slice(i + 1); break;
-      case 4: out = out.slice(0, i); break;
-      case 5: out = r.chance(0.5) ? out.toUpperCase() : out.toLowerCase(); break;
-      default: out = out.slice(0, i) + r.pick(NASTY_CHARS) + out.slice(i + 1);
+      case 0:
+        out = out.slice(0, i) + r.pick(NASTY_CHARS) + out.slice(i);
+        break;
+      case 1:
+        out = out.slice(0, i) + out.slice(i + 1 + r.int(4));
+        break;
+      case 2:
+        out = out.slice(0, i) + out.slice(i, i + 1 + r.int(8)).repeat(2 + r.int(3)) + out.slice(i);
+        break;
+      case 3:
+        out = out.slice(0, i) + String.fromCharCode(r.int(0x250)) + out.slice(i + 1);
+        break;
+      case 4:
+        out = out.slice(0, i);
+        break;
+      case 5:
+        out = r.chance(0.5) ? out.toUpperCase() : out.toLowerCase();
+        break;
+      default:
+        out = out.slice(0, i) + r.pick(NASTY_CHARS) + out.slice(i + 1);
     }
   }
   return out;
@@ -63,12 +118,23 @@ export function mutateBytes(r: Rand, b: Uint8Array): Uint8Array {
   for (let k = 1 + r.int(4); k > 0; k--) {
     const i = r.int(Math.max(out.length, 1));
     switch (r.int(6)) {
-      case 0: if (out.length) out[i] = out[i]! ^ (1 << r.int(8)); break;
-      case 1: if (out.length) out[i] = r.pick([0x00, 0x01, 0x7f, 0x80, 0x81, 0x82, 0x83, 0x84, 0xff]); break;
-      case 2: out = Uint8Array.from([...out.subarray(0, i), ...r.bytes(1 + r.int(8)), ...out.subarray(i)]); break;
-      case 3: out = Uint8Array.from([...out.subarray(0, i), ...out.subarray(i + 1 + r.int(16))]); break;
-      case 4: out = out.subarray(0, i); break;
-      default: out = r.bytes(r.int(64));
+      case 0:
+        if (out.length) out[i] = out[i]! ^ (1 << r.int(8));
+        break;
+      case 1:
+        if (out.length) out[i] = r.pick([0x00, 0x01, 0x7f, 0x80, 0x81, 0x82, 0x83, 0x84, 0xff]);
+        break;
+      case 2:
+        out = Uint8Array.from([...out.subarray(0, i), ...r.bytes(1 + r.int(8)), ...out.subarray(i)]);
+        break;
+      case 3:
+        out = Uint8Array.from([...out.subarray(0, i), ...out.subarray(i + 1 + r.int(16))]);
+        break;
+      case 4:
+        out = out.subarray(0, i);
+        break;
+      default:
+        out = r.bytes(r.int(64));
     }
   }
   return out;
@@ -78,12 +144,18 @@ export function mutateBytes(r: Rand, b: Uint8Array): Uint8Array {
 export function randomJSON(r: Rand, vocab: readonly string[], samples: readonly unknown[], depth = 3): unknown {
   const leaf = (): unknown => {
     switch (r.int(8)) {
-      case 0: return null;
-      case 1: return r.chance(0.5);
-      case 2: return r.pick([0, -1, 1, 1.5, 2 ** 53, -(2 ** 31), 1e308, 600, 86400]);
-      case 3: return mutateString(r, String(r.pick(samples)));
-      case 4: return "";
-      default: return r.pick(samples);
+      case 0:
+        return null;
+      case 1:
+        return r.chance(0.5);
+      case 2:
+        return r.pick([0, -1, 1, 1.5, 2 ** 53, -(2 ** 31), 1e308, 600, 86400]);
+      case 3:
+        return mutateString(r, String(r.pick(samples)));
+      case 4:
+        return "";
+      default:
+        return r.pick(samples);
     }
   };
   if (depth <= 0 || r.chance(0.3)) return leaf();
@@ -118,8 +190,11 @@ export class Tally {
   }
 
   fail(target: string, input: unknown, problem: string): void {
-    if (this.failures.length < 20) this.failures.push(`${target}: ${problem} for input ${JSON.stringify(input, (_k, v) => (v instanceof Uint8Array ? Buffer.from(v).toString("base64") : v))?.slice(0, 300)}`);
-    else this.failures.length === 20 && this.failures.push("…");
+    if (this.failures.length < 20) {
+      this.failures.push(
+        `${target}: ${problem} for input ${JSON.stringify(input, (_k, v) => (v instanceof Uint8Array ? Buffer.from(v).toString("base64") : v))?.slice(0, 300)}`,
+      );
+    } else this.failures.length === 20 && this.failures.push("…");
   }
 
   total(): number {

@@ -58,7 +58,9 @@ export async function newPGCluster(n: number, o: { extraServer?: string; pg?: St
       dataDir,
       healthPort: await freePort(),
     };
-    writeFileSync(s.conf, `
+    writeFileSync(
+      s.conf,
+      `
 server {
   bind_address = "127.0.0.1"
   bind_port = "${s.port}"
@@ -87,7 +89,8 @@ plugins {
     plugin_data {}
   }
 }
-`);
+`,
+    );
     servers.push(s);
   }
   const agents: PGAgent[] = [];
@@ -116,7 +119,9 @@ plugins {
       const bundle = await wispServer(["bundle", "show", "-socketPath", up.socket]);
       if (bundle.code !== 0) throw new Error(`bundle show failed: ${bundle.stderr}`);
       writeFileSync(bundlePath, bundle.stdout);
-      writeFileSync(conf, `
+      writeFileSync(
+        conf,
+        `
 agent {
   data_dir = "${dataDir}"
   log_level = "DEBUG"
@@ -136,7 +141,8 @@ plugins {
     plugin_data {}
   }
 }
-`);
+`,
+      );
       const a: PGAgent = { conf, socket, dataDir, proc: new Proc(AGENT_BIN, ["run", "-config", conf, "-joinToken", token]) };
       agents.push(a);
       if (ao.waitHealthy !== false) {

@@ -32,7 +32,12 @@ process.stdin.resume();
 function jwt(): Promise<void> {
   const started = performance.now();
   return new Promise((resolve) => {
-    const fn = calls["FetchJWTSVID"] as unknown as (req: unknown, md: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r?: { svids: unknown[] }) => void) => void;
+    const fn = calls["FetchJWTSVID"] as unknown as (
+      req: unknown,
+      md: grpc.Metadata,
+      o: grpc.CallOptions,
+      cb: (e: grpc.ServiceError | null, r?: { svids: unknown[] }) => void,
+    ) => void;
     fn.call(calls, { audience: ["fuzz"] }, headerMetadata("true"), { deadline: Date.now() + DEADLINE_MS }, (err, res) => {
       const ms = Math.round(performance.now() - started);
       if (err) say({ ev: "jwt", ok: false, ms, error: `${err.code} ${err.details}` });

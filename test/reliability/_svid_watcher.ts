@@ -35,7 +35,13 @@ call.on("data", (m: X509SVIDResponseMsg) => {
         error = `${(err as Error).message} (issuer ${toHex(parseCertificate(der).aki!)}, bundle of ${roots.length} roots, last ${roots.at(-1)})`;
       }
     }
-    return { id: s.spiffe_id, serial: leaf.serialNumber, aki: toHex(parseCertificate(der).aki!), lateMs: now - Date.parse(leaf.validTo), ...(error ? { error } : {}) };
+    return {
+      id: s.spiffe_id,
+      serial: leaf.serialNumber,
+      aki: toHex(parseCertificate(der).aki!),
+      lateMs: now - Date.parse(leaf.validTo),
+      ...(error ? { error } : {}),
+    };
   });
   const roots = changed && m.svids[0] ? splitDER(m.svids[0].bundle).map((r) => toHex(parseCertificate(r).ski!)) : undefined;
   process.stdout.write(JSON.stringify({ svids, ...(roots ? { roots } : {}) }) + "\n");

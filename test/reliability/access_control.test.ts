@@ -126,12 +126,54 @@ test("agent API over mTLS: no client certificate and a certificate from a foreig
   // A foreign CA (openssl) signs two agent certificates: one with a made-up agent ID, one claiming the real agent's.
   const dir = tempDir("wisp-foreign-");
   const ossl = (...args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
-  ossl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "1", "-subj", "/O=Foreign CA", "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign");
+  ossl(
+    "req",
+    "-x509",
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:P-256",
+    "-nodes",
+    "-keyout",
+    "ca.key",
+    "-out",
+    "ca.pem",
+    "-days",
+    "1",
+    "-subj",
+    "/O=Foreign CA",
+    "-addext",
+    "basicConstraints=critical,CA:TRUE",
+    "-addext",
+    "keyUsage=critical,keyCertSign,cRLSign",
+  );
   for (const [name, id] of [["madeup", "spiffe://example.org/spire/agent/join_token/forged"], ["impostor", agent.id]] as const) {
-    writeFileSync(join(dir, `${name}.ext`), `subjectAltName=URI:${id}\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n`);
+    writeFileSync(
+      join(dir, `${name}.ext`),
+      `subjectAltName=URI:${id}\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n`,
+    );
     ossl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", "/O=SPIRE");
-    ossl("x509", "-req", "-in", `${name}.csr`, "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "1", "-extfile", `${name}.ext`, "-out", `${name}.pem`);
-    const creds = { keyPEM: ossl("pkey", "-in", `${name}.key`).toString(), certPEM: ossl("x509", "-in", `${name}.pem`).toString() + ossl("x509", "-in", "ca.pem").toString() };
+    ossl(
+      "x509",
+      "-req",
+      "-in",
+      `${name}.csr`,
+      "-CA",
+      "ca.pem",
+      "-CAkey",
+      "ca.key",
+      "-CAcreateserial",
+      "-days",
+      "1",
+      "-extfile",
+      `${name}.ext`,
+      "-out",
+      `${name}.pem`,
+    );
+    const creds = {
+      keyPEM: ossl("pkey", "-in", `${name}.key`).toString(),
+      certPEM: ossl("x509", "-in", `${name}.pem`).toString() + ossl("x509", "-in", "ca.pem").toString(),
+    };
     assert.equal(await batch(creds), { status: 401, body: { status: "UNAUTHENTICATED", code: "ERR_UNAUTHENTICATED", message: "invalid agent SVID" } }, name);
     const sync = await agentCall("/agent/v1/sync", { method: "GET", creds });
     assert.equal(sync, { status: 401, body: { status: "UNAUTHENTICATED", code: "ERR_UNAUTHENTICATED", message: "invalid agent SVID" } }, `${name} sync`);
@@ -146,7 +188,11 @@ test(`agent API over mTLS: an agent SVID past its expiry (agent_ttl ${AGENT_TTL_
   await waitFor("the agent SVID to expire", async () => (Date.now() / 1000 > agent.notAfter + 1 ? true : undefined), (AGENT_TTL_S + 5) * 1000);
   assert.equal(await batch(agent), { status: 401, body: { status: "UNAUTHENTICATED", code: "ERR_UNAUTHENTICATED", message: "invalid agent SVID" } });
   const renew = await agentCall("/agent/v1/renew", { body: { csr: toBase64(await createCSR(await generateKeyPair())) }, creds: agent });
-  assert.equal(renew, { status: 401, body: { status: "UNAUTHENTICATED", code: "ERR_UNAUTHENTICATED", message: "invalid agent SVID" } }, "an expired agent cannot renew itself either");
+  assert.equal(
+    renew,
+    { status: 401, body: { status: "UNAUTHENTICATED", code: "ERR_UNAUTHENTICATED", message: "invalid agent SVID" } },
+    "an expired agent cannot renew itself either",
+  );
 });
 
 test("agent API over mTLS: an evicted agent is refused, its still-valid SVID notwithstanding", async () => {

@@ -46,8 +46,16 @@ test("an outage shorter than the agent SVID's remaining life: the agent renews b
   const renewedBefore = count(c.agent!.output, /msg="Successfully rotated agent SVID"/);
   const back = performance.now();
   await startServer(c);
-  await waitFor("renewal after the server returned", async () => (count(c.agent!.output, /msg="Successfully rotated agent SVID"/) > renewedBefore ? true : undefined), 10_000);
-  console.log(`[figure] agent_svid_expiry: outage past the agent SVID half-life healed ${(performance.now() - back).toFixed(0)} ms after the server was restarted (its start included), no manual step`);
+  await waitFor(
+    "renewal after the server returned",
+    async () => (count(c.agent!.output, /msg="Successfully rotated agent SVID"/) > renewedBefore ? true : undefined),
+    10_000,
+  );
+  console.log(
+    `[figure] agent_svid_expiry: outage past the agent SVID half-life healed ${
+      (performance.now() - back).toFixed(0)
+    } ms after the server was restarted (its start included), no manual step`,
+  );
   assert.not.ok(c.agent!.exited);
   assert.ok(await workloadServed());
 });
@@ -63,7 +71,11 @@ test("an outage longer than the agent SVID: served until expiry, then a clear er
   assert.match(out, /level=error msg="Agent SVID has expired and could not be renewed; a new join token is required"/);
   assert.match(out, /action="generate a join token on a server \(wisp-server token generate\) and restart the agent with -joinToken"/);
   assert.match(out, /Error: current SVID has already expired and rotate agent SVID failed/);
-  console.log(`[figure] agent_svid_expiry: agent exited ${((performance.now() - down) / 1000).toFixed(1)} s into the outage (agent_ttl ${AGENT_TTL_S} s) with the join-token error`);
+  console.log(
+    `[figure] agent_svid_expiry: agent exited ${
+      ((performance.now() - down) / 1000).toFixed(1)
+    } s into the outage (agent_ttl ${AGENT_TTL_S} s) with the join-token error`,
+  );
 
   await startServer(c);
   const noToken = new Proc(AGENT_BIN, ["run", "-config", c.agentConf]);

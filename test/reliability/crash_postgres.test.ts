@@ -67,8 +67,11 @@ test(`${CRASHES} × PostgreSQL crash (immediate stop) during concurrent writes: 
       recoverMs.push(performance.now() - up);
       // Writes go through again while the writers still run.
       const acked = ledger.figures.ackedEntries + ledger.figures.ackedTokens;
-      await waitFor("a write acknowledged after the crash", async () =>
-        ledger.figures.ackedEntries + ledger.figures.ackedTokens > acked + WRITERS ? true : undefined, 30_000);
+      await waitFor(
+        "a write acknowledged after the crash",
+        async () => ledger.figures.ackedEntries + ledger.figures.ackedTokens > acked + WRITERS ? true : undefined,
+        30_000,
+      );
       stop = true;
       await Promise.all(writers);
       assert.not.ok(server.proc!.exited, `wisp-server exited: ${server.proc!.output.slice(-2000)}`);
@@ -90,15 +93,23 @@ test(`${CRASHES} × PostgreSQL crash (immediate stop) during concurrent writes: 
   assert.is(f.checks, CRASHES);
   const sorted = [...recoverMs].sort((a, b) => a - b);
   const log = server.proc!.output;
-  console.log(`[figure] crash_postgres: ${CRASHES} PostgreSQL crashes (pg_ctl stop -m immediate, fsync on), ${WRITERS} concurrent writers, ${f.requests} requests (seed ${SEED}); wisp-server never restarted`);
-  console.log(`[figure] crash_postgres: acknowledged ${f.ackedEntries} entries and ${f.ackedTokens} join tokens; lost 0, half-written 0, checked after each of the ${f.checks} crashes`);
+  console.log(
+    `[figure] crash_postgres: ${CRASHES} PostgreSQL crashes (pg_ctl stop -m immediate, fsync on), ${WRITERS} concurrent writers, ${f.requests} requests (seed ${SEED}); wisp-server never restarted`,
+  );
+  console.log(
+    `[figure] crash_postgres: acknowledged ${f.ackedEntries} entries and ${f.ackedTokens} join tokens; lost 0, half-written 0, checked after each of the ${f.checks} crashes`,
+  );
   console.log(
     `[figure] crash_postgres: no answer: ${f.unansweredFound} found complete, ${f.unansweredAbsent} absent; ` +
       `answered with an error: ${f.refusedFound} found complete, ${f.refusedAbsent} absent (${refusedDuringOutage} requests sent while PostgreSQL was down)`,
   );
   console.log(
-    `[figure] crash_postgres: /ready 200 again median ${sorted[Math.floor(sorted.length / 2)]!.toFixed(0)} ms, max ${sorted.at(-1)!.toFixed(0)} ms after PostgreSQL was started; ` +
-      `"Datastore is reachable again" logged ${(log.match(/Datastore is reachable again/g) ?? []).length} times; datastore at the end ${last.entries} entries, ${last.tokens} join tokens`,
+    `[figure] crash_postgres: /ready 200 again median ${sorted[Math.floor(sorted.length / 2)]!.toFixed(0)} ms, max ${
+      sorted.at(-1)!.toFixed(0)
+    } ms after PostgreSQL was started; ` +
+      `"Datastore is reachable again" logged ${
+        (log.match(/Datastore is reachable again/g) ?? []).length
+      } times; datastore at the end ${last.entries} entries, ${last.tokens} join tokens`,
   );
 });
 

@@ -89,7 +89,9 @@ test(`${KILLS} × SIGKILL of wisp-server during concurrent entry and join-token 
   assert.ok(f.ackedEntries > 0 && f.ackedTokens > 0, "both kinds of write were acknowledged");
   const sorted = [...restartMs].sort((a, b) => a - b);
   console.log(`[figure] crash_sqlite: ${KILLS} SIGKILLs of wisp-server, ${WRITERS} concurrent writers, ${f.requests} requests (seed ${SEED})`);
-  console.log(`[figure] crash_sqlite: acknowledged ${f.ackedEntries} entries and ${f.ackedTokens} join tokens; lost 0, half-written 0, checked after each of the ${f.checks} kills`);
+  console.log(
+    `[figure] crash_sqlite: acknowledged ${f.ackedEntries} entries and ${f.ackedTokens} join tokens; lost 0, half-written 0, checked after each of the ${f.checks} kills`,
+  );
   console.log(
     `[figure] crash_sqlite: in flight at a kill (no answer): ${f.unansweredFound} found complete, ${f.unansweredAbsent} absent; ` +
       `answered with an error: ${f.refusedFound} found, ${f.refusedAbsent} absent`,

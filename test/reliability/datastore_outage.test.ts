@@ -70,7 +70,10 @@ test(`database down for ${OUTAGE_MS / 1000} s: agents serve, the server is degra
   const w = await entryCreate("spiffe://example.org/during", 3000);
   assert.is(w.code, 1);
   // SPIRE's per-entry failure of BatchCreateEntry (cmd/spire-server/cli/entry/create.go prettyPrintCreate).
-  assert.ok(w.stderr.startsWith('Failed to create the following entry (code: Unavailable, msg: "failed to create entry: datastore is unavailable"):\n'), JSON.stringify(w));
+  assert.ok(
+    w.stderr.startsWith('Failed to create the following entry (code: Unavailable, msg: "failed to create entry: datastore is unavailable"):\n'),
+    JSON.stringify(w),
+  );
   assert.ok(w.stderr.endsWith("Error: failed to create one or more entries\n"), JSON.stringify(w));
   const t = await wispServer(["token", "generate", "-socketPath", server().socket]);
   assert.is(t.code, 1);
@@ -98,14 +101,20 @@ test(`database down for ${OUTAGE_MS / 1000} s: agents serve, the server is degra
   const before = watch.messages.length;
   const after = performance.now();
   assert.is((await entryCreate("spiffe://example.org/after", 0)).code, 0);
-  await waitFor("entry written after the outage on the open stream", async () =>
-    watch.messages.length > before && watch.messages.at(-1)!.svids.some((s) => s.spiffe_id === "spiffe://example.org/after") ? true : undefined);
+  await waitFor(
+    "entry written after the outage on the open stream",
+    async () => watch.messages.length > before && watch.messages.at(-1)!.svids.some((s) => s.spiffe_id === "spiffe://example.org/after") ? true : undefined,
+  );
   const log = server().proc!.output;
   assert.is((log.match(/msg="Failed to poll for entry changes; datastore is unavailable"/g) ?? []).length, 1, "one warning per outage");
   assert.match(log, /msg="Datastore is reachable again"/);
   console.log(
-    `[figure] datastore_outage: PostgreSQL down ${OUTAGE_MS / 1000} s; /ready 503 after ${detectMs.toFixed(0)} ms; ${checks} workload fetches served during the outage, 0 failed; ` +
-      `writes refused with "datastore is unavailable"; /ready 200 ${recoverMs.toFixed(0)} ms after PostgreSQL was back; ${acked.length}/${acked.length} acknowledged entries kept; ` +
+    `[figure] datastore_outage: PostgreSQL down ${OUTAGE_MS / 1000} s; /ready 503 after ${
+      detectMs.toFixed(0)
+    } ms; ${checks} workload fetches served during the outage, 0 failed; ` +
+      `writes refused with "datastore is unavailable"; /ready 200 ${
+        recoverMs.toFixed(0)
+      } ms after PostgreSQL was back; ${acked.length}/${acked.length} acknowledged entries kept; ` +
       `new entry on the open stream ${(performance.now() - after).toFixed(0)} ms after the CLI started`,
   );
 });

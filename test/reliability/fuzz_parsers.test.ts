@@ -49,7 +49,13 @@ test("core parsers and config loaders: every malformed input fails with a Servic
   const t = new Tally();
   const started = performance.now();
 
-  const ids = ["spiffe://example.org/a/b", "spiffe://example.org", "spiffe://td-1.example_2.org/p/q/r", "spiffe://example.org/spire/agent/join_token/0f1e", "spiffe://x/%41"];
+  const ids = [
+    "spiffe://example.org/a/b",
+    "spiffe://example.org",
+    "spiffe://td-1.example_2.org/p/q/r",
+    "spiffe://example.org/spire/agent/join_token/0f1e",
+    "spiffe://x/%41",
+  ];
   for (let i = 0; i < N.spiffeID; i++) {
     const s = mutateString(r, r.pick(ids));
     await t.run("spiffe_id", s, () => spiffeid.fromString(s));
@@ -107,7 +113,14 @@ test("core parsers and config loaders: every malformed input fails with a Servic
     await t.run("jwt", s, () => parseJWT(s));
   }
   for (let i = 0; i < N.pgConnString; i++) {
-    const s = mutateString(r, r.pick(["host=/tmp port=5432 user=wisp dbname=wisp sslmode=disable", "postgres://u:p@h:5432/d?sslmode=require&connect_timeout=3", "dbname='a b' password='x\\'y'"]));
+    const s = mutateString(
+      r,
+      r.pick([
+        "host=/tmp port=5432 user=wisp dbname=wisp sslmode=disable",
+        "postgres://u:p@h:5432/d?sslmode=require&connect_timeout=3",
+        "dbname='a b' password='x\\'y'",
+      ]),
+    );
     await t.run("pg_connection_string", s, () => parsePGConnString(s));
   }
 
@@ -121,13 +134,37 @@ test("core parsers and config loaders: every malformed input fails with a Servic
     const s = mutateString(r, agentConf);
     await t.run("agent_config_hcl", s.length, () => loadAgentConfig({ text: s }));
   }
-  const vocab = ["server", "agent", "plugins", "trust_domain", "bind_port", "server_address", "server_port", "data_dir", "ca_ttl", "agent_ttl", "log_level", "insecure_bootstrap", "KeyManager", "DataStore", "NodeAttestor", "plugin_data", "health_checks", "connection_string", "database_type", "directory"];
+  const vocab = [
+    "server",
+    "agent",
+    "plugins",
+    "trust_domain",
+    "bind_port",
+    "server_address",
+    "server_port",
+    "data_dir",
+    "ca_ttl",
+    "agent_ttl",
+    "log_level",
+    "insecure_bootstrap",
+    "KeyManager",
+    "DataStore",
+    "NodeAttestor",
+    "plugin_data",
+    "health_checks",
+    "connection_string",
+    "database_type",
+    "directory",
+  ];
   const samples = ["example.org", "8081", "1h", "sql", "disk", "postgres", "127.0.0.1:8081", true, 5432, "DEBUG", ["a:1", "b"]];
   for (let i = 0; i < N.jsonConfig; i++) {
     const doc = JSON.stringify(randomJSON(r, vocab, samples, 4));
     const which = r.chance(0.5);
-    await t.run(which ? "server_config_json" : "agent_config_json", doc, () =>
-      which ? loadServerConfig({ text: doc, filename: "s.json" }) : loadAgentConfig({ text: doc, filename: "a.json" }));
+    await t.run(
+      which ? "server_config_json" : "agent_config_json",
+      doc,
+      () => which ? loadServerConfig({ text: doc, filename: "s.json" }) : loadAgentConfig({ text: doc, filename: "a.json" }),
+    );
   }
   await ds.close();
 

@@ -17,7 +17,19 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { test } from "../_uvu.ts";
 import * as assert from "uvu/assert";
-import { H2_GOAWAY, H2_PING, H2_PREFACE, H2_RST_STREAM, H2_SETTINGS, h2ClientStart, h2Frame, h2HeaderFrames, hpackLiterals, RawH2Conn, SECURITY_HEADER } from "../clients/raw_h2.ts";
+import {
+  H2_GOAWAY,
+  H2_PING,
+  H2_PREFACE,
+  H2_RST_STREAM,
+  H2_SETTINGS,
+  h2ClientStart,
+  h2Frame,
+  h2HeaderFrames,
+  hpackLiterals,
+  RawH2Conn,
+  SECURITY_HEADER,
+} from "../clients/raw_h2.ts";
 import { createEntry, deleteEntry } from "../integration/_clients.ts";
 import { type Cluster, joinToken, newCluster, NODE, ROOT, startAgent, startServer, TEST_RUNTIME, waitFor } from "../integration/_harness.ts";
 import { FUZZ_SEED, mutateBytes, mutateString, Rand } from "./_fuzz.ts";
@@ -27,7 +39,9 @@ const RAW_CONNECTIONS = 1_500;
 const CONCURRENCY = 16;
 const DEADLINE_MS = 5_000;
 const ID = "spiffe://example.org/fuzzer";
-const METHODS = ["FetchX509SVID", "FetchX509Bundles", "FetchJWTSVID", "FetchJWTBundles", "ValidateJWTSVID", "FetchWITSVID"].map((m) => `/SpiffeWorkloadAPI/${m}`);
+const METHODS = ["FetchX509SVID", "FetchX509Bundles", "FetchJWTSVID", "FetchJWTBundles", "ValidateJWTSVID", "FetchWITSVID"].map((m) =>
+  `/SpiffeWorkloadAPI/${m}`
+);
 
 let c: Cluster;
 let setupError: unknown;
@@ -79,7 +93,12 @@ const str = (field: number, s: string) => {
   const b = Buffer.from(s);
   return Buffer.concat([Buffer.from([(field << 3) | 2, b.length & 0x7f]), b]);
 };
-const BODIES = [Buffer.alloc(0), str(1, "aud"), Buffer.concat([str(1, "a"), str(1, "b"), str(2, ID)]), Buffer.concat([str(1, "aud"), str(2, "eyJhbGciOiJFUzI1NiJ9.e30.c2ln")])];
+const BODIES = [
+  Buffer.alloc(0),
+  str(1, "aud"),
+  Buffer.concat([str(1, "a"), str(1, "b"), str(2, ID)]),
+  Buffer.concat([str(1, "aud"), str(2, "eyJhbGciOiJFUzI1NiJ9.e30.c2ln")]),
+];
 
 /** A gRPC message frame around `msg`, sometimes with a wrong compressed flag or length prefix. */
 function grpcMessage(r: Rand, msg: Uint8Array): Buffer {
@@ -92,22 +111,38 @@ function grpcMessage(r: Rand, msg: Uint8Array): Buffer {
 /** The header block of one call: mostly valid, sometimes with broken pseudo-headers, names, values or HPACK. */
 function callHeaders(r: Rand): Buffer {
   const path = r.chance(0.85) ? r.pick(METHODS) : mutateString(r, r.pick(METHODS));
-  let h: [string, string][] = [[":method", r.chance(0.92) ? "POST" : r.pick(["GET", "PUT", "", "post"])], [":scheme", "http"], [":path", path], [":authority", "localhost"]];
+  let h: [string, string][] = [[":method", r.chance(0.92) ? "POST" : r.pick(["GET", "PUT", "", "post"])], [":scheme", "http"], [":path", path], [
+    ":authority",
+    "localhost",
+  ]];
   if (r.chance(0.9)) h.push(["content-type", r.chance(0.85) ? "application/grpc" : mutateString(r, "application/grpc+proto")]);
   if (r.chance(0.9)) h.push(["te", "trailers"]);
   if (r.chance(0.85)) h.push([SECURITY_HEADER, r.chance(0.8) ? "true" : r.pick(["false", "TRUE", "", "1", mutateString(r, "true")])]);
-  if (r.chance(0.1)) h.push([r.pick(["grpc-timeout", "grpc-encoding", "grpc-accept-encoding", "x-junk"]), mutateString(r, r.pick(["1S", "100m", "gzip", "identity", "x"]))]);
+  if (r.chance(0.1)) {
+    h.push([r.pick(["grpc-timeout", "grpc-encoding", "grpc-accept-encoding", "x-junk"]), mutateString(r, r.pick(["1S", "100m", "gzip", "identity", "x"]))]);
+  }
   if (r.chance(0.02)) h.push(["x-big", "v".repeat(r.pick([9_000, 20_000, 70_000]))]);
   if (r.chance(0.05)) {
     // Protocol errors nghttp2 must answer with RST_STREAM: pseudo-header after a regular one, missing or repeated
     // pseudo-headers, upper-case names, CR/LF/NUL in values, a connection-specific header.
     switch (r.int(6)) {
-      case 0: h = [...h.slice(4), ...h.slice(0, 4)]; break;
-      case 1: h = h.filter((x) => x[0] !== r.pick([":method", ":path", ":scheme"])); break;
-      case 2: h.push([":path", path]); break;
-      case 3: h.push(["X-Upper", "v"]); break;
-      case 4: h.push(["x-bad", r.pick(["a\r\nb", "a\0b", " lead"])]); break;
-      default: h.push(["connection", "keep-alive"]);
+      case 0:
+        h = [...h.slice(4), ...h.slice(0, 4)];
+        break;
+      case 1:
+        h = h.filter((x) => x[0] !== r.pick([":method", ":path", ":scheme"]));
+        break;
+      case 2:
+        h.push([":path", path]);
+        break;
+      case 3:
+        h.push(["X-Upper", "v"]);
+        break;
+      case 4:
+        h.push(["x-bad", r.pick(["a\r\nb", "a\0b", " lead"])]);
+        break;
+      default:
+        h.push(["connection", "keep-alive"]);
     }
   }
   const block = hpackLiterals(h);
@@ -145,7 +180,10 @@ test(`${CALL_CONNECTIONS} connections of malformed gRPC calls and ${RAW_CONNECTI
   let crash: { how: string; inputs: string[] } | undefined;
   const agent = c.agent!;
   agent.child.once("exit", (code, signal) => {
-    crash = { how: `agent exited (code ${code}, signal ${signal})`, inputs: [...new Set([...inFlight, ...recent])].map((x) => `${x.target}: ${x.conn.hex(6000)}`) };
+    crash = {
+      how: `agent exited (code ${code}, signal ${signal})`,
+      inputs: [...new Set([...inFlight, ...recent])].map((x) => `${x.target}: ${x.conn.hex(6000)}`),
+    };
   });
 
   const steady = new SteadyClient(c.agentSocket);
@@ -161,12 +199,20 @@ test(`${CALL_CONNECTIONS} connections of malformed gRPC calls and ${RAW_CONNECTI
       const t0 = performance.now();
       const from = steady.lines.length;
       const entryID = await createEntry(c, { spiffeID, selector: "unix:uid:0" });
-      await waitFor(`${spiffeID} on the held stream`, async () => (steady.lines.slice(from).some((l) => l.ev === "x509" && l.ids!.includes(spiffeID)) ? true : undefined), 20_000);
+      await waitFor(
+        `${spiffeID} on the held stream`,
+        async () => (steady.lines.slice(from).some((l) => l.ev === "x509" && l.ids!.includes(spiffeID)) ? true : undefined),
+        20_000,
+      );
       const seenMs = performance.now() - t0;
       const t1 = performance.now();
       const from2 = steady.lines.length;
       await deleteEntry(c, entryID);
-      await waitFor(`${spiffeID} gone from the held stream`, async () => (steady.lines.slice(from2).some((l) => l.ev === "x509" && !l.ids!.includes(spiffeID)) ? true : undefined), 20_000);
+      await waitFor(
+        `${spiffeID} gone from the held stream`,
+        async () => (steady.lines.slice(from2).some((l) => l.ev === "x509" && !l.ids!.includes(spiffeID)) ? true : undefined),
+        20_000,
+      );
       changes.push({ id: spiffeID, seenMs, goneMs: performance.now() - t1 });
     }
   })();
@@ -240,15 +286,18 @@ test(`${CALL_CONNECTIONS} connections of malformed gRPC calls and ${RAW_CONNECTI
     const sid = r.chance(0.6) ? 1 + 2 * r.int(4) : r.int(1 << 31);
     const p = (n: number) => Buffer.from(r.bytes(n));
     switch (r.int(14)) {
-      case 0: return { bytes: Buffer.from(r.bytes(r.int(128))), aligned: false };
+      case 0:
+        return { bytes: Buffer.from(r.bytes(r.int(128))), aligned: false };
       case 1: {
         // A frame header announcing far more than follows (up to 16 MiB).
         const head = h2Frame(r.int(10), r.int(256), sid, Buffer.alloc(0));
         head.writeUIntBE(r.pick([16_385, 65_535, 0xffffff, r.int(1 << 24)]), 0, 3);
         return { bytes: Buffer.concat([head, p(r.int(64))]), aligned: false };
       }
-      case 2: return { bytes: h2Frame(0x1, r.int(256) & ~0x4, sid, p(r.int(40))), aligned: true }; // HEADERS without END_HEADERS
-      case 3: return { bytes: h2Frame(0x9, r.int(256), sid, p(r.int(64))), aligned: true }; // CONTINUATION
+      case 2:
+        return { bytes: h2Frame(0x1, r.int(256) & ~0x4, sid, p(r.int(40))), aligned: true }; // HEADERS without END_HEADERS
+      case 3:
+        return { bytes: h2Frame(0x9, r.int(256), sid, p(r.int(64))), aligned: true }; // CONTINUATION
       case 4: {
         const b = Buffer.alloc(6 * (1 + r.int(3)));
         for (let o = 0; o < b.length; o += 6) {
@@ -262,24 +311,58 @@ test(`${CALL_CONNECTIONS} connections of malformed gRPC calls and ${RAW_CONNECTI
         b.writeUInt32BE(r.pick([0, 1, 0x7fffffff, 0xffffffff]), 0);
         return { bytes: h2Frame(0x8, 0, r.chance(0.5) ? 0 : sid, b), aligned: true }; // WINDOW_UPDATE, overflow or zero
       }
-      case 6: return { bytes: Buffer.concat([h2Frame(H2_RST_STREAM, 0, sid, Buffer.from([0, 0, 0, r.int(14)])), h2Frame(H2_GOAWAY, 0, 0, Buffer.concat([Buffer.from([0, 0, 0, r.int(8)]), Buffer.from([0, 0, 0, r.int(14)])]))]), aligned: true };
-      case 7: return { bytes: h2Frame(H2_GOAWAY, 0, r.chance(0.8) ? 0 : sid, p(r.pick([0, 4, 8, 20]))), aligned: true };
-      case 8: return { bytes: h2Frame(0x2, 0, sid, r.chance(0.5) ? Buffer.from([0, 0, 0, sid & 0xff, 16]) : p(r.int(8))), aligned: true }; // PRIORITY, maybe self-dependent
-      case 9: return { bytes: h2Frame(0x5, 0x4, sid, p(r.int(16))), aligned: true }; // PUSH_PROMISE from a client
+      case 6:
+        return {
+          bytes: Buffer.concat([
+            h2Frame(H2_RST_STREAM, 0, sid, Buffer.from([0, 0, 0, r.int(14)])),
+            h2Frame(H2_GOAWAY, 0, 0, Buffer.concat([Buffer.from([0, 0, 0, r.int(8)]), Buffer.from([0, 0, 0, r.int(14)])])),
+          ]),
+          aligned: true,
+        };
+      case 7:
+        return { bytes: h2Frame(H2_GOAWAY, 0, r.chance(0.8) ? 0 : sid, p(r.pick([0, 4, 8, 20]))), aligned: true };
+      case 8:
+        return { bytes: h2Frame(0x2, 0, sid, r.chance(0.5) ? Buffer.from([0, 0, 0, sid & 0xff, 16]) : p(r.int(8))), aligned: true }; // PRIORITY, maybe self-dependent
+      case 9:
+        return { bytes: h2Frame(0x5, 0x4, sid, p(r.int(16))), aligned: true }; // PUSH_PROMISE from a client
       case 10: {
         // A valid call's frames, with bytes flipped.
-        const call = Buffer.concat([h2HeaderFrames(sid | 1, hpackLiterals([[":method", "POST"], [":scheme", "http"], [":path", r.pick(METHODS)], ["content-type", "application/grpc"], [SECURITY_HEADER, "true"]]), false), h2Frame(0x0, 0x1, sid | 1, Buffer.alloc(5))]);
+        const call = Buffer.concat([
+          h2HeaderFrames(
+            sid | 1,
+            hpackLiterals([[":method", "POST"], [":scheme", "http"], [":path", r.pick(METHODS)], ["content-type", "application/grpc"], [
+              SECURITY_HEADER,
+              "true",
+            ]]),
+            false,
+          ),
+          h2Frame(0x0, 0x1, sid | 1, Buffer.alloc(5)),
+        ]);
         return { bytes: Buffer.from(mutateBytes(r, call)), aligned: false };
       }
-      case 11: return { bytes: h2Frame(r.int(256), r.int(256), sid, p(r.int(64))), aligned: true }; // any type, known or not
+      case 11:
+        return { bytes: h2Frame(r.int(256), r.int(256), sid, p(r.int(64))), aligned: true }; // any type, known or not
       case 12: {
         // Many streams opened and reset at once, then a GOAWAY.
         const out: Buffer[] = [];
-        for (let s = 1, n = 2 + r.int(30); n > 0; n--, s += 2) out.push(h2HeaderFrames(s, hpackLiterals([[":method", "POST"], [":scheme", "http"], [":path", METHODS[0]!], ["content-type", "application/grpc"], [SECURITY_HEADER, "true"]]), false), h2Frame(H2_RST_STREAM, 0, s, Buffer.from([0, 0, 0, r.int(14)])));
+        for (let s = 1, n = 2 + r.int(30); n > 0; n--, s += 2) {
+          out.push(
+            h2HeaderFrames(
+              s,
+              hpackLiterals([[":method", "POST"], [":scheme", "http"], [":path", METHODS[0]!], ["content-type", "application/grpc"], [
+                SECURITY_HEADER,
+                "true",
+              ]]),
+              false,
+            ),
+            h2Frame(H2_RST_STREAM, 0, s, Buffer.from([0, 0, 0, r.int(14)])),
+          );
+        }
         out.push(h2Frame(H2_GOAWAY, 0, 0, Buffer.alloc(8)));
         return { bytes: Buffer.concat(out), aligned: true };
       }
-      default: return { bytes: h2Frame(0x0, r.int(256), sid, p(r.int(64))), aligned: true }; // DATA, maybe padded badly
+      default:
+        return { bytes: h2Frame(0x0, r.int(256), sid, p(r.int(64))), aligned: true }; // DATA, maybe padded badly
     }
   }
 
@@ -291,7 +374,9 @@ test(`${CALL_CONNECTIONS} connections of malformed gRPC calls and ${RAW_CONNECTI
     counts.h2_frames++;
     try {
       let aligned = r.chance(0.9);
-      const parts: Buffer[] = [aligned ? (r.chance(0.5) ? h2ClientStart() : Buffer.concat([H2_PREFACE, h2Frame(H2_SETTINGS, 0, 0)])) : Buffer.from(mutateBytes(r, H2_PREFACE))];
+      const parts: Buffer[] = [
+        aligned ? (r.chance(0.5) ? h2ClientStart() : Buffer.concat([H2_PREFACE, h2Frame(H2_SETTINGS, 0, 0)])) : Buffer.from(mutateBytes(r, H2_PREFACE)),
+      ];
       for (let k = 1 + r.int(5); k > 0; k--) {
         const f = randomFrame();
         parts.push(f.bytes);
@@ -345,9 +430,21 @@ test(`${CALL_CONNECTIONS} connections of malformed gRPC calls and ${RAW_CONNECTI
   const bad = [...jwt, ...bundles].filter((l) => !l.ok);
   const total = counts.grpc_calls + counts.h2_frames + counts.abrupt_close;
   const hist = [...outcomes].sort().map(([k, v]) => `${k} ${v}`).join(", ");
-  console.log(`[figure] fuzz_workload (${TEST_RUNTIME} agent, seed ${FUZZ_SEED + 2}): ${total} inputs in ${secs.toFixed(1)} s, all through the agent's real Unix socket (grpc_calls ${counts.grpc_calls}, h2_frames ${counts.h2_frames}, abrupt_close ${counts.abrupt_close}), 0 in-process; hangs ${failures.filter((f) => f.problem.includes("within") || f.problem.includes("still open")).length}, crashes ${crash ? 1 : 0}`);
+  console.log(
+    `[figure] fuzz_workload (${TEST_RUNTIME} agent, seed ${FUZZ_SEED + 2}): ${total} inputs in ${
+      secs.toFixed(1)
+    } s, all through the agent's real Unix socket (grpc_calls ${counts.grpc_calls}, h2_frames ${counts.h2_frames}, abrupt_close ${counts.abrupt_close}), 0 in-process; hangs ${
+      failures.filter((f) => f.problem.includes("within") || f.problem.includes("still open")).length
+    }, crashes ${crash ? 1 : 0}`,
+  );
   console.log(`[figure] fuzz_workload outcomes: ${hist}`);
-  console.log(`[figure] fuzz_workload well-behaved client during the fuzz: ${jwt.length} FetchJWTSVID and ${bundles.length} FetchX509Bundles calls (${bad.length} failed, slowest ${Math.max(0, ...[...jwt, ...bundles].map((l) => l.ms ?? 0))} ms); held stream: ${updates.length} updates, ${serials.size} distinct SVIDs of ${ID} (rotations), ${changes.length} entry changes seen (create→seen max ${Math.max(0, ...changes.map((x) => x.seenMs)).toFixed(0)} ms, delete→gone max ${Math.max(0, ...changes.map((x) => x.goneMs)).toFixed(0)} ms)`);
+  console.log(
+    `[figure] fuzz_workload well-behaved client during the fuzz: ${jwt.length} FetchJWTSVID and ${bundles.length} FetchX509Bundles calls (${bad.length} failed, slowest ${
+      Math.max(0, ...[...jwt, ...bundles].map((l) => l.ms ?? 0))
+    } ms); held stream: ${updates.length} updates, ${serials.size} distinct SVIDs of ${ID} (rotations), ${changes.length} entry changes seen (create→seen max ${
+      Math.max(0, ...changes.map((x) => x.seenMs)).toFixed(0)
+    } ms, delete→gone max ${Math.max(0, ...changes.map((x) => x.goneMs)).toFixed(0)} ms)`,
+  );
 
   if (crash) assert.unreachable(`${crash.how}; inputs in flight:\n${crash.inputs.join("\n")}\n${agent.output.slice(-1500)}`);
   assert.equal(failures, []);

@@ -85,7 +85,11 @@ test("no join token, private key or JWT in any log line of the server, the agent
     const withoutAgentID = l.replaceAll(`spire/agent/join_token/${usedToken}`, "spire/agent/join_token/<id>");
     if (withoutAgentID.includes(usedToken)) found.push(`the used join token outside the agent ID: ${l.slice(0, 160)}`);
   }
-  console.log(`[figure] security: ${lines.length} DEBUG log lines (server, agent, CLI) searched for ${Object.keys(secrets).length + 3} secret patterns: ${found.length} found`);
+  console.log(
+    `[figure] security: ${lines.length} DEBUG log lines (server, agent, CLI) searched for ${
+      Object.keys(secrets).length + 3
+    } secret patterns: ${found.length} found`,
+  );
   assert.equal(found, []);
 });
 
@@ -93,12 +97,19 @@ test("an evicted agent loses its sync stream, is refused as not attested, and (j
   const agentID = `spiffe://example.org/spire/agent/join_token/${usedToken}`;
   const r = await wispServer(["agent", "evict", "-socketPath", c.serverSocket, "-spiffeID", agentID]);
   assert.is(r.code, 0, r.stderr);
-  await waitFor("the server closes the stream", async () => (/msg="Closing sync stream of an agent that is no longer attested"/.test(c.server!.output) ? true : undefined), 10_000);
+  await waitFor(
+    "the server closes the stream",
+    async () => (/msg="Closing sync stream of an agent that is no longer attested"/.test(c.server!.output) ? true : undefined),
+    10_000,
+  );
   await waitFor("the agent is refused", async () => (c.agent!.output.includes(`agent \\"${agentID}\\" is not attested`) ? true : undefined), 15_000);
   // SPIRE's agent: AGENT_NOT_ATTESTED means re-attest, which a join-token agent cannot do, so it forgets its SVID and stops.
   assert.is(await c.agent!.waitExit(), 1);
   assert.match(c.agent!.output, /level=error msg="Agent needs to re-attest: removing SVID and shutting down"/);
-  assert.match(c.agent!.output, /Error: attestation method is not re-attestable: agent "spiffe:\/\/example.org\/spire\/agent\/join_token\/[^"]+" is not attested/);
+  assert.match(
+    c.agent!.output,
+    /Error: attestation method is not re-attestable: agent "spiffe:\/\/example.org\/spire\/agent\/join_token\/[^"]+" is not attested/,
+  );
   const list = await wispServer(["agent", "list", "-socketPath", c.serverSocket, "-output", "json"]);
   assert.equal((JSON.parse(list.stdout) as { agents: unknown[] }).agents, []);
 });

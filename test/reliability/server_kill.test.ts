@@ -76,7 +76,10 @@ test(`${RUNS} kill -9 during CA rotations and entry writes: nothing acknowledged
     for (const id of ackedCAs) assert.ok(rootIDs.has(id), `run ${run}: acknowledged CA ${id} missing from the bundle`);
     const active = await activeAuthority(c.port);
     assert.ok(rootIDs.has(active), `run ${run}: active CA ${active} is not in the bundle`);
-    assert.ok(active === lastAckedCA || !ackedCAs.has(active) || lastAckedCA === "", `run ${run}: active CA ${active} is older than the last acknowledged ${lastAckedCA}`);
+    assert.ok(
+      active === lastAckedCA || !ackedCAs.has(active) || lastAckedCA === "",
+      `run ${run}: active CA ${active} is older than the last acknowledged ${lastAckedCA}`,
+    );
     const entries = (await admin.call<{ entries: EntryJSON[] }>("GET", "/entry/v1/entries")).body.entries;
     for (const e of entries) {
       assert.is(e.selectors.length, 2, `run ${run}: entry ${e.id} has ${e.selectors.length} selectors`);
@@ -84,7 +87,10 @@ test(`${RUNS} kill -9 during CA rotations and entry writes: nothing acknowledged
     }
     const ids = new Set(entries.map((e) => e.id));
     for (const [id, path] of acked) assert.ok(ids.has(id), `run ${run}: acknowledged entry ${path} lost`);
-    assert.ok(entries.length >= acked.size && entries.length <= acked.size + inFlightTotal, `run ${run}: ${entries.length} entries, ${acked.size} acknowledged, ${inFlightTotal} in flight`);
+    assert.ok(
+      entries.length >= acked.size && entries.length <= acked.size + inFlightTotal,
+      `run ${run}: ${entries.length} entries, ${acked.size} acknowledged, ${inFlightTotal} in flight`,
+    );
     // Entries that were in flight at a kill and did land are now facts too.
     for (const e of entries) acked.set(e.id, e.spiffe_id.path);
     inFlightTotal = 0;
@@ -117,7 +123,11 @@ test(`${RUNS} kill -9 during CA rotations and entry writes: nothing acknowledged
         const n = ++entrySeq;
         inFlightTotal++;
         const r = await admin.call<{ results: { status: { status: string }; entry?: EntryJSON }[] }>("POST", "/entry/v1/entries", {
-          entries: [{ spiffe_id: `spiffe://example.org/w/${n}`, parent_id: "spiffe://example.org/node", selectors: [{ type: "unix", value: `uid:${n}` }, { type: "unix", value: "gid:0" }] }],
+          entries: [{
+            spiffe_id: `spiffe://example.org/w/${n}`,
+            parent_id: "spiffe://example.org/node",
+            selectors: [{ type: "unix", value: `uid:${n}` }, { type: "unix", value: "gid:0" }],
+          }],
         }).catch(() => undefined);
         const e = r?.body.results[0]?.entry;
         if (e && !stop) {
@@ -137,7 +147,9 @@ test(`${RUNS} kill -9 during CA rotations and entry writes: nothing acknowledged
   const median = recoverMs.sort((a, b) => a - b)[Math.floor(recoverMs.length / 2)]!;
   console.log(
     `[figure] server_kill: ${RUNS} kill -9 (${killsDuringRotation} with a CA rotation request in flight), ${acked.size} entries acknowledged, ` +
-      `${ackedCAs.size} CAs, lost 0, half-written 0; restart to healthy median ${median.toFixed(0)} ms, max ${Math.max(...recoverMs).toFixed(0)} ms (seed ${SEED})`,
+      `${ackedCAs.size} CAs, lost 0, half-written 0; restart to healthy median ${median.toFixed(0)} ms, max ${
+        Math.max(...recoverMs).toFixed(0)
+      } ms (seed ${SEED})`,
   );
 });
 

@@ -12,8 +12,8 @@ import { join } from "node:path";
 import { test } from "../_uvu.ts";
 import * as assert from "uvu/assert";
 import { rssKiB } from "../integration/_clients.ts";
-import { type Cluster, joinToken, NODE as NODE_BIN, newCluster, ROOT, startAgent, startServer, waitFor } from "../integration/_harness.ts";
-import { adminHTTP, type AdminHTTP } from "./_admin.ts";
+import { type Cluster, joinToken, newCluster, NODE as NODE_BIN, ROOT, startAgent, startServer, waitFor } from "../integration/_harness.ts";
+import { type AdminHTTP, adminHTTP } from "./_admin.ts";
 
 const FULL = process.env.WISP_SOAK_FULL === "1";
 const SVID_ROTATIONS = FULL ? 1000 : 400;
@@ -117,7 +117,7 @@ class Stream {
         this.maxLateMs = Math.max(this.maxLateMs, s.lateMs);
       }
       let seen = this.serials.get(s.id);
-      if (!seen) this.serials.set(s.id, (seen = new Set()));
+      if (!seen) this.serials.set(s.id, seen = new Set());
       if (!seen.has(s.serial)) this.issuer.set(s.id, s.aki);
       seen.add(s.serial);
     }
@@ -185,7 +185,9 @@ test(`soak: ${SVID_ROTATIONS} SVID rotations and ${CA_ROTATIONS} CA rotations un
     })();
     let died = "";
     const sampler = setInterval(() => {
-      for (const p of [c.server!, c.agent!]) if (p.exited) died ||= `a wisp process exited (${p.child.exitCode ?? p.child.signalCode}): ${p.output.slice(-3000)}`;
+      for (const p of [c.server!, c.agent!]) {
+        if (p.exited) died ||= `a wisp process exited (${p.child.exitCode ?? p.child.signalCode}): ${p.output.slice(-3000)}`;
+      }
       if (!died) samples.push(sample());
     }, 1000);
     try {
@@ -202,12 +204,17 @@ test(`soak: ${SVID_ROTATIONS} SVID rotations and ${CA_ROTATIONS} CA rotations un
     }
     // The last CA reaches every stream, and every entry's next SVID is signed by it.
     const last = caIDs.at(-1)!;
-    await waitFor("every stream on the last CA", async () =>
-      streams.every((s) => s.roots.has(last) && [...s.issuer.values()].every((a) => a === last)) ? true : undefined, 20_000)
+    await waitFor(
+      "every stream on the last CA",
+      async () => streams.every((s) => s.roots.has(last) && [...s.issuer.values()].every((a) => a === last)) ? true : undefined,
+      20_000,
+    )
       .catch((err: Error) => {
         const where = streams.map((s, i) => {
           const issuers = [...s.issuer.values()];
-          return `stream ${i}: ${s.messages} messages, has the last CA ${s.roots.has(last)}, SVIDs by it ${issuers.filter((a) => a === last).length}/${issuers.length}, ` +
+          return `stream ${i}: ${s.messages} messages, has the last CA ${s.roots.has(last)}, SVIDs by it ${
+            issuers.filter((a) => a === last).length
+          }/${issuers.length}, ` +
             `by earlier CAs of this run ${issuers.filter((a) => a !== last && caIDs.includes(a)).length}`;
         });
         throw new Error(`${err.message}; ${where.join("; ")}`);
@@ -221,7 +228,11 @@ test(`soak: ${SVID_ROTATIONS} SVID rotations and ${CA_ROTATIONS} CA rotations un
       if (s.errors.length > 0) {
         const held = (c.agent!.output.match(/Serving a workload SVID whose CA is not in the trust bundle yet/g) ?? []).length;
         const issuers = s.errors.map((e) => /issuer (\w+)/.exec(e)?.[1] ?? "").map((a) => caIDs.indexOf(a));
-        console.log(`stream ${i}: ${s.errors.length} bad; agent hold-timeout warnings ${held}; issuer index in caIDs ${JSON.stringify(issuers.slice(0, 20))} of ${caIDs.length}; ${s.errors.slice(0, 3).join(" | ")}`);
+        console.log(
+          `stream ${i}: ${s.errors.length} bad; agent hold-timeout warnings ${held}; issuer index in caIDs ${
+            JSON.stringify(issuers.slice(0, 20))
+          } of ${caIDs.length}; ${s.errors.slice(0, 3).join(" | ")}`,
+        );
       }
       assert.equal(s.errors.slice(0, 5), [], `stream ${i}: ${s.errors.length} bad updates`);
       for (const [id, set] of all) {
@@ -236,16 +247,24 @@ test(`soak: ${SVID_ROTATIONS} SVID rotations and ${CA_ROTATIONS} CA rotations un
     const peak = (k: "server" | "agent", f: "rss" | "fds") => Math.max(...samples.map((x) => x[k][f]));
     const secs = ((performance.now() - started) / 1000).toFixed(0);
     console.log(
-      `[figure] soak_rotation${FULL ? " (full)" : ""}: ${rotations()} workload SVID rotations over ${STREAMS * ENTRIES_PER} entries (x509_svid_ttl ${SVID_TTL}s), ` +
-        `${caIDs.length} CA rotations, ${STREAMS} workload streams (one process and uid each, ${ENTRIES_PER} entries each) open throughout, ${streams.reduce((n, s) => n + s.messages, 0)} messages checked, in ${secs} s`,
+      `[figure] soak_rotation${FULL ? " (full)" : ""}: ${rotations()} workload SVID rotations over ${
+        STREAMS * ENTRIES_PER
+      } entries (x509_svid_ttl ${SVID_TTL}s), ` +
+        `${caIDs.length} CA rotations, ${STREAMS} workload streams (one process and uid each, ${ENTRIES_PER} entries each) open throughout, ${
+          streams.reduce((n, s) => n + s.messages, 0)
+        } messages checked, in ${secs} s`,
     );
     console.log(
       `[figure] soak_rotation: streams ended 0, SVIDs missed 0, CAs missed 0, updates failing verification against their own bundle 0; ` +
-        `SVIDs already past notAfter when their message arrived: ${streams.reduce((n, s) => n + s.expiredOnArrival, 0)} (at most ${Math.max(...streams.map((s) => s.maxLateMs))} ms late)`,
+        `SVIDs already past notAfter when their message arrived: ${streams.reduce((n, s) => n + s.expiredOnArrival, 0)} (at most ${
+          Math.max(...streams.map((s) => s.maxLateMs))
+        } ms late)`,
     );
     for (const k of ["server", "agent"] as const) {
       console.log(
-        `[figure] soak_rotation: ${k} RSS start ${(start[k].rss / 1024).toFixed(0)} MB, end ${(end[k].rss / 1024).toFixed(0)} MB, peak ${(peak(k, "rss") / 1024).toFixed(0)} MB; ` +
+        `[figure] soak_rotation: ${k} RSS start ${(start[k].rss / 1024).toFixed(0)} MB, end ${(end[k].rss / 1024).toFixed(0)} MB, peak ${
+          (peak(k, "rss") / 1024).toFixed(0)
+        } MB; ` +
           `open fds start ${start[k].fds}, end ${end[k].fds}, peak ${peak(k, "fds")}`,
       );
       // Generous bounds: a leak of one handle or a few KB per rotation would cross them in the full run.

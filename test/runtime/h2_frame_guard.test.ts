@@ -5,7 +5,7 @@
  */
 import { test } from "../_uvu.ts";
 import * as assert from "uvu/assert";
-import { grpcRequestFrames, H2_PREFACE, h2Frame, H2_GOAWAY, H2_SETTINGS } from "../clients/raw_h2.ts";
+import { grpcRequestFrames, H2_GOAWAY, H2_PREFACE, H2_SETTINGS, h2Frame } from "../clients/raw_h2.ts";
 import { FUZZ_SEED, mutateBytes, Rand } from "../reliability/_fuzz.ts";
 import { H2FrameGuard, MAX_FRAME_SIZE } from "../../src/runtime/node/h2_frame_guard.ts";
 
@@ -74,16 +74,28 @@ test("check() refuses input that breaks the protocol, naming the rule", () => {
   const cases: [string, Buffer, RegExp][] = [
     ["random bytes", Buffer.from("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), /^invalid connection preface$/],
     ["no SETTINGS first", Buffer.concat([H2_PREFACE, ping()]), /^connection preface is not followed by a SETTINGS frame$/],
-    ["frame too long", Buffer.concat([START, h2Frame(0x0, 0, 1, Buffer.alloc(MAX_FRAME_SIZE + 1))]), /^frame of 16385 bytes exceeds SETTINGS_MAX_FRAME_SIZE 16384$/],
+    [
+      "frame too long",
+      Buffer.concat([START, h2Frame(0x0, 0, 1, Buffer.alloc(MAX_FRAME_SIZE + 1))]),
+      /^frame of 16385 bytes exceeds SETTINGS_MAX_FRAME_SIZE 16384$/,
+    ],
     ["HEADERS on an even stream", Buffer.concat([START, grpcRequestFrames(2, FETCH)]), /^HEADERS on stream 2: client streams are odd and nonzero$/],
     ["DATA on an idle stream", Buffer.concat([START, h2Frame(0x0, 1, 5, Buffer.alloc(5))]), /^DATA on stream 5 that the client never opened$/],
     ["RST_STREAM on an idle stream", Buffer.concat([START, rst(7)]), /^RST_STREAM on stream 7 that the client never opened$/],
-    ["RST_STREAM of 5 bytes", Buffer.concat([START, grpcRequestFrames(1, FETCH), h2Frame(0x3, 0, 1, Buffer.alloc(5))]), /^RST_STREAM frame of 5 bytes \(must be 4\)$/],
+    [
+      "RST_STREAM of 5 bytes",
+      Buffer.concat([START, grpcRequestFrames(1, FETCH), h2Frame(0x3, 0, 1, Buffer.alloc(5))]),
+      /^RST_STREAM frame of 5 bytes \(must be 4\)$/,
+    ],
     ["PING of 7 bytes", Buffer.concat([START, h2Frame(0x6, 0, 0, Buffer.alloc(7))]), /^PING frame of 7 bytes \(must be 8\)$/],
     ["GOAWAY on a stream", Buffer.concat([START, h2Frame(H2_GOAWAY, 0, 1, Buffer.alloc(8))]), /^GOAWAY on stream 1$/],
     ["short GOAWAY", Buffer.concat([START, h2Frame(H2_GOAWAY, 0, 0, Buffer.alloc(4))]), /^GOAWAY frame of 4 bytes \(must be at least 8\)$/],
     ["PUSH_PROMISE", Buffer.concat([START, h2Frame(0x5, 4, 1, Buffer.alloc(4))]), /^PUSH_PROMISE from a client$/],
-    ["SETTINGS of 7 bytes", Buffer.concat([H2_PREFACE, h2Frame(H2_SETTINGS, 0, 0, Buffer.alloc(7))]), /^SETTINGS frame of 7 bytes \(must be a multiple of 6\)$/],
+    [
+      "SETTINGS of 7 bytes",
+      Buffer.concat([H2_PREFACE, h2Frame(H2_SETTINGS, 0, 0, Buffer.alloc(7))]),
+      /^SETTINGS frame of 7 bytes \(must be a multiple of 6\)$/,
+    ],
     ["SETTINGS_ENABLE_PUSH 2", Buffer.concat([H2_PREFACE, settings([[2, 2]])]), /^SETTINGS_ENABLE_PUSH of 2$/],
     ["SETTINGS_MAX_FRAME_SIZE too small", Buffer.concat([H2_PREFACE, settings([[5, 100]])]), /^SETTINGS_MAX_FRAME_SIZE of 100$/],
     ["CONTINUATION out of place", Buffer.concat([START, h2Frame(0x9, 4, 1, Buffer.alloc(3))]), /^CONTINUATION without an open header block$/],
@@ -104,15 +116,24 @@ test("check() gives the same verdict and output however the bytes are chunked (f
   let refused = 0;
   const frame = (): Buffer => {
     switch (r.int(9)) {
-      case 0: return grpcRequestFrames(1 + 2 * r.int(6), FETCH);
-      case 1: return rst(1 + 2 * r.int(6));
-      case 2: return goaway(r.int(9), r.int(3));
-      case 3: return ping();
-      case 4: return settings(r.chance(0.8) ? [[4, 65535]] : [[r.int(9), r.int(1 << 30) * 4]]);
-      case 5: return h2Frame(0x8, 0, r.int(6), Buffer.from([0, 0, r.int(3), 1]));
-      case 6: return h2Frame(r.int(12), r.int(256), r.int(9), Buffer.from(r.bytes(r.int(24))));
-      case 7: return Buffer.from(mutateBytes(r, grpcRequestFrames(1, FETCH)));
-      default: return h2Frame(0x0, r.int(2), 1 + 2 * r.int(4), Buffer.alloc(r.int(30)));
+      case 0:
+        return grpcRequestFrames(1 + 2 * r.int(6), FETCH);
+      case 1:
+        return rst(1 + 2 * r.int(6));
+      case 2:
+        return goaway(r.int(9), r.int(3));
+      case 3:
+        return ping();
+      case 4:
+        return settings(r.chance(0.8) ? [[4, 65535]] : [[r.int(9), r.int(1 << 30) * 4]]);
+      case 5:
+        return h2Frame(0x8, 0, r.int(6), Buffer.from([0, 0, r.int(3), 1]));
+      case 6:
+        return h2Frame(r.int(12), r.int(256), r.int(9), Buffer.from(r.bytes(r.int(24))));
+      case 7:
+        return Buffer.from(mutateBytes(r, grpcRequestFrames(1, FETCH)));
+      default:
+        return h2Frame(0x0, r.int(2), 1 + 2 * r.int(4), Buffer.alloc(r.int(30)));
     }
   };
   const failures: string[] = [];
@@ -125,9 +146,13 @@ test("check() gives the same verdict and output however the bytes are chunked (f
     if (whole.refused) refused++;
     // A refused connection forwards a prefix of what it would have forwarded whole; a passed one exactly the same.
     const same = whole.refused === chunked.refused && (whole.refused !== undefined ? true : whole.out.equals(chunked.out));
-    if (!same && failures.length < 5) failures.push(`${bytes.toString("hex")}: whole ${JSON.stringify(whole.refused)} chunked ${JSON.stringify(chunked.refused)}`);
+    if (!same && failures.length < 5) {
+      failures.push(`${bytes.toString("hex")}: whole ${JSON.stringify(whole.refused)} chunked ${JSON.stringify(chunked.refused)}`);
+    }
   }
-  console.log(`[figure] h2_frame_guard: ${INPUTS} frame sequences in-process (each whole and re-chunked at random), ${refused} refused; differences ${failures.length}`);
+  console.log(
+    `[figure] h2_frame_guard: ${INPUTS} frame sequences in-process (each whole and re-chunked at random), ${refused} refused; differences ${failures.length}`,
+  );
   assert.equal(failures, []);
 });
 

@@ -42,7 +42,7 @@ const FIXTURE = {
     'export * from "../runtime/node/n.ts";',
     "const s = \"import x from 'node:os'; Deno.env; console.log(1)\";",
     "const t = `console ${Deno.pid} ${`Deno.x`}`;",
-    "const r = /\"Deno./g;",
+    'const r = /"Deno./g;',
     "console.log(r, s, t, readFileSync, A as S);",
     'const m = await import("../server/s.ts");',
     'export const p = await import("fs/promises");',
@@ -104,7 +104,7 @@ test("checkFile() reads export-from, side-effect and type-only specifiers and ig
     'import "node:process";',
     "const notImport = 'export * from \"../server/x.ts\"';",
     'const o = { import: "../server/y.ts" };',
-    "const d = a / 2; const e = `${d / 2}`; // \"",
+    'const d = a / 2; const e = `${d / 2}`; // "',
     'import { c } from "../server/c.ts";',
   ].join("\n");
   assert.equal(checkFile("src/core/x.ts", src).map((v) => `${v.line}: ${v.message}`), [

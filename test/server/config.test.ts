@@ -141,7 +141,9 @@ plugins {
 test("buildServerConfig() adds configured node attestors beside join_token and checks their plugin_data", () => {
   const c = buildServerConfig({
     server: { trust_domain: "example.org" },
-    plugins: { NodeAttestor: [{ name: "join_token", plugin_data: {} }, { name: "x509pop", plugin_data: { ca_bundle_path: "/etc/edge-ca.pem", max_intermediates: 2 } }] },
+    plugins: {
+      NodeAttestor: [{ name: "join_token", plugin_data: {} }, { name: "x509pop", plugin_data: { ca_bundle_path: "/etc/edge-ca.pem", max_intermediates: 2 } }],
+    },
   });
   assert.equal(c.nodeAttestors.map((n) => n.name), ["join_token", "x509pop"]);
   assert.is(c.nodeAttestors[1]!.name === "x509pop" && c.nodeAttestors[1]!.maxIntermediates, 2);
@@ -156,7 +158,7 @@ test("buildServerConfig() adds configured node attestors beside join_token and c
   }
   assert.ok(err, "expected a ConfigError");
   assert.equal(err.issues, [
-    "unknown NodeAttestor plugin \"tpm_devid\" (supported: join_token, x509pop, aws_iid)",
+    'unknown NodeAttestor plugin "tpm_devid" (supported: join_token, x509pop, aws_iid)',
     "plugins.NodeAttestor.x509pop.plugin_data: one of ca_bundle_path or ca_bundle_paths must be configured",
     'unknown configuration key "plugins.NodeAttestor.x509pop.plugin_data.svid_prefix"',
   ]);
@@ -391,7 +393,10 @@ test("buildServerConfig() reads aws_kms static credentials and a key identifier 
   const c = buildServerConfig({
     server: { trust_domain: "example.org" },
     plugins: {
-      KeyManager: [{ name: "aws_kms", plugin_data: { region: "eu-west-1", access_key_id: "AKID", secret_access_key: "SECRET", key_identifier_value: "server-a/1" } }],
+      KeyManager: [{
+        name: "aws_kms",
+        plugin_data: { region: "eu-west-1", access_key_id: "AKID", secret_access_key: "SECRET", key_identifier_value: "server-a/1" },
+      }],
     },
   });
   assert.equal(c.keyManager, { name: "aws_kms", region: "eu-west-1", accessKeyId: "AKID", secretAccessKey: "SECRET", keyIdentifierValue: "server-a/1" });
@@ -402,7 +407,12 @@ test("buildServerConfig() defaults the aws_kms server ID file into data_dir, as 
     server: { trust_domain: "example.org", data_dir: "/var/lib/wisp" },
     plugins: { KeyManager: [{ name: "aws_kms", plugin_data: { region: "us-east-1", key_policy_file: "/etc/spire/kms-key-policy.json" } }] },
   });
-  assert.equal(c.keyManager, { name: "aws_kms", region: "us-east-1", keyIdentifierFile: "/var/lib/wisp/aws_kms_server_id", keyPolicyFile: "/etc/spire/kms-key-policy.json" });
+  assert.equal(c.keyManager, {
+    name: "aws_kms",
+    region: "us-east-1",
+    keyIdentifierFile: "/var/lib/wisp/aws_kms_server_id",
+    keyPolicyFile: "/etc/spire/kms-key-policy.json",
+  });
 });
 
 test("buildServerConfig() reports every aws_kms problem with SPIRE's messages", () => {

@@ -30,22 +30,34 @@ test("health_checks inside the server block still works (wisp's earlier placemen
 });
 
 test("health_checks in both places is an error naming both", () => {
-  assert.equal(issues(`${SERVER} health_checks { listener_enabled = true } }
-health_checks { listener_enabled = true }`), [
-    `health_checks is set both at the top level and in server.health_checks; keep only the top-level block (SPIRE's placement)`,
-  ]);
+  assert.equal(
+    issues(`${SERVER} health_checks { listener_enabled = true } }
+health_checks { listener_enabled = true }`),
+    [
+      `health_checks is set both at the top level and in server.health_checks; keep only the top-level block (SPIRE's placement)`,
+    ],
+  );
 });
 
 test("health_checks at the top level reports its unknown keys", () => {
-  assert.equal(issues(`${SERVER} }
-health_checks { listener_enabled = true bind_prot = 1 }`), [`unknown configuration key "health_checks.bind_prot"`]);
+  assert.equal(
+    issues(`${SERVER} }
+health_checks { listener_enabled = true bind_prot = 1 }`),
+    [`unknown configuration key "health_checks.bind_prot"`],
+  );
 });
 
 test("telemetry.Prometheus sets the metrics listener; host defaults to localhost", () => {
-  assert.equal(load(`${SERVER} }
-telemetry { Prometheus { host = "0.0.0.0" port = 9988 } }`).telemetry, { prometheus: { host: "0.0.0.0", port: 9988 } });
-  assert.equal(load(`${SERVER} }
-telemetry { Prometheus { port = 9988 } }`).telemetry, { prometheus: { host: "localhost", port: 9988 } });
+  assert.equal(
+    load(`${SERVER} }
+telemetry { Prometheus { host = "0.0.0.0" port = 9988 } }`).telemetry,
+    { prometheus: { host: "0.0.0.0", port: 9988 } },
+  );
+  assert.equal(
+    load(`${SERVER} }
+telemetry { Prometheus { port = 9988 } }`).telemetry,
+    { prometheus: { host: "localhost", port: 9988 } },
+  );
   assert.equal(load(`${SERVER} }`).telemetry, {});
 });
 

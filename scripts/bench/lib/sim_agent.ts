@@ -30,7 +30,12 @@ export class SimAgent {
 
   constructor(o: SimAgentOptions) {
     this.#roots = o.roots;
-    this.client = new ServerClient({ connector: nodeServerConnector, address: "127.0.0.1", port: o.port, trustDomain: spiffeid.trustDomainFromString(o.trustDomain) });
+    this.client = new ServerClient({
+      connector: nodeServerConnector,
+      address: "127.0.0.1",
+      port: o.port,
+      trustDomain: spiffeid.trustDomainFromString(o.trustDomain),
+    });
     this.client.setCredentials(o.roots);
   }
 

@@ -1,6 +1,6 @@
 /** `wisp-agent api fetch jwt` (alias `fetch jwt`): a JWT-SVID and the JWT bundles, printed as spire-agent does. @module */
 import { create, fromBinary, toBinary, toJson } from "@bufbuild/protobuf";
-import { defineCommand, type Command } from "../../core/cli/command.ts";
+import { type Command, defineCommand } from "../../core/cli/command.ts";
 import { OUTPUT_FLAG } from "../../core/cli/printer.ts";
 import { InvalidArgumentError } from "../../core/errors.ts";
 import type { WorkloadDialer } from "../../core/ports/workload_client.ts";

@@ -1,6 +1,6 @@
 /** `wisp-agent api fetch x509` (alias `fetch x509`, `fetch`): SPIRE's output and `-write` files. @module */
-import { fromBinary, toBinary, create } from "@bufbuild/protobuf";
-import { defineCommand, type Command } from "../../core/cli/command.ts";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { type Command, defineCommand } from "../../core/cli/command.ts";
 import { OUTPUT_FLAG } from "../../core/cli/printer.ts";
 import { toBase64 } from "../../core/encoding.ts";
 import { DeadlineExceededError } from "./deadline.ts";
@@ -48,7 +48,12 @@ export function fetchX509Command(deps: FetchDeps): Command {
     flags: [
       API_SOCKET_FLAG,
       TIMEOUT_FLAG,
-      { name: "write", kind: "string", usage: "Write SVID data to the specified path (optional; only available for pretty output format)", placeholder: "string" },
+      {
+        name: "write",
+        kind: "string",
+        usage: "Write SVID data to the specified path (optional; only available for pretty output format)",
+        placeholder: "string",
+      },
       { name: "silent", kind: "bool", usage: "Suppress stdout" },
       OUTPUT_FLAG,
     ] as const,

@@ -1,6 +1,6 @@
 /** `wisp-agent healthcheck`: grpc.health.v1 Check on the Workload API socket, as spire-agent does. @module */
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { defineCommand, type Command } from "../../core/cli/command.ts";
+import { type Command, defineCommand } from "../../core/cli/command.ts";
 import { formatError } from "../../core/errors.ts";
 import type { WorkloadDialer } from "../../core/ports/workload_client.ts";
 import { HEALTH_CHECK } from "../workload/codec.ts";
@@ -11,12 +11,19 @@ export function healthcheckCommand(dial: WorkloadDialer): Command {
   return defineCommand({
     name: "healthcheck",
     synopsis: "Determines agent health status",
-    flags: [API_SOCKET_FLAG, { name: "shallow", kind: "bool", usage: "Perform a less stringent health check" }, { name: "verbose", kind: "bool", usage: "Print verbose information" }] as const,
+    flags: [API_SOCKET_FLAG, { name: "shallow", kind: "bool", usage: "Perform a less stringent health check" }, {
+      name: "verbose",
+      kind: "bool",
+      usage: "Print verbose information",
+    }] as const,
     examples: ["healthcheck", "healthcheck -socketPath /tmp/wisp-agent/public/api.sock"],
     async run(ctx, { values: v }) {
       const conn = dial(socketAddress(v.socketPath, ctx.env));
       try {
-        const res = fromBinary(HealthCheckResponseSchema, await conn.unary(HEALTH_CHECK, toBinary(HealthCheckRequestSchema, create(HealthCheckRequestSchema)), {}, 5000));
+        const res = fromBinary(
+          HealthCheckResponseSchema,
+          await conn.unary(HEALTH_CHECK, toBinary(HealthCheckRequestSchema, create(HealthCheckRequestSchema)), {}, 5000),
+        );
         if (res.status !== HealthCheckResponse_ServingStatus.SERVING) {
           ctx.env.stderr("Agent is unhealthy: agent is not serving\n");
           return 1;

@@ -1,5 +1,5 @@
 /** `wisp-agent run`: load and validate the config, attest, sync and serve the Workload API until a signal. @module */
-import { defineCommand, type Command } from "../../core/cli/command.ts";
+import { type Command, defineCommand } from "../../core/cli/command.ts";
 import { ConfigStatus } from "../../core/config/mod.ts";
 import { formatError } from "../../core/errors.ts";
 import type { Logger } from "../../core/log/logger.ts";

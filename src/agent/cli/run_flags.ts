@@ -17,7 +17,11 @@ export const AGENT_RUN_FLAGS = [
   { name: "trustBundle", kind: "string", usage: "Path to the SPIRE server CA bundle" },
   { name: "trustBundleUrl", kind: "string", usage: "URL to download the SPIRE server CA bundle" },
   { name: "trustBundleFormat", kind: "string", usage: `Format of the bootstrap trust bundle, "pem" or "spiffe"` },
-  { name: "allowUnauthenticatedVerifiers", kind: "bool", usage: "If true, the agent permits the retrieval of X509 certificate bundles by unregistered clients" },
+  {
+    name: "allowUnauthenticatedVerifiers",
+    kind: "bool",
+    usage: "If true, the agent permits the retrieval of X509 certificate bundles by unregistered clients",
+  },
   { name: "dataDir", kind: "string", usage: "A directory the agent can use for its runtime data" },
   { name: "socketPath", kind: "string", usage: "Path to bind the SPIRE Agent API socket to" },
   { name: "logLevel", kind: "string", usage: "'debug', 'info', 'warn', or 'error'" },
@@ -28,8 +32,21 @@ export const AGENT_RUN_FLAGS = [
 ] as const;
 
 const OVERRIDES = [
-  "serverAddress", "serverPort", "trustDomain", "joinToken", "joinTokenFile", "trustBundle", "trustBundleUrl", "trustBundleFormat",
-  "allowUnauthenticatedVerifiers", "dataDir", "socketPath", "logLevel", "logFormat", "logFile", "insecureBootstrap",
+  "serverAddress",
+  "serverPort",
+  "trustDomain",
+  "joinToken",
+  "joinTokenFile",
+  "trustBundle",
+  "trustBundleUrl",
+  "trustBundleFormat",
+  "allowUnauthenticatedVerifiers",
+  "dataDir",
+  "socketPath",
+  "logLevel",
+  "logFormat",
+  "logFile",
+  "insecureBootstrap",
   "disableSDSAPI",
 ] as const;
 

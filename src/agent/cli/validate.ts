@@ -1,5 +1,5 @@
 /** `wisp-agent validate`: loads a config as `run` would and says whether it is valid (SPIRE's validate command). @module */
-import { defineCommand, type Command } from "../../core/cli/command.ts";
+import { type Command, defineCommand } from "../../core/cli/command.ts";
 import { reportValidation } from "../../core/cli/validate_report.ts";
 import { ConfigStatus } from "../../core/config/mod.ts";
 import type { FS } from "../../core/ports/fs.ts";

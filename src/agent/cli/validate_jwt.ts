@@ -1,6 +1,6 @@
 /** `wisp-agent api validate jwt` (alias `validate jwt`): ValidateJWTSVID with spire-agent's output and errors. @module */
 import { create, fromBinary, toBinary, toJson } from "@bufbuild/protobuf";
-import { defineCommand, type Command } from "../../core/cli/command.ts";
+import { type Command, defineCommand } from "../../core/cli/command.ts";
 import { OUTPUT_FLAG } from "../../core/cli/printer.ts";
 import { InvalidArgumentError, ServiceError } from "../../core/errors.ts";
 import type { WorkloadDialer } from "../../core/ports/workload_client.ts";

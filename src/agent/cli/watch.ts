@@ -4,7 +4,7 @@
  * @module
  */
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { defineCommand, type Command } from "../../core/cli/command.ts";
+import { type Command, defineCommand } from "../../core/cli/command.ts";
 import { formatError, ServiceError } from "../../core/errors.ts";
 import type { Clock } from "../../core/ports/clock.ts";
 import type { WorkloadDialer } from "../../core/ports/workload_client.ts";

@@ -212,7 +212,9 @@ export class ServerClient {
   }
 
   async batchSign(params: { entryID: string; csr: Uint8Array }[]): Promise<BatchResult[]> {
-    const r = await this.#post<{ results: { status: { status: string; code?: string; message?: string }; svid?: { id: string; cert_chain: string[]; expires_at: number } }[] }>(
+    const r = await this.#post<
+      { results: { status: { status: string; code?: string; message?: string }; svid?: { id: string; cert_chain: string[]; expires_at: number } }[] }
+    >(
       "/svid/v1/batch",
       { params: params.map((p) => ({ entry_id: p.entryID, csr: toBase64(p.csr) })) },
     );

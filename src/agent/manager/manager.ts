@@ -18,7 +18,17 @@ import { JWTSVIDCache } from "./jwt_cache.ts";
 import { deleteAgentState, loadAgentState, saveAgentState } from "./agent_state.ts";
 import { shouldAgentShutdown } from "./should_shutdown.ts";
 import type { AgentNodeAttestor } from "../nodeattestor/node_attestor.ts";
-import { type BundleState, type CachedEntry, type FederatedBundle, type CachedSVID, entryMatches, type Identity, isWorkloadEntry, rotationTime, sortIdentities } from "./svid_cache.ts";
+import {
+  type BundleState,
+  type CachedEntry,
+  type CachedSVID,
+  entryMatches,
+  type FederatedBundle,
+  type Identity,
+  isWorkloadEntry,
+  rotationTime,
+  sortIdentities,
+} from "./svid_cache.ts";
 import { mintWorkloadSVIDs } from "./mint_workload_svids.ts";
 import { logEntryChanges } from "./log_entry_changes.ts";
 
@@ -97,7 +107,12 @@ export class AgentManager {
     this.#log = cfg.logger.with({ subsystem_name: "manager" });
     this.#bundle = { trustDomain: cfg.trustDomain.idString(), roots: [], jwtKeys: [], sequence: 0, rootsVersion: 0 };
     this.#random = cfg.random ?? Math.random;
-    this.#jwt = new JWTSVIDCache({ source: cfg.client, clock: cfg.clock, logger: this.#log, keyIDs: () => this.#bundle.jwtKeys.map((k) => k.kid).filter((k) => !this.#taintedJWT.has(k)) });
+    this.#jwt = new JWTSVIDCache({
+      source: cfg.client,
+      clock: cfg.clock,
+      logger: this.#log,
+      keyIDs: () => this.#bundle.jwtKeys.map((k) => k.kid).filter((k) => !this.#taintedJWT.has(k)),
+    });
   }
 
   /** A JWT-SVID for one of the workload's entries, from the cache or newly signed by the server. */
@@ -127,7 +142,11 @@ export class AgentManager {
         this.#bundle.roots = saved.roots;
         this.#reattestable = saved.reattestable;
         c.client.setCredentials(saved.roots, { chainDER: saved.svidChain, keyPKCS8: saved.keyPKCS8 });
-        this.#log.info("Reusing persisted agent SVID", { [F.SPIFFE_ID]: info.uris[0], [F.EXPIRATION]: info.notAfter.toISOString(), reattestable: saved.reattestable });
+        this.#log.info("Reusing persisted agent SVID", {
+          [F.SPIFFE_ID]: info.uris[0],
+          [F.EXPIRATION]: info.notAfter.toISOString(),
+          reattestable: saved.reattestable,
+        });
         this.#checkRebootstrapSupport();
         return;
       }
@@ -203,7 +222,9 @@ export class AgentManager {
         "you have requested rebootstrap support but the NodeAttestor plugin or the spire server configuration is not allowing it",
       );
     }
-    this.#log.warn("Rebootstrap mode auto needs a re-attestable agent; the NodeAttestor plugin or the server configuration does not allow it, so rebootstrap_mode is now never");
+    this.#log.warn(
+      "Rebootstrap mode auto needs a re-attestable agent; the NodeAttestor plugin or the server configuration does not allow it, so rebootstrap_mode is now never",
+    );
     this.#rebootstrapMode = "never";
   }
 
@@ -494,7 +515,10 @@ export class AgentManager {
         if (await this.#shutdownIfBanned(err)) return;
         if (await this.#handleAgentError(err)) continue;
         if (this.#c.clock.now().getTime() < a.notAfter.getTime()) {
-          this.#log.warn(this.#reattestable ? "Failed to reattest agent" : "Failed to renew agent SVID", { [F.ERROR]: formatError(err), [F.EXPIRATION]: a.notAfter.toISOString() });
+          this.#log.warn(this.#reattestable ? "Failed to reattest agent" : "Failed to renew agent SVID", {
+            [F.ERROR]: formatError(err),
+            [F.EXPIRATION]: a.notAfter.toISOString(),
+          });
           continue;
         }
         if (this.#reattestable) {
@@ -502,10 +526,17 @@ export class AgentManager {
           // instead of exiting as SPIRE does and waiting for a supervisor to restart it. A server's refusal (an
           // expired node certificate, a ban) is final, as in SPIRE.
           if ((err as { status?: string }).status !== "UNAVAILABLE") {
-            this.#log.error("Agent SVID has expired and the node could not re-attest", { [F.EXPIRATION]: a.notAfter.toISOString(), [F.ERROR]: formatError(err) });
+            this.#log.error("Agent SVID has expired and the node could not re-attest", {
+              [F.EXPIRATION]: a.notAfter.toISOString(),
+              [F.ERROR]: formatError(err),
+            });
             throw new FailedPreconditionError("current SVID has already expired and reattest agent failed", { cause: err });
           }
-          this.#log.warn("Agent SVID has expired; will attempt to re-attest", { [F.ERROR]: formatError(err), [F.EXPIRATION]: a.notAfter.toISOString(), retry_ms: 5000 });
+          this.#log.warn("Agent SVID has expired; will attempt to re-attest", {
+            [F.ERROR]: formatError(err),
+            [F.EXPIRATION]: a.notAfter.toISOString(),
+            retry_ms: 5000,
+          });
           retryAt = this.#c.clock.now().getTime() + 5000;
           continue;
         }
@@ -572,4 +603,3 @@ export class AgentManager {
     if (!this.#synced) throw new UnavailableError("agent has not synced with the server yet");
   }
 }
-

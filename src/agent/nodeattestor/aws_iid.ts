@@ -74,7 +74,11 @@ export class AWSIIDAgentAttestor implements AgentNodeAttestor {
     try {
       return await this.#fetch(this.#base + path, { ...init, signal: s });
     } catch (cause) {
-      const why = timeout.aborted ? `no answer within ${OP_TIMEOUT_MS / 1000}s` : cause instanceof Error ? (cause.cause instanceof Error ? cause.cause.message : cause.message) : String(cause);
+      const why = timeout.aborted
+        ? `no answer within ${OP_TIMEOUT_MS / 1000}s`
+        : cause instanceof Error
+        ? (cause.cause instanceof Error ? cause.cause.message : cause.message)
+        : String(cause);
       throw new UnavailableError(`unable to reach the EC2 instance metadata service at ${this.#base}: ${why}`, { cause });
     }
   }
@@ -104,7 +108,7 @@ export class AWSIIDAgentAttestor implements AgentNodeAttestor {
   }
 
   async #get(path: string, signal: AbortSignal | undefined): Promise<string> {
-    for (let attempt = 0; ; attempt++) {
+    for (let attempt = 0;; attempt++) {
       const token = await this.#sessionToken(signal, attempt > 0);
       const res = await this.#request(path, { method: "GET", headers: token === null ? {} : { "x-aws-ec2-metadata-token": token } }, signal);
       const body = await res.text();

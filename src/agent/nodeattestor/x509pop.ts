@@ -7,7 +7,7 @@
 import { InvalidArgumentError } from "../../core/errors.ts";
 import type { FS } from "../../core/ports/fs.ts";
 import { type CertificateInfo, fromPEM, parseCertificate } from "../../core/x509/mod.ts";
-import { oid, octetTLV, readNode, seq, smallIntTLV, tlv } from "../../core/x509/der.ts";
+import { octetTLV, oid, readNode, seq, smallIntTLV, tlv } from "../../core/x509/der.ts";
 import { OID_EC_PUBLIC_KEY, OID_P256, OID_P384, OID_P521, OID_RSA } from "../../core/x509/names.ts";
 import * as pop from "../../core/x509pop/protocol.ts";
 import type { AgentNodeAttestor } from "./node_attestor.ts";

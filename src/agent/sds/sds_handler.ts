@@ -81,7 +81,9 @@ export class SDSHandler {
     const b = this.#manager.bundle();
     const ids = this.#manager.identities(selectors);
     return `${b.trustDomain}#${b.rootsVersion}#${this.#manager.federatedVersion}|` +
-      ids.map((i) => `${i.entry.id}:${i.entry.revisionNumber}:${i.svid.issuedAt.getTime()}:${i.svid.notAfter.getTime()}:${toHex(i.svid.chain[0] ?? new Uint8Array())}`).join(",");
+      ids.map((i) =>
+        `${i.entry.id}:${i.entry.revisionNumber}:${i.svid.issuedAt.getTime()}:${i.svid.notAfter.getTime()}:${toHex(i.svid.chain[0] ?? new Uint8Array())}`
+      ).join(",");
   }
 
   async #stream(requests: AsyncIterable<DiscoveryRequest>, ctx: CallContext, send: (m: DiscoveryResponse) => void): Promise<void> {

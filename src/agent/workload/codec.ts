@@ -1,5 +1,5 @@
 /** Builds gRPC port methods from the generated protobuf-es schemas, and names the Workload API method paths. @module */
-import { fromBinary, toBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
+import { type DescMessage, fromBinary, type MessageShape, toBinary } from "@bufbuild/protobuf";
 import type { BidiStreamMethod, CallContext, ServerStreamMethod, UnaryMethod } from "../../core/ports/grpc_server.ts";
 
 // The Workload API proto has no package, so paths are "/<service>/<method>" (go-spiffe workload.proto).

@@ -112,8 +112,7 @@ export class WorkloadHandler {
       unaryMethod({ req: HealthCheckRequestSchema, res: HealthCheckResponseSchema, path: HEALTH_CHECK }, async () =>
         create(HealthCheckResponseSchema, {
           status: this.#manager.synced ? HealthCheckResponse_ServingStatus.SERVING : HealthCheckResponse_ServingStatus.NOT_SERVING,
-        })
-      ),
+        })),
     ];
   }
 }

@@ -119,7 +119,13 @@ export function checkValidateRequest(req: ValidateJWTSVIDRequest): void {
 }
 
 /** Validates against the caller's bundles; a token that fails is InvalidArgument with the reason. */
-export async function validateJWTSVID(manager: AgentManager, req: ValidateJWTSVIDRequest, now: Date, log: Logger, selectors: Selector[] = []): Promise<ValidateJWTSVIDResponse> {
+export async function validateJWTSVID(
+  manager: AgentManager,
+  req: ValidateJWTSVIDRequest,
+  now: Date,
+  log: Logger,
+  selectors: Selector[] = [],
+): Promise<ValidateJWTSVIDResponse> {
   const b = manager.bundle();
   // Tokens from federated trust domains validate against the keys the caller's entries federate with.
   const store = await JWTKeyStore.fromBundles([

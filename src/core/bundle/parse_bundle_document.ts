@@ -22,7 +22,13 @@ function fail(message: string, cause?: unknown): InvalidArgumentError {
 async function spkiFromJWK(jwk: Record<string, unknown>, i: number): Promise<Uint8Array> {
   if (jwk["kty"] !== "EC" || jwk["crv"] !== "P-256") throw fail(`unsupported JWT key type for key entry ${i}: only EC P-256 keys are supported`);
   try {
-    const key = await crypto.subtle.importKey("jwk", { kty: "EC", crv: "P-256", x: jwk["x"] as string, y: jwk["y"] as string }, { name: "ECDSA", namedCurve: "P-256" }, true, ["verify"]);
+    const key = await crypto.subtle.importKey(
+      "jwk",
+      { kty: "EC", crv: "P-256", x: jwk["x"] as string, y: jwk["y"] as string },
+      { name: "ECDSA", namedCurve: "P-256" },
+      true,
+      ["verify"],
+    );
     return new Uint8Array(await crypto.subtle.exportKey("spki", key));
   } catch (err) {
     throw fail(`invalid JWT key for key entry ${i}`, err);
@@ -63,7 +69,9 @@ export async function parseBundleDocument(body: Uint8Array | string, trustDomain
     if (use === undefined || use === "") throw fail(`missing use for key entry ${i}`);
     if (use === "x509-svid") {
       const x5c = jwk["x5c"];
-      if (!Array.isArray(x5c) || x5c.length !== 1 || typeof x5c[0] !== "string") throw fail(`expected a single certificate in x509-svid entry ${i}; got ${Array.isArray(x5c) ? x5c.length : 0}`);
+      if (!Array.isArray(x5c) || x5c.length !== 1 || typeof x5c[0] !== "string") {
+        throw fail(`expected a single certificate in x509-svid entry ${i}; got ${Array.isArray(x5c) ? x5c.length : 0}`);
+      }
       out.x509Authorities.push(await checkAuthority(fromBase64(x5c[0]), i, now));
     } else if (use === "jwt-svid") {
       const kid = jwk["kid"];

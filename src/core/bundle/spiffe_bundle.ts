@@ -50,7 +50,7 @@ export async function toJWKS(b: BundleData): Promise<{ keys: JWK[] }> {
 /** Reads the X.509 authorities out of a SPIFFE bundle JSON document. @throws {InvalidArgumentError} */
 export function x509AuthoritiesFromSPIFFEBundle(doc: unknown): Uint8Array[] {
   const keys = (doc as { keys?: unknown })?.keys;
-  if (!Array.isArray(keys)) throw new InvalidArgumentError("bundle: missing \"keys\"");
+  if (!Array.isArray(keys)) throw new InvalidArgumentError('bundle: missing "keys"');
   const out: Uint8Array[] = [];
   for (const k of keys as JWK[]) {
     if (k?.use !== "x509-svid") continue;

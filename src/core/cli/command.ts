@@ -1,8 +1,8 @@
 /** Commands keyed by "noun verb", and runCLI: the one adapter that parses, prints and sets exit codes. @module */
 import { UsageError } from "../errors.ts";
-import { parseFlags, type FlagSpec, type ParsedFlags } from "./flags.ts";
+import { type FlagSpec, type ParsedFlags, parseFlags } from "./flags.ts";
 import { formatCommandList, formatHelp } from "./help.ts";
-import { parseOutputFormat, Printer, type OutputFormat } from "./printer.ts";
+import { type OutputFormat, parseOutputFormat, Printer } from "./printer.ts";
 
 /** The process as a command sees it: a port that bins provide and tests capture (SPIRE pkg/common/cli/env.go). */
 export interface CLIEnv {

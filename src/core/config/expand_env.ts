@@ -5,7 +5,8 @@
  * applies to the whole file when `-expandEnv` is given). A `$` not followed by a name is kept.
  */
 export function expandEnv(text: string, getenv: (name: string) => string | undefined): string {
-  return text.replace(/\$\{([A-Za-z0-9_]+)\}|\$([A-Za-z0-9_]+)/g, (_m, braced: string | undefined, bare: string | undefined) =>
-    getenv((braced ?? bare)!) ?? ""
+  return text.replace(
+    /\$\{([A-Za-z0-9_]+)\}|\$([A-Za-z0-9_]+)/g,
+    (_m, braced: string | undefined, bare: string | undefined) => getenv((braced ?? bare)!) ?? "",
   );
 }

@@ -34,8 +34,19 @@ export interface PGConnParams {
 const SSL_MODES: readonly string[] = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"];
 const SESSION_ATTRS: readonly string[] = ["any", "read-write", "read-only", "primary", "standby", "prefer-standby"];
 const SUPPORTED = [
-  "host", "port", "dbname", "user", "password", "sslmode", "sslrootcert", "sslcert", "sslkey", "connect_timeout",
-  "application_name", "target_session_attrs", "options",
+  "host",
+  "port",
+  "dbname",
+  "user",
+  "password",
+  "sslmode",
+  "sslrootcert",
+  "sslcert",
+  "sslkey",
+  "connect_timeout",
+  "application_name",
+  "target_session_attrs",
+  "options",
 ] as const;
 type Key = (typeof SUPPORTED)[number];
 
@@ -215,8 +226,13 @@ export function parsePGConnString(s: string, label = "connection string"): PGCon
     return v === undefined || v === "" ? undefined : v;
   };
   const strings = [
-    ["database", "dbname"], ["user", "user"], ["password", "password"], ["sslRootCert", "sslrootcert"],
-    ["sslCert", "sslcert"], ["sslKey", "sslkey"], ["applicationName", "application_name"],
+    ["database", "dbname"],
+    ["user", "user"],
+    ["password", "password"],
+    ["sslRootCert", "sslrootcert"],
+    ["sslCert", "sslcert"],
+    ["sslKey", "sslkey"],
+    ["applicationName", "application_name"],
   ] as const;
   for (const [field, key] of strings) {
     const v = text(key);

@@ -19,7 +19,13 @@ export class JWTKeyStore {
   static async fromBundles(bundles: { trustDomain: string; jwtKeys: JWTAuthority[] }[]): Promise<JWTKeyStore> {
     const store = new JWTKeyStore();
     for (const b of bundles) {
-      const jwks = await toJWKS({ trustDomain: b.trustDomain, x509Authorities: [], jwtKeys: b.jwtKeys.map((k) => ({ ...k, notAfter: 0 })), sequence: 0, refreshHint: 0 });
+      const jwks = await toJWKS({
+        trustDomain: b.trustDomain,
+        x509Authorities: [],
+        jwtKeys: b.jwtKeys.map((k) => ({ ...k, notAfter: 0 })),
+        sequence: 0,
+        refreshHint: 0,
+      });
       store.addJWKS(b.trustDomain, jwks);
     }
     return store;

@@ -39,7 +39,13 @@ async function verifySignature(token: string, alg: string, jwk: JWK): Promise<vo
  * @throws {InvalidArgumentError} with SPIRE's reason, e.g. "token has expired",
  *   `expected audience in ["b"] (audience=["a"])`, `public key "k" not found in trust domain "example.org"`
  */
-export async function validateJWTSVID(token: string, store: JWTKeyStore, audience: readonly string[], now: Date, leewayMs = DEFAULT_LEEWAY_MS): Promise<ValidatedJWTSVID> {
+export async function validateJWTSVID(
+  token: string,
+  store: JWTKeyStore,
+  audience: readonly string[],
+  now: Date,
+  leewayMs = DEFAULT_LEEWAY_MS,
+): Promise<ValidatedJWTSVID> {
   const { header, claims, audience: tokenAudience } = parseJWT(token);
   const kid = header.kid ?? "";
   if (kid === "") throw new InvalidArgumentError("token header missing key id");

@@ -16,7 +16,9 @@ export async function servePrometheus(o: { http: HTTPServe; metrics: Registry; l
   const log = o.logger.with({ subsystem_name: "telemetry" });
   if (o.host !== "localhost") {
     // SPIRE's warning (pkg/common/telemetry/prometheus.go).
-    log.warn("Agent is now configured to accept remote network connections for Prometheus stats collection. Please ensure access to this port is tightly controlled");
+    log.warn(
+      "Agent is now configured to accept remote network connections for Prometheus stats collection. Please ensure access to this port is tightly controlled",
+    );
   }
   const handle = await o.http.http({
     hostname: o.host,

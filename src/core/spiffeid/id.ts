@@ -9,10 +9,8 @@ import { SPIFFEIDError } from "../errors.ts";
 export const ERR_EMPTY = "cannot be empty";
 export const ERR_WRONG_SCHEME = "scheme is missing or invalid";
 export const ERR_MISSING_TRUST_DOMAIN = "trust domain is missing";
-export const ERR_BAD_TRUST_DOMAIN_CHAR =
-  "trust domain characters are limited to lowercase letters, numbers, dots, dashes, and underscores";
-export const ERR_BAD_PATH_SEGMENT_CHAR =
-  "path segment characters are limited to letters, numbers, dots, dashes, and underscores";
+export const ERR_BAD_TRUST_DOMAIN_CHAR = "trust domain characters are limited to lowercase letters, numbers, dots, dashes, and underscores";
+export const ERR_BAD_PATH_SEGMENT_CHAR = "path segment characters are limited to letters, numbers, dots, dashes, and underscores";
 export const ERR_DOT_SEGMENT = "path cannot contain dot segments";
 export const ERR_NO_LEADING_SLASH = "path must have a leading slash";
 export const ERR_EMPTY_SEGMENT = "path cannot contain empty segments";

@@ -9,29 +9,10 @@ import { InvalidArgumentError } from "../errors.ts";
 import { TrustDomain } from "../spiffeid/id.ts";
 import { parseCertificate } from "./certificate_info.ts";
 import { buildCSR } from "./csr.ts";
-import {
-  bitStringTLV,
-  extensionTLV,
-  octetTLV,
-  oid,
-  seq,
-  smallIntTLV,
-  TAG_BOOLEAN,
-  tlv,
-  toHex,
-} from "./der.ts";
+import { bitStringTLV, extensionTLV, octetTLV, oid, seq, smallIntTLV, TAG_BOOLEAN, tlv, toHex } from "./der.ts";
 import { serialTLV } from "./leaf_minter.ts";
 import { timeTLV } from "./time.ts";
-import {
-  ECDSA_SHA256_ALG,
-  encodeName,
-  OID_AKI,
-  OID_BASIC_CONSTRAINTS,
-  OID_KEY_USAGE,
-  OID_SKI,
-  sanExtension,
-  type NameInput,
-} from "./names.ts";
+import { ECDSA_SHA256_ALG, encodeName, type NameInput, OID_AKI, OID_BASIC_CONSTRAINTS, OID_KEY_USAGE, OID_SKI, sanExtension } from "./names.ts";
 import { isP256SPKI, subjectKeyId } from "./spki.ts";
 
 export interface SelfSignedCAOptions {

@@ -19,17 +19,7 @@ import {
   value,
   whole,
 } from "./der.ts";
-import {
-  decodeName,
-  decodeSAN,
-  OID_AKI,
-  OID_BASIC_CONSTRAINTS,
-  OID_EKU,
-  OID_KEY_USAGE,
-  OID_SAN,
-  OID_SKI,
-  type SubjectFields,
-} from "./names.ts";
+import { decodeName, decodeSAN, OID_AKI, OID_BASIC_CONSTRAINTS, OID_EKU, OID_KEY_USAGE, OID_SAN, OID_SKI, type SubjectFields } from "./names.ts";
 import { readTime } from "./time.ts";
 
 /**

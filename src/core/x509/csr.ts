@@ -29,6 +29,7 @@ import {
   encodeName,
   encodeSAN,
   isValidDNSName,
+  type NameInput,
   OID_EC_PUBLIC_KEY,
   OID_ECDSA_SHA256,
   OID_ED25519,
@@ -39,7 +40,6 @@ import {
   OID_RSA,
   OID_SAN,
   type SubjectFields,
-  type NameInput,
 } from "./names.ts";
 import { isP256SPKI, P256_POINT_OFFSET } from "./spki.ts";
 
@@ -94,10 +94,13 @@ export async function createCSR(key: CryptoKeyPair, opts: CSROptions = {}): Prom
 }
 
 function csrError(message: string, cause?: unknown): InvalidArgumentError {
-  return new InvalidArgumentError(message, cause === undefined ? { code: "ERR_CSR_INVALID" } : {
-    code: "ERR_CSR_INVALID",
-    cause,
-  });
+  return new InvalidArgumentError(
+    message,
+    cause === undefined ? { code: "ERR_CSR_INVALID" } : {
+      code: "ERR_CSR_INVALID",
+      cause,
+    },
+  );
 }
 
 const KEY_NAMES: Record<string, string> = { [OID_RSA]: "RSA", [OID_ED25519]: "Ed25519" };

@@ -120,9 +120,7 @@ export function stringTLV(tag: number, s: string): Uint8Array {
 
 /** One Extension: SEQUENCE { extnID, critical DEFAULT FALSE, extnValue OCTET STRING }. */
 export function extensionTLV(oidTLV: Uint8Array, critical: boolean, value: Uint8Array): Uint8Array {
-  return critical
-    ? seq(oidTLV, Uint8Array.of(TAG_BOOLEAN, 1, 0xff), octetTLV(value))
-    : seq(oidTLV, octetTLV(value));
+  return critical ? seq(oidTLV, Uint8Array.of(TAG_BOOLEAN, 1, 0xff), octetTLV(value)) : seq(oidTLV, octetTLV(value));
 }
 
 // ---------------------------------------------------------------- reading

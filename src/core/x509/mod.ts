@@ -1,16 +1,9 @@
 /** X.509 for wisp: SVID minting, CSRs, CA certificates, parsing, SVID validation and PEM. @module */
 export { LeafMinter, type LeafMinterOptions, type MintParams } from "./leaf_minter.ts";
-export { buildCSR, createCSR, type CSROptions, type ParsedCSR, parseAndVerifyCSR } from "./csr.ts";
-export {
-  type CACSROptions,
-  createCACSR,
-  createSelfSignedCA,
-  type IntermediateCAOptions,
-  type SelfSignedCAOptions,
-  signIntermediateCA,
-} from "./ca_cert.ts";
+export { buildCSR, createCSR, type CSROptions, parseAndVerifyCSR, type ParsedCSR } from "./csr.ts";
+export { type CACSROptions, createCACSR, createSelfSignedCA, type IntermediateCAOptions, type SelfSignedCAOptions, signIntermediateCA } from "./ca_cert.ts";
 export { type CertificateInfo, parseCertificate } from "./certificate_info.ts";
-export { verifyCAChain, verifyCertificateChain, type VerifiedSVID, verifyX509SVID } from "./verify.ts";
+export { type VerifiedSVID, verifyCAChain, verifyCertificateChain, verifyX509SVID } from "./verify.ts";
 export { concatDER, fromPEM, splitDER, toPEM } from "./pem.ts";
 export {
   KU_CONTENT_COMMITMENT,
@@ -20,7 +13,7 @@ export {
   KU_KEY_AGREEMENT,
   KU_KEY_CERT_SIGN,
   KU_KEY_ENCIPHERMENT,
-  type SubjectFields,
   type NameInput,
+  type SubjectFields,
 } from "./names.ts";
 export { isP256SPKI } from "./spki.ts";

@@ -84,7 +84,8 @@ function isPrintable(s: string): boolean {
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
     const ok = (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x3f && c !== 0x3b &&
-      c !== 0x3c && c !== 0x3e) || c === 0x20 || (c >= 0x27 && c <= 0x2f && c !== 0x2a);
+      c !== 0x3c && c !== 0x3e) ||
+      c === 0x20 || (c >= 0x27 && c <= 0x2f && c !== 0x2a);
     if (!ok) return false;
   }
   return true;

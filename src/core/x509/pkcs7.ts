@@ -4,7 +4,7 @@
  * the signature is checked with WebCrypto RSASSA-PKCS1-v1_5. No chain, validity or signing-time checks, by design.
  * @module
  */
-import { ContentInfo, SignedData, id_messageDigest, id_signedData } from "@peculiar/asn1-cms";
+import { ContentInfo, id_messageDigest, id_signedData, SignedData } from "@peculiar/asn1-cms";
 import { AsnConvert, OctetString } from "@peculiar/asn1-schema";
 import { Certificate } from "@peculiar/asn1-x509";
 import { TAG_SET, tlv } from "./der.ts";
@@ -91,7 +91,8 @@ export async function verifyPKCS7(p: ParsedPKCS7, certificates: readonly Uint8Ar
     const issuer = sid ? new Uint8Array(AsnConvert.serialize(sid.issuer)) : undefined;
     const cert = sid && certs.find((c) =>
       equal(new Uint8Array(AsnConvert.serialize(c.tbsCertificate.issuer)), issuer!) &&
-      serialEqual(new Uint8Array(c.tbsCertificate.serialNumber), new Uint8Array(sid.serialNumber)));
+      serialEqual(new Uint8Array(c.tbsCertificate.serialNumber), new Uint8Array(sid.serialNumber))
+    );
     if (!cert) throw new PKCS7Error("pkcs7: No certificate for signer");
     const hash = DIGESTS[signer.digestAlgorithm.algorithm];
     if (!hash) throw new PKCS7Error("pkcs7: cannot verify data: unsupported algorithm");

@@ -80,15 +80,13 @@ export async function checkSignedBy(cert: CertificateInfo, issuer: CertificateIn
       }
       const key = await importKey(issuer, { name: "ECDSA", namedCurve: curve.name });
       const raw = ecdsaDERToRaw(cert.signature, curve.size);
-      const ok = await crypto.subtle.verify({ name: "ECDSA", hash: ECDSA_HASH[algOID]! }, key, raw as BufferSource,
-        cert.tbs as BufferSource);
+      const ok = await crypto.subtle.verify({ name: "ECDSA", hash: ECDSA_HASH[algOID]! }, key, raw as BufferSource, cert.tbs as BufferSource);
       return ok ? undefined : "x509: ECDSA verification failure";
     }
     if (RSA_HASH[algOID]) {
       if (issuer.publicKeyAlgorithm !== OID_RSA) return "x509: signature algorithm does not match the issuer public key";
       const key = await importKey(issuer, { name: "RSASSA-PKCS1-v1_5", hash: RSA_HASH[algOID]! });
-      const ok = await crypto.subtle.verify("RSASSA-PKCS1-v1_5", key, cert.signature as BufferSource,
-        cert.tbs as BufferSource);
+      const ok = await crypto.subtle.verify("RSASSA-PKCS1-v1_5", key, cert.signature as BufferSource, cert.tbs as BufferSource);
       return ok ? undefined : "x509: RSA verification failure";
     }
     return `x509: unsupported signature algorithm "${algOID}"`;

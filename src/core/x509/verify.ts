@@ -28,14 +28,10 @@ function rfc3339(d: Date): string {
 function validityError(c: CertificateInfo, now: Date): string | undefined {
   const t = now.getTime();
   if (t < c.notBefore.getTime()) {
-    return `x509: certificate has expired or is not yet valid: current time ${rfc3339(now)} is before ${
-      rfc3339(c.notBefore)
-    }`;
+    return `x509: certificate has expired or is not yet valid: current time ${rfc3339(now)} is before ${rfc3339(c.notBefore)}`;
   }
   if (t > c.notAfter.getTime()) {
-    return `x509: certificate has expired or is not yet valid: current time ${rfc3339(now)} is after ${
-      rfc3339(c.notAfter)
-    }`;
+    return `x509: certificate has expired or is not yet valid: current time ${rfc3339(now)} is after ${rfc3339(c.notAfter)}`;
   }
   return c.unhandledCriticalExtensions.length > 0 ? "x509: unhandled critical extension" : undefined;
 }

@@ -171,7 +171,9 @@ export async function calculateResponse(key: PoPKey, challenge: Challenge): Prom
   if (key.kind === "rsa") {
     if (!challenge.rsa_signature) throw new InvalidArgumentError("expecting RSA challenge");
     const data = wrap(() => combined(challenge.rsa_signature!.nonce, nonce));
-    const sig = new Uint8Array(await crypto.subtle.sign({ name: "RSA-PSS", saltLength: maxPSSSaltLength(key.modulusBits) }, key.privateKey, data as BufferSource));
+    const sig = new Uint8Array(
+      await crypto.subtle.sign({ name: "RSA-PSS", saltLength: maxPSSSaltLength(key.modulusBits) }, key.privateKey, data as BufferSource),
+    );
     return { rsa_signature: { nonce, signature: sig }, ecdsa_signature: null };
   }
   if (!challenge.ecdsa_signature) throw new InvalidArgumentError("expecting ECDSA challenge");

@@ -1,5 +1,5 @@
 /** SO_PEERCRED on Deno: reads a unix socket peer's pid/uid/gid through Deno.dlopen → libc getsockopt. @module */
-import { UnavailableError, UnauthenticatedError } from "../../core/errors.ts";
+import { UnauthenticatedError, UnavailableError } from "../../core/errors.ts";
 import type { PeerCredentials, PeerCredReader } from "../../core/ports/grpc_server.ts";
 
 const SOL_SOCKET = 1;

@@ -1,11 +1,11 @@
 /** A small gRPC client for the Workload API socket (used by the CLI), over grpc-js with raw-bytes messages. @module */
 import * as grpc from "@grpc/grpc-js";
 import {
+  AlreadyExistsError,
   FailedPreconditionError,
   InternalError,
   InvalidArgumentError,
   NotFoundError,
-  AlreadyExistsError,
   PermissionDeniedError,
   ServiceError,
   UnauthenticatedError,

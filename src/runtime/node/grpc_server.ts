@@ -8,20 +8,13 @@ import {
   formatError,
   InvalidArgumentError,
   ServiceError,
+  type StatusName,
   UnauthenticatedError,
   UnavailableError,
-  type StatusName,
 } from "../../core/errors.ts";
 import * as fields from "../../core/log/fields.ts";
 import type { Logger } from "../../core/log/logger.ts";
-import type {
-  CallContext,
-  GRPCMethod,
-  GRPCServerHandle,
-  PeerCredentials,
-  PeerCredReader,
-  ServeGRPC,
-} from "../../core/ports/grpc_server.ts";
+import type { CallContext, GRPCMethod, GRPCServerHandle, PeerCredentials, PeerCredReader, ServeGRPC } from "../../core/ports/grpc_server.ts";
 import type { ProcFS } from "../../core/ports/proc_fs.ts";
 import { guardedSocket } from "./guarded_socket.ts";
 import { NodeProcFS } from "./proc_fs.ts";
@@ -164,7 +157,9 @@ class UnixGRPCServer implements GRPCServerHandle {
     });
     if (this.#frameGuard) {
       // Debug, not warn: any local process can open connections, and each refusal would otherwise be a log line.
-      this.#injector.injectConnection(guardedSocket(sock, (reason) => this.#log.debug("Refused a Workload API connection that broke the HTTP/2 protocol", { [fields.ERROR]: reason })));
+      this.#injector.injectConnection(
+        guardedSocket(sock, (reason) => this.#log.debug("Refused a Workload API connection that broke the HTTP/2 protocol", { [fields.ERROR]: reason })),
+      );
     } else {
       this.#injector.injectConnection(sock);
     }
@@ -175,35 +170,53 @@ class UnixGRPCServer implements GRPCServerHandle {
     const serialize = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
     const deserialize = (b: Raw) => b; // decoding happens in the handler so bad bytes answer INVALID_ARGUMENT
     if (m.kind === "unary") {
-      this.#grpc.register<Raw, Uint8Array>(m.path, (call: grpc.ServerUnaryCall<Raw, Uint8Array>, cb: grpc.sendUnaryData<Uint8Array>) => {
-        const c = this.#begin(call, m);
-        if ("code" in c) return cb(c);
-        m.handle(c.req, c.ctx).then(
-          (res) => {
-            try {
-              cb(null, m.encode(res));
-            } catch (err) {
-              cb(this.#status(err, m.path));
-            }
-          },
-          (err) => cb(this.#status(err, m.path)),
-        ).finally(() => this.#calls.delete(c.ctl));
-      }, serialize, deserialize, "unary");
+      this.#grpc.register<Raw, Uint8Array>(
+        m.path,
+        (call: grpc.ServerUnaryCall<Raw, Uint8Array>, cb: grpc.sendUnaryData<Uint8Array>) => {
+          const c = this.#begin(call, m);
+          if ("code" in c) return cb(c);
+          m.handle(c.req, c.ctx).then(
+            (res) => {
+              try {
+                cb(null, m.encode(res));
+              } catch (err) {
+                cb(this.#status(err, m.path));
+              }
+            },
+            (err) => cb(this.#status(err, m.path)),
+          ).finally(() => this.#calls.delete(c.ctl));
+        },
+        serialize,
+        deserialize,
+        "unary",
+      );
       return;
     }
     if (m.kind === "bidi_stream") {
-      this.#grpc.register<Raw, Uint8Array>(m.path, (call: grpc.ServerDuplexStream<Raw, Uint8Array>) => {
-        const c = this.#begin(call, m);
-        if ("code" in c) return void call.emit("error", c);
-        this.#runStream(call, m, c, (send) => m.handle(requestsOf(call, m.decode), c.ctx, send));
-      }, serialize, deserialize, "bidi");
+      this.#grpc.register<Raw, Uint8Array>(
+        m.path,
+        (call: grpc.ServerDuplexStream<Raw, Uint8Array>) => {
+          const c = this.#begin(call, m);
+          if ("code" in c) return void call.emit("error", c);
+          this.#runStream(call, m, c, (send) => m.handle(requestsOf(call, m.decode), c.ctx, send));
+        },
+        serialize,
+        deserialize,
+        "bidi",
+      );
       return;
     }
-    this.#grpc.register<Raw, Uint8Array>(m.path, (call: grpc.ServerWritableStream<Raw, Uint8Array>) => {
-      const c = this.#begin(call, m);
-      if ("code" in c) return void call.emit("error", c);
-      this.#runStream(call, m, c, (send) => m.handle(c.req, c.ctx, send));
-    }, serialize, deserialize, "serverStream");
+    this.#grpc.register<Raw, Uint8Array>(
+      m.path,
+      (call: grpc.ServerWritableStream<Raw, Uint8Array>) => {
+        const c = this.#begin(call, m);
+        if ("code" in c) return void call.emit("error", c);
+        this.#runStream(call, m, c, (send) => m.handle(c.req, c.ctx, send));
+      },
+      serialize,
+      deserialize,
+      "serverStream",
+    );
   }
 
   /** Runs a streaming handler, ending the call with its outcome. */

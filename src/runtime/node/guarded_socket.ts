@@ -44,7 +44,7 @@ export function guardedSocket(sock: net.Socket, onViolation: (reason: string) =>
     if (refused) return;
     const v = guard.check(chunk);
     if (v.kind === "pass") push(chunk);
-    else if (v.kind === "rewrite") for (const p of v.parts) push(p);
+    else if (v.kind === "rewrite") { for (const p of v.parts) push(p); }
     else {
       refused = true;
       onViolation(v.reason);

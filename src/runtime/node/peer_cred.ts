@@ -1,7 +1,7 @@
 /** SO_PEERCRED on Node: reads a unix socket peer's pid/uid/gid through koffi → libc getsockopt. @module */
 import koffi from "koffi";
 import { endianness } from "node:os";
-import { UnavailableError, UnauthenticatedError } from "../../core/errors.ts";
+import { UnauthenticatedError, UnavailableError } from "../../core/errors.ts";
 import type { PeerCredentials, PeerCredReader } from "../../core/ports/grpc_server.ts";
 
 const SOL_SOCKET = 1;

@@ -49,8 +49,21 @@ const RESERVE_RETRY_MS = 1000;
 
 /** Error codes of a connection that failed or broke: socket errors, TLS failures, postgres.js's own. */
 const CONNECTION_CODES = new Set([
-  "ECONNREFUSED", "ECONNRESET", "ECONNABORTED", "ENOENT", "EACCES", "EPIPE", "ETIMEDOUT", "EHOSTUNREACH",
-  "ENETUNREACH", "EHOSTDOWN", "ENETDOWN", "EAI_AGAIN", "ENOTFOUND", "CONNECTION_CLOSED", "CONNECTION_DESTROYED",
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ECONNABORTED",
+  "ENOENT",
+  "EACCES",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EHOSTDOWN",
+  "ENETDOWN",
+  "EAI_AGAIN",
+  "ENOTFOUND",
+  "CONNECTION_CLOSED",
+  "CONNECTION_DESTROYED",
   "CONNECT_TIMEOUT",
 ]);
 
@@ -195,7 +208,7 @@ export class PostgresDriver implements SQLDriver {
    */
   async transaction<T>(fn: (tx: SQLExecutor) => Promise<T>): Promise<T> {
     const db = await this.#open();
-    for (let attempt = 1; ; attempt++) {
+    for (let attempt = 1;; attempt++) {
       try {
         return await this.#attempt(db, fn);
       } catch (err) {
@@ -295,11 +308,14 @@ export class PostgresDriver implements SQLDriver {
           (err) => done || finish(() => reject(translate(err))),
         );
         const left = deadline - Date.now();
-        timer = left > RESERVE_RETRY_MS
-          ? setTimeout(attempt, RESERVE_RETRY_MS)
-          : setTimeout(() => finish(() => reject(new UnavailableError("datastore is busy", {
-            cause: new Error(`no connection within ${this.#lockTimeoutMs} ms`),
-          }))), Math.max(0, left));
+        timer = left > RESERVE_RETRY_MS ? setTimeout(attempt, RESERVE_RETRY_MS) : setTimeout(() =>
+          finish(() =>
+            reject(
+              new UnavailableError("datastore is busy", {
+                cause: new Error(`no connection within ${this.#lockTimeoutMs} ms`),
+              }),
+            )
+          ), Math.max(0, left));
       };
       attempt();
     });

@@ -74,12 +74,11 @@ export function postgresOptions(p: PGConnParams, pool: PostgresPoolSettings, lab
   if (socketDir !== undefined && p.hosts.length > 1) {
     issues.push(`${label}: a unix socket directory cannot be combined with other hosts`);
   }
-  const where: postgres.Options<PGTypes> =
-    socketDir !== undefined
-      ? { host: socketDir, path: `${socketDir.replace(/\/+$/, "")}/.s.PGSQL.${ports[0] ?? 5432}`, ssl: false }
-      : p.hosts.length > 0
-        ? { host: p.hosts as unknown as string, port: ports as unknown as number, ssl: tlsOption(p, label, issues) }
-        : { ...(p.ports[0] === undefined ? {} : { port: p.ports[0] }), ssl: tlsOption(p, label, issues) };
+  const where: postgres.Options<PGTypes> = socketDir !== undefined
+    ? { host: socketDir, path: `${socketDir.replace(/\/+$/, "")}/.s.PGSQL.${ports[0] ?? 5432}`, ssl: false }
+    : p.hosts.length > 0
+    ? { host: p.hosts as unknown as string, port: ports as unknown as number, ssl: tlsOption(p, label, issues) }
+    : { ...(p.ports[0] === undefined ? {} : { port: p.ports[0] }), ssl: tlsOption(p, label, issues) };
   if (issues.length > 0) throw new ConfigError(issues);
   const maxIdle = pool.maxIdleConns;
   const lifetime = pool.connMaxLifetimeMs;
@@ -88,9 +87,7 @@ export function postgresOptions(p: PGConnParams, pool: PostgresPoolSettings, lab
     ...(p.database === undefined ? {} : { database: p.database }),
     ...(p.user === undefined ? {} : { user: p.user }),
     ...(p.password === undefined ? {} : { password: p.password }),
-    ...(p.targetSessionAttrs === undefined || p.targetSessionAttrs === "any"
-      ? {}
-      : { target_session_attrs: p.targetSessionAttrs }),
+    ...(p.targetSessionAttrs === undefined || p.targetSessionAttrs === "any" ? {} : { target_session_attrs: p.targetSessionAttrs }),
     max: pool.maxOpenConns || DEFAULT_MAX_OPEN,
     idle_timeout: maxIdle === 0 ? 1 : 30,
     ...(lifetime === undefined ? {} : { max_lifetime: Math.max(1, Math.ceil(lifetime / 1000)) }),

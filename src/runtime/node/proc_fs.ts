@@ -1,13 +1,7 @@
 /** ProcFS on Linux for Node and Deno: /proc/<pid>, /etc/passwd and /etc/group. @module */
 import { createHash } from "node:crypto";
 import { open, readFile, readlink, stat } from "node:fs/promises";
-import {
-  FailedPreconditionError,
-  InternalError,
-  NotFoundError,
-  PermissionDeniedError,
-  type ServiceError,
-} from "../../core/errors.ts";
+import { FailedPreconditionError, InternalError, NotFoundError, PermissionDeniedError, type ServiceError } from "../../core/errors.ts";
 import type { ProcFS, ProcStatus } from "../../core/ports/proc_fs.ts";
 
 /** Where to read from; the defaults are the host's own files. */
@@ -176,9 +170,7 @@ function parseNameDB(text: string): Map<number, string> {
 function fsError(err: unknown, path: string, pid?: number): ServiceError {
   const code = (err as { code?: string } | null)?.code;
   if (code === "ENOENT" || code === "ESRCH") {
-    return pid === undefined
-      ? new NotFoundError(`file "${path}" not found`, { cause: err })
-      : new NotFoundError(`process "${pid}" not found`, { cause: err });
+    return pid === undefined ? new NotFoundError(`file "${path}" not found`, { cause: err }) : new NotFoundError(`process "${pid}" not found`, { cause: err });
   }
   if (code === "EACCES" || code === "EPERM") {
     return new PermissionDeniedError(`permission denied reading "${path}"`, { cause: err });

@@ -88,9 +88,7 @@ export const nodeServerConnector: ServerConnector = {
           rejectUnauthorized: true,
           checkServerIdentity: checkSPIFFEID(o.serverID),
         }),
-        ...(o.client
-          ? { cert: o.client.chainDER.map((d) => toPEM(d, "CERTIFICATE")).join(""), key: toPEM(o.client.keyPKCS8, "PRIVATE KEY") }
-          : {}),
+        ...(o.client ? { cert: o.client.chainDER.map((d) => toPEM(d, "CERTIFICATE")).join(""), key: toPEM(o.client.keyPKCS8, "PRIVATE KEY") } : {}),
       },
       // The sync stream is long-lived; keep-alive comments arrive every 15 s.
       bodyTimeout: 0,

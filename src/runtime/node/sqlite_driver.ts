@@ -6,13 +6,7 @@
 import { chmodSync, closeSync, mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "libsql";
-import {
-  AlreadyExistsError,
-  FailedPreconditionError,
-  InternalError,
-  ServiceError,
-  UnavailableError,
-} from "../../core/errors.ts";
+import { AlreadyExistsError, FailedPreconditionError, InternalError, ServiceError, UnavailableError } from "../../core/errors.ts";
 import type { SQLDriver, SQLExecutor, SQLRunResult, SQLValue } from "../../core/ports/sql_driver.ts";
 
 type Conn = InstanceType<typeof Database>;

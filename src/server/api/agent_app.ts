@@ -101,8 +101,13 @@ export function agentApp(cfg: AgentAppConfig): Hono<AgentAppEnv> {
   const sessions = new AttestSessions<Attested>({ clock: cfg.clock, ...(cfg.attestSessionTimeoutMs ? { timeoutMs: cfg.attestSessionTimeoutMs } : {}) });
 
   /** SPIRE's AttestAgent after the plugin: refuse a banned node, sign, then create or update the attested node. */
-  async function attestAgent(attestor: ServerNodeAttestor, payload: Uint8Array, publicKey: Uint8Array, clientIP: string | undefined,
-    challenge: (c: Uint8Array) => Promise<Uint8Array>): Promise<Attested> {
+  async function attestAgent(
+    attestor: ServerNodeAttestor,
+    payload: Uint8Array,
+    publicKey: Uint8Array,
+    clientIP: string | undefined,
+    challenge: (c: Uint8Array) => Promise<Uint8Array>,
+  ): Promise<Attested> {
     try {
       const out = await attestOnce(attestor, payload, publicKey, clientIP, challenge);
       attestations?.inc({ result: "success" });
@@ -113,8 +118,13 @@ export function agentApp(cfg: AgentAppConfig): Hono<AgentAppEnv> {
     }
   }
 
-  async function attestOnce(attestor: ServerNodeAttestor, payload: Uint8Array, publicKey: Uint8Array, clientIP: string | undefined,
-    challenge: (c: Uint8Array) => Promise<Uint8Array>): Promise<Attested> {
+  async function attestOnce(
+    attestor: ServerNodeAttestor,
+    payload: Uint8Array,
+    publicKey: Uint8Array,
+    clientIP: string | undefined,
+    challenge: (c: Uint8Array) => Promise<Uint8Array>,
+  ): Promise<Attested> {
     const result = await attestor.attest(payload, challenge, { clientIP });
     const agentID = result.agentID.toString();
     const existing = await cfg.ds.fetchAttestedNode(agentID);
@@ -146,8 +156,7 @@ export function agentApp(cfg: AgentAppConfig): Hono<AgentAppEnv> {
     return { svid: svidJSON(agentID, svid), reattestable: result.canReattest };
   }
 
-  const answer = (step: AttestStep<Attested>) =>
-    step.kind === "challenge" ? { challenge: toBase64(step.challenge), session_id: step.sessionID } : step.result;
+  const answer = (step: AttestStep<Attested>) => step.kind === "challenge" ? { challenge: toBase64(step.challenge), session_id: step.sessionID } : step.result;
 
   // SPIRE logs the failure with its message capitalised (pkg/server/api/agent/v1/service.go).
   const logFailure = (type: string | undefined, err: unknown) => {

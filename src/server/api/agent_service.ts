@@ -45,8 +45,14 @@ export interface AgentFilterJSON {
 }
 
 const MATCH: Record<string, SelectorMatchBehavior> = {
-  exact: "exact", any: "any", superset: "superset", subset: "subset",
-  MATCH_EXACT: "exact", MATCH_ANY: "any", MATCH_SUPERSET: "superset", MATCH_SUBSET: "subset",
+  exact: "exact",
+  any: "any",
+  superset: "superset",
+  subset: "subset",
+  MATCH_EXACT: "exact",
+  MATCH_ANY: "any",
+  MATCH_SUPERSET: "superset",
+  MATCH_SUBSET: "subset",
 };
 
 /** The serial as SPIRE stores and prints it (big.Int decimal); wisp keeps hex. Banned nodes have "". */

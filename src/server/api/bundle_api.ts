@@ -64,7 +64,10 @@ function statusOf(prefix: string, err: unknown): StatusJSON {
   return { code: CODE.INTERNAL, message: `${prefix}: internal error` };
 }
 
-export function bundleRoutes(app: Hono, cfg: { ds: DataStore; trustDomain: spiffeid.TrustDomain; logger: Logger; notify: () => void; refresher?: BundleRefresher | undefined }): void {
+export function bundleRoutes(
+  app: Hono,
+  cfg: { ds: DataStore; trustDomain: spiffeid.TrustDomain; logger: Logger; notify: () => void; refresher?: BundleRefresher | undefined },
+): void {
   const { ds, trustDomain: td } = cfg;
   const log = cfg.logger.with({ subsystem_name: "api" });
   const foreign = (name: string) => {
@@ -122,8 +125,8 @@ export function bundleRoutes(app: Hono, cfg: { ds: DataStore; trustDomain: spiff
         if (users.length > 0 && mode === "RESTRICT") {
           throw new FailedPreconditionError(`cannot delete bundle; federated with ${users.length} registration entries`);
         }
-        if (mode === "DELETE") for (const e of users) await ds.deleteEntry(e.id);
-        if (mode === "DISSOCIATE") for (const e of users) await ds.updateEntry({ ...e, federatesWith: (e.federatesWith ?? []).filter((t) => t !== name) });
+        if (mode === "DELETE") { for (const e of users) await ds.deleteEntry(e.id); }
+        if (mode === "DISSOCIATE") { for (const e of users) await ds.updateEntry({ ...e, federatesWith: (e.federatesWith ?? []).filter((t) => t !== name) }); }
         await ds.deleteBundle(name);
         log.info("Federated bundle deleted", { [F.TRUST_DOMAIN_ID]: name });
         results.push({ status: { code: 0, message: "OK" }, trust_domain: name });

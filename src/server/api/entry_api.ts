@@ -10,7 +10,18 @@ import type { DataStore, NewRegistrationEntry, RegistrationEntry, Selector } fro
 import { type EntryJSON, entryToJSON, type SPIFFEIDJSON } from "./entry_json.ts";
 
 /** gRPC status codes as numbers, as `types.Status.code` carries them. */
-export const CODE = { OK: 0, INVALID_ARGUMENT: 3, NOT_FOUND: 5, ALREADY_EXISTS: 6, PERMISSION_DENIED: 7, FAILED_PRECONDITION: 9, UNIMPLEMENTED: 12, INTERNAL: 13, UNAVAILABLE: 14, UNAUTHENTICATED: 16 } as const;
+export const CODE = {
+  OK: 0,
+  INVALID_ARGUMENT: 3,
+  NOT_FOUND: 5,
+  ALREADY_EXISTS: 6,
+  PERMISSION_DENIED: 7,
+  FAILED_PRECONDITION: 9,
+  UNIMPLEMENTED: 12,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+  UNAUTHENTICATED: 16,
+} as const;
 
 /** `types.Status` (pkg/common/api/status.go): `{0, "OK"}` on success. */
 export interface StatusJSON {
@@ -216,7 +227,10 @@ export async function batchDeleteEntry(ds: DataStore, ids: string[]): Promise<{ 
       await ds.deleteEntry(id);
       out.push({ id, status: OK });
     } catch (err) {
-      out.push({ id, status: err instanceof NotFoundError ? { code: CODE.NOT_FOUND, message: "entry not found" } : statusOfError("failed to delete entry", err) });
+      out.push({
+        id,
+        status: err instanceof NotFoundError ? { code: CODE.NOT_FOUND, message: "entry not found" } : statusOfError("failed to delete entry", err),
+      });
     }
   }
   return out;

@@ -89,8 +89,7 @@ export function entryFromJSON(j: EntryJSON): RegistrationEntry {
 export function newEntryFromJSON(v: unknown, td: spiffeid.TrustDomain): NewRegistrationEntry {
   if (typeof v !== "object" || v === null) throw new InvalidArgumentError("invalid registration entry: must be an object");
   const o = v as Record<string, unknown>;
-  const fail = (m: string, cause?: unknown) =>
-    new InvalidArgumentError(`invalid registration entry: ${m}`, cause === undefined ? undefined : { cause });
+  const fail = (m: string, cause?: unknown) => new InvalidArgumentError(`invalid registration entry: ${m}`, cause === undefined ? undefined : { cause });
   if (o.spiffe_id === undefined || o.spiffe_id === "") throw fail("missing SPIFFE ID");
   if (o.parent_id === undefined || o.parent_id === "") throw fail("missing parent ID");
   let spiffeID: string, parentID: string;

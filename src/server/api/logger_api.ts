@@ -4,7 +4,7 @@
  * @module
  */
 import { InvalidArgumentError } from "../../core/errors.ts";
-import type { LevelName, LogLevelControl, Logger } from "../../core/log/logger.ts";
+import type { LevelName, Logger, LogLevelControl } from "../../core/log/logger.ts";
 
 /** `types.LogLevel` names, as protobuf JSON prints them. */
 export type APILogLevel = "PANIC" | "FATAL" | "ERROR" | "WARN" | "INFO" | "DEBUG" | "TRACE";

@@ -7,7 +7,7 @@
 import type { Context, Hono } from "hono";
 import { UnavailableError } from "../../core/errors.ts";
 import * as F from "../../core/log/fields.ts";
-import type { LogLevelControl, Logger } from "../../core/log/logger.ts";
+import type { Logger, LogLevelControl } from "../../core/log/logger.ts";
 import type { Clock } from "../../core/ports/clock.ts";
 import type * as spiffeid from "../../core/spiffeid/mod.ts";
 import type { CAManager } from "../ca/ca_manager.ts";
@@ -76,7 +76,10 @@ export function rpcRoutes(app: Hono, cfg: RPCRoutesConfig): void {
     return svidAPI({ ca: cfg.ca, jwt: cfg.jwt, td, logger: cfg.logger });
   };
   app.post("/svid.v1.SVID/MintX509SVID", async (c) => c.json(await svid().mintX509SVID(await jsonBody(c) as { csr?: string; ttl?: number })));
-  app.post("/svid.v1.SVID/MintJWTSVID", async (c) => c.json(await svid().mintJWTSVID(await jsonBody(c) as Parameters<ReturnType<typeof svidAPI>["mintJWTSVID"]>[0])));
+  app.post(
+    "/svid.v1.SVID/MintJWTSVID",
+    async (c) => c.json(await svid().mintJWTSVID(await jsonBody(c) as Parameters<ReturnType<typeof svidAPI>["mintJWTSVID"]>[0])),
+  );
 
   const authorityID = async (c: Context) => String((await jsonBody(c)).authority_id ?? "");
   const ski = async (c: Context) => String((await jsonBody(c)).subject_key_id ?? "");

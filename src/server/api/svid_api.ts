@@ -67,7 +67,9 @@ export function svidAPI(d: SVIDAPIDeps) {
     },
 
     /** MintJWTSVID. */
-    async mintJWTSVID(req: { id?: SPIFFEIDJSON; audience?: string[]; ttl?: number }): Promise<{ svid: { token: string; id: SPIFFEIDJSON; expires_at: number; issued_at: number } }> {
+    async mintJWTSVID(
+      req: { id?: SPIFFEIDJSON; audience?: string[]; ttl?: number },
+    ): Promise<{ svid: { token: string; id: SPIFFEIDJSON; expires_at: number; issued_at: number } }> {
       let id: spiffeid.ID;
       try {
         if (!req.id) throw new Error("request must specify SPIFFE ID");

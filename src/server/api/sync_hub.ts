@@ -229,7 +229,11 @@ export class SyncHub {
       const snap = await this.snapshot(sub.agentID, node.selectors);
       // Revision changes with any entry event; compare content so agents only hear about their own changes. The
       // content is serialised once and reused as the message body (it can be megabytes with many entries).
-      const body = JSON.stringify({ bundle: snap.bundle, entries: snap.entries, ...(snap.federated_bundles ? { federated_bundles: snap.federated_bundles } : {}) });
+      const body = JSON.stringify({
+        bundle: snap.bundle,
+        entries: snap.entries,
+        ...(snap.federated_bundles ? { federated_bundles: snap.federated_bundles } : {}),
+      });
       if (body === sub.last) return;
       sub.last = body;
       sub.lastPush = this.#clock.now();

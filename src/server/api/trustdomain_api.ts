@@ -11,7 +11,7 @@ import type { Logger } from "../../core/log/logger.ts";
 import * as spiffeid from "../../core/spiffeid/mod.ts";
 import type { DataStore, FederationRelationship } from "../datastore/datastore.ts";
 import type { FederationConfig } from "../federation/federation_config.ts";
-import { type BundleJSON, bundleFromJSON, bundleToJSON } from "./bundle_api.ts";
+import { bundleFromJSON, type BundleJSON, bundleToJSON } from "./bundle_api.ts";
 import { CODE, type StatusJSON } from "./entry_api.ts";
 import { jsonBody } from "./json_body.ts";
 
@@ -49,7 +49,9 @@ function relationshipFromJSON(v: unknown, td: spiffeid.TrustDomain): { rel: Fede
     throw new InvalidArgumentError(`failed to convert federation relationship: failed to parse bundle endpoint URL: parse "${url}": invalid URI for request`);
   }
   if (parsed.protocol !== "https:") throw new InvalidArgumentError("failed to convert federation relationship: bundle endpoint URL must use the https scheme");
-  if (parsed.username || parsed.password) throw new InvalidArgumentError("failed to convert federation relationship: bundle endpoint URL must not contain user info");
+  if (parsed.username || parsed.password) {
+    throw new InvalidArgumentError("failed to convert federation relationship: bundle endpoint URL must not contain user info");
+  }
   let profile: FederationRelationship["profile"];
   if (o.https_spiffe) {
     try {
@@ -72,7 +74,10 @@ function statusOf(prefix: string, err: unknown): StatusJSON {
   return { code: CODE.INTERNAL, message: `${prefix}: internal error` };
 }
 
-export function trustDomainRoutes(app: Hono, cfg: { ds: DataStore; trustDomain: spiffeid.TrustDomain; logger: Logger; notify: () => void; configured?: FederationConfig["federatesWith"] | undefined }): void {
+export function trustDomainRoutes(
+  app: Hono,
+  cfg: { ds: DataStore; trustDomain: spiffeid.TrustDomain; logger: Logger; notify: () => void; configured?: FederationConfig["federatesWith"] | undefined },
+): void {
   const { ds, trustDomain: td } = cfg;
   const log = cfg.logger.with({ subsystem_name: "api" });
   const T = "/trustdomain.v1.TrustDomain";
@@ -141,7 +146,9 @@ export function trustDomainRoutes(app: Hono, cfg: { ds: DataStore; trustDomain: 
         results.push({ status: { code: 0, message: "OK" }, trust_domain: n });
       } catch (err) {
         results.push({
-          status: err instanceof NotFoundError ? { code: CODE.NOT_FOUND, message: "federation relationship not found" } : statusOf("failed to delete federation relationship", err),
+          status: err instanceof NotFoundError
+            ? { code: CODE.NOT_FOUND, message: "federation relationship not found" }
+            : statusOf("failed to delete federation relationship", err),
           trust_domain: String(raw),
         });
       }

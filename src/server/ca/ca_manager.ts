@@ -226,18 +226,40 @@ export class CAManager {
     for (const [status, ca] of xs) {
       if (!ca) continue;
       x509.push({
-        status, slot: ca.slot, authorityID: ca.authorityID, issuedAt: ca.issuedAt, notAfter: ca.notAfter,
-        keyLocation: ca.signer.location, chain: ca.chain, bundleRoots: ca.bundleRoots, upstream: this.#caUpstream.get(ca.authorityID) ?? "unknown",
+        status,
+        slot: ca.slot,
+        authorityID: ca.authorityID,
+        issuedAt: ca.issuedAt,
+        notAfter: ca.notAfter,
+        keyLocation: ca.signer.location,
+        chain: ca.chain,
+        bundleRoots: ca.bundleRoots,
+        upstream: this.#caUpstream.get(ca.authorityID) ?? "unknown",
       });
     }
-    const js: [AuthorityView["status"], JWTSigningKey | undefined][] = [["active", this.#jwt.current], ["prepared", this.#jwt.next], ["old", this.#jwt.next ? undefined : this.#jwt.old]];
+    const js: [AuthorityView["status"], JWTSigningKey | undefined][] = [["active", this.#jwt.current], ["prepared", this.#jwt.next], [
+      "old",
+      this.#jwt.next ? undefined : this.#jwt.old,
+    ]];
     for (const [status, k] of js) {
       if (!k) continue;
       jwt.push({ status, slot: k.slot, authorityID: k.authorityID, issuedAt: k.issuedAt, notAfter: k.notAfter, keyLocation: k.signer.location, kid: k.kid });
     }
     const history: CAView["history"] = [
-      ...this.#journal.x509CAs.map((e) => ({ kind: "x509" as const, authorityID: e.authorityID, issuedAt: new Date(e.issuedAt), notAfter: new Date(e.notAfter), status: e.status })),
-      ...this.#journal.jwtKeys.map((e) => ({ kind: "jwt" as const, authorityID: e.kid, issuedAt: new Date(e.issuedAt), notAfter: new Date(e.notAfter), status: e.status })),
+      ...this.#journal.x509CAs.map((e) => ({
+        kind: "x509" as const,
+        authorityID: e.authorityID,
+        issuedAt: new Date(e.issuedAt),
+        notAfter: new Date(e.notAfter),
+        status: e.status,
+      })),
+      ...this.#journal.jwtKeys.map((e) => ({
+        kind: "jwt" as const,
+        authorityID: e.kid,
+        issuedAt: new Date(e.issuedAt),
+        notAfter: new Date(e.notAfter),
+        status: e.status,
+      })),
     ];
     return { x509, jwt, history, lastErrorAt: this.#rotation.lastErrorAt };
   }
@@ -255,7 +277,11 @@ export class CAManager {
   /** The JWT authorities for `localauthority jwt show`. */
   jwtAuthorityStates(): AuthorityStates {
     const { current, next, old } = this.#jwt;
-    const st = (k: JWTSigningKey): AuthorityState => ({ authority_id: k.kid, expires_at: Math.floor(k.notAfter.getTime() / 1000), upstream_authority_subject_key_id: "" });
+    const st = (k: JWTSigningKey): AuthorityState => ({
+      authority_id: k.kid,
+      expires_at: Math.floor(k.notAfter.getTime() / 1000),
+      upstream_authority_subject_key_id: "",
+    });
     return {
       ...(current ? { active: st(current) } : {}),
       ...(next ? { prepared: st(next) } : {}),
@@ -339,7 +365,9 @@ export class CAManager {
       const next = this.#jwt.next ?? this.#jwt.old;
       if (!kid) throw new InvalidArgumentError("no authority ID provided");
       if (kid !== next?.kid) throw new InvalidArgumentError("unexpected authority ID");
-      if (next !== this.#jwt.next) throw new InternalError("only Prepared authorities can be activated", { cause: new Error("unsupported local authority status: OLD") });
+      if (next !== this.#jwt.next) {
+        throw new InternalError("only Prepared authorities can be activated", { cause: new Error("unsupported local authority status: OLD") });
+      }
       await this.#activateJWT();
       return this.jwtAuthorityStates().active!;
     });

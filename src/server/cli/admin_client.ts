@@ -77,7 +77,11 @@ export class AdminClient {
     } catch (err) {
       const errno = errnoOf(err);
       const why = errno ? ERRNO_TEXT[errno] ?? errno : err instanceof Error ? err.message : String(err);
-      throw new RPCError("UNAVAILABLE", `connection error: desc = "transport: error while dialing: dial unix ${this.#socketPath}: connect: ${why}"`, "ERR_UNAVAILABLE");
+      throw new RPCError(
+        "UNAVAILABLE",
+        `connection error: desc = "transport: error while dialing: dial unix ${this.#socketPath}: connect: ${why}"`,
+        "ERR_UNAVAILABLE",
+      );
     }
     const text = await res.text();
     let json: unknown;

@@ -1,5 +1,5 @@
 /** `bundle show`, `token generate`, `healthcheck`, `ca rotate` (the agent commands are in agent_commands.ts). @module */
-import { defineCommand, type Command } from "../../core/cli/command.ts";
+import { type Command, defineCommand } from "../../core/cli/command.ts";
 import { OUTPUT_FLAG } from "../../core/cli/printer.ts";
 import { fromBase64 } from "../../core/encoding.ts";
 import { formatError, UsageError } from "../../core/errors.ts";
@@ -11,7 +11,12 @@ export function adminCommands(dial: AdminDialer): Command[] {
   const bundleShow = defineCommand({
     name: "bundle show",
     synopsis: "Prints server CA bundle to stdout",
-    flags: [SOCKET_FLAG, { name: "format", kind: "string", default: "pem", usage: "The format to show the bundle (only pretty output format supports this flag). Either \"pem\" or \"spiffe\"" }, OUTPUT_FLAG] as const,
+    flags: [SOCKET_FLAG, {
+      name: "format",
+      kind: "string",
+      default: "pem",
+      usage: 'The format to show the bundle (only pretty output format supports this flag). Either "pem" or "spiffe"',
+    }, OUTPUT_FLAG] as const,
     examples: ["bundle show", "bundle show -format spiffe", "bundle show -output json"],
     async run(ctx, { values: v }) {
       if (v.format !== "pem" && v.format !== "spiffe") throw new UsageError(`invalid format: "${v.format}"`);
@@ -53,7 +58,11 @@ export function adminCommands(dial: AdminDialer): Command[] {
   const healthcheck = defineCommand({
     name: "healthcheck",
     synopsis: "Determines server health status",
-    flags: [SOCKET_FLAG, { name: "shallow", kind: "bool", usage: "Perform a less stringent health check" }, { name: "verbose", kind: "bool", usage: "Print verbose information" }] as const,
+    flags: [SOCKET_FLAG, { name: "shallow", kind: "bool", usage: "Perform a less stringent health check" }, {
+      name: "verbose",
+      kind: "bool",
+      usage: "Print verbose information",
+    }] as const,
     examples: ["healthcheck", "healthcheck -socketPath /run/wisp/api.sock"],
     async run(ctx, { values: v }) {
       try {

@@ -2,7 +2,7 @@
  * `agent list|show|count|ban|evict|purge` with SPIRE's flags, texts and output (cmd/spire-server/cli/agent/).
  * @module
  */
-import { defineCommand, type Command } from "../../core/cli/command.ts";
+import { type Command, defineCommand } from "../../core/cli/command.ts";
 import type { FlagSpec } from "../../core/cli/flags.ts";
 import { OUTPUT_FLAG } from "../../core/cli/printer.ts";
 import { rpcError } from "../../core/cli/rpc_error.ts";
@@ -15,24 +15,29 @@ import type { AgentJSON } from "../api/agent_service.ts";
 import { type AdminClient, type AdminDialer, SOCKET_FLAG } from "./admin_client.ts";
 import { type ExpiredAgent, formatAgentList, formatAgentShow, formatPurge, plural } from "./agent_format.ts";
 
-const SPIFFE_ID_FLAG = (verb: string) =>
-  ({ name: "spiffeID", kind: "string", usage: `The SPIFFE ID of the agent to ${verb} (agent identity)` }) as const;
+const SPIFFE_ID_FLAG = (verb: string) => ({ name: "spiffeID", kind: "string", usage: `The SPIFFE ID of the agent to ${verb} (agent identity)` }) as const;
 
 /** The filter flags `agent list` and `agent count` share, as SPIRE declares them. */
 const FILTER_FLAGS = [
   { name: "selector", kind: "stringList", usage: "A colon-delimited type:value selector. Can be used more than once" },
   { name: "attestationType", kind: "string", usage: "Filter by attestation type, like join_token or x509pop." },
   {
-    name: "canReattest", kind: "string", placeholder: "value",
+    name: "canReattest",
+    kind: "string",
+    placeholder: "value",
     usage: "Filter based on string received, 'true': agents that can reattest, 'false': agents that can't reattest, other value will return all.",
   },
   {
-    name: "banned", kind: "string", placeholder: "value",
+    name: "banned",
+    kind: "string",
+    placeholder: "value",
     usage: "Filter based on string received, 'true': banned agents, 'false': not banned agents, other value will return all.",
   },
   { name: "expiresBefore", kind: "string", usage: `Filter by expiration time (format: "${EXPIRES_BEFORE_LAYOUT}")` },
   {
-    name: "matchSelectorsOn", kind: "string", default: "superset",
+    name: "matchSelectorsOn",
+    kind: "string",
+    default: "superset",
     usage: "The match mode used when filtering by selectors. Options: exact, any, superset and subset",
   },
 ] as const satisfies readonly FlagSpec[];
@@ -130,7 +135,10 @@ export function agentCommands(dial: AdminDialer, clock: Clock): Command[] {
     name: "agent show",
     synopsis: "Shows the details of an attested agent given its SPIFFE ID",
     flags: [SOCKET_FLAG, SPIFFE_ID_FLAG("show"), OUTPUT_FLAG] as const,
-    examples: ["agent show -spiffeID spiffe://example.org/spire/agent/join_token/…", "agent show -spiffeID spiffe://example.org/spire/agent/x509pop/… -output json"],
+    examples: [
+      "agent show -spiffeID spiffe://example.org/spire/agent/join_token/…",
+      "agent show -spiffeID spiffe://example.org/spire/agent/x509pop/… -output json",
+    ],
     async run(ctx, { values: v }) {
       const id = requiredID(v.spiffeID);
       const a = await call<AgentJSON>(dial(v.socketPath), "GET", `/agent/v1/agent?spiffeID=${encodeURIComponent(id)}`);
@@ -171,7 +179,9 @@ export function agentCommands(dial: AdminDialer, clock: Clock): Command[] {
     flags: [
       SOCKET_FLAG,
       {
-        name: "expiredFor", kind: "duration", default: 720 * 3_600_000,
+        name: "expiredFor",
+        kind: "duration",
+        default: 720 * 3_600_000,
         usage: "Amount of time that has passed since the agent's SVID has expired. It is used to determine which agents to purge.",
       },
       { name: "dryRun", kind: "bool", usage: "Indicates that the command will not perform any action, but will print the agents that would be purged." },

@@ -4,7 +4,7 @@
  * cmd/spire-server/cli/upstreamauthority/*, cmd/spire-server/cli/authoritycommon/authoritycommon.go).
  * @module
  */
-import { defineCommand, type Command } from "../../core/cli/command.ts";
+import { type Command, defineCommand } from "../../core/cli/command.ts";
 import { OUTPUT_FLAG } from "../../core/cli/printer.ts";
 import type { AuthorityState, AuthorityStates } from "../ca/ca_manager.ts";
 import { type AdminDialer, SOCKET_FLAG } from "./admin_client.ts";

@@ -5,7 +5,7 @@
  */
 import { parseBundleDocument } from "../../core/bundle/parse_bundle_document.ts";
 import { toSPIFFEBundle } from "../../core/bundle/spiffe_bundle.ts";
-import { defineCommand, type Command, type CommandContext } from "../../core/cli/command.ts";
+import { type Command, type CommandContext, defineCommand } from "../../core/cli/command.ts";
 import { OUTPUT_FLAG } from "../../core/cli/printer.ts";
 import { fromBase64, toBase64 } from "../../core/encoding.ts";
 import { NotFoundError, UsageError } from "../../core/errors.ts";

@@ -1,5 +1,5 @@
 /** `config set <file.yaml>` and `config get`: SPIRL-style managed config through the admin API. @module */
-import { defineCommand, type Command } from "../../core/cli/command.ts";
+import { type Command, defineCommand } from "../../core/cli/command.ts";
 import { OUTPUT_FLAG } from "../../core/cli/printer.ts";
 import { UsageError } from "../../core/errors.ts";
 import type { FS } from "../../core/ports/fs.ts";

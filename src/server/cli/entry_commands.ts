@@ -3,7 +3,7 @@
  * exit codes (cmd/spire-server/cli/entry/*.go).
  * @module
  */
-import { defineCommand, type Command, type CommandContext } from "../../core/cli/command.ts";
+import { type Command, type CommandContext, defineCommand } from "../../core/cli/command.ts";
 import { OUTPUT_FLAG } from "../../core/cli/printer.ts";
 import { NotFoundError } from "../../core/errors.ts";
 import type { FS } from "../../core/ports/fs.ts";
@@ -98,7 +98,10 @@ export function parseEntriesFile(text: string): EntryInput[] {
       id: str("entry_id"),
       spiffe_id: spiffeID,
       parent_id: parentID,
-      selectors: ((field(e, "selectors") as Record<string, unknown>[] | undefined) ?? []).map((s) => ({ type: String(field(s, "type") ?? ""), value: String(field(s, "value") ?? "") })),
+      selectors: ((field(e, "selectors") as Record<string, unknown>[] | undefined) ?? []).map((s) => ({
+        type: String(field(s, "type") ?? ""),
+        value: String(field(s, "value") ?? ""),
+      })),
       x509_svid_ttl: Number(field(e, "x509_svid_ttl") ?? 0),
       jwt_svid_ttl: Number(field(e, "jwt_svid_ttl") ?? 0),
       federates_with: federatesWith,
@@ -108,7 +111,14 @@ export function parseEntriesFile(text: string): EntryInput[] {
       dns_names: (field(e, "dns_names") as string[] | undefined) ?? [],
       store_svid: field(e, "store_svid") === true,
       hint: str("hint"),
-      ...(aa ? { additional_attributes: { disable_x509_svid_prefetch: field(aa, "disable_x509_svid_prefetch") === true, jwt_svid_include_jti: field(aa, "jwt_svid_include_jti") === true } } : {}),
+      ...(aa
+        ? {
+          additional_attributes: {
+            disable_x509_svid_prefetch: field(aa, "disable_x509_svid_prefetch") === true,
+            jwt_svid_include_jti: field(aa, "jwt_svid_include_jti") === true,
+          },
+        }
+        : {}),
     };
   });
 }
@@ -165,13 +175,31 @@ const ENTRY_FLAGS = [
   { name: "selector", kind: "stringList", usage: "A colon-delimited type:value selector. Can be used more than once" },
   { name: "federatesWith", kind: "stringList", usage: "SPIFFE ID of a trust domain to federate with. Can be used more than once" },
   { name: "admin", kind: "bool", usage: "If set, the SPIFFE ID in this entry will be granted access to the SPIRE Server's management APIs" },
-  { name: "storeSVID", kind: "bool", usage: "A boolean value that, when set, indicates that the resulting issued SVID from this entry must be stored through an SVIDStore plugin (not supported by wisp: refused)" },
+  {
+    name: "storeSVID",
+    kind: "bool",
+    usage:
+      "A boolean value that, when set, indicates that the resulting issued SVID from this entry must be stored through an SVIDStore plugin (not supported by wisp: refused)",
+  },
   { name: "downstream", kind: "bool", usage: "A boolean value that, when set, indicates that the entry describes a downstream SPIRE server" },
   { name: "entryExpiry", kind: "int", default: 0, usage: "An expiry, from epoch in seconds, for the resulting registration entry to be pruned" },
-  { name: "dns", kind: "stringList", usage: "A DNS name that will be included in SVIDs issued based on this entry, where appropriate. Can be used more than once" },
+  {
+    name: "dns",
+    kind: "stringList",
+    usage: "A DNS name that will be included in SVIDs issued based on this entry, where appropriate. Can be used more than once",
+  },
   { name: "hint", kind: "string", default: "", usage: "The entry hint, used to disambiguate entries with the same SPIFFE ID" },
-  { name: "disableX509SVIDPrefetch", kind: "bool", usage: "A boolean value that, when set, disables prefetching X509 SVID for this entry (not supported by wisp: refused)" },
-  { name: "jwtSVIDIncludeJTI", kind: "bool", usage: "A boolean value that, when set, includes a unique 'jti' claim in JWT-SVIDs issued for this entry and bypasses the agent JWT-SVID cache (not supported by wisp: refused)" },
+  {
+    name: "disableX509SVIDPrefetch",
+    kind: "bool",
+    usage: "A boolean value that, when set, disables prefetching X509 SVID for this entry (not supported by wisp: refused)",
+  },
+  {
+    name: "jwtSVIDIncludeJTI",
+    kind: "bool",
+    usage:
+      "A boolean value that, when set, includes a unique 'jti' claim in JWT-SVIDs issued for this entry and bypasses the agent JWT-SVID cache (not supported by wisp: refused)",
+  },
 ] as const;
 
 interface EntryFlagValues {
@@ -336,7 +364,11 @@ export function entryCommands(dial: AdminDialer, fs: FS): Command[] {
         }
         if (failed.length > 0) {
           ctx.env.stdout("\n\n");
-          ctx.env.stdout(ok.length === 0 ? `Failed to delete ${failed.length} entries` : `Deleted ${ok.length} entries successfully, but failed to delete ${failed.length} entries`);
+          ctx.env.stdout(
+            ok.length === 0
+              ? `Failed to delete ${failed.length} entries`
+              : `Deleted ${ok.length} entries successfully, but failed to delete ${failed.length} entries`,
+          );
           ctx.env.stderr("Error: failed to delete one or more entries\n");
           return 1;
         }
@@ -345,19 +377,41 @@ export function entryCommands(dial: AdminDialer, fs: FS): Command[] {
       }),
   });
 
-  const filterFlags = (noun: string) => [
-    SOCKET_FLAG,
-    { name: "parentID", kind: "string", usage: `The Parent ID of the records to ${noun}` },
-    { name: "spiffeID", kind: "string", usage: `The SPIFFE ID of the records to ${noun}` },
-    { name: "downstream", kind: "bool", usage: "A boolean value that, when set, indicates that the entry describes a downstream SPIRE server" },
-    { name: "selector", kind: "stringList", usage: "A colon-delimited type:value selector. Can be used more than once" },
-    { name: "federatesWith", kind: "stringList", usage: "SPIFFE ID of a trust domain an entry is federate with. Can be used more than once" },
-    { name: "matchFederatesWithOn", kind: "string", default: "superset", usage: "The match mode used when filtering by federates with. Options: exact, any, superset and subset" },
-    { name: "matchSelectorsOn", kind: "string", default: "superset", usage: "The match mode used when filtering by selectors. Options: exact, any, superset and subset" },
-    { name: "hint", kind: "string", default: "", usage: `The Hint of the records to ${noun} (optional)` },
-  ] as const;
+  const filterFlags = (noun: string) =>
+    [
+      SOCKET_FLAG,
+      { name: "parentID", kind: "string", usage: `The Parent ID of the records to ${noun}` },
+      { name: "spiffeID", kind: "string", usage: `The SPIFFE ID of the records to ${noun}` },
+      { name: "downstream", kind: "bool", usage: "A boolean value that, when set, indicates that the entry describes a downstream SPIRE server" },
+      { name: "selector", kind: "stringList", usage: "A colon-delimited type:value selector. Can be used more than once" },
+      { name: "federatesWith", kind: "stringList", usage: "SPIFFE ID of a trust domain an entry is federate with. Can be used more than once" },
+      {
+        name: "matchFederatesWithOn",
+        kind: "string",
+        default: "superset",
+        usage: "The match mode used when filtering by federates with. Options: exact, any, superset and subset",
+      },
+      {
+        name: "matchSelectorsOn",
+        kind: "string",
+        default: "superset",
+        usage: "The match mode used when filtering by selectors. Options: exact, any, superset and subset",
+      },
+      { name: "hint", kind: "string", default: "", usage: `The Hint of the records to ${noun} (optional)` },
+    ] as const;
 
-  function buildFilter(v: { parentID?: string | undefined; spiffeID?: string | undefined; downstream: boolean; selector: string[]; federatesWith: string[]; matchSelectorsOn: string; matchFederatesWithOn: string; hint: string }): EntryFilter {
+  function buildFilter(
+    v: {
+      parentID?: string | undefined;
+      spiffeID?: string | undefined;
+      downstream: boolean;
+      selector: string[];
+      federatesWith: string[];
+      matchSelectorsOn: string;
+      matchFederatesWithOn: string;
+      hint: string;
+    },
+  ): EntryFilter {
     const f: EntryFilter = {};
     if (v.parentID) {
       try {
@@ -440,5 +494,3 @@ export function entryCommands(dial: AdminDialer, fs: FS): Command[] {
 
   return [create, update, del, show, count];
 }
-
-

@@ -3,7 +3,7 @@
  * managed through the TrustDomain API on the admin socket.
  * @module
  */
-import { defineCommand, type Command, type CommandContext } from "../../core/cli/command.ts";
+import { type Command, type CommandContext, defineCommand } from "../../core/cli/command.ts";
 import { OUTPUT_FLAG } from "../../core/cli/printer.ts";
 import { NotFoundError, UsageError } from "../../core/errors.ts";
 import type { FS } from "../../core/ports/fs.ts";
@@ -13,7 +13,14 @@ import { type AdminDialer, SOCKET_FLAG } from "./admin_client.ts";
 import { bundleFromData } from "./bundle_commands.ts";
 
 type Status = { code: number; message: string };
-const CODE_NAMES: Record<number, string> = { 3: "InvalidArgument", 5: "NotFound", 6: "AlreadyExists", 9: "FailedPrecondition", 13: "Internal", 14: "Unavailable" };
+const CODE_NAMES: Record<number, string> = {
+  3: "InvalidArgument",
+  5: "NotFound",
+  6: "AlreadyExists",
+  9: "FailedPrecondition",
+  13: "Internal",
+  14: "Unavailable",
+};
 
 /** SPIRE's printFederationRelationship. */
 function printRelationship(r: FederationRelationshipJSON): string {
@@ -36,12 +43,22 @@ async function readFile(fs: FS, ctx: CommandContext, path: string): Promise<stri
 const REL_FLAGS = [
   SOCKET_FLAG,
   { name: "trustDomain", kind: "string", default: "", usage: 'Name of the trust domain to federate with (e.g., "example.org")' },
-  { name: "bundleEndpointURL", kind: "string", default: "", usage: "URL of the SPIFFE bundle endpoint that provides the trust bundle (must use the HTTPS protocol)" },
+  {
+    name: "bundleEndpointURL",
+    kind: "string",
+    default: "",
+    usage: "URL of the SPIFFE bundle endpoint that provides the trust bundle (must use the HTTPS protocol)",
+  },
   { name: "bundleEndpointProfile", kind: "string", default: "https_spiffe", usage: 'Endpoint profile type (either "https_web" or "https_spiffe")' },
   { name: "endpointSpiffeID", kind: "string", default: "", usage: "SPIFFE ID of the SPIFFE bundle endpoint server. Only used for 'spiffe' profile." },
   { name: "trustDomainBundlePath", kind: "string", default: "", usage: "Path to the trust domain bundle data (optional)." },
   { name: "trustDomainBundleFormat", kind: "string", default: "pem", usage: 'The format of the bundle data (optional). Either "pem" or "spiffe".' },
-  { name: "data", kind: "string", default: "", usage: "Path to a file containing federation relationships in JSON format (optional). If set to '-', read the JSON from stdin." },
+  {
+    name: "data",
+    kind: "string",
+    default: "",
+    usage: "Path to a file containing federation relationships in JSON format (optional). If set to '-', read the JSON from stdin.",
+  },
   OUTPUT_FLAG,
 ] as const;
 
@@ -58,7 +75,11 @@ interface RelFlags {
 /** The relationships a create/update command line asks for, as SPIRE's parseFederationRelationships. */
 async function relationships(fs: FS, ctx: CommandContext, v: RelFlags, given: ReadonlySet<string>): Promise<FederationRelationshipJSON[]> {
   if (v.data !== "") {
-    if (["trustDomain", "bundleEndpointURL", "bundleEndpointProfile", "endpointSpiffeID", "trustDomainBundlePath", "trustDomainBundleFormat"].some((f) => given.has(f))) {
+    if (
+      ["trustDomain", "bundleEndpointURL", "bundleEndpointProfile", "endpointSpiffeID", "trustDomainBundlePath", "trustDomainBundleFormat"].some((f) =>
+        given.has(f)
+      )
+    ) {
       throw new UsageError("cannot use other flags to specify relationship fields when 'data' flag is set");
     }
     let doc: { federationRelationships?: Record<string, unknown>[] };
@@ -71,7 +92,12 @@ async function relationships(fs: FS, ctx: CommandContext, v: RelFlags, given: Re
     const out: FederationRelationshipJSON[] = [];
     for (const r of doc.federationRelationships ?? []) {
       const fmt = String(r["trustDomainBundleFormat"] ?? "");
-      const rel = toJSON(String(r["trustDomain"] ?? ""), String(r["bundleEndpointURL"] ?? ""), String(r["bundleEndpointProfile"] ?? ""), String(r["endpointSPIFFEID"] ?? ""));
+      const rel = toJSON(
+        String(r["trustDomain"] ?? ""),
+        String(r["bundleEndpointURL"] ?? ""),
+        String(r["bundleEndpointProfile"] ?? ""),
+        String(r["endpointSPIFFEID"] ?? ""),
+      );
       const b = r["trustDomainBundle"];
       if (b !== undefined && b !== null && b !== "") {
         if (fmt !== "pem" && fmt !== "spiffe") throw new UsageError(`bundle format must be explicit when the bundle is given: got "${fmt}"`);
@@ -106,38 +132,45 @@ function toJSON(td: string, url: string, profile: string, endpointID: string): F
 }
 
 export function federationCommands(dial: AdminDialer, fs: FS): Command[] {
-  const batch = (verb: "create" | "update") => defineCommand({
-    name: `federation ${verb}`,
-    synopsis: verb === "create" ? "Creates a dynamic federation relationship with a foreign trust domain" : "Updates a dynamic federation relationship with a foreign trust domain",
-    flags: REL_FLAGS,
-    examples: [
-      `federation ${verb} -trustDomain two.example -bundleEndpointURL https://two.example:8443 -endpointSpiffeID spiffe://two.example/spire/server -trustDomainBundlePath two.json -trustDomainBundleFormat spiffe`,
-      `federation ${verb} -data relationships.json`,
-    ],
-    async run(ctx, { values: v, given }) {
-      const rels = await relationships(fs, ctx, v, given ?? new Set());
-      const method = verb === "create" ? "BatchCreateFederationRelationship" : "BatchUpdateFederationRelationship";
-      const r = await dial(v.socketPath).rpc<{ results: { status: Status; federation_relationship?: FederationRelationshipJSON }[] }>(
-        `trustdomain.v1.TrustDomain/${method}`,
-        { federation_relationships: rels },
-      );
-      let failed = false;
-      let out = "";
-      r.results.forEach((res, i) => {
-        if (res.status.code === 0 && res.federation_relationship) out += `\n${printRelationship(res.federation_relationship)}`;
-        else {
-          failed = true;
-          ctx.env.stderr(`Failed to ${verb} the following federation relationship (code: ${CODE_NAMES[res.status.code] ?? res.status.code}, msg: "${res.status.message}"):\n${printRelationship(rels[i]!)}\n`);
+  const batch = (verb: "create" | "update") =>
+    defineCommand({
+      name: `federation ${verb}`,
+      synopsis: verb === "create"
+        ? "Creates a dynamic federation relationship with a foreign trust domain"
+        : "Updates a dynamic federation relationship with a foreign trust domain",
+      flags: REL_FLAGS,
+      examples: [
+        `federation ${verb} -trustDomain two.example -bundleEndpointURL https://two.example:8443 -endpointSpiffeID spiffe://two.example/spire/server -trustDomainBundlePath two.json -trustDomainBundleFormat spiffe`,
+        `federation ${verb} -data relationships.json`,
+      ],
+      async run(ctx, { values: v, given }) {
+        const rels = await relationships(fs, ctx, v, given ?? new Set());
+        const method = verb === "create" ? "BatchCreateFederationRelationship" : "BatchUpdateFederationRelationship";
+        const r = await dial(v.socketPath).rpc<{ results: { status: Status; federation_relationship?: FederationRelationshipJSON }[] }>(
+          `trustdomain.v1.TrustDomain/${method}`,
+          { federation_relationships: rels },
+        );
+        let failed = false;
+        let out = "";
+        r.results.forEach((res, i) => {
+          if (res.status.code === 0 && res.federation_relationship) out += `\n${printRelationship(res.federation_relationship)}`;
+          else {
+            failed = true;
+            ctx.env.stderr(
+              `Failed to ${verb} the following federation relationship (code: ${
+                CODE_NAMES[res.status.code] ?? res.status.code
+              }, msg: "${res.status.message}"):\n${printRelationship(rels[i]!)}\n`,
+            );
+          }
+        });
+        ctx.printer.result(out, r);
+        if (failed) {
+          ctx.env.stderr(`Error: failed to ${verb} one or more federation relationships\n`);
+          return 1;
         }
-      });
-      ctx.printer.result(out, r);
-      if (failed) {
-        ctx.env.stderr(`Error: failed to ${verb} one or more federation relationships\n`);
-        return 1;
-      }
-      return 0;
-    },
-  });
+        return 0;
+      },
+    });
 
   const list = defineCommand({
     name: "federation list",
@@ -145,9 +178,14 @@ export function federationCommands(dial: AdminDialer, fs: FS): Command[] {
     flags: [SOCKET_FLAG, OUTPUT_FLAG] as const,
     examples: ["federation list"],
     async run(ctx, { values: v }) {
-      const r = await dial(v.socketPath).rpc<{ federation_relationships: FederationRelationshipJSON[] }>("trustdomain.v1.TrustDomain/ListFederationRelationships");
+      const r = await dial(v.socketPath).rpc<{ federation_relationships: FederationRelationshipJSON[] }>(
+        "trustdomain.v1.TrustDomain/ListFederationRelationships",
+      );
       const n = r.federation_relationships.length;
-      ctx.printer.result(`Found ${n} federation relationship${n === 1 ? "" : "s"}\n` + r.federation_relationships.map((x) => `\n${printRelationship(x)}`).join(""), r);
+      ctx.printer.result(
+        `Found ${n} federation relationship${n === 1 ? "" : "s"}\n` + r.federation_relationships.map((x) => `\n${printRelationship(x)}`).join(""),
+        r,
+      );
       return 0;
     },
   });
@@ -155,11 +193,17 @@ export function federationCommands(dial: AdminDialer, fs: FS): Command[] {
   const show = defineCommand({
     name: "federation show",
     synopsis: "Shows a dynamic federation relationship",
-    flags: [SOCKET_FLAG, { name: "trustDomain", kind: "string", default: "", usage: "The trust domain name of the federation relationship to show" }, OUTPUT_FLAG] as const,
+    flags: [
+      SOCKET_FLAG,
+      { name: "trustDomain", kind: "string", default: "", usage: "The trust domain name of the federation relationship to show" },
+      OUTPUT_FLAG,
+    ] as const,
     examples: ["federation show -trustDomain two.example"],
     async run(ctx, { values: v }) {
       if (v.trustDomain === "") throw new UsageError("a trust domain name is required");
-      const r = await dial(v.socketPath).rpc<FederationRelationshipJSON>("trustdomain.v1.TrustDomain/GetFederationRelationship", { trust_domain: v.trustDomain });
+      const r = await dial(v.socketPath).rpc<FederationRelationshipJSON>("trustdomain.v1.TrustDomain/GetFederationRelationship", {
+        trust_domain: v.trustDomain,
+      });
       ctx.printer.result(`Found a federation relationship with trust domain ${r.trust_domain}:\n\n${printRelationship(r)}`, r);
       return 0;
     },
@@ -172,7 +216,10 @@ export function federationCommands(dial: AdminDialer, fs: FS): Command[] {
     examples: ["federation delete -id two.example"],
     async run(ctx, { values: v }) {
       if (v.id === "") throw new UsageError("id is required");
-      const r = await dial(v.socketPath).rpc<{ results: { status: Status; trust_domain: string }[] }>("trustdomain.v1.TrustDomain/BatchDeleteFederationRelationship", { trust_domains: [v.id] });
+      const r = await dial(v.socketPath).rpc<{ results: { status: Status; trust_domain: string }[] }>(
+        "trustdomain.v1.TrustDomain/BatchDeleteFederationRelationship",
+        { trust_domains: [v.id] },
+      );
       const res = r.results[0]!;
       if (res.status.code !== 0) {
         ctx.env.stderr(`Error: failed to delete federation relationship "${v.id}": ${res.status.message}\n`);

@@ -3,7 +3,7 @@
  * pkg/common/api/logger/levels.go PrettyPrintLogger).
  * @module
  */
-import { defineCommand, type Command } from "../../core/cli/command.ts";
+import { type Command, defineCommand } from "../../core/cli/command.ts";
 import { OUTPUT_FLAG } from "../../core/cli/printer.ts";
 import type { LoggerJSON } from "../api/logger_api.ts";
 import { type AdminDialer, SOCKET_FLAG } from "./admin_client.ts";
@@ -14,7 +14,16 @@ import { goJSON } from "./spire_print.ts";
 const TEXT: Record<string, string> = { PANIC: "panic", FATAL: "fatal", ERROR: "error", WARN: "warning", INFO: "info", DEBUG: "debug", TRACE: "trace" };
 
 /** logrus.ParseLevel's accepted spellings, after lower-casing. */
-const PARSE: Record<string, string> = { panic: "PANIC", fatal: "FATAL", error: "ERROR", warn: "WARN", warning: "WARN", info: "INFO", debug: "DEBUG", trace: "TRACE" };
+const PARSE: Record<string, string> = {
+  panic: "PANIC",
+  fatal: "FATAL",
+  error: "ERROR",
+  warn: "WARN",
+  warning: "WARN",
+  info: "INFO",
+  debug: "DEBUG",
+  trace: "TRACE",
+};
 
 const pretty = (l: LoggerJSON) => `Logger Level : ${TEXT[l.current_level]}\nLaunch Level : ${TEXT[l.launch_level]}\n\n`;
 
@@ -38,7 +47,11 @@ export function loggerCommands(dial: AdminDialer): Command[] {
   const set = defineCommand({
     name: "logger set",
     synopsis: "Sets the logger details",
-    flags: [SOCKET_FLAG, { name: "level", kind: "string", usage: "The new log level, one of (panic, fatal, error, warn, info, debug, trace)" }, OUTPUT_FLAG] as const,
+    flags: [
+      SOCKET_FLAG,
+      { name: "level", kind: "string", usage: "The new log level, one of (panic, fatal, error, warn, info, debug, trace)" },
+      OUTPUT_FLAG,
+    ] as const,
     examples: ["logger set -level debug"],
     run: (ctx, { values: v }) =>
       spireAction(ctx, async () => {

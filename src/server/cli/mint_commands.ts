@@ -3,7 +3,7 @@
  * texts and files (cmd/spire-server/cli/x509/mint.go, cmd/spire-server/cli/jwt/mint.go).
  * @module
  */
-import { defineCommand, type Command, type CommandContext } from "../../core/cli/command.ts";
+import { type Command, type CommandContext, defineCommand } from "../../core/cli/command.ts";
 import { OUTPUT_FLAG } from "../../core/cli/printer.ts";
 import { exportPKCS8, generateKeyPair } from "../../core/crypto/ec_p256.ts";
 import { fromBase64, toBase64 } from "../../core/encoding.ts";
@@ -121,7 +121,11 @@ export function mintCommands(dial: AdminDialer, fs: FS): Command[] {
         const ttl = ttlSeconds(v.ttl);
         let resp: { svid: { token: string; id: { trust_domain: string; path: string }; expires_at: number; issued_at: number } };
         try {
-          resp = await dial(v.socketPath).rpc("svid.v1.SVID/MintJWTSVID", { id: { trust_domain: id.trustDomain.name, path: id.path }, ttl, audience: v.audience });
+          resp = await dial(v.socketPath).rpc("svid.v1.SVID/MintJWTSVID", {
+            id: { trust_domain: id.trustDomain.name, path: id.path },
+            ttl,
+            audience: v.audience,
+          });
         } catch (err) {
           throw wrapError("unable to mint SVID", err);
         }
@@ -132,7 +136,9 @@ export function mintCommands(dial: AdminDialer, fs: FS): Command[] {
         }
         if (!v.write) {
           if (ctx.output === "json") {
-            ctx.env.stdout(goJSON({ svid: { token, id: resp.svid.id, expires_at: String(resp.svid.expires_at), issued_at: String(resp.svid.issued_at), hint: "" } }));
+            ctx.env.stdout(
+              goJSON({ svid: { token, id: resp.svid.id, expires_at: String(resp.svid.expires_at), issued_at: String(resp.svid.issued_at), hint: "" } }),
+            );
           } else ctx.env.stdout(`${token}\n`);
           return;
         }

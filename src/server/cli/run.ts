@@ -1,8 +1,8 @@
 /** `wisp-server run`: load and validate the config, compose the plugins, run until a signal. @module */
-import { defineCommand, type Command } from "../../core/cli/command.ts";
+import { type Command, defineCommand } from "../../core/cli/command.ts";
 import { ConfigStatus } from "../../core/config/mod.ts";
 import { formatError, InvalidArgumentError } from "../../core/errors.ts";
-import { type LevelName, LogLevelControl, type Logger } from "../../core/log/logger.ts";
+import { type LevelName, type Logger, LogLevelControl } from "../../core/log/logger.ts";
 import type { Clock } from "../../core/ports/clock.ts";
 import type { FS } from "../../core/ports/fs.ts";
 import type { HTTPServe } from "../../core/ports/http_server.ts";

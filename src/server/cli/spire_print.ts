@@ -37,7 +37,9 @@ const pad = (n: number) => String(n).padStart(2, "0");
 /** `time.Unix(s, 0).UTC()` printed with %s: `2026-12-06 18:29:19 +0000 UTC`. */
 export function goTimeUTC(unixSeconds: number): string {
   const d = new Date(unixSeconds * 1000);
-  return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())} +0000 UTC`;
+  return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${
+    pad(d.getUTCSeconds())
+  } +0000 UTC`;
 }
 
 /** `util.Pluralizer`. */
@@ -105,9 +107,23 @@ export function sortEntries(entries: EntryJSON[]): EntryJSON[] {
 
 /** grpc-go's code names by number, as SPIRE prints `(code: NotFound, msg: "…")`. */
 export const CODE_NAME: Record<number, string> = {
-  0: "OK", 1: "Canceled", 2: "Unknown", 3: "InvalidArgument", 4: "DeadlineExceeded", 5: "NotFound", 6: "AlreadyExists",
-  7: "PermissionDenied", 8: "ResourceExhausted", 9: "FailedPrecondition", 10: "Aborted", 11: "OutOfRange",
-  12: "Unimplemented", 13: "Internal", 14: "Unavailable", 15: "DataLoss", 16: "Unauthenticated",
+  0: "OK",
+  1: "Canceled",
+  2: "Unknown",
+  3: "InvalidArgument",
+  4: "DeadlineExceeded",
+  5: "NotFound",
+  6: "AlreadyExists",
+  7: "PermissionDenied",
+  8: "ResourceExhausted",
+  9: "FailedPrecondition",
+  10: "Aborted",
+  11: "OutOfRange",
+  12: "Unimplemented",
+  13: "Internal",
+  14: "Unavailable",
+  15: "DataLoss",
+  16: "Unauthenticated",
 };
 
 /** Go's %q for a plain string (what SPIRE uses around status messages). */

@@ -11,7 +11,10 @@ import type { Logger } from "../../core/log/logger.ts";
 import type { DataStore } from "../datastore/datastore.ts";
 
 /** The document SPIRE serves: 4-space indent, `spiffe_sequence` and `spiffe_refresh_hint` omitted when 0. */
-export async function bundleDocument(b: { trustDomain: string; x509Authorities: Uint8Array[]; jwtKeys: { kid: string; publicKey: Uint8Array; notAfter: number }[]; sequence: number }, refreshHintSeconds: number): Promise<string> {
+export async function bundleDocument(
+  b: { trustDomain: string; x509Authorities: Uint8Array[]; jwtKeys: { kid: string; publicKey: Uint8Array; notAfter: number }[]; sequence: number },
+  refreshHintSeconds: number,
+): Promise<string> {
   const doc = await toSPIFFEBundle({ ...b, refreshHint: refreshHintSeconds });
   const out: Record<string, unknown> = { keys: doc.keys };
   if (doc.spiffe_sequence) out["spiffe_sequence"] = doc.spiffe_sequence;

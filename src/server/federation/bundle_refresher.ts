@@ -205,7 +205,9 @@ export class BundleRefresher {
       const res = await this.#d.httpGet(url.toString()).catch((err: unknown) => {
         throw new UnavailableError(`unable to fetch bundle: ${(err as Error).message}`, { cause: err });
       });
-      if (res.status !== 200) throw new UnavailableError(`unexpected status ${res.status} fetching bundle: ${new TextDecoder().decode(res.body.slice(0, 1024))}`);
+      if (res.status !== 200) {
+        throw new UnavailableError(`unexpected status ${res.status} fetching bundle: ${new TextDecoder().decode(res.body.slice(0, 1024))}`);
+      }
       return res.body;
     }
     const endpointID = spiffeid.fromString(rel.profile.endpointSPIFFEID);

@@ -10,7 +10,6 @@ interface KeysFile {
   keys: Record<string, { type: KeyType; pkcs8: string; spki: string }>;
 }
 
-
 export class DiskKeyManager implements KeyManager {
   #fs: FS;
   #path: string;

@@ -127,7 +127,7 @@ function parseTemplate(template: string): Part[] {
     parts.push({ text });
     if (!/^\s*\/\*[\s\S]*\*\/\s*$/.test(action)) parts.push({ action: parseAction(action) });
     pos = close + 2;
-    if (trimAfter) while (pos < template.length && /\s/.test(template[pos]!)) pos++;
+    if (trimAfter) { while (pos < template.length && /\s/.test(template[pos]!)) pos++; }
   }
   return parts;
 }

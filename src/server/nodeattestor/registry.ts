@@ -44,9 +44,7 @@ export const PORTABLE_NODE_ATTESTORS: NodeAttestorFactories = {
         throw new InvalidArgumentError(`x509pop: unable to load trust bundle "${p}": ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
       }
     }));
-    const roots = cfg.mode === "spiffe"
-      ? async () => (await d.ds.fetchBundle(d.trustDomain.name))?.x509Authorities ?? []
-      : async () => external.flat();
+    const roots = cfg.mode === "spiffe" ? async () => (await d.ds.fetchBundle(d.trustDomain.name))?.x509Authorities ?? [] : async () => external.flat();
     return new X509PoPAttestor({ config: cfg, trustDomain: d.trustDomain, clock: d.clock, roots });
   },
 };

@@ -29,7 +29,14 @@ test("a call that cannot reach a server moves to the next one and stays there", 
   const up = new Set(["b"]);
   const records: LogRecord[] = [];
   const logger = newLogger({ level: "debug", sink: (r) => records.push(r) });
-  const c = new ServerClient({ connector: fakeConnector(up, calls), address: "", port: 0, servers: [{ address: "a", port: 1 }, { address: "b", port: 2 }], trustDomain: TD, logger });
+  const c = new ServerClient({
+    connector: fakeConnector(up, calls),
+    address: "",
+    port: 0,
+    servers: [{ address: "a", port: 1 }, { address: "b", port: 2 }],
+    trustDomain: TD,
+    logger,
+  });
   assert.equal(await c.fetchBundle(), []);
   assert.equal(await c.fetchBundle(), []);
   assert.equal(calls, ["a:1 /bundle/v1/bundle", "b:2 /bundle/v1/bundle", "b:2 /bundle/v1/bundle"]);
@@ -39,7 +46,13 @@ test("a call that cannot reach a server moves to the next one and stays there", 
 
 test("every server down: one UnavailableError naming the last server tried, each tried once", async () => {
   const calls: string[] = [];
-  const c = new ServerClient({ connector: fakeConnector(new Set(), calls), address: "", port: 0, servers: [{ address: "a", port: 1 }, { address: "::1", port: 2 }], trustDomain: TD });
+  const c = new ServerClient({
+    connector: fakeConnector(new Set(), calls),
+    address: "",
+    port: 0,
+    servers: [{ address: "a", port: 1 }, { address: "::1", port: 2 }],
+    trustDomain: TD,
+  });
   try {
     await c.fetchBundle();
     assert.unreachable();
@@ -53,7 +66,13 @@ test("every server down: one UnavailableError naming the last server tried, each
 test("an error the server answered is not a reason to fail over", async () => {
   const calls: string[] = [];
   const answer = () => Response.json({ status: "INVALID_ARGUMENT", code: "ERR_INVALID_ARGUMENT", message: "bad" }, { status: 400 });
-  const c = new ServerClient({ connector: fakeConnector(new Set(["a", "b"]), calls, answer), address: "", port: 0, servers: [{ address: "a", port: 1 }, { address: "b", port: 2 }], trustDomain: TD });
+  const c = new ServerClient({
+    connector: fakeConnector(new Set(["a", "b"]), calls, answer),
+    address: "",
+    port: 0,
+    servers: [{ address: "a", port: 1 }, { address: "b", port: 2 }],
+    trustDomain: TD,
+  });
   try {
     await c.fetchBundle();
     assert.unreachable();

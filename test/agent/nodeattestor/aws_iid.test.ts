@@ -5,8 +5,8 @@ import type { AddressInfo } from "node:net";
 import { test } from "../../_uvu.ts";
 import * as assert from "uvu/assert";
 import { AWSIIDAgentAttestor, imdsBaseURL } from "../../../src/agent/nodeattestor/aws_iid.ts";
-import { InternalError, InvalidArgumentError, UnavailableError, type ServiceError } from "../../../src/core/errors.ts";
-import { startEmulator, type EmulatedInstance, type RunningEmulator } from "../../emulator/emulator_process.ts";
+import { InternalError, InvalidArgumentError, type ServiceError, UnavailableError } from "../../../src/core/errors.ts";
+import { type EmulatedInstance, type RunningEmulator, startEmulator } from "../../emulator/emulator_process.ts";
 
 let emu: RunningEmulator;
 let inst: EmulatedInstance;

@@ -3,7 +3,7 @@ import { test } from "../../_uvu.ts";
 import * as assert from "uvu/assert";
 import { anyUnpack } from "@bufbuild/protobuf/wkt";
 import { create } from "@bufbuild/protobuf";
-import { DEFAULT_SDS_CONFIG, buildSDSResponse, type SDSSnapshot } from "../../../src/agent/sds/sds_response.ts";
+import { buildSDSResponse, DEFAULT_SDS_CONFIG, type SDSSnapshot } from "../../../src/agent/sds/sds_response.ts";
 import type { Identity } from "../../../src/agent/manager/svid_cache.ts";
 import { ServiceError } from "../../../src/core/errors.ts";
 import { NodeSchema } from "../../../src/agent/workload/proto/envoy/config/core/v3/base_pb.ts";
@@ -16,7 +16,14 @@ const bytes = (s: string) => new TextEncoder().encode(s);
 function identity(id: string, spiffeID: string): Identity {
   return {
     entry: { id, spiffeID, parentID: "spiffe://example.org/node", selectors: [], x509SVIDTTL: 0, dnsNames: [], hint: "", revisionNumber: 0, createdAt: 0 },
-    svid: { chain: [bytes(`leaf-${id}`), bytes("intermediate")], keyPKCS8: bytes(`key-${id}`), issuedAt: new Date(0), notAfter: new Date(1), rotateAt: new Date(0), revision: 0 },
+    svid: {
+      chain: [bytes(`leaf-${id}`), bytes("intermediate")],
+      keyPKCS8: bytes(`key-${id}`),
+      issuedAt: new Date(0),
+      notAfter: new Date(1),
+      rotateAt: new Date(0),
+      revision: 0,
+    },
   };
 }
 
@@ -80,7 +87,7 @@ test("ALL lists every trust domain sorted by name in one SPIFFE validator", () =
 test("quirks: one of {own td, ROOTCA, ALL}; identity[0] by ID and default gives only the ID; Go %q list in the error", () => {
   fails(["ROOTCA", "ALL"], "INVALID_ARGUMENT", `workload is not authorized for the requested identities ["ALL"]`);
   fails(["spiffe://example.org/one", "default"], "INVALID_ARGUMENT", `workload is not authorized for the requested identities ["default"]`);
-  fails(["spiffe://other.org", "b\"q"], "INVALID_ARGUMENT", `workload is not authorized for the requested identities ["b\\"q" "spiffe://other.org"]`);
+  fails(["spiffe://other.org", 'b"q'], "INVALID_ARGUMENT", `workload is not authorized for the requested identities ["b\\"q" "spiffe://other.org"]`);
   assert.equal(secrets(["spiffe://alpha.org", "", "spiffe://example.org/two"]).map((s) => s.name), ["spiffe://alpha.org", "spiffe://example.org/two"]);
 });
 

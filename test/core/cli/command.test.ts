@@ -1,6 +1,6 @@
 import { test } from "../../_uvu.ts";
 import * as assert from "uvu/assert";
-import { defineCommand, runCLI, type CLIEnv, type Command } from "../../../src/core/cli/command.ts";
+import { type CLIEnv, type Command, defineCommand, runCLI } from "../../../src/core/cli/command.ts";
 import { OUTPUT_FLAG } from "../../../src/core/cli/printer.ts";
 import { requiredFlag } from "../../../src/core/cli/usage_errors.ts";
 import { NotFoundError } from "../../../src/core/errors.ts";

@@ -1,6 +1,6 @@
 import { test } from "../../_uvu.ts";
 import * as assert from "uvu/assert";
-import { parseFlags, type FlagSpec } from "../../../src/core/cli/flags.ts";
+import { type FlagSpec, parseFlags } from "../../../src/core/cli/flags.ts";
 import { UsageError } from "../../../src/core/errors.ts";
 
 const SPECS = [

@@ -1,7 +1,7 @@
 import { test } from "../../_uvu.ts";
 import * as assert from "uvu/assert";
 import { parseOutputFormat, Printer } from "../../../src/core/cli/printer.ts";
-import { UsageError, UnavailableError } from "../../../src/core/errors.ts";
+import { UnavailableError, UsageError } from "../../../src/core/errors.ts";
 
 function sink() {
   const out = { stdout: "", stderr: "" };

@@ -5,16 +5,30 @@ import { ConfigStatus } from "../../../src/core/config/status.ts";
 import { InvalidArgumentError } from "../../../src/core/errors.ts";
 
 const accepts: [string, number][] = [
-  ["1h", 3_600_000], ["30m", 1_800_000], ["1h30m", 5_400_000], ["500ms", 500], ["90s", 90_000],
-  ["1.5h", 5_400_000], [".5s", 500], ["0", 0], ["-2s", -2000], ["+1m", 60_000], ["1500us", 1.5], ["2000000ns", 2],
+  ["1h", 3_600_000],
+  ["30m", 1_800_000],
+  ["1h30m", 5_400_000],
+  ["500ms", 500],
+  ["90s", 90_000],
+  ["1.5h", 5_400_000],
+  [".5s", 500],
+  ["0", 0],
+  ["-2s", -2000],
+  ["+1m", 60_000],
+  ["1500us", 1.5],
+  ["2000000ns", 2],
 ];
 for (const [s, ms] of accepts) {
   test(`parseDuration() accepts "${s}"`, () => assert.is(parseDuration(s), ms));
 }
 
 const rejects: [string, string][] = [
-  ["", `invalid duration ""`], ["1", `missing unit in duration "1"`], ["1d", `unknown unit "d" in duration "1d"`],
-  ["h", `invalid duration "h"`], [".s", `invalid duration ".s"`], ["1h x", `unknown unit "h x" in duration "1h x"`],
+  ["", `invalid duration ""`],
+  ["1", `missing unit in duration "1"`],
+  ["1d", `unknown unit "d" in duration "1d"`],
+  ["h", `invalid duration "h"`],
+  [".s", `invalid duration ".s"`],
+  ["1h x", `unknown unit "h x" in duration "1h x"`],
 ];
 for (const [s, message] of rejects) {
   test(`parseDuration() rejects "${s}"`, () => {

@@ -62,8 +62,10 @@ test("parseHCL() reports a syntax error with its position", () => {
 });
 
 test("parseHCL() reports an unterminated string", () => {
-  assert.throws(() => parseHCL(`x = "a`, "a.conf"), (e: unknown) =>
-    e instanceof ConfigError && e.message === `failed to parse "a.conf": At 1:7: literal not terminated`);
+  assert.throws(
+    () => parseHCL(`x = "a`, "a.conf"),
+    (e: unknown) => e instanceof ConfigError && e.message === `failed to parse "a.conf": At 1:7: literal not terminated`,
+  );
 });
 
 test("parseConfigFile() reads JSON files in SPIRE's JSON shape", () => {
@@ -81,10 +83,14 @@ test("parseConfigFile() reads JSON files in SPIRE's JSON shape", () => {
 });
 
 test("parseConfigFile() reports malformed JSON", () => {
-  assert.throws(() => parseConfigFile(`{"server": `, { filename: "s.json" }), (e: unknown) =>
-    e instanceof ConfigError && e.message.startsWith(`failed to parse "s.json": `));
-  assert.throws(() => parseConfigFile(`[1]`, { filename: "s.json" }), (e: unknown) =>
-    e instanceof ConfigError && e.message === `failed to parse "s.json": the top level must be an object`);
+  assert.throws(
+    () => parseConfigFile(`{"server": `, { filename: "s.json" }),
+    (e: unknown) => e instanceof ConfigError && e.message.startsWith(`failed to parse "s.json": `),
+  );
+  assert.throws(
+    () => parseConfigFile(`[1]`, { filename: "s.json" }),
+    (e: unknown) => e instanceof ConfigError && e.message === `failed to parse "s.json": the top level must be an object`,
+  );
 });
 
 test("parseConfigFile() expands environment variables only when asked", () => {

@@ -1,7 +1,7 @@
 /** PostgreSQL connection strings: libpq key=value lists and URLs, and the problems reported for bad ones. @module */
 import { test } from "../../_uvu.ts";
 import * as assert from "uvu/assert";
-import { type PGConnParams, parsePGConnString } from "../../../src/core/config/pg_conn.ts";
+import { parsePGConnString, type PGConnParams } from "../../../src/core/config/pg_conn.ts";
 import { ConfigError } from "../../../src/core/errors.ts";
 
 const none = { hosts: [], ports: [], settings: {} };
@@ -19,10 +19,17 @@ const parses: [string, PGConnParams][] = [
   ["host=a,b port=,5433", { ...none, hosts: ["a", "b"], ports: [5432, 5433] }],
   [
     "host=db sslmode=verify-ca sslrootcert=/ca.pem sslcert=/c.pem sslkey=/k.pem connect_timeout=5 " +
-      "application_name=wisp target_session_attrs=read-write",
+    "application_name=wisp target_session_attrs=read-write",
     {
-      ...none, hosts: ["db"], sslMode: "verify-ca", sslRootCert: "/ca.pem", sslCert: "/c.pem", sslKey: "/k.pem",
-      connectTimeoutSeconds: 5, applicationName: "wisp", targetSessionAttrs: "read-write",
+      ...none,
+      hosts: ["db"],
+      sslMode: "verify-ca",
+      sslRootCert: "/ca.pem",
+      sslCert: "/c.pem",
+      sslKey: "/k.pem",
+      connectTimeoutSeconds: 5,
+      applicationName: "wisp",
+      targetSessionAttrs: "read-write",
     },
   ],
   [
@@ -31,8 +38,7 @@ const parses: [string, PGConnParams][] = [
   ],
   [
     "postgresql://us%40er:p%3Ass@db.example:6543/spire?sslmode=verify-full&connect_timeout=3",
-    { ...none, hosts: ["db.example"], ports: [6543], user: "us@er", password: "p:ss", database: "spire",
-      sslMode: "verify-full", connectTimeoutSeconds: 3 },
+    { ...none, hosts: ["db.example"], ports: [6543], user: "us@er", password: "p:ss", database: "spire", sslMode: "verify-full", connectTimeoutSeconds: 3 },
   ],
   [
     "postgres://h1:5432,h2:5433/db?target_session_attrs=primary",
@@ -67,13 +73,13 @@ const refused: [string, string[]][] = [
     "port=0 sslmode=bogus connect_timeout=-1 target_session_attrs=x foo=1 bar=2 foo=3",
     [
       `connection string: unsupported parameter "foo" (supported: host, port, dbname, user, password, sslmode, ` +
-        `sslrootcert, sslcert, sslkey, connect_timeout, application_name, target_session_attrs, options)`,
+      `sslrootcert, sslcert, sslkey, connect_timeout, application_name, target_session_attrs, options)`,
       `connection string: unsupported parameter "bar" (supported: host, port, dbname, user, password, sslmode, ` +
-        `sslrootcert, sslcert, sslkey, connect_timeout, application_name, target_session_attrs, options)`,
+      `sslrootcert, sslcert, sslkey, connect_timeout, application_name, target_session_attrs, options)`,
       `connection string: port "0" is not a number from 1 to 65535`,
       `connection string: sslmode "bogus" is not one of disable, allow, prefer, require, verify-ca, verify-full`,
       `connection string: target_session_attrs "x" is not one of any, read-write, read-only, primary, standby, ` +
-        `prefer-standby`,
+      `prefer-standby`,
       `connection string: connect_timeout "-1" is not a whole number of seconds`,
     ],
   ],

@@ -16,7 +16,6 @@ const ROOT = fileURLToPath(new URL("../../fixtures/spire/", import.meta.url));
 /** x509pop has landed: configs declaring it must validate (or fail only for the reasons listed below). */
 const X509POP_PENDING: string | undefined = undefined;
 
-
 /**
  * Agent keys wisp refuses by name until their feature exists (the agent admin API, the bounded SVID cache): every
  * fixture that sets one gets exactly this issue on top of its own.
@@ -90,7 +89,8 @@ for (const rel of files) {
   test(`${rel} ${REFUSED[rel] ? "is refused precisely" : "validates"}`, () => {
     const text = readFileSync(join(ROOT, rel), "utf8");
     const usesX509pop = /NodeAttestor\s+"x509pop"/.test(text);
-    const pending = Object.entries(AGENT_PENDING).filter(([k]) => /^agent\.conf$/.test(rel.split("/").at(-1)!) && new RegExp(`^\\s*${k}\\s*=`, "m").test(text)).map(([, v]) => v);
+    const pending = Object.entries(AGENT_PENDING).filter(([k]) => /^agent\.conf$/.test(rel.split("/").at(-1)!) && new RegExp(`^\\s*${k}\\s*=`, "m").test(text))
+      .map(([, v]) => v);
     const expected = [...(usesX509pop && X509POP_PENDING ? [X509POP_PENDING] : []), ...pending, ...(REFUSED[rel] ?? [])].sort();
     assert.equal(load(rel), expected);
   });
@@ -98,10 +98,22 @@ for (const rel of files) {
 
 test("SPIRE's conf/server/server.conf and conf/agent/agent.conf load with SPIRE's values", () => {
   const s = loadServerConfig({ text: readFileSync(join(ROOT, "conf/server/server.conf"), "utf8"), filename: "server.conf" });
-  assert.equal([s.trustDomain.name, s.bindAddress, s.bindPort, s.socketPath, s.logLevel], ["example.org", "127.0.0.1", 8081, "/tmp/spire-server/private/api.sock", "debug"]);
+  assert.equal([s.trustDomain.name, s.bindAddress, s.bindPort, s.socketPath, s.logLevel], [
+    "example.org",
+    "127.0.0.1",
+    8081,
+    "/tmp/spire-server/private/api.sock",
+    "debug",
+  ]);
   assert.equal(s.upstreamAuthority, { name: "disk", certFilePath: "./conf/server/dummy_upstream_ca.crt", keyFilePath: "./conf/server/dummy_upstream_ca.key" });
   const a = loadAgentConfig({ text: readFileSync(join(ROOT, "conf/agent/agent.conf"), "utf8"), filename: "agent.conf" });
-  assert.equal([a.trustDomain.name, a.serverAddress, a.serverPort, a.socketPath, a.trustBundlePath], ["example.org", "127.0.0.1", 8081, "/tmp/spire-agent/public/api.sock", "./conf/agent/dummy_root_ca.crt"]);
+  assert.equal([a.trustDomain.name, a.serverAddress, a.serverPort, a.socketPath, a.trustBundlePath], [
+    "example.org",
+    "127.0.0.1",
+    8081,
+    "/tmp/spire-agent/public/api.sock",
+    "./conf/agent/dummy_root_ca.crt",
+  ]);
 });
 
 test.run();

@@ -15,7 +15,11 @@ const store = await JWTKeyStore.fromBundles([{ trustDomain: "spiffe://example.or
 const enc = (o: unknown) => base64url.encode(new TextEncoder().encode(JSON.stringify(o)));
 const baseClaims = { sub: "spiffe://example.org/web", aud: ["db"], exp: now + 300, iat: now };
 
-function sign(claims: Record<string, unknown> = baseClaims, header: Record<string, unknown> = { alg: "ES256", kid: "kid1", typ: "JWT" }, key = keys.privateKey): Promise<string> {
+function sign(
+  claims: Record<string, unknown> = baseClaims,
+  header: Record<string, unknown> = { alg: "ES256", kid: "kid1", typ: "JWT" },
+  key = keys.privateKey,
+): Promise<string> {
   return new SignJWT(claims).setProtectedHeader(header as { alg: string }).sign(key);
 }
 
@@ -39,8 +43,16 @@ test("a token expired less than go-jose's one-minute leeway ago still validates"
 
 const ALGS = `["ES256" "ES384" "ES512" "RS256" "RS384" "RS512" "PS256" "PS384" "PS512"]`;
 const cases: [string, () => Promise<string>, string, string[]?][] = [
-  ["alg none", async () => `${enc({ alg: "none", typ: "JWT" })}.${enc(baseClaims)}.`, `unable to parse JWT token: unexpected signature algorithm "none"; expected ${ALGS}`],
-  ["alg HS256", async () => `${enc({ alg: "HS256", kid: "kid1" })}.${enc(baseClaims)}.c2ln`, `unable to parse JWT token: unexpected signature algorithm "HS256"; expected ${ALGS}`],
+  [
+    "alg none",
+    async () => `${enc({ alg: "none", typ: "JWT" })}.${enc(baseClaims)}.`,
+    `unable to parse JWT token: unexpected signature algorithm "none"; expected ${ALGS}`,
+  ],
+  [
+    "alg HS256",
+    async () => `${enc({ alg: "HS256", kid: "kid1" })}.${enc(baseClaims)}.c2ln`,
+    `unable to parse JWT token: unexpected signature algorithm "HS256"; expected ${ALGS}`,
+  ],
   ["two-segment garbage", async () => "abc.def", "unable to parse JWT token: compact JWS format must have three parts"],
   ["header that is not JSON", async () => "bm90LWpzb24.e30.c2ln", "unable to parse JWT token: malformed header"],
   ["typ other than JWT or JOSE", () => sign(baseClaims, { alg: "ES256", kid: "kid1", typ: "at+jwt" }), "token header type not equal to either JWT or JOSE"],

@@ -1,6 +1,6 @@
 import { test } from "../../_uvu.ts";
 import * as assert from "uvu/assert";
-import { type LogRecord, LogLevelControl, newLogger } from "../../../src/core/log/logger.ts";
+import { LogLevelControl, type LogRecord, newLogger } from "../../../src/core/log/logger.ts";
 
 test("LogLevelControl changes the level of a logger and of every logger derived with with()", () => {
   const seen: LogRecord[] = [];

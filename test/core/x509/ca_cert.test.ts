@@ -48,8 +48,11 @@ test("createSelfSignedCA() keeps a given subject and rejects bad input", async (
     subject: { C: "DE", O: "Acme", serialNumber: "7" },
   });
   assert.equal(parseCertificate(der).subject, { C: "DE", O: "Acme", serialNumber: "7" });
-  await expectError(() => createSelfSignedCA({ signer, trustDomain: "td.test", notBefore: NOW, notAfter: NOW }),
-    RangeError, "notAfter must be after notBefore");
+  await expectError(
+    () => createSelfSignedCA({ signer, trustDomain: "td.test", notBefore: NOW, notAfter: NOW }),
+    RangeError,
+    "notAfter must be after notBefore",
+  );
 });
 
 test("signIntermediateCA() chains to the root with pathLen and AKI", async () => {
@@ -72,14 +75,19 @@ test("signIntermediateCA() chains to the root with pathLen and AKI", async () =>
     o.cleanup();
   }
   const other = await newSigner();
-  await expectError(() => signIntermediateCA({
-    issuerCertDER: root.der,
-    issuerSigner: other,
-    publicKeySPKI: other.publicKeySPKI,
-    trustDomain: "example.org",
-    notBefore: NOW,
-    notAfter: new Date(NOW.getTime() + HOUR),
-  }), InvalidArgumentError, "issuer signer public key does not match the issuer certificate");
+  await expectError(
+    () =>
+      signIntermediateCA({
+        issuerCertDER: root.der,
+        issuerSigner: other,
+        publicKeySPKI: other.publicKeySPKI,
+        trustDomain: "example.org",
+        notBefore: NOW,
+        notAfter: new Date(NOW.getTime() + HOUR),
+      }),
+    InvalidArgumentError,
+    "issuer signer public key does not match the issuer certificate",
+  );
 });
 
 test("createCACSR() carries the trust domain URI and no basic constraints", async () => {

@@ -43,8 +43,23 @@ test("parseCertificate() reads an openssl RSA certificate", () => {
   const o = opensslDir();
   try {
     o.run([
-      "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "k.pem", "-subj", "/C=US/O=Acme/CN=root",
-      "-days", "3", "-addext", "subjectAltName=DNS:x.test,URI:spiffe://acme.test", "-outform", "DER", "-out", "c.der",
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-keyout",
+      "k.pem",
+      "-subj",
+      "/C=US/O=Acme/CN=root",
+      "-days",
+      "3",
+      "-addext",
+      "subjectAltName=DNS:x.test,URI:spiffe://acme.test",
+      "-outform",
+      "DER",
+      "-out",
+      "c.der",
     ]);
     const der = new Uint8Array(readFileSync(join(o.dir, "c.der")));
     const c = parseCertificate(der);
@@ -63,8 +78,7 @@ test("parseCertificate() reads an openssl RSA certificate", () => {
 test("parseCertificate() rejects malformed DER with the cause", async () => {
   const root = await newRootCA();
   const truncated = root.der.subarray(0, root.der.length - 1);
-  const err = await expectError(() => parseCertificate(truncated), InvalidArgumentError, "malformed certificate",
-    "ERR_INVALID_ARGUMENT");
+  const err = await expectError(() => parseCertificate(truncated), InvalidArgumentError, "malformed certificate", "ERR_INVALID_ARGUMENT");
   assert.match(formatError(err), /^malformed certificate: asn1: /);
   const trailing = new Uint8Array(root.der.length + 2);
   trailing.set(root.der);

@@ -12,8 +12,19 @@ function opensslCSR(newkey: string[], san?: string): Uint8Array {
   const o = opensslDir();
   try {
     o.run([
-      "req", "-new", "-nodes", "-keyout", "k.pem", "-subj", "/C=US/O=Acme/CN=svc", ...newkey,
-      ...(san ? ["-addext", `subjectAltName=${san}`] : []), "-outform", "DER", "-out", "csr.der",
+      "req",
+      "-new",
+      "-nodes",
+      "-keyout",
+      "k.pem",
+      "-subj",
+      "/C=US/O=Acme/CN=svc",
+      ...newkey,
+      ...(san ? ["-addext", `subjectAltName=${san}`] : []),
+      "-outform",
+      "DER",
+      "-out",
+      "csr.der",
     ]);
     return new Uint8Array(readFileSync(join(o.dir, "csr.der")));
   } finally {
@@ -63,8 +74,7 @@ test("parseAndVerifyCSR() rejects a tampered CSR", async () => {
 test("parseAndVerifyCSR() rejects garbage as malformed, with the cause", async () => {
   const garbage = crypto.getRandomValues(new Uint8Array(200));
   garbage[0] = 0x30;
-  const err = await expectError(() => parseAndVerifyCSR(garbage), InvalidArgumentError, "malformed CSR",
-    "ERR_CSR_INVALID");
+  const err = await expectError(() => parseAndVerifyCSR(garbage), InvalidArgumentError, "malformed CSR", "ERR_CSR_INVALID");
   assert.ok(err.cause instanceof Error);
   assert.match(formatError(err), /^malformed CSR: asn1: /);
   await expectError(() => parseAndVerifyCSR(new Uint8Array(0)), InvalidArgumentError, "malformed CSR");
@@ -75,15 +85,27 @@ test("parseAndVerifyCSR() rejects garbage as malformed, with the cause", async (
 });
 
 test("parseAndVerifyCSR() rejects RSA and P-384 keys by name", async () => {
-  await expectError(() => parseAndVerifyCSR(opensslCSR(["-newkey", "rsa:2048"])), InvalidArgumentError,
-    'unsupported CSR public key algorithm "RSA"', "ERR_CSR_INVALID");
-  await expectError(() => parseAndVerifyCSR(opensslCSR(["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-384"])),
-    InvalidArgumentError, 'unsupported CSR public key algorithm "ECDSA P-384"', "ERR_CSR_INVALID");
+  await expectError(
+    () => parseAndVerifyCSR(opensslCSR(["-newkey", "rsa:2048"])),
+    InvalidArgumentError,
+    'unsupported CSR public key algorithm "RSA"',
+    "ERR_CSR_INVALID",
+  );
+  await expectError(
+    () => parseAndVerifyCSR(opensslCSR(["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-384"])),
+    InvalidArgumentError,
+    'unsupported CSR public key algorithm "ECDSA P-384"',
+    "ERR_CSR_INVALID",
+  );
 });
 
 test("parseAndVerifyCSR() rejects a P-256 CSR signed with SHA-384", async () => {
-  await expectError(() => parseAndVerifyCSR(opensslCSR([...P256, "-sha384"])), InvalidArgumentError,
-    'unsupported CSR signature algorithm "1.2.840.10045.4.3.3"', "ERR_CSR_INVALID");
+  await expectError(
+    () => parseAndVerifyCSR(opensslCSR([...P256, "-sha384"])),
+    InvalidArgumentError,
+    'unsupported CSR signature algorithm "1.2.840.10045.4.3.3"',
+    "ERR_CSR_INVALID",
+  );
 });
 
 test.run();

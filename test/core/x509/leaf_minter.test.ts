@@ -6,11 +6,7 @@ import { InvalidArgumentError, SPIFFEIDError } from "../../../src/core/errors.ts
 import { parseCertificate } from "../../../src/core/x509/certificate_info.ts";
 import { LeafMinter, type MintParams } from "../../../src/core/x509/leaf_minter.ts";
 import { x509 } from "../../../src/core/x509/_peculiar.ts";
-import {
-  KU_DIGITAL_SIGNATURE,
-  KU_KEY_AGREEMENT,
-  KU_KEY_ENCIPHERMENT,
-} from "../../../src/core/x509/names.ts";
+import { KU_DIGITAL_SIGNATURE, KU_KEY_AGREEMENT, KU_KEY_ENCIPHERMENT } from "../../../src/core/x509/names.ts";
 import { AT, expectError, HOUR, newIntermediateCA, newRootCA, newSigner, newSPKI, NOW, opensslDir } from "./_fixtures.ts";
 
 const root = await newRootCA();
@@ -71,8 +67,10 @@ test("mint() output verifies in node:crypto, @peculiar/x509 and openssl", async 
   const pLeaf = new x509.X509Certificate(der as BufferSource);
   const pCA = new x509.X509Certificate(root.der as BufferSource);
   assert.ok(await pLeaf.verify({ publicKey: pCA.publicKey, date: later(0.5) }));
-  assert.is(pLeaf.getExtension(x509.KeyUsagesExtension)?.usages,
-    x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment | x509.KeyUsageFlags.keyAgreement);
+  assert.is(
+    pLeaf.getExtension(x509.KeyUsagesExtension)?.usages,
+    x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment | x509.KeyUsageFlags.keyAgreement,
+  );
   // The EKU is read here and by openssl below, not by X509Certificate.keyUsage: Node returns the EKU OIDs there,
   // Deno's node:crypto the key usage names.
   assert.equal([...(pLeaf.getExtension(x509.ExtendedKeyUsageExtension)?.usages ?? [])], ["1.3.6.1.5.5.7.3.1", "1.3.6.1.5.5.7.3.2"]);
@@ -187,31 +185,40 @@ test("mintBatch() keeps the input order", async () => {
 });
 
 test("mint() rejects bad input", async () => {
-  await expectError(async () => root.minter.mint(await params({ notAfter: NOW })), RangeError,
-    "notAfter must be after notBefore");
+  await expectError(async () => root.minter.mint(await params({ notAfter: NOW })), RangeError, "notAfter must be after notBefore");
   const bad = await newSPKI();
   bad[60]! ^= 1;
-  await expectError(async () => root.minter.mint(await params({ publicKeySPKI: bad })), InvalidArgumentError,
-    "public key must be an ECDSA P-256 key", "ERR_CSR_INVALID");
-  await expectError(async () => root.minter.mint(await params({ spiffeID: "spiffe://example.org/a/" })),
-    SPIFFEIDError, "path cannot have a trailing slash", "ERR_SPIFFEID_INVALID");
-  await expectError(async () => root.minter.mint(await params({ spiffeID: "spiffe://example.org" })),
-    InvalidArgumentError, 'X509-SVID ID "spiffe://example.org" must have a path');
-  await expectError(async () => root.minter.mint(await params({ dnsNames: ["a b"] })), InvalidArgumentError,
-    'invalid DNS name "a b"');
-  await expectError(async () => root.minter.mint(await params({ serial: new Uint8Array(3) })), RangeError,
-    "serial number must be positive");
-  await expectError(async () => root.minter.mint(await params({ serial: new Uint8Array(20).fill(0xff) })),
-    RangeError, "serial number must fit in 20 octets");
+  await expectError(
+    async () => root.minter.mint(await params({ publicKeySPKI: bad })),
+    InvalidArgumentError,
+    "public key must be an ECDSA P-256 key",
+    "ERR_CSR_INVALID",
+  );
+  await expectError(
+    async () => root.minter.mint(await params({ spiffeID: "spiffe://example.org/a/" })),
+    SPIFFEIDError,
+    "path cannot have a trailing slash",
+    "ERR_SPIFFEID_INVALID",
+  );
+  await expectError(
+    async () => root.minter.mint(await params({ spiffeID: "spiffe://example.org" })),
+    InvalidArgumentError,
+    'X509-SVID ID "spiffe://example.org" must have a path',
+  );
+  await expectError(async () => root.minter.mint(await params({ dnsNames: ["a b"] })), InvalidArgumentError, 'invalid DNS name "a b"');
+  await expectError(async () => root.minter.mint(await params({ serial: new Uint8Array(3) })), RangeError, "serial number must be positive");
+  await expectError(async () => root.minter.mint(await params({ serial: new Uint8Array(20).fill(0xff) })), RangeError, "serial number must fit in 20 octets");
 });
 
 test("create() rejects a non-CA certificate and a signer that does not match", async () => {
   const leaf = await root.minter.mint(await params());
-  await expectError(() => LeafMinter.create({ caCertDER: leaf, signer: root.signer }), InvalidArgumentError,
-    "issuer certificate is not a CA");
+  await expectError(() => LeafMinter.create({ caCertDER: leaf, signer: root.signer }), InvalidArgumentError, "issuer certificate is not a CA");
   const other = await newSigner();
-  await expectError(() => LeafMinter.create({ caCertDER: root.der, signer: other }),
-    InvalidArgumentError, "signer public key does not match the CA certificate");
+  await expectError(
+    () => LeafMinter.create({ caCertDER: root.der, signer: other }),
+    InvalidArgumentError,
+    "signer public key does not match the CA certificate",
+  );
 });
 
 test.run();

@@ -41,8 +41,10 @@ test("splitDER() undoes concatDER() and rejects trailing garbage", () => {
   assert.equal(splitDER(joined), [a.der, b.der]);
   assert.equal(splitDER(new Uint8Array(0)), []);
   const bad = concatDER([joined, Uint8Array.of(0x30, 0x05, 0x01)]);
-  assert.throws(() => splitDER(bad), (e: Error) =>
-    e instanceof InvalidArgumentError && e.message === "malformed DER certificate list" && e.cause instanceof Error);
+  assert.throws(
+    () => splitDER(bad),
+    (e: Error) => e instanceof InvalidArgumentError && e.message === "malformed DER certificate list" && e.cause instanceof Error,
+  );
   assert.throws(() => splitDER(Uint8Array.of(0x04, 0x00)), /malformed DER certificate list/);
 });
 

@@ -66,12 +66,20 @@ test("verifyX509SVID() accepts a leaf through an intermediate", async () => {
 
 test("verifyX509SVID() rejects expired and not-yet-valid leaves", async () => {
   const leaf = await leafFrom(root);
-  await rejects([leaf], [root.der],
+  await rejects(
+    [leaf],
+    [root.der],
     "x509svid: could not verify leaf certificate: x509: certificate has expired or is not yet valid: " +
-      "current time 2030-06-01T13:00:01Z is after 2030-06-01T13:00:00Z", new Date(at(1).getTime() + 1000));
-  await rejects([leaf], [root.der],
+      "current time 2030-06-01T13:00:01Z is after 2030-06-01T13:00:00Z",
+    new Date(at(1).getTime() + 1000),
+  );
+  await rejects(
+    [leaf],
+    [root.der],
     "x509svid: could not verify leaf certificate: x509: certificate has expired or is not yet valid: " +
-      "current time 2030-06-01T11:59:59Z is before 2030-06-01T12:00:00Z", new Date(NOW.getTime() - 1000));
+      "current time 2030-06-01T11:59:59Z is before 2030-06-01T12:00:00Z",
+    new Date(NOW.getTime() - 1000),
+  );
 });
 
 test("verifyX509SVID() rejects an expired intermediate", async () => {
@@ -81,16 +89,18 @@ test("verifyX509SVID() rejects an expired intermediate", async () => {
     notBefore: NOW,
     notAfter: at(20),
   });
-  await rejects([leaf, inter.der], [root.der],
+  await rejects(
+    [leaf, inter.der],
+    [root.der],
     "x509svid: could not verify leaf certificate: x509: certificate has expired or is not yet valid: " +
-      "current time 2030-06-02T00:30:00Z is after 2030-06-02T00:00:00Z", at(12.5));
+      "current time 2030-06-02T00:30:00Z is after 2030-06-02T00:00:00Z",
+    at(12.5),
+  );
 });
 
 test("verifyX509SVID() rejects the wrong root and a missing intermediate", async () => {
-  await rejects([await leafFrom(root)], [otherRoot.der],
-    "x509svid: could not verify leaf certificate: x509: certificate signed by unknown authority");
-  await rejects([await leafFrom(inter)], [root.der],
-    "x509svid: could not verify leaf certificate: x509: certificate signed by unknown authority");
+  await rejects([await leafFrom(root)], [otherRoot.der], "x509svid: could not verify leaf certificate: x509: certificate signed by unknown authority");
+  await rejects([await leafFrom(inter)], [root.der], "x509svid: could not verify leaf certificate: x509: certificate signed by unknown authority");
 });
 
 test("verifyX509SVID() rejects a bad signature", async () => {
@@ -100,22 +110,39 @@ test("verifyX509SVID() rejects a bad signature", async () => {
 });
 
 test("verifyX509SVID() rejects leaves outside the SVID profile", async () => {
-  await rejects([(await oddLeaf(root, { uris: ["spiffe://example.org/w"], isCA: true })).der], [root.der],
-    "x509svid: leaf certificate with CA flag set to true");
+  await rejects(
+    [(await oddLeaf(root, { uris: ["spiffe://example.org/w"], isCA: true })).der],
+    [root.der],
+    "x509svid: leaf certificate with CA flag set to true",
+  );
   const certSign = x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyCertSign;
-  await rejects([(await oddLeaf(root, { uris: ["spiffe://example.org/w"], usages: certSign })).der], [root.der],
-    "x509svid: leaf certificate with KeyCertSign key usage");
+  await rejects(
+    [(await oddLeaf(root, { uris: ["spiffe://example.org/w"], usages: certSign })).der],
+    [root.der],
+    "x509svid: leaf certificate with KeyCertSign key usage",
+  );
   const crlSign = x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.cRLSign;
-  await rejects([(await oddLeaf(root, { uris: ["spiffe://example.org/w"], usages: crlSign })).der], [root.der],
-    "x509svid: leaf certificate with KeyCrlSign key usage");
-  await rejects([(await oddLeaf(root, { uris: ["spiffe://example.org/a", "spiffe://example.org/b"] })).der],
-    [root.der], "x509svid: could not get leaf SPIFFE ID: certificate contains more than one URI SAN");
-  await rejects([(await oddLeaf(root, { uris: [] })).der], [root.der],
-    "x509svid: could not get leaf SPIFFE ID: certificate contains no URI SAN");
-  await rejects([(await oddLeaf(root, { uris: ["spiffe://example.org"] })).der], [root.der],
-    'x509svid: leaf certificate SPIFFE ID "spiffe://example.org" has no path');
-  await rejects([(await oddLeaf(root, { uris: ["https://example.org/w"] })).der], [root.der],
-    "x509svid: could not get leaf SPIFFE ID: scheme is missing or invalid");
+  await rejects(
+    [(await oddLeaf(root, { uris: ["spiffe://example.org/w"], usages: crlSign })).der],
+    [root.der],
+    "x509svid: leaf certificate with KeyCrlSign key usage",
+  );
+  await rejects(
+    [(await oddLeaf(root, { uris: ["spiffe://example.org/a", "spiffe://example.org/b"] })).der],
+    [root.der],
+    "x509svid: could not get leaf SPIFFE ID: certificate contains more than one URI SAN",
+  );
+  await rejects([(await oddLeaf(root, { uris: [] })).der], [root.der], "x509svid: could not get leaf SPIFFE ID: certificate contains no URI SAN");
+  await rejects(
+    [(await oddLeaf(root, { uris: ["spiffe://example.org"] })).der],
+    [root.der],
+    'x509svid: leaf certificate SPIFFE ID "spiffe://example.org" has no path',
+  );
+  await rejects(
+    [(await oddLeaf(root, { uris: ["https://example.org/w"] })).der],
+    [root.der],
+    "x509svid: could not get leaf SPIFFE ID: scheme is missing or invalid",
+  );
 });
 
 test("verifyX509SVID() rejects an intermediate that is not a CA", async () => {
@@ -132,16 +159,22 @@ test("verifyX509SVID() rejects an intermediate that is not a CA", async () => {
     signingAlgorithm: { name: "ECDSA", hash: "SHA-256" },
     extensions: [new x509.SubjectAlternativeNameExtension([{ type: "url", value: "spiffe://example.org/w" }])],
   });
-  await rejects([new Uint8Array(leafCert.rawData), notCA.der], [root.der],
-    "x509svid: could not verify leaf certificate: x509: certificate is not authorized to sign other certificates");
+  await rejects(
+    [new Uint8Array(leafCert.rawData), notCA.der],
+    [root.der],
+    "x509svid: could not verify leaf certificate: x509: certificate is not authorized to sign other certificates",
+  );
 });
 
 test("verifyX509SVID() enforces pathLenConstraint", async () => {
   const constrained = await newIntermediateCA(root, "example.org", 0);
   const below = await newIntermediateCA(constrained);
   const leaf = await leafFrom(below);
-  await rejects([leaf, below.der, constrained.der], [root.der],
-    "x509svid: could not verify leaf certificate: x509: too many intermediates for path length constraint");
+  await rejects(
+    [leaf, below.der, constrained.der],
+    [root.der],
+    "x509svid: could not verify leaf certificate: x509: too many intermediates for path length constraint",
+  );
   assert.is((await ok([await leafFrom(constrained), constrained.der], [root.der])).chain.length, 3);
 });
 

@@ -60,7 +60,8 @@ test("serveGRPC() on Deno gives a uid 1000 client's pid, uid and gid to the hand
 test("serveGRPC() on Deno answers an unknown method with UNIMPLEMENTED", async () => {
   const c = new grpc.Client(`unix://${sock}`, grpc.credentials.createInsecure());
   const err = await new Promise<grpc.ServiceError>((resolve) =>
-    c.makeUnaryRequest("/SpiffeWorkloadAPI/Nope", (b: Buffer) => b, (b: Buffer) => b, Buffer.alloc(0), (e) => resolve(e!)));
+    c.makeUnaryRequest("/SpiffeWorkloadAPI/Nope", (b: Buffer) => b, (b: Buffer) => b, Buffer.alloc(0), (e) => resolve(e!))
+  );
   assert.is(err.code, grpc.status.UNIMPLEMENTED);
   c.close();
 });

@@ -6,18 +6,8 @@ import { join } from "node:path";
 import { test } from "../../_uvu.ts";
 import * as assert from "uvu/assert";
 import { FETCH_JWT_SVID, FETCH_X509_SVID, serverStreamMethod, unaryMethod } from "../../../src/agent/workload/codec.ts";
-import {
-  JWTSVIDRequestSchema,
-  JWTSVIDResponseSchema,
-  X509SVIDRequestSchema,
-  X509SVIDResponseSchema,
-} from "../../../src/agent/workload/proto/workload_pb.ts";
-import {
-  FailedPreconditionError,
-  InvalidArgumentError,
-  PermissionDeniedError,
-  UnavailableError,
-} from "../../../src/core/errors.ts";
+import { JWTSVIDRequestSchema, JWTSVIDResponseSchema, X509SVIDRequestSchema, X509SVIDResponseSchema } from "../../../src/agent/workload/proto/workload_pb.ts";
+import { FailedPreconditionError, InvalidArgumentError, PermissionDeniedError, UnavailableError } from "../../../src/core/errors.ts";
 import { nullLogger } from "../../../src/core/log/logger.ts";
 import type { GRPCServerHandle } from "../../../src/core/ports/grpc_server.ts";
 import { dialWorkloadAPI } from "../../../src/runtime/node/grpc_client.ts";

@@ -10,12 +10,7 @@ import { fileURLToPath } from "node:url";
 import { test } from "../../_uvu.ts";
 import * as assert from "uvu/assert";
 import { FETCH_JWT_SVID, FETCH_X509_SVID, serverStreamMethod, unaryMethod } from "../../../src/agent/workload/codec.ts";
-import {
-  JWTSVIDRequestSchema,
-  JWTSVIDResponseSchema,
-  X509SVIDRequestSchema,
-  X509SVIDResponseSchema,
-} from "../../../src/agent/workload/proto/workload_pb.ts";
+import { JWTSVIDRequestSchema, JWTSVIDResponseSchema, X509SVIDRequestSchema, X509SVIDResponseSchema } from "../../../src/agent/workload/proto/workload_pb.ts";
 import { InvalidArgumentError, NotFoundError, UnauthenticatedError } from "../../../src/core/errors.ts";
 import { nullLogger } from "../../../src/core/log/logger.ts";
 import type { CallContext, GRPCServerHandle } from "../../../src/core/ports/grpc_server.ts";
@@ -66,7 +61,10 @@ let server: GRPCServerHandle;
 const errors: string[] = [];
 const logger = { ...nullLogger, error: (m: string) => void errors.push(m), with: () => logger };
 
-function runClient(args: string[], asUid?: number): Promise<{ pid: number; first?: { svids: { spiffe_id: string }[] }; error?: { code: number; details: string } }> {
+function runClient(
+  args: string[],
+  asUid?: number,
+): Promise<{ pid: number; first?: { svids: { spiffe_id: string }[] }; error?: { code: number; details: string } }> {
   const cmd = ["node", "--import", "tsx", CLIENT, sock, ...args];
   const argv = asUid === undefined ? cmd : ["setpriv", `--reuid=${asUid}`, `--regid=${asUid}`, "--clear-groups", ...cmd];
   const child = spawn(argv[0]!, argv.slice(1), { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] });
@@ -82,8 +80,7 @@ function rawClient(): grpc.Client {
   return new grpc.Client(`unix://${sock}`, grpc.credentials.createInsecure());
 }
 function unary(c: grpc.Client, path: string, body: Uint8Array, md = new grpc.Metadata()): Promise<Buffer> {
-  return new Promise((resolve, reject) =>
-    c.makeUnaryRequest(path, id, (b: Buffer) => b, body, md, (err, res) => (err ? reject(err) : resolve(res!))));
+  return new Promise((resolve, reject) => c.makeUnaryRequest(path, id, (b: Buffer) => b, body, md, (err, res) => (err ? reject(err) : resolve(res!))));
 }
 const withHeader = () => {
   const md = new grpc.Metadata();
@@ -125,7 +122,7 @@ test("serveGRPC() answers a handler's ServiceError with its status and message",
   c.close();
 });
 
-test("serveGRPC() answers any other error with INTERNAL \"internal error\" and logs it", async () => {
+test('serveGRPC() answers any other error with INTERNAL "internal error" and logs it', async () => {
   const c = rawClient();
   const err = await unary(c, FETCH_JWT_SVID, Buffer.from([0x0a, 4, ...Buffer.from("boom")])).catch((e) => e);
   assert.is(err.code, grpc.status.INTERNAL);

@@ -1,5 +1,5 @@
 /** NodeProcFS against real processes: /proc/<pid>/stat parsing, status ids, names, owners and errors. @module */
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";

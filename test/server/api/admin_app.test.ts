@@ -15,9 +15,14 @@ async function setup() {
   const hub = new SyncHub({ ds, trustDomain: "example.org", logger: nullLogger, clock });
   const app = adminApp({ ds, caManager, hub, clock, logger: nullLogger, trustDomain: TD, health: () => ({ live: true, ready: true, details: {} }) });
   const call = async (method: string, path: string, body?: unknown) => {
-    const res = await app.request(path, { method, ...(body === undefined ? {} : { headers: { "content-type": "application/json" }, body: typeof body === "string" ? body : JSON.stringify(body) }) });
-    return { status: res.status, // deno-lint-ignore no-explicit-any
-    body: (await res.json()) as Record<string, any> };
+    const res = await app.request(path, {
+      method,
+      ...(body === undefined ? {} : { headers: { "content-type": "application/json" }, body: typeof body === "string" ? body : JSON.stringify(body) }),
+    });
+    return {
+      status: res.status, // deno-lint-ignore no-explicit-any
+      body: (await res.json()) as Record<string, any>,
+    };
   };
   return { ds, clock, call };
 }
@@ -58,13 +63,18 @@ test("entry create: each bad entry gets its own error and the good ones are stor
 
 test("entry show filters by parent, SPIFFE ID and selector; bad filters are rejected", async () => {
   const { ds, call } = await setup();
-  await call("POST", "/entry/v1/entries", { entries: [web, { ...web, spiffe_id: "spiffe://example.org/db", selectors: [{ type: "unix", value: "uid:1001" }] }] });
+  await call("POST", "/entry/v1/entries", {
+    entries: [web, { ...web, spiffe_id: "spiffe://example.org/db", selectors: [{ type: "unix", value: "uid:1001" }] }],
+  });
   const byParent = await call("GET", "/entry/v1/entries?parentID=spiffe://example.org/node1");
   assert.is(byParent.body.entries.length, 2);
   const bySel = await call("GET", "/entry/v1/entries?selector=unix:uid:1001");
   assert.equal(bySel.body.entries.map((e: { spiffe_id: { path: string } }) => e.spiffe_id.path), ["/db"]);
   const bad = await call("GET", "/entry/v1/entries?selector=unix");
-  assert.equal(bad, { status: 400, body: { status: "INVALID_ARGUMENT", code: "ERR_SELECTOR_INVALID", message: 'selector "unix" must be formatted as type:value' } });
+  assert.equal(bad, {
+    status: 400,
+    body: { status: "INVALID_ARGUMENT", code: "ERR_SELECTOR_INVALID", message: 'selector "unix" must be formatted as type:value' },
+  });
   const badID = await call("GET", "/entry/v1/entries?parentID=spiffe://Example.org/x");
   assert.is(badID.body.code, "ERR_SPIFFEID_INVALID");
   const missing = await call("DELETE", "/entry/v1/entries/nope");
@@ -116,10 +126,18 @@ test("ca rotate activates a new authority", async () => {
 
 test("agent routes: filters from query parameters, SPIRE's errors for bad filters and IDs", async () => {
   const { ds, call } = await setup();
-  const node = (name: string, selectors: { type: string; value: string }[]) => ds.createAttestedNode({
-    spiffeID: `spiffe://example.org/spire/agent/x509pop/${name}`, attestationType: "x509pop", certSerial: "0a", certNotAfter: 1_800_000_000,
-    newCertSerial: "", newCertNotAfter: 0, canReattest: true, banned: false, selectors,
-  });
+  const node = (name: string, selectors: { type: string; value: string }[]) =>
+    ds.createAttestedNode({
+      spiffeID: `spiffe://example.org/spire/agent/x509pop/${name}`,
+      attestationType: "x509pop",
+      certSerial: "0a",
+      certNotAfter: 1_800_000_000,
+      newCertSerial: "",
+      newCertNotAfter: 0,
+      canReattest: true,
+      banned: false,
+      selectors,
+    });
   await node("a", [{ type: "x509pop", value: "cn:a" }]);
   await node("b", [{ type: "x509pop", value: "cn:b" }]);
   const list = await call("GET", "/agent/v1/agents?selector=x509pop:cn:a&selector=x509pop:cn:b&match=MATCH_ANY&by_can_reattest=true");
@@ -134,9 +152,15 @@ test("agent routes: filters from query parameters, SPIRE's errors for bad filter
   assert.is(await bad("/agent/v1/agents?by_banned=maybe"), "400 INVALID_ARGUMENT: by_banned must be true or false");
   assert.is(await bad("/agent/v1/agents?selector=a:b&match=all"), "400 INVALID_ARGUMENT: unsupported match behavior");
   assert.is(await bad("/agent/v1/agents/count?selector=ab"), `400 INVALID_ARGUMENT: failed to parse selectors: selector "ab" must be formatted as type:value`);
-  assert.is(await bad("/agent/v1/agents?by_expires_before=soon"), `400 INVALID_ARGUMENT: date is not valid: parsing time "soon" as "2006-01-02 15:04:05 -0700 -07": cannot parse "soon" as "2006"`);
+  assert.is(
+    await bad("/agent/v1/agents?by_expires_before=soon"),
+    `400 INVALID_ARGUMENT: date is not valid: parsing time "soon" as "2006-01-02 15:04:05 -0700 -07": cannot parse "soon" as "2006"`,
+  );
   assert.is(await bad("/agent/v1/agent"), "400 INVALID_ARGUMENT: invalid agent ID: request must specify SPIFFE ID");
-  assert.is(await bad("/agent/v1/agent?spiffeID=spiffe://example.org"), `400 INVALID_ARGUMENT: invalid agent ID: "spiffe://example.org" is not an agent in trust domain "example.org"; path is empty`);
+  assert.is(
+    await bad("/agent/v1/agent?spiffeID=spiffe://example.org"),
+    `400 INVALID_ARGUMENT: invalid agent ID: "spiffe://example.org" is not an agent in trust domain "example.org"; path is empty`,
+  );
   assert.is(await bad("/agent/v1/agent?spiffeID=nope"), "400 INVALID_ARGUMENT: invalid agent ID: scheme is missing or invalid");
   const ban = await call("POST", "/agent/v1/agent/ban?spiffeID=spiffe://example.org/spire/agent/x509pop/zz");
   assert.equal([ban.status, ban.body.message], [404, "agent not found"]);

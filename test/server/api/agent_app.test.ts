@@ -56,10 +56,24 @@ async function setup(): Promise<Env> {
   const ca = new ServerCA({ manager, clock, defaultX509SVIDTTL: HOUR });
   const metrics = new Registry();
   const hub = new SyncHub({ ds, trustDomain: "example.org", logger: nullLogger, clock, metrics });
-  return { clock, ds, hub, metrics, app: agentApp({
-    ds, ca, hub, clock, logger: nullLogger, trustDomain: TD, agentTTL: 3600, keepAliveMs: 60_000, metrics,
-    nodeAttestors: new Map<string, ServerNodeAttestor>([["join_token", new JoinTokenAttestor({ ds, clock, trustDomain: TD })], ["echo", new EchoAttestor()]]),
-  }) };
+  return {
+    clock,
+    ds,
+    hub,
+    metrics,
+    app: agentApp({
+      ds,
+      ca,
+      hub,
+      clock,
+      logger: nullLogger,
+      trustDomain: TD,
+      agentTTL: 3600,
+      keepAliveMs: 60_000,
+      metrics,
+      nodeAttestors: new Map<string, ServerNodeAttestor>([["join_token", new JoinTokenAttestor({ ds, clock, trustDomain: TD })], ["echo", new EchoAttestor()]]),
+    }),
+  };
 }
 
 const b64 = (t: string) => toBase64(new TextEncoder().encode(t));
@@ -77,7 +91,17 @@ async function attest(e: Env, token: string): Promise<{ chain: Uint8Array[]; id:
 }
 
 async function entry(e: Env, parentID: string, spiffeID: string) {
-  return e.ds.createEntry({ spiffeID, parentID, selectors: [{ type: "unix", value: "uid:1000" }], x509SVIDTTL: 0, jwtSVIDTTL: 0, dnsNames: [], hint: "", admin: false, downstream: false });
+  return e.ds.createEntry({
+    spiffeID,
+    parentID,
+    selectors: [{ type: "unix", value: "uid:1000" }],
+    x509SVIDTTL: 0,
+    jwtSVIDTTL: 0,
+    dnsNames: [],
+    hint: "",
+    admin: false,
+    downstream: false,
+  });
 }
 
 async function errorOf(res: Response) {
@@ -93,8 +117,16 @@ test("attest: a join token yields an agent SVID once; the second use is refused"
   const node = (await e.ds.fetchAttestedNode(a.id))!;
   assert.is(node.certSerial, parseCertificate(a.chain[0]!).serialHex);
 
-  const again = await post(e, "/agent/v1/attest", { attestation_data: { type: "join_token", payload: b64("tok-1") }, csr: toBase64(await createCSR(await generateKeyPair())) });
-  assert.equal(await errorOf(again), { http: 400, status: "INVALID_ARGUMENT", code: "ERR_JOIN_TOKEN_INVALID", message: "failed to attest: join token does not exist or has already been used" });
+  const again = await post(e, "/agent/v1/attest", {
+    attestation_data: { type: "join_token", payload: b64("tok-1") },
+    csr: toBase64(await createCSR(await generateKeyPair())),
+  });
+  assert.equal(await errorOf(again), {
+    http: 400,
+    status: "INVALID_ARGUMENT",
+    code: "ERR_JOIN_TOKEN_INVALID",
+    message: "failed to attest: join token does not exist or has already been used",
+  });
   await e.ds.close();
 });
 
@@ -145,7 +177,9 @@ test("batch: an agent gets SVIDs only for its entries, with the ID from the entr
     ],
   }, a.chain);
   assert.is(res.status, 200);
-  const { results } = (await res.json()) as { results: { status: { status: string; code: string; message: string }; svid?: { id: string; cert_chain: string[] } }[] };
+  const { results } = (await res.json()) as {
+    results: { status: { status: string; code: string; message: string }; svid?: { id: string; cert_chain: string[] } }[];
+  };
   assert.is(results[0]!.svid!.id, "spiffe://example.org/web");
   assert.equal(parseCertificate(fromBase64(results[0]!.svid!.cert_chain[0]!)).uris, ["spiffe://example.org/web"], "never the CSR's ID");
   assert.equal(results[1]!.status, { status: "NOT_FOUND", code: "ERR_NOT_FOUND", message: "entry not found or not authorized" });
@@ -167,7 +201,13 @@ test("agent auth: no certificate, a foreign certificate, and an evicted agent ar
 
   await e.ds.deleteAttestedNode(a.id);
   const evicted = await post(e, "/svid/v1/batch", { params: [] }, a.chain);
-  assert.equal(await errorOf(evicted), { http: 403, status: "PERMISSION_DENIED", code: "ERR_PERMISSION_DENIED", message: `agent "${a.id}" is not attested`, reason: "AGENT_NOT_ATTESTED" });
+  assert.equal(await errorOf(evicted), {
+    http: 403,
+    status: "PERMISSION_DENIED",
+    code: "ERR_PERMISSION_DENIED",
+    message: `agent "${a.id}" is not attested`,
+    reason: "AGENT_NOT_ATTESTED",
+  });
   await e.ds.close();
   await other.ds.close();
 });
@@ -181,7 +221,13 @@ test("renew: the old SVID works until the new one is used, then only the new one
   assert.is((await post(e, "/svid/v1/batch", { params: [] }, a.chain)).status, 200, "old serial still valid");
   assert.is((await post(e, "/svid/v1/batch", { params: [] }, fresh)).status, 200, "new serial accepted and promoted");
   const old = await post(e, "/svid/v1/batch", { params: [] }, a.chain);
-  assert.equal(await errorOf(old), { http: 403, status: "PERMISSION_DENIED", code: "ERR_PERMISSION_DENIED", message: `agent "${a.id}" expected to have serial number "${parseCertificate(fresh[0]!).serialHex}"; has "${parseCertificate(a.chain[0]!).serialHex}"`, reason: "AGENT_NOT_ACTIVE" });
+  assert.equal(await errorOf(old), {
+    http: 403,
+    status: "PERMISSION_DENIED",
+    code: "ERR_PERMISSION_DENIED",
+    message: `agent "${a.id}" expected to have serial number "${parseCertificate(fresh[0]!).serialHex}"; has "${parseCertificate(a.chain[0]!).serialHex}"`,
+    reason: "AGENT_NOT_ACTIVE",
+  });
   await e.ds.close();
 });
 
@@ -225,10 +271,18 @@ test("attest: a challenge round trip yields the SVID; the node keeps type, selec
   assert.is(body.svid.id, "spiffe://example.org/spire/agent/echo/n1");
   assert.is(body.reattestable, true);
   const node = (await e.ds.fetchAttestedNode(body.svid.id))!;
-  assert.equal({ type: node.attestationType, selectors: node.selectors, canReattest: node.canReattest },
-    { type: "echo", selectors: [{ type: "echo", value: "node:n1" }], canReattest: true });
+  assert.equal({ type: node.attestationType, selectors: node.selectors, canReattest: node.canReattest }, {
+    type: "echo",
+    selectors: [{ type: "echo", value: "node:n1" }],
+    canReattest: true,
+  });
   const replay = await post(e, "/agent/v1/attest", { session_id: sessionID, challenge_response: toBase64(new Uint8Array(8)) });
-  assert.equal(await errorOf(replay), { http: 400, status: "INVALID_ARGUMENT", code: "ERR_ATTEST_SESSION", message: `attestation session "${sessionID}" not found or expired; restart attestation` });
+  assert.equal(await errorOf(replay), {
+    http: 400,
+    status: "INVALID_ARGUMENT",
+    code: "ERR_ATTEST_SESSION",
+    message: `attestation session "${sessionID}" not found or expired; restart attestation`,
+  });
 
   // A second attestation updates the node with the new serial; the old SVID is no longer active.
   const again = await attestEcho(e, "n1");
@@ -238,7 +292,12 @@ test("attest: a challenge round trip yields the SVID; the node keeps type, selec
   assert.is(((await old.json()) as { reason: string }).reason, "AGENT_NOT_ACTIVE");
 
   const bad = await attestEcho(e, "n2", (c) => c);
-  assert.equal(await errorOf(bad.res), { http: 403, status: "PERMISSION_DENIED", code: "ERR_PERMISSION_DENIED", message: "challenge response verification failed" });
+  assert.equal(await errorOf(bad.res), {
+    http: 403,
+    status: "PERMISSION_DENIED",
+    code: "ERR_PERMISSION_DENIED",
+    message: "challenge response verification failed",
+  });
   assert.is(await e.ds.fetchAttestedNode("spiffe://example.org/spire/agent/echo/n2"), undefined);
   await e.ds.close();
 });
@@ -249,16 +308,33 @@ test("re-attestation: renew is refused with AGENT_MUST_REATTEST, a banned node c
   const body = (await res.json()) as { svid: { id: string; cert_chain: string[] } };
   const chain = body.svid.cert_chain.map(fromBase64);
   const renew = await post(e, "/agent/v1/renew", { csr: toBase64(await createCSR(await generateKeyPair())) }, chain);
-  assert.equal(await errorOf(renew), { http: 403, status: "PERMISSION_DENIED", code: "ERR_PERMISSION_DENIED", message: "agent must reattest instead of renew", reason: "AGENT_MUST_REATTEST" });
+  assert.equal(await errorOf(renew), {
+    http: 403,
+    status: "PERMISSION_DENIED",
+    code: "ERR_PERMISSION_DENIED",
+    message: "agent must reattest instead of renew",
+    reason: "AGENT_MUST_REATTEST",
+  });
 
   e.clock.advance(2 * HOUR);
   const expired = await post(e, "/svid/v1/batch", { params: [] }, chain);
-  assert.equal(await errorOf(expired), { http: 403, status: "PERMISSION_DENIED", code: "ERR_PERMISSION_DENIED", message: `agent "${body.svid.id}" SVID is expired`, reason: "AGENT_EXPIRED" });
+  assert.equal(await errorOf(expired), {
+    http: 403,
+    status: "PERMISSION_DENIED",
+    code: "ERR_PERMISSION_DENIED",
+    message: `agent "${body.svid.id}" SVID is expired`,
+    reason: "AGENT_EXPIRED",
+  });
 
   const node = (await e.ds.fetchAttestedNode(body.svid.id))!;
   await e.ds.updateAttestedNode({ ...node, banned: true });
   const banned = await attestEcho(e, "n1");
-  assert.equal(await errorOf(banned.res), { http: 403, status: "PERMISSION_DENIED", code: "ERR_PERMISSION_DENIED", message: "failed to attest: agent is banned" });
+  assert.equal(await errorOf(banned.res), {
+    http: 403,
+    status: "PERMISSION_DENIED",
+    code: "ERR_PERMISSION_DENIED",
+    message: "failed to attest: agent is banned",
+  });
   await e.ds.close();
 });
 
@@ -290,7 +366,10 @@ test("ban: the open stream ends at once, every call is refused with reason AGENT
   assert.equal(await errorOf(await post(e, "/agent/v1/renew", { csr: toBase64(await createCSR(await generateKeyPair())) }, a.chain)), banned);
   // The same token again (same agent ID): refused while banned; the token is spent all the same, as in SPIRE.
   await e.ds.createJoinToken({ token: "banme", expiresAt: Math.floor(e.clock.now().getTime() / 1000) + 600 });
-  const again = await post(e, "/agent/v1/attest", { attestation_data: { type: "join_token", payload: b64("banme") }, csr: toBase64(await createCSR(await generateKeyPair())) });
+  const again = await post(e, "/agent/v1/attest", {
+    attestation_data: { type: "join_token", payload: b64("banme") },
+    csr: toBase64(await createCSR(await generateKeyPair())),
+  });
   assert.equal(await errorOf(again), { http: 403, status: "PERMISSION_DENIED", code: "ERR_PERMISSION_DENIED", message: "failed to attest: agent is banned" });
   assert.is(await e.ds.takeJoinToken("banme"), undefined);
   await e.ds.deleteAttestedNode(a.id);
@@ -303,7 +382,10 @@ test("ban: the open stream ends at once, every call is refused with reason AGENT
 test("metrics for the console: attestations by result, sync pushes, and the connected agent with its last push", async () => {
   const e = await setup();
   const a = await attest(e, "counted");
-  const refused = await post(e, "/agent/v1/attest", { attestation_data: { type: "join_token", payload: b64("counted") }, csr: toBase64(await createCSR(await generateKeyPair())) });
+  const refused = await post(e, "/agent/v1/attest", {
+    attestation_data: { type: "join_token", payload: b64("counted") },
+    csr: toBase64(await createCSR(await generateKeyPair())),
+  });
   assert.is(refused.status, 400);
   const attestations = e.metrics.counter("wisp_server_node_attestations_total", "");
   assert.is(attestations.get({ result: "success" }), 1);

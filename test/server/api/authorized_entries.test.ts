@@ -11,8 +11,18 @@ const AGENT = "spiffe://example.org/spire/agent/x509pop/abc";
 const sel = (v: string): Selector => ({ type: "x509pop", value: v });
 let n = 0;
 const entry = (parentID: string, spiffeID: string, selectors: Selector[] = [{ type: "unix", value: "uid:0" }]): RegistrationEntry => ({
-  id: `e${n++}`, spiffeID, parentID, selectors, x509SVIDTTL: 0, jwtSVIDTTL: 0, dnsNames: [], hint: "", admin: false, downstream: false,
-  revisionNumber: 0, createdAt: 0,
+  id: `e${n++}`,
+  spiffeID,
+  parentID,
+  selectors,
+  x509SVIDTTL: 0,
+  jwtSVIDTTL: 0,
+  dnsNames: [],
+  hint: "",
+  admin: false,
+  downstream: false,
+  revisionNumber: 0,
+  createdAt: 0,
 });
 
 const entries = [
@@ -35,11 +45,18 @@ test("EntryIndex.descendants() starts from the agent ID and from the aliases its
   const index = new EntryIndex(entries, SERVER);
   const ids = (xs: RegistrationEntry[]) => xs.map((e) => e.spiffeID).sort();
   assert.equal(ids(index.descendants(AGENT, [sel("subject:cn:edge-1")])), [
-    "spiffe://example.org/cluster/edge", "spiffe://example.org/cluster/edge", "spiffe://example.org/own", "spiffe://example.org/web",
+    "spiffe://example.org/cluster/edge",
+    "spiffe://example.org/cluster/edge",
+    "spiffe://example.org/own",
+    "spiffe://example.org/web",
   ]);
   assert.equal(ids(index.descendants(AGENT, [sel("subject:cn:edge-1"), sel("san:region:eu")])), [
-    "spiffe://example.org/cluster/edge", "spiffe://example.org/cluster/edge", "spiffe://example.org/cluster/eu",
-    "spiffe://example.org/eu-db", "spiffe://example.org/own", "spiffe://example.org/web",
+    "spiffe://example.org/cluster/edge",
+    "spiffe://example.org/cluster/edge",
+    "spiffe://example.org/cluster/eu",
+    "spiffe://example.org/eu-db",
+    "spiffe://example.org/own",
+    "spiffe://example.org/web",
   ]);
   assert.equal(ids(index.descendants(AGENT)), ["spiffe://example.org/own"], "no selectors, no aliases");
 });

@@ -31,12 +31,15 @@ test("batchCreateEntry() answers one status per entry with SPIRE's codes and tex
     { ...web, spiffe_id: { trust_domain: "other.org", path: "/x" } },
     { ...web, selectors: [] },
     { ...web, spiffe_id: id("/fw"), federates_with: ["other.org"] },
-    { ...web, spiffe_id: id("/bad id") , id: "bad id!" },
+    { ...web, spiffe_id: id("/bad id"), id: "bad id!" },
   ]);
   assert.equal(r.map((x) => x.status.code), [0, 6, 3, 3, 3, 3, 3]);
   assert.is(r[1]!.status.message, "similar entry already exists");
   assert.is(r[1]!.entry!.id, r[0]!.entry!.id, "AlreadyExists carries the existing entry");
-  assert.is(r[2]!.status.message, 'failed to convert entry: invalid spiffe ID: "spiffe://example.org/spire/x" is not a workload in trust domain "example.org"; path is in the reserved namespace');
+  assert.is(
+    r[2]!.status.message,
+    'failed to convert entry: invalid spiffe ID: "spiffe://example.org/spire/x" is not a workload in trust domain "example.org"; path is in the reserved namespace',
+  );
   assert.is(r[3]!.status.message, 'failed to convert entry: invalid spiffe ID: "spiffe://other.org/x" is not a member of trust domain "example.org"');
   assert.is(r[4]!.status.message, "failed to convert entry: selector list is empty");
   assert.is(r[5]!.status.message, 'failed to create entry: unable to find federated bundle "spiffe://other.org"');
@@ -84,7 +87,12 @@ test("entries federate with trust domains whose bundle exists; the sync snapshot
   const clock = newClock();
   const ds = await memoryStore(clock);
   const root = new Uint8Array([1, 2, 3]);
-  await ds.setBundle({ trustDomain: "two.example", x509Authorities: [root], jwtKeys: [{ kid: "k", publicKey: new Uint8Array([9]), notAfter: 0 }], refreshHint: 60 });
+  await ds.setBundle({
+    trustDomain: "two.example",
+    x509Authorities: [root],
+    jwtKeys: [{ kid: "k", publicKey: new Uint8Array([9]), notAfter: 0 }],
+    refreshHint: 60,
+  });
   await ds.setBundle({ trustDomain: "three.example", x509Authorities: [new Uint8Array([4])], jwtKeys: [], refreshHint: 60 });
   const r = await batchCreateEntry(ds, TD, [
     { ...web, federates_with: ["spiffe://two.example", "two.example"] },
@@ -94,7 +102,9 @@ test("entries federate with trust domains whose bundle exists; the sync snapshot
   assert.equal(r.map((x) => x.status.code), [0, 0, 3]);
   assert.equal(r[0]!.entry!.federates_with, ["two.example"]);
   assert.is(r[2]!.status.message, 'failed to convert entry: invalid federated trust domain: cannot federate with own trust domain "example.org"');
-  assert.equal((await filterEntries(ds, { by_federates_with: { trust_domains: ["spiffe://two.example"], match: "MATCH_SUPERSET" } })).map((e) => e.spiffeID), ["spiffe://example.org/web"]);
+  assert.equal((await filterEntries(ds, { by_federates_with: { trust_domains: ["spiffe://two.example"], match: "MATCH_SUPERSET" } })).map((e) => e.spiffeID), [
+    "spiffe://example.org/web",
+  ]);
 
   const hub = new SyncHub({ ds, trustDomain: "example.org", logger: nullLogger, clock });
   const snap = await hub.snapshot("spiffe://example.org/node1");
@@ -108,8 +118,15 @@ test("a foreign bundle another server stored reaches the agent's stream through 
   await batchCreateEntry(ds, TD, [{ ...web, parent_id: id("/spire/agent/join_token/t"), federates_with: ["two.example"] }]);
   const agentID = "spiffe://example.org/spire/agent/join_token/t";
   await ds.createAttestedNode({
-    spiffeID: agentID, attestationType: "join_token", certSerial: "01", certNotAfter: 4_000_000_000, newCertSerial: "",
-    newCertNotAfter: 0, canReattest: false, banned: false, selectors: [],
+    spiffeID: agentID,
+    attestationType: "join_token",
+    certSerial: "01",
+    certNotAfter: 4_000_000_000,
+    newCertSerial: "",
+    newCertNotAfter: 0,
+    canReattest: false,
+    banned: false,
+    selectors: [],
   });
   const hub = new SyncHub({ ds, trustDomain: "example.org", logger: nullLogger, clock: systemClock });
   const pushed: { federated_bundles?: Record<string, { x509_authorities: string[] }> }[] = [];

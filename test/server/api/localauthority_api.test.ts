@@ -28,7 +28,15 @@ async function rejects(p: Promise<unknown> | (() => unknown)): Promise<Error & {
 async function setup(upstream?: () => Promise<UpstreamAuthority | undefined>) {
   const clock = newClock();
   const ds = await memoryStore(clock);
-  const ca = new CAManager({ trustDomain: TD, keyManager: new MemoryKeyManager(), ds, clock, logger: nullLogger, caTTL: 24 * HOUR, ...(upstream ? { upstream } : {}) });
+  const ca = new CAManager({
+    trustDomain: TD,
+    keyManager: new MemoryKeyManager(),
+    ds,
+    clock,
+    logger: nullLogger,
+    caTTL: 24 * HOUR,
+    ...(upstream ? { upstream } : {}),
+  });
   await ca.initialize();
   let pushes = 0;
   const api = localAuthorityAPI({ ca, ds, td: TD, logger: nullLogger, notify: () => pushes++ });
@@ -40,7 +48,10 @@ test("X.509: prepare, activate, taint, revoke; each step refused out of order wi
   const oldID = api.getX509AuthorityState().active!.authority_id;
   const { prepared_authority: p } = await api.prepareX509Authority();
   assert.is(p.upstream_authority_subject_key_id, "");
-  assert.is((await rejects(api.taintX509Authority(p.authority_id))).message, "only Old local authorities can be tainted: unsupported local authority status: PREPARED");
+  assert.is(
+    (await rejects(api.taintX509Authority(p.authority_id))).message,
+    "only Old local authorities can be tainted: unsupported local authority status: PREPARED",
+  );
   assert.is((await rejects(api.activateX509Authority("nope"))).message, "unexpected authority ID");
   assert.is((await rejects(api.activateX509Authority(""))).message, "no authority ID provided");
   await api.activateX509Authority(p.authority_id);
@@ -85,10 +96,23 @@ test("upstream: local taint is refused; the upstream root that signed the old CA
       const pair = await generateKeyPair(true);
       const signer = await webCryptoSigner(pair);
       const now = clock.now().getTime();
-      const cert = await createSelfSignedCA({ signer, trustDomain: `${name}.test`, notBefore: new Date(now - HOUR), notAfter: new Date(now + 365 * 24 * HOUR) });
+      const cert = await createSelfSignedCA({
+        signer,
+        trustDomain: `${name}.test`,
+        notBefore: new Date(now - HOUR),
+        notAfter: new Date(now + 365 * 24 * HOUR),
+      });
       writeFileSync(join(dir, `${name}.pem`), toPEM(cert, "CERTIFICATE"));
       writeFileSync(join(dir, `${name}.key`), toPEM(await exportPKCS8(pair.privateKey), "PRIVATE KEY"));
-      upstreams.push(await DiskUpstreamAuthority.load({ certFilePath: join(dir, `${name}.pem`), keyFilePath: join(dir, `${name}.key`), fs: nodeFS, clock, logger: nullLogger }));
+      upstreams.push(
+        await DiskUpstreamAuthority.load({
+          certFilePath: join(dir, `${name}.pem`),
+          keyFilePath: join(dir, `${name}.key`),
+          fs: nodeFS,
+          clock,
+          logger: nullLogger,
+        }),
+      );
     }
     let current = upstreams[0]!;
     const { ds, api } = await setup(() => Promise.resolve(current));
@@ -97,9 +121,15 @@ test("upstream: local taint is refused; the upstream root that signed the old CA
     assert.is((await rejects(api.taintX509Authority(first.authority_id))).message, "local authority can't be tainted if there is an upstream authority");
     current = upstreams[1]!;
     const { prepared_authority: p } = await api.prepareX509Authority();
-    assert.is((await rejects(api.taintX509UpstreamAuthority(p.upstream_authority_subject_key_id))).message, "provided subject key id is not valid: only upstream authorities signing an old authority can be used");
+    assert.is(
+      (await rejects(api.taintX509UpstreamAuthority(p.upstream_authority_subject_key_id))).message,
+      "provided subject key id is not valid: only upstream authorities signing an old authority can be used",
+    );
     await api.activateX509Authority(p.authority_id);
-    assert.is((await rejects(api.taintX509UpstreamAuthority(p.upstream_authority_subject_key_id))).message, "provided subject key id is not valid: unable to use upstream authority singing current authority");
+    assert.is(
+      (await rejects(api.taintX509UpstreamAuthority(p.upstream_authority_subject_key_id))).message,
+      "provided subject key id is not valid: unable to use upstream authority singing current authority",
+    );
     const r = await api.taintX509UpstreamAuthority(first.upstream_authority_subject_key_id.toUpperCase());
     assert.is(r.upstream_authority_subject_key_id, first.upstream_authority_subject_key_id);
     await api.revokeX509UpstreamAuthority(first.upstream_authority_subject_key_id);

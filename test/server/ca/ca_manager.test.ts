@@ -9,7 +9,7 @@ import { MemoryKeyManager } from "../../../src/server/keymanager/memory.ts";
 import type { UpstreamAuthority } from "../../../src/server/upstreamauthority/upstream_authority.ts";
 import { UnavailableError } from "../../../src/core/errors.ts";
 import { nodeFS } from "../../../src/runtime/node/fs.ts";
-import { generateKeyPair, exportSPKI } from "../../../src/core/crypto/ec_p256.ts";
+import { exportSPKI, generateKeyPair } from "../../../src/core/crypto/ec_p256.ts";
 import { parseCertificate, verifyX509SVID } from "../../../src/core/x509/mod.ts";
 import { HOUR, memoryStore, newClock, TD, tempDir } from "../_fixtures.ts";
 
@@ -67,9 +67,23 @@ test("a restart with the disk KeyManager reuses the journaled CA and mints nothi
   const before = m1.currentX509CA();
   assert.is(await nodeFS.mode(keysPath), 0o600);
 
-  const counting: UpstreamAuthority = { name: "counting", mintX509CA: async () => { calls++; throw new UnavailableError("must not be called"); } };
+  const counting: UpstreamAuthority = {
+    name: "counting",
+    mintX509CA: async () => {
+      calls++;
+      throw new UnavailableError("must not be called");
+    },
+  };
   clock.advance(HOUR);
-  const m2 = new CAManager({ trustDomain: TD, keyManager: new DiskKeyManager({ fs: nodeFS, keysPath }), ds, clock, logger: nullLogger, caTTL: 24 * HOUR, upstream: counting });
+  const m2 = new CAManager({
+    trustDomain: TD,
+    keyManager: new DiskKeyManager({ fs: nodeFS, keysPath }),
+    ds,
+    clock,
+    logger: nullLogger,
+    caTTL: 24 * HOUR,
+    upstream: counting,
+  });
   await m2.initialize();
   assert.is(m2.currentX509CA().authorityID, before.authorityID);
   assert.equal([...m2.currentX509CA().certDER], [...before.certDER]);
@@ -95,7 +109,12 @@ test("a restart with the memory KeyManager cannot reuse the CA and mints a new o
 test("initialize() fails with the upstream's error when no CA can be had", async () => {
   const clock = newClock();
   const ds = await memoryStore(clock);
-  const down: UpstreamAuthority = { name: "down", mintX509CA: async () => { throw new UnavailableError("upstream is down"); } };
+  const down: UpstreamAuthority = {
+    name: "down",
+    mintX509CA: async () => {
+      throw new UnavailableError("upstream is down");
+    },
+  };
   const m = new CAManager({ trustDomain: TD, keyManager: new MemoryKeyManager(), ds, clock, logger: nullLogger, caTTL: 24 * HOUR, upstream: down });
   try {
     await m.initialize();

@@ -32,8 +32,13 @@ async function testUpstream(clock: ManualClock) {
       const csr = await parseAndVerifyCSR(csrDER);
       const t = clock.now().getTime();
       const cert = await signIntermediateCA({
-        issuerCertDER: root, issuerSigner: signer, publicKeySPKI: csr.publicKeySPKI, trustDomain: TD.name,
-        notBefore: new Date(t - HOUR), notAfter: new Date(t + ttlSeconds * 1000), pathLen: 0,
+        issuerCertDER: root,
+        issuerSigner: signer,
+        publicKeySPKI: csr.publicKeySPKI,
+        trustDomain: TD.name,
+        notBefore: new Date(t - HOUR),
+        notAfter: new Date(t + ttlSeconds * 1000),
+        pathLen: 0,
       });
       return { x509CAChain: [cert], upstreamX509Roots: [root] };
     },
@@ -55,7 +60,15 @@ test("a provider that starts naming an upstream takes effect at the next rotatio
   // Set later in the test; the upstream callback reads it, so it cannot be a const.
   // deno-lint-ignore prefer-const
   let current: UpstreamAuthority | undefined;
-  const m = new CAManager({ trustDomain: TD, keyManager: new MemoryKeyManager(), ds, clock, logger: nullLogger, caTTL: 24 * HOUR, upstream: async () => current });
+  const m = new CAManager({
+    trustDomain: TD,
+    keyManager: new MemoryKeyManager(),
+    ds,
+    clock,
+    logger: nullLogger,
+    caTTL: 24 * HOUR,
+    upstream: async () => current,
+  });
   await m.initialize();
   const selfRoot = m.currentX509CA().certDER;
   assert.is(m.health().caUpstream, "self-signed");
@@ -88,7 +101,15 @@ test("bundle pruning keeps the old root while it is valid and for 24 h after; th
   // Set later in the test; the upstream callback reads it, so it cannot be a const.
   // deno-lint-ignore prefer-const
   let current: UpstreamAuthority | undefined;
-  const m = new CAManager({ trustDomain: TD, keyManager: new MemoryKeyManager(), ds, clock, logger: nullLogger, caTTL: 24 * HOUR, upstream: async () => current });
+  const m = new CAManager({
+    trustDomain: TD,
+    keyManager: new MemoryKeyManager(),
+    ds,
+    clock,
+    logger: nullLogger,
+    caTTL: 24 * HOUR,
+    upstream: async () => current,
+  });
   await m.initialize();
   const selfRoot = m.currentX509CA().certDER;
   current = pca.upstream;

@@ -60,7 +60,13 @@ test("UpstreamAuthority \"disk\" signs the intermediate with the CSR's subject a
     const up = await createSelfSignedCA({ signer, trustDomain: "upstream.test", notBefore: new Date(now - HOUR), notAfter: new Date(now + 100 * HOUR) });
     writeFileSync(join(dir, "ca.pem"), toPEM(up, "CERTIFICATE"));
     writeFileSync(join(dir, "ca.key"), toPEM(await exportPKCS8(pair.privateKey), "PRIVATE KEY"));
-    const upstream = await DiskUpstreamAuthority.load({ certFilePath: join(dir, "ca.pem"), keyFilePath: join(dir, "ca.key"), fs: nodeFS, clock, logger: nullLogger });
+    const upstream = await DiskUpstreamAuthority.load({
+      certFilePath: join(dir, "ca.pem"),
+      keyFilePath: join(dir, "ca.key"),
+      fs: nodeFS,
+      clock,
+      logger: nullLogger,
+    });
     const ca = await mintX509CA({ slot: "A", trustDomain: TD, keyManager: new MemoryKeyManager(), clock, caTTL: 24 * HOUR, caSubject: SUBJECT, upstream });
     assert.match(opensslSubject(toPEM(ca.certDER, "CERTIFICATE")), /^subject=C = FR \+ C = US, O = Acme, CN = Acme wisp CA, serialNumber = \d+$/);
   } finally {
@@ -71,7 +77,11 @@ test("UpstreamAuthority \"disk\" signs the intermediate with the CSR's subject a
 test("buildServerConfig() reads ca_subject as SPIRE does: a declared block replaces the default whole", () => {
   const base = { trust_domain: "example.org" };
   assert.equal(buildServerConfig({ server: base }).caSubject, { country: ["US"], organization: ["SPIFFE"], commonName: "" });
-  assert.equal(buildServerConfig({ server: { ...base, ca_subject: { common_name: "only CN" } } }).caSubject, { country: [], organization: [], commonName: "only CN" });
+  assert.equal(buildServerConfig({ server: { ...base, ca_subject: { common_name: "only CN" } } }).caSubject, {
+    country: [],
+    organization: [],
+    commonName: "only CN",
+  });
   assert.equal(
     buildServerConfig({ server: { ...base, ca_subject: { country: ["US", "FR"], organization: ["Acme"], common_name: "Acme wisp CA" } } }).caSubject,
     { country: ["US", "FR"], organization: ["Acme"], commonName: "Acme wisp CA" },

@@ -15,7 +15,13 @@ const NOW = new Date("2026-03-01T12:00:00Z");
 const clock = new ManualClock(NOW);
 const signer = await webCryptoSigner(await generateKeyPair(false));
 const key: JWTSigningKey = { slot: "A", kid: "Kid0123456789", signer, issuedAt: NOW, notAfter: new Date(NOW.getTime() + 24 * 3_600_000), authorityID: "x" };
-const jwks = await toJWKS({ trustDomain: "example.org", x509Authorities: [], jwtKeys: [{ kid: key.kid, publicKey: signer.publicKeySPKI, notAfter: 0 }], sequence: 1, refreshHint: 0 });
+const jwks = await toJWKS({
+  trustDomain: "example.org",
+  x509Authorities: [],
+  jwtKeys: [{ kid: key.kid, publicKey: signer.publicKeySPKI, notAfter: 0 }],
+  sequence: 1,
+  refreshHint: 0,
+});
 const keySet = createLocalJWKSet(jwks as Parameters<typeof createLocalJWKSet>[0]);
 const FIVE_MIN = 5 * 60_000;
 
@@ -67,7 +73,15 @@ test("audience is required", async () => {
 });
 
 test("no active JWT key is Unavailable", async () => {
-  const s = new JWTSVIDSigner({ keys: { currentJWTKey: () => { throw new UnavailableError("no active JWT signing key"); } }, clock, defaultTTL: FIVE_MIN });
+  const s = new JWTSVIDSigner({
+    keys: {
+      currentJWTKey: () => {
+        throw new UnavailableError("no active JWT signing key");
+      },
+    },
+    clock,
+    defaultTTL: FIVE_MIN,
+  });
   try {
     await s.sign({ spiffeID: "spiffe://example.org/web", audience: ["db"] });
     assert.unreachable();

@@ -23,8 +23,16 @@ if (new Date(0).getTimezoneOffset() !== 0) throw new Error("this test needs the 
 const NOW = Date.parse("2026-11-30T00:00:00Z") / 1000;
 const id = (p: string) => `spiffe://example.org/spire/agent/${p}`;
 const node = (p: string, over: Partial<AttestedNode> = {}): AttestedNode => ({
-  spiffeID: id(p), attestationType: p.split("/")[0]!, certSerial: "0a", certNotAfter: NOW + 3600, newCertSerial: "",
-  newCertNotAfter: 0, canReattest: false, banned: false, selectors: [], ...over,
+  spiffeID: id(p),
+  attestationType: p.split("/")[0]!,
+  certSerial: "0a",
+  certNotAfter: NOW + 3600,
+  newCertSerial: "",
+  newCertNotAfter: 0,
+  canReattest: false,
+  banned: false,
+  selectors: [],
+  ...over,
 });
 
 async function setup() {
@@ -38,13 +46,21 @@ async function setup() {
   const commands = agentCommands(dial, clock);
   const cli = async (...argv: string[]) => {
     const out = { stdout: "", stderr: "" };
-    const env: CLIEnv = { stdout: (s) => void (out.stdout += s), stderr: (s) => void (out.stderr += s), getenv: () => undefined, cwd: "/", signal: new AbortController().signal };
+    const env: CLIEnv = {
+      stdout: (s) => void (out.stdout += s),
+      stderr: (s) => void (out.stderr += s),
+      getenv: () => undefined,
+      cwd: "/",
+      signal: new AbortController().signal,
+    };
     const code = await runCLI({ name: "wisp-server", commands, argv, env });
     return { code, ...out };
   };
   await ds.createAttestedNode(node("join_token/a", { certSerial: "ff", certNotAfter: 1_765_052_381 }));
   await ds.createAttestedNode(node("x509pop/b", {
-    canReattest: true, certNotAfter: NOW - 48 * 3600, selectors: [{ type: "x509pop", value: "subject:cn:b" }, { type: "x509pop", value: "ca:fingerprint:00" }],
+    canReattest: true,
+    certNotAfter: NOW - 48 * 3600,
+    selectors: [{ type: "x509pop", value: "subject:cn:b" }, { type: "x509pop", value: "ca:fingerprint:00" }],
   }));
   await ds.createAttestedNode(node("x509pop/c", { canReattest: true, certNotAfter: NOW - 2 * 3600, selectors: [{ type: "x509pop", value: "subject:cn:c" }] }));
   await ds.createAttestedNode(node("x509pop/d", { canReattest: true, selectors: [{ type: "x509pop", value: "subject:cn:b" }] }));
@@ -55,21 +71,27 @@ test("agent list prints SPIRE's blocks, the JSON document, and 'No attested agen
   const { ds, cli } = await setup();
   const r = await cli("agent", "list", "-attestationType", "join_token");
   assert.is(r.code, 0, r.stderr);
-  assert.is(r.stdout, [
-    "Found 1 attested agent:",
-    "",
-    "SPIFFE ID         : spiffe://example.org/spire/agent/join_token/a",
-    "Attestation type  : join_token",
-    "Expiration time   : 2025-12-06 20:19:41 +0000 UTC",
-    "Serial number     : 255",
-    "Can re-attest     : false",
-    "",
-    "",
-  ].join("\n"));
+  assert.is(
+    r.stdout,
+    [
+      "Found 1 attested agent:",
+      "",
+      "SPIFFE ID         : spiffe://example.org/spire/agent/join_token/a",
+      "Attestation type  : join_token",
+      "Expiration time   : 2025-12-06 20:19:41 +0000 UTC",
+      "Serial number     : 255",
+      "Can re-attest     : false",
+      "",
+      "",
+    ].join("\n"),
+  );
   const j = await cli("agent", "list", "-attestationType", "join_token", "-output", "json");
-  assert.is(j.stdout, `{"agents":[{"agent_version":"","attestation_type":"join_token","banned":false,"can_reattest":false,` +
-    `"id":{"path":"/spire/agent/join_token/a","trust_domain":"example.org"},"selectors":[],"x509svid_expires_at":"1765052381",` +
-    `"x509svid_serial_number":"255"}],"next_page_token":""}\n`);
+  assert.is(
+    j.stdout,
+    `{"agents":[{"agent_version":"","attestation_type":"join_token","banned":false,"can_reattest":false,` +
+      `"id":{"path":"/spire/agent/join_token/a","trust_domain":"example.org"},"selectors":[],"x509svid_expires_at":"1765052381",` +
+      `"x509svid_serial_number":"255"}],"next_page_token":""}\n`,
+  );
   const all = await cli("agent", "list");
   assert.match(all.stdout, /^Found 4 attested agents:\n\n/);
   const none = await cli("agent", "list", "-attestationType", "aws_iid");
@@ -122,7 +144,10 @@ test("bad filter flags give SPIRE's errors and exit 1", async () => {
     const d2 = await cli("agent", verb, "-expiresBefore", "2001-01-05");
     assert.is(d2.stderr, `Error: date is not valid: parsing time "2001-01-05" as "2006-01-02 15:04:05 -0700 -07": cannot parse "" as "15"\n`);
     const j = await cli("agent", verb, "-expiresBefore", "tomorrow", "-output", "json");
-    assert.equal([j.code, j.stdout], [1, `{"error":"date is not valid: parsing time \\"tomorrow\\" as \\"2006-01-02 15:04:05 -0700 -07\\": cannot parse \\"tomorrow\\" as \\"2006\\""}\n`]);
+    assert.equal([j.code, j.stdout], [
+      1,
+      `{"error":"date is not valid: parsing time \\"tomorrow\\" as \\"2006-01-02 15:04:05 -0700 -07\\": cannot parse \\"tomorrow\\" as \\"2006\\""}\n`,
+    ]);
   }
   const p = await cli("agent", "purge", "-expiredFor", "5d");
   assert.equal([p.code, p.stderr], [1, `Error: invalid value "5d" for flag -expiredFor: parse error\n`]);
@@ -133,30 +158,42 @@ test("agent show prints the agent and its selectors; unknown and non-agent IDs a
   const { ds, cli } = await setup();
   const r = await cli("agent", "show", "-spiffeID", id("x509pop/b"));
   assert.is(r.code, 0, r.stderr);
-  assert.is(r.stdout, [
-    "Found an attested agent given its SPIFFE ID",
-    "",
-    "SPIFFE ID         : spiffe://example.org/spire/agent/x509pop/b",
-    "Attestation type  : x509pop",
-    "Expiration time   : 2026-11-28 00:00:00 +0000 UTC",
-    "Serial number     : 10",
-    "Can re-attest     : true",
-    "",
-    "Selectors         : x509pop:subject:cn:b",
-    "Selectors         : x509pop:ca:fingerprint:00",
-    "",
-  ].join("\n"));
+  assert.is(
+    r.stdout,
+    [
+      "Found an attested agent given its SPIFFE ID",
+      "",
+      "SPIFFE ID         : spiffe://example.org/spire/agent/x509pop/b",
+      "Attestation type  : x509pop",
+      "Expiration time   : 2026-11-28 00:00:00 +0000 UTC",
+      "Serial number     : 10",
+      "Can re-attest     : true",
+      "",
+      "Selectors         : x509pop:subject:cn:b",
+      "Selectors         : x509pop:ca:fingerprint:00",
+      "",
+    ].join("\n"),
+  );
   const j = await cli("agent", "show", "-spiffeID", id("x509pop/c"), "-output", "json");
-  assert.is(j.stdout, `{"agent_version":"","attestation_type":"x509pop","banned":false,"can_reattest":true,` +
-    `"id":{"path":"/spire/agent/x509pop/c","trust_domain":"example.org"},"selectors":[{"type":"x509pop","value":"subject:cn:c"}],` +
-    `"x509svid_expires_at":"${NOW - 7200}","x509svid_serial_number":"10"}\n`);
+  assert.is(
+    j.stdout,
+    `{"agent_version":"","attestation_type":"x509pop","banned":false,"can_reattest":true,` +
+      `"id":{"path":"/spire/agent/x509pop/c","trust_domain":"example.org"},"selectors":[{"type":"x509pop","value":"subject:cn:c"}],` +
+      `"x509svid_expires_at":"${NOW - 7200}","x509svid_serial_number":"10"}\n`,
+  );
   assert.equal(await cli("agent", "show"), { code: 1, stdout: "", stderr: "Error: a SPIFFE ID is required\n" });
   const missing = await cli("agent", "show", "-spiffeID", id("join_token/nope"));
   assert.equal([missing.code, missing.stderr], [1, "Error: rpc error: code = NotFound desc = agent not found\n"]);
   const workload = await cli("agent", "show", "-spiffeID", "spiffe://example.org/web");
-  assert.is(workload.stderr, `Error: rpc error: code = InvalidArgument desc = invalid agent ID: "spiffe://example.org/web" is not an agent in trust domain "example.org"; path is not in the agent namespace\n`);
+  assert.is(
+    workload.stderr,
+    `Error: rpc error: code = InvalidArgument desc = invalid agent ID: "spiffe://example.org/web" is not an agent in trust domain "example.org"; path is not in the agent namespace\n`,
+  );
   const foreign = await cli("agent", "ban", "-spiffeID", "spiffe://other.org/spire/agent/x");
-  assert.is(foreign.stderr, `Error: rpc error: code = InvalidArgument desc = invalid agent ID: "spiffe://other.org/spire/agent/x" is not a member of trust domain "example.org"\n`);
+  assert.is(
+    foreign.stderr,
+    `Error: rpc error: code = InvalidArgument desc = invalid agent ID: "spiffe://other.org/spire/agent/x" is not a member of trust domain "example.org"\n`,
+  );
   await ds.close();
 });
 
@@ -186,17 +223,22 @@ test("agent purge: -dryRun lists, then deletes re-attestable agents whose SVID e
   assert.equal(await cli("agent", "purge"), { code: 0, stdout: "No agents to purge.\n", stderr: "" });
   assert.is((await cli("agent", "purge", "-output", "json")).stdout, `{"expired_agents":[]}\n`);
   const dry = await cli("agent", "purge", "-dryRun", "-expiredFor", "1h");
-  assert.is(dry.stdout, [
-    "Found 2 expired agents",
-    "",
-    "",
-    "Agents that can be purged:",
-    "SPIFFE ID         : spiffe://example.org/spire/agent/x509pop/b",
-    "SPIFFE ID         : spiffe://example.org/spire/agent/x509pop/c",
-    "",
-  ].join("\n"));
-  assert.is((await cli("agent", "purge", "-dryRun", "-expiredFor", "24h", "-output", "json")).stdout,
-    `{"expired_agents":[{"agent_id":"spiffe://example.org/spire/agent/x509pop/b","deleted":false}]}\n`);
+  assert.is(
+    dry.stdout,
+    [
+      "Found 2 expired agents",
+      "",
+      "",
+      "Agents that can be purged:",
+      "SPIFFE ID         : spiffe://example.org/spire/agent/x509pop/b",
+      "SPIFFE ID         : spiffe://example.org/spire/agent/x509pop/c",
+      "",
+    ].join("\n"),
+  );
+  assert.is(
+    (await cli("agent", "purge", "-dryRun", "-expiredFor", "24h", "-output", "json")).stdout,
+    `{"expired_agents":[{"agent_id":"spiffe://example.org/spire/agent/x509pop/b","deleted":false}]}\n`,
+  );
   assert.is((await ds.listAttestedNodes()).length, 4);
   const real = await cli("agent", "purge", "-expiredFor", "24h");
   assert.is(real.stdout, "Found 1 expired agent\n\nAgents purged:\nSPIFFE ID         : spiffe://example.org/spire/agent/x509pop/b\n");
@@ -210,12 +252,21 @@ test("agent -h prints SPIRE's flags with their defaults, exit codes and examples
   const { ds, cli } = await setup();
   const list = await cli("agent", "list", "-h");
   assert.is(list.code, 0);
-  assert.match(list.stdout, "  -banned value\n    \tFilter based on string received, 'true': banned agents, 'false': not banned agents, other value will return all.\n");
+  assert.match(
+    list.stdout,
+    "  -banned value\n    \tFilter based on string received, 'true': banned agents, 'false': not banned agents, other value will return all.\n",
+  );
   assert.match(list.stdout, `  -expiresBefore string\n    \tFilter by expiration time (format: "2006-01-02 15:04:05 -0700 -07")\n`);
-  assert.match(list.stdout, `  -matchSelectorsOn string\n    \tThe match mode used when filtering by selectors. Options: exact, any, superset and subset (default "superset")\n`);
+  assert.match(
+    list.stdout,
+    `  -matchSelectorsOn string\n    \tThe match mode used when filtering by selectors. Options: exact, any, superset and subset (default "superset")\n`,
+  );
   assert.match(list.stdout, "  -selector value\n    \tA colon-delimited type:value selector. Can be used more than once\n");
   const purge = await cli("agent", "purge", "-h");
-  assert.match(purge.stdout, "  -expiredFor duration\n    \tAmount of time that has passed since the agent's SVID has expired. It is used to determine which agents to purge. (default 720h0m0s)\n");
+  assert.match(
+    purge.stdout,
+    "  -expiredFor duration\n    \tAmount of time that has passed since the agent's SVID has expired. It is used to determine which agents to purge. (default 720h0m0s)\n",
+  );
   assert.match(purge.stdout, "  -dryRun\n    \tIndicates that the command will not perform any action, but will print the agents that would be purged.\n");
   for (const verb of ["show", "ban", "evict", "count"]) {
     const r = await cli("agent", verb, "-h");

@@ -29,7 +29,9 @@ test("goTimeUTC() prints time.Unix(s, 0).UTC() as Go's %s does", () => {
 });
 
 test("formatEntryBlock() is SPIRE's printEntry (cmd/spire-server/cli/entry/create_test.go expOutPretty)", () => {
-  assert.is(formatEntryBlock(entry("/workload")), `Entry ID                : entry-id
+  assert.is(
+    formatEntryBlock(entry("/workload")),
+    `Entry ID                : entry-id
 SPIFFE ID               : spiffe://example.org/workload
 Parent ID               : spiffe://example.org/parent
 Revision                : 0
@@ -43,7 +45,8 @@ DNS name                : unu1000
 DNS name                : ung1000
 Admin                   : true
 
-`);
+`,
+  );
   assert.match(formatEntryBlock(entry("/w", { id: "", x509_svid_ttl: 0 })), new RegExp(`^Entry ID {16}: \\(none\\)\n[\\s\\S]*X509-SVID TTL {11}: default\n`));
 });
 
@@ -59,15 +62,35 @@ test("sortEntries() orders as SPIRE's SortTypesEntries and sorts selectors", () 
 
 test("parseEntriesFile() reads SPIRE's registration JSON (case-insensitive keys, string IDs, entryExpiry)", () => {
   const [e] = parseEntriesFile(JSON.stringify({
-    Entries: [{ Entry_ID: "x", spiffe_id: "spiffe://example.org/a", parent_id: "spiffe://example.org/p", selectors: [{ type: "unix", value: "uid:1" }], entryExpiry: 99, x509_svid_ttl: 200 }],
+    Entries: [{
+      Entry_ID: "x",
+      spiffe_id: "spiffe://example.org/a",
+      parent_id: "spiffe://example.org/p",
+      selectors: [{ type: "unix", value: "uid:1" }],
+      entryExpiry: 99,
+      x509_svid_ttl: 200,
+    }],
   }));
   assert.equal(e, {
-    id: "x", spiffe_id: { trust_domain: "example.org", path: "/a" }, parent_id: { trust_domain: "example.org", path: "/p" },
-    selectors: [{ type: "unix", value: "uid:1" }], x509_svid_ttl: 200, jwt_svid_ttl: 0, federates_with: [], admin: false, downstream: false,
-    expires_at: 99, dns_names: [], store_svid: false, hint: "",
+    id: "x",
+    spiffe_id: { trust_domain: "example.org", path: "/a" },
+    parent_id: { trust_domain: "example.org", path: "/p" },
+    selectors: [{ type: "unix", value: "uid:1" }],
+    x509_svid_ttl: 200,
+    jwt_svid_ttl: 0,
+    federates_with: [],
+    admin: false,
+    downstream: false,
+    expires_at: 99,
+    dns_names: [],
+    store_svid: false,
+    hint: "",
   });
   assert.throws(() => parseEntriesFile("invalid-format-json"), (err: Error) => err.message === "invalid character 'i' looking for beginning of value");
-  assert.throws(() => parseEntriesFile('{"entries":[{"spiffe_id":"http://example.org/Blog","parent_id":"spiffe://example.org/p"}]}'), (err: Error) => err.message.startsWith("invalid SPIFFE ID: "));
+  assert.throws(
+    () => parseEntriesFile('{"entries":[{"spiffe_id":"http://example.org/Blog","parent_id":"spiffe://example.org/p"}]}'),
+    (err: Error) => err.message.startsWith("invalid SPIFFE ID: "),
+  );
 });
 
 test.run();

@@ -36,24 +36,31 @@ const AGENT_OK = `agent { trust_domain = "example.org" server_address = "127.0.0
 
 test("server: a valid file prints SPIRE's line on stdout and exits 0", async () => {
   assert.equal(await run("wisp-server", ["-config", file("ok.conf", SERVER_OK)]), {
-    stdout: "SPIRE server configuration file is valid.\n", stderr: "", code: 0,
+    stdout: "SPIRE server configuration file is valid.\n",
+    stderr: "",
+    code: 0,
   });
 });
 
 test("server: config errors print every problem after SPIRE's prefix on stderr and exit 1", async () => {
   assert.equal(await run("wisp-server", ["-config", file("bad.conf", `server { bogus = 1 }\n`)]), {
     stdout: "",
-    stderr: `SPIRE server configuration file is invalid: configuration has 2 problems: server.trust_domain must be configured; unknown configuration key "server.bogus"\n`,
+    stderr:
+      `SPIRE server configuration file is invalid: configuration has 2 problems: server.trust_domain must be configured; unknown configuration key "server.bogus"\n`,
     code: 1,
   });
 });
 
 test("server: problems only in plugin data use SPIRE's 'Validation errors' list, grouped by plugin", async () => {
-  const conf = file("plugin.conf", `server { trust_domain = "example.org" }
-plugins { UpstreamAuthority "disk" { plugin_data { cert_file_path = "c.pem" } } }\n`);
+  const conf = file(
+    "plugin.conf",
+    `server { trust_domain = "example.org" }
+plugins { UpstreamAuthority "disk" { plugin_data { cert_file_path = "c.pem" } } }\n`,
+  );
   assert.equal(await run("wisp-server", ["-config", conf]), {
     stdout: "",
-    stderr: `SPIRE server configuration file is invalid.\nValidation errors:\n\tUpstreamAuthority "disk":\n\t\tplugin configuration is missing the key_file_path\n`,
+    stderr:
+      `SPIRE server configuration file is invalid.\nValidation errors:\n\tUpstreamAuthority "disk":\n\t\tplugin configuration is missing the key_file_path\n`,
     code: 1,
   });
 });
@@ -71,7 +78,10 @@ test("server: takes run's flags (-expandEnv, -trustDomain) so it checks what run
   assert.is((await run("wisp-server", ["-config", conf, "-expandEnv"], { TD: "example.org" })).code, 0);
   assert.is((await run("wisp-server", ["-config", file("nota.conf", "server {}\n"), "-trustDomain", "example.org"])).code, 0);
   const bad = await run("wisp-server", ["-config", conf]);
-  assert.equal([bad.code, bad.stderr], [1, `SPIRE server configuration file is invalid: server.trust_domain: invalid trust domain "$TD": trust domain characters are limited to lowercase letters, numbers, dots, dashes, and underscores\n`]);
+  assert.equal([bad.code, bad.stderr], [
+    1,
+    `SPIRE server configuration file is invalid: server.trust_domain: invalid trust domain "$TD": trust domain characters are limited to lowercase letters, numbers, dots, dashes, and underscores\n`,
+  ]);
 });
 
 test("agent: valid and invalid, SPIRE's texts", async () => {

@@ -2,7 +2,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { newLogger, type LogRecord, type Logger } from "../../../src/core/log/logger.ts";
+import { type Logger, type LogRecord, newLogger } from "../../../src/core/log/logger.ts";
 import { Registry } from "../../../src/core/metrics/registry.ts";
 import { type Clock, systemClock } from "../../../src/core/ports/clock.ts";
 import * as spiffeid from "../../../src/core/spiffeid/mod.ts";
@@ -43,22 +43,36 @@ export async function startConsoleServer(o: {
   const server = new Server({
     options: {
       trustDomain: spiffeid.trustDomainFromString("example.org"),
-      bindAddress: "127.0.0.1", bindPort: 0, socketPath,
-      caTTL: 24 * HOUR, defaultX509SVIDTTL: HOUR, agentTTL: HOUR,
+      bindAddress: "127.0.0.1",
+      bindPort: 0,
+      socketPath,
+      caTTL: 24 * HOUR,
+      defaultX509SVIDTTL: HOUR,
+      agentTTL: HOUR,
       console: { bindAddress: o.bindAddress ?? "127.0.0.1", bindPort: 0 },
       adminIDs: o.adminIDs ?? [],
       consoleChangePollMs: 200,
       ...(o.caRotateInterval ? { caRotateInterval: o.caRotateInterval } : {}),
     },
-    ds, keyManager: new MemoryKeyManager(), http: nodeHTTPServe, clock,
+    ds,
+    keyManager: new MemoryKeyManager(),
+    http: nodeHTTPServe,
+    clock,
     ...(o.upstream ? { upstream: await o.upstream(clock, logger) } : {}),
-    logger, metrics: new Registry(), onReady: (i) => ready(i),
+    logger,
+    metrics: new Registry(),
+    onReady: (i) => ready(i),
   });
   const stop = new AbortController();
   const done = server.run(stop.signal).finally(() => ds.close());
   const info = await Promise.race([up, done.then(() => Promise.reject(new Error("server stopped before it was ready")))]);
   return {
-    dir, socketPath, ds, logs, agentAPIPort: info.agentAPIPort, consoleURL: info.consoleURL!,
+    dir,
+    socketPath,
+    ds,
+    logs,
+    agentAPIPort: info.agentAPIPort,
+    consoleURL: info.consoleURL!,
     async stop() {
       stop.abort();
       await done;

@@ -37,7 +37,12 @@ test.before(async () => {
     await mint("other", "spiffe://example.org/web");
     const pair = await generateKeyPair(true);
     const now = Date.now();
-    const foreign = await createSelfSignedCA({ signer: await webCryptoSigner(pair), trustDomain: "example.org", notBefore: new Date(now - 60_000), notAfter: new Date(now + 3_600_000) });
+    const foreign = await createSelfSignedCA({
+      signer: await webCryptoSigner(pair),
+      trustDomain: "example.org",
+      notBefore: new Date(now - 60_000),
+      notAfter: new Date(now + 3_600_000),
+    });
     certs["foreign"] = { cert: toPEM(foreign, "CERTIFICATE"), key: toPEM(await exportPKCS8(pair.privateKey), "PRIVATE KEY") };
   } catch (err) {
     setupError = err;
@@ -48,7 +53,11 @@ test.after(async () => {
 });
 
 /** GET over HTTPS through 127.0.0.1, optionally with a client certificate; the server's certificate is not the point here. */
-function get(path: string, client?: { cert: string; key: string }, port = Number(s?.consoleURL && new URL(s.consoleURL).port)): Promise<{ status: number; body: string }> {
+function get(
+  path: string,
+  client?: { cert: string; key: string },
+  port = Number(s?.consoleURL && new URL(s.consoleURL).port),
+): Promise<{ status: number; body: string }> {
   if (setupError) return Promise.reject(setupError);
   return new Promise((resolve, reject) => {
     const req = https.request({ host: "127.0.0.1", port, path, rejectUnauthorized: false, ...(client ?? {}) }, (res) => {

@@ -25,17 +25,49 @@ test.before(async () => {
     const now = Math.floor(Date.now() / 1000);
     await s.ds.createJoinToken({ token: TOKEN, expiresAt: now + 600 });
     await s.ds.createAttestedNode({
-      spiffeID: AGENT, attestationType: "join_token", certSerial: "0a", certNotAfter: now + 3600, newCertSerial: "", newCertNotAfter: 0,
-      canReattest: false, banned: false, selectors: [{ type: "spiffe_id", value: AGENT }],
+      spiffeID: AGENT,
+      attestationType: "join_token",
+      certSerial: "0a",
+      certNotAfter: now + 3600,
+      newCertSerial: "",
+      newCertNotAfter: 0,
+      canReattest: false,
+      banned: false,
+      selectors: [{ type: "spiffe_id", value: AGENT }],
     });
     const base = { x509SVIDTTL: 0, jwtSVIDTTL: 0, dnsNames: [], hint: "", admin: false, downstream: false };
-    await s.ds.createEntry({ ...base, id: "alias-1", spiffeID: "spiffe://example.org/node-group", parentID: "spiffe://example.org/spire/server", selectors: [{ type: "spiffe_id", value: AGENT }] });
-    await s.ds.createEntry({ ...base, id: "web-1", spiffeID: "spiffe://example.org/web", parentID: "spiffe://example.org/node-group", selectors: [{ type: "unix", value: "uid:1000" }] });
-    await s.ds.createEntry({ ...base, id: "db-1", spiffeID: "spiffe://example.org/db", parentID: AGENT, selectors: [{ type: "unix", value: "uid:2000" }], x509SVIDTTL: 600 });
+    await s.ds.createEntry({
+      ...base,
+      id: "alias-1",
+      spiffeID: "spiffe://example.org/node-group",
+      parentID: "spiffe://example.org/spire/server",
+      selectors: [{ type: "spiffe_id", value: AGENT }],
+    });
+    await s.ds.createEntry({
+      ...base,
+      id: "web-1",
+      spiffeID: "spiffe://example.org/web",
+      parentID: "spiffe://example.org/node-group",
+      selectors: [{ type: "unix", value: "uid:1000" }],
+    });
+    await s.ds.createEntry({
+      ...base,
+      id: "db-1",
+      spiffeID: "spiffe://example.org/db",
+      parentID: AGENT,
+      selectors: [{ type: "unix", value: "uid:2000" }],
+      x509SVIDTTL: 600,
+    });
     mkdirSync(join(s.dir, "minted"));
     // As `token generate -spiffeID` leaves it before any agent used the token: the token is in the parent ID and selector.
     const unused = `spiffe://example.org/spire/agent/join_token/${TOKEN}`;
-    await s.ds.createEntry({ ...base, id: "pending-1", spiffeID: "spiffe://example.org/pending", parentID: unused, selectors: [{ type: "spiffe_id", value: unused }] });
+    await s.ds.createEntry({
+      ...base,
+      id: "pending-1",
+      spiffeID: "spiffe://example.org/pending",
+      parentID: unused,
+      selectors: [{ type: "spiffe_id", value: unused }],
+    });
     const mint = await wispServer(["x509", "mint", "-spiffeID", "spiffe://example.org/minted", "-socketPath", s.socketPath, "-write", join(s.dir, "minted")]);
     if (mint.code !== 0) throw new Error(`x509 mint failed: ${mint.stderr}`);
   } catch (err) {
@@ -129,7 +161,7 @@ test("an unused join token never shows: parent ID and selector show a placeholde
   assert.match(all, "<code>spiffe://example.org/spire/agent/join_token/(unused join token)</code>");
   assert.match(all, "spiffe_id:spiffe://example.org/spire/agent/join_token/(unused join token)");
   const entry = (await get("/entries/pending-1")).body;
-  assert.match(entry, "<tr><th scope=\"row\">Parent ID</th><td><code>spiffe://example.org/spire/agent/join_token/(unused join token)</code></td></tr>");
+  assert.match(entry, '<tr><th scope="row">Parent ID</th><td><code>spiffe://example.org/spire/agent/join_token/(unused join token)</code></td></tr>');
   for (const q of [`parent_id=${TOKEN.slice(0, 4)}`, `selector=${TOKEN.slice(0, 4)}`, `spiffe_id=${TOKEN.slice(0, 4)}`]) {
     assert.is((await get(`/entries?${q}`)).body.match(/<h2>(\d+) of 4 entries/)![1], "0", q);
   }
@@ -162,7 +194,9 @@ test("/bundle lists the roots with expiry; the PEM and SPIFFE bundle downloads c
 
 test("/activity charts SVIDs issued, sync pushes and attestations per minute; the minted SVID is counted", async () => {
   const r = await get("/activity");
-  for (const t of ["X509-SVIDs issued", "Sync pushes to agents", "Attestation successes", "Attestation failures"]) assert.match(r.body, `<strong>${t}</strong>`);
+  for (const t of ["X509-SVIDs issued", "Sync pushes to agents", "Attestation successes", "Attestation failures"]) {
+    assert.match(r.body, `<strong>${t}</strong>`);
+  }
   const svids = /<strong>X509-SVIDs issued<\/strong>: <span data-total="(\d+)"/.exec(r.body)![1];
   assert.ok(Number(svids) >= 1, `SVIDs issued: ${svids}`);
   assert.is((r.body.match(/<svg /g) ?? []).length, 4);
@@ -191,8 +225,15 @@ test("/events sends a change when an entry is created, which the pages' script t
   let text = "";
   while (!text.includes("event: ready")) text += (await reader.read()).value ?? "";
   await s.ds.createEntry({
-    spiffeID: "spiffe://example.org/new", parentID: AGENT, selectors: [{ type: "unix", value: "uid:3000" }],
-    x509SVIDTTL: 0, jwtSVIDTTL: 0, dnsNames: [], hint: "", admin: false, downstream: false,
+    spiffeID: "spiffe://example.org/new",
+    parentID: AGENT,
+    selectors: [{ type: "unix", value: "uid:3000" }],
+    x509SVIDTTL: 0,
+    jwtSVIDTTL: 0,
+    dnsNames: [],
+    hint: "",
+    admin: false,
+    downstream: false,
   });
   while (!text.includes("event: change")) text += (await reader.read()).value ?? "";
   ctl.abort();

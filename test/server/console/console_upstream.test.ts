@@ -26,12 +26,16 @@ test.before(async () => {
     s = await startConsoleServer({
       clock,
       caRotateInterval: 100,
-      upstream: (clk, logger) => AWSPCAUpstreamAuthority.create({
-        client: newPCAClient({ ...emu.clientConfig(), maxAttempts: 1 }),
-        certificateAuthorityArn: emu.info.subordinateCaArn,
-        signingAlgorithm: "SHA256WITHECDSA",
-        fs: nodeFS, clock: clk, logger, pollInitialMs: 100,
-      }),
+      upstream: (clk, logger) =>
+        AWSPCAUpstreamAuthority.create({
+          client: newPCAClient({ ...emu.clientConfig(), maxAttempts: 1 }),
+          certificateAuthorityArn: emu.info.subordinateCaArn,
+          signingAlgorithm: "SHA256WITHECDSA",
+          fs: nodeFS,
+          clock: clk,
+          logger,
+          pollInitialMs: 100,
+        }),
     });
   } catch (err) {
     setupError = err;
@@ -52,11 +56,17 @@ test("PCA down past half the CA's life: overview shows the upstream failing with
   offset = 13 * HOUR;
   const overview = await waitFor("the failure on the overview", async () => {
     const body = await page("/");
-    return body.includes("badge warn\">failing") ? body : undefined;
+    return body.includes('badge warn">failing') ? body : undefined;
   }, 15_000);
-  assert.match(overview, /<th scope="row">Upstream \(aws_pca\)<\/th><td><span class="badge warn">failing<\/span><\/td><td>[1-9]\d* failed rotation attempts since start, [1-9]\d* in a row<\/td><td>[^<]*is unreachable[^<]*<\/td><td>\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ<\/td>/);
+  assert.match(
+    overview,
+    /<th scope="row">Upstream \(aws_pca\)<\/th><td><span class="badge warn">failing<\/span><\/td><td>[1-9]\d* failed rotation attempts since start, [1-9]\d* in a row<\/td><td>[^<]*is unreachable[^<]*<\/td><td>\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ<\/td>/,
+  );
   const ca = await page("/ca");
-  assert.match(ca, /<p class="note bad" role="alert">Upstream authority failing \([1-9]\d* attempts, last at \d{4}-[^)]+\): [^<]*is unreachable[^<]*\. The active CA expires in <strong>1(0h5\d|1h0)m<\/strong>\.<\/p>/);
+  assert.match(
+    ca,
+    /<p class="note bad" role="alert">Upstream authority failing \([1-9]\d* attempts, last at \d{4}-[^)]+\): [^<]*is unreachable[^<]*\. The active CA expires in <strong>1(0h5\d|1h0)m<\/strong>\.<\/p>/,
+  );
   assert.match(ca, /aws_pca calls<\/dt><dd>1 succeeded, [1-9]\d* failed/);
 });
 

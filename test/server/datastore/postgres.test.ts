@@ -9,7 +9,7 @@ import * as assert from "uvu/assert";
 import { ConfigError, FailedPreconditionError, UnavailableError } from "../../../src/core/errors.ts";
 import { PostgresDriver, type PostgresDriverOptions } from "../../../src/runtime/node/postgres_driver.ts";
 import type { DataStore } from "../../../src/server/datastore/datastore.ts";
-import { MIGRATIONS, type Migration } from "../../../src/server/datastore/sql/migrations.ts";
+import { type Migration, MIGRATIONS } from "../../../src/server/datastore/sql/migrations.ts";
 import { SQLStore } from "../../../src/server/datastore/sql/sql_store.ts";
 import { startPostgres } from "../../_pg/postgres.ts";
 import { datastoreSuite, newEntry, rejects } from "../../conformance/datastore.ts";
@@ -87,7 +87,7 @@ test("bad connection strings are one ConfigError listing every problem, read-onl
   assert.ok(err instanceof ConfigError);
   assert.equal(err.issues, [
     `connection_string: unsupported parameter "frob" (supported: host, port, dbname, user, password, sslmode, ` +
-      `sslrootcert, sslcert, sslkey, connect_timeout, application_name, target_session_attrs, options)`,
+    `sslrootcert, sslcert, sslkey, connect_timeout, application_name, target_session_attrs, options)`,
     `connection_string: port "99999" is not a number from 1 to 65535`,
     `connection_string: sslmode "maybe" is not one of disable, allow, prefer, require, verify-ca, verify-full`,
     "ro_connection_string: unsupported URL scheme (use postgres:// or postgresql://)",
@@ -108,8 +108,7 @@ test("bad connection strings are one ConfigError listing every problem, read-onl
 
 test("a server that cannot be reached, or refuses the login, is 'datastore is unavailable'", async () => {
   const gone = `host=${pg.socketDir}/missing user=wisp dbname=postgres`;
-  await rejects(PostgresDriver.open({ connectionString: gone }), UnavailableError, "ERR_UNAVAILABLE",
-    "datastore is unavailable");
+  await rejects(PostgresDriver.open({ connectionString: gone }), UnavailableError, "ERR_UNAVAILABLE", "datastore is unavailable");
   const noDB = `${pg.connectionString} dbname=no_such_db`;
   const err = await PostgresDriver.open({ connectionString: noDB }).catch((e: unknown) => e);
   assert.ok(err instanceof UnavailableError);
@@ -167,16 +166,16 @@ test("two servers: a join token is taken once by 20 racers, an entry created onc
 test("two servers: concurrent appendBundle calls lose no root and CA journal ids never collide", async () => {
   const [a, b] = await twoServers();
   const td = "spiffe://example.org";
-  await Promise.all(Array.from({ length: 20 }, (_, i) =>
-    (i % 2 ? a : b).appendBundle({ trustDomain: td, x509Authorities: [new Uint8Array([i])], jwtKeys: [] })));
+  await Promise.all(
+    Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).appendBundle({ trustDomain: td, x509Authorities: [new Uint8Array([i])], jwtKeys: [] })),
+  );
   const bundle = await a.fetchBundle(td);
   assert.is(bundle?.x509Authorities.length, 20);
   assert.is(bundle?.sequence, 20);
 
   const j = await a.setCAJournal({ id: 9000, activeX509AuthorityID: "given", data: "{}" });
   assert.is(j.id, 9000);
-  const next = await Promise.all(Array.from({ length: 10 }, (_, i) =>
-    (i % 2 ? a : b).setCAJournal({ activeX509AuthorityID: `k${i}`, data: "{}" })));
+  const next = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? a : b).setCAJournal({ activeX509AuthorityID: `k${i}`, data: "{}" })));
   assert.equal(next.map((x) => x.id).sort(), Array.from({ length: 10 }, (_, i) => 9001 + i));
   await Promise.all([a.close(), b.close()]);
 });
@@ -259,8 +258,7 @@ test("the server going away fails calls as unavailable; once back, the same stor
   try {
     const down = "datastore is unavailable";
     await rejects(ds.fetchEntry(e.id), UnavailableError, "ERR_UNAVAILABLE", down);
-    await rejects(ds.createEntry(newEntry({ spiffeID: "spiffe://example.org/x" })), UnavailableError,
-      "ERR_UNAVAILABLE", down);
+    await rejects(ds.createEntry(newEntry({ spiffeID: "spiffe://example.org/x" })), UnavailableError, "ERR_UNAVAILABLE", down);
     await rejects(ds.takeJoinToken("t"), UnavailableError, "ERR_UNAVAILABLE", down);
   } finally {
     await pg.resume();

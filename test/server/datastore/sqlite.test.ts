@@ -9,7 +9,7 @@ import { test } from "../../_uvu.ts";
 import * as assert from "uvu/assert";
 import { FailedPreconditionError, UnavailableError } from "../../../src/core/errors.ts";
 import { SQLiteDriver } from "../../../src/runtime/node/sqlite_driver.ts";
-import { MIGRATIONS, type Migration } from "../../../src/server/datastore/sql/migrations.ts";
+import { type Migration, MIGRATIONS } from "../../../src/server/datastore/sql/migrations.ts";
 
 /** The newest built-in schema version; test-only steps come after it. */
 const LATEST = MIGRATIONS[MIGRATIONS.length - 1]!.version;
@@ -50,7 +50,7 @@ function child(
     p.stdout.setEncoding("utf8");
     p.stdout.on("data", (chunk: string) => {
       stdout += chunk;
-      if (onLine) for (const line of chunk.split("\n")) if (line) onLine(line, () => p.kill("SIGKILL"));
+      if (onLine) { for (const line of chunk.split("\n")) if (line) onLine(line, () => p.kill("SIGKILL")); }
     });
     p.on("error", reject);
     p.on("exit", (_code, signal) => resolve({ stdout, signal }));

@@ -18,11 +18,20 @@ test("GET / serves the local bundle as a SPIFFE bundle document with sequence an
   const alg = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" };
   const keys = (await crypto.subtle.generateKey(alg, true, ["sign", "verify"])) as CryptoKeyPair;
   const root = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: "01", name: "CN=one", keys, signingAlgorithm: alg, notBefore: new Date(clock.now().getTime() - 1000), notAfter: new Date(clock.now().getTime() + 86400_000),
+    serialNumber: "01",
+    name: "CN=one",
+    keys,
+    signingAlgorithm: alg,
+    notBefore: new Date(clock.now().getTime() - 1000),
+    notAfter: new Date(clock.now().getTime() + 86400_000),
     extensions: [new x509.BasicConstraintsExtension(true, undefined, true)],
   });
   const spki = new Uint8Array(await crypto.subtle.exportKey("spki", keys.publicKey));
-  await ds.appendBundle({ trustDomain: "one.example", x509Authorities: [new Uint8Array(root.rawData)], jwtKeys: [{ kid: "kid1", publicKey: spki, notAfter: 0 }] });
+  await ds.appendBundle({
+    trustDomain: "one.example",
+    x509Authorities: [new Uint8Array(root.rawData)],
+    jwtKeys: [{ kid: "kid1", publicKey: spki, notAfter: 0 }],
+  });
 
   const res = await app.fetch(new Request("https://x/"));
   assert.is(res.status, 200);

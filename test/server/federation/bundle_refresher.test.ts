@@ -30,14 +30,24 @@ async function keys(): Promise<CryptoKeyPair> {
 async function root(from: Date, to: Date, k?: CryptoKeyPair): Promise<{ der: Uint8Array; keys: CryptoKeyPair; cert: x509.X509Certificate }> {
   const pair = k ?? await keys();
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: "01", name: "CN=two root", keys: pair, signingAlgorithm: ALG, notBefore: from, notAfter: to,
-    extensions: [new x509.BasicConstraintsExtension(true, undefined, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true)],
+    serialNumber: "01",
+    name: "CN=two root",
+    keys: pair,
+    signingAlgorithm: ALG,
+    notBefore: from,
+    notAfter: to,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+    ],
   });
   return { der: new Uint8Array(cert.rawData), keys: pair, cert };
 }
 
 const ok = (body: string | Uint8Array): HTTPGetResponse => ({
-  status: 200, statusText: "200 OK", body: typeof body === "string" ? new TextEncoder().encode(body) : body,
+  status: 200,
+  statusText: "200 OK",
+  body: typeof body === "string" ? new TextEncoder().encode(body) : body,
 });
 
 async function setup() {
@@ -46,7 +56,10 @@ async function setup() {
   let answer: HTTPGetResponse = ok("");
   const metrics = new Registry();
   const refresher = new BundleRefresher({
-    ds, clock, logger: nullLogger, metrics,
+    ds,
+    clock,
+    logger: nullLogger,
+    metrics,
     configured: [{ trustDomain: FED, bundleEndpointURL: "https://two.example:8443", profile: { type: "https_web" } }],
     connector: nodeServerConnector,
     httpGet: async () => answer,
@@ -126,8 +139,14 @@ test("https_spiffe: no local bundle, then a wrong endpoint_spiffe_id, are refuse
   const ca = await root(new Date(now.getTime() - 3600_000), new Date(now.getTime() + 86400_000));
   const leafKeys = await keys();
   const leaf = await x509.X509CertificateGenerator.create({
-    serialNumber: "02", subject: "CN=server", issuer: ca.cert.subject, publicKey: leafKeys.publicKey, signingKey: ca.keys.privateKey,
-    signingAlgorithm: ALG, notBefore: new Date(now.getTime() - 60_000), notAfter: new Date(now.getTime() + 3600_000),
+    serialNumber: "02",
+    subject: "CN=server",
+    issuer: ca.cert.subject,
+    publicKey: leafKeys.publicKey,
+    signingKey: ca.keys.privateKey,
+    signingAlgorithm: ALG,
+    notBefore: new Date(now.getTime() - 60_000),
+    notAfter: new Date(now.getTime() + 3600_000),
     extensions: [
       new x509.SubjectAlternativeNameExtension([{ type: "url", value: "spiffe://two.example/spire/server" }], true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
@@ -143,12 +162,15 @@ test("https_spiffe: no local bundle, then a wrong endpoint_spiffe_id, are refuse
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
   try {
-    const make = (endpointSPIFFEID: string) => new BundleRefresher({
-      ds, clock: new ManualClock(new Date()), logger: nullLogger,
-      configured: [{ trustDomain: FED, bundleEndpointURL: url, profile: { type: "https_spiffe", endpointSPIFFEID } }],
-      connector: nodeServerConnector,
-      httpGet: () => Promise.reject(new Error("not used")),
-    });
+    const make = (endpointSPIFFEID: string) =>
+      new BundleRefresher({
+        ds,
+        clock: new ManualClock(new Date()),
+        logger: nullLogger,
+        configured: [{ trustDomain: FED, bundleEndpointURL: url, profile: { type: "https_spiffe", endpointSPIFFEID } }],
+        connector: nodeServerConnector,
+        httpGet: () => Promise.reject(new Error("not used")),
+      });
     const noBundle = await make("spiffe://two.example/spire/server").refresh(FED).then(() => undefined, (e: unknown) => e as Error);
     assert.is(noBundle?.message, "can't perform SPIFFE Authentication: local copy of bundle not found");
 

@@ -16,7 +16,7 @@ import { FailedPreconditionError, formatError, UnavailableError } from "../../..
 import { newLogger } from "../../../src/core/log/logger.ts";
 import { systemClock } from "../../../src/core/ports/clock.ts";
 import { nodeFS } from "../../../src/runtime/node/fs.ts";
-import { AWSKMSKeyManager, type AWSKMSConfig } from "../../../src/server/keymanager/awskms/awskms.ts";
+import { type AWSKMSConfig, AWSKMSKeyManager } from "../../../src/server/keymanager/awskms/awskms.ts";
 import { newKMSClient } from "../../../src/server/keymanager/awskms/kms_client.ts";
 import { verifies } from "../../conformance/key_manager.ts";
 import { type RunningEmulator, startEmulator, tempDir } from "../../emulator/emulator_process.ts";
@@ -145,7 +145,10 @@ test("open() refuses an alias that points at a disabled key", async () => {
   try {
     const err = await rejects(open({ keyIdentifierValue: km.serverID }));
     assert.instance(err, FailedPreconditionError);
-    assert.match(err.message, /^failed to fetch keys: key "arn:aws:kms:us-east-1:\d{12}:key\/[0-9a-f-]{36}" behind alias "alias\/SPIRE_SERVER\/example_org\/[0-9a-f-]{36}\/x509-CA-A" is Disabled, not enabled$/);
+    assert.match(
+      err.message,
+      /^failed to fetch keys: key "arn:aws:kms:us-east-1:\d{12}:key\/[0-9a-f-]{36}" behind alias "alias\/SPIRE_SERVER\/example_org\/[0-9a-f-]{36}\/x509-CA-A" is Disabled, not enabled$/,
+    );
   } finally {
     await sdk.send(new EnableKeyCommand({ KeyId: target }));
   }

@@ -57,7 +57,8 @@ spec:
 });
 
 test("every problem is listed at once: section, schema, unknown keys, ARN shape, region, algorithm", () => {
-  assert.equal(issues(`section: KeyManager
+  assert.equal(
+    issues(`section: KeyManager
 schema: v2
 color: blue
 spec:
@@ -68,33 +69,41 @@ spec:
       signingAlgorithm: MD5WITHRSA
       assumeRoleArn: role/wisp
       tlsInsecure: true
-`), [
-    `section must be "UpstreamAuthority", got "KeyManager"`,
-    `schema must be "v1", got "v2"`,
-    `spec.extensions.awsPca.certificateAuthorityArn "arn:aws:acm-pca:us-east-1:123456789012:certificate-authority/xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" is not an ACM PCA certificate authority ARN (arn:aws:acm-pca:<region>:<12-digit account>:certificate-authority/<uuid>)`,
-    `spec.extensions.awsPca.signingAlgorithm "MD5WITHRSA" must be one of SHA256WITHECDSA, SHA384WITHECDSA, SHA512WITHECDSA, SHA256WITHRSA, SHA384WITHRSA, SHA512WITHRSA`,
-    `spec.extensions.awsPca.assumeRoleArn "role/wisp" is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)`,
-    `unknown configuration key "color"`,
-    `unknown configuration key "spec.extensions.awsPca.tlsInsecure"`,
-  ]);
+`),
+    [
+      `section must be "UpstreamAuthority", got "KeyManager"`,
+      `schema must be "v1", got "v2"`,
+      `spec.extensions.awsPca.certificateAuthorityArn "arn:aws:acm-pca:us-east-1:123456789012:certificate-authority/xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" is not an ACM PCA certificate authority ARN (arn:aws:acm-pca:<region>:<12-digit account>:certificate-authority/<uuid>)`,
+      `spec.extensions.awsPca.signingAlgorithm "MD5WITHRSA" must be one of SHA256WITHECDSA, SHA384WITHECDSA, SHA512WITHECDSA, SHA256WITHRSA, SHA384WITHRSA, SHA512WITHRSA`,
+      `spec.extensions.awsPca.assumeRoleArn "role/wisp" is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)`,
+      `unknown configuration key "color"`,
+      `unknown configuration key "spec.extensions.awsPca.tlsInsecure"`,
+    ],
+  );
 });
 
 test("a region that contradicts the ARN, wrong types and missing parts are reported", () => {
-  assert.equal(issues(`section: UpstreamAuthority
+  assert.equal(
+    issues(`section: UpstreamAuthority
 schema: v1
 spec:
   extensions:
     awsPca:
       certificateAuthorityArn: ${ARN}
       region: eu-west-1
-`), [`spec.extensions.awsPca.region "eu-west-1" does not match the region "us-east-1" of certificateAuthorityArn`]);
-  assert.equal(issues(`section: UpstreamAuthority
+`),
+    [`spec.extensions.awsPca.region "eu-west-1" does not match the region "us-east-1" of certificateAuthorityArn`],
+  );
+  assert.equal(
+    issues(`section: UpstreamAuthority
 schema: v1
 spec:
   extensions:
     awsPca:
       certificateAuthorityArn: 42
-`), ["spec.extensions.awsPca.certificateAuthorityArn must be a string", "spec.extensions.awsPca.certificateAuthorityArn is required"]);
+`),
+    ["spec.extensions.awsPca.certificateAuthorityArn must be a string", "spec.extensions.awsPca.certificateAuthorityArn is required"],
+  );
   assert.equal(issues(`section: UpstreamAuthority\nschema: v1\nspec:\n  extensions: {}\n`), ["spec.extensions.awsPca is required"]);
   assert.equal(issues(`schema: v1\n`), [`section is required ("UpstreamAuthority")`, "spec is required"]);
 });

@@ -27,13 +27,16 @@ function rejects(template: string, message: string) {
 }
 
 test("renderAgentPathTemplate() renders SPIRE's default templates under /spire/agent", () => {
-  assert.is(renderAgentPathTemplate("/{{ .PluginName}}/{{ .AccountID }}/{{ .Region }}/{{ .InstanceID }}", data), "/spire/agent/aws_iid/123456789012/us-east-1/i-0abc");
+  assert.is(
+    renderAgentPathTemplate("/{{ .PluginName}}/{{ .AccountID }}/{{ .Region }}/{{ .InstanceID }}", data),
+    "/spire/agent/aws_iid/123456789012/us-east-1/i-0abc",
+  );
   assert.is(renderAgentPathTemplate("/{{ .PluginName }}/{{ .Fingerprint }}", data), "/spire/agent/aws_iid/00ff");
 });
 
 test("renderAgentPathTemplate() reads nested fields, map keys by field and by index, and trims with {{- -}}", () => {
   assert.is(renderAgentPathTemplate("/{{ .Subject.CommonName }}", data), "/spire/agent/edge-1");
-  assert.is(renderAgentPathTemplate("/{{ .Tags.role }}/{{ index .Tags \"team-name\" }}", data), "/spire/agent/edge/infra");
+  assert.is(renderAgentPathTemplate('/{{ .Tags.role }}/{{ index .Tags "team-name" }}', data), "/spire/agent/edge/infra");
   assert.is(renderAgentPathTemplate("/a  {{- .Tags.role -}}  /b", data), "/spire/agent/a" + "edge" + "/b");
   assert.is(renderAgentPathTemplate("/{{ .Subject.Organization }}", data), "/spire/agent/[Acme Edge]");
   assert.is(renderAgentPathTemplate("/static{{/* a comment */}}", data), "/spire/agent/static");
@@ -45,18 +48,20 @@ test("renderAgentPathTemplate() rejects missing keys and fields, bad actions and
   rejects("/{{ .Nope }}", "can't evaluate field Nope");
   rejects("{{ .PluginName }}", 'agent path "aws_iid" must start with "/"');
   rejects("/{{ .PluginName", "unclosed action in template");
-  rejects("/{{ printf \"%s\" .PluginName }}", 'unsupported template action "printf "%s" .PluginName"');
+  rejects('/{{ printf "%s" .PluginName }}', 'unsupported template action "printf "%s" .PluginName"');
   rejects("/{{ .Subject }}", "template action renders a value that is not a string or number");
 });
 
 test("checkAgentPathTemplate() checks syntax without data, so configs are refused at start", () => {
-  checkAgentPathTemplate("/{{ .PluginName }}/{{ index .Tags \"k\" }}");
-  for (const [t, message] of [
-    ["/{{ .PluginName", "unclosed action in template"],
-    ["/{{ index .Tags }}", "wrong number of args for index: want at least 2"],
-    ["/{{ }}", "missing value for command"],
-    ["/{{ $x }}", 'unsupported template argument "$x"'],
-  ]) {
+  checkAgentPathTemplate('/{{ .PluginName }}/{{ index .Tags "k" }}');
+  for (
+    const [t, message] of [
+      ["/{{ .PluginName", "unclosed action in template"],
+      ["/{{ index .Tags }}", "wrong number of args for index: want at least 2"],
+      ["/{{ }}", "missing value for command"],
+      ["/{{ $x }}", 'unsupported template argument "$x"'],
+    ]
+  ) {
     assert.throws(() => checkAgentPathTemplate(t!), (err: Error) => err instanceof InvalidArgumentError && err.message === message, t);
   }
 });

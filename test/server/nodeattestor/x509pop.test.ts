@@ -108,8 +108,11 @@ test("x509pop agent_path_template sees the certificate", async () => {
 
 test("x509pop refuses a foreign chain, an expired leaf and a leaf not meant for signatures, with SPIRE's texts", async () => {
   const stranger = await newNodeCert(foreign, { cn: "intruder" });
-  await refused(attest(server([rootEC]), await agentFor(stranger)), PermissionDeniedError,
-    "certificate verification failed: x509: certificate signed by unknown authority");
+  await refused(
+    attest(server([rootEC]), await agentFor(stranger)),
+    PermissionDeniedError,
+    "certificate verification failed: x509: certificate signed by unknown authority",
+  );
   const old = await newNodeCert(rootEC, { cn: "old", notBefore: new Date(Date.now() - 10 * 86_400_000), notAfter: new Date(Date.now() - 86_400_000) });
   const agent = await agentFor(old);
   try {
@@ -120,8 +123,11 @@ test("x509pop refuses a foreign chain, an expired leaf and a leaf not meant for 
     assert.match((err as Error).message, /^certificate verification failed: x509: certificate has expired or is not yet valid: current time \S+ is after \S+$/);
   }
   const noSig = await newNodeCert(rootEC, { cn: "enc", usages: x509.KeyUsageFlags.keyEncipherment });
-  await refused(attest(server([rootEC]), await agentFor(noSig)), InternalError,
-    "unable to generate challenge: certificate not intended for digital signature use");
+  await refused(
+    attest(server([rootEC]), await agentFor(noSig)),
+    InternalError,
+    "unable to generate challenge: certificate not intended for digital signature use",
+  );
 });
 
 test("x509pop refuses bad signatures and wrong nonce sizes in the challenge response", async () => {
@@ -151,8 +157,10 @@ test("x509pop refuses bad signatures and wrong nonce sizes in the challenge resp
 
 test("x509pop protocol: JSON byte-exact to Go, PSS with the largest salt, verification of any salt length", async () => {
   const nonce = new Uint8Array(32).fill(7);
-  assert.is(new TextDecoder().decode(pop.encodeChallenge({ rsa_signature: { nonce }, ecdsa_signature: null })),
-    `{"rsa_signature":{"nonce":"${btoa(String.fromCharCode(...nonce))}"},"ecdsa_signature":null}`);
+  assert.is(
+    new TextDecoder().decode(pop.encodeChallenge({ rsa_signature: { nonce }, ecdsa_signature: null })),
+    `{"rsa_signature":{"nonce":"${btoa(String.fromCharCode(...nonce))}"},"ecdsa_signature":null}`,
+  );
   assert.is(new TextDecoder().decode(pop.encodeAttestationData([new Uint8Array([1, 2])])), '{"certificates":["AQI="]}');
   assert.is(pop.maxPSSSaltLength(2048), 222);
   assert.is(pop.maxPSSSaltLength(3072), 350);
@@ -169,19 +177,32 @@ test("x509pop protocol: JSON byte-exact to Go, PSS with the largest salt, verifi
     const signature = new Uint8Array(await crypto.subtle.sign({ name: "RSA-PSS", saltLength }, priv, data));
     await pop.verifyChallengeResponse(info, challenge, { rsa_signature: { nonce: response.rsa_signature!.nonce, signature }, ecdsa_signature: null });
   }
-  await refused(pop.calculateResponse({ kind: "rsa", privateKey: priv, modulusBits: 2048 }, { rsa_signature: { nonce: new Uint8Array(31) }, ecdsa_signature: null }),
-    InvalidArgumentError, "invalid challenge nonce");
-  await refused(pop.calculateResponse({ kind: "rsa", privateKey: priv, modulusBits: 2048 }, { rsa_signature: null, ecdsa_signature: { nonce } }),
-    InvalidArgumentError, "expecting RSA challenge");
+  await refused(
+    pop.calculateResponse({ kind: "rsa", privateKey: priv, modulusBits: 2048 }, { rsa_signature: { nonce: new Uint8Array(31) }, ecdsa_signature: null }),
+    InvalidArgumentError,
+    "invalid challenge nonce",
+  );
+  await refused(
+    pop.calculateResponse({ kind: "rsa", privateKey: priv, modulusBits: 2048 }, { rsa_signature: null, ecdsa_signature: { nonce } }),
+    InvalidArgumentError,
+    "expecting RSA challenge",
+  );
 });
 
 test("x509pop limits: intermediates, RSA key size, client IP, malformed data", async () => {
   const leaf = await newNodeCert(interEC, { cn: "edge", ips: ["10.1.2.3"] });
-  await refused(attest(server([rootEC], { max_intermediates: 0 }), await agentFor(leaf, [interEC])), InvalidArgumentError, "too many intermediate certificates");
+  await refused(
+    attest(server([rootEC], { max_intermediates: 0 }), await agentFor(leaf, [interEC])),
+    InvalidArgumentError,
+    "too many intermediate certificates",
+  );
   const rsa = await newNodeCert(rootRSA, { keyType: "rsa", cn: "big" });
   await refused(attest(server([rootRSA], { max_rsa_key_size: 1024 }), await agentFor(rsa)), InvalidArgumentError, "leaf certificate key size too large");
-  await refused(attest(server([rootEC], { verify_client_ip: true }), await agentFor(leaf, [interEC])), PermissionDeniedError,
-    "client IP 127.0.0.1 does not match any certificate IP SAN");
+  await refused(
+    attest(server([rootEC], { verify_client_ip: true }), await agentFor(leaf, [interEC])),
+    PermissionDeniedError,
+    "client IP 127.0.0.1 does not match any certificate IP SAN",
+  );
   const local = await newNodeCert(rootEC, { cn: "local", ips: ["127.0.0.1"] });
   assert.ok((await attest(server([rootEC], { verify_client_ip: true }), await agentFor(local))).canReattest);
   const s = server([rootEC]);
@@ -214,8 +235,14 @@ test("x509pop spiffe mode: the SVID path after spiffe_prefix names the agent; ot
 test("x509pop server config: SPIRE's keys, defaults and refusals", () => {
   const c = config();
   assert.equal(c, {
-    name: "x509pop", mode: "external_pki", caBundlePaths: ["/unused"], spiffePrefix: "/spire-exchange/",
-    agentPathTemplate: "/{{ .PluginName }}/{{ .Fingerprint }}", maxIntermediates: 4, maxRSAKeySize: 8192, verifyClientIP: false,
+    name: "x509pop",
+    mode: "external_pki",
+    caBundlePaths: ["/unused"],
+    spiffePrefix: "/spire-exchange/",
+    agentPathTemplate: "/{{ .PluginName }}/{{ .Fingerprint }}",
+    maxIntermediates: 4,
+    maxRSAKeySize: 8192,
+    verifyClientIP: false,
   });
   const status = new ConfigStatus();
   buildX509PoPServerConfig(new ConfigSection("x", { mode: "spiffe", ca_bundle_path: "/a" }, status), status);

@@ -4,7 +4,7 @@ import * as assert from "uvu/assert";
 import { execFileSync } from "node:child_process";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { generateKeyPair, exportSPKI } from "../../../src/core/crypto/ec_p256.ts";
+import { exportSPKI, generateKeyPair } from "../../../src/core/crypto/ec_p256.ts";
 import { webCryptoSigner } from "../../../src/core/crypto/signer.ts";
 import { formatError, InternalError, InvalidArgumentError, UnavailableError } from "../../../src/core/errors.ts";
 import { type LogRecord, newLogger } from "../../../src/core/log/logger.ts";
@@ -242,24 +242,33 @@ test("a supplemental bundle is added to the roots; a bad one is an InvalidArgume
 
 test("an IAM policy pinning the PathLen0 template denies another template with AccessDeniedException", async () => {
   const dir = tempDir("wisp-awspca-policy-");
-  writeFileSync(join(dir, "policy.json"), JSON.stringify({
-    Version: "2012-10-17",
-    Statement: [
-      { Effect: "Allow", Action: ["acm-pca:DescribeCertificateAuthority", "acm-pca:GetCertificate"], Resource: "*" },
-      { Effect: "Allow", Action: "acm-pca:IssueCertificate", Resource: "*", Condition: { StringEquals: { "acm-pca:TemplateArn": DEFAULT_CA_SIGNING_TEMPLATE_ARN } } },
-    ],
-  }));
+  writeFileSync(
+    join(dir, "policy.json"),
+    JSON.stringify({
+      Version: "2012-10-17",
+      Statement: [
+        { Effect: "Allow", Action: ["acm-pca:DescribeCertificateAuthority", "acm-pca:GetCertificate"], Resource: "*" },
+        {
+          Effect: "Allow",
+          Action: "acm-pca:IssueCertificate",
+          Resource: "*",
+          Condition: { StringEquals: { "acm-pca:TemplateArn": DEFAULT_CA_SIGNING_TEMPLATE_ARN } },
+        },
+      ],
+    }),
+  );
   const strict = await startEmulator({ args: ["-policy", join(dir, "policy.json")] });
   try {
-    const make = (template?: string) => AWSPCAUpstreamAuthority.create({
-      client: client(strict),
-      certificateAuthorityArn: strict.info.subordinateCaArn,
-      ...(template ? { caSigningTemplateArn: template } : {}),
-      fs: nodeFS,
-      clock: systemClock,
-      logger,
-      pollInitialMs: 50,
-    });
+    const make = (template?: string) =>
+      AWSPCAUpstreamAuthority.create({
+        client: client(strict),
+        certificateAuthorityArn: strict.info.subordinateCaArn,
+        ...(template ? { caSigningTemplateArn: template } : {}),
+        fs: nodeFS,
+        clock: systemClock,
+        logger,
+        pollInitialMs: 50,
+      });
     const ok = await (await make()).mintX509CA((await caCSR()).csr, 3600);
     assert.is(ok.x509CAChain.length, 2, "the default template is sent explicitly and matches the condition");
 

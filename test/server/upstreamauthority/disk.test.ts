@@ -41,7 +41,13 @@ test("mintX509CA() signs a pathLen 0 CA under a self-signed upstream, which beco
     const up = await upstreamCA(clock);
     writeFileSync(join(dir, "ca.pem"), pem([up.cert]));
     writeFileSync(join(dir, "ca.key"), up.keyPEM);
-    const upstream = await DiskUpstreamAuthority.load({ certFilePath: join(dir, "ca.pem"), keyFilePath: join(dir, "ca.key"), fs: nodeFS, clock, logger: newLogger({ level: "error", sink: () => {} }) });
+    const upstream = await DiskUpstreamAuthority.load({
+      certFilePath: join(dir, "ca.pem"),
+      keyFilePath: join(dir, "ca.key"),
+      fs: nodeFS,
+      clock,
+      logger: newLogger({ level: "error", sink: () => {} }),
+    });
     const ca = await mintX509CA({ slot: "A", trustDomain: TD, keyManager: new MemoryKeyManager(), clock, caTTL: 24 * HOUR, upstream });
     assert.is(ca.chain.length, 1);
     assert.equal(ca.bundleRoots, [up.cert]);
@@ -63,7 +69,13 @@ test("mintX509CA() caps the lifetime at the upstream certificate's NotAfter with
     writeFileSync(join(dir, "ca.pem"), pem([up.cert]));
     writeFileSync(join(dir, "ca.key"), up.keyPEM);
     const logs: LogRecord[] = [];
-    const upstream = await DiskUpstreamAuthority.load({ certFilePath: join(dir, "ca.pem"), keyFilePath: join(dir, "ca.key"), fs: nodeFS, clock, logger: newLogger({ level: "debug", sink: (r) => logs.push(r) }) });
+    const upstream = await DiskUpstreamAuthority.load({
+      certFilePath: join(dir, "ca.pem"),
+      keyFilePath: join(dir, "ca.key"),
+      fs: nodeFS,
+      clock,
+      logger: newLogger({ level: "debug", sink: (r) => logs.push(r) }),
+    });
     const ca = await mintX509CA({ slot: "A", trustDomain: TD, keyManager: new MemoryKeyManager(), clock, caTTL: 24 * HOUR, upstream });
     assert.is(ca.notAfter.getTime(), parseCertificate(up.cert).notAfter.getTime());
     assert.ok(logs.some((r) => r.level === "warn" && r.msg === "Requested CA lifetime exceeds the upstream CA lifetime; capping it"));
@@ -92,18 +104,38 @@ test("an intermediate upstream with a bundle: the chain carries the upstream cer
     writeFileSync(join(dir, "mid.key"), toPEM(await exportPKCS8(midPair.privateKey), "PRIVATE KEY"));
     writeFileSync(join(dir, "root.pem"), pem([root.cert]));
     const logger = newLogger({ level: "error", sink: () => {} });
-    const load = (bundle?: string) => DiskUpstreamAuthority.load({ certFilePath: join(dir, "mid.pem"), keyFilePath: join(dir, "mid.key"), ...(bundle ? { bundleFilePath: bundle } : {}), fs: nodeFS, clock, logger });
+    const load = (bundle?: string) =>
+      DiskUpstreamAuthority.load({
+        certFilePath: join(dir, "mid.pem"),
+        keyFilePath: join(dir, "mid.key"),
+        ...(bundle ? { bundleFilePath: bundle } : {}),
+        fs: nodeFS,
+        clock,
+        logger,
+      });
 
     const err = await rejects(load());
     assert.instance(err, InvalidArgumentError);
     assert.is(err.message, `upstream CA certificate "${join(dir, "mid.pem")}" is not self-signed: bundle_file_path must name its roots`);
 
-    const ca = await mintX509CA({ slot: "A", trustDomain: TD, keyManager: new MemoryKeyManager(), clock, caTTL: 24 * HOUR, upstream: await load(join(dir, "root.pem")) });
+    const ca = await mintX509CA({
+      slot: "A",
+      trustDomain: TD,
+      keyManager: new MemoryKeyManager(),
+      clock,
+      caTTL: 24 * HOUR,
+      upstream: await load(join(dir, "root.pem")),
+    });
     assert.is(ca.chain.length, 2);
     assert.equal(ca.chain[1], mid);
     assert.equal(ca.bundleRoots, [root.cert]);
     const leafKey = await generateKeyPair();
-    const leaf = await ca.minter.mint({ spiffeID: "spiffe://example.org/w", publicKeySPKI: await exportSPKI(leafKey.publicKey), notBefore: new Date(now), notAfter: new Date(now + HOUR) });
+    const leaf = await ca.minter.mint({
+      spiffeID: "spiffe://example.org/w",
+      publicKeySPKI: await exportSPKI(leafKey.publicKey),
+      notBefore: new Date(now),
+      notAfter: new Date(now + HOUR),
+    });
     writeFileSync(join(dir, "svid.pem"), pem([leaf, ...ca.chain]));
     const at = String(Math.floor(now / 1000) + 60);
     const out = execFileSync("openssl", ["verify", "-attime", at, "-CAfile", "root.pem", "-untrusted", "svid.pem", "svid.pem"], { cwd: dir }).toString();
@@ -120,10 +152,26 @@ test("load() rejects a key that does not match the certificate", async () => {
     const b = await upstreamCA();
     writeFileSync(join(dir, "ca.pem"), pem([a.cert]));
     writeFileSync(join(dir, "ca.key"), b.keyPEM);
-    const err = await rejects(DiskUpstreamAuthority.load({ certFilePath: join(dir, "ca.pem"), keyFilePath: join(dir, "ca.key"), fs: nodeFS, clock: newClock(), logger: newLogger({ level: "error", sink: () => {} }) }));
+    const err = await rejects(
+      DiskUpstreamAuthority.load({
+        certFilePath: join(dir, "ca.pem"),
+        keyFilePath: join(dir, "ca.key"),
+        fs: nodeFS,
+        clock: newClock(),
+        logger: newLogger({ level: "error", sink: () => {} }),
+      }),
+    );
     assert.instance(err, InvalidArgumentError);
     assert.is(err.message, `upstream CA key "${join(dir, "ca.key")}" does not match certificate "${join(dir, "ca.pem")}"`);
-    const missing = await rejects(DiskUpstreamAuthority.load({ certFilePath: join(dir, "nope.pem"), keyFilePath: join(dir, "ca.key"), fs: nodeFS, clock: newClock(), logger: newLogger({ level: "error", sink: () => {} }) }));
+    const missing = await rejects(
+      DiskUpstreamAuthority.load({
+        certFilePath: join(dir, "nope.pem"),
+        keyFilePath: join(dir, "ca.key"),
+        fs: nodeFS,
+        clock: newClock(),
+        logger: newLogger({ level: "error", sink: () => {} }),
+      }),
+    );
     assert.instance(missing, InvalidArgumentError);
     assert.is(missing.message, `unable to load upstream CA certificate "${join(dir, "nope.pem")}"`);
   } finally {

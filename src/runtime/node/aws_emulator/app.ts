@@ -1,16 +1,16 @@
 /** The HTTP face of the emulator: AWS wire dispatch on POST / and the /_emulator control endpoints. @module */
 import { randomUUID } from "node:crypto";
 import type { HttpBindings } from "@hono/node-server";
-import { Hono, type Context } from "hono";
+import { type Context, Hono } from "hono";
 import { AwsError, jsonErrorResponse, xmlErrorResponse } from "./aws_error.ts";
-import { EC2_VERSION, ec2ErrorResponse, ec2Operations, type Ec2Operation } from "./ec2/ec2_service.ts";
+import { EC2_VERSION, ec2ErrorResponse, type Ec2Operation, ec2Operations } from "./ec2/ec2_service.ts";
 import type { Emulator } from "./emulator.ts";
 import type { ServiceName } from "./faults.ts";
-import { IAM_NS, IAM_VERSION, iamOperations, iamResponse, type IamOperation } from "./iam/iam_service.ts";
+import { IAM_NS, IAM_VERSION, type IamOperation, iamOperations, iamResponse } from "./iam/iam_service.ts";
 import { evaluatePolicy } from "./iam_policy.ts";
 import type { CallContext, Operation } from "./operation.ts";
 import { verifySigV4 } from "./sigv4.ts";
-import { queryResponse, stsOperations, type QueryOperation } from "./sts/sts_service.ts";
+import { type QueryOperation, queryResponse, stsOperations } from "./sts/sts_service.ts";
 
 type Env = { Bindings: HttpBindings };
 
@@ -60,7 +60,9 @@ function route(headers: Headers, body: Uint8Array, wire: Wire): Routed {
         throw new AwsError("SerializationException", "Start of structure or map found where not expected.");
       }
     }
-    if (typeof input !== "object" || input === null || Array.isArray(input)) throw new AwsError("SerializationException", "The request body must be a JSON object.");
+    if (typeof input !== "object" || input === null || Array.isArray(input)) {
+      throw new AwsError("SerializationException", "The request body must be a JSON object.");
+    }
     return { service, operation: target.slice(dot + 1), wire: "json", input: input as Record<string, unknown> };
   }
   if (wire !== "json") {
@@ -96,11 +98,14 @@ function unknownOperation(r: Routed): AwsError {
 
 async function dispatch(emu: Emulator, c: Context<Env>, body: Uint8Array, wire: Wire, requestId: string): Promise<Response> {
   const r = route(c.req.raw.headers, body, wire);
-  const ops: Record<string, Operation | QueryOperation | Ec2Operation | IamOperation> =
-    r.service === "acm-pca" ? emu.pca.operations
-    : r.service === "kms" ? emu.kms.operations
-    : r.service === "ec2" ? ec2Operations(emu.instances)
-    : r.service === "iam" ? iamOperations(emu.instances)
+  const ops: Record<string, Operation | QueryOperation | Ec2Operation | IamOperation> = r.service === "acm-pca"
+    ? emu.pca.operations
+    : r.service === "kms"
+    ? emu.kms.operations
+    : r.service === "ec2"
+    ? ec2Operations(emu.instances)
+    : r.service === "iam"
+    ? iamOperations(emu.instances)
     : stsOperations(emu.identity);
   const op = ops[r.operation];
   if (!op) throw unknownOperation(r);
@@ -113,7 +118,11 @@ async function dispatch(emu: Emulator, c: Context<Env>, body: Uint8Array, wire: 
   }
   if (fault.mode === "slow") await new Promise((res) => setTimeout(res, fault.delayMs));
   if (fault.mode === "error") {
-    throw new AwsError(r.wire === "ec2" ? "InternalError" : "InternalFailure", "The request processing has failed because of an unknown error, exception or failure.", 500);
+    throw new AwsError(
+      r.wire === "ec2" ? "InternalError" : "InternalFailure",
+      "The request processing has failed because of an unknown error, exception or failure.",
+      500,
+    );
   }
 
   const url = new URL(c.req.url);
@@ -122,7 +131,13 @@ async function dispatch(emu: Emulator, c: Context<Env>, body: Uint8Array, wire: 
   const globalScope = r.service === "ec2" || r.service === "iam";
   const accessKeyId = verifySigV4(
     { method: c.req.method, path: url.pathname, query: url.search.slice(1), headers: c.req.raw.headers, body },
-    { service: r.service, region: globalScope ? undefined : emu.region, now, protocol: r.wire === "json" ? "json" : "query", lookup: (id) => emu.identity.lookup(id) },
+    {
+      service: r.service,
+      region: globalScope ? undefined : emu.region,
+      now,
+      protocol: r.wire === "json" ? "json" : "query",
+      lookup: (id) => emu.identity.lookup(id),
+    },
   );
   const region = /Credential=[^/]+\/\d{8}\/([^/]+)\//.exec(c.req.header("authorization") ?? "")?.[1] ?? emu.region;
   const principal = emu.identity.principal(accessKeyId);
@@ -139,10 +154,16 @@ async function dispatch(emu: Emulator, c: Context<Env>, body: Uint8Array, wire: 
   const ctx: CallContext = { principal, now, requestId, region };
   emu.logger.debug("AWS request", { operation: name, principal: principal.arn, request_id: requestId });
   if (r.wire === "ec2") {
-    return new Response((op as Ec2Operation)(r.form!, ctx), { status: 200, headers: { "content-type": "text/xml;charset=UTF-8", "x-amzn-requestid": requestId } });
+    return new Response((op as Ec2Operation)(r.form!, ctx), {
+      status: 200,
+      headers: { "content-type": "text/xml;charset=UTF-8", "x-amzn-requestid": requestId },
+    });
   }
   if (r.wire === "iam") {
-    return new Response(iamResponse(r.operation, (op as IamOperation)(r.form!, ctx), requestId), { status: 200, headers: { "content-type": "text/xml", "x-amzn-requestid": requestId } });
+    return new Response(iamResponse(r.operation, (op as IamOperation)(r.form!, ctx), requestId), {
+      status: 200,
+      headers: { "content-type": "text/xml", "x-amzn-requestid": requestId },
+    });
   }
   if (r.wire === "sts") {
     const xml = queryResponse(r.operation, (op as QueryOperation)(r.form!, ctx), requestId);
@@ -219,7 +240,11 @@ export function createApp(emu: Emulator): Hono<Env> {
         aws = err;
       } else {
         emu.logger.error("Request failed", { error: err, request_id: requestId });
-        aws = new AwsError(wire === "ec2" ? "InternalError" : "InternalFailure", "The request processing has failed because of an unknown error, exception or failure.", 500);
+        aws = new AwsError(
+          wire === "ec2" ? "InternalError" : "InternalFailure",
+          "The request processing has failed because of an unknown error, exception or failure.",
+          500,
+        );
       }
       if (wire === "ec2") return ec2ErrorResponse(aws, requestId);
       if (wire === "iam") return xmlErrorResponse(aws, requestId, IAM_NS);

@@ -50,8 +50,7 @@ export function xmlEscape(s: string): string {
 /** Renders an error as the awsQuery `<ErrorResponse>` document STS (and, with its namespace, IAM) answers with. */
 export function xmlErrorResponse(err: AwsError, requestId: string, ns = "https://sts.amazonaws.com/doc/2011-06-15/"): Response {
   const type = err.status >= 500 ? "Receiver" : "Sender";
-  const body =
-    `<ErrorResponse xmlns="${ns}">\n` +
+  const body = `<ErrorResponse xmlns="${ns}">\n` +
     `  <Error>\n    <Type>${type}</Type>\n    <Code>${xmlEscape(err.code)}</Code>\n` +
     `    <Message>${xmlEscape(err.message)}</Message>\n  </Error>\n` +
     `  <RequestId>${requestId}</RequestId>\n</ErrorResponse>\n`;

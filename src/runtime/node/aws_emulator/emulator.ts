@@ -2,15 +2,15 @@
 import type { Logger } from "../../../core/log/logger.ts";
 import { ImdsServers } from "./ec2/imds_servers.ts";
 import { IIDSigner } from "./ec2/iid_signer.ts";
-import { Instances, parseInstance, type InstanceRecord } from "./ec2/instances.ts";
+import { type InstanceRecord, Instances, parseInstance } from "./ec2/instances.ts";
 import { Faults } from "./faults.ts";
-import { parsePolicy, type IamPolicy } from "./iam_policy.ts";
+import { type IamPolicy, parsePolicy } from "./iam_policy.ts";
 import { Identity } from "./identity.ts";
 import { JsonStore } from "./json_store.ts";
 import { KmsService } from "./kms/kms_service.ts";
 import { KmsState } from "./kms/kms_state.ts";
 import { PcaService } from "./pca/pca_service.ts";
-import { CA_STATUSES, PcaState, type CaStatus } from "./pca/pca_state.ts";
+import { CA_STATUSES, type CaStatus, PcaState } from "./pca/pca_state.ts";
 import { Throttler } from "./throttler.ts";
 
 export interface EmulatorOptions {
@@ -180,7 +180,9 @@ export class Emulator {
     for (const k of ["issuanceDelayMs", "idempotencyWindowMs"]) {
       if (b[k] !== undefined && (typeof b[k] !== "number" || !Number.isFinite(b[k]) || (b[k] as number) < 0)) return `${k} must be a non-negative number`;
     }
-    if (b["clockOffsetMs"] !== undefined && (typeof b["clockOffsetMs"] !== "number" || !Number.isFinite(b["clockOffsetMs"]))) return "clockOffsetMs must be a number";
+    if (b["clockOffsetMs"] !== undefined && (typeof b["clockOffsetMs"] !== "number" || !Number.isFinite(b["clockOffsetMs"]))) {
+      return "clockOffsetMs must be a number";
+    }
     const throttle = b["throttle"];
     if (throttle !== undefined && (typeof throttle !== "object" || throttle === null || Object.values(throttle).some((v) => typeof v !== "number"))) {
       return "throttle must map operation names to requests per second";

@@ -41,7 +41,9 @@ export class Faults {
     if (delayMs !== undefined && (typeof delayMs !== "number" || !Number.isFinite(delayMs) || delayMs < 0)) {
       return "delayMs must be a non-negative number";
     }
-    if (mode === "invalid_state" && service !== undefined && !STATEFUL.includes(service as ServiceName)) return `mode "invalid_state" is not supported for service "${String(service)}"`;
+    if (mode === "invalid_state" && service !== undefined && !STATEFUL.includes(service as ServiceName)) {
+      return `mode "invalid_state" is not supported for service "${String(service)}"`;
+    }
     const targets = service === undefined ? SERVICES.filter((s) => mode !== "invalid_state" || STATEFUL.includes(s)) : [service as ServiceName];
     for (const s of targets) {
       this.#faults.set(s, { mode: mode as FaultMode, delayMs: mode === "slow" ? ((delayMs as number | undefined) ?? DEFAULT_SLOW_MS) : 0 });

@@ -5,9 +5,9 @@ import { serve } from "@hono/node-server";
 import { formatError } from "../../../core/errors.ts";
 import { formatRecord, newLogger } from "../../../core/log/logger.ts";
 import { createApp } from "./app.ts";
-import { USAGE, parseArgs, type EmulatorArgs } from "./args.ts";
+import { type EmulatorArgs, parseArgs, USAGE } from "./args.ts";
 import { Emulator } from "./emulator.ts";
-import { parsePolicy, type IamPolicy } from "./iam_policy.ts";
+import { type IamPolicy, parsePolicy } from "./iam_policy.ts";
 
 function loadPolicy(file: string): IamPolicy {
   let doc: unknown;

@@ -111,7 +111,9 @@ export function verifySigV4(req: SignedRequest, opts: VerifyOptions): string {
   const m = /^AWS4-HMAC-SHA256\s+Credential=([^,\s]+),\s*SignedHeaders=([^,\s]+),\s*Signature=([0-9a-f]{64})$/.exec(
     auth.trim(),
   );
-  if (!m) throw fail(p, "incomplete", `Authorization header requires 'Credential', 'SignedHeaders' and 'Signature' parameters. Authorization=${auth.split(" ")[0]}`);
+  if (!m) {
+    throw fail(p, "incomplete", `Authorization header requires 'Credential', 'SignedHeaders' and 'Signature' parameters. Authorization=${auth.split(" ")[0]}`);
+  }
   const [, credential, signedHeadersText, signature] = m as unknown as [string, string, string, string];
   const scopeParts = credential.split("/");
   if (scopeParts.length !== 5 || scopeParts[4] !== "aws4_request") {
@@ -128,14 +130,28 @@ export function verifySigV4(req: SignedRequest, opts: VerifyOptions): string {
     throw fail(p, "mismatch", `Credential should be scoped to a valid region, not '${scopeRegion}'. `);
   }
   if (scopeDate !== dateHeader.slice(0, 8)) {
-    throw fail(p, "mismatch", `Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '${scopeDate}' != '${dateHeader.slice(0, 8)}', from '${dateHeader}'.`);
+    throw fail(
+      p,
+      "mismatch",
+      `Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '${scopeDate}' != '${
+        dateHeader.slice(0, 8)
+      }', from '${dateHeader}'.`,
+    );
   }
   const skew = signedAt.getTime() - opts.now.getTime();
   if (skew < -MAX_SKEW_MS) {
-    throw fail(p, "expiredRequest", `Signature expired: ${dateHeader} is now earlier than ${amzDate(new Date(opts.now.getTime() - MAX_SKEW_MS))} (${amzDate(opts.now)} - 15 min.)`);
+    throw fail(
+      p,
+      "expiredRequest",
+      `Signature expired: ${dateHeader} is now earlier than ${amzDate(new Date(opts.now.getTime() - MAX_SKEW_MS))} (${amzDate(opts.now)} - 15 min.)`,
+    );
   }
   if (skew > MAX_SKEW_MS) {
-    throw fail(p, "expiredRequest", `Signature not yet current: ${dateHeader} is still later than ${amzDate(new Date(opts.now.getTime() + MAX_SKEW_MS))} (${amzDate(opts.now)} + 15 min.)`);
+    throw fail(
+      p,
+      "expiredRequest",
+      `Signature not yet current: ${dateHeader} is still later than ${amzDate(new Date(opts.now.getTime() + MAX_SKEW_MS))} (${amzDate(opts.now)} + 15 min.)`,
+    );
   }
   const known = opts.lookup(accessKeyId);
   if (!known) throw fail(p, "unknownKey", BAD_TOKEN);

@@ -63,11 +63,15 @@ async function select(db: SQLExecutor, trustDomain: string): Promise<Bundle | un
 async function write(tx: SQLExecutor, b: Bundle, isNew: boolean): Promise<void> {
   if (isNew) {
     await tx.run(`INSERT INTO bundles (trust_domain, data, sequence) VALUES ($1, $2, $3)`, [
-      b.trustDomain, toDoc(b), b.sequence,
+      b.trustDomain,
+      toDoc(b),
+      b.sequence,
     ]);
   } else {
     await tx.run(`UPDATE bundles SET data = $2, sequence = $3 WHERE trust_domain = $1`, [
-      b.trustDomain, toDoc(b), b.sequence,
+      b.trustDomain,
+      toDoc(b),
+      b.sequence,
     ]);
   }
 }

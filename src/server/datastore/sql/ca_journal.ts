@@ -35,7 +35,5 @@ export async function fetchCAJournal(db: SQLDriver, activeX509AuthorityID: strin
     [activeX509AuthorityID],
   );
   const row = rows[0];
-  return row === undefined
-    ? undefined
-    : { id: toNumber(row.id), activeX509AuthorityID: row.active_x509_authority_id, data: row.data };
+  return row === undefined ? undefined : { id: toNumber(row.id), activeX509AuthorityID: row.active_x509_authority_id, data: row.data };
 }

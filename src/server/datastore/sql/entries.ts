@@ -1,13 +1,7 @@
 /** Registration entries and their change events in the SQL datastore. @module */
 import { NotFoundError } from "../../../core/errors.ts";
 import type { SQLDriver, SQLExecutor, SQLValue } from "../../../core/ports/sql_driver.ts";
-import type {
-  EntryEvent,
-  ListEntriesFilter,
-  NewRegistrationEntry,
-  RegistrationEntry,
-  Selector,
-} from "../datastore.ts";
+import type { EntryEvent, ListEntriesFilter, NewRegistrationEntry, RegistrationEntry, Selector } from "../datastore.ts";
 import { renameConflict, selectorSet, selectorsHash, toFlag, toNumber } from "./_codec.ts";
 
 interface EntryRow {
@@ -28,8 +22,7 @@ interface EntryRow {
   federates_with: string;
 }
 
-const COLUMNS =
-  "e.pk, e.id, e.spiffe_id, e.parent_id, e.selectors, e.x509_svid_ttl, e.jwt_svid_ttl, e.dns_names, e.hint, " +
+const COLUMNS = "e.pk, e.id, e.spiffe_id, e.parent_id, e.selectors, e.x509_svid_ttl, e.jwt_svid_ttl, e.dns_names, e.hint, " +
   "e.admin, e.downstream, e.revision_number, e.created_at, e.expires_at, e.federates_with";
 
 /** The same columns unqualified, for RETURNING (which cannot name a table alias in every dialect). */
@@ -111,9 +104,21 @@ export async function insertEntry(tx: SQLExecutor, e: NewRegistrationEntry, now:
          jwt_svid_ttl, dns_names, hint, admin, downstream, revision_number, created_at, expires_at, federates_with)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING pk`,
       [
-        entry.id, entry.spiffeID, entry.parentID, hash, JSON.stringify(entry.selectors), entry.x509SVIDTTL,
-        entry.jwtSVIDTTL, JSON.stringify(entry.dnsNames), entry.hint, toFlag(entry.admin),
-        toFlag(entry.downstream), 0, now, entry.expiresAt ?? 0, JSON.stringify(entry.federatesWith),
+        entry.id,
+        entry.spiffeID,
+        entry.parentID,
+        hash,
+        JSON.stringify(entry.selectors),
+        entry.x509SVIDTTL,
+        entry.jwtSVIDTTL,
+        JSON.stringify(entry.dnsNames),
+        entry.hint,
+        toFlag(entry.admin),
+        toFlag(entry.downstream),
+        0,
+        now,
+        entry.expiresAt ?? 0,
+        JSON.stringify(entry.federatesWith),
       ],
     );
     await insertSelectors(tx, toNumber(rows[0]?.pk), entry.selectors);
@@ -154,8 +159,7 @@ export async function listEntries(db: SQLDriver, filter: ListEntriesFilter = {})
     const [t, v] = [params.length - 1, params.length];
     where.push(`e.pk IN (SELECT s.entry_pk FROM entry_selectors s WHERE s.type = $${t} AND s.value = $${v})`);
   }
-  const sql =
-    `SELECT ${COLUMNS} FROM registered_entries e` +
+  const sql = `SELECT ${COLUMNS} FROM registered_entries e` +
     (where.length > 0 ? ` WHERE ${where.join(" AND ")}` : "") +
     ` ORDER BY e.pk`;
   return (await db.query<EntryRow>(sql, params)).map(toEntry);
@@ -177,8 +181,18 @@ export async function updateEntry(db: SQLDriver, e: RegistrationEntry, now: numb
            expires_at = $12, federates_with = $13, revision_number = revision_number + 1
          WHERE id = $1 RETURNING ${RETURNING}`,
         [
-          e.id, e.spiffeID, e.parentID, hash, JSON.stringify(selectors), e.x509SVIDTTL, e.jwtSVIDTTL,
-          JSON.stringify([...e.dnsNames]), e.hint, toFlag(e.admin), toFlag(e.downstream), e.expiresAt ?? 0,
+          e.id,
+          e.spiffeID,
+          e.parentID,
+          hash,
+          JSON.stringify(selectors),
+          e.x509SVIDTTL,
+          e.jwtSVIDTTL,
+          JSON.stringify([...e.dnsNames]),
+          e.hint,
+          toFlag(e.admin),
+          toFlag(e.downstream),
+          e.expiresAt ?? 0,
           JSON.stringify([...(e.federatesWith ?? [])]),
         ],
       );
@@ -211,16 +225,15 @@ export async function deleteEntry(db: SQLDriver, id: string, now: number): Promi
 }
 
 export async function listEntryEvents(db: SQLDriver, afterID: number, limit?: number): Promise<EntryEvent[]> {
-  const rows =
-    limit === undefined
-      ? await db.query<{ id: unknown; entry_id: string }>(
-        `SELECT id, entry_id FROM entry_events WHERE id > $1 ORDER BY id`,
-        [afterID],
-      )
-      : await db.query<{ id: unknown; entry_id: string }>(
-        `SELECT id, entry_id FROM entry_events WHERE id > $1 ORDER BY id LIMIT $2`,
-        [afterID, limit],
-      );
+  const rows = limit === undefined
+    ? await db.query<{ id: unknown; entry_id: string }>(
+      `SELECT id, entry_id FROM entry_events WHERE id > $1 ORDER BY id`,
+      [afterID],
+    )
+    : await db.query<{ id: unknown; entry_id: string }>(
+      `SELECT id, entry_id FROM entry_events WHERE id > $1 ORDER BY id LIMIT $2`,
+      [afterID, limit],
+    );
   return rows.map((r) => ({ id: toNumber(r.id), entryID: r.entry_id }));
 }
 

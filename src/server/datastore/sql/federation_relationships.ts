@@ -14,9 +14,7 @@ function toRelationship(r: Row): FederationRelationship {
 }
 
 function toData(r: FederationRelationship): string {
-  const profile = r.profile.type === "https_spiffe"
-    ? { type: r.profile.type, endpointSPIFFEID: r.profile.endpointSPIFFEID }
-    : { type: r.profile.type };
+  const profile = r.profile.type === "https_spiffe" ? { type: r.profile.type, endpointSPIFFEID: r.profile.endpointSPIFFEID } : { type: r.profile.type };
   return JSON.stringify({ bundleEndpointURL: r.bundleEndpointURL, profile });
 }
 

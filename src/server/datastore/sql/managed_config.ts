@@ -26,7 +26,5 @@ export async function fetchManagedConfig(db: SQLDriver, section: string): Promis
     [section],
   );
   const row = rows[0];
-  return row === undefined
-    ? undefined
-    : { section, document: row.document, version: toNumber(row.version), updatedAt: toNumber(row.updated_at) };
+  return row === undefined ? undefined : { section, document: row.document, version: toNumber(row.version), updatedAt: toNumber(row.updated_at) };
 }

@@ -21,8 +21,7 @@ interface SelectorRow {
   value: string;
 }
 
-const COLUMNS =
-  "spiffe_id, attestation_type, cert_serial, cert_not_after, new_cert_serial, new_cert_not_after, can_reattest, banned";
+const COLUMNS = "spiffe_id, attestation_type, cert_serial, cert_not_after, new_cert_serial, new_cert_not_after, can_reattest, banned";
 const JOINED = COLUMNS.split(", ").map((c) => `n.${c}`).join(", ");
 
 function toNode(r: NodeRow, selectors: Selector[]): AttestedNode {
@@ -64,8 +63,14 @@ async function selectorsOf(tx: SQLExecutor, spiffeID: string): Promise<Selector[
 
 function nodeParams(n: AttestedNode): SQLValue[] {
   return [
-    n.spiffeID, n.attestationType, n.certSerial, n.certNotAfter, n.newCertSerial, n.newCertNotAfter,
-    toFlag(n.canReattest), toFlag(n.banned),
+    n.spiffeID,
+    n.attestationType,
+    n.certSerial,
+    n.certNotAfter,
+    n.newCertSerial,
+    n.newCertNotAfter,
+    toFlag(n.canReattest),
+    toFlag(n.banned),
   ];
 }
 
@@ -91,7 +96,7 @@ async function selectNodes(db: SQLExecutor, where: string, params: SQLValue[]): 
   const nodes: AttestedNode[] = [];
   for (const r of rows) {
     let last = nodes[nodes.length - 1];
-    if (last === undefined || last.spiffeID !== r.spiffe_id) nodes.push((last = toNode(r, [])));
+    if (last === undefined || last.spiffeID !== r.spiffe_id) nodes.push(last = toNode(r, []));
     if (r.type !== null && r.value !== null) last.selectors.push({ type: r.type, value: r.value });
   }
   return nodes;

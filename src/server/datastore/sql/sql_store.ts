@@ -10,10 +10,10 @@ import type { SQLDriver } from "../../../core/ports/sql_driver.ts";
 import type {
   AttestedNode,
   Bundle,
-  FederationRelationship,
   CAJournal,
   DataStore,
   EntryEvent,
+  FederationRelationship,
   JoinToken,
   ListAttestedNodesFilter,
   ListEntriesFilter,
@@ -21,7 +21,18 @@ import type {
   NewRegistrationEntry,
   RegistrationEntry,
 } from "../datastore.ts";
-import { appendBundle, deleteBundle, fetchBundle, listBundles, pruneBundle, revokeJWTKey, revokeX509CA, setBundle, taintJWTKey, taintX509CA } from "./bundles.ts";
+import {
+  appendBundle,
+  deleteBundle,
+  fetchBundle,
+  listBundles,
+  pruneBundle,
+  revokeJWTKey,
+  revokeX509CA,
+  setBundle,
+  taintJWTKey,
+  taintX509CA,
+} from "./bundles.ts";
 import {
   createFederationRelationship,
   deleteFederationRelationship,
@@ -30,18 +41,10 @@ import {
   updateFederationRelationship,
 } from "./federation_relationships.ts";
 import { fetchCAJournal, setCAJournal } from "./ca_journal.ts";
-import {
-  createEntry,
-  deleteEntry,
-  fetchEntry,
-  lastEntryEventID,
-  listEntries,
-  listEntryEvents,
-  updateEntry,
-} from "./entries.ts";
+import { createEntry, deleteEntry, fetchEntry, lastEntryEventID, listEntries, listEntryEvents, updateEntry } from "./entries.ts";
 import { createJoinToken, pruneJoinTokens, takeJoinToken } from "./join_tokens.ts";
 import { fetchManagedConfig, setManagedConfig } from "./managed_config.ts";
-import { type Migration, type MigrateResult, migrate } from "./migrations.ts";
+import { migrate, type MigrateResult, type Migration } from "./migrations.ts";
 import {
   banAttestedNode,
   countAttestedNodes,

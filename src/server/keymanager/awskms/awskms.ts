@@ -191,8 +191,20 @@ export class AWSKMSKeyManager implements KeyManager {
     const value = JSON.stringify({
       Version: "2012-10-17",
       Statement: [
-        { Sid: "Allow full access to the SPIRE Server role", Effect: "Allow", Principal: { AWS: `arn:aws:iam::${who.account}:role/${role}` }, Action: "kms:*", Resource: "*" },
-        { Sid: "Allow KMS console to display the key and policy", Effect: "Allow", Principal: { AWS: `arn:aws:iam::${who.account}:root` }, Action: ["kms:Describe*", "kms:List*", "kms:Get*"], Resource: "*" },
+        {
+          Sid: "Allow full access to the SPIRE Server role",
+          Effect: "Allow",
+          Principal: { AWS: `arn:aws:iam::${who.account}:role/${role}` },
+          Action: "kms:*",
+          Resource: "*",
+        },
+        {
+          Sid: "Allow KMS console to display the key and policy",
+          Effect: "Allow",
+          Principal: { AWS: `arn:aws:iam::${who.account}:root` },
+          Action: ["kms:Describe*", "kms:List*", "kms:Get*"],
+          Resource: "*",
+        },
       ],
     });
     this.#policy = { value };

@@ -35,12 +35,14 @@ export function newKMSClient(o: KMSClientOptions): KMSClient {
   return {
     endpoint: o.endpoint ?? `https://kms.${o.region}.amazonaws.com`,
     async createKey({ description, policy }) {
-      const out = await kms.send(new CreateKeyCommand({
-        KeySpec: "ECC_NIST_P256",
-        KeyUsage: "SIGN_VERIFY",
-        Description: description,
-        ...(policy ? { Policy: policy } : {}),
-      }));
+      const out = await kms.send(
+        new CreateKeyCommand({
+          KeySpec: "ECC_NIST_P256",
+          KeyUsage: "SIGN_VERIFY",
+          Description: description,
+          ...(policy ? { Policy: policy } : {}),
+        }),
+      );
       const arn = out.KeyMetadata?.Arn;
       if (!arn) throw new Error("malformed create key response");
       return arn;

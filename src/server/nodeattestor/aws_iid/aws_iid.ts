@@ -13,7 +13,7 @@ import { renderAgentPathTemplate } from "../agent_path_template.ts";
 import type { ChallengeFn, NodeAttestationResult, ServerNodeAttestor } from "../node_attestor.ts";
 import type { AWSIIDServerConfig } from "./aws_iid_config.ts";
 import type { AWSIIDClient, AWSIIDClientFactory, EC2Instance } from "./aws_iid_port.ts";
-import { verifyIIDSignature, type IIDAttestationData } from "./iid_verify.ts";
+import { type IIDAttestationData, verifyIIDSignature } from "./iid_verify.ts";
 
 export const PLUGIN_NAME = "aws_iid";
 /** SPIRE gives each AWS step 20 s. */
@@ -56,9 +56,15 @@ function parsePayload(payload: Uint8Array): { data: IIDAttestationData; doc: Ins
     if (typeof v !== "object" || v === null || Array.isArray(v)) throw new Error("json: cannot unmarshal into Go value of type aws.IIDAttestationData");
     const o = v as Record<string, unknown>;
     for (const k of ["document", "signature", "rsa2048"]) {
-      if (o[k] !== undefined && o[k] !== null && typeof o[k] !== "string") throw new Error(`json: cannot unmarshal ${typeof o[k]} into Go struct field IIDAttestationData.${k} of type string`);
+      if (o[k] !== undefined && o[k] !== null && typeof o[k] !== "string") {
+        throw new Error(`json: cannot unmarshal ${typeof o[k]} into Go struct field IIDAttestationData.${k} of type string`);
+      }
     }
-    data = { document: (o["document"] as string | undefined) ?? "", signature: (o["signature"] as string | undefined) ?? "", rsa2048: (o["rsa2048"] as string | undefined) ?? "" };
+    data = {
+      document: (o["document"] as string | undefined) ?? "",
+      signature: (o["signature"] as string | undefined) ?? "",
+      rsa2048: (o["rsa2048"] as string | undefined) ?? "",
+    };
   } catch (cause) {
     throw new InvalidArgumentError(`failed to unmarshal the attestation data: ${reason(cause)}`, { cause });
   }
@@ -68,14 +74,22 @@ function parsePayload(payload: Uint8Array): { data: IIDAttestationData; doc: Ins
     if (typeof v !== "object" || v === null || Array.isArray(v)) throw new Error("json: cannot unmarshal into Go value of type imds.InstanceIdentityDocument");
     const o = v as Record<string, unknown>;
     const str = (k: string) => {
-      if (o[k] !== undefined && o[k] !== null && typeof o[k] !== "string") throw new Error(`json: cannot unmarshal ${typeof o[k]} into Go struct field InstanceIdentityDocument.${k} of type string`);
+      if (o[k] !== undefined && o[k] !== null && typeof o[k] !== "string") {
+        throw new Error(`json: cannot unmarshal ${typeof o[k]} into Go struct field InstanceIdentityDocument.${k} of type string`);
+      }
       return (o[k] as string | undefined) ?? "";
     };
     const pending = o["pendingTime"];
     if (pending !== undefined && pending !== null && (typeof pending !== "string" || !RFC3339.test(pending) || Number.isNaN(Date.parse(pending)))) {
       throw new Error(`parsing time ${JSON.stringify(pending)} as "2006-01-02T15:04:05Z07:00": cannot parse`);
     }
-    doc = { accountId: str("accountId"), availabilityZone: str("availabilityZone"), imageId: str("imageId"), instanceId: str("instanceId"), region: str("region") };
+    doc = {
+      accountId: str("accountId"),
+      availabilityZone: str("availabilityZone"),
+      imageId: str("imageId"),
+      instanceId: str("instanceId"),
+      region: str("region"),
+    };
   } catch (cause) {
     throw new InvalidArgumentError(`failed to unmarshal the IID: ${reason(cause)}`, { cause });
   }

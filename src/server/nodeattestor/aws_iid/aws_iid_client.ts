@@ -41,20 +41,25 @@ export function newAWSIIDClientFactory(o: AWSIIDClientOptions): AWSIIDClientFact
     const iam = new IAMClient({ ...common, ...(o.iamEndpoint ? { endpoint: o.iamEndpoint } : {}) });
     const client: AWSIIDClient = {
       async describeInstances(instanceId, signal) {
-        const out = await ec2.send(new DescribeInstancesCommand({
-          InstanceIds: [instanceId],
-          Filters: [{ Name: "instance-state-name", Values: ["pending", "running"] }],
-        }), { abortSignal: signal });
-        return (out.Reservations ?? []).map((r) => (r.Instances ?? []).map((i) => ({
-          instanceId: i.InstanceId ?? "",
-          tags: (i.Tags ?? []).map((t) => ({ key: t.Key ?? "", value: t.Value ?? "" })),
-          securityGroups: (i.SecurityGroups ?? []).map((g) => ({ groupId: g.GroupId ?? "", groupName: g.GroupName ?? "" })),
-          iamInstanceProfileArn: i.IamInstanceProfile?.Arn,
-          rootDeviceType: i.RootDeviceType,
-          rootDeviceName: i.RootDeviceName,
-          blockDeviceMappings: (i.BlockDeviceMappings ?? []).map((b) => ({ deviceName: b.DeviceName, ebsAttachTime: b.Ebs?.AttachTime })),
-          networkInterfaces: (i.NetworkInterfaces ?? []).map((n) => ({ deviceIndex: n.Attachment?.DeviceIndex, attachTime: n.Attachment?.AttachTime })),
-        })));
+        const out = await ec2.send(
+          new DescribeInstancesCommand({
+            InstanceIds: [instanceId],
+            Filters: [{ Name: "instance-state-name", Values: ["pending", "running"] }],
+          }),
+          { abortSignal: signal },
+        );
+        return (out.Reservations ?? []).map((r) =>
+          (r.Instances ?? []).map((i) => ({
+            instanceId: i.InstanceId ?? "",
+            tags: (i.Tags ?? []).map((t) => ({ key: t.Key ?? "", value: t.Value ?? "" })),
+            securityGroups: (i.SecurityGroups ?? []).map((g) => ({ groupId: g.GroupId ?? "", groupName: g.GroupName ?? "" })),
+            iamInstanceProfileArn: i.IamInstanceProfile?.Arn,
+            rootDeviceType: i.RootDeviceType,
+            rootDeviceName: i.RootDeviceName,
+            blockDeviceMappings: (i.BlockDeviceMappings ?? []).map((b) => ({ deviceName: b.DeviceName, ebsAttachTime: b.Ebs?.AttachTime })),
+            networkInterfaces: (i.NetworkInterfaces ?? []).map((n) => ({ deviceIndex: n.Attachment?.DeviceIndex, attachTime: n.Attachment?.AttachTime })),
+          }))
+        );
       },
       async getInstanceProfileRoleArns(name, signal) {
         const out = await iam.send(new GetInstanceProfileCommand({ InstanceProfileName: name }), { abortSignal: signal });

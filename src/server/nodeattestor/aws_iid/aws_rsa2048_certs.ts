@@ -7,8 +7,7 @@
 
 /** PEM certificate by region name. */
 export const AWS_RSA2048_CERTS: Readonly<Record<string, string>> = {
-  "af-south-1":
-    "-----BEGIN CERTIFICATE-----\n" +
+  "af-south-1": "-----BEGIN CERTIFICATE-----\n" +
     "MIIDOzCCAiOgAwIBAgIJAIFI+O5A6/ZIMA0GCSqGSIb3DQEBCwUAMFwxCzAJBgNV\n" +
     "BAYTAlVTMRkwFwYDVQQIExBXYXNoaW5ndG9uIFN0YXRlMRAwDgYDVQQHEwdTZWF0\n" +
     "dGxlMSAwHgYDVQQKExdBbWF6b24gV2ViIFNlcnZpY2VzIExMQzAgFw0xOTA2MDQx\n" +
@@ -28,8 +27,7 @@ export const AWS_RSA2048_CERTS: Readonly<Record<string, string>> = {
     "EH9twibauv82DVg1WOkQu8EwFw8hFde9X0Rkiu0qVcuU8lJgFEvPWMDFU5sGB6ZM\n" +
     "gkEKTzMvlZpPbBhg99Jl\n" +
     "-----END CERTIFICATE-----\n",
-  "ap-east-1":
-    "-----BEGIN CERTIFICATE-----\n" +
+  "ap-east-1": "-----BEGIN CERTIFICATE-----\n" +
     "MIIDOzCCAiOgAwIBAgIJAMoxixvs3YssMA0GCSqGSIb3DQEBCwUAMFwxCzAJBgNV\n" +
     "BAYTAlVTMRkwFwYDVQQIExBXYXNoaW5ndG9uIFN0YXRlMRAwDgYDVQQHEwdTZWF0\n" +
     "dGxlMSAwHgYDVQQKExdBbWF6b24gV2ViIFNlcnZpY2VzIExMQzAgFw0xODA3MjAw\n" +
@@ -49,8 +47,7 @@ export const AWS_RSA2048_CERTS: Readonly<Record<string, string>> = {
     "3If8s81uTheiQjwY5t9nM0SY/1Th/tL3+RaEI79VNEVfG1FQ8mgqCK0ar4m0oZJl\n" +
     "tmmEJM7xeURdpBBx36Di\n" +
     "-----END CERTIFICATE-----\n",
-  "ap-east-2":
-    "-----BEGIN CERTIFICATE-----\n" +
+  "ap-east-2": "-----BEGIN CERTIFICATE-----\n" +
     "MIIDOzCCAiOgAwIBAgIJAJt5hgMuWbpMMA0GCSqGSIb3DQEBCwUAMFwxCzAJBgNV\n" +
     "BAYTAlVTMRkwFwYDVQQIExBXYXNoaW5ndG9uIFN0YXRlMRAwDgYDVQQHEwdTZWF0\n" +
     "dGxlMSAwHgYDVQQKExdBbWF6b24gV2ViIFNlcnZpY2VzIExMQzAgFw0yNDA1MjQx\n" +
@@ -70,8 +67,7 @@ export const AWS_RSA2048_CERTS: Readonly<Record<string, string>> = {
     "J4NgxeflxocLFKBJD+hyf5u1hhvl7Mn/aGr5VI8/0F2oUqYo+xsHLT3keNghywO4\n" +
     "NNcyLcD9u16HVXhRhGvo\n" +
     "-----END CERTIFICATE-----\n",
-  "ap-northeast-1":
-    "-----BEGIN CERTIFICATE-----\n" +
+  "ap-northeast-1": "-----BEGIN CERTIFICATE-----\n" +
     "MIIEEjCCAvqgAwIBAgIJAL9KIB7Fgvg/MA0GCSqGSIb3DQEBCwUAMFwxCzAJBgNV\n" +
     "BAYTAlVTMRkwFwYDVQQIExBXYXNoaW5ndG9uIFN0YXRlMRAwDgYDVQQHEwdTZWF0\n" +
     "dGxlMSAwHgYDVQQKExdBbWF6b24gV2ViIFNlcnZpY2VzIExMQzAgFw0xNTA4MTQw\n" +
@@ -95,8 +91,7 @@ export const AWS_RSA2048_CERTS: Readonly<Record<string, string>> = {
     "faKSwE4H320yAyaZWH4gpwUdbUlYgPHtm/ohRtiWPrN7KEG5Wq/REzMIjZCnxOfS\n" +
     "6KR6PNjlhxBsImQhmBvz6j5PLQxOxBZIpDoiK278e/1Wqm9LrBc=\n" +
     "-----END CERTIFICATE-----\n",
-  "ap-northeast-2":
-    "-----BEGIN CERTIFICATE-----\n" +
+  "ap-northeast-2": "-----BEGIN CERTIFICATE-----\n" +
     "MIIDOzCCAiOgAwIBAgIJANuCgCcHtOJhMA0GCSqGSIb3DQEBCwUAMFwxCzAJBgNV\n" +
     "BAYTAlVTMRkwFwYDVQQIExBXYXNoaW5ndG9uIFN0YXRlMRAwDgYDVQQHEwdTZWF0\n" +
     "dGxlMSAwHgYDVQQKExdBbWF6b24gV2ViIFNlcnZpY2VzIExMQzAgFw0xNTA5MTQx\n" +
@@ -116,8 +111,7 @@ export const AWS_RSA2048_CERTS: Readonly<Record<string, string>> = {
     "wXxZamQbONvFcxVHY/0PSiM8nQoUmkkBQuKleDwRWvkoJKYKyr3jvXK7HIWtMrO4\n" +
     "jmXe0aMy3thyK6g5sJVg\n" +
     "-----END CERTIFICATE-----\n",
-  "ap-northeast-3":
-    "-----BEGIN CERTIFICATE-----\n" +
+  "ap-northeast-3": "-----BEGIN CERTIFICATE-----\n" +
     "MIIDOzCCAiOgAwIBAgIJAMn1yPk22ditMA0GCSqGSIb3DQEBCwUAMFwxCzAJBgNV\n" +
     "BAYTAlVTMRkwFwYDVQQIExBXYXNoaW5ndG9uIFN0YXRlMRAwDgYDVQQHEwdTZWF0\n" +
     "dGxlMSAwHgYDVQQKExdBbWF6b24gV2ViIFNlcnZpY2VzIExMQzAgFw0xNzA3MTkx\n" +
@@ -137,8 +131,7 @@ export const AWS_RSA2048_CERTS: Readonly<Record<string, string>> = {
     "nT6vuY/0RRu1xAZPyh2gr5okN/s6rnmh2zmBHU1n8cbCc64MVfXe2g3EZ9Glq/9n\n" +
     "izPrI09hMypJDP04ugQc\n" +
     "-----END CERTIFICATE-----\n",
-  "ap-south-1":
-    "-----BEGIN CERTIFICATE-----\n" +
+  "ap-south-1": "-----BEGIN CERTIFICATE-----\n" +
     "MIIDOzCCAiOgAwIBAgIJAPRYyD8TtmC0MA0GCSqGSIb3DQEBCwUAMFwxCzAJBgNV\n" +
     "BAYTAlVTMRkwFwYDVQQIExBXYXNoaW5ndG9uIFN0YXRlMRAwDgYDVQQHEwdTZWF0\n" +
     "dGxlMSAwHgYDVQQKExdBbWF6b24gV2ViIFNlcnZpY2VzIExMQzAgFw0xNjAzMDcx\n" +
@@ -158,8 +151,7 @@ export const AWS_RSA2048_CERTS: Readonly<Record<string, string>> = {
     "JVCfIq5u1NkpzL7ys/Ub8eYipbzI6P+yxXiUSuF0v9b98ymczMYjrSQXIf1e8In3\n" +
     "OP2CclCHoZ8XDQcvvKAh\n" +
     "-----END CERTIFICATE-----\n",
-  "ap-south-2":
-    "-----BEGIN CERTIFICATE-----\n" +
+  "ap-south-2": "-----BEGIN CERTIFICATE-----\n" +
     "MIIEEjCCAvqgAwIBAgIJAIVWfPw/X82fMA0GCSqGSIb3DQEBCwUAMFwxCzAJBgNV\n" +
     "BAYTAlVTMRkwFwYDVQQIExBXYXNoaW5ndG9uIFN0YXRlMRAwDgYDVQQHEwdTZWF0\n" +
     "dGxlMSAwHgYDVQQKExdBbWF6b24gV2ViIFNlcnZpY2VzIExMQzAgFw0yMjA3MDQx\n" +
@@ -183,8 +175,7 @@ export const AWS_RSA2048_CERTS: Readonly<Record<string, string>> = {
     "dwY7o6fV+oucgRlsdey6VM45LeyILQqv0RXtVzjuowanzmCCFMjgqiO9oZAWu4Oh\n" +
     "+F3unijELo01vZJs8s2N3KGlo3/jtUFTX6RTKShZlAPLwBi5GMI=\n" +
     "-----END CERTIFICATE-----\n",
-  "ap-southeast-1":
-    "-----BEGIN CERTIFICATE-----\n" +
+  "ap-southeast-1": "-----BEGIN CERTIFICATE-----\n" +
     "MIIEEjCCAvqgAwIBAgIJAJVMGw5SHkcvMA0GCSqGSIb3DQEBCwUAMFwxCzAJBgNV\n" +
     "BAYTAlVTMRkwFwYDVQQIExBXYXNoaW5ndG9uIFN0YXRlMRAwDgYDVQQHEwdTZWF0\n" +
     "dGxlMSAwHgYDVQQKExdBbWF6b24gV2ViIFNlcnZpY2VzIExMQzAgFw0xNTEwMjkw\n" +
@@ -208,8 +199,7 @@ export const AWS_RSA2048_CERTS: Readonly<Record<string, string>> = {
     "+L9FuQ9y8mP0BYZa5e1sdkwebydU+eqVzsil98ntkhpjvRkaJ5+Drs8TjGaJWlRw\n" +
     "5WuOr8unKj7YxdL1bv7//RtVYVVi296ldoRUYv4SCvJF11z0OdQ=\n" +
     "-----END CERTIFICATE-----\n",
-  "ap-southeast-2":
-    "-----BEGIN CERTIFICATE-----\n" +
+  "ap-southeast-2": "-----BEGIN CERTIFICATE-----\n" +
     "MIIEEjCCAvqgAwIBAgIJAL2bOgb+dq9rMA0GCSqGSIb3DQEBCwUAMFwxCzAJBgNV\n" +
     "BAYTAlVTMRkwFwYDVQQIExBXYXNoaW5ndG9uIFN0YXRlMRAwDgYDVQQHEwdTZWF0\n" +
     "dGxlMSAwHgYDVQQKExdBbWF6b24gV2ViIFNlcnZpY2VzIExMQzAgFw0xNTEwMjkw\n" +
@@ -233,8 +223,7 @@ export const AWS_RSA2048_CERTS: Readonly<Record<string, string>> = {
     "TMIJLJKv4QQQqPsNdjiB7G9bfkB6trP8fUVYLHLsVlIy5lGx+tgwFEYkG1N8IOO/\n" +
     "2LCawwaWm8FYAFd3IZl04RImNs/IMG7VmH1bf4swHOBHgCN1uYo=\n" +
     "-----END CERTIFICATE-----\n",
-  "ap-southeast-3":
-    "-----BEGIN CERTIFICATE-----\n" +
+  "ap-southeast-3": "-----BEGIN CERTIFICATE-----\n" +
     "MIIEEjCCAvqgAwIBAgIJAMtdyRcH51j9MA0GCSqGSIb3DQEBCwUAMFwxCzAJBgNV\n" +
     "BAYTAlVTMRkwFwYDVQQIExBXYXNoaW5ndG9uIFN0YXRlMRAwDgYDVQQHEwdTZWF0\n" +
     "dGxlMSAwHgYDVQQKExdBbWF6b24gV2ViIFNlcnZpY2VzIExMQzAgFw0yMjA0MDgx\n" +
@@ -258,8 +247,7 @@ export const AWS_RSA2048_CERTS: Readonly<Record<string, string>> = {
     "RJB3GaveXjfgFUWj2qOcDuRGaikdS+dYaLsi5z9cA3FolHzWxx9MOs8io8vKqQzV\n" +
     "XUrLTNWwuhZy88cOlqGPxnoRbw7TmifwPw/cunNrsjUUOgs6ZTk=\n" +
     "-----END CERTIFICATE-----\n",
-  "ap-southeast-4":
-    "-----BEGIN CERTIFICATE-----\n" +
+  "ap-southeast-4": "-----BEGIN CERTIFICATE-----\n" +
     "MIIEEjCCAvqgAwIBAgIJAN4GTQ64zVs8MA0GCSqGSIb3DQEBCwUAMFwxCzAJBgNV\n" +
     "BAYTAlVTMRkwFwYDVQQIExBXYXNoaW5ndG9uIFN0YXRlMRAwDgYDVQQHEwdTZWF0\n" +
     "dGxlMSAwHgYDVQQKExdBbWF6b24gV2ViIFNlcnZpY2VzIExMQzAgFw0yMjA3MTMx\n" +
@@ -283,8 +271,7 @@ export const AWS_RSA2048_CERTS: Readonly<Record<string, string>> = {
     "6Nex3dau+gkLCK93dTEkrXtyXHu4wB0J9zd1w+iQ0SEa9eKc78/NjEsF/FZdGrWC\n" +
     "t57lIMOOXJhQ1kRgSwNeZdQWV1dRakvO6sfcvVYkfj1wAvZvvAw=\n" +
     "-----END CERTIFICATE-----\n",
-  "ap-southeast-5":
-    "-----BEGIN CERTIFICATE-----\n" +
+  "ap-southeast-5": "-----BEGIN CERTIFICATE-----\n" +
     "MIIDOzCCAiOgAwIBAgIJANC3xtbPhQ2GMA0GCSqGSIb3DQEBCwUAMFwxCzAJBgNV\n" +
     "BAYTAlVTMRkwFwYDVQQIExBXYXNoaW5ndG9uIFN0YXRlMRAwDgYDVQQHEwdTZWF0\n" +
     "dGxlMSAwHgYDVQQKExdBbWF6b24gV2ViIFNlcnZpY2VzIExMQzAgFw0yNDAxMDMx\n" +
@@ -304,8 +291,7 @@ export const AWS_RSA2048_CERTS: Readonly<Record<string, string>> = {
     "EuVy8211LVz1/X4EMBRNtNjXK9sklsxAOX14NDfBFSS0toxl3K6Tf9t/PviBl95d\n" +
     "hncyDAcFgDCK4w8LLlVW\n" +
     "-----END CERTIFICATE-----\n",
-  "ap-southeast-6":
-    "-----BEGIN CERTIFICATE-----\n" +
+  "ap-southeast-6": "-----BEGIN CERTIFICATE-----\n" +
     "MIIDOzCCAiOgAwIBAgIJAI/xUfWwSQOtMA0GCSqGSIb3DQEBCwUAMFwxCzAJBgNV\n" +
     "BAYTAlVTMRkwFwYDVQQIExBXYXNoaW5ndG9uIFN0YXRlMRAwDgYDVQQHEwdTZWF0\n" +
     "dGxlMSAwHgYDVQQKExdBbWF6b24gV2ViIFNlcnZpY2VzIExMQzAgFw0yNDEyMDMx\n" +
@@ -325,8 +311,7 @@ export const AWS_RSA2048_CERTS: Readonly<Record<string, string>> = {
     "Zdh/LWd4/Jrkan+kQnqm4rkrXF+x3aF0qrKTtHMICvpkZ8g7/588hBs4mZnCmFLa\n" +
     "q/g9WqIcd9SMmBkT6KZ8\n" +
     "-----END CERTIFICATE-----\n",
-  "ap-southeast-7":
-    "-----BEGIN CERTIFICATE-----\n" +
+  "ap-southeast-7": "-----BEGIN CERTIFICATE-----\n" +
     "MIIDOzCCAiOgAwIBAgIJANaQIrYcijxaMA0GCSqGSIb3DQEBCwUAMFwxCzAJBgNV\n" +
     "BAYTAlVTMRkwFwYDVQQIExBXYXNoaW5ndG9uIFN0YXRlMRAwDgYDVQQHEwdTZWF0\n" +
     "dGxlMSAwHgYDVQQKExdBbWF6b24gV2ViIFNlcnZpY2VzIExMQzAgFw0yNDA0MTIx\n" +
@@ -346,8 +331,7 @@ export const AWS_RSA2048_CERTS: Readonly<Record<string, string>> = {
     "GKUVNPN1rxfjTiaSt8wuO80uElAnyHIM3VOR8rJO7PKsobyEeJV0WI1hURO+wxpL\n" +
     "h3IsW7iBrFVvhX5xx7ZU\n" +
     "-----END CERTIFICATE-----\n",
-  "ca-central-1":
-    "-----BEGIN CERTIFICATE-----\n" +
+  "ca-central-1": "-----BEGIN CERTIFICATE-----\n" +
     "MIIDOzCCAiOgAwIBAgIJAJNKhJhaJOuMMA0GCSqGSIb3DQEBCwUAMFwxCzAJBgNV\n" +
     "BAYTAlVTMRkwFwYDVQQIExBXYXNoaW5ndG9uIFN0YXRlMRAwDgYDVQQHEwdTZWF0\n" +
     "dGxlMSAwHgYDVQQKExdBbWF6b24gV2ViIFNlcnZpY2VzIExMQzAgFw0xNjA3Mjkx\n" +
@@ -367,8 +351,7 @@ export const AWS_RSA2048_CERTS: Readonly<Record<string, string>> = {
     "9aRd7OzuSEJ+mBxmzxSjSwM84Ooh78DjkdpQgv967p3d+8NiSLt3/n7MgnUy6WwB\n" +
     "KtDujDnB+ttEHwRRngX7\n" +
     "-----END CERTIFICATE-----\n",
-  "ca-west-1":
-    "-----BEGIN CERTIFICATE-----\n" +
+  "ca-west-1": "-----BEGIN CERTIFICATE-----\n" +
     "MIIEEjCCAvqgAwIBAgIJALyTn5IHrIZjMA0GCSqGSIb3DQEBCwUAMFwxCzAJBgNV\n" +
     "BAYTAlVTMRkwFwYDVQQIExBXYXNoaW5ndG9uIFN0YXRlMRAwDgYDVQQHEwdTZWF0\n" +
     "dGxlMSAwHgYDVQQKExdBbWF6b24gV2ViIFNlcnZpY2VzIExMQzAgFw0yMzEyMDcx\n" +
@@ -392,8 +375,7 @@ export const AWS_RSA2048_CERTS: Readonly<Record<string, string>> = {
     "v1Mh9GkEQ1b9+1pFXcqgzJJTGRuiPCyPbECI79FAnx5JM/CkGJV8HlOmjIW1qkK1\n" +
     "Y2qT7wzErrKLJyB53Pw15BdIM1onbDAQreZb0yZQLdoEl/tx7Uk=\n" +
     "-----END CERTIFICATE-----\n",
-  "cn-north-1":
-    "-----BEGIN CERTIFICATE-----\n" +
+  "cn-north-1": "-----BEGIN CERTIFICATE-----\n" +
     "MIIDOzCCAiOgAwIBAgIJAOtrM5XLDSjCMA0GCSqGSIb3DQEBCwUAMFwxCzAJBgNV\n" +
     "BAYTAlVTMRkwFwYDVQQIExBXYXNoaW5ndG9uIFN0YXRlMRAwDgYDVQQHEwdTZWF0\n" +
     "dGxlMSAwHgYDVQQKExdBbWF6b24gV2ViIFNlcnZpY2VzIExMQzAgFw0xNTA4MTQx\n" +
@@ -413,8 +395,7 @@ export const AWS_RSA2048_CERTS: Readonly<Record<string, string>> = {
     "zQ4dQ6irFmXwCWJqc6kHg/M5W+z60S/94+wGTXmp+19U6Rkq5jVMLh16XJXrXwHe\n" +
     "4KcgIS/aQGVgjM6wivVA\n" +
     "-----END CERTIFICATE-----\n",
-  "cn-northwest-1":
-    "-----BEGIN CERTIFICATE-----\n" +
+  "cn-northwest-1": "-----BEGIN CERTIFICATE-----\n" +
     "MIIDOzCCAiOgAwIBAgIJAPu4ssY3BlzcMA0GCSqGSIb3DQEBCwUAMFwxCzAJBgNV\n" +
     "BAYTAlVTMRkwFwYDVQQIExBXYXNoaW5ndG9uIFN0YXRlMRAwDgYDVQQHEwdTZWF0\n" +
     "dGxlMSAwHgYDVQQKExdBbWF6b24gV2ViIFNlcnZpY2VzIExMQzAgFw0xNTEyMDMy\n" +
@@ -434,8 +415,7 @@ export const AWS_RSA2048_CERTS: Readonly<Record<string, string>> = {
     "RLPdNse7N6UvSnuXcOokwu6l6kfzigGkJBxkcq4gre3szZFdCQcUioj7Z4xtuTL8\n" +
     "YMqfiDtN5cbD8R8ojw9Y\n" +
     "-----END CERTIFICATE-----\n",
-  "eu-central-1":
-    "-----BEGIN CERTIFICATE-----\n" +
+  "eu-central-1": "-----BEGIN CERTIFICATE-----\n" +
     "MIIEEjCCAvqgAwIBAgIJAKD+v6LeR/WrMA0GCSqGSIb3DQEBCwUAMFwxCzAJBgNV\n" +
     "BAYTAlVTMRkwFwYDVQQIExBXYXNoaW5ndG9uIFN0YXRlMRAwDgYDVQQHEwdTZWF0\n" +
     "dGxlMSAwHgYDVQQKExdBbWF6b24gV2ViIFNlcnZpY2VzIExMQzAgFw0xNTA4MTQw\n" +
@@ -459,8 +439,7 @@ export const AWS_RSA2048_CERTS: Readonly<Record<string, string>> = {
     "obF8NyJla0/pWdjhlHafEXEN8lyxyTTyOa0BGTuYOBD2cTYYynauVKY4fqHUkr3v\n" +
     "Z6fboaHEd4RFamShM8uvSu6eEFD+qRmvqlcodbpsSOhuGNLzhOQ=\n" +
     "-----END CERTIFICATE-----\n",
-  "eu-central-2":
-    "-----BEGIN CERTIFICATE-----\n" +
+  "eu-central-2": "-----BEGIN CERTIFICATE-----\n" +
     "MIIEEjCCAvqgAwIBAgIJALvT012pxTxNMA0GCSqGSIb3DQEBCwUAMFwxCzAJBgNV\n" +
     "BAYTAlVTMRkwFwYDVQQIExBXYXNoaW5ndG9uIFN0YXRlMRAwDgYDVQQHEwdTZWF0\n" +
     "dGxlMSAwHgYDVQQKExdBbWF6b24gV2ViIFNlcnZpY2VzIExMQzAgFw0yMjA3MTgx\n" +
@@ -484,8 +463,7 @@ export const AWS_RSA2048_CERTS: Readonly<Record<string, string>> = {
     "W85q+s6AVr49eppEx8SLJsl0C23yB+L+t32tAveQImRWtJMpzZ5cxh/sYgDVeoC0\n" +
     "85H1NK/7H9fAzT1cPu1oHSnB0xYzzHGOAmXmusMfwUk8fL1RQkE=\n" +
     "-----END CERTIFICATE-----\n",
-  "eu-north-1":
-    "-----BEGIN CERTIFICATE-----\n" +
+  "eu-north-1": "-----BEGIN CERTIFICATE-----\n" +
     "MIIDOzCCAiOgAwIBAgIJALc/uRxg++EnMA0GCSqGSIb3DQEBCwUAMFwxCzAJBgNV\n" +
     "BAYTAlVTMRkwFwYDVQQIExBXYXNoaW5ndG9uIFN0YXRlMRAwDgYDVQQHEwdTZWF0\n" +
     "dGxlMSAwHgYDVQQKExdBbWF6b24gV2ViIFNlcnZpY2VzIExMQzAgFw0xODA0MTAx\n" +
@@ -505,8 +483,7 @@ export const AWS_RSA2048_CERTS: Readonly<Record<string, string>> = {
     "D/m6WoyZdpInxJfxW616OMkxQMRVsruLTNGtby3u1g6ScjmpFtvAMhYejBSdzKG4\n" +
     "FEyxIdEjoeO1jhTsck3R\n" +
     "-----END CERTIFICATE-----\n",
-  "eu-south-1":
-    "-----BEGIN CERTIFICATE-----\n" +
+  "eu-south-1": "-----BEGIN CERTIFICATE-----\n" +
     "MIIDOzCCAiOgAwIBAgIJAO/+DgYF78KwMA0GCSqGSIb3DQEBCwUAMFwxCzAJBgNV\n" +
     "BAYTAlVTMRkwFwYDVQQIExBXYXNoaW5ndG9uIFN0YXRlMRAwDgYDVQQHEwdTZWF0\n" +
     "dGxlMSAwHgYDVQQKExdBbWF6b24gV2ViIFNlcnZpY2VzIExMQzAgFw0xOTA0Mjky\n" +
@@ -526,8 +503,7 @@ export const AWS_RSA2048_CERTS: Readonly<Record<string, string>> = {
     "jj/P4TLCxbYCLkvglwaMjgEWF40Img0fhx7yT2X92MiSrs3oncv/IqfdVTiN8OXq\n" +
     "jgnq1bf+EZEZKvb6UCQV\n" +
     "-----END CERTIFICATE-----\n",
-  "eu-south-2":
-    "-----BEGIN CERTIFICATE-----\n" +
+  "eu-south-2": "-----BEGIN CERTIFICATE-----\n" +
     "MIIEEjCCAvqgAwIBAgIJALWSmO6DvSpQMA0GCSqGSIb3DQEBCwUAMFwxCzAJBgNV\n" +
     "BAYTAlVTMRkwFwYDVQQIExBXYXNoaW5ndG9uIFN0YXRlMRAwDgYDVQQHEwdTZWF0\n" +
     "dGxlMSAwHgYDVQQKExdBbWF6b24gV2ViIFNlcnZpY2VzIExMQzAgFw0yMjA3MTgx\n" +
@@ -551,8 +527,7 @@ export const AWS_RSA2048_CERTS: Readonly<Record<string, string>> = {
     "fEuMea2RxMhozwz34Hkdb6j18qoCfygubulovRNQjKw/cEmgPR16KfZPP5caILVt\n" +
     "9qkYPvePmbiVswZDee73cDymJYxLqILpOZwyXvUH8StiH42FHZQ=\n" +
     "-----END CERTIFICATE-----\n",
-  "eu-west-1":
-    "-----BEGIN CERTIFICATE-----\n" +
+  "eu-west-1": "-----BEGIN CERTIFICATE-----\n" +
     "MIIEEjCCAvqgAwIBAgIJAOrmqHuaUt0vMA0GCSqGSIb3DQEBCwUAMFwxCzAJBgNV\n" +
     "BAYTAlVTMRkwFwYDVQQIExBXYXNoaW5ndG9uIFN0YXRlMRAwDgYDVQQHEwdTZWF0\n" +
     "dGxlMSAwHgYDVQQKExdBbWF6b24gV2ViIFNlcnZpY2VzIExMQzAgFw0xNTEwMjkw\n" +
@@ -576,8 +551,7 @@ export const AWS_RSA2048_CERTS: Readonly<Record<string, string>> = {
     "31jPZiKzqWa87xh2DbAyvj2KZrZtTe2LQ48Z4G8wWytJzxEeZdREe4NoETf+Mu5G\n" +
     "4CqoaPR05KWkdNUdGNwXewydb3+agdCgfTs+uAjeXKNdSpbhMYg=\n" +
     "-----END CERTIFICATE-----\n",
-  "eu-west-2":
-    "-----BEGIN CERTIFICATE-----\n" +
+  "eu-west-2": "-----BEGIN CERTIFICATE-----\n" +
     "MIIDOzCCAiOgAwIBAgIJANBx0E2bOCEPMA0GCSqGSIb3DQEBCwUAMFwxCzAJBgNV\n" +
     "BAYTAlVTMRkwFwYDVQQIExBXYXNoaW5ndG9uIFN0YXRlMRAwDgYDVQQHEwdTZWF0\n" +
     "dGxlMSAwHgYDVQQKExdBbWF6b24gV2ViIFNlcnZpY2VzIExMQzAgFw0xNjA4MTEx\n" +
@@ -597,8 +571,7 @@ export const AWS_RSA2048_CERTS: Readonly<Record<string, string>> = {
     "h1s3170z1JQ1HZbDrH1pgp+8hSI0DwwDVb3IIH8kPR/J0Qn+hvOl2HOpaUg2Ly0E\n" +
     "pt1RCZe+W7/dF4zsbqwK\n" +
     "-----END CERTIFICATE-----\n",
-  "eu-west-3":
-    "-----BEGIN CERTIFICATE-----\n" +
+  "eu-west-3": "-----BEGIN CERTIFICATE-----\n" +
     "MIIDOzCCAiOgAwIBAgIJALWSfgHuT/ARMA0GCSqGSIb3DQEBCwUAMFwxCzAJBgNV\n" +
     "BAYTAlVTMRkwFwYDVQQIExBXYXNoaW5ndG9uIFN0YXRlMRAwDgYDVQQHEwdTZWF0\n" +
     "dGxlMSAwHgYDVQQKExdBbWF6b24gV2ViIFNlcnZpY2VzIExMQzAgFw0xNzA1MzEx\n" +
@@ -618,8 +591,7 @@ export const AWS_RSA2048_CERTS: Readonly<Record<string, string>> = {
     "V+U0QiGiuT5cYgY/QihxdHt99zwGaE0ZBC7213NKrlNuLSrqhDI2NLu8NsExqOFy\n" +
     "OmY0v/xVmQUQl26jJXaM\n" +
     "-----END CERTIFICATE-----\n",
-  "eusc-de-east-1":
-    "-----BEGIN CERTIFICATE-----\n" +
+  "eusc-de-east-1": "-----BEGIN CERTIFICATE-----\n" +
     "MIIEEjCCAvqgAwIBAgIJAODRxRi5VXBbMA0GCSqGSIb3DQEBCwUAMFwxCzAJBgNV\n" +
     "BAYTAlVTMRkwFwYDVQQIExBXYXNoaW5ndG9uIFN0YXRlMRAwDgYDVQQHEwdTZWF0\n" +
     "dGxlMSAwHgYDVQQKExdBbWF6b24gV2ViIFNlcnZpY2VzIExMQzAgFw0yNTAyMjEx\n" +
@@ -643,8 +615,7 @@ export const AWS_RSA2048_CERTS: Readonly<Record<string, string>> = {
     "Qf8xdt1SaPKC26zJsrCkiMZJNm4aa8KqvhqBHVjV4NrGeVGCcdlmSDiL71Egk9kh\n" +
     "744eGQxNnhZNvePW2kVcSuh0HpAo4Q4vfpjN+jz2Ves3kjFsrgc=\n" +
     "-----END CERTIFICATE-----\n",
-  "il-central-1":
-    "-----BEGIN CERTIFICATE-----\n" +
+  "il-central-1": "-----BEGIN CERTIFICATE-----\n" +
     "MIIEEjCCAvqgAwIBAgIJAOVp1h2I9wW7MA0GCSqGSIb3DQEBCwUAMFwxCzAJBgNV\n" +
     "BAYTAlVTMRkwFwYDVQQIExBXYXNoaW5ndG9uIFN0YXRlMRAwDgYDVQQHEwdTZWF0\n" +
     "dGxlMSAwHgYDVQQKExdBbWF6b24gV2ViIFNlcnZpY2VzIExMQzAgFw0yMjA3MTUx\n" +
@@ -668,8 +639,7 @@ export const AWS_RSA2048_CERTS: Readonly<Record<string, string>> = {
     "8K7jHUItifv4h/hxBKpHEquN8CkdvM9oeGl7I8PFrSFEpGr1euDXY0euZzzYiDBV\n" +
     "m6GpTJgzpVsEuIX52dPcPemwQncoIfZyhWDW85MJUnby2WTEcFo=\n" +
     "-----END CERTIFICATE-----\n",
-  "me-central-1":
-    "-----BEGIN CERTIFICATE-----\n" +
+  "me-central-1": "-----BEGIN CERTIFICATE-----\n" +
     "MIIEEjCCAvqgAwIBAgIJAM4h7b1CVhqqMA0GCSqGSIb3DQEBCwUAMFwxCzAJBgNV\n" +
     "BAYTAlVTMRkwFwYDVQQIExBXYXNoaW5ndG9uIFN0YXRlMRAwDgYDVQQHEwdTZWF0\n" +
     "dGxlMSAwHgYDVQQKExdBbWF6b24gV2ViIFNlcnZpY2VzIExMQzAgFw0yMjA0MTEx\n" +
@@ -693,8 +663,7 @@ export const AWS_RSA2048_CERTS: Readonly<Record<string, string>> = {
     "xZDHynC3KUprQGx1+Z9QqPrDf180MaoqAlTl4+W6Pr2NJYrVUFGS/ivYshMg574l\n" +
     "CPU6r4wWZSKwEUXq4BInYX6z6iclp/p/J5QnJp2mAwyi6M+I13Y=\n" +
     "-----END CERTIFICATE-----\n",
-  "me-south-1":
-    "-----BEGIN CERTIFICATE-----\n" +
+  "me-south-1": "-----BEGIN CERTIFICATE-----\n" +
     "MIIDOzCCAiOgAwIBAgIJANZkFlQR2rKqMA0GCSqGSIb3DQEBCwUAMFwxCzAJBgNV\n" +
     "BAYTAlVTMRkwFwYDVQQIExBXYXNoaW5ndG9uIFN0YXRlMRAwDgYDVQQHEwdTZWF0\n" +
     "dGxlMSAwHgYDVQQKExdBbWF6b24gV2ViIFNlcnZpY2VzIExMQzAgFw0xOTAyMDUx\n" +
@@ -714,8 +683,7 @@ export const AWS_RSA2048_CERTS: Readonly<Record<string, string>> = {
     "ZJyvfXsIPh0Na76PaBIs6ZlqAOflLrjGzxBPiwRM/XrGmF8ze4KzoUqJEnK13O6A\n" +
     "KHKgfiigQZ1+gv5FlyXH\n" +
     "-----END CERTIFICATE-----\n",
-  "mx-central-1":
-    "-----BEGIN CERTIFICATE-----\n" +
+  "mx-central-1": "-----BEGIN CERTIFICATE-----\n" +
     "MIIDOzCCAiOgAwIBAgIJALxuE00HoJomMA0GCSqGSIb3DQEBCwUAMFwxCzAJBgNV\n" +
     "BAYTAlVTMRkwFwYDVQQIExBXYXNoaW5ndG9uIFN0YXRlMRAwDgYDVQQHEwdTZWF0\n" +
     "dGxlMSAwHgYDVQQKExdBbWF6b24gV2ViIFNlcnZpY2VzIExMQzAgFw0yNDEwMzEx\n" +
@@ -735,8 +703,7 @@ export const AWS_RSA2048_CERTS: Readonly<Record<string, string>> = {
     "vcbfOq14hjatQmJgJhksN/0Dpl78Gheq0pIhP8LTkAOEG2832nQLzCa3oxSk8otG\n" +
     "GJXkzzyQjse+13r8+yNJ\n" +
     "-----END CERTIFICATE-----\n",
-  "sa-east-1":
-    "-----BEGIN CERTIFICATE-----\n" +
+  "sa-east-1": "-----BEGIN CERTIFICATE-----\n" +
     "MIIEEjCCAvqgAwIBAgIJAMcyoxx4U0xxMA0GCSqGSIb3DQEBCwUAMFwxCzAJBgNV\n" +
     "BAYTAlVTMRkwFwYDVQQIExBXYXNoaW5ndG9uIFN0YXRlMRAwDgYDVQQHEwdTZWF0\n" +
     "dGxlMSAwHgYDVQQKExdBbWF6b24gV2ViIFNlcnZpY2VzIExMQzAgFw0xNTA4MTQw\n" +
@@ -760,8 +727,7 @@ export const AWS_RSA2048_CERTS: Readonly<Record<string, string>> = {
     "YgKedQ+jFjzVJqgr4NjfY/Wt7/8kbbdhzaqlB5pCPjLLzv0zp/XmO6k+JvOePOGh\n" +
     "JzGk5t1QrSju+MqNPFk3+1O7o910Vrhqw1QRB0gr1ExrviLbyfU=\n" +
     "-----END CERTIFICATE-----\n",
-  "us-east-1":
-    "-----BEGIN CERTIFICATE-----\n" +
+  "us-east-1": "-----BEGIN CERTIFICATE-----\n" +
     "MIIEEjCCAvqgAwIBAgIJALFpzEAVWaQZMA0GCSqGSIb3DQEBCwUAMFwxCzAJBgNV\n" +
     "BAYTAlVTMRkwFwYDVQQIExBXYXNoaW5ndG9uIFN0YXRlMRAwDgYDVQQHEwdTZWF0\n" +
     "dGxlMSAwHgYDVQQKExdBbWF6b24gV2ViIFNlcnZpY2VzIExMQzAgFw0xNTA4MTQw\n" +
@@ -785,8 +751,7 @@ export const AWS_RSA2048_CERTS: Readonly<Record<string, string>> = {
     "lYGqlFUCH6A2vdrxmpKDLmTn5//5pujdD2MN0df6sZWtxwZ0osljV4rDjm9Q3VpA\n" +
     "NWIsDEcp3GUB4proOR+C7PNkY+VGODitBOw09qBGosCBstwyEqY=\n" +
     "-----END CERTIFICATE-----\n",
-  "us-east-2":
-    "-----BEGIN CERTIFICATE-----\n" +
+  "us-east-2": "-----BEGIN CERTIFICATE-----\n" +
     "MIIEEjCCAvqgAwIBAgIJAM07oeX4xevdMA0GCSqGSIb3DQEBCwUAMFwxCzAJBgNV\n" +
     "BAYTAlVTMRkwFwYDVQQIExBXYXNoaW5ndG9uIFN0YXRlMRAwDgYDVQQHEwdTZWF0\n" +
     "dGxlMSAwHgYDVQQKExdBbWF6b24gV2ViIFNlcnZpY2VzIExMQzAgFw0xNjA2MTAx\n" +
@@ -810,8 +775,7 @@ export const AWS_RSA2048_CERTS: Readonly<Record<string, string>> = {
     "DVxVCNDabpOr6Uozd5ASm4ihPPoEoKo7Ilp0fOT6fZ41U2xWA4+HF/89UoygZSo7\n" +
     "K+cQ90xGxJ+gmlYbLFR5rbJOLfjrgDAb2ogbFy8LzHo2ZtSe60M=\n" +
     "-----END CERTIFICATE-----\n",
-  "us-gov-east-1":
-    "-----BEGIN CERTIFICATE-----\n" +
+  "us-gov-east-1": "-----BEGIN CERTIFICATE-----\n" +
     "MIIDOzCCAiOgAwIBAgIJALPB6hxFhay8MA0GCSqGSIb3DQEBCwUAMFwxCzAJBgNV\n" +
     "BAYTAlVTMRkwFwYDVQQIExBXYXNoaW5ndG9uIFN0YXRlMRAwDgYDVQQHEwdTZWF0\n" +
     "dGxlMSAwHgYDVQQKExdBbWF6b24gV2ViIFNlcnZpY2VzIExMQzAgFw0xODA0MTAx\n" +
@@ -831,8 +795,7 @@ export const AWS_RSA2048_CERTS: Readonly<Record<string, string>> = {
     "SD11SximGIYCjfZpRqI3q50mbxCd7ckULz+UUPwLrfOds4VrVVSj+x0ZdY19Plv2\n" +
     "9shw5ez6Cn7E3IfzqNHO\n" +
     "-----END CERTIFICATE-----\n",
-  "us-gov-west-1":
-    "-----BEGIN CERTIFICATE-----\n" +
+  "us-gov-west-1": "-----BEGIN CERTIFICATE-----\n" +
     "MIIDOzCCAiOgAwIBAgIJANCOF0Q6ohnuMA0GCSqGSIb3DQEBCwUAMFwxCzAJBgNV\n" +
     "BAYTAlVTMRkwFwYDVQQIExBXYXNoaW5ndG9uIFN0YXRlMRAwDgYDVQQHEwdTZWF0\n" +
     "dGxlMSAwHgYDVQQKExdBbWF6b24gV2ViIFNlcnZpY2VzIExMQzAgFw0xNTA5MTAx\n" +
@@ -852,8 +815,7 @@ export const AWS_RSA2048_CERTS: Readonly<Record<string, string>> = {
     "7lUX/+fWHT3+lTL8ZZK7fOQWh6NQpI0wTP9KtWqfOUwMIbgFQPoxkP00TWRmdmPz\n" +
     "WOwTObEf9ouTnjG9OZ20\n" +
     "-----END CERTIFICATE-----\n",
-  "us-west-1":
-    "-----BEGIN CERTIFICATE-----\n" +
+  "us-west-1": "-----BEGIN CERTIFICATE-----\n" +
     "MIIEEjCCAvqgAwIBAgIJANNPkIpcyEtIMA0GCSqGSIb3DQEBCwUAMFwxCzAJBgNV\n" +
     "BAYTAlVTMRkwFwYDVQQIExBXYXNoaW5ndG9uIFN0YXRlMRAwDgYDVQQHEwdTZWF0\n" +
     "dGxlMSAwHgYDVQQKExdBbWF6b24gV2ViIFNlcnZpY2VzIExMQzAgFw0xNTEwMjkw\n" +
@@ -877,8 +839,7 @@ export const AWS_RSA2048_CERTS: Readonly<Record<string, string>> = {
     "pLLSFFJKbNaFyXlDiJ3kXyePEZSc1xiWeyRB2ZbTi5eu7vMG4i3AYWuFVLthaBgu\n" +
     "lPfHafJpj/JDcqt2vKUKfur5edQ6j1CGdxqqjawhOTEqcN8m7us=\n" +
     "-----END CERTIFICATE-----\n",
-  "us-west-2":
-    "-----BEGIN CERTIFICATE-----\n" +
+  "us-west-2": "-----BEGIN CERTIFICATE-----\n" +
     "MIIEEjCCAvqgAwIBAgIJALZL3lrQCSTMMA0GCSqGSIb3DQEBCwUAMFwxCzAJBgNV\n" +
     "BAYTAlVTMRkwFwYDVQQIExBXYXNoaW5ndG9uIFN0YXRlMRAwDgYDVQQHEwdTZWF0\n" +
     "dGxlMSAwHgYDVQQKExdBbWF6b24gV2ViIFNlcnZpY2VzIExMQzAgFw0xNTA4MTQw\n" +

@@ -74,9 +74,11 @@ export async function verifyIIDSignature(data: IIDAttestationData, region: strin
   for (const cert of trust.extraCertificates) {
     if (await verifyRSA(cert, sig, document)) return;
   }
-  throw invalid(trust.extraCertificates.length === 0
-    ? "failed to verify the cryptographic signature: no certificate for the signature-only (RSA-1024) form; send rsa2048 or add the signer to trusted_iid_certificates"
-    : "failed to verify the cryptographic signature: crypto/rsa: verification error");
+  throw invalid(
+    trust.extraCertificates.length === 0
+      ? "failed to verify the cryptographic signature: no certificate for the signature-only (RSA-1024) form; send rsa2048 or add the signer to trusted_iid_certificates"
+      : "failed to verify the cryptographic signature: crypto/rsa: verification error",
+  );
 }
 
 async function verifyRSA(certDER: Uint8Array, sig: Uint8Array, data: Uint8Array): Promise<boolean> {

@@ -3,12 +3,7 @@
  * tests import this file, so the portable type-check never sees SDK types.
  * @module
  */
-import {
-  ACMPCAClient,
-  DescribeCertificateAuthorityCommand,
-  GetCertificateCommand,
-  IssueCertificateCommand,
-} from "@aws-sdk/client-acm-pca";
+import { ACMPCAClient, DescribeCertificateAuthorityCommand, GetCertificateCommand, IssueCertificateCommand } from "@aws-sdk/client-acm-pca";
 import { AssumeRoleCommand, STSClient } from "@aws-sdk/client-sts";
 import type { PCAClient } from "./pca_port.ts";
 
@@ -108,22 +103,28 @@ export function newPCAClient(o: PCAClientOptions): PCAClient {
       };
     },
     async issueCertificate(i, signal) {
-      const out = await sdk.send(new IssueCertificateCommand({
-        CertificateAuthorityArn: i.certificateAuthorityArn,
-        Csr: new TextEncoder().encode(i.csrPEM),
-        SigningAlgorithm: i.signingAlgorithm as "SHA256WITHECDSA",
-        TemplateArn: i.templateArn,
-        Validity: { Type: "ABSOLUTE", Value: i.notAfterSeconds },
-        IdempotencyToken: i.idempotencyToken,
-      }), opts(signal));
+      const out = await sdk.send(
+        new IssueCertificateCommand({
+          CertificateAuthorityArn: i.certificateAuthorityArn,
+          Csr: new TextEncoder().encode(i.csrPEM),
+          SigningAlgorithm: i.signingAlgorithm as "SHA256WITHECDSA",
+          TemplateArn: i.templateArn,
+          Validity: { Type: "ABSOLUTE", Value: i.notAfterSeconds },
+          IdempotencyToken: i.idempotencyToken,
+        }),
+        opts(signal),
+      );
       if (!out.CertificateArn) throw new Error("IssueCertificate returned no CertificateArn");
       return out.CertificateArn;
     },
     async getCertificate(i, signal) {
-      const out = await sdk.send(new GetCertificateCommand({
-        CertificateAuthorityArn: i.certificateAuthorityArn,
-        CertificateArn: i.certificateArn,
-      }), opts(signal));
+      const out = await sdk.send(
+        new GetCertificateCommand({
+          CertificateAuthorityArn: i.certificateAuthorityArn,
+          CertificateArn: i.certificateArn,
+        }),
+        opts(signal),
+      );
       return { certificate: out.Certificate ?? "", certificateChain: out.CertificateChain ?? "" };
     },
     destroy: () => sdk.destroy(),

@@ -52,8 +52,15 @@ export function awsErrorCode(err: unknown): string | undefined {
 }
 
 const TRANSIENT = new Set([
-  "ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded", "LimitExceededException",
-  "RequestFailedException", "ServiceUnavailable", "InternalFailure", "RequestTimeout",
+  "ThrottlingException",
+  "Throttling",
+  "TooManyRequestsException",
+  "RequestLimitExceeded",
+  "LimitExceededException",
+  "RequestFailedException",
+  "ServiceUnavailable",
+  "InternalFailure",
+  "RequestTimeout",
 ]);
 
 /** True when retrying later may succeed: no AWS answer at all (network), a 5xx, or throttling. */

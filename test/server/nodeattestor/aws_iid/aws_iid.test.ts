@@ -9,7 +9,7 @@ import { AsnConvert } from "@peculiar/asn1-schema";
 import { test } from "../../../_uvu.ts";
 import * as assert from "uvu/assert";
 import { AWSIIDAgentAttestor } from "../../../../src/agent/nodeattestor/aws_iid.ts";
-import { ConfigStatus, ConfigSection } from "../../../../src/core/config/mod.ts";
+import { ConfigSection, ConfigStatus } from "../../../../src/core/config/mod.ts";
 import { InternalError, InvalidArgumentError, PermissionDeniedError, type ServiceError } from "../../../../src/core/errors.ts";
 import { nullLogger } from "../../../../src/core/log/logger.ts";
 import { fromPEM } from "../../../../src/core/x509/mod.ts";
@@ -18,10 +18,10 @@ import { serverPlugins } from "../../../../src/bin/server_plugins.ts";
 import { nodeFS } from "../../../../src/runtime/node/fs.ts";
 import { signPKCS7 } from "../../../../src/runtime/node/aws_emulator/ec2/iid_signer.ts";
 import { AWSIIDAttestor } from "../../../../src/server/nodeattestor/aws_iid/aws_iid.ts";
-import { buildAWSIIDServerConfig, type AWSIIDServerConfig } from "../../../../src/server/nodeattestor/aws_iid/aws_iid_config.ts";
+import { type AWSIIDServerConfig, buildAWSIIDServerConfig } from "../../../../src/server/nodeattestor/aws_iid/aws_iid_config.ts";
 import { newAWSIIDClientFactory } from "../../../../src/server/nodeattestor/aws_iid/aws_iid_client.ts";
 import type { SQLStore } from "../../../../src/server/datastore/sql/sql_store.ts";
-import { startEmulator, type EmulatedInstance, type RunningEmulator } from "../../../emulator/emulator_process.ts";
+import { type EmulatedInstance, type RunningEmulator, startEmulator } from "../../../emulator/emulator_process.ts";
 import { memoryStore, newClock, TD } from "../../_fixtures.ts";
 
 let emu: RunningEmulator;
@@ -89,8 +89,15 @@ async function expectRefusal(p: Promise<unknown>, cls: new (...a: never[]) => Se
 /** What the attestation framework does after a successful attest: store the node. */
 async function store(agentID: string): Promise<void> {
   await ds.createAttestedNode({
-    spiffeID: agentID, attestationType: "aws_iid", certSerial: "01", certNotAfter: 2_000_000_000,
-    newCertSerial: "", newCertNotAfter: 0, canReattest: false, banned: false, selectors: [],
+    spiffeID: agentID,
+    attestationType: "aws_iid",
+    certSerial: "01",
+    certNotAfter: 2_000_000_000,
+    newCertSerial: "",
+    newCertNotAfter: 0,
+    canReattest: false,
+    banned: false,
+    selectors: [],
   });
 }
 
@@ -169,25 +176,68 @@ test("attest() refuses a tampered document, a signature by an untrusted key and 
   const payload = await payloadOf(i);
   const other = await emu.defineInstance();
   // Another instance's document under this instance's signature.
-  await expectRefusal(attestor().attest(edit(payload, (p) => (p.document = other.document)), noChallenge),
-    InvalidArgumentError, "instance identity document does not match the verified PKCS7 content");
+  await expectRefusal(
+    attestor().attest(edit(payload, (p) => (p.document = other.document)), noChallenge),
+    InvalidArgumentError,
+    "instance identity document does not match the verified PKCS7 content",
+  );
   // The same swap in the signature-only form.
-  await expectRefusal(attestor().attest(edit(payload, (p) => { p.rsa2048 = ""; p.document = other.document; }), noChallenge),
-    InvalidArgumentError, "failed to verify the cryptographic signature: crypto/rsa: verification error");
+  await expectRefusal(
+    attestor().attest(
+      edit(payload, (p) => {
+        p.rsa2048 = "";
+        p.document = other.document;
+      }),
+      noChallenge,
+    ),
+    InvalidArgumentError,
+    "failed to verify the cryptographic signature: crypto/rsa: verification error",
+  );
   // The emulator's signature, but the server does not trust the emulator.
-  await expectRefusal(attestor({}, { trust: [] }).attest(payload, noChallenge),
-    InvalidArgumentError, "failed verification of instance identity cryptographic signature: pkcs7: No certificate for signer");
+  await expectRefusal(
+    attestor({}, { trust: [] }).attest(payload, noChallenge),
+    InvalidArgumentError,
+    "failed verification of instance identity cryptographic signature: pkcs7: No certificate for signer",
+  );
   // An attacker's key with a certificate copying the trusted one's issuer and serial.
-  const keys = (await crypto.subtle.generateKey({ name: "RSASSA-PKCS1-v1_5", hash: "SHA-256", modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]) }, true, ["sign", "verify"])) as CryptoKeyPair;
+  const keys =
+    (await crypto.subtle.generateKey({ name: "RSASSA-PKCS1-v1_5", hash: "SHA-256", modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]) }, true, [
+      "sign",
+      "verify",
+    ])) as CryptoKeyPair;
   const real = new x509.X509Certificate(trusted[0] as Uint8Array<ArrayBuffer>);
-  const forged = await x509.X509CertificateGenerator.createSelfSigned({ serialNumber: real.serialNumber, name: real.subject, keys, signingAlgorithm: { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" } });
-  const forgedSig = await signPKCS7(new TextEncoder().encode(i.document), { key: keys.privateKey, cert: AsnConvert.parse(forged.rawData, Certificate), signingTime: new Date() });
-  await expectRefusal(attestor().attest(edit(payload, (p) => (p.rsa2048 = Buffer.from(forgedSig).toString("base64"))), noChallenge),
-    InvalidArgumentError, "failed verification of instance identity cryptographic signature: crypto/rsa: verification error");
-  await expectRefusal(attestor().attest(edit(payload, (p) => (p.rsa2048 = "!!!")), noChallenge),
-    InvalidArgumentError, "failed to decode the instance identity cryptographic signature");
-  await expectRefusal(attestor().attest(edit(payload, (p) => { p.rsa2048 = ""; p.signature = ""; }), noChallenge),
-    InvalidArgumentError, "instance identity cryptographic signature is required");
+  const forged = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: real.serialNumber,
+    name: real.subject,
+    keys,
+    signingAlgorithm: { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" },
+  });
+  const forgedSig = await signPKCS7(new TextEncoder().encode(i.document), {
+    key: keys.privateKey,
+    cert: AsnConvert.parse(forged.rawData, Certificate),
+    signingTime: new Date(),
+  });
+  await expectRefusal(
+    attestor().attest(edit(payload, (p) => (p.rsa2048 = Buffer.from(forgedSig).toString("base64"))), noChallenge),
+    InvalidArgumentError,
+    "failed verification of instance identity cryptographic signature: crypto/rsa: verification error",
+  );
+  await expectRefusal(
+    attestor().attest(edit(payload, (p) => (p.rsa2048 = "!!!")), noChallenge),
+    InvalidArgumentError,
+    "failed to decode the instance identity cryptographic signature",
+  );
+  await expectRefusal(
+    attestor().attest(
+      edit(payload, (p) => {
+        p.rsa2048 = "";
+        p.signature = "";
+      }),
+      noChallenge,
+    ),
+    InvalidArgumentError,
+    "instance identity cryptographic signature is required",
+  );
 });
 
 test("attest() accepts the signature-only form when a trusted certificate signed it", async () => {
@@ -203,28 +253,42 @@ test("attest() refuses bad payloads with SPIRE's texts", async () => {
   assert.match(bad.message, /^failed to unmarshal the attestation data: /);
   const badDoc = await refused(attestor().attest(new TextEncoder().encode(JSON.stringify({ document: "[", rsa2048: "x" })), noChallenge));
   assert.match(badDoc.message, /^failed to unmarshal the IID: /);
-  const badTime = await refused(attestor().attest(new TextEncoder().encode(JSON.stringify({ document: '{"pendingTime":"yesterday"}', rsa2048: "x" })), noChallenge));
+  const badTime = await refused(
+    attestor().attest(new TextEncoder().encode(JSON.stringify({ document: '{"pendingTime":"yesterday"}', rsa2048: "x" })), noChallenge),
+  );
   assert.match(badTime.message, /^failed to unmarshal the IID: parsing time "yesterday"/);
 });
 
 test("attest() refuses a region without an AWS certificate", async () => {
   const i = await emu.defineInstance({ region: "xx-nowhere-1" });
-  await expectRefusal(attestor().attest(await payloadOf(i), noChallenge), InternalError,
-    'failed to load the AWS CA certificate for region "xx-nowhere-1": unsupported region "xx-nowhere-1"');
+  await expectRefusal(
+    attestor().attest(await payloadOf(i), noChallenge),
+    InternalError,
+    'failed to load the AWS CA certificate for region "xx-nowhere-1": unsupported region "xx-nowhere-1"',
+  );
 });
 
 test("attest() checks ENI 0 and the root volume attach times, unless skipped", async () => {
   const launch = new Date(Date.now() - 3600_000);
   const at = (s: number) => new Date(launch.getTime() + s * 1000).toISOString();
   const noEni0 = await emu.defineInstance({ launchTime: launch.toISOString(), networkInterfaces: [{ deviceIndex: 1 }] });
-  await expectRefusal(attestor().attest(await payloadOf(noEni0), noChallenge), InternalError,
-    "failed aws ec2 attestation: the EC2 instance network interface with device index 0 is inaccessible");
+  await expectRefusal(
+    attestor().attest(await payloadOf(noEni0), noChallenge),
+    InternalError,
+    "failed aws ec2 attestation: the EC2 instance network interface with device index 0 is inaccessible",
+  );
   const late = await emu.defineInstance({ launchTime: launch.toISOString(), networkInterfaces: [{ deviceIndex: 0, attachTime: at(61) }] });
-  await expectRefusal(attestor().attest(await payloadOf(late), noChallenge), InternalError,
-    "failed aws ec2 attestation: failed checking the disparity device attach times, root BlockDeviceMapping and NetworkInterface[0] attach times differ by 61 seconds");
+  await expectRefusal(
+    attestor().attest(await payloadOf(late), noChallenge),
+    InternalError,
+    "failed aws ec2 attestation: failed checking the disparity device attach times, root BlockDeviceMapping and NetworkInterface[0] attach times differ by 61 seconds",
+  );
   const noRoot = await emu.defineInstance({ blockDeviceMappings: [{ deviceName: "/dev/sdf" }] });
-  await expectRefusal(attestor().attest(await payloadOf(noRoot), noChallenge), InternalError,
-    'failed aws ec2 attestation: failed to locate the root device block mapping with name "/dev/xvda"');
+  await expectRefusal(
+    attestor().attest(await payloadOf(noRoot), noChallenge),
+    InternalError,
+    'failed aws ec2 attestation: failed to locate the root device block mapping with name "/dev/xvda"',
+  );
   const atLimit = await emu.defineInstance({ launchTime: launch.toISOString(), networkInterfaces: [{ deviceIndex: 0, attachTime: at(60) }] });
   await attestor().attest(await payloadOf(atLimit), noChallenge);
   const store = await emu.defineInstance({ rootDeviceType: "instance-store", blockDeviceMappings: [] });
@@ -268,7 +332,10 @@ test("server_plugins builds aws_iid with the EC2, IAM and STS endpoints from AWS
   });
   const i = await emu.defineInstance({ instanceProfile: { name: "q", roles: ["r"] } });
   const a = await plugins.nodeAttestorFactories.aws_iid!(
-    { ...config({ access_key_id: c.credentials.accessKeyId, secret_access_key: c.credentials.secretAccessKey }), trustedIIDCertificates: [emu.info.iidCertificatePath] },
+    {
+      ...config({ access_key_id: c.credentials.accessKeyId, secret_access_key: c.credentials.secretAccessKey }),
+      trustedIIDCertificates: [emu.info.iidCertificatePath],
+    },
     { ds, fs: nodeFS, clock: newClock(), logger: nullLogger, trustDomain: TD },
   );
   const before = await emu.stats();
@@ -277,8 +344,15 @@ test("server_plugins builds aws_iid with the EC2, IAM and STS endpoints from AWS
   const after = await emu.stats();
   assert.is(after["ec2:DescribeInstances"], (before["ec2:DescribeInstances"] ?? 0) + 1);
   assert.is(after["iam:GetInstanceProfile"], (before["iam:GetInstanceProfile"] ?? 0) + 1);
-  const missing = await refused(plugins.nodeAttestorFactories.aws_iid!({ ...config(), trustedIIDCertificates: ["/nonexistent.pem"] },
-    { ds, fs: nodeFS, clock: newClock(), logger: nullLogger, trustDomain: TD }));
+  const missing = await refused(
+    plugins.nodeAttestorFactories.aws_iid!({ ...config(), trustedIIDCertificates: ["/nonexistent.pem"] }, {
+      ds,
+      fs: nodeFS,
+      clock: newClock(),
+      logger: nullLogger,
+      trustDomain: TD,
+    }),
+  );
   assert.match(missing.message, /^aws_iid: unable to load trusted_iid_certificates "\/nonexistent.pem"/);
 });
 

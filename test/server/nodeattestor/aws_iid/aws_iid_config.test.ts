@@ -62,13 +62,15 @@ test("server aws_iid: every key read", () => {
 });
 
 test("server aws_iid: every problem at once, verify_organization and validate_eks_cluster_membership refused by name", () => {
-  const err = configError(() => server(`
+  const err = configError(() =>
+    server(`
       access_key_id = "AKIAEXAMPLE"
       partition = "aws-mars"
       account_ids_for_local_validation = ["12"]
       verify_organization { management_account_id = "123456789012" }
       validate_eks_cluster_membership { eks_cluster_names = ["c"] }
-      colour = "red"`));
+      colour = "red"`)
+  );
   const block = "plugins.NodeAttestor.aws_iid";
   assert.equal(err.issues.filter((i) => !i.includes("colour")), [
     `${block}: configuration is missing either access_key_id or secret_access_key; set both or neither`,
@@ -81,12 +83,17 @@ test("server aws_iid: every problem at once, verify_organization and validate_ek
 });
 
 test("agent aws_iid: ec2_metadata_endpoint is read and checked", () => {
-  const agent = (data: string) => loadAgentConfig({
-    filename: "agent.conf",
-    text: `agent {\n  trust_domain = "example.org"\n  server_address = "127.0.0.1"\n  insecure_bootstrap = true\n}\nplugins {\n  NodeAttestor "aws_iid" {\n    plugin_data {\n${data}\n    }\n  }\n}\n`,
-  });
+  const agent = (data: string) =>
+    loadAgentConfig({
+      filename: "agent.conf",
+      text:
+        `agent {\n  trust_domain = "example.org"\n  server_address = "127.0.0.1"\n  insecure_bootstrap = true\n}\nplugins {\n  NodeAttestor "aws_iid" {\n    plugin_data {\n${data}\n    }\n  }\n}\n`,
+    });
   assert.equal(agent("").nodeAttestor, { name: "aws_iid" });
-  assert.equal(agent(`ec2_metadata_endpoint = "http://127.0.0.1:9999/latest"`).nodeAttestor, { name: "aws_iid", ec2MetadataEndpoint: "http://127.0.0.1:9999/latest" });
+  assert.equal(agent(`ec2_metadata_endpoint = "http://127.0.0.1:9999/latest"`).nodeAttestor, {
+    name: "aws_iid",
+    ec2MetadataEndpoint: "http://127.0.0.1:9999/latest",
+  });
   const err = configError(() => agent(`ec2_metadata_endpoint = "169.254.169.254"`));
   assert.match(err.issues.join("\n"), /ec2_metadata_endpoint must be an http\(s\) URL, got "169.254.169.254"/);
 });

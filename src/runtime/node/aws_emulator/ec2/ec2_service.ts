@@ -5,7 +5,7 @@
  */
 import { AwsError, xmlEscape } from "../aws_error.ts";
 import type { CallContext } from "../operation.ts";
-import { STATE_CODE, type InstanceRecord, type Instances } from "./instances.ts";
+import { type InstanceRecord, type Instances, STATE_CODE } from "./instances.ts";
 
 export const EC2_VERSION = "2016-11-15";
 const NS = `http://ec2.amazonaws.com/doc/${EC2_VERSION}/`;
@@ -50,16 +50,20 @@ function instanceXml(i: InstanceRecord): string {
   const tags = Object.entries(i.tags).map(([k, v]) => el("key", k) + el("value", v));
   const groups = i.securityGroups.map((g) => el("groupId", g.id) + el("groupName", g.name));
   const profile = i.instanceProfile
-    ? `<iamInstanceProfile>${el("arn", `arn:aws:iam::${i.account}:instance-profile/${i.instanceProfile.name}`)}${el("id", profileId(i.instanceProfile.name))}</iamInstanceProfile>`
+    ? `<iamInstanceProfile>${el("arn", `arn:aws:iam::${i.account}:instance-profile/${i.instanceProfile.name}`)}${
+      el("id", profileId(i.instanceProfile.name))
+    }</iamInstanceProfile>`
     : "";
   const bdm = i.blockDeviceMappings.map((b) =>
     el("deviceName", b.deviceName) +
-    `<ebs>${el("volumeId", b.volumeId)}${el("status", "attached")}${el("attachTime", b.attachTime)}${el("deleteOnTermination", true)}</ebs>`);
+    `<ebs>${el("volumeId", b.volumeId)}${el("status", "attached")}${el("attachTime", b.attachTime)}${el("deleteOnTermination", true)}</ebs>`
+  );
   const enis = i.networkInterfaces.map((n) =>
     el("networkInterfaceId", n.networkInterfaceId) + el("ownerId", i.account) + el("status", "in-use") + el("privateIpAddress", i.privateIp) +
     `<attachment>${el("attachmentId", n.networkInterfaceId.replace("eni-", "eni-attach-"))}${el("deviceIndex", n.deviceIndex)}` +
     `${el("status", "attached")}${el("attachTime", n.attachTime)}${el("deleteOnTermination", true)}</attachment>` +
-    `<groupSet>${items(groups)}</groupSet>`);
+    `<groupSet>${items(groups)}</groupSet>`
+  );
   return (
     el("instanceId", i.instanceId) + el("imageId", i.imageId) +
     `<instanceState>${el("code", STATE_CODE[i.state])}${el("name", i.state)}</instanceState>` +
@@ -85,7 +89,9 @@ export function profileId(name: string): string {
 
 /** Renders an error as the ec2 query `<Response><Errors>` document. */
 export function ec2ErrorResponse(err: AwsError, requestId: string): Response {
-  const body = `<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error>${el("Code", err.code)}${el("Message", err.message)}</Error></Errors>${el("RequestID", requestId)}</Response>`;
+  const body = `<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error>${el("Code", err.code)}${el("Message", err.message)}</Error></Errors>${
+    el("RequestID", requestId)
+  }</Response>`;
   return new Response(body, { status: err.status, headers: { "content-type": "text/xml;charset=UTF-8", "x-amzn-requestid": requestId } });
 }
 
@@ -98,13 +104,17 @@ export function ec2Operations(instances: Instances): Record<string, Ec2Operation
       const visible = instances.all().filter((i) => i.account === ctx.principal.account && i.region === ctx.region);
       const missing = ids.filter((id) => !visible.some((i) => i.instanceId === id));
       if (missing.length) {
-        throw new AwsError("InvalidInstanceID.NotFound", `The instance ID${missing.length > 1 ? "s" : ""} '${missing.join(", ")}' ${missing.length > 1 ? "do" : "does"} not exist`);
+        throw new AwsError(
+          "InvalidInstanceID.NotFound",
+          `The instance ID${missing.length > 1 ? "s" : ""} '${missing.join(", ")}' ${missing.length > 1 ? "do" : "does"} not exist`,
+        );
       }
       const fs = filters(params);
       const selected = visible.filter((i) => (ids.length === 0 || ids.includes(i.instanceId)) && fs.every((f) => matches(i, f)));
       const reservations = selected.map((i) =>
         `<item>${el("reservationId", `r-${i.instanceId.slice(2)}`)}${el("ownerId", i.account)}<groupSet/>` +
-        `<instancesSet><item>${instanceXml(i)}</item></instancesSet></item>`);
+        `<instancesSet><item>${instanceXml(i)}</item></instancesSet></item>`
+      );
       return `<?xml version="1.0" encoding="UTF-8"?>\n<DescribeInstancesResponse xmlns="${NS}">${el("requestId", ctx.requestId)}` +
         `<reservationSet>${reservations.join("")}</reservationSet></DescribeInstancesResponse>`;
     },

@@ -13,17 +13,17 @@ import {
   DigestAlgorithmIdentifiers,
   EncapsulatedContent,
   EncapsulatedContentInfo,
+  id_contentType,
+  id_data,
+  id_messageDigest,
+  id_signedData,
+  id_signingTime,
   IssuerAndSerialNumber,
   SignedData,
   SignerIdentifier,
   SignerInfo,
   SignerInfos,
   SigningTime,
-  id_data,
-  id_signedData,
-  id_contentType,
-  id_messageDigest,
-  id_signingTime,
 } from "@peculiar/asn1-cms";
 import { AsnConvert, OctetString } from "@peculiar/asn1-schema";
 import { AlgorithmIdentifier, Certificate } from "@peculiar/asn1-x509";

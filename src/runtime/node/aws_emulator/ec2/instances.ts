@@ -79,9 +79,24 @@ export function parseInstance(body: unknown, o: { account: string; region: strin
   if (typeof body !== "object" || body === null || Array.isArray(body)) return { problems: ["instance definition must be a JSON object"] };
   const b = body as Record<string, unknown>;
   const known = [
-    "instanceId", "account", "region", "availabilityZone", "imageId", "instanceType", "architecture", "privateIp",
-    "launchTime", "state", "tags", "securityGroups", "instanceProfile", "rootDeviceType", "rootDeviceName",
-    "blockDeviceMappings", "networkInterfaces", "imdsTokens",
+    "instanceId",
+    "account",
+    "region",
+    "availabilityZone",
+    "imageId",
+    "instanceType",
+    "architecture",
+    "privateIp",
+    "launchTime",
+    "state",
+    "tags",
+    "securityGroups",
+    "instanceProfile",
+    "rootDeviceType",
+    "rootDeviceName",
+    "blockDeviceMappings",
+    "networkInterfaces",
+    "imdsTokens",
   ];
   const r = new Reader(b);
   for (const k of Object.keys(b)) if (!known.includes(k)) r.problems.push(`unknown instance field "${k}"`);
@@ -111,10 +126,16 @@ export function parseInstance(body: unknown, o: { account: string; region: strin
     return out;
   };
   const timeOf = (x: Record<string, unknown>) =>
-    x["attachTime"] === undefined ? launchTime : typeof x["attachTime"] === "string" && !Number.isNaN(Date.parse(x["attachTime"])) ? isoSeconds(new Date(x["attachTime"])) : undefined;
-  const securityGroups = list("securityGroups", (x) =>
-    typeof x["id"] === "string" && typeof x["name"] === "string" ? { id: x["id"], name: x["name"] } : undefined,
-  [{ id: hexId("sg-", 9), name: "default" }]);
+    x["attachTime"] === undefined
+      ? launchTime
+      : typeof x["attachTime"] === "string" && !Number.isNaN(Date.parse(x["attachTime"]))
+      ? isoSeconds(new Date(x["attachTime"]))
+      : undefined;
+  const securityGroups = list(
+    "securityGroups",
+    (x) => typeof x["id"] === "string" && typeof x["name"] === "string" ? { id: x["id"], name: x["name"] } : undefined,
+    [{ id: hexId("sg-", 9), name: "default" }],
+  );
   const rootDeviceName = r.string("rootDeviceName") ?? "/dev/xvda";
   const blockDeviceMappings = list("blockDeviceMappings", (x) => {
     const t = timeOf(x);
@@ -131,7 +152,7 @@ export function parseInstance(body: unknown, o: { account: string; region: strin
   if (ip !== undefined && ip !== null) {
     const p = ip as Record<string, unknown>;
     if (typeof p["name"] !== "string" || !Array.isArray(p["roles"]) || p["roles"].some((x) => typeof x !== "string")) {
-      r.problems.push("instanceProfile must be {\"name\": string, \"roles\": [role names]}");
+      r.problems.push('instanceProfile must be {"name": string, "roles": [role names]}');
     } else instanceProfile = { name: p["name"], roles: p["roles"] as string[] };
   }
   const rootDeviceType = (r.string("rootDeviceType") ?? "ebs") as InstanceRecord["rootDeviceType"];

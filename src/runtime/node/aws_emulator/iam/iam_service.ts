@@ -34,7 +34,10 @@ export function iamOperations(instances: Instances): Record<string, IamOperation
     GetInstanceProfile: (params, ctx) => {
       const name = params.get("InstanceProfileName");
       if (name === null) {
-        throw new AwsError("ValidationError", "1 validation error detected: Value null at 'instanceProfileName' failed to satisfy constraint: Member must not be null");
+        throw new AwsError(
+          "ValidationError",
+          "1 validation error detected: Value null at 'instanceProfileName' failed to satisfy constraint: Member must not be null",
+        );
       }
       const owner = instances.all().find((i) => i.account === ctx.principal.account && i.instanceProfile?.name === name);
       if (!owner?.instanceProfile) throw new AwsError("NoSuchEntity", `Instance Profile ${name} cannot be found.`, 404);

@@ -1,6 +1,6 @@
 /** KMS alias operations (CreateAlias, UpdateAlias, DeleteAlias, ListAliases) and the paging markers KMS lists share. @module */
 import { AwsError, constraintError } from "../aws_error.ts";
-import { epochSeconds, optionalInteger, optionalString, requiredString, type Operation } from "../operation.ts";
+import { epochSeconds, type Operation, optionalInteger, optionalString, requiredString } from "../operation.ts";
 import type { KeyRecord, KmsState } from "./kms_state.ts";
 
 /** AWS managed aliases every account lists before their keys exist; they carry no TargetKeyId. */
@@ -30,8 +30,18 @@ function aliasName(input: Record<string, unknown>): string {
   const name = requiredString(input, "AliasName");
   if (name.length < 1 || name.length > 256) throw constraintError(name, "aliasName", "Member must have length less than or equal to 256");
   if (!/^[a-zA-Z0-9:/_-]+$/.test(name)) throw constraintError(name, "aliasName", "Member must satisfy regular expression pattern: ^[a-zA-Z0-9:/_-]+$");
-  if (!name.startsWith("alias/")) throw new AwsError("InvalidAliasNameException", "Alias must start with the prefix \"alias/\". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html");
-  if (name.startsWith("alias/aws/")) throw new AwsError("InvalidAliasNameException", "Alias must not begin with 'alias/aws/'. Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html");
+  if (!name.startsWith("alias/")) {
+    throw new AwsError(
+      "InvalidAliasNameException",
+      'Alias must start with the prefix "alias/". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html',
+    );
+  }
+  if (name.startsWith("alias/aws/")) {
+    throw new AwsError(
+      "InvalidAliasNameException",
+      "Alias must not begin with 'alias/aws/'. Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html",
+    );
+  }
   return name;
 }
 

@@ -1,14 +1,46 @@
 /** The KMS key operations (awsJson1_1, target prefix "TrentService"); aliases live in kms_aliases.ts. @module */
 import { createHash, createPublicKey, generateKeyPairSync, randomUUID } from "node:crypto";
 import { AwsError, constraintError } from "../aws_error.ts";
-import { epochSeconds, optionalInteger, optionalString, requiredBlob, requiredString, type CallContext, type Operation } from "../operation.ts";
+import { type CallContext, epochSeconds, type Operation, optionalInteger, optionalString, requiredBlob, requiredString } from "../operation.ts";
 import { signDigest, verifyDigest } from "./ecdsa_digest.ts";
 import { aliasOperations, pageMarker, readPage } from "./kms_aliases.ts";
 import type { KeyRecord, KmsState } from "./kms_state.ts";
 
-const KEY_SPECS = ["RSA_2048", "RSA_3072", "RSA_4096", "ECC_NIST_P256", "ECC_NIST_P384", "ECC_NIST_P521", "ECC_SECG_P256K1", "SYMMETRIC_DEFAULT", "HMAC_224", "HMAC_256", "HMAC_384", "HMAC_512", "SM2", "ML_DSA_44", "ML_DSA_65", "ML_DSA_87", "ECC_NIST_EDWARDS25519"];
+const KEY_SPECS = [
+  "RSA_2048",
+  "RSA_3072",
+  "RSA_4096",
+  "ECC_NIST_P256",
+  "ECC_NIST_P384",
+  "ECC_NIST_P521",
+  "ECC_SECG_P256K1",
+  "SYMMETRIC_DEFAULT",
+  "HMAC_224",
+  "HMAC_256",
+  "HMAC_384",
+  "HMAC_512",
+  "SM2",
+  "ML_DSA_44",
+  "ML_DSA_65",
+  "ML_DSA_87",
+  "ECC_NIST_EDWARDS25519",
+];
 const KEY_USAGES = ["SIGN_VERIFY", "ENCRYPT_DECRYPT", "GENERATE_VERIFY_MAC", "KEY_AGREEMENT"];
-const SIGNING_ALGORITHMS = ["RSASSA_PSS_SHA_256", "RSASSA_PSS_SHA_384", "RSASSA_PSS_SHA_512", "RSASSA_PKCS1_V1_5_SHA_256", "RSASSA_PKCS1_V1_5_SHA_384", "RSASSA_PKCS1_V1_5_SHA_512", "ECDSA_SHA_256", "ECDSA_SHA_384", "ECDSA_SHA_512", "SM2DSA", "ML_DSA_SHAKE_256", "ED25519_SHA_512", "ED25519_PH_SHA_512"];
+const SIGNING_ALGORITHMS = [
+  "RSASSA_PSS_SHA_256",
+  "RSASSA_PSS_SHA_384",
+  "RSASSA_PSS_SHA_512",
+  "RSASSA_PKCS1_V1_5_SHA_256",
+  "RSASSA_PKCS1_V1_5_SHA_384",
+  "RSASSA_PKCS1_V1_5_SHA_512",
+  "ECDSA_SHA_256",
+  "ECDSA_SHA_384",
+  "ECDSA_SHA_512",
+  "SM2DSA",
+  "ML_DSA_SHAKE_256",
+  "ED25519_SHA_512",
+  "ED25519_PH_SHA_512",
+];
 const MESSAGE_TYPES = ["RAW", "DIGEST", "EXTERNAL_MU"];
 
 /** Settings the KMS operations read on every call. */
@@ -80,7 +112,10 @@ export class KmsService {
     const keyUsage = optionalString(input, "KeyUsage") ?? (keySpec === "SYMMETRIC_DEFAULT" ? "ENCRYPT_DECRYPT" : undefined);
     if (keyUsage !== undefined) enumMember(keyUsage, "keyUsage", KEY_USAGES);
     if (keySpec !== "ECC_NIST_P256") {
-      throw new AwsError("UnsupportedOperationException", `KeySpec ${keySpec} is not supported by the wisp emulator, which models ECC_NIST_P256 signing keys only.`);
+      throw new AwsError(
+        "UnsupportedOperationException",
+        `KeySpec ${keySpec} is not supported by the wisp emulator, which models ECC_NIST_P256 signing keys only.`,
+      );
     }
     if (keyUsage !== "SIGN_VERIFY") {
       throw new AwsError("ValidationException", `KeyUsage ${keyUsage ?? "null"} is not compatible with KeySpec ECC_NIST_P256. Specify KeyUsage SIGN_VERIFY.`);
@@ -103,7 +138,13 @@ export class KmsService {
       policy = JSON.stringify({
         Version: "2012-10-17",
         Id: "key-default-1",
-        Statement: [{ Sid: "Enable IAM User Permissions", Effect: "Allow", Principal: { AWS: `arn:aws:iam::${this.#state.accountId}:root` }, Action: "kms:*", Resource: "*" }],
+        Statement: [{
+          Sid: "Enable IAM User Permissions",
+          Effect: "Allow",
+          Principal: { AWS: `arn:aws:iam::${this.#state.accountId}:root` },
+          Action: "kms:*",
+          Resource: "*",
+        }],
       });
     }
     const tags = this.#readTags(input["Tags"]);
@@ -129,7 +170,9 @@ export class KmsService {
     if (!Array.isArray(v)) throw constraintError(String(v), "tags", "Member must be a list");
     const tags = v.map((t: Record<string, unknown>) => {
       if (typeof t["TagKey"] !== "string" || typeof t["TagValue"] !== "string") throw new AwsError("TagException", "Each tag needs a TagKey and a TagValue.");
-      if (t["TagKey"].length < 1 || t["TagKey"].length > 128 || t["TagValue"].length > 256) throw new AwsError("TagException", `Tag ${t["TagKey"]} is too long.`);
+      if (t["TagKey"].length < 1 || t["TagKey"].length > 128 || t["TagValue"].length > 256) {
+        throw new AwsError("TagException", `Tag ${t["TagKey"]} is too long.`);
+      }
       return { TagKey: t["TagKey"], TagValue: t["TagValue"] };
     });
     if (new Set(tags.map((t) => t.TagKey)).size !== tags.length) throw new AwsError("TagException", "Duplicate tag keys.");
@@ -158,7 +201,11 @@ export class KmsService {
     const messageType = enumMember(optionalString(input, "MessageType") ?? "RAW", "messageType", MESSAGE_TYPES);
     const algorithm = enumMember(requiredString(input, "SigningAlgorithm"), "signingAlgorithm", SIGNING_ALGORITHMS);
     if (message.length < 1 || message.length > 4096) {
-      throw constraintError("[binary]", "message", message.length < 1 ? "Member must have length greater than or equal to 1" : "Member must have length less than or equal to 4096");
+      throw constraintError(
+        "[binary]",
+        "message",
+        message.length < 1 ? "Member must have length greater than or equal to 1" : "Member must have length less than or equal to 4096",
+      );
     }
     this.#requireUsable(key);
     if (algorithm !== "ECDSA_SHA_256") {

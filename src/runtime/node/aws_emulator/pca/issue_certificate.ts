@@ -15,22 +15,42 @@ const OID = {
 };
 
 const SUBJECT_OIDS: Array<[string, string]> = [
-  ["Country", "2.5.4.6"], ["State", "2.5.4.8"], ["Locality", "2.5.4.7"], ["Organization", "2.5.4.10"],
-  ["OrganizationalUnit", "2.5.4.11"], ["DistinguishedNameQualifier", "2.5.4.46"], ["SerialNumber", "2.5.4.5"],
-  ["CommonName", "2.5.4.3"], ["Title", "2.5.4.12"], ["Surname", "2.5.4.4"], ["GivenName", "2.5.4.42"],
-  ["Initials", "2.5.4.43"], ["Pseudonym", "2.5.4.65"], ["GenerationQualifier", "2.5.4.44"],
+  ["Country", "2.5.4.6"],
+  ["State", "2.5.4.8"],
+  ["Locality", "2.5.4.7"],
+  ["Organization", "2.5.4.10"],
+  ["OrganizationalUnit", "2.5.4.11"],
+  ["DistinguishedNameQualifier", "2.5.4.46"],
+  ["SerialNumber", "2.5.4.5"],
+  ["CommonName", "2.5.4.3"],
+  ["Title", "2.5.4.12"],
+  ["Surname", "2.5.4.4"],
+  ["GivenName", "2.5.4.42"],
+  ["Initials", "2.5.4.43"],
+  ["Pseudonym", "2.5.4.65"],
+  ["GenerationQualifier", "2.5.4.44"],
 ];
 const KEY_USAGE_BITS: Array<[string, number]> = [
-  ["DigitalSignature", x509.KeyUsageFlags.digitalSignature], ["NonRepudiation", x509.KeyUsageFlags.nonRepudiation],
-  ["KeyEncipherment", x509.KeyUsageFlags.keyEncipherment], ["DataEncipherment", x509.KeyUsageFlags.dataEncipherment],
-  ["KeyAgreement", x509.KeyUsageFlags.keyAgreement], ["KeyCertSign", x509.KeyUsageFlags.keyCertSign],
-  ["CRLSign", x509.KeyUsageFlags.cRLSign], ["EncipherOnly", x509.KeyUsageFlags.encipherOnly],
+  ["DigitalSignature", x509.KeyUsageFlags.digitalSignature],
+  ["NonRepudiation", x509.KeyUsageFlags.nonRepudiation],
+  ["KeyEncipherment", x509.KeyUsageFlags.keyEncipherment],
+  ["DataEncipherment", x509.KeyUsageFlags.dataEncipherment],
+  ["KeyAgreement", x509.KeyUsageFlags.keyAgreement],
+  ["KeyCertSign", x509.KeyUsageFlags.keyCertSign],
+  ["CRLSign", x509.KeyUsageFlags.cRLSign],
+  ["EncipherOnly", x509.KeyUsageFlags.encipherOnly],
   ["DecipherOnly", x509.KeyUsageFlags.decipherOnly],
 ];
 const EKU_TYPES: Record<string, string> = {
-  SERVER_AUTH: "1.3.6.1.5.5.7.3.1", CLIENT_AUTH: "1.3.6.1.5.5.7.3.2", CODE_SIGNING: "1.3.6.1.5.5.7.3.3",
-  EMAIL_PROTECTION: "1.3.6.1.5.5.7.3.4", TIME_STAMPING: "1.3.6.1.5.5.7.3.8", OCSP_SIGNING: "1.3.6.1.5.5.7.3.9",
-  SMART_CARD_LOGIN: "1.3.6.1.4.1.311.20.2.2", DOCUMENT_SIGNING: "1.3.6.1.5.5.7.3.36", CERTIFICATE_TRANSPARENCY: "1.3.6.1.4.1.11129.2.4.4",
+  SERVER_AUTH: "1.3.6.1.5.5.7.3.1",
+  CLIENT_AUTH: "1.3.6.1.5.5.7.3.2",
+  CODE_SIGNING: "1.3.6.1.5.5.7.3.3",
+  EMAIL_PROTECTION: "1.3.6.1.5.5.7.3.4",
+  TIME_STAMPING: "1.3.6.1.5.5.7.3.8",
+  OCSP_SIGNING: "1.3.6.1.5.5.7.3.9",
+  SMART_CARD_LOGIN: "1.3.6.1.4.1.311.20.2.2",
+  DOCUMENT_SIGNING: "1.3.6.1.5.5.7.3.36",
+  CERTIFICATE_TRANSPARENCY: "1.3.6.1.4.1.11129.2.4.4",
 };
 
 function malformed(reason: string): AwsError {
@@ -85,7 +105,7 @@ function apiExtensions(ext: unknown): x509.Extension[] {
   }
   if (Array.isArray(e["ExtendedKeyUsage"])) {
     const oids = e["ExtendedKeyUsage"].map((u: Record<string, unknown>) =>
-      typeof u["ExtendedKeyUsageObjectIdentifier"] === "string" ? u["ExtendedKeyUsageObjectIdentifier"] : EKU_TYPES[String(u["ExtendedKeyUsageType"])],
+      typeof u["ExtendedKeyUsageObjectIdentifier"] === "string" ? u["ExtendedKeyUsageObjectIdentifier"] : EKU_TYPES[String(u["ExtendedKeyUsageType"])]
     );
     if (oids.some((o) => o === undefined)) throw new AwsError("InvalidArgsException", "An ExtendedKeyUsage entry names no known usage.");
     out.push(new x509.ExtendedKeyUsageExtension(oids as string[]));
@@ -96,7 +116,10 @@ function apiExtensions(ext: unknown): x509.Extension[] {
       if (typeof g["UniformResourceIdentifier"] === "string") return { type: "url", value: g["UniformResourceIdentifier"] };
       if (typeof g["IpAddress"] === "string") return { type: "ip", value: g["IpAddress"] };
       if (typeof g["Rfc822Name"] === "string") return { type: "email", value: g["Rfc822Name"] };
-      throw new AwsError("InvalidArgsException", "The emulator supports DnsName, UniformResourceIdentifier, IpAddress and Rfc822Name subject alternative names only.");
+      throw new AwsError(
+        "InvalidArgsException",
+        "The emulator supports DnsName, UniformResourceIdentifier, IpAddress and Rfc822Name subject alternative names only.",
+      );
     });
     out.push(new x509.SubjectAlternativeNameExtension(names));
   }
@@ -105,7 +128,9 @@ function apiExtensions(ext: unknown): x509.Extension[] {
   }
   for (const c of Array.isArray(e["CustomExtensions"]) ? e["CustomExtensions"] : []) {
     const { ObjectIdentifier, Value, Critical } = c as Record<string, unknown>;
-    if (typeof ObjectIdentifier !== "string" || typeof Value !== "string") throw new AwsError("InvalidArgsException", "A CustomExtension needs an ObjectIdentifier and a Value.");
+    if (typeof ObjectIdentifier !== "string" || typeof Value !== "string") {
+      throw new AwsError("InvalidArgsException", "A CustomExtension needs an ObjectIdentifier and a Value.");
+    }
     out.push(new x509.Extension(ObjectIdentifier, Critical === true, Buffer.from(Value, "base64")));
   }
   return out;
@@ -129,7 +154,7 @@ export async function issueCertificate(input: IssueInput): Promise<{ pem: string
   const caCert = new x509.X509Certificate(input.caCertificatePem);
   const ext = new Map<string, x509.Extension>();
   // Precedence per extension is template > API passthrough > CSR passthrough, so apply in reverse.
-  if (template.csrPassthrough) for (const e of csr.extensions) ext.set(e.type, e);
+  if (template.csrPassthrough) { for (const e of csr.extensions) ext.set(e.type, e); }
   const csrSan = csr.getExtension(OID.subjectAltName);
   if (csrSan) ext.set(OID.subjectAltName, csrSan);
   let subject: x509.Name = csr.subjectName;

@@ -2,7 +2,7 @@
 import { createHash } from "node:crypto";
 import { x509 } from "../../../../core/x509/_peculiar.ts";
 import { AwsError, constraintError } from "../aws_error.ts";
-import { epochSeconds, optionalString, requiredBlob, requiredString, type CallContext, type Operation } from "../operation.ts";
+import { type CallContext, epochSeconds, type Operation, optionalString, requiredBlob, requiredString } from "../operation.ts";
 import { issueCertificate, parseCsr } from "./issue_certificate.ts";
 import type { CaRecord, CaStatus, PcaState } from "./pca_state.ts";
 import { templateFromArn } from "./templates.ts";
@@ -115,7 +115,10 @@ export class PcaService {
     }
     const hash = HASHES[signingAlgorithm as keyof typeof HASHES];
     if (!hash) {
-      throw new AwsError("InvalidArgsException", `The signing algorithm ${signingAlgorithm} is not compatible with the certificate authority key algorithm EC_prime256v1.`);
+      throw new AwsError(
+        "InvalidArgsException",
+        `The signing algorithm ${signingAlgorithm} is not compatible with the certificate authority key algorithm EC_prime256v1.`,
+      );
     }
     const partition = caArn.split(":")[1]!;
     if (templateArn !== undefined && !ARN_PATTERN.test(templateArn)) throw new AwsError("InvalidArnException", `The ARN ${templateArn} is not valid.`);
@@ -132,7 +135,18 @@ export class PcaService {
     let idempotencyKey: string | undefined;
     if (token !== undefined) {
       const digest = createHash("sha256")
-        .update(JSON.stringify([ctx.principal.account, caArn, input["Csr"], signingAlgorithm, templateArn ?? null, input["Validity"], input["ValidityNotBefore"] ?? null, input["ApiPassthrough"] ?? null]))
+        .update(
+          JSON.stringify([
+            ctx.principal.account,
+            caArn,
+            input["Csr"],
+            signingAlgorithm,
+            templateArn ?? null,
+            input["Validity"],
+            input["ValidityNotBefore"] ?? null,
+            input["ApiPassthrough"] ?? null,
+          ]),
+        )
         .digest("hex");
       idempotencyKey = `${token}\u0000${digest}`;
       const prior = this.#state.findIdempotent(idempotencyKey, now);

@@ -42,7 +42,11 @@ function byName(name: string): Template | undefined {
     // Blank CA templates need a passthrough variant; they fix only basicConstraints.
     if (blank && !pass) return undefined;
     return {
-      name, ca: true, pathLen: +pathLen, csrPassthrough, apiPassthrough,
+      name,
+      ca: true,
+      pathLen: +pathLen,
+      csrPassthrough,
+      apiPassthrough,
       ...(blank ? {} : { keyUsage: CA_USAGES }),
     };
   }

@@ -40,26 +40,38 @@ export function stsOperations(identity: Identity): Record<string, QueryOperation
       const arn = params.get("RoleArn");
       if (arn === null) throw validation("1 validation error detected: Value null at 'roleArn' failed to satisfy constraint: Member must not be null");
       if (arn.length < 20 || arn.length > 2048) {
-        throw validation(`1 validation error detected: Value '${arn}' at 'roleArn' failed to satisfy constraint: Member must have length greater than or equal to 20`);
+        throw validation(
+          `1 validation error detected: Value '${arn}' at 'roleArn' failed to satisfy constraint: Member must have length greater than or equal to 20`,
+        );
       }
       const m = ROLE_ARN.exec(arn);
       if (!m) throw validation(`${arn} is invalid`);
       const session = params.get("RoleSessionName");
-      if (session === null) throw validation("1 validation error detected: Value null at 'roleSessionName' failed to satisfy constraint: Member must not be null");
+      if (session === null) {
+        throw validation("1 validation error detected: Value null at 'roleSessionName' failed to satisfy constraint: Member must not be null");
+      }
       if (!/^[\w+=,.@-]{2,64}$/.test(session)) {
-        throw validation(`1 validation error detected: Value '${session}' at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*`);
+        throw validation(
+          `1 validation error detected: Value '${session}' at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*`,
+        );
       }
       const durationText = params.get("DurationSeconds");
       const duration = durationText === null ? 3600 : Number(durationText);
       if (!Number.isInteger(duration) || duration < 900) {
-        throw validation(`1 validation error detected: Value '${durationText}' at 'durationSeconds' failed to satisfy constraint: Member must have value greater than or equal to 900`);
+        throw validation(
+          `1 validation error detected: Value '${durationText}' at 'durationSeconds' failed to satisfy constraint: Member must have value greater than or equal to 900`,
+        );
       }
       if (duration > 43200) {
-        throw validation(`1 validation error detected: Value '${durationText}' at 'durationSeconds' failed to satisfy constraint: Member must have value less than or equal to 43200`);
+        throw validation(
+          `1 validation error detected: Value '${durationText}' at 'durationSeconds' failed to satisfy constraint: Member must have value less than or equal to 43200`,
+        );
       }
       const externalId = params.get("ExternalId");
       if (externalId !== null && !/^[\w+=,.@:/-]{2,1224}$/.test(externalId)) {
-        throw validation(`1 validation error detected: Value '${externalId}' at 'externalId' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@:\\/-]*`);
+        throw validation(
+          `1 validation error detected: Value '${externalId}' at 'externalId' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@:\\/-]*`,
+        );
       }
       const now = ctx.now.getTime();
       const rec = identity.addSession({ account: m[1]!, roleName: m[2]!, sessionName: session, roleId: roleId(arn), expiresAt: now + duration * 1000, now });
