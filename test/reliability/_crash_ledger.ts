@@ -322,8 +322,16 @@ export class CrashLedger {
       if (w === undefined) fail(`${label}: an entry no client asked for: ${path}`);
       if (w.seen === "absent") fail(`${label}: ${path} appeared after it was seen absent`);
       const { id: _id, revision_number, created_at, ...fields } = e;
+      const stored: Record<string, unknown> = { ...fields, spiffe_id: `${TD}${fields.spiffe_id.path}`, parent_id: `${TD}${fields.parent_id.path}` };
+      // Fields the client did not send (expiry, federation, store_svid) hold their defaults; the rest must be as sent.
+      for (const [k, v] of Object.entries(stored)) {
+        if (!(k in w.request)) {
+          assert.ok(v === 0 || v === false || (Array.isArray(v) && v.length === 0), `${label}: ${path} has ${k} = ${JSON.stringify(v)}, which no client set`);
+          delete stored[k];
+        }
+      }
       assert.equal(
-        { ...fields, spiffe_id: `${TD}${fields.spiffe_id.path}`, parent_id: `${TD}${fields.parent_id.path}` },
+        stored,
         w.request,
         `${label}: ${path} differs from what the client sent`,
       );

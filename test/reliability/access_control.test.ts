@@ -87,7 +87,7 @@ function agentCall(path: string, o: { method?: string; body?: unknown; creds?: C
 /** Attests with a join token as an agent would (its own key, a CSR) and returns its agent SVID and key. */
 async function attest(token: string): Promise<Creds & { id: string; notAfter: number }> {
   const keys = await generateKeyPair();
-  const res = await agentCall("/agent/v1/attest", { body: { attestation_data: { type: "join_token", payload: token }, csr: toBase64(await createCSR(keys)) } });
+  const res = await agentCall("/agent/v1/attest", { body: { attestation_data: { type: "join_token", payload: toBase64(new TextEncoder().encode(token)) }, csr: toBase64(await createCSR(keys)) } });
   assert.is(res.status, 200, JSON.stringify(res.body));
   const svid = res.body.svid as { id: string; cert_chain: string[]; expires_at: number };
   return {
