@@ -87,7 +87,9 @@ function agentCall(path: string, o: { method?: string; body?: unknown; creds?: C
 /** Attests with a join token as an agent would (its own key, a CSR) and returns its agent SVID and key. */
 async function attest(token: string): Promise<Creds & { id: string; notAfter: number }> {
   const keys = await generateKeyPair();
-  const res = await agentCall("/agent/v1/attest", { body: { attestation_data: { type: "join_token", payload: toBase64(new TextEncoder().encode(token)) }, csr: toBase64(await createCSR(keys)) } });
+  const res = await agentCall("/agent/v1/attest", {
+    body: { attestation_data: { type: "join_token", payload: toBase64(new TextEncoder().encode(token)) }, csr: toBase64(await createCSR(keys)) },
+  });
   assert.is(res.status, 200, JSON.stringify(res.body));
   const svid = res.body.svid as { id: string; cert_chain: string[]; expires_at: number };
   return {
@@ -186,11 +188,17 @@ test(`agent API over mTLS: an agent SVID past its expiry (agent_ttl ${AGENT_TTL_
   const agent = await attest(await joinToken(c));
   assert.equal(await batch(agent), { status: 200, body: { results: [] } });
   await waitFor("the agent SVID to expire", async () => (Date.now() / 1000 > agent.notAfter + 1 ? true : undefined), (AGENT_TTL_S + 5) * 1000);
-  assert.equal(await batch(agent), { status: 401, body: { status: "UNAUTHENTICATED", code: "ERR_UNAUTHENTICATED", message: "invalid agent SVID" } });
+  // SPIRE's AgentAuthorizer: an expired SVID of a known agent is PermissionDenied with reason AGENT_EXPIRED, which
+  // tells a re-attestable agent to attest again.
+  const expired = {
+    status: 403,
+    body: { status: "PERMISSION_DENIED", code: "ERR_PERMISSION_DENIED", message: `agent "${agent.id}" SVID is expired`, reason: "AGENT_EXPIRED" },
+  };
+  assert.equal(await batch(agent), expired);
   const renew = await agentCall("/agent/v1/renew", { body: { csr: toBase64(await createCSR(await generateKeyPair())) }, creds: agent });
   assert.equal(
     renew,
-    { status: 401, body: { status: "UNAUTHENTICATED", code: "ERR_UNAUTHENTICATED", message: "invalid agent SVID" } },
+    expired,
     "an expired agent cannot renew itself either",
   );
 });
