@@ -1,7 +1,7 @@
 /** The flags `wisp-agent run` and `validate` share, and the config loading both do (SPIRE run.LoadConfig). @module */
 import type { CommandContext } from "../../core/cli/command.ts";
+import { readConfigFileFlags } from "../../core/cli/config_file_flags.ts";
 import type { ConfigStatus } from "../../core/config/mod.ts";
-import { ConfigError, NotFoundError } from "../../core/errors.ts";
 import type { FS } from "../../core/ports/fs.ts";
 import { type AgentConfig, loadAgentConfig } from "../config.ts";
 
@@ -62,17 +62,5 @@ export async function loadAgentConfigFromFlags(
   flags: { values: Record<string, unknown>; given: ReadonlySet<string> },
   status: ConfigStatus,
 ): Promise<AgentConfig> {
-  const v = flags.values;
-  const config = String(v["config"]);
-  const path = config.startsWith("/") ? config : fs.join(ctx.env.cwd, config);
-  let text: string;
-  try {
-    text = new TextDecoder().decode(await fs.readFile(path));
-  } catch (err) {
-    if (err instanceof NotFoundError) throw new ConfigError([`could not find config file ${path}: please use the -config flag`]);
-    throw err;
-  }
-  const overrides: Record<string, unknown> = {};
-  for (const k of OVERRIDES) if (flags.given.has(k)) overrides[k] = v[k];
-  return loadAgentConfig({ text, filename: path, flags: overrides, expandEnv: v["expandEnv"] === true, getenv: ctx.env.getenv, status });
+  return loadAgentConfig({ ...(await readConfigFileFlags(ctx, fs, flags, OVERRIDES)), status });
 }
