@@ -48,71 +48,29 @@ export async function caPage(src: ConsoleSource): Promise<Html> {
       const isRoot = i === 0 && parseCertificate(der).issuerDER.length > 0 && equalBytes(parseCertificate(der).issuerDER, parseCertificate(der).subjectDER);
       const c = calls.find((x) => x.upstream === g.name);
       const extra = i === g.upstream.length - 1 && c
-        ? html`
-          <dt>${g.name} calls</dt>
-          <dd>${c.ok} succeeded, ${c.error} failed (MintX509CA, since start)</dd>
-        `
+        ? html`<dt>${g.name} calls</dt><dd>${c.ok} succeeded, ${c.error} failed (MintX509CA, since start)</dd>`
         : undefined;
-      boxes.push(
-        await certBox({ der, kind: isRoot ? "root" : "inter", label: isRoot ? "upstream root" : "upstream intermediate", now, ...(extra ? { extra } : {}) }),
-      );
+      boxes.push(await certBox({ der, kind: isRoot ? "root" : "inter", label: isRoot ? "upstream root" : "upstream intermediate", now, ...(extra ? { extra } : {}) }));
       boxes.push(html`<div class="arrow" aria-hidden="true">↓ signs</div>`);
     }
     const leaves: Html[] = [];
     for (const a of g.cas) {
-      leaves.push(
-        await certBox({
-          der: a.chain![0]!,
-          kind: a.status,
-          label: `${a.status} · slot ${a.slot}`,
-          now,
-          keyLocation: a.keyLocation,
-          extra: html`
-            <dt>Signed by</dt>
-            <dd>${a.upstream}</dd>
-          `,
-        }),
-      );
+      leaves.push(await certBox({
+        der: a.chain![0]!, kind: a.status, label: `${a.status} · slot ${a.slot}`, now, keyLocation: a.keyLocation,
+        extra: html`<dt>Signed by</dt><dd>${a.upstream}</dd>`,
+      }));
     }
     drawings.push(html`<section class="chain" aria-label="Chain through ${g.name}">${boxes}<div class="leaves">${leaves}</div></section>`);
   }
-  const jwt = view.jwt.map((k) =>
-    html`
-      <tr>
-        <td>${k.status}</td>
-        <td>${k.slot}</td>
-        <td><code>${k.kid}</code></td>
-        <td>${fmtTime(k.issuedAt)}</td>
-        <td>${fmtTime(k.notAfter)}</td>
-        <td>${k.keyLocation ? html`<code>${k.keyLocation.keyID}</code>` : "in process"}</td>
-      </tr>
-    `
-  );
+  const jwt = view.jwt.map((k) => html`<tr><td>${k.status}</td><td>${k.slot}</td><td><code>${k.kid}</code></td><td>${fmtTime(k.issuedAt)}</td><td>${fmtTime(k.notAfter)}</td><td>${k.keyLocation ? html`<code>${k.keyLocation.keyID}</code>` : "in process"}</td></tr>`);
   return html`
-    ${failing && active
-      ? html`
-        <p class="note bad"
-          role="alert">Upstream authority failing (${health.consecutiveFailures} attempts, last at ${fmtTime(view.lastErrorAt)}): ${health
-            .lastError}. The active CA expires in <strong>${formatRemaining(active.notAfter.getTime() - now.getTime())}</strong>.</p>
-      `
-      : ""}
-    <h2>X.509 CA chain</h2>
-    ${drawings}
-    <h2>Rotation timeline</h2>
-    ${rotationTimeline(view, now)}
-    <h2>JWT signing keys</h2>
-    <table>
-      <thead>
-        <tr>
-          <th scope="col">Status</th>
-          <th scope="col">Slot</th>
-          <th scope="col">Key ID</th>
-          <th scope="col">Issued</th>
-          <th scope="col">Expires</th>
-          <th scope="col">Key</th>
-        </tr>
-      </thead>
-      <tbody>${jwt}</tbody>
-    </table>
-  `;
+${failing && active
+    ? html`<p class="note bad" role="alert">Upstream authority failing (${health.consecutiveFailures} attempts, last at ${fmtTime(view.lastErrorAt)}): ${health.lastError}. The active CA expires in <strong>${formatRemaining(active.notAfter.getTime() - now.getTime())}</strong>.</p>`
+    : ""}
+<h2>X.509 CA chain</h2>
+${drawings}
+<h2>Rotation timeline</h2>
+${rotationTimeline(view, now)}
+<h2>JWT signing keys</h2>
+<table><thead><tr><th scope="col">Status</th><th scope="col">Slot</th><th scope="col">Key ID</th><th scope="col">Issued</th><th scope="col">Expires</th><th scope="col">Key</th></tr></thead><tbody>${jwt}</tbody></table>`;
 }

@@ -31,20 +31,10 @@ interface Row {
 function rows(view: CAView): Row[] {
   const out = new Map<string, Row>();
   for (const h of view.history) {
-    out.set(`${h.kind}:${h.authorityID}`, {
-      kind: h.kind,
-      id: h.authorityID,
-      from: h.issuedAt.getTime(),
-      to: h.notAfter.getTime(),
-      status: h.status.toLowerCase(),
-    });
+    out.set(`${h.kind}:${h.authorityID}`, { kind: h.kind, id: h.authorityID, from: h.issuedAt.getTime(), to: h.notAfter.getTime(), status: h.status.toLowerCase() });
   }
-  for (const a of view.x509) {
-    out.set(`x509:${a.authorityID}`, { kind: "x509", id: a.authorityID, from: a.issuedAt.getTime(), to: a.notAfter.getTime(), status: a.status });
-  }
-  for (const a of view.jwt) {
-    out.set(`jwt:${a.kid}`, { kind: "jwt", id: a.kid ?? a.authorityID, from: a.issuedAt.getTime(), to: a.notAfter.getTime(), status: a.status });
-  }
+  for (const a of view.x509) out.set(`x509:${a.authorityID}`, { kind: "x509", id: a.authorityID, from: a.issuedAt.getTime(), to: a.notAfter.getTime(), status: a.status });
+  for (const a of view.jwt) out.set(`jwt:${a.kid}`, { kind: "jwt", id: a.kid ?? a.authorityID, from: a.issuedAt.getTime(), to: a.notAfter.getTime(), status: a.status });
   const all = [...out.values()].sort((a, b) => a.from - b.from);
   const keep = (k: Row["kind"]) => all.filter((r) => r.kind === k).slice(-6);
   return [...keep("x509"), ...keep("jwt")];
@@ -64,60 +54,22 @@ export function rotationTimeline(view: CAView, now: Date): Html {
   const H = top + rs.length * rowH + 44;
   const ticks = Array.from({ length: 5 }, (_, i) => t0 + (span * i) / 4);
   const label = `Rotation timeline from ${fmtTime(t0)} to ${fmtTime(t1)}; now is ${fmtTime(now)}`;
-  return html`
-    <figure>
-      <svg viewBox="0 0 ${W} ${H}" width="100%" role="img" aria-labelledby="tl-title"><title id="tl-title">${label}</title>
-    ${rs.map((r, i) => {
-      const y = top + i * rowH;
-      return html`
-        <g>
-          <text x="4" y="${y + 14}">${r.kind === "x509" ? "X.509" : "JWT"} ${r.id.slice(0, 12)}</text>
-          <rect class="bar-${r.status === "active" ? "active" : r.status === "prepared" ? "prepared" : "old"}" x="${x(r.from).toFixed(1)}" y="${y +
-            3}" width="${Math.max(2, x(r.to) - x(r.from)).toFixed(1)}" height="14" rx="3">
-            <title>${r.kind === "x509" ? "X.509 CA" : "JWT key"} ${r.id} (${r.status}): ${fmtTime(r.from)} → ${fmtTime(r.to)}</title>
-          </rect>
-        </g>
-      `;
-    })}
-    ${plans.map((p) =>
-      html`
-        <g>
-          <line class="mark" x1="${x(p.prepareAt.getTime()).toFixed(1)}" x2="${x(p.prepareAt.getTime()).toFixed(1)}" y1="${top - 6}" y2="${H - 38}">
-            <title>${p.kind} next prepared at ${fmtTime(p.prepareAt)}</title>
-          </line>
-          <line class="mark" x1="${x(p.activateAt.getTime()).toFixed(1)}" x2="${x(p.activateAt.getTime()).toFixed(1)}" y1="${top - 6}" y2="${H - 38}">
-            <title>${p.kind} next activated at ${fmtTime(p.activateAt)}</title>
-          </line>
-        </g>
-      `
-    )}
-    <line class="now" x1="${x(now.getTime()).toFixed(1)}" x2="${x(now.getTime()).toFixed(1)}" y1="${top - 10}" y2="${H - 34}"/><text x="${(x(now.getTime()) + 3)
-      .toFixed(1)}" y="${top - 8}">now</text>
-    <line class="axis" x1="${L}" x2="${W - R}" y1="${H - 34}" y2="${H - 34}"/>
-    ${ticks.map((t) => html`<text x="${Math.min(x(t), W - 120).toFixed(1)}" y="${H - 18}">${fmtTime(t).slice(5, 16)}</text>`)}
-      </svg>
-      <figcaption
-        class="muted">Bars: green active, amber prepared, grey old. Blue lines: planned prepare and activate times of the next authority. Red: now.</figcaption>
-    </figure>
-    <table>
-      <caption
-        class="muted">Planned rotations (SPIRE's thresholds: prepare past half of the life, at most 30 days before expiry; activate at the last sixth, at most 7 days before)</caption>
-      <thead>
-        <tr>
-          <th scope="col">Kind</th>
-          <th scope="col">Prepare next at</th>
-          <th scope="col">Activate next at</th>
-        </tr>
-      </thead>
-      <tbody>${plans.map((p) =>
-        html`
-          <tr>
-            <td>${p.kind}</td>
-            <td>${fmtTime(p.prepareAt)}</td>
-            <td>${fmtTime(p.activateAt)}</td>
-          </tr>
-        `
-      )}</tbody>
-    </table>
-  `;
+  return html`<figure>
+<svg viewBox="0 0 ${W} ${H}" width="100%" role="img" aria-labelledby="tl-title"><title id="tl-title">${label}</title>
+${rs.map((r, i) => {
+    const y = top + i * rowH;
+    return html`<g><text x="4" y="${y + 14}">${r.kind === "x509" ? "X.509" : "JWT"} ${r.id.slice(0, 12)}</text>
+<rect class="bar-${r.status === "active" ? "active" : r.status === "prepared" ? "prepared" : "old"}" x="${x(r.from).toFixed(1)}" y="${y + 3}" width="${Math.max(2, x(r.to) - x(r.from)).toFixed(1)}" height="14" rx="3"><title>${r.kind === "x509" ? "X.509 CA" : "JWT key"} ${r.id} (${r.status}): ${fmtTime(r.from)} → ${fmtTime(r.to)}</title></rect></g>`;
+  })}
+${plans.map((p) => html`<g><line class="mark" x1="${x(p.prepareAt.getTime()).toFixed(1)}" x2="${x(p.prepareAt.getTime()).toFixed(1)}" y1="${top - 6}" y2="${H - 38}"><title>${p.kind} next prepared at ${fmtTime(p.prepareAt)}</title></line>
+<line class="mark" x1="${x(p.activateAt.getTime()).toFixed(1)}" x2="${x(p.activateAt.getTime()).toFixed(1)}" y1="${top - 6}" y2="${H - 38}"><title>${p.kind} next activated at ${fmtTime(p.activateAt)}</title></line></g>`)}
+<line class="now" x1="${x(now.getTime()).toFixed(1)}" x2="${x(now.getTime()).toFixed(1)}" y1="${top - 10}" y2="${H - 34}"/><text x="${(x(now.getTime()) + 3).toFixed(1)}" y="${top - 8}">now</text>
+<line class="axis" x1="${L}" x2="${W - R}" y1="${H - 34}" y2="${H - 34}"/>
+${ticks.map((t) => html`<text x="${Math.min(x(t), W - 120).toFixed(1)}" y="${H - 18}">${fmtTime(t).slice(5, 16)}</text>`)}
+</svg>
+<figcaption class="muted">Bars: green active, amber prepared, grey old. Blue lines: planned prepare and activate times of the next authority. Red: now.</figcaption>
+</figure>
+<table><caption class="muted">Planned rotations (SPIRE's thresholds: prepare past half of the life, at most 30 days before expiry; activate at the last sixth, at most 7 days before)</caption>
+<thead><tr><th scope="col">Kind</th><th scope="col">Prepare next at</th><th scope="col">Activate next at</th></tr></thead>
+<tbody>${plans.map((p) => html`<tr><td>${p.kind}</td><td>${fmtTime(p.prepareAt)}</td><td>${fmtTime(p.activateAt)}</td></tr>`)}</tbody></table>`;
 }

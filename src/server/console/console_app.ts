@@ -109,21 +109,7 @@ export function consoleApp(cfg: ConsoleAppConfig): Hono<ConsoleEnv> {
       log.warn("Console access refused", { [F.ERROR]: err.message });
       return c.text(err.message, 403);
     }
-    if (err instanceof NotFoundError) {
-      return c.html(
-        page({
-          title: "Not found",
-          path: "",
-          nonce: c.get("nonce") ?? "",
-          trustDomain: src.trustDomain.name,
-          body: html`
-            <p>${err.message}</p>
-            <p><a href="/">Overview</a></p>
-          `,
-        }),
-        404,
-      );
-    }
+    if (err instanceof NotFoundError) return c.html(page({ title: "Not found", path: "", nonce: c.get("nonce") ?? "", trustDomain: src.trustDomain.name, body: html`<p>${err.message}</p><p><a href="/">Overview</a></p>` }), 404);
     log.error("Console page failed", { [F.ERROR]: formatError(err) });
     return c.text("internal error", 500);
   });

@@ -38,36 +38,16 @@ function tree(entries: RegistrationEntry[], nodes: AttestedNode[], serverID: str
   const walk = (parent: string, seen: Set<string>): Html => {
     const kids = (byParent.get(parent) ?? []).sort((a, b) => a.spiffeID.localeCompare(b.spiffeID));
     if (kids.length === 0 || budget <= 0) return html``;
-    return html`<ul class="tree">${
-      kids.map((e) => {
-        budget--;
-        const alias = parent === serverID;
-        const covers = alias ? nodes.filter((n) => isNodeAliasOf(e, n.selectors)).map((n) => n.spiffeID) : [];
-        const again = seen.has(e.spiffeID);
-        const next = new Set(seen).add(e.spiffeID);
-        return html`<li>${link(e)} <span class="muted">${e.selectors.map(fmtSelector).join(", ")}</span>${
-          alias
-            ? html`
-              <span class="badge warn">node alias</span> <span class="muted">covers ${covers.length ? covers.join(", ") : "no agent yet"}</span>
-            `
-            : ""
-        }${
-          again
-            ? html`
-              <span class="muted">(cycle)</span>
-            `
-            : walk(e.spiffeID, next)
-        }</li>`;
-      })
-    }</ul>`;
+    return html`<ul class="tree">${kids.map((e) => {
+      budget--;
+      const alias = parent === serverID;
+      const covers = alias ? nodes.filter((n) => isNodeAliasOf(e, n.selectors)).map((n) => n.spiffeID) : [];
+      const again = seen.has(e.spiffeID);
+      const next = new Set(seen).add(e.spiffeID);
+      return html`<li>${link(e)} <span class="muted">${e.selectors.map(fmtSelector).join(", ")}</span>${alias ? html` <span class="badge warn">node alias</span> <span class="muted">covers ${covers.length ? covers.join(", ") : "no agent yet"}</span>` : ""}${again ? html` <span class="muted">(cycle)</span>` : walk(e.spiffeID, next)}</li>`;
+    })}</ul>`;
   };
-  return html`<ul class="tree top">${
-    roots.map((r) =>
-      html`<li><code>${r}</code> <span class="muted">${r === serverID ? "server (node aliases)" : agents.has(r) ? "agent" : "no attested agent"}</span>${
-        walk(r, new Set([r]))
-      }</li>`
-    )
-  }</ul>`;
+  return html`<ul class="tree top">${roots.map((r) => html`<li><code>${r}</code> <span class="muted">${r === serverID ? "server (node aliases)" : agents.has(r) ? "agent" : "no attested agent"}</span>${walk(r, new Set([r]))}</li>`)}</ul>`;
 }
 
 /** Entries with unused join tokens replaced in their IDs and selectors. */
@@ -86,39 +66,17 @@ export async function entriesPage(src: ConsoleSource, q: EntryQuery): Promise<Ht
   const entries = redacted(raw, nodes);
   const found = entries.filter((e) => matches(e, q)).sort((a, b) => a.spiffeID.localeCompare(b.spiffeID));
   const serverID = `spiffe://${src.trustDomain.name}/spire/server`;
-  return html`
-    <form class="search" method="get" action="/entries" role="search" aria-label="Search entries">
-      <label for="q-spiffe">SPIFFE ID contains<input id="q-spiffe" name="spiffe_id" value="${q.spiffeID}"></label>
-      <label for="q-parent">Parent ID contains<input id="q-parent" name="parent_id" value="${q.parentID}"></label>
-      <label for="q-selector">Selector contains<input id="q-selector" name="selector" value="${q.selector}" placeholder="unix:uid:1000"></label>
-      <button type="submit">Search</button>
-    </form>
-    <h2>${found.length} of ${entries.length} entries</h2>
-    <table>
-      <thead>
-        <tr>
-          <th scope="col">SPIFFE ID</th>
-          <th scope="col">Parent ID</th>
-          <th scope="col">Selectors</th>
-          <th scope="col">X509-SVID TTL</th>
-          <th scope="col">Entry ID</th>
-        </tr>
-      </thead>
-      <tbody>${found.slice(0, MAX_ROWS).map((e) =>
-        html`
-          <tr>
-            <td>${link(e)}</td>
-            <td><code>${e.parentID}</code></td>
-            <td>${e.selectors.map((s) => html`<code>${fmtSelector(s)}</code><br>`)}</td>
-            <td>${e.x509SVIDTTL ? `${e.x509SVIDTTL}s` : "default"}</td>
-            <td><code>${e.id}</code></td>
-          </tr>
-        `
-      )}</tbody>
-    </table>
-    <h2>Parent → child tree</h2>
-    ${tree(entries, nodes, serverID)}
-  `;
+  return html`<form class="search" method="get" action="/entries" role="search" aria-label="Search entries">
+<label for="q-spiffe">SPIFFE ID contains<input id="q-spiffe" name="spiffe_id" value="${q.spiffeID}"></label>
+<label for="q-parent">Parent ID contains<input id="q-parent" name="parent_id" value="${q.parentID}"></label>
+<label for="q-selector">Selector contains<input id="q-selector" name="selector" value="${q.selector}" placeholder="unix:uid:1000"></label>
+<button type="submit">Search</button>
+</form>
+<h2>${found.length} of ${entries.length} entries</h2>
+<table><thead><tr><th scope="col">SPIFFE ID</th><th scope="col">Parent ID</th><th scope="col">Selectors</th><th scope="col">X509-SVID TTL</th><th scope="col">Entry ID</th></tr></thead>
+<tbody>${found.slice(0, MAX_ROWS).map((e) => html`<tr><td>${link(e)}</td><td><code>${e.parentID}</code></td><td>${e.selectors.map((s) => html`<code>${fmtSelector(s)}</code><br>`)}</td><td>${e.x509SVIDTTL ? `${e.x509SVIDTTL}s` : "default"}</td><td><code>${e.id}</code></td></tr>`)}</tbody></table>
+<h2>Parent → child tree</h2>
+${tree(entries, nodes, serverID)}`;
 }
 
 export async function entryPage(src: ConsoleSource, id: string): Promise<{ title: string; body: Html }> {
@@ -134,77 +92,21 @@ export async function entryPage(src: ConsoleSource, id: string): Promise<{ title
   const connected = src.connectedAgents();
   return {
     title: `Entry ${e.spiffeID}`,
-    body: html`
-      <table>
-        <tbody>
-          <tr>
-            <th scope="row">Entry ID</th>
-            <td><code>${e.id}</code></td>
-          </tr>
-          <tr>
-            <th scope="row">SPIFFE ID</th>
-            <td><code>${e.spiffeID}</code></td>
-          </tr>
-          <tr>
-            <th scope="row">Parent ID</th>
-            <td><code>${e.parentID}</code></td>
-          </tr>
-          <tr>
-            <th scope="row">Selectors</th>
-            <td>${e.selectors.map((s) => html`<code>${fmtSelector(s)}</code><br>`)}</td>
-          </tr>
-          <tr>
-            <th scope="row">X509-SVID TTL</th>
-            <td>${e.x509SVIDTTL ? `${e.x509SVIDTTL}s` : "default"}</td>
-          </tr>
-          <tr>
-            <th scope="row">JWT-SVID TTL</th>
-            <td>${e.jwtSVIDTTL ? `${e.jwtSVIDTTL}s` : "default"}</td>
-          </tr>
-          <tr>
-            <th scope="row">DNS names</th>
-            <td>${e.dnsNames.join(", ") || "—"}</td>
-          </tr>
-          <tr>
-            <th scope="row">Admin / downstream</th>
-            <td>${e.admin ? "admin" : "—"} / ${e.downstream ? "downstream" : "—"}</td>
-          </tr>
-          <tr>
-            <th scope="row">Expires</th>
-            <td>${e.expiresAt ? fmtTime(e.expiresAt * 1000) : "never"}</td>
-          </tr>
-          <tr>
-            <th scope="row">Revision</th>
-            <td>${e.revisionNumber}</td>
-          </tr>
-        </tbody>
-      </table>
-      <h2>Agents this entry reaches (${reached.length})</h2>
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">Agent</th>
-            <th scope="col">Attestation type</th>
-            <th scope="col">Connected now</th>
-          </tr>
-        </thead>
-        <tbody>${reached.length
-          ? reached.map((n) =>
-            html`
-              <tr>
-                <td><code>${n.spiffeID}</code></td>
-                <td>${n.attestationType}</td>
-                <td>${connected.has(n.spiffeID) ? "yes" : "no"}</td>
-              </tr>
-            `
-          )
-          : html`
-            <tr>
-              <td colspan="3">No attested agent receives this entry.</td>
-            </tr>
-          `}</tbody>
-      </table>
-      <p><a href="/entries">All entries</a></p>
-    `,
+    body: html`<table><tbody>
+<tr><th scope="row">Entry ID</th><td><code>${e.id}</code></td></tr>
+<tr><th scope="row">SPIFFE ID</th><td><code>${e.spiffeID}</code></td></tr>
+<tr><th scope="row">Parent ID</th><td><code>${e.parentID}</code></td></tr>
+<tr><th scope="row">Selectors</th><td>${e.selectors.map((s) => html`<code>${fmtSelector(s)}</code><br>`)}</td></tr>
+<tr><th scope="row">X509-SVID TTL</th><td>${e.x509SVIDTTL ? `${e.x509SVIDTTL}s` : "default"}</td></tr>
+<tr><th scope="row">JWT-SVID TTL</th><td>${e.jwtSVIDTTL ? `${e.jwtSVIDTTL}s` : "default"}</td></tr>
+<tr><th scope="row">DNS names</th><td>${e.dnsNames.join(", ") || "—"}</td></tr>
+<tr><th scope="row">Admin / downstream</th><td>${e.admin ? "admin" : "—"} / ${e.downstream ? "downstream" : "—"}</td></tr>
+<tr><th scope="row">Expires</th><td>${e.expiresAt ? fmtTime(e.expiresAt * 1000) : "never"}</td></tr>
+<tr><th scope="row">Revision</th><td>${e.revisionNumber}</td></tr>
+</tbody></table>
+<h2>Agents this entry reaches (${reached.length})</h2>
+<table><thead><tr><th scope="col">Agent</th><th scope="col">Attestation type</th><th scope="col">Connected now</th></tr></thead>
+<tbody>${reached.length ? reached.map((n) => html`<tr><td><code>${n.spiffeID}</code></td><td>${n.attestationType}</td><td>${connected.has(n.spiffeID) ? "yes" : "no"}</td></tr>`) : html`<tr><td colspan="3">No attested agent receives this entry.</td></tr>`}</tbody></table>
+<p><a href="/entries">All entries</a></p>`,
   };
 }

@@ -83,31 +83,29 @@ const LIVE_SCRIPT = `
  */
 export function page(o: { title: string; path: string; nonce: string; trustDomain: string; body: Html; fragment?: boolean }): Html {
   if (o.fragment) return html`<main>\n<h1>${o.title}</h1>\n${o.body}\n</main>`;
-  return html`
-    <!doctype html>
-    <html lang="en">
-      <head>
-        <meta charset="utf-8">
-        <meta name="viewport" content="width=device-width, initial-scale=1">
-        <title>${o.title} · wisp console · ${o.trustDomain}</title>
-        <style nonce="${o.nonce}">${raw(CSS)}</style>
-      </head>
-      <body>
-        <header>
-          <span class="brand">wisp · ${o.trustDomain}</span>
-          <nav aria-label="Console sections">
-            <ul>${NAV.map(([href, label]) => html`<li><a href="${href}"${raw(o.path === href ? ' aria-current="page"' : "")}>${label}</a></li>`)}</ul>
-          </nav>
-          <span class="live" id="live" role="status" aria-live="polite">Live</span>
-        </header>
-        <main>
-    <h1>${o.title}</h1>
-    ${o.body}
-        </main>
-        <script nonce="${o.nonce}">${raw(LIVE_SCRIPT)}</script>
-      </body>
-    </html>
-  `;
+  return html`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${o.title} · wisp console · ${o.trustDomain}</title>
+<style nonce="${o.nonce}">${raw(CSS)}</style>
+</head>
+<body>
+<header>
+<span class="brand">wisp · ${o.trustDomain}</span>
+<nav aria-label="Console sections"><ul>${NAV.map(([href, label]) =>
+    html`<li><a href="${href}"${raw(o.path === href ? ' aria-current="page"' : "")}>${label}</a></li>`
+  )}</ul></nav>
+<span class="live" id="live" role="status" aria-live="polite">Live</span>
+</header>
+<main>
+<h1>${o.title}</h1>
+${o.body}
+</main>
+<script nonce="${o.nonce}">${raw(LIVE_SCRIPT)}</script>
+</body>
+</html>`;
 }
 
 /** A health badge. */

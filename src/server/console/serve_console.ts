@@ -29,10 +29,7 @@ export async function serveConsole(o: {
   changePollMs?: number | undefined;
 }): Promise<ConsoleListener> {
   const app = consoleApp({
-    source: o.source,
-    logger: o.logger,
-    bindAddress: o.bindAddress,
-    adminIDs: o.adminIDs,
+    source: o.source, logger: o.logger, bindAddress: o.bindAddress, adminIDs: o.adminIDs,
     ...(o.changePollMs === undefined ? {} : { changePollMs: o.changePollMs }),
   });
   const log = o.logger.with({ subsystem_name: "console" });
