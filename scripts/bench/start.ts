@@ -14,6 +14,7 @@ import { FETCH_X509_SVID } from "../../src/agent/workload/codec.ts";
 import { Flags, log, verdict, writeResult } from "./lib/bench_env.ts";
 import { buildBundles } from "./lib/bundle.ts";
 import { Admin, AGENT_LAUNCHER, agentIDForToken, benchCluster, Proc, SERVER_LAUNCHER, TD, waitForOutput } from "./lib/cluster.ts";
+import { writeBundle } from "../../test/integration/_harness.ts";
 import { table } from "./lib/measure.ts";
 import { BenchWorkloadClient } from "./lib/workload_client.ts";
 
@@ -49,6 +50,8 @@ async function agentStart(serverBin: string, agentBin: string, runs: number): Pr
   try {
     c.server = new Proc(serverBin, ["run", "-config", c.serverConf]);
     await waitForOutput(c.server, /Starting Server APIs/, 0, 60_000);
+    // The agents bootstrap securely from the server's bundle, as the test clusters do.
+    if (c.bundlePath) await writeBundle(c, c.bundlePath);
     const uid = process.getuid?.() ?? 0;
     for (let i = 0; i < runs; i++) {
       const token = await admin.joinToken();

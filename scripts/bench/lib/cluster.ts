@@ -2,7 +2,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { fromBase64 } from "../../../src/core/encoding.ts";
 import { unixFetch } from "../../../src/runtime/node/unix_fetch.ts";
-import { AGENT_BIN, type Cluster, newCluster, Proc, SERVER_BIN, startAgent, startServer, waitFor } from "../../../test/integration/_harness.ts";
+import { AGENT_BIN, type Cluster, newCluster, Proc, SERVER_BIN, startAgent, startServer, waitFor, writeBundle } from "../../../test/integration/_harness.ts";
 
 export type { Cluster };
 export { Proc };
@@ -127,6 +127,8 @@ export async function startServerWith(c: Cluster, b: Binaries): Promise<Proc> {
     if (c.server!.exited) throw new Error(`server exited: ${c.server!.output}`);
     return /Starting Server APIs/.test(c.server!.output) ? true : undefined;
   });
+  // The cluster's agents bootstrap securely from this file, as startServer fills it.
+  if (c.bundlePath) await writeBundle(c, c.bundlePath);
   return c.server;
 }
 
