@@ -53,19 +53,12 @@ function walk(dir) {
 // the release's Node single executables, which are the same whichever runtime runs the test file: Node only. The
 // console's browser test drives Chromium through puppeteer-core, which supports Node only (its launcher and CDP
 // transport are written for Node's child_process and ws); the server it tests is a separate process either way.
-// test/reliability/crash_postgres.test.ts hung once in a CI-like run (no answer within 300 s; it passed in the runs
-// before), so it runs only with WISP_CRASH_PG=1 until that hang is found: a hung file must not stop the suite.
-const OPT_IN = process.env.WISP_CRASH_PG === "1" ? [] : ["test/reliability/crash_postgres.test.ts"];
-// On Deno the agent's SDS stream sometimes answers with the old names where the name-change case expects the new
-// ones (seen in fresh-clone runs, not yet explained): the SDS suite runs on Node until that is found.
-const NODE_ONLY = ["test/integration/sds.test.ts"];
-
 function filesFor(rt) {
   const excluded = rt === "deno"
-    ? [...NODE_ONLY, "test/runtime/node/", "test/reliability/", "test/integration/release.test.ts", "test/integration/console_browser.test.ts"]
+    ? ["test/runtime/node/", "test/reliability/", "test/integration/release.test.ts", "test/integration/console_browser.test.ts"]
     : ["test/runtime/deno/"];
   const included = rt === "deno" ? ["test/reliability/fuzz_workload.test.ts"] : [];
-  return (files.length ? files : walk("test").filter((f) => !OPT_IN.includes(f) && (included.includes(f) || !excluded.some((x) => f.startsWith(x)))))
+  return (files.length ? files : walk("test").filter((f) => included.includes(f) || !excluded.some((x) => f.startsWith(x))))
     .filter((f) => only.length === 0 || only.some((o) => f.includes(o)))
     .sort();
 }

@@ -46,13 +46,16 @@ export interface RequestCmd {
   node?: { id?: string; metadata?: Record<string, unknown>; envoy_version?: [number, number] };
 }
 
-/** Generates Python stubs for every vendored proto but the Workload API's, as grpc_tools sees them. */
+/**
+ * Generates Python stubs for the vendored Envoy/xDS closure (every proto in a directory but spire-api-sdk's, whose
+ * proto3 `optional` fields Debian's protoc 3.5 cannot compile), as grpc_tools sees them.
+ */
 export async function sdsStubs(dir: string): Promise<string> {
   const out = join(dir, "sds-py");
   mkdirSync(out, { recursive: true, mode: 0o755 });
   const protoDir = join(ROOT, "proto");
   const files = (readdirSync(protoDir, { recursive: true }) as string[])
-    .filter((f) => f.endsWith(".proto") && f.includes("/"))
+    .filter((f) => f.endsWith(".proto") && f.includes("/") && !f.startsWith("spire/"))
     .map((f) => relative(ROOT, join(protoDir, f)));
   const r = await run(PYTHON, ["-m", "grpc_tools.protoc", "-I", "proto", `--python_out=${out}`, `--grpc_python_out=${out}`, ...files]);
   if (r.code !== 0) throw new Error(`protoc failed: ${r.stderr}`);

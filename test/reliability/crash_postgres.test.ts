@@ -34,7 +34,9 @@ test.after(async () => {
   await c?.cleanup();
 });
 
-const ready = async () => (await fetch(`http://127.0.0.1:${c.servers[0]!.healthPort}/ready`)).status;
+// A bounded probe: an unanswered /ready must show up as a timeout in waitFor's message, not hang the file.
+const ready = async () => (await fetch(`http://127.0.0.1:${c.servers[0]!.healthPort}/ready`, { signal: AbortSignal.timeout(5_000) })).status;
+const t0 = performance.now();
 
 test(`${CRASHES} × PostgreSQL crash (immediate stop) during concurrent writes: the server recovers by itself, no acknowledged write lost, none half-written`, async () => {
   if (setupError) throw setupError;
@@ -54,17 +56,23 @@ test(`${CRASHES} × PostgreSQL crash (immediate stop) during concurrent writes: 
   let refusedDuringOutage = 0;
   try {
     for (let crash = 1; crash <= CRASHES; crash++) {
+      const phase = (what: string) =>
+        console.error(`[crash ${crash} +${((performance.now() - t0) / 1000).toFixed(1)}s] ${what} (${ledger.figures.requests} requests so far)`);
       let stop = false;
       const writers = Array.from({ length: WRITERS }, () => ledger.writer(admin, () => stop));
       await new Promise((r) => setTimeout(r, 300 + rand.next() * 1200));
+      phase("crashing PostgreSQL");
       await c.pg.crash();
       const refusedBefore = ledger.figures.requests;
       await new Promise((r) => setTimeout(r, 200 + rand.next() * 1000));
       refusedDuringOutage += ledger.figures.requests - refusedBefore;
+      phase("starting PostgreSQL");
       await c.pg.resume();
+      phase("waiting for /ready");
       const up = performance.now();
       await waitFor("server ready again", async () => ((await ready()) === 200 ? true : undefined), 30_000);
       recoverMs.push(performance.now() - up);
+      phase("waiting for a write after the crash");
       // Writes go through again while the writers still run.
       const acked = ledger.figures.ackedEntries + ledger.figures.ackedTokens;
       await waitFor(
@@ -73,7 +81,9 @@ test(`${CRASHES} × PostgreSQL crash (immediate stop) during concurrent writes: 
         30_000,
       );
       stop = true;
+      phase("stopping writers");
       await Promise.all(writers);
+      phase("checking the ledger");
       assert.not.ok(server.proc!.exited, `wisp-server exited: ${server.proc!.output.slice(-2000)}`);
 
       const reader = await PostgresDriver.open({ connectionString: c.pg.connectionString });

@@ -46,6 +46,10 @@ const WRITE_LOCK = "SELECT pg_advisory_xact_lock(2003398512, 1)";
 const TX_ATTEMPTS = 5;
 /** How long a transaction waits for a connection before asking the pool again (see #reserve). */
 const RESERVE_RETRY_MS = 1000;
+/** How long a call may stay unanswered after a connection of the pool closed before it counts as dropped (see #settle). */
+const DROPPED_AFTER_CLOSE_MS = 2000;
+/** How often a read dropped that way is asked again before it fails as unavailable. */
+const DROPPED_READ_ATTEMPTS = 3;
 
 /** Error codes of a connection that failed or broke: socket errors, TLS failures, postgres.js's own. */
 const CONNECTION_CODES = new Set([
@@ -149,10 +153,13 @@ export class PostgresDriver implements SQLDriver {
   #sql: Sql;
   #lockTimeoutMs: number;
   #closed = false;
+  /** Connections of the pool that closed so far, and when the last one did (postgres.js `onclose`). */
+  readonly #closes: { n: number; at: number };
 
-  private constructor(sql: Sql, lockTimeoutMs: number) {
+  private constructor(sql: Sql, lockTimeoutMs: number, closes: { n: number; at: number }) {
     this.#sql = sql;
     this.#lockTimeoutMs = lockTimeoutMs;
+    this.#closes = closes;
   }
 
   /**
@@ -180,26 +187,75 @@ export class PostgresDriver implements SQLDriver {
     const primary = check(options.connectionString, "connection_string");
     if (options.roConnectionString !== undefined) check(options.roConnectionString, "ro_connection_string");
     if (primary === undefined || issues.length > 0) throw new ConfigError(issues);
-    const sql = postgres(primary);
+    const closes = { n: 0, at: 0 };
+    const sql = postgres({
+      ...primary,
+      onclose: () => {
+        closes.n++;
+        closes.at = Date.now();
+      },
+    });
     try {
       await sql.unsafe("SELECT 1");
     } catch (err) {
       await sql.end({ timeout: 1 }).catch(() => undefined);
       throw translate(err);
     }
-    return new PostgresDriver(sql, pool.lockTimeoutMs);
+    return new PostgresDriver(sql, pool.lockTimeoutMs, closes);
   }
 
   exec(sql: string): Promise<void> {
-    return this.#open().then((db) => execOn(db, sql));
+    return this.#open().then((db) => this.#settle(() => execOn(db, sql), false));
   }
 
   query<T = Record<string, unknown>>(sql: string, params: readonly SQLValue[] = []): Promise<T[]> {
-    return this.#open().then((db) => queryOn<T>(db, sql, params));
+    return this.#open().then((db) => this.#settle(() => queryOn<T>(db, sql, params), true));
   }
 
   run(sql: string, params: readonly SQLValue[] = []): Promise<SQLRunResult> {
-    return this.#open().then((db) => runOn(db, sql, params));
+    return this.#open().then((db) => this.#settle(() => runOn(db, sql, params), false));
+  }
+
+  /**
+   * A call that cannot wait forever. postgres.js 3.4 hands the first call queued when a connection closes to that
+   * connection's reconnect, and when the reconnect fails too (the database is still down) the call is neither sent nor
+   * failed: its promise never settles (measured: the sync hub's poll hung this way after a PostgreSQL crash, so the
+   * server's readiness froze and its shutdown never finished). So a call still unanswered 2 s after a pool connection
+   * closed is taken as dropped: a read is asked again beside the first (the first answer wins; a duplicate read costs
+   * nothing), a write fails as unavailable, its outcome unknown to the caller as with any broken connection.
+   */
+  #settle<T>(call: () => Promise<T>, read: boolean): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      let done = false;
+      let attempts = 0;
+      let epoch = this.#closes.n;
+      const finish = (f: () => void) => {
+        if (done) return;
+        done = true;
+        clearInterval(watch);
+        f();
+      };
+      const start = () => {
+        attempts++;
+        epoch = this.#closes.n;
+        call().then((v) => finish(() => resolve(v)), (err) => finish(() => reject(err)));
+      };
+      // A read asked again after a drop gets the lock timeout to answer, whether or not more connections close.
+      let retriedAt = 0;
+      const watch = setInterval(() => {
+        const now = Date.now();
+        const dropped = this.#closes.n !== epoch && now - this.#closes.at >= DROPPED_AFTER_CLOSE_MS;
+        if (!dropped && !(retriedAt > 0 && now - retriedAt >= this.#lockTimeoutMs)) return;
+        if (dropped && read && attempts < DROPPED_READ_ATTEMPTS) {
+          retriedAt = now;
+          return start();
+        }
+        finish(() =>
+          reject(new UnavailableError("datastore is unavailable", { cause: new Error("a connection closed while the call waited for its answer") }))
+        );
+      }, DROPPED_AFTER_CLOSE_MS / 2);
+      start();
+    });
   }
 
   /**
