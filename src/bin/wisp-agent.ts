@@ -72,7 +72,7 @@ async function runCommandHere(): Promise<Command> {
     httpGet: nodeHTTPGet,
     serveGRPC: serveGRPCHere,
     http: nodeHTTPServe,
-    logger: (cfg) => newLogger({ level: cfg.logLevel, sink: logSink({ format: cfg.logFormat, file: cfg.logFile }) }),
+    logger: (cfg, level) => newLogger({ level, sink: logSink({ format: cfg.logFormat, file: cfg.logFile }) }),
     attestor: (cfg) => {
       const unix = cfg.workloadAttestors.find((a) => a.name === "unix");
       return new UnixAttestor({
