@@ -358,6 +358,33 @@ test("callers that are not authorized delegates get SPIRE's PermissionDenied tex
   assert.ok((await call("Logger/GetLogger", {}, NO_ENTRY_UID)).response);
 });
 
+test("wisp-agent debug getinfo and logger get|set|reset print what SPIRE's agent CLI prints", async () => {
+  ready();
+  const info = await wispAgent(["debug", "getinfo", "-socketPath", admin]);
+  assert.is(info.code, 0, info.stderr);
+  assert.match(
+    info.stdout,
+    /^Agent Debug Info:\n  Uptime:                          (\d+h)?(\d+m)?\d+s\n  Last Sync Success:               \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\n  Cached X\.509 SVIDs:              \d+\n  Cached JWT SVIDs:                \d+\n  Cached SVID Store X\.509 SVIDs:   0\n  SVID Chain:\n    \[0\] SPIFFE ID:  spiffe:\/\/example\.org\/spire\/agent\/join_token\/[0-9a-f-]+\n        Subject:    O=SPIRE,C=US\n        Expires At: \S+Z\n/,
+  );
+  const json = await wispAgent(["debug", "getinfo", "-socketPath", admin, "-output", "json"]);
+  assert.is(json.code, 0, json.stderr);
+  assert.is((JSON.parse(json.stdout) as { svid_chain: Msg[] }).svid_chain[0]!["subject"], "O=SPIRE,C=US");
+
+  const get = await wispAgent(["logger", "get", "-socketPath", admin]);
+  assert.equal([get.code, get.stdout], [0, "Logger Level : debug\nLaunch Level : debug\n\n"]);
+  const set = await wispAgent(["logger", "set", "-level", "WARN", "-socketPath", admin]);
+  assert.equal([set.code, set.stdout], [0, "Logger Level : warning\nLaunch Level : debug\n\n"]);
+  const asJSON = await wispAgent(["logger", "get", "-socketPath", admin, "-output", "json"]);
+  assert.equal(JSON.parse(asJSON.stdout), { current_level: "WARN", launch_level: "DEBUG" });
+  const reset = await wispAgent(["logger", "reset", "-socketPath", admin]);
+  assert.equal([reset.code, reset.stdout], [0, "Logger Level : debug\nLaunch Level : debug\n\n"]);
+  const bad = await wispAgent(["logger", "set", "-level", "loud", "-socketPath", admin]);
+  assert.equal([bad.code, bad.stderr], [1, 'Error: the value "loud" is not a valid setting\n']);
+  const missing = await wispAgent(["logger", "get", "-socketPath", join(c.dir, "nowhere.sock")]);
+  assert.is(missing.code, 1);
+  assert.match(missing.stderr, /^Error: error fetching logger: rpc error: code = Unavailable desc = /);
+});
+
 test("an admin socket inside the Workload API socket's directory is a config error", async () => {
   ready();
   const conf = join(c.dir, "bad-admin.conf");

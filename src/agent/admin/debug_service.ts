@@ -14,6 +14,7 @@ import { parseCertificate, verifyX509SVID } from "../../core/x509/mod.ts";
 import type { SubjectFields } from "../../core/x509/names.ts";
 import type { AgentManager } from "../manager/manager.ts";
 import { unaryMethod } from "../workload/codec.ts";
+import { GET_INFO } from "./paths.ts";
 import {
   GetInfoRequestSchema,
   type GetInfoResponse,
@@ -23,7 +24,6 @@ import {
 } from "../workload/proto/spire/api/agent/debug/v1/debug_pb.ts";
 import { SPIFFEIDSchema } from "../workload/proto/spire/api/types/spiffeid_pb.ts";
 
-export const GET_INFO = "/spire.agent.debug.v1.Debug/GetInfo";
 const CACHE_EXPIRY_MS = 5000;
 
 export interface DebugServiceConfig {

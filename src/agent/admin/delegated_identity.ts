@@ -19,6 +19,7 @@ import { concatDER } from "../../core/x509/pem.ts";
 import type { AgentManager } from "../manager/manager.ts";
 import type { Identity } from "../manager/svid_cache.ts";
 import { serverStreamMethod, unaryMethod } from "../workload/codec.ts";
+import { FETCH_JWT_SVIDS, SUBSCRIBE_TO_JWT_BUNDLES, SUBSCRIBE_TO_X509_BUNDLES, SUBSCRIBE_TO_X509_SVIDS } from "./paths.ts";
 import {
   FetchJWTSVIDsRequestSchema,
   FetchJWTSVIDsResponseSchema,
@@ -38,11 +39,6 @@ import type { Selector as APISelector } from "../workload/proto/spire/api/types/
 import { SPIFFEIDSchema } from "../workload/proto/spire/api/types/spiffeid_pb.ts";
 import { X509SVIDSchema } from "../workload/proto/spire/api/types/x509svid_pb.ts";
 
-const SERVICE = "/spire.api.agent.delegatedidentity.v1.DelegatedIdentity";
-export const SUBSCRIBE_TO_X509_SVIDS = `${SERVICE}/SubscribeToX509SVIDs`;
-export const SUBSCRIBE_TO_X509_BUNDLES = `${SERVICE}/SubscribeToX509Bundles`;
-export const FETCH_JWT_SVIDS = `${SERVICE}/FetchJWTSVIDs`;
-export const SUBSCRIBE_TO_JWT_BUNDLES = `${SERVICE}/SubscribeToJWTBundles`;
 
 export interface DelegatedIdentityConfig {
   manager: AgentManager;

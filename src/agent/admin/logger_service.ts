@@ -8,13 +8,10 @@ import { InvalidArgumentError } from "../../core/errors.ts";
 import type { LevelName, Logger, LogLevelControl } from "../../core/log/logger.ts";
 import type { CallContext, GRPCMethod } from "../../core/ports/grpc_server.ts";
 import { unaryMethod } from "../workload/codec.ts";
+import { GET_LOGGER, RESET_LOG_LEVEL, SET_LOG_LEVEL } from "./paths.ts";
 import { GetLoggerRequestSchema, ResetLogLevelRequestSchema, SetLogLevelRequestSchema } from "../workload/proto/spire/api/agent/logger/v1/logger_pb.ts";
 import { type Logger as APILogger, LoggerSchema, LogLevel } from "../workload/proto/spire/api/types/logger_pb.ts";
 
-const SERVICE = "/spire.api.agent.logger.v1.Logger";
-export const GET_LOGGER = `${SERVICE}/GetLogger`;
-export const SET_LOG_LEVEL = `${SERVICE}/SetLogLevel`;
-export const RESET_LOG_LEVEL = `${SERVICE}/ResetLogLevel`;
 
 const TO_API: Record<LevelName, LogLevel> = {
   panic: LogLevel.PANIC,
