@@ -162,7 +162,9 @@ test("buildAgentConfig() refuses an admin socket in or below the Workload API so
   }
   // Relative paths are compared after resolving both against the working directory, as SPIRE's filepath.Abs.
   assert.equal(
-    issues(() => buildAgentConfig({ agent: { ...BASE, socket_path: "/srv/agent/public/api.sock", admin_socket_path: "public/admin.sock" } }, { cwd: "/srv/agent" })),
+    issues(() =>
+      buildAgentConfig({ agent: { ...BASE, socket_path: "/srv/agent/public/api.sock", admin_socket_path: "public/admin.sock" } }, { cwd: "/srv/agent" })
+    ),
     [err],
   );
   // A sibling directory whose name starts the same is not inside it.

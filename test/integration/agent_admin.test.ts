@@ -143,7 +143,25 @@ test.before(async () => {
     // A federated trust domain's bundle, set by hand: entries that federate with it bring it to the agent.
     const key = join(c.dir, "other.key");
     const pem = join(c.dir, "other.pem");
-    const ca = await run("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", pem, "-days", "2", "-subj", "/O=other", "-addext", `subjectAltName=URI:${FEDERATED_TD}`]);
+    const ca = await run("openssl", [
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:P-256",
+      "-nodes",
+      "-keyout",
+      key,
+      "-out",
+      pem,
+      "-days",
+      "2",
+      "-subj",
+      "/O=other",
+      "-addext",
+      `subjectAltName=URI:${FEDERATED_TD}`,
+    ]);
     if (ca.code !== 0) throw new Error(`openssl: ${ca.stderr}`);
     otherCA = new X509Certificate(readFileSync(pem));
     const set = await wispServer(["bundle", "set", "-id", FEDERATED_TD, "-path", pem, "-socketPath", c.serverSocket]);
@@ -372,10 +390,18 @@ test("wisp-agent debug getinfo and logger get|set|reset print what SPIRE's agent
     wispAgent(["logger", "get", "-socketPath", join(c.dir, "nowhere.sock")]),
   ]);
   assert.is(info.code, 0, info.stderr);
-  assert.match(
-    info.stdout,
-    /^Agent Debug Info:\n  Uptime:                          (\d+h)?(\d+m)?\d+s\n  Last Sync Success:               \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\n  Cached X\.509 SVIDs:              \d+\n  Cached JWT SVIDs:                \d+\n  Cached SVID Store X\.509 SVIDs:   0\n  SVID Chain:\n    \[0\] SPIFFE ID:  spiffe:\/\/example\.org\/spire\/agent\/join_token\/[0-9a-f-]+\n        Subject:    O=SPIRE,C=US\n        Expires At: \S+Z\n/,
-  );
+  const lines = info.stdout.split("\n");
+  const label = (name: string) => `  ${name}:`.padEnd(35);
+  assert.is(lines[0], "Agent Debug Info:");
+  assert.match(lines[1]!, new RegExp(`^${label("Uptime")}(\\d+h)?(\\d+m)?\\d+s$`));
+  assert.match(lines[2]!, new RegExp(`^${label("Last Sync Success")}\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ$`));
+  assert.match(lines[3]!, new RegExp(`^${label("Cached X.509 SVIDs")}\\d+$`));
+  assert.match(lines[4]!, new RegExp(`^${label("Cached JWT SVIDs")}\\d+$`));
+  assert.is(lines[5], `${label("Cached SVID Store X.509 SVIDs")}0`);
+  assert.is(lines[6], "  SVID Chain:");
+  assert.match(lines[7]!, /^ {4}\[0\] SPIFFE ID: {2}spiffe:\/\/example\.org\/spire\/agent\/join_token\/[0-9a-f-]+$/);
+  assert.is(lines[8], "        Subject:    O=SPIRE,C=US");
+  assert.match(lines[9]!, /^ {8}Expires At: \S+Z$/);
   assert.equal([bad.code, bad.stderr], [1, 'Error: the value "loud" is not a valid setting\n']);
   assert.is(missing.code, 1);
   assert.match(missing.stderr, /^Error: error fetching logger: rpc error: code = Unavailable desc = /);

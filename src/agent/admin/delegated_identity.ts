@@ -39,7 +39,6 @@ import type { Selector as APISelector } from "../workload/proto/spire/api/types/
 import { SPIFFEIDSchema } from "../workload/proto/spire/api/types/spiffeid_pb.ts";
 import { X509SVIDSchema } from "../workload/proto/spire/api/types/x509svid_pb.ts";
 
-
 export interface DelegatedIdentityConfig {
   manager: AgentManager;
   /** Attests the caller of a call by its peer credentials, with the PID-reuse guard (the Workload API's attestation). */
@@ -125,46 +124,52 @@ export class DelegatedIdentityService {
   methods(): GRPCMethod[] {
     const m = this.#c.manager;
     return [
-      serverStreamMethod({ req: SubscribeToX509SVIDsRequestSchema, res: SubscribeToX509SVIDsResponseSchema, path: SUBSCRIBE_TO_X509_SVIDS }, async (req, ctx, send) => {
-        const log = this.#log(ctx, "SubscribeToX509SVIDs");
-        const caller = await this.#authorize(ctx, log);
-        const selectors = await this.#target(log, req.pid, req.selectors);
-        log.debug("Subscribing to cache changes", {
-          delegate_selectors: caller.map((s) => `${s.type}:${s.value}`),
-          request_selectors: selectors.map((s) => `${s.type}:${s.value}`),
-        });
-        let last: string | undefined;
-        await watch(m, ctx, async () => {
-          // A delegate whose entry was removed loses access at the next update, as in SPIRE.
-          await this.#authorize(ctx, log, caller);
-          const ids = m.identities(selectors);
-          const federated = m.federatedBundlesFor(ids).map((f) => f.trustDomain);
-          const key = ids.map((i) => `${i.entry.id}:${i.entry.revisionNumber}:${i.svid.notAfter.getTime()}`).join("|") + `#${federated.join(",")}`;
-          if (key === last) return;
-          last = key;
-          send(x509SVIDsResponse(ids, federated));
-          const count = log.with({ [F.COUNT]: ids.length });
-          const now = this.#c.clock.now().getTime();
-          for (const i of ids) {
-            count.debug("Fetched X.509 SVID for delegated identity", { [F.SPIFFE_ID]: i.entry.spiffeID, ttl: (i.svid.notAfter.getTime() - now) / 1000 });
-          }
-        });
-      }),
-      serverStreamMethod({ req: SubscribeToX509BundlesRequestSchema, res: SubscribeToX509BundlesResponseSchema, path: SUBSCRIBE_TO_X509_BUNDLES }, async (_req, ctx, send) => {
-        const log = this.#log(ctx, "SubscribeToX509Bundles");
-        const caller = await this.#authorize(ctx, log);
-        let last: string | undefined;
-        let first = true;
-        await watch(m, ctx, async () => {
-          if (!first) await this.#authorize(ctx, log, caller);
-          first = false;
-          const msg = x509BundlesResponse(m);
-          const key = Object.entries(msg.caCertificates).map(([td, der]) => `${td}=${toBase64(der)}`).join("\n");
-          if (key === last) return;
-          last = key;
-          send(msg);
-        });
-      }),
+      serverStreamMethod(
+        { req: SubscribeToX509SVIDsRequestSchema, res: SubscribeToX509SVIDsResponseSchema, path: SUBSCRIBE_TO_X509_SVIDS },
+        async (req, ctx, send) => {
+          const log = this.#log(ctx, "SubscribeToX509SVIDs");
+          const caller = await this.#authorize(ctx, log);
+          const selectors = await this.#target(log, req.pid, req.selectors);
+          log.debug("Subscribing to cache changes", {
+            delegate_selectors: caller.map((s) => `${s.type}:${s.value}`),
+            request_selectors: selectors.map((s) => `${s.type}:${s.value}`),
+          });
+          let last: string | undefined;
+          await watch(m, ctx, async () => {
+            // A delegate whose entry was removed loses access at the next update, as in SPIRE.
+            await this.#authorize(ctx, log, caller);
+            const ids = m.identities(selectors);
+            const federated = m.federatedBundlesFor(ids).map((f) => f.trustDomain);
+            const key = ids.map((i) => `${i.entry.id}:${i.entry.revisionNumber}:${i.svid.notAfter.getTime()}`).join("|") + `#${federated.join(",")}`;
+            if (key === last) return;
+            last = key;
+            send(x509SVIDsResponse(ids, federated));
+            const count = log.with({ [F.COUNT]: ids.length });
+            const now = this.#c.clock.now().getTime();
+            for (const i of ids) {
+              count.debug("Fetched X.509 SVID for delegated identity", { [F.SPIFFE_ID]: i.entry.spiffeID, ttl: (i.svid.notAfter.getTime() - now) / 1000 });
+            }
+          });
+        },
+      ),
+      serverStreamMethod(
+        { req: SubscribeToX509BundlesRequestSchema, res: SubscribeToX509BundlesResponseSchema, path: SUBSCRIBE_TO_X509_BUNDLES },
+        async (_req, ctx, send) => {
+          const log = this.#log(ctx, "SubscribeToX509Bundles");
+          const caller = await this.#authorize(ctx, log);
+          let last: string | undefined;
+          let first = true;
+          await watch(m, ctx, async () => {
+            if (!first) await this.#authorize(ctx, log, caller);
+            first = false;
+            const msg = x509BundlesResponse(m);
+            const key = Object.entries(msg.caCertificates).map(([td, der]) => `${td}=${toBase64(der)}`).join("\n");
+            if (key === last) return;
+            last = key;
+            send(msg);
+          });
+        },
+      ),
       unaryMethod({ req: FetchJWTSVIDsRequestSchema, res: FetchJWTSVIDsResponseSchema, path: FETCH_JWT_SVIDS }, async (req, ctx) => {
         const log = this.#log(ctx, "FetchJWTSVIDs");
         if (req.audience.length === 0) {
@@ -198,21 +203,24 @@ export class DelegatedIdentityService {
         }
         return create(FetchJWTSVIDsResponseSchema, { svids });
       }),
-      serverStreamMethod({ req: SubscribeToJWTBundlesRequestSchema, res: SubscribeToJWTBundlesResponseSchema, path: SUBSCRIBE_TO_JWT_BUNDLES }, async (_req, ctx, send) => {
-        const log = this.#log(ctx, "SubscribeToJWTBundles");
-        const caller = await this.#authorize(ctx, log);
-        let last: string | undefined;
-        let first = true;
-        await watch(m, ctx, async () => {
-          if (!first) await this.#authorize(ctx, log, caller);
-          first = false;
-          const msg = await jwtBundlesResponse(m);
-          const key = Object.entries(msg.bundles).map(([td, v]) => `${td}=${new TextDecoder().decode(v)}`).join("\n");
-          if (key === last) return;
-          last = key;
-          send(msg);
-        });
-      }),
+      serverStreamMethod(
+        { req: SubscribeToJWTBundlesRequestSchema, res: SubscribeToJWTBundlesResponseSchema, path: SUBSCRIBE_TO_JWT_BUNDLES },
+        async (_req, ctx, send) => {
+          const log = this.#log(ctx, "SubscribeToJWTBundles");
+          const caller = await this.#authorize(ctx, log);
+          let last: string | undefined;
+          let first = true;
+          await watch(m, ctx, async () => {
+            if (!first) await this.#authorize(ctx, log, caller);
+            first = false;
+            const msg = await jwtBundlesResponse(m);
+            const key = Object.entries(msg.bundles).map(([td, v]) => `${td}=${new TextDecoder().decode(v)}`).join("\n");
+            if (key === last) return;
+            last = key;
+            send(msg);
+          });
+        },
+      ),
     ];
   }
 }

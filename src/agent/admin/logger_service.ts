@@ -12,7 +12,6 @@ import { GET_LOGGER, RESET_LOG_LEVEL, SET_LOG_LEVEL } from "./paths.ts";
 import { GetLoggerRequestSchema, ResetLogLevelRequestSchema, SetLogLevelRequestSchema } from "../workload/proto/spire/api/agent/logger/v1/logger_pb.ts";
 import { type Logger as APILogger, LoggerSchema, LogLevel } from "../workload/proto/spire/api/types/logger_pb.ts";
 
-
 const TO_API: Record<LevelName, LogLevel> = {
   panic: LogLevel.PANIC,
   fatal: LogLevel.FATAL,

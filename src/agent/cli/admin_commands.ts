@@ -124,7 +124,12 @@ export function adminCommands(dial: WorkloadDialer): Command[] {
     examples: ["debug getinfo", "debug getinfo -socketPath /run/wisp/admin.sock -output json"],
     run: (ctx, { values: v }) =>
       adapt(ctx, async () => {
-        const r = await unary(dial, v.socketPath, { path: GET_INFO, req: GetInfoRequestSchema, res: GetInfoResponseSchema, message: create(GetInfoRequestSchema) });
+        const r = await unary(dial, v.socketPath, {
+          path: GET_INFO,
+          req: GetInfoRequestSchema,
+          res: GetInfoResponseSchema,
+          message: create(GetInfoRequestSchema),
+        });
         ctx.env.stdout(ctx.output === "json" ? JSON.stringify(toJson(GetInfoResponseSchema, r, JSON_OPTIONS)) + "\n" : describeInfo(r));
       }),
   });
