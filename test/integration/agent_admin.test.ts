@@ -334,6 +334,8 @@ test("FetchJWTSVIDs checks its request as SPIRE does", async () => {
   assert.equal(neither.status, { code: "INVALID_ARGUMENT", details: "must provide either selectors or non-zero PID, but not both" });
   const badSelector = await call("DelegatedIdentity/FetchJWTSVIDs", { audience: ["a"], selectors: [{ type: "unix", value: "" }] });
   assert.equal(badSelector.status, { code: "INVALID_ARGUMENT", details: "could not parse provided selectors" });
+  const gone = await call("DelegatedIdentity/FetchJWTSVIDs", { audience: ["a"], pid: 4_000_000 });
+  assert.equal(gone.status, { code: "UNAVAILABLE", details: "workload attestation failed" });
   const nobody = await call("DelegatedIdentity/FetchJWTSVIDs", { audience: ["a"], selectors: [{ type: "unix", value: "uid:4242" }] });
   assert.equal(nobody.status, { code: "PERMISSION_DENIED", details: "no identity issued" });
 });
@@ -379,6 +381,20 @@ test("callers that are not authorized delegates get SPIRE's PermissionDenied tex
   assert.equal(await bundles.ended(), { code: "PERMISSION_DENIED", details: "caller not configured as an authorized delegate" });
   // The Debug and Logger services are open to anyone who can reach the socket, as in SPIRE.
   assert.ok((await call("Logger/GetLogger", {}, NO_ENTRY_UID)).response);
+});
+
+test("a delegate whose entry is deleted loses its open stream at the next update", async () => {
+  ready();
+  const LATE_UID = 1005;
+  const id = await createEntry(c, { spiffeID: DELEGATE, selector: `unix:uid:${LATE_UID}` });
+  const s = await waitFor("second delegate entry at the agent", async () => {
+    const probe = new AdminStream("DelegatedIdentity/SubscribeToX509SVIDs", { pid: sleeper!.pid }, LATE_UID);
+    const got = await Promise.race([probe.next("update", (m) => svidIDs(m).length > 0), probe.ended()]);
+    if ("code" in got) return undefined;
+    return probe;
+  });
+  await deleteEntry(c, id);
+  assert.equal(await s.ended(), { code: "PERMISSION_DENIED", details: "no identity issued" });
 });
 
 test("wisp-agent debug getinfo and logger get|set|reset print what SPIRE's agent CLI prints", async () => {
