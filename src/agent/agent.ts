@@ -1,4 +1,4 @@
-/** The wisp agent: node attestation, the manager's sync and rotation, and the Workload API, run together. @module */
+/** The wisp agent: node attestation, the manager's sync and rotation, the Workload API and the admin API, run together. @module */
 import { formatError } from "../core/errors.ts";
 import * as F from "../core/log/fields.ts";
 import { type Logger, LogLevelControl } from "../core/log/logger.ts";
