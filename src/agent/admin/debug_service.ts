@@ -83,7 +83,7 @@ function certInfo(der: Uint8Array): GetInfoResponse_Cert {
 }
 
 /** Go's pkix.Name.String(): the RDNs last first, joined by ",", values escaped as RFC 2253 asks. */
-function goName(s: SubjectFields): string {
+export function goName(s: SubjectFields): string {
   const parts: [string, string | undefined][] = [["SERIALNUMBER", s.serialNumber], ["CN", s.CN], ["OU", s.OU], ["O", s.O], ["C", s.C]];
   return parts.filter((p): p is [string, string] => p[1] !== undefined && p[1] !== "").map(([k, v]) => `${k}=${escape(v)}`).join(",");
 }
