@@ -1,7 +1,7 @@
-/** The wisp agent: node attestation, the manager's sync and rotation, and the Workload API, run together. @module */
+/** The wisp agent: node attestation, the manager's sync and rotation, the Workload API and the admin API, run together. @module */
 import { formatError } from "../core/errors.ts";
 import * as F from "../core/log/fields.ts";
-import type { Logger } from "../core/log/logger.ts";
+import { type Logger, LogLevelControl } from "../core/log/logger.ts";
 import type { Clock } from "../core/ports/clock.ts";
 import type { FS } from "../core/ports/fs.ts";
 import type { GRPCServerHandle, ServeGRPC } from "../core/ports/grpc_server.ts";
@@ -17,6 +17,7 @@ import type { ServerEndpoint } from "./server_addresses.ts";
 import { type WorkloadAttestor, WorkloadHandler } from "./workload/handler.ts";
 import { SDSHandler } from "./sds/sds_handler.ts";
 import { DEFAULT_SDS_CONFIG, type SDSConfig } from "./sds/sds_response.ts";
+import { serveAdminAPI } from "./admin/serve_admin_api.ts";
 
 export interface AgentOptions {
   trustDomain: spiffeid.TrustDomain;
@@ -47,6 +48,10 @@ export interface AgentOptions {
   sds?: SDSConfig | undefined;
   /** `disable_sds_api`: serve only the Workload API on the socket. */
   disableSDSAPI?: boolean | undefined;
+  /** `admin_socket_path`: serve SPIRE's agent admin API (Debug, Logger, Delegated Identity) there; absent: not served. */
+  adminSocketPath?: string | undefined;
+  /** `authorized_delegates`: SPIFFE IDs that may call the Delegated Identity API. */
+  authorizedDelegates?: readonly string[] | undefined;
 }
 
 export interface AgentDeps {
@@ -63,6 +68,8 @@ export interface AgentDeps {
   onReady?: () => void;
   /** Served as Prometheus text at `/metrics` on the health listener. */
   metrics?: Registry;
+  /** The level `logger` filters by, which the admin API's Logger service reads and changes; absent: "info". */
+  logLevel?: LogLevelControl;
 }
 
 export class Agent {
@@ -73,6 +80,7 @@ export class Agent {
 
   async run(signal: AbortSignal): Promise<void> {
     const { options: o, clock, logger } = this.#d;
+    const startedAt = clock.now();
     const client = new ServerClient({
       connector: this.#d.connector,
       address: o.serverAddress,
@@ -107,6 +115,7 @@ export class Agent {
       stop.abort();
     });
     let grpc: GRPCServerHandle | undefined;
+    let admin: GRPCServerHandle | undefined;
     let health: HTTPServerHandle | undefined;
     let prometheus: HTTPServerHandle | undefined;
     try {
@@ -156,6 +165,20 @@ export class Agent {
         apis: o.disableSDSAPI === true ? "Workload API" : "Workload and SDS APIs",
         [F.SPIFFE_ID]: manager.agentID,
       });
+      if (o.adminSocketPath !== undefined) {
+        admin = await serveAdminAPI({
+          serveGRPC: this.#d.serveGRPC,
+          socketPath: o.adminSocketPath,
+          manager,
+          attestCaller: (ctx) => handler.attestPeer(ctx),
+          attestPID: (pid) => this.#d.attestor.attest({ pid, uid: -1, gid: -1 }),
+          authorizedDelegates: o.authorizedDelegates ?? [],
+          logLevel: this.#d.logLevel ?? new LogLevelControl("info"),
+          startedAt,
+          clock,
+          logger,
+        });
+      }
       this.#d.onReady?.();
       await running;
     } catch (err) {
@@ -164,6 +187,12 @@ export class Agent {
       signal.removeEventListener("abort", onAbort);
       stop.abort();
       await grpc?.close();
+      if (admin) {
+        const log = logger.with({ network: "unix", [F.ADDRESS]: o.adminSocketPath });
+        log.info("Stopping Admin APIs");
+        await admin.close();
+        log.info("Admin APIs have stopped");
+      }
       await health?.close();
       await prometheus?.close();
       await client.close();

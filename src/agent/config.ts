@@ -103,6 +103,13 @@ export interface AgentConfig extends AgentDropInConfig {
   nodeAttestor: AgentNodeAttestorConfig;
   keyManager: AgentKeyManagerConfig;
   workloadAttestors: UnixWorkloadAttestorConfig[];
+  /**
+   * `admin_socket_path`: the admin API socket (SPIRE's Debug, Logger and Delegated Identity services), made absolute
+   * against the working directory when it is known. Absent: no admin API.
+   */
+  adminSocketPath?: string;
+  /** `authorized_delegates`: SPIFFE IDs (of this trust domain) allowed to use the Delegated Identity API. Default none. */
+  authorizedDelegates: string[];
 }
 
 /** Every default of the agent config, in one place (SPIRE `defaultConfig()`). */
@@ -149,7 +156,12 @@ const FLAG_KEYS: Record<keyof AgentFlagOverrides, string> = {
  */
 export function buildAgentConfig(
   raw: unknown,
-  options: { flags?: Partial<AgentFlagOverrides>; status?: config.ConfigStatus } = {},
+  options: {
+    flags?: Partial<AgentFlagOverrides>;
+    status?: config.ConfigStatus;
+    /** The working directory relative paths are resolved against (SPIRE's filepath.Abs); absent: paths stay as given. */
+    cwd?: string | undefined;
+  } = {},
 ): AgentConfig {
   const status = options.status ?? new config.ConfigStatus();
   // A `false` flag is indistinguishable from "not given", so only `true` may override the file.
@@ -169,6 +181,7 @@ export function buildAgentConfig(
   const serverPort = a.int("server_port", { min: 1, max: 65535 }) ?? d.serverPort;
   const servers = parseServerAddresses(addresses, serverPort, a.key("server_address"), status);
   const dataDir = a.string("data_dir") || d.dataDir;
+  const trustDomain = config.readTrustDomain(a, status);
   const built = {
     dataDir,
     serverAddress: servers[0]?.address ?? "",
@@ -176,7 +189,8 @@ export function buildAgentConfig(
     servers,
     socketPath: a.string("socket_path") || d.socketPath,
     ...refuseUnsupported(a, status),
-    trustDomain: config.readTrustDomain(a, status),
+    trustDomain,
+    ...readAdminAPI(a, status, { socketPath: a.string("socket_path") || d.socketPath, trustDomain, cwd: options.cwd }),
     ...readBootstrap(a, status),
     ...readJoinToken(a, status),
     ...readRebootstrap(a, status, d),
@@ -220,13 +234,6 @@ function readRebootstrap(a: config.ConfigSection, status: config.ConfigStatus, d
  * never happens, so each is refused by name with what is missing.
  */
 function refuseUnsupported(a: config.ConfigSection, status: config.ConfigStatus): Record<string, never> {
-  // SPIRE serves its agent admin API (Debug, Delegated Identity, Logger) on this socket.
-  if (a.string("admin_socket_path")) {
-    status.error(
-      `${a.key("admin_socket_path")} is not supported by wisp yet: the agent admin API (SPIRE's Debug, Delegated Identity ` +
-        "and Logger services) is not implemented; remove the key",
-    );
-  }
   // SPIRE keeps at most this many X509-SVIDs and mints the others on demand; wisp's agent holds one per entry.
   if (a.raw("x509_svid_cache_max_size") !== undefined) {
     status.error(
@@ -235,6 +242,60 @@ function refuseUnsupported(a: config.ConfigSection, status: config.ConfigStatus)
     );
   }
   return {};
+}
+
+/**
+ * `admin_socket_path` and `authorized_delegates` (SPIRE agent run.go, run_posix.go getAdminAddr): the admin socket must
+ * not sit in the Workload API socket's directory or below it, since that directory is open to every workload; each
+ * delegate must be a SPIFFE ID of the agent's trust domain. Delegates without an admin socket would have no effect.
+ */
+function readAdminAPI(
+  a: config.ConfigSection,
+  status: config.ConfigStatus,
+  o: { socketPath: string; trustDomain: spiffeid.TrustDomain | undefined; cwd: string | undefined },
+) {
+  const given = a.string("admin_socket_path") || undefined;
+  const delegates = a.stringList("authorized_delegates") ?? [];
+  let adminSocketPath: string | undefined;
+  if (given !== undefined) {
+    adminSocketPath = absolutePath(given, o.cwd);
+    const workload = absolutePath(o.socketPath, o.cwd);
+    // Without a working directory a relative path cannot be compared with an absolute one; the run command gives one.
+    if (adminSocketPath.startsWith("/") === workload.startsWith("/") && adminSocketPath.startsWith(`${dirname(workload)}/`)) {
+      status.error("admin socket cannot be in the same directory or a subdirectory as that containing the Workload API socket");
+    }
+  }
+  for (const d of delegates) {
+    try {
+      const id = spiffeid.fromString(d);
+      if (o.trustDomain && !id.memberOf(o.trustDomain)) {
+        status.error(`error validating authorized delegate: SPIFFE ID "${id}" is not a member of trust domain "${o.trustDomain.name}"`);
+      }
+    } catch (err) {
+      status.error(`error validating authorized delegate: ${(err as Error).message}`);
+    }
+  }
+  if (delegates.length > 0 && given === undefined) {
+    status.error(`${a.key("authorized_delegates")} needs ${a.key("admin_socket_path")}: the Delegated Identity API is served only on the admin socket`);
+  }
+  return { ...config.optionalField("adminSocketPath", adminSocketPath), authorizedDelegates: delegates };
+}
+
+/** POSIX path made absolute against `cwd` (when known) and cleaned of ".", ".." and repeated slashes (Go's filepath.Abs). */
+function absolutePath(path: string, cwd: string | undefined): string {
+  const full = path.startsWith("/") || cwd === undefined ? path : `${cwd}/${path}`;
+  const out: string[] = [];
+  for (const part of full.split("/")) {
+    if (part === "" || part === ".") continue;
+    if (part === ".." && out.length > 0 && out.at(-1) !== "..") out.pop();
+    else if (part !== ".." || !full.startsWith("/")) out.push(part);
+  }
+  return (full.startsWith("/") ? "/" : "") + (out.join("/") || (full.startsWith("/") ? "" : "."));
+}
+
+function dirname(path: string): string {
+  const i = path.lastIndexOf("/");
+  return i <= 0 ? (path.startsWith("/") ? "/" : ".") : path.slice(0, i);
 }
 
 /** Exactly one way to trust the server at first contact (SPIRE agent run.go validateConfig texts). */
@@ -344,6 +405,8 @@ export interface LoadAgentConfigOptions {
   getenv?: (name: string) => string | undefined;
   /** Receives every note, including the informational ones. */
   status?: config.ConfigStatus;
+  /** The working directory, for relative paths SPIRE makes absolute (admin_socket_path). */
+  cwd?: string;
 }
 
 /**
@@ -361,5 +424,6 @@ export function loadAgentConfig(options: LoadAgentConfigOptions): AgentConfig {
   return buildAgentConfig(raw, {
     ...(options.flags ? { flags: options.flags } : {}),
     ...(options.status ? { status: options.status } : {}),
+    ...(options.cwd ? { cwd: options.cwd } : {}),
   });
 }

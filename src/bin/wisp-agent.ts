@@ -6,7 +6,7 @@ import { exitAfterFlush, nodeCLIEnv } from "../runtime/node/cli_env.ts";
 import { nodeFS } from "../runtime/node/fs.ts";
 import { selectsOneOf } from "./command_selection.ts";
 
-/** The Workload API client commands: everything `api fetch x509` loads. */
+/** The client commands (Workload API and admin API): everything `api fetch x509` loads. */
 async function clientCommands(): Promise<Command[]> {
   const [
     { fetchX509Command },
@@ -16,6 +16,7 @@ async function clientCommands(): Promise<Command[]> {
     { healthcheckCommand },
     { dialWorkloadAPI },
     { validateCommand },
+    { adminCommands },
   ] = await Promise.all([
     import("../agent/cli/fetch_x509.ts"),
     import("../agent/cli/fetch_jwt.ts"),
@@ -24,6 +25,7 @@ async function clientCommands(): Promise<Command[]> {
     import("../agent/cli/healthcheck.ts"),
     import("../runtime/node/grpc_client.ts"),
     import("../agent/cli/validate.ts"),
+    import("../agent/cli/admin_commands.ts"),
   ]);
   return [
     fetchX509Command({ dial: dialWorkloadAPI, fs: nodeFS, clock: systemClock }),
@@ -32,6 +34,7 @@ async function clientCommands(): Promise<Command[]> {
     watchCommand({ dial: dialWorkloadAPI, clock: systemClock }),
     healthcheckCommand(dialWorkloadAPI),
     validateCommand(nodeFS),
+    ...adminCommands(dialWorkloadAPI),
   ];
 }
 
@@ -72,7 +75,7 @@ async function runCommandHere(): Promise<Command> {
     httpGet: nodeHTTPGet,
     serveGRPC: serveGRPCHere,
     http: nodeHTTPServe,
-    logger: (cfg) => newLogger({ level: cfg.logLevel, sink: logSink({ format: cfg.logFormat, file: cfg.logFile }) }),
+    logger: (cfg, level) => newLogger({ level, sink: logSink({ format: cfg.logFormat, file: cfg.logFile }) }),
     attestor: (cfg) => {
       const unix = cfg.workloadAttestors.find((a) => a.name === "unix");
       return new UnixAttestor({

@@ -44,6 +44,7 @@ test("buildAgentConfig() fills the defaults", () => {
     servers: [{ address: "wisp.example.org", port: 8081 }],
     socketPath: "/tmp/wisp-agent/public/api.sock",
     trustDomain: "example.org",
+    authorizedDelegates: [],
     trustBundlePath: "/etc/bundle.pem",
     trustBundleFormat: "pem",
     insecureBootstrap: false,
@@ -138,10 +139,50 @@ test("buildAgentConfig() reads trust_bundle_format and trust_bundle_unix_socket 
   );
 });
 
-test("buildAgentConfig() refuses admin_socket_path by name until the agent admin API exists", () => {
-  assert.equal(issues(() => buildAgentConfig({ agent: { ...BASE, admin_socket_path: "/run/admin.sock" } })), [
-    "agent.admin_socket_path is not supported by wisp yet: the agent admin API (SPIRE's Debug, Delegated Identity and " +
-    "Logger services) is not implemented; remove the key",
+test("buildAgentConfig() accepts admin_socket_path and authorized_delegates", () => {
+  const c = buildAgentConfig({
+    agent: { ...BASE, admin_socket_path: "/tmp/wisp-agent/private/admin.sock", authorized_delegates: ["spiffe://example.org/envoy"] },
+  });
+  assert.is(c.adminSocketPath, "/tmp/wisp-agent/private/admin.sock");
+  assert.equal(c.authorizedDelegates, ["spiffe://example.org/envoy"]);
+  const none = buildAgentConfig({ agent: BASE });
+  assert.is(none.adminSocketPath, undefined);
+  assert.equal(none.authorizedDelegates, []);
+});
+
+test("buildAgentConfig() makes a relative admin_socket_path absolute against the working directory", () => {
+  const c = buildAgentConfig({ agent: { ...BASE, admin_socket_path: "./run/../private/admin.sock" } }, { cwd: "/srv/agent" });
+  assert.is(c.adminSocketPath, "/srv/agent/private/admin.sock");
+});
+
+test("buildAgentConfig() refuses an admin socket in or below the Workload API socket's directory (SPIRE's text)", () => {
+  const err = "admin socket cannot be in the same directory or a subdirectory as that containing the Workload API socket";
+  for (const admin of ["/tmp/wisp-agent/public/admin.sock", "/tmp/wisp-agent/public/deeper/admin.sock", "/tmp/wisp-agent/public/../public/a.sock"]) {
+    assert.equal(issues(() => buildAgentConfig({ agent: { ...BASE, admin_socket_path: admin } })), [err], admin);
+  }
+  // Relative paths are compared after resolving both against the working directory, as SPIRE's filepath.Abs.
+  assert.equal(
+    issues(() =>
+      buildAgentConfig({ agent: { ...BASE, socket_path: "/srv/agent/public/api.sock", admin_socket_path: "public/admin.sock" } }, { cwd: "/srv/agent" })
+    ),
+    [err],
+  );
+  // A sibling directory whose name starts the same is not inside it.
+  const ok = buildAgentConfig({ agent: { ...BASE, admin_socket_path: "/tmp/wisp-agent/public2/admin.sock" } });
+  assert.is(ok.adminSocketPath, "/tmp/wisp-agent/public2/admin.sock");
+});
+
+test("buildAgentConfig() checks authorized_delegates as SPIRE does", () => {
+  const admin = "/run/wisp/admin.sock";
+  assert.equal(
+    issues(() => buildAgentConfig({ agent: { ...BASE, admin_socket_path: admin, authorized_delegates: ["spiffe://other.org/envoy", "envoy"] } })),
+    [
+      'error validating authorized delegate: SPIFFE ID "spiffe://other.org/envoy" is not a member of trust domain "example.org"',
+      "error validating authorized delegate: scheme is missing or invalid",
+    ],
+  );
+  assert.equal(issues(() => buildAgentConfig({ agent: { ...BASE, authorized_delegates: ["spiffe://example.org/envoy"] } })), [
+    "agent.authorized_delegates needs agent.admin_socket_path: the Delegated Identity API is served only on the admin socket",
   ]);
 });
 

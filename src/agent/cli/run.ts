@@ -2,7 +2,7 @@
 import { type Command, defineCommand } from "../../core/cli/command.ts";
 import { ConfigStatus } from "../../core/config/mod.ts";
 import { formatError } from "../../core/errors.ts";
-import type { Logger } from "../../core/log/logger.ts";
+import { type Logger, LogLevelControl } from "../../core/log/logger.ts";
 import type { Clock } from "../../core/ports/clock.ts";
 import type { FS } from "../../core/ports/fs.ts";
 import type { ServeGRPC } from "../../core/ports/grpc_server.ts";
@@ -43,7 +43,8 @@ export interface AgentRuntime {
   httpGet: HTTPGet;
   serveGRPC: ServeGRPC;
   http: HTTPServe;
-  logger(cfg: AgentConfig): Logger;
+  /** The process logger, filtering by `level` (which the admin API's Logger service can change). */
+  logger(cfg: AgentConfig, level: LogLevelControl): Logger;
   attestor(cfg: AgentConfig): WorkloadAttestor;
 }
 
@@ -56,7 +57,8 @@ export function runCommand(rt: AgentRuntime): Command {
     async run(ctx, flags) {
       const status = new ConfigStatus();
       const cfg = await loadAgentConfigFromFlags(ctx, rt.fs, flags, status);
-      const logger = rt.logger(cfg);
+      const logLevel = new LogLevelControl(cfg.logLevel);
+      const logger = rt.logger(cfg, logLevel);
       if (cfg.sds.defaultAllBundlesName === cfg.sds.defaultBundleName) {
         logger.warn(
           `The "default_bundle_name" and "default_all_bundles_name" configurables have the same value. "default_all_bundles_name" will be ignored. Please configure distinct values or use the defaults. This will be a configuration error in a future release.`,
@@ -96,7 +98,10 @@ export function runCommand(rt: AgentRuntime): Command {
             syncInterval: cfg.syncInterval,
             sds: cfg.sds,
             disableSDSAPI: cfg.disableSDSAPI,
+            adminSocketPath: cfg.adminSocketPath,
+            authorizedDelegates: cfg.authorizedDelegates,
           },
+          logLevel,
           connector: rt.connector,
           serveGRPC: rt.serveGRPC,
           http: rt.http,

@@ -62,5 +62,5 @@ export async function loadAgentConfigFromFlags(
   flags: { values: Record<string, unknown>; given: ReadonlySet<string> },
   status: ConfigStatus,
 ): Promise<AgentConfig> {
-  return loadAgentConfig({ ...(await readConfigFileFlags(ctx, fs, flags, OVERRIDES)), status });
+  return loadAgentConfig({ ...(await readConfigFileFlags(ctx, fs, flags, OVERRIDES)), status, cwd: ctx.env.cwd });
 }

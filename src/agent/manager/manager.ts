@@ -100,6 +100,8 @@ export class AgentManager {
   /** Hex SKIs of tainted X.509 authorities and key IDs of tainted JWT authorities, from the last snapshot. */
   #taintedX509 = new Set<string>();
   #taintedJWT = new Set<string>();
+  /** When the last sync snapshot was applied (the admin API's last_sync_success). */
+  #lastSync: Date | undefined;
 
   constructor(cfg: AgentManagerConfig) {
     this.#rebootstrapMode = cfg.rebootstrapMode ?? "never";
@@ -429,6 +431,7 @@ export class AgentManager {
       this.#c.client.setCredentials(roots, { chainDER: a.chain, keyPKCS8: a.keyPKCS8 });
     }
     await this.#reconcile();
+    this.#lastSync = this.#c.clock.now();
     this.#synced = true;
     this.#stats.snapshots++;
     this.#stats.lastApplyMs = this.#c.clock.now().getTime() - started;
@@ -596,6 +599,35 @@ export class AgentManager {
     await this.#persist();
     this.#c.client.setCredentials(this.#bundle.roots, { chainDER: svid.chain, keyPKCS8 });
     this.#log.info("Successfully rotated agent SVID", { [F.SPIFFE_ID]: svid.spiffeID, [F.EXPIRATION]: svid.notAfter.toISOString() });
+  }
+
+  /** The agent's own X509-SVID chain, leaf first; empty before attestation (SPIRE GetCurrentCredentials). */
+  agentSVIDChain(): Uint8Array[] {
+    return this.#agent?.chain ?? [];
+  }
+
+  /** When the last sync snapshot from the server was applied; undefined before the first (SPIRE GetLastSync). */
+  get lastSync(): Date | undefined {
+    return this.#lastSync;
+  }
+
+  /** JWT-SVIDs held in the cache (SPIRE CountJWTSVIDs). */
+  countJWTSVIDs(): number {
+    return this.#jwt.size;
+  }
+
+  /**
+   * The workload entries matching the selectors, whether or not an X509-SVID is cached for them, oldest first (SPIRE
+   * MatchingRegistrationEntries; the Delegated Identity API authorizes callers and signs JWT-SVIDs from these).
+   */
+  matchingEntries(selectors: Selector[]): CachedEntry[] {
+    const out = [...this.#entries.values()].filter((e) => isWorkloadEntry(e) && entryMatches(e, selectors));
+    return out.sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  /** Every foreign bundle the agent holds, sorted by trust domain (SPIRE's bundle cache, minus the own bundle). */
+  allFederatedBundles(): FederatedBundle[] {
+    return [...this.#federated.keys()].sort().map((td) => this.#federated.get(td)!);
   }
 
   /** @throws {UnavailableError} while the first sync has not happened */

@@ -169,7 +169,21 @@ function topLevelHealthChecks<C extends { healthChecks: AgentConfig["healthCheck
   ];
 }
 const agentRows: Row<AgentConfig>[] = [
-  { key: A("admin_socket_path"), value: "/run/admin.sock", refused: "admin_socket_path is not supported by wisp yet" },
+  {
+    key: A("admin_socket_path"),
+    value: "/run/wisp/admin.sock",
+    field: (c) => c.adminSocketPath,
+    want: "/run/wisp/admin.sock",
+    runtime: "test/integration/agent_admin.test.ts",
+  },
+  {
+    key: A("authorized_delegates"),
+    value: ["spiffe://example.org/envoy"],
+    with: { [A("admin_socket_path")]: "/run/wisp/admin.sock" },
+    field: (c) => c.authorizedDelegates,
+    want: ["spiffe://example.org/envoy"],
+    runtime: "test/integration/agent_admin.test.ts",
+  },
   { key: A("x509_svid_cache_max_size"), value: 500, refused: "x509_svid_cache_max_size is not supported by wisp yet" },
   { key: A("data_dir"), value: "/var/lib/wisp-agent", field: (c) => c.dataDir, want: "/var/lib/wisp-agent" },
   { key: A("server_address"), value: "10.0.0.9", field: (c) => c.servers, want: [{ address: "10.0.0.9", port: 8081 }] },

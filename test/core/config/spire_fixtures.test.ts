@@ -17,12 +17,10 @@ const ROOT = fileURLToPath(new URL("../../fixtures/spire/", import.meta.url));
 const X509POP_PENDING: string | undefined = undefined;
 
 /**
- * Agent keys wisp refuses by name until their feature exists (the agent admin API, the bounded SVID cache): every
- * fixture that sets one gets exactly this issue on top of its own.
+ * Agent keys wisp refuses by name until their feature exists (the bounded SVID cache): every fixture that sets one gets
+ * exactly this issue on top of its own. The agent admin API (admin_socket_path, authorized_delegates) has landed.
  */
 const AGENT_PENDING: Record<string, string> = {
-  admin_socket_path:
-    "agent.admin_socket_path is not supported by wisp yet: the agent admin API (SPIRE's Debug, Delegated Identity and Logger services) is not implemented; remove the key",
   x509_svid_cache_max_size:
     "agent.x509_svid_cache_max_size is not supported by wisp yet: the agent keeps an X509-SVID for every entry it is authorized for and has no LRU limit; remove the key",
 };
@@ -34,8 +32,6 @@ const REFUSED: Record<string, string[]> = {
   "suites/admin-endpoints/conf/domain-a/server/server.conf": [
     "server.admin_ids is not supported by wisp yet without a console block: the server API is served only on the admin Unix socket, so there is no remote caller an admin ID could authorize; use socket_path permissions to grant admin access, or configure server.console, where admin_ids authorize console access",
   ],
-  // Delegated Identity API: not served.
-  "suites/delegatedidentity/conf/agent/agent.conf": [`unknown configuration key "agent.authorized_delegates"`],
   "suites/fetch-jwt-svids/conf/agent/agent.conf": [`unknown configuration key "agent.jwt_svid_cache_max_size"`],
   // WIT-SVIDs are enabled by a developer feature flag in SPIRE.
   "suites/fetch-wit-svids/conf/server/server.conf": [
