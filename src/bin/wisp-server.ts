@@ -31,6 +31,7 @@ async function runCommandHere(): Promise<Command> {
     { serverPlugins },
     { nodeServerConnector },
     { nodeHTTPGet },
+    { serveGRPCTLS },
   ] = await Promise.all([
     import("../core/log/logger.ts"),
     import("../server/cli/run.ts"),
@@ -41,10 +42,12 @@ async function runCommandHere(): Promise<Command> {
     import("./server_plugins.ts"),
     import("../runtime/node/server_connector.ts"),
     import("../runtime/node/http_get.ts"),
+    import("../runtime/node/grpc_tls_server.ts"),
   ]);
   return runCommand({
     fs: nodeFS,
     http: nodeHTTPServe,
+    grpcTLS: serveGRPCTLS,
     clock: systemClock,
     connector: nodeServerConnector,
     httpGet: nodeHTTPGet,
