@@ -194,7 +194,13 @@ export class Server {
             }),
             ...(this.#d.serverPortMethods?.({ ds, ca, jwt, hub, caManager }) ?? []),
           ], { ds, adminIDs: o.adminIDs ?? [], logger }),
-          authenticate: tlsCallerAuthenticator({ ds, clock, trustDomain: td, adminIDs: o.adminIDs ?? [], logger: logger.with({ subsystem_name: "endpoints" }) }),
+          authenticate: tlsCallerAuthenticator({
+            ds,
+            clock,
+            trustDomain: td,
+            adminIDs: o.adminIDs ?? [],
+            logger: logger.with({ subsystem_name: "endpoints" }),
+          }),
           statusDetails,
           logger,
         })

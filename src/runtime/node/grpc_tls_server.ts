@@ -177,37 +177,55 @@ class TLSGRPCServer implements GRPCTLSServerHandle {
     const serialize = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
     const deserialize = (b: Raw) => b;
     if (m.kind === "unary") {
-      this.#grpc.register<Raw, Uint8Array>(m.path, (call: grpc.ServerUnaryCall<Raw, Uint8Array>, cb: grpc.sendUnaryData<Uint8Array>) => {
-        void this.#begin(call, m).then(async (c) => {
-          if ("code" in c) return cb(c);
-          try {
-            cb(null, m.encode(await m.handle(c.req, c.ctx)));
-          } catch (err) {
-            cb(this.#status(err, m.path));
-          } finally {
-            this.#calls.delete(c.ctl);
-          }
-        });
-      }, serialize, deserialize, "unary");
+      this.#grpc.register<Raw, Uint8Array>(
+        m.path,
+        (call: grpc.ServerUnaryCall<Raw, Uint8Array>, cb: grpc.sendUnaryData<Uint8Array>) => {
+          void this.#begin(call, m).then(async (c) => {
+            if ("code" in c) return cb(c);
+            try {
+              cb(null, m.encode(await m.handle(c.req, c.ctx)));
+            } catch (err) {
+              cb(this.#status(err, m.path));
+            } finally {
+              this.#calls.delete(c.ctl);
+            }
+          });
+        },
+        serialize,
+        deserialize,
+        "unary",
+      );
       return;
     }
     if (m.kind === "bidi_stream") {
-      this.#grpc.register<Raw, Uint8Array>(m.path, (call: grpc.ServerDuplexStream<Raw, Uint8Array>) => {
-        // Listening starts now so no message is lost while the caller is resolved.
-        const requests = requestsOf(call, m.decode);
-        void this.#begin(call, m).then((c) => {
-          if ("code" in c) return void call.emit("error", c);
-          this.#runStream(call, m, c, (send) => m.handle(requests, c.ctx, send));
-        });
-      }, serialize, deserialize, "bidi");
+      this.#grpc.register<Raw, Uint8Array>(
+        m.path,
+        (call: grpc.ServerDuplexStream<Raw, Uint8Array>) => {
+          // Listening starts now so no message is lost while the caller is resolved.
+          const requests = requestsOf(call, m.decode);
+          void this.#begin(call, m).then((c) => {
+            if ("code" in c) return void call.emit("error", c);
+            this.#runStream(call, m, c, (send) => m.handle(requests, c.ctx, send));
+          });
+        },
+        serialize,
+        deserialize,
+        "bidi",
+      );
       return;
     }
-    this.#grpc.register<Raw, Uint8Array>(m.path, (call: grpc.ServerWritableStream<Raw, Uint8Array>) => {
-      void this.#begin(call, m).then((c) => {
-        if ("code" in c) return void call.emit("error", c);
-        this.#runStream(call, m, c, (send) => m.handle(c.req, c.ctx, send));
-      });
-    }, serialize, deserialize, "serverStream");
+    this.#grpc.register<Raw, Uint8Array>(
+      m.path,
+      (call: grpc.ServerWritableStream<Raw, Uint8Array>) => {
+        void this.#begin(call, m).then((c) => {
+          if ("code" in c) return void call.emit("error", c);
+          this.#runStream(call, m, c, (send) => m.handle(c.req, c.ctx, send));
+        });
+      },
+      serialize,
+      deserialize,
+      "serverStream",
+    );
   }
 
   /** Every message is delivered (paged answers such as SyncAuthorizedEntries need them all, in order). */

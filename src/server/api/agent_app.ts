@@ -200,9 +200,7 @@ export function agentApp(cfg: AgentAppConfig): Hono<AgentAppEnv> {
     });
     const signed = await signWorkloadX509SVIDs(signing, agent, requests);
     signed.forEach((r, k) => {
-      results[at[k]!] = "error" in r
-        ? { status: statusOf(r.error) }
-        : { status: { status: "OK", code: "", message: "" }, svid: svidJSON(r.spiffeID, r.svid) };
+      results[at[k]!] = "error" in r ? { status: statusOf(r.error) } : { status: { status: "OK", code: "", message: "" }, svid: svidJSON(r.spiffeID, r.svid) };
     });
     return c.json({ results });
   });

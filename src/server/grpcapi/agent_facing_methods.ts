@@ -6,7 +6,7 @@
  */
 import type { GRPCMethod } from "../../core/ports/grpc_server.ts";
 import type * as spiffeid from "../../core/spiffeid/mod.ts";
-import { type AgentAttestServiceDeps, agentAttestService } from "./agent_attest_service.ts";
+import { agentAttestService, type AgentAttestServiceDeps } from "./agent_attest_service.ts";
 import { bundleGetService } from "./bundle_get_service.ts";
 import { entrySyncService } from "./entry_sync_service.ts";
 import { svidSignService } from "./svid_sign_service.ts";

@@ -8,10 +8,7 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { anyPack } from "@bufbuild/protobuf/wkt";
 import type { ServiceError, StatusName } from "../../core/errors.ts";
 import { StatusSchema } from "../../agent/workload/proto/google/rpc/status_pb.ts";
-import {
-  PermissionDeniedDetails_Reason,
-  PermissionDeniedDetailsSchema,
-} from "../../agent/workload/proto/spire/api/types/status_pb.ts";
+import { PermissionDeniedDetails_Reason, PermissionDeniedDetailsSchema } from "../../agent/workload/proto/spire/api/types/status_pb.ts";
 
 /** gRPC status codes by name (https://grpc.github.io/grpc/core/md_doc_statuscodes.html). */
 export const GRPC_CODE: Readonly<Record<StatusName, number>> = Object.freeze({

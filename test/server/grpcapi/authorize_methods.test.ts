@@ -144,7 +144,11 @@ test("authorizeCall() runs SPIRE's agent authorizer: an agent on an admin-only R
   assert.is(a.as, "agent");
   await denied(authorizeCall(deps(e), COUNT_ENTRIES, ctx(tcp(AGENT, s.chain))), COUNT_ENTRIES);
   await denied(authorizeCall(deps(e), SYNC, ctx(tcp(AGENT, s.chain, true))), SYNC, "AGENT_EXPIRED");
-  await denied(authorizeCall(deps(e), SYNC, ctx(tcp("spiffe://example.org/web", (await svid(e.ca, "spiffe://example.org/web")).chain))), SYNC, "AGENT_NOT_ATTESTED");
+  await denied(
+    authorizeCall(deps(e), SYNC, ctx(tcp("spiffe://example.org/web", (await svid(e.ca, "spiffe://example.org/web")).chain))),
+    SYNC,
+    "AGENT_NOT_ATTESTED",
+  );
   const renewed = await svid(e.ca, AGENT);
   await denied(authorizeCall(deps(e), SYNC, ctx(tcp(AGENT, renewed.chain))), SYNC, "AGENT_NOT_ACTIVE");
   await e.ds.banAttestedNode(AGENT);
