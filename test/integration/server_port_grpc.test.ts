@@ -26,7 +26,7 @@ let stubs = "";
 let setupError: unknown;
 let agentID = "";
 let token = "";
-const entryIDs: Record<string, string> = {};
+const entryIDs = { web: "", adminByConfig: "", adminByEntry: "" };
 let step = 0;
 
 /** Runs steps in a fresh client process with its own work dir, or in `dir` to reuse saved identities. */
@@ -73,7 +73,9 @@ test.before(async () => {
       { spiffe_id: ADMIN_BY_CONFIG, parent_id: agentID, selectors: [{ type: "unix", value: "uid:1001" }] },
       { spiffe_id: ADMIN_BY_ENTRY, parent_id: agentID, selectors: [{ type: "unix", value: "uid:1002" }], admin: true },
     ]);
-    [entryIDs.web, entryIDs.adminByConfig, entryIDs.adminByEntry] = ids;
+    const [web, adminByConfig, adminByEntry] = ids;
+    if (!web || !adminByConfig || !adminByEntry) throw new Error(`entry create returned ${ids.length} IDs`);
+    Object.assign(entryIDs, { web, adminByConfig, adminByEntry });
     // A federated bundle to read: the server's own roots under another trust domain's name.
     const bundle = join(c.dir, "other.pem");
     writeFileSync(bundle, readFileSync(c.bundlePath!));
