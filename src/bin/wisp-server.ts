@@ -47,7 +47,8 @@ async function runCommandHere(): Promise<Command> {
   return runCommand({
     fs: nodeFS,
     http: nodeHTTPServe,
-    grpcTLS: serveGRPCTLS,
+    // Deno's HTTP/2 aborts the process on some malformed frames (denoland/deno#36788): its connections get the guard.
+    grpcTLS: (opts) => serveGRPCTLS({ ...opts, h2FrameGuard: "Deno" in globalThis }),
     clock: systemClock,
     connector: nodeServerConnector,
     httpGet: nodeHTTPGet,

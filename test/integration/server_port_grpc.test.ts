@@ -10,10 +10,13 @@ import * as assert from "uvu/assert";
 import { X509Certificate } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import * as http from "node:http";
+import * as http2 from "node:http2";
 import * as https from "node:https";
+import * as tls from "node:tls";
 import { join } from "node:path";
 import { type Cluster, joinToken, newCluster, run, startServer, wispServer } from "./_harness.ts";
 import { ok, spireAgent, spireStubs, type StepResult } from "./_spire_agent_client.ts";
+import { H2_GOAWAY, H2_PREFACE, h2FrameTypes } from "../clients/raw_h2.ts";
 
 const ADMIN_BY_CONFIG = "spiffe://example.org/ops/admin-by-config";
 const ADMIN_BY_ENTRY = "spiffe://example.org/ops/admin-by-entry";
@@ -274,6 +277,76 @@ test("the HTTPS agent API answers on the same port over HTTP/1.1, with ALPN and 
     assert.is(r.alpn, alpn ? "http/1.1" : false);
     assert.ok((JSON.parse(r.body) as { keys: unknown[] }).keys.length >= 2);
   }
+});
+
+/**
+ * Sends `bytes` on a TLS connection to the port (with `alpn`); resolves with what came back when the server closed the
+ * connection, or after 3 s with the connection still open.
+ */
+function rawTLS(alpn: string[] | undefined, bytes: Buffer): Promise<{ alpn: string | false; reply: Buffer; closed: boolean }> {
+  return new Promise((resolve) => {
+    const sock = tls.connect({
+      host: "127.0.0.1",
+      port: c.port,
+      ca: readFileSync(c.bundlePath!),
+      checkServerIdentity: () => undefined,
+      ...(alpn ? { ALPNProtocols: alpn } : {}),
+    }, () => sock.write(bytes));
+    const chunks: Buffer[] = [];
+    const done = (closed: boolean) => {
+      clearTimeout(t);
+      resolve({ alpn: sock.alpnProtocol ?? false, reply: Buffer.concat(chunks), closed });
+      sock.destroy();
+    };
+    const t = setTimeout(() => done(false), 3000);
+    sock.on("data", (d: Buffer) => chunks.push(d));
+    sock.on("error", () => {});
+    sock.on("close", () => done(true));
+  });
+}
+
+/** One gRPC call with a raw request message, over node:http2 (ALPN h2): the response's grpc-status and grpc-message. */
+function rawGRPC(path: string, message: Buffer): Promise<{ status: string; message: string }> {
+  return new Promise((resolve, reject) => {
+    const session = http2.connect(`https://127.0.0.1:${c.port}`, { ca: readFileSync(c.bundlePath!), checkServerIdentity: () => undefined });
+    session.on("error", reject);
+    const prefix = Buffer.alloc(5);
+    prefix.writeUInt32BE(message.length, 1);
+    const req = session.request({ ":method": "POST", ":path": path, "content-type": "application/grpc", te: "trailers" });
+    let headers: http2.IncomingHttpHeaders = {};
+    req.on("response", (h) => (headers = h));
+    req.on("trailers", (h) => (headers = { ...headers, ...h }));
+    req.on("data", () => {});
+    req.on("end", () => {
+      session.close();
+      resolve({ status: String(headers["grpc-status"]), message: decodeURIComponent(String(headers["grpc-message"] ?? "")) });
+    });
+    req.on("error", reject);
+    req.end(Buffer.concat([prefix, message]));
+  });
+}
+
+test("bad input on the port: broken HTTP/2, garbage without ALPN, undecodable messages and unknown methods; the server carries on", async () => {
+  ready();
+  // A SETTINGS frame whose length is not a multiple of 6 is a connection error (RFC 9113 §6.5).
+  const badSettings = Buffer.concat([H2_PREFACE, Buffer.from([0, 0, 5, 4, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5])]);
+  const h2 = await rawTLS(["h2"], badSettings);
+  assert.is(h2.alpn, "h2");
+  assert.ok(h2FrameTypes(h2.reply).includes(H2_GOAWAY), h2.reply.toString("hex"));
+  const notH2 = await rawTLS(["h2"], Buffer.from("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  assert.equal([notH2.alpn, notH2.closed], ["h2", true]);
+  assert.ok(h2FrameTypes(notH2.reply).includes(H2_GOAWAY), notH2.reply.toString("hex"));
+  const garbage = await rawTLS(undefined, Buffer.from("\x00\x01 not http at all\r\n\r\n"));
+  assert.equal([garbage.alpn, garbage.closed], [false, true]);
+  assert.match(garbage.reply.toString("latin1"), /^HTTP\/1\.1 400 /);
+  assert.equal(await rawGRPC("/spire.api.server.bundle.v1.Bundle/GetBundle", Buffer.from([0xff, 0xff, 0xff])), {
+    status: "3",
+    message: "failed to decode request: premature EOF",
+  });
+  const unknown = await rawGRPC("/spire.api.server.bundle.v1.Bundle/NoSuchRPC", Buffer.alloc(0));
+  assert.is(unknown.status, "12");
+  const [bundle] = await agent([{ op: "get_bundle", as: "none" }], "after-bad-input");
+  assert.is(ok(bundle).trust_domain, "example.org");
 });
 
 test("a banned agent is refused with AGENT_BANNED, and attesting again as that agent fails as in SPIRE", async () => {

@@ -143,5 +143,7 @@ export type ServeGRPCTLS = (opts: {
   authenticate: (peer: { chain: Uint8Array[]; address: string }) => Promise<TLSCaller>;
   /** The `grpc-status-details-bin` trailer (a google.rpc.Status) for an error, when it carries details. */
   statusDetails?: (err: ServiceError) => Uint8Array | undefined;
+  /** As ServeGRPC's: check HTTP/2 framing before the runtime's HTTP/2 layer reads it (Deno); default false. */
+  h2FrameGuard?: boolean;
   logger: Logger;
 }) => Promise<GRPCTLSServerHandle>;

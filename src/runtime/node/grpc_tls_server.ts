@@ -24,6 +24,7 @@ import {
 } from "../../core/ports/grpc_server.ts";
 import type { TLSCredentials } from "../../core/ports/http_server.ts";
 import { CODES, requestsOf } from "./grpc_server.ts";
+import { guardedSocket } from "./guarded_socket.ts";
 import { peerChain } from "./http_serve.ts";
 
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
@@ -170,7 +171,16 @@ class TLSGRPCServer implements GRPCTLSServerHandle {
     if (sock.alpnProtocol !== "h2") Object.defineProperty(sock, "alpnProtocol", { value: "h2", configurable: true });
     this.#conns.set(id, caller);
     sock.once("close", () => this.#conns.delete(id));
-    this.#injector.injectConnection(sock);
+    if (this.#o.h2FrameGuard) {
+      // Debug, not warn: anyone who reaches the port can open connections, and each refusal would be a log line.
+      const guarded = guardedSocket(
+        sock,
+        (reason) => this.#log.debug("Refused a server API connection that broke the HTTP/2 protocol", { [fields.ERROR]: reason }),
+      );
+      this.#injector.injectConnection(guarded);
+    } else {
+      this.#injector.injectConnection(sock);
+    }
   }
 
   #register(m: GRPCMethod): void {
