@@ -32,7 +32,7 @@ import { bundleEndpointApp } from "./federation/bundle_endpoint.ts";
 import type { ServerConnector } from "../core/ports/server_connector.ts";
 import type { HTTPGet } from "../core/ports/http_get.ts";
 import { fromPEM } from "../core/x509/mod.ts";
-import type { GRPCMethod, ServeGRPCTLS } from "../core/ports/grpc_server.ts";
+import type { ServeGRPCTLS } from "../core/ports/grpc_server.ts";
 import { agentFacingMethods } from "./grpcapi/agent_facing_methods.ts";
 import { authorizeMethods } from "./grpcapi/authorize_methods.ts";
 import { statusDetails } from "./grpcapi/status_details.ts";
@@ -92,11 +92,6 @@ export interface ServerDeps {
    * the HTTPS agent API only.
    */
   grpcTLS?: ServeGRPCTLS | undefined;
-  /**
-   * More server API methods for the server port (SPIRE's admin RPCs), authorized with the same policy as the
-   * agent-facing ones; built once the CA and datastore are up.
-   */
-  serverPortMethods?: ((d: { ds: DataStore; ca: ServerCA; jwt: JWTSVIDSigner; hub: SyncHub; caManager: CAManager }) => GRPCMethod[]) | undefined;
   clock: Clock;
   logger: Logger;
   /** The logger's level, changeable at runtime through `logger set|reset`. */
@@ -192,7 +187,6 @@ export class Server {
               nodeAttestors,
               trustDomain: td,
             }),
-            ...(this.#d.serverPortMethods?.({ ds, ca, jwt, hub, caManager }) ?? []),
           ], { ds, adminIDs: o.adminIDs ?? [], logger }),
           authenticate: tlsCallerAuthenticator({
             ds,
