@@ -16,6 +16,8 @@ client identity: "as": "none" (default for attest), "agent" (the last attested o
 otherwise), or the name a batch_new_x509 step saved ("<name>.pem"/"<name>.key" in WORKDIR).
 Steps:
   {"op": "attest", "type": "join_token", "payload": "<token>"}  AttestAgent; saves agent.pem/agent.key
+  {"op": "attest", "type": "x509pop", "x509pop": {"cert": "node.pem", "key": "node.key", "tamper": false}}
+                                                             the same with x509pop's challenge (ECDSA node key)
   {"op": "get_bundle"}                                       GetBundle
   {"op": "get_federated_bundle", "trust_domain": "x"}        GetFederatedBundle
   {"op": "post_status", "agent_version": "1.15.3"}           PostStatus
@@ -28,8 +30,10 @@ Steps:
   {"op": "keep", "as_name": "x"}                             copies the current agent SVID and key to x.pem/x.key
 """
 import argparse
+import base64
 import json
 import os
+import queue
 import select
 import socket
 import ssl
@@ -110,6 +114,7 @@ def main():
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
     from cryptography.x509.oid import NameOID
     from google.rpc import status_pb2
     from spire.api.server.agent.v1 import agent_pb2, agent_pb2_grpc
@@ -196,20 +201,57 @@ def main():
     # A work dir that holds an agent SVID from an earlier run continues as that agent.
     identity = {"agent": "agent" if os.path.exists(path("agent", "pem")) else None}
 
+    def x509pop_payload(pop):
+        with open(pop["cert"], "rb") as f:
+            leaf = x509.load_pem_x509_certificate(f.read())
+        return json.dumps({"certificates": [base64.b64encode(leaf.public_bytes(serialization.Encoding.DER)).decode()]}).encode()
+
+    def x509pop_response(pop, challenge):
+        """SPIRE's x509pop ECDSA answer: sign SHA-256(n_c || n_r), r and s as minimal big-endian bytes."""
+        with open(pop["key"], "rb") as f:
+            key = serialization.load_pem_private_key(f.read(), password=None)
+        nc = base64.b64decode(json.loads(challenge)["ecdsa_signature"]["nonce"])
+        nr = os.urandom(32)
+        r, s_ = decode_dss_signature(key.sign(nc + nr, ec.ECDSA(hashes.SHA256())))
+        if pop.get("tamper"):
+            nr = os.urandom(32)  # answers with a nonce other than the one signed
+        minimal = lambda n: n.to_bytes(max(1, (n.bit_length() + 7) // 8), "big")
+        b64 = lambda b: base64.b64encode(b).decode()
+        return json.dumps({"rsa_signature": None, "ecdsa_signature": {"nonce": b64(nr), "r": b64(minimal(r)), "s": b64(minimal(s_))}}).encode()
+
     def attest(step, ch):
         key_pem, csr = new_key_and_csr()
         stub = agent_pb2_grpc.AgentStub(ch)
+        pop = step.get("x509pop")
+        payload = x509pop_payload(pop) if pop else step["payload"].encode()
         first = agent_pb2.AttestAgentRequest(params=agent_pb2.AttestAgentRequest.Params(
-            data=attestation_pb2.AttestationData(type=step["type"], payload=step["payload"].encode()),
+            data=attestation_pb2.AttestationData(type=step["type"], payload=payload),
             params=agent_pb2.AgentX509SVIDParams(csr=csr),
         ))
+        outbox = queue.Queue()
+        outbox.put(first)
+
+        def requests():
+            while True:
+                r = outbox.get()
+                if r is None:
+                    return
+                yield r
+
         result = None
-        for resp in stub.AttestAgent(iter([first]), timeout=30):
-            if resp.HasField("result"):
-                result = resp.result
+        challenges = 0
+        try:
+            for resp in stub.AttestAgent(requests(), timeout=30):
+                if resp.HasField("challenge"):
+                    challenges += 1
+                    outbox.put(agent_pb2.AttestAgentRequest(challenge_response=x509pop_response(pop, resp.challenge)))
+                if resp.HasField("result"):
+                    result = resp.result
+        finally:
+            outbox.put(None)
         save("agent", result.svid.cert_chain, key_pem)
         identity["agent"] = "agent"
-        return {"svid": svid_json(result.svid), "reattestable": result.reattestable}
+        return {"svid": svid_json(result.svid), "reattestable": result.reattestable, "challenges": challenges}
 
     def sync(step, ch):
         stub = entry_pb2_grpc.EntryStub(ch)

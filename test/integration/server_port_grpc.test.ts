@@ -14,7 +14,10 @@ import * as http2 from "node:http2";
 import * as https from "node:https";
 import * as tls from "node:tls";
 import { join } from "node:path";
-import { type Cluster, joinToken, newCluster, run, startServer, wispServer } from "./_harness.ts";
+import { type Cluster, joinToken, run, startServer, wispServer } from "./_harness.ts";
+import { x509popCluster } from "./_x509pop.ts";
+import { newCA, newNodeCert, pem } from "../server/nodeattestor/_pki.ts";
+import * as pop from "../../src/core/x509pop/protocol.ts";
 import { ok, spireAgent, spireStubs, type StepResult } from "./_spire_agent_client.ts";
 import { H2_GOAWAY, H2_PREFACE, h2FrameTypes } from "../clients/raw_h2.ts";
 
@@ -31,6 +34,8 @@ let agentID = "";
 let token = "";
 const entryIDs = { web: "", adminByConfig: "", adminByEntry: "" };
 let step = 0;
+const edgeRoot = await newCA({ keyType: "ecdsa", name: "edge root" });
+const edgeLeaf = await newNodeCert(edgeRoot, { keyType: "ecdsa", cn: "edge-1" });
 
 /** Runs steps in a fresh client process with its own work dir, or in `dir` to reuse saved identities. */
 function agent(steps: Record<string, unknown>[], dir = "main"): Promise<StepResult[]> {
@@ -65,7 +70,9 @@ function adminPost(path: string, body: unknown): Promise<{ status: number; body:
 
 test.before(async () => {
   try {
-    c = await newCluster({ extraServer: `admin_ids = ["${ADMIN_BY_CONFIG}"]` });
+    c = await x509popCluster([edgeRoot], { extraServer: `admin_ids = ["${ADMIN_BY_CONFIG}"]` });
+    writeFileSync(join(c.dir, "node.pem"), pem.cert(edgeLeaf));
+    writeFileSync(join(c.dir, "node.key"), pem.key(edgeLeaf), { mode: 0o600 });
     await startServer(c);
     stubs = await spireStubs(c.dir);
     token = await joinToken(c);
@@ -107,6 +114,22 @@ test("AttestAgent with a join token gives the agent its SVID; the token works on
   ], "second");
   assert.equal(again!.status, { code: "INVALID_ARGUMENT", details: "failed to attest: join token does not exist or has already been used" });
   assert.equal(unknownType!.status, { code: "FAILED_PRECONDITION", details: 'failed to attest: could not find node attestor type "tpm_devid"' });
+});
+
+test("x509pop over AttestAgent: the challenge runs on the stream, a wrong answer is refused, RenewAgent says reattest", async () => {
+  ready();
+  const node = { cert: join(c.dir, "node.pem"), key: join(c.dir, "node.key") };
+  const [good, renew, bad] = await agent([
+    { op: "attest", type: "x509pop", x509pop: node },
+    { op: "renew" },
+    { op: "attest", type: "x509pop", x509pop: { ...node, tamper: true }, as: "none" },
+  ], "x509pop");
+  const g = ok(good);
+  assert.is(g.svid.id, `spiffe://example.org/spire/agent/x509pop/${pop.fingerprint(edgeLeaf.der)}`);
+  assert.is(g.reattestable, true);
+  assert.is(g.challenges, 1);
+  assert.equal(renew!.status, { code: "PERMISSION_DENIED", details: "agent must reattest instead of renew", reason: "AGENT_MUST_REATTEST" });
+  assert.equal(bad!.status, { code: "PERMISSION_DENIED", details: "challenge response verification failed: ECDSA signature verify failed" });
 });
 
 test("over mTLS the agent gets the bundle, posts its status, and signs a workload SVID that openssl verifies", async () => {
