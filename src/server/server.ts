@@ -34,6 +34,7 @@ import type { HTTPGet } from "../core/ports/http_get.ts";
 import { fromPEM } from "../core/x509/mod.ts";
 import type { ServeGRPCTLS } from "../core/ports/grpc_server.ts";
 import { agentFacingMethods } from "./grpcapi/agent_facing_methods.ts";
+import { bundleGetService } from "./grpcapi/bundle_get_service.ts";
 import { authorizeMethods } from "./grpcapi/authorize_methods.ts";
 import { statusDetails } from "./grpcapi/status_details.ts";
 import { tlsCallerAuthenticator } from "./grpcapi/tls_caller.ts";
@@ -185,8 +186,8 @@ export class Server {
               agentTTL: Math.floor(o.agentTTL / 1000),
               metrics,
               nodeAttestors,
-              trustDomain: td,
             }),
+            ...bundleGetService({ ds, trustDomain: td }),
           ], { ds, adminIDs: o.adminIDs ?? [], logger }),
           authenticate: tlsCallerAuthenticator({
             ds,

@@ -8,7 +8,7 @@ import { create } from "@bufbuild/protobuf";
 import { FailedPreconditionError, InternalError, InvalidArgumentError, ServiceError } from "../../core/errors.ts";
 import * as F from "../../core/log/fields.ts";
 import type { GRPCMethod } from "../../core/ports/grpc_server.ts";
-import { bidiStreamMethod, unaryMethod } from "../../agent/workload/codec.ts";
+import { bidiOf, unaryOf } from "./descriptor_methods.ts";
 import {
   Agent,
   type AttestAgentRequest,
@@ -31,8 +31,6 @@ export interface AgentAttestServiceDeps extends AgentSigningDeps {
 /** SPIRE's agent_version limit in PostStatus. */
 const MAX_AGENT_VERSION = 255;
 
-const path = (name: string) => `/${Agent.typeName}/${name}`;
-
 function validateParams(p: AttestAgentRequest_Params | undefined): { type: string; payload: Uint8Array; csr: Uint8Array } {
   const malformed = (why: string) => new InvalidArgumentError(`malformed param: ${why}`);
   if (p === undefined) throw malformed("missing params");
@@ -52,8 +50,8 @@ export function agentAttestService(d: AgentAttestServiceDeps): GRPCMethod[] {
     if (err instanceof ServiceError) log.error(err.message.charAt(0).toUpperCase() + err.message.slice(1), type ? { node_attestor_type: type } : {});
   };
 
-  const attest = bidiStreamMethod(
-    { req: Agent.method.attestAgent.input, res: AttestAgentResponseSchema, path: path("AttestAgent") },
+  const attest = bidiOf(
+    Agent.method.attestAgent,
     async (requests, ctx, send) => {
       const it = requests[Symbol.asyncIterator]();
       const next = async (): Promise<AttestAgentRequest | undefined> => {
@@ -94,8 +92,8 @@ export function agentAttestService(d: AgentAttestServiceDeps): GRPCMethod[] {
     },
   );
 
-  const renew = unaryMethod(
-    { req: Agent.method.renewAgent.input, res: RenewAgentResponseSchema, path: path("RenewAgent") },
+  const renew = unaryOf(
+    Agent.method.renewAgent,
     async (req, ctx) => {
       const agent = callerAgent(ctx);
       if (req.params === undefined) throw new InvalidArgumentError("params cannot be nil");
@@ -105,8 +103,8 @@ export function agentAttestService(d: AgentAttestServiceDeps): GRPCMethod[] {
     },
   );
 
-  const postStatus = unaryMethod(
-    { req: Agent.method.postStatus.input, res: PostStatusResponseSchema, path: path("PostStatus") },
+  const postStatus = unaryOf(
+    Agent.method.postStatus,
     async (req, ctx) => {
       const agent = callerAgent(ctx);
       if (req.agentVersion.length > MAX_AGENT_VERSION) {

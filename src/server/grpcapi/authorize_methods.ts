@@ -82,8 +82,16 @@ async function agentOf(d: AuthorizeDeps, ctx: CallContext): Promise<Authenticate
   return await authorizeAgent({ ds: d.ds, logger: d.logger }, { id: c.id, serialHex, expired: c.expired === true });
 }
 
-/** Wraps every method so that a call reaches its handler only once authorizeCall let it in. */
+/**
+ * Wraps every method so that a call reaches its handler only once authorizeCall let it in.
+ * @throws {TypeError} when two methods share a path (grpc-js would silently keep only the first)
+ */
 export function authorizeMethods(methods: readonly GRPCMethod[], d: AuthorizeDeps): GRPCMethod[] {
+  const paths = new Set<string>();
+  for (const m of methods) {
+    if (paths.has(m.path)) throw new TypeError(`method "${m.path}" is given twice`);
+    paths.add(m.path);
+  }
   const log = d.logger.with({ subsystem_name: "api" });
   const check = async (path: string, ctx: CallContext) => {
     try {

@@ -8,7 +8,7 @@ import { create } from "@bufbuild/protobuf";
 import { InvalidArgumentError, NotFoundError } from "../../core/errors.ts";
 import type { GRPCMethod } from "../../core/ports/grpc_server.ts";
 import * as spiffeid from "../../core/spiffeid/mod.ts";
-import { unaryMethod } from "../../agent/workload/codec.ts";
+import { unaryOf } from "./descriptor_methods.ts";
 import { Bundle } from "../../agent/workload/proto/spire/api/server/bundle/v1/bundle_pb.ts";
 import { type Bundle as BundlePB, type BundleMask, BundleSchema } from "../../agent/workload/proto/spire/api/types/bundle_pb.ts";
 import type { DataStore } from "../datastore/datastore.ts";
@@ -18,8 +18,6 @@ export interface BundleGetServiceDeps {
   ds: DataStore;
   trustDomain: spiffeid.TrustDomain;
 }
-
-const path = (name: string) => `/${Bundle.typeName}/${name}`;
 
 /** SPIRE's bundle output mask: `trust_domain` always, the rest only when the mask asks for it. */
 function applyMask(b: BundlePB, mask: BundleMask | undefined): BundlePB {
@@ -35,8 +33,8 @@ function applyMask(b: BundlePB, mask: BundleMask | undefined): BundlePB {
 
 /** GetBundle and GetFederatedBundle; wrap them with authorizeMethods. */
 export function bundleGetService(d: BundleGetServiceDeps): GRPCMethod[] {
-  const get = unaryMethod(
-    { req: Bundle.method.getBundle.input, res: BundleSchema, path: path("GetBundle") },
+  const get = unaryOf(
+    Bundle.method.getBundle,
     async (req) => {
       const b = await d.ds.fetchBundle(d.trustDomain.name);
       if (!b) throw new NotFoundError("bundle not found");
@@ -44,8 +42,8 @@ export function bundleGetService(d: BundleGetServiceDeps): GRPCMethod[] {
     },
   );
 
-  const getFederated = unaryMethod(
-    { req: Bundle.method.getFederatedBundle.input, res: BundleSchema, path: path("GetFederatedBundle") },
+  const getFederated = unaryOf(
+    Bundle.method.getFederatedBundle,
     async (req) => {
       let td: spiffeid.TrustDomain;
       try {

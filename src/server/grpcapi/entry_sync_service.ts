@@ -7,7 +7,7 @@
 import { create } from "@bufbuild/protobuf";
 import { InvalidArgumentError } from "../../core/errors.ts";
 import type { GRPCMethod } from "../../core/ports/grpc_server.ts";
-import { bidiStreamMethod, unaryMethod } from "../../agent/workload/codec.ts";
+import { bidiOf, unaryOf } from "./descriptor_methods.ts";
 import {
   Entry,
   EntryRevisionSchema,
@@ -28,14 +28,12 @@ export interface EntrySyncServiceDeps {
 
 export const SYNC_PAGE_SIZE = 500;
 
-const path = (name: string) => `/${Entry.typeName}/${name}`;
-
 /** GetAuthorizedEntries and SyncAuthorizedEntries; wrap them with authorizeMethods (both need callerAgent). */
 export function entrySyncService(d: EntrySyncServiceDeps): GRPCMethod[] {
   const pageSize = d.pageSize ?? SYNC_PAGE_SIZE;
 
-  const get = unaryMethod(
-    { req: Entry.method.getAuthorizedEntries.input, res: GetAuthorizedEntriesResponseSchema, path: path("GetAuthorizedEntries") },
+  const get = unaryOf(
+    Entry.method.getAuthorizedEntries,
     async (req, ctx) => {
       const agent = callerAgent(ctx);
       const entries = await d.hub.authorizedEntries(agent.id, agent.node.selectors);
@@ -43,8 +41,8 @@ export function entrySyncService(d: EntrySyncServiceDeps): GRPCMethod[] {
     },
   );
 
-  const sync = bidiStreamMethod(
-    { req: Entry.method.syncAuthorizedEntries.input, res: SyncAuthorizedEntriesResponseSchema, path: path("SyncAuthorizedEntries") },
+  const sync = bidiOf(
+    Entry.method.syncAuthorizedEntries,
     async (requests, ctx, send) => {
       const agent = callerAgent(ctx);
       const it = requests[Symbol.asyncIterator]();

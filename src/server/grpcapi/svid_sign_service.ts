@@ -6,7 +6,7 @@
 import { create } from "@bufbuild/protobuf";
 import { InvalidArgumentError, ServiceError } from "../../core/errors.ts";
 import type { GRPCMethod } from "../../core/ports/grpc_server.ts";
-import { unaryMethod } from "../../agent/workload/codec.ts";
+import { unaryOf } from "./descriptor_methods.ts";
 import {
   BatchNewX509SVIDResponse_ResultSchema,
   BatchNewX509SVIDResponseSchema,
@@ -20,8 +20,6 @@ import { callerAgent } from "./authorize_methods.ts";
 import { spiffeIDToProto, x509SVIDToProto } from "./proto_types.ts";
 import { GRPC_CODE } from "./status_details.ts";
 
-const path = (name: string) => `/${SVID.typeName}/${name}`;
-
 /** SPIRE's `types.Status` of one batch item: {0, "OK"} or the item's error ("internal error" for unexpected ones). */
 function itemStatus(err?: unknown) {
   if (err === undefined) return create(StatusSchema, { code: 0, message: "OK" });
@@ -31,8 +29,8 @@ function itemStatus(err?: unknown) {
 
 /** BatchNewX509SVID and NewJWTSVID; wrap them with authorizeMethods (both need callerAgent). */
 export function svidSignService(d: AgentSigningDeps): GRPCMethod[] {
-  const batch = unaryMethod(
-    { req: SVID.method.batchNewX509SVID.input, res: BatchNewX509SVIDResponseSchema, path: path("BatchNewX509SVID") },
+  const batch = unaryOf(
+    SVID.method.batchNewX509SVID,
     async (req, ctx) => {
       const agent = callerAgent(ctx);
       if (req.params.length === 0) throw new InvalidArgumentError("missing parameters");
@@ -57,8 +55,8 @@ export function svidSignService(d: AgentSigningDeps): GRPCMethod[] {
     },
   );
 
-  const jwt = unaryMethod(
-    { req: SVID.method.newJWTSVID.input, res: NewJWTSVIDResponseSchema, path: path("NewJWTSVID") },
+  const jwt = unaryOf(
+    SVID.method.newJWTSVID,
     async (req, ctx) => {
       const agent = callerAgent(ctx);
       if (req.entryId === "") throw new InvalidArgumentError("missing entry ID");

@@ -185,6 +185,10 @@ test("authorizeMethods() runs the handler only for authorized calls and hands it
   await wrapped.handle(new Uint8Array(), ctx(tcp(AGENT, s.chain)));
   await denied(wrapped.handle(new Uint8Array(), ctx({ address: "10.0.0.1" })), SYNC);
   assert.equal(seen, [AGENT]);
+  assert.throws(
+    () => authorizeMethods([method, method], deps(e)),
+    (err: Error) => err instanceof TypeError && err.message === `method "${SYNC}" is given twice`,
+  );
 });
 
 test("statusDetails() carries the PermissionDeniedDetails reason in a google.rpc.Status, and nothing else", () => {
