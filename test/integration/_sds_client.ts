@@ -46,13 +46,13 @@ export interface RequestCmd {
   node?: { id?: string; metadata?: Record<string, unknown>; envoy_version?: [number, number] };
 }
 
-/** Generates Python stubs for every vendored proto but the Workload API's and SPIRE's, as grpc_tools sees them. */
+/** Generates Python stubs for every vendored proto but the Workload API's, as grpc_tools sees them. */
 export async function sdsStubs(dir: string): Promise<string> {
   const out = join(dir, "sds-py");
   mkdirSync(out, { recursive: true, mode: 0o755 });
   const protoDir = join(ROOT, "proto");
   const files = (readdirSync(protoDir, { recursive: true }) as string[])
-    // spire-api-sdk's protos are not SDS's and use proto3 `optional`, which Debian's grpc_tools protoc (3.5.1) refuses.
+    // spire/ is left to _spire_api_client.ts: grpc_tools' protoc (3.5) predates proto3 `optional`, which it uses.
     .filter((f) => f.endsWith(".proto") && f.includes("/") && !f.startsWith("spire/"))
     .map((f) => relative(ROOT, join(protoDir, f)));
   const r = await run(PYTHON, ["-m", "grpc_tools.protoc", "-I", "proto", `--python_out=${out}`, `--grpc_python_out=${out}`, ...files]);
