@@ -35,6 +35,7 @@ import { fromPEM } from "../core/x509/mod.ts";
 import type { ServeGRPCTLS } from "../core/ports/grpc_server.ts";
 import { agentFacingMethods } from "./grpcapi/agent_facing_methods.ts";
 import { bundleGetService } from "./grpcapi/bundle_get_service.ts";
+import { unimplementedMethods } from "./grpcapi/unimplemented_methods.ts";
 import { authorizeMethods } from "./grpcapi/authorize_methods.ts";
 import { statusDetails } from "./grpcapi/status_details.ts";
 import { tlsCallerAuthenticator } from "./grpcapi/tls_caller.ts";
@@ -168,6 +169,22 @@ export class Server {
         nodeAttestors,
         metrics,
       });
+      // SPIRE's server API on the port: the agent-facing RPCs and the Bundle reads; every other RPC of the port's services
+      // is refused by the policy or answered Unimplemented.
+      const portMethods = [
+        ...agentFacingMethods({
+          ds,
+          ca,
+          jwt,
+          jwtDisabled: o.disableJWTSVIDs === true,
+          hub,
+          log: logger.with({ subsystem_name: "api" }),
+          agentTTL: Math.floor(o.agentTTL / 1000),
+          metrics,
+          nodeAttestors,
+        }),
+        ...bundleGetService({ ds, trustDomain: td }),
+      ];
       const serveGRPC = this.#d.grpcTLS;
       const tls: TLSServerHandle = serveGRPC
         ? await serveGRPC({
@@ -175,20 +192,7 @@ export class Server {
           port: o.bindPort,
           credentials: this.#svid.credentials,
           fetch: (req, env) => agentAPI.fetch(req, env),
-          methods: authorizeMethods([
-            ...agentFacingMethods({
-              ds,
-              ca,
-              jwt,
-              jwtDisabled: o.disableJWTSVIDs === true,
-              hub,
-              log: logger.with({ subsystem_name: "api" }),
-              agentTTL: Math.floor(o.agentTTL / 1000),
-              metrics,
-              nodeAttestors,
-            }),
-            ...bundleGetService({ ds, trustDomain: td }),
-          ], { ds, adminIDs: o.adminIDs ?? [], logger }),
+          methods: authorizeMethods([...portMethods, ...unimplementedMethods(portMethods)], { ds, adminIDs: o.adminIDs ?? [], logger }),
           authenticate: tlsCallerAuthenticator({
             ds,
             clock,

@@ -27,6 +27,8 @@ Steps:
   {"op": "get_authorized_entries"}
   {"op": "sync", "mask": {"spiffe_id": true, ...} | null}    SyncAuthorizedEntries as SPIRE's agent runs it
   {"op": "sync_initial_ids"}                                 a first sync request carrying IDs (refused)
+  {"op": "count_entries"}                                    Entry.CountEntries (an admin RPC)
+  {"op": "new_downstream_ca"}                                SVID.NewDownstreamX509CA (a downstream RPC)
   {"op": "keep", "as_name": "x"}                             copies the current agent SVID and key to x.pem/x.key
 """
 import argparse
@@ -380,6 +382,13 @@ def main():
                 return {"ok": {"entries": [entry_json(e) for e in r.entries]}}
             if op == "sync":
                 return {"ok": sync(step, ch)}
+            if op == "count_entries":
+                r = entry_pb2_grpc.EntryStub(ch).CountEntries(entry_pb2.CountEntriesRequest(), timeout=30)
+                return {"ok": {"count": r.count}}
+            if op == "new_downstream_ca":
+                _, csr = new_key_and_csr()
+                svid_pb2_grpc.SVIDStub(ch).NewDownstreamX509CA(svid_pb2.NewDownstreamX509CARequest(csr=csr), timeout=30)
+                return {"ok": {}}
             if op == "sync_initial_ids":
                 for _ in entry_pb2_grpc.EntryStub(ch).SyncAuthorizedEntries(iter([entry_pb2.SyncAuthorizedEntriesRequest(ids=["x"])]), timeout=30):
                     pass

@@ -23,6 +23,7 @@ import { H2_GOAWAY, H2_PREFACE, h2FrameTypes } from "../clients/raw_h2.ts";
 
 const ADMIN_BY_CONFIG = "spiffe://example.org/ops/admin-by-config";
 const ADMIN_BY_ENTRY = "spiffe://example.org/ops/admin-by-entry";
+const DOWNSTREAM = "spiffe://example.org/downstream-server";
 const WEB = "spiffe://example.org/web";
 const OTHER_TD = "other.org";
 const DENIED = (method: string) => `authorization denied for method ${method}`;
@@ -32,7 +33,7 @@ let stubs = "";
 let setupError: unknown;
 let agentID = "";
 let token = "";
-const entryIDs = { web: "", adminByConfig: "", adminByEntry: "" };
+const entryIDs = { web: "", adminByConfig: "", adminByEntry: "", downstream: "" };
 let step = 0;
 const edgeRoot = await newCA({ keyType: "ecdsa", name: "edge root" });
 const edgeLeaf = await newNodeCert(edgeRoot, { keyType: "ecdsa", cn: "edge-1" });
@@ -82,10 +83,11 @@ test.before(async () => {
       { spiffe_id: WEB, parent_id: agentID, selectors: [{ type: "unix", value: "uid:1000" }], x509_svid_ttl: 600 },
       { spiffe_id: ADMIN_BY_CONFIG, parent_id: agentID, selectors: [{ type: "unix", value: "uid:1001" }] },
       { spiffe_id: ADMIN_BY_ENTRY, parent_id: agentID, selectors: [{ type: "unix", value: "uid:1002" }], admin: true },
+      { spiffe_id: DOWNSTREAM, parent_id: agentID, selectors: [{ type: "unix", value: "uid:1003" }], downstream: true },
     ]);
-    const [web, adminByConfig, adminByEntry] = ids;
-    if (!web || !adminByConfig || !adminByEntry) throw new Error(`entry create returned ${ids.length} IDs`);
-    Object.assign(entryIDs, { web, adminByConfig, adminByEntry });
+    const [web, adminByConfig, adminByEntry, downstream] = ids;
+    if (!web || !adminByConfig || !adminByEntry || !downstream) throw new Error(`entry create returned ${ids.length} IDs`);
+    Object.assign(entryIDs, { web, adminByConfig, adminByEntry, downstream });
     // A federated bundle to read: the server's own roots under another trust domain's name.
     const bundle = join(c.dir, "other.pem");
     writeFileSync(bundle, readFileSync(c.bundlePath!));
@@ -231,6 +233,25 @@ test("authorization: no client certificate, a workload SVID, admin_ids and admin
   }
   assert.equal(own!.status, { code: "INVALID_ARGUMENT", details: "getting a federated bundle for the server's own trust domain is not allowed" });
   assert.equal(unknown!.status, { code: "NOT_FOUND", details: "bundle not found" });
+});
+
+test("authorization of RPCs the agent may not call: admin and downstream RPCs refuse agents and admins alike", async () => {
+  ready();
+  const [batch] = await agent([{ op: "batch_new_x509", entries: [{ id: entryIDs.downstream, save: "downstream" }] }]);
+  assert.is(ok(batch).results[0].status.code, 0);
+  const [agentCount, agentDownstream, adminDownstream, byDownstream, downstreamCount] = await agent([
+    { op: "count_entries" },
+    { op: "new_downstream_ca" },
+    { op: "new_downstream_ca", as: "admin-config" },
+    { op: "new_downstream_ca", as: "downstream" },
+    { op: "count_entries", as: "downstream" },
+  ]);
+  assert.equal(agentCount!.status, { code: "PERMISSION_DENIED", details: DENIED("/spire.api.server.entry.v1.Entry/CountEntries") });
+  assert.equal(agentDownstream!.status, { code: "PERMISSION_DENIED", details: DENIED("/spire.api.server.svid.v1.SVID/NewDownstreamX509CA") });
+  assert.equal(adminDownstream!.status, { code: "PERMISSION_DENIED", details: DENIED("/spire.api.server.svid.v1.SVID/NewDownstreamX509CA") });
+  // A downstream entry passes the policy; wisp signs no downstream CAs, so the RPC itself is not implemented.
+  assert.equal(byDownstream!.status, { code: "UNIMPLEMENTED", details: "method NewDownstreamX509CA not implemented" });
+  assert.equal(downstreamCount!.status, { code: "PERMISSION_DENIED", details: DENIED("/spire.api.server.entry.v1.Entry/CountEntries") });
 });
 
 test("SyncAuthorizedEntries with >500 entries pages revisions, then the requested entries", async () => {
