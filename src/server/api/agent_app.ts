@@ -6,7 +6,7 @@
 import { Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import { fromBase64, toBase64 } from "../../core/encoding.ts";
-import { FailedPreconditionError, InvalidArgumentError, NotFoundError, PermissionDeniedError, ServiceError } from "../../core/errors.ts";
+import { InvalidArgumentError, NotFoundError, ServiceError } from "../../core/errors.ts";
 import * as F from "../../core/log/fields.ts";
 import type { Logger } from "../../core/log/logger.ts";
 import type { Clock } from "../../core/ports/clock.ts";
@@ -20,6 +20,8 @@ import { authenticateAgent } from "./agent_auth.ts";
 import {
   type AgentSigningDeps,
   attestAgent,
+  checkJWTEnabled,
+  checkRenewable,
   csrPublicKey,
   MAX_X509_BATCH,
   renewAgent,
@@ -61,14 +63,13 @@ export interface AgentAppEnv {
   Bindings: { peerCertChain?: Uint8Array[]; remoteAddress?: string };
 }
 
-async function csrKey(b64: string): Promise<Uint8Array> {
-  let der: Uint8Array;
+/** A base64 CSR of a request body, as DER. @throws {InvalidArgumentError} ERR_CSR_INVALID */
+function csrDER(b64: string): Uint8Array {
   try {
-    der = fromBase64(b64);
+    return fromBase64(b64);
   } catch (cause) {
     throw new InvalidArgumentError("malformed CSR", { cause, code: "ERR_CSR_INVALID" });
   }
-  return await csrPublicKey(der);
 }
 
 /** A base64 field of the request body. @throws {InvalidArgumentError} */
@@ -148,7 +149,7 @@ export function agentApp(cfg: AgentAppConfig): Hono<AgentAppEnv> {
     const attestor = cfg.nodeAttestors.get(type);
     if (!attestor) throw new InvalidArgumentError(`failed to attest: could not find node attestor type "${type}"`);
     const payload = bytes(data, "payload");
-    const publicKey = await csrKey(str(body, "csr"));
+    const publicKey = await csrPublicKey(csrDER(str(body, "csr")));
     try {
       return c.json(answer(await sessions.start((challenge) => attest(attestor, payload, publicKey, clientIP, challenge))));
     } catch (err) {
@@ -159,17 +160,8 @@ export function agentApp(cfg: AgentAppConfig): Hono<AgentAppEnv> {
 
   app.post("/agent/v1/renew", async (c) => {
     const agent = await auth(c.env?.peerCertChain);
-    if (agent.node.canReattest) {
-      throw new PermissionDeniedError("agent must reattest instead of renew", { reason: "AGENT_MUST_REATTEST" });
-    }
-    const csr = str(await jsonBody(c), "csr");
-    let der: Uint8Array;
-    try {
-      der = fromBase64(csr);
-    } catch (cause) {
-      throw new InvalidArgumentError("malformed CSR", { cause, code: "ERR_CSR_INVALID" });
-    }
-    const svid = await renewAgent(signing, agent, der);
+    checkRenewable(agent);
+    const svid = await renewAgent(signing, agent, csrDER(str(await jsonBody(c), "csr")));
     return c.json({ svid: svidJSON(agent.id, svid) });
   });
 
@@ -186,13 +178,7 @@ export function agentApp(cfg: AgentAppConfig): Hono<AgentAppEnv> {
       try {
         const o = (p ?? {}) as Record<string, unknown>;
         const entryID = str(o, "entry_id");
-        let csr: Uint8Array;
-        try {
-          csr = fromBase64(str(o, "csr"));
-        } catch (cause) {
-          throw new InvalidArgumentError("malformed CSR", { cause, code: "ERR_CSR_INVALID" });
-        }
-        requests.push({ entryID, csr });
+        requests.push({ entryID, csr: csrDER(str(o, "csr")) });
         at.push(i);
       } catch (err) {
         results[i] = { status: statusOf(err) };
@@ -207,7 +193,7 @@ export function agentApp(cfg: AgentAppConfig): Hono<AgentAppEnv> {
 
   app.post("/svid/v1/jwt", async (c) => {
     const agent = await auth(c.env?.peerCertChain);
-    if (cfg.jwtDisabled) throw new FailedPreconditionError("JWT functionality is disabled");
+    checkJWTEnabled(signing);
     const body = await jsonBody(c);
     const entryID = str(body, "entry_id");
     const audience = body.audience ?? [];

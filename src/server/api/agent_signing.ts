@@ -109,14 +109,26 @@ async function attestOnce(
 }
 
 /**
+ * A re-attestable agent renews by attesting again (SPIRE's RenewAgent refuses it before reading the request).
+ * @throws {PermissionDeniedError} AGENT_MUST_REATTEST "agent must reattest instead of renew"
+ */
+export function checkRenewable(agent: AuthenticatedAgent): void {
+  if (agent.node.canReattest) throw new PermissionDeniedError("agent must reattest instead of renew", { reason: "AGENT_MUST_REATTEST" });
+}
+
+/** `disable_jwt_svids`: @throws {FailedPreconditionError} "JWT functionality is disabled" */
+export function checkJWTEnabled(d: AgentSigningDeps): void {
+  // SPIRE answers Unimplemented (svid/v1 NewJWTSVID); wisp's clients read that code as FailedPrecondition too.
+  if (d.jwtDisabled) throw new FailedPreconditionError("JWT functionality is disabled");
+}
+
+/**
  * SPIRE's RenewAgent: a new agent SVID for the key of `csr`; the old serial stays valid until the agent first uses the
  * new one.
  * @throws {PermissionDeniedError} AGENT_MUST_REATTEST "agent must reattest instead of renew"
  */
 export async function renewAgent(d: AgentSigningDeps, agent: AuthenticatedAgent, csr: Uint8Array): Promise<IssuedX509SVID> {
-  if (agent.node.canReattest) {
-    throw new PermissionDeniedError("agent must reattest instead of renew", { reason: "AGENT_MUST_REATTEST" });
-  }
+  checkRenewable(agent);
   const publicKey = await csrPublicKey(csr);
   const svid = await d.ca.signX509SVID({ spiffeID: agent.id, publicKeySPKI: publicKey, ttl: d.agentTTL });
   await d.ds.updateAttestedNode({
@@ -188,8 +200,7 @@ export async function signWorkloadJWTSVID(
   agent: AuthenticatedAgent,
   o: { entryID: string; audience: string[] },
 ): Promise<{ spiffeID: string; token: string; issuedAt: Date; expiresAt: Date }> {
-  // SPIRE answers Unimplemented (svid/v1 NewJWTSVID); wisp's clients read that code as FailedPrecondition too.
-  if (d.jwtDisabled) throw new FailedPreconditionError("JWT functionality is disabled");
+  checkJWTEnabled(d);
   if (o.audience.length === 0) throw new InvalidArgumentError("audience must be specified");
   const entry = (await d.hub.authorizedEntries(agent.id, agent.node.selectors)).find((e) => e.id === o.entryID);
   if (!entry) throw new NotFoundError("entry not found or not authorized");

@@ -18,7 +18,7 @@ import {
   PostStatusResponseSchema,
   RenewAgentResponseSchema,
 } from "../../agent/workload/proto/spire/api/server/agent/v1/agent_pb.ts";
-import { type AgentSigningDeps, attestAgent, csrPublicKey, renewAgent } from "../api/agent_signing.ts";
+import { type AgentSigningDeps, attestAgent, checkRenewable, csrPublicKey, renewAgent } from "../api/agent_signing.ts";
 import type { ServerNodeAttestor } from "../nodeattestor/node_attestor.ts";
 import { callerAgent } from "./authorize_methods.ts";
 import { x509SVIDToProto } from "./proto_types.ts";
@@ -96,6 +96,7 @@ export function agentAttestService(d: AgentAttestServiceDeps): GRPCMethod[] {
     Agent.method.renewAgent,
     async (req, ctx) => {
       const agent = callerAgent(ctx);
+      checkRenewable(agent);
       if (req.params === undefined) throw new InvalidArgumentError("params cannot be nil");
       if (req.params.csr.length === 0) throw new InvalidArgumentError("missing CSR");
       const svid = await renewAgent(d, agent, req.params.csr);
