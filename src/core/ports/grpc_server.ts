@@ -145,5 +145,7 @@ export type ServeGRPCTLS = (opts: {
   statusDetails?: (err: ServiceError) => Uint8Array | undefined;
   /** As ServeGRPC's: check HTTP/2 framing before the runtime's HTTP/2 layer reads it (Deno); default false. */
   h2FrameGuard?: boolean;
+  /** How long a gRPC connection lives before the server asks the client to reconnect (GOAWAY), ms; default 3 min (SPIRE's). */
+  maxConnectionAgeMs?: number;
   logger: Logger;
 }) => Promise<GRPCTLSServerHandle>;

@@ -30,6 +30,8 @@ import { peerChain } from "./http_serve.ts";
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 const CONN_PREFIX = "wisp-tls:";
 const SHUTDOWN_GRACE_MS = 1000;
+/** SPIRE's server keepalive MaxConnectionAge (pkg/server/endpoints/endpoints.go). */
+const MAX_CONNECTION_AGE_MS = 3 * 60_000;
 /** SPIRE's server TLS (pkg/server/endpoints/endpoints.go): TLS ≥ 1.2, no session tickets. */
 const NO_TICKETS = cryptoConstants.SSL_OP_NO_TICKET;
 
@@ -52,7 +54,7 @@ export const serveGRPCTLS: ServeGRPCTLS = async (o) => {
 class TLSGRPCServer implements GRPCTLSServerHandle {
   readonly #o: Parameters<ServeGRPCTLS>[0];
   readonly #log: Logger;
-  readonly #grpc = new grpc.Server();
+  readonly #grpc: grpc.Server;
   readonly #injector: grpc.ConnectionInjector;
   readonly #http: http.Server;
   readonly #tls: tls.Server;
@@ -68,6 +70,9 @@ class TLSGRPCServer implements GRPCTLSServerHandle {
   constructor(o: Parameters<ServeGRPCTLS>[0]) {
     this.#o = o;
     this.#log = o.logger;
+    // SPIRE's keepalive MaxConnectionAge: after it the server sends GOAWAY, open calls finish, and clients reconnect,
+    // which spreads agents over the servers behind a load balancer.
+    this.#grpc = new grpc.Server({ "grpc.max_connection_age_ms": o.maxConnectionAgeMs ?? MAX_CONNECTION_AGE_MS });
     for (const m of o.methods) this.#register(m);
     this.#injector = this.#grpc.createConnectionInjector(grpc.ServerCredentials.createInsecure());
     this.#http = http.createServer(getRequestListener((req, env) => {
