@@ -31,6 +31,7 @@ async function runCommandHere(): Promise<Command> {
     { serverPlugins },
     { nodeServerConnector },
     { nodeHTTPGet },
+    { serveGRPCTLS },
   ] = await Promise.all([
     import("../core/log/logger.ts"),
     import("../server/cli/run.ts"),
@@ -41,10 +42,13 @@ async function runCommandHere(): Promise<Command> {
     import("./server_plugins.ts"),
     import("../runtime/node/server_connector.ts"),
     import("../runtime/node/http_get.ts"),
+    import("../runtime/node/grpc_tls_server.ts"),
   ]);
   return runCommand({
     fs: nodeFS,
     http: nodeHTTPServe,
+    // Deno's HTTP/2 aborts the process on some malformed frames (denoland/deno#36788): its connections get the guard.
+    grpcTLS: (opts) => serveGRPCTLS({ ...opts, h2FrameGuard: "Deno" in globalThis }),
     clock: systemClock,
     connector: nodeServerConnector,
     httpGet: nodeHTTPGet,

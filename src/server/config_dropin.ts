@@ -13,9 +13,8 @@ export interface ServerDropInConfig {
   /** `disable_jwt_svids`: no JWT-SVID is minted; callers get "JWT functionality is disabled". Default false. */
   disableJWTSVIDs: boolean;
   /**
-   * `admin_ids`: SPIFFE IDs allowed into the web console when it listens on a non-loopback address (mTLS). Accepted
-   * only with a `console` block: wisp's server API is served only on the admin Unix socket, so without the console
-   * there is no remote caller an ID could authorize.
+   * `admin_ids`: SPIFFE IDs that administer the server remotely: callers of SPIRE's admin RPCs on the server port
+   * (bind_address:bind_port, mTLS) and of the web console when it listens on a non-loopback address.
    */
   adminIDs: string[];
   /** `console { bind_address bind_port }`: the read-only web console's listener; absent: no console. */
@@ -45,7 +44,7 @@ const UNSUPPORTED_EXPERIMENTAL: Record<string, string> = {
 /** Reads the SPIRE-only keys of the `server` block and the top-level `telemetry` block. */
 export function readServerDropIn(root: config.ConfigSection, s: config.ConfigSection, status: config.ConfigStatus): ServerDropInConfig {
   const consoleCfg = readConsole(s);
-  const adminIDs = readAdminIDs(s, status, consoleCfg !== undefined);
+  const adminIDs = readAdminIDs(s, status);
   const x = s.section("experimental");
   for (const key of x.keys()) {
     const why = UNSUPPORTED_EXPERIMENTAL[key];
@@ -85,10 +84,10 @@ function readConsole(s: config.ConfigSection): { bindAddress: string; bindPort: 
 }
 
 /**
- * `admin_ids`: every ID is parsed (SPIRE's "could not parse admin ID" text). With a console block they authorize
- * console access over mTLS; without one the key is refused as not supported yet.
+ * `admin_ids`: every ID is parsed (SPIRE's "could not parse admin ID" text); they authorize SPIRE's admin RPCs on the
+ * server port and the console over mTLS.
  */
-function readAdminIDs(s: config.ConfigSection, status: config.ConfigStatus, console: boolean): string[] {
+function readAdminIDs(s: config.ConfigSection, status: config.ConfigStatus): string[] {
   const raw = s.stringList("admin_ids") ?? [];
   const ids: string[] = [];
   for (const v of raw) {
@@ -97,13 +96,6 @@ function readAdminIDs(s: config.ConfigSection, status: config.ConfigStatus, cons
     } catch (err) {
       status.error(`${s.key("admin_ids")}: could not parse admin ID "${v}": ${(err as Error).message}`);
     }
-  }
-  if (raw.length > 0 && !console) {
-    status.error(
-      `${s.key("admin_ids")} is not supported by wisp yet without a console block: the server API is served only on the admin Unix socket, ` +
-        `so there is no remote caller an admin ID could authorize; use socket_path permissions to grant admin access, ` +
-        `or configure server.console, where admin_ids authorize console access`,
-    );
   }
   return ids;
 }

@@ -32,6 +32,13 @@ import { bundleEndpointApp } from "./federation/bundle_endpoint.ts";
 import type { ServerConnector } from "../core/ports/server_connector.ts";
 import type { HTTPGet } from "../core/ports/http_get.ts";
 import { fromPEM } from "../core/x509/mod.ts";
+import type { ServeGRPCTLS } from "../core/ports/grpc_server.ts";
+import { agentFacingMethods } from "./grpcapi/agent_facing_methods.ts";
+import { bundleGetService } from "./grpcapi/bundle_get_service.ts";
+import { unimplementedMethods } from "./grpcapi/unimplemented_methods.ts";
+import { authorizeMethods } from "./grpcapi/authorize_methods.ts";
+import { statusDetails } from "./grpcapi/status_details.ts";
+import { tlsCallerAuthenticator } from "./grpcapi/tls_caller.ts";
 
 export interface ServerOptions {
   trustDomain: spiffeid.TrustDomain;
@@ -61,7 +68,10 @@ export interface ServerOptions {
   caRotateInterval?: number | undefined;
   /** `console { bind_address bind_port }`: the read-only web console; absent: none. */
   console?: { bindAddress: string; bindPort: number } | undefined;
-  /** `admin_ids`: SPIFFE IDs let into the console over mTLS when it is not on a loopback address. */
+  /**
+   * `admin_ids`: SPIFFE IDs that may call SPIRE's admin RPCs on the server port (mTLS), and enter the console over mTLS
+   * when it is not on a loopback address.
+   */
   adminIDs?: readonly string[] | undefined;
   /** How often the console's event stream looks for changes, ms; default 1 s. */
   consoleChangePollMs?: number | undefined;
@@ -79,6 +89,11 @@ export interface ServerDeps {
   /** Builds aws_pca for a managed UpstreamAuthority document (`wisp-server config set`); absent: such documents are refused. */
   managedUpstream?: AWSPCAFactory | undefined;
   http: HTTPServe;
+  /**
+   * Serves SPIRE's gRPC API beside the agent API's HTTPS on the server port (ALPN h2 / http/1.1). Absent: the port serves
+   * the HTTPS agent API only.
+   */
+  grpcTLS?: ServeGRPCTLS | undefined;
   clock: Clock;
   logger: Logger;
   /** The logger's level, changeable at runtime through `logger set|reset`. */
@@ -154,12 +169,46 @@ export class Server {
         nodeAttestors,
         metrics,
       });
-      const tls: TLSServerHandle = await this.#d.http.https({
-        hostname: o.bindAddress,
-        port: o.bindPort,
-        fetch: (req, env) => agentAPI.fetch(req, env),
-        credentials: this.#svid.credentials,
-      });
+      // SPIRE's server API on the port: the agent-facing RPCs and the Bundle reads; every other RPC of the port's services
+      // is refused by the policy or answered Unimplemented.
+      const portMethods = [
+        ...agentFacingMethods({
+          ds,
+          ca,
+          jwt,
+          jwtDisabled: o.disableJWTSVIDs === true,
+          hub,
+          log: logger.with({ subsystem_name: "api" }),
+          agentTTL: Math.floor(o.agentTTL / 1000),
+          metrics,
+          nodeAttestors,
+        }),
+        ...bundleGetService({ ds, trustDomain: td }),
+      ];
+      const serveGRPC = this.#d.grpcTLS;
+      const tls: TLSServerHandle = serveGRPC
+        ? await serveGRPC({
+          hostname: o.bindAddress,
+          port: o.bindPort,
+          credentials: this.#svid.credentials,
+          fetch: (req, env) => agentAPI.fetch(req, env),
+          methods: authorizeMethods([...portMethods, ...unimplementedMethods(portMethods)], { ds, adminIDs: o.adminIDs ?? [], logger }),
+          authenticate: tlsCallerAuthenticator({
+            ds,
+            clock,
+            trustDomain: td,
+            adminIDs: o.adminIDs ?? [],
+            logger: logger.with({ subsystem_name: "endpoints" }),
+          }),
+          statusDetails,
+          logger,
+        })
+        : await this.#d.http.https({
+          hostname: o.bindAddress,
+          port: o.bindPort,
+          fetch: (req, env) => agentAPI.fetch(req, env),
+          credentials: this.#svid.credentials,
+        });
       handles.push(tls);
       const fed = o.federation;
       const refresher = fed && (fed.federatesWith.length > 0 || this.#d.connector)

@@ -141,13 +141,16 @@ test("disable_jwt_svids is read as a boolean, default false", () => {
   assert.equal(issues(`${SERVER} disable_jwt_svids = "maybe" }`), ["server.disable_jwt_svids must be a boolean"]);
 });
 
-test("admin_ids: every ID is validated, then the key is refused without a console block", () => {
+test("admin_ids: every ID is validated; without a console block they authorize the server port's admin RPCs", () => {
   assert.equal(issues(`${SERVER} admin_ids = ["spiffe://example.org/admin", "spiffe://Bad/x", "https://x/y"] }`), [
     `server.admin_ids: could not parse admin ID "spiffe://Bad/x": trust domain characters are limited to lowercase letters, numbers, dots, dashes, and underscores`,
     `server.admin_ids: could not parse admin ID "https://x/y": scheme is missing or invalid`,
-    "server.admin_ids is not supported by wisp yet without a console block: the server API is served only on the admin Unix socket, so there is no remote caller an admin ID could authorize; use socket_path permissions to grant admin access, or configure server.console, where admin_ids authorize console access",
   ]);
   assert.equal(load(`${SERVER} admin_ids = [] }`).adminIDs, []);
+  assert.equal(load(`${SERVER} admin_ids = ["spiffe://example.org/admin", "spiffe://other.org/admin"] }`).adminIDs, [
+    "spiffe://example.org/admin",
+    "spiffe://other.org/admin",
+  ]);
 });
 
 test("admin_ids: accepted beside a console block, where they authorize console access", () => {

@@ -15,3 +15,6 @@ export const ADDRESS = "address";
 export const PATH = "path";
 export const METHOD = "method";
 export const COUNT = "count";
+export const TRUST_DOMAIN = "trust_domain";
+export const CALLER_ID = "caller_id";
+export const CALLER_ADDR = "caller_addr";

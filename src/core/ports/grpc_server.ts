@@ -1,5 +1,7 @@
 /** The gRPC server port: how portable services describe methods and what a handler learns about its caller. @module */
+import type { ServiceError } from "../errors.ts";
 import type { Logger } from "../log/logger.ts";
+import type { FetchHandler, TLSCredentials, TLSServerHandle } from "./http_server.ts";
 import type { ProcFS } from "./proc_fs.ts";
 
 /** The caller's identity as the kernel reported it (SO_PEERCRED) when the connection was accepted. */
@@ -9,10 +11,30 @@ export interface PeerCredentials {
   gid: number;
 }
 
+/**
+ * Who called over TCP + TLS (SPIRE's server port), as the server's `authenticate` hook resolved the client's
+ * certificate once per connection.
+ */
+export interface TLSCaller {
+  /** The peer's IP address (IPv4-mapped IPv6 unwrapped, as Go reports it). */
+  address: string;
+  /** The SPIFFE ID of the verified client certificate; absent when the client sent none (an unauthenticated caller). */
+  id?: string | undefined;
+  /** The verified chain, leaf first, ending with the trusted root; absent without a certificate. */
+  chain?: Uint8Array[] | undefined;
+  /** The leaf had expired at the handshake; the chain was verified at the leaf's last valid second instead. */
+  expired?: boolean | undefined;
+}
+
 /** What a handler knows about one call. */
 export interface CallContext {
-  /** Read with SO_PEERCRED at accept time, never from the client. */
+  /**
+   * Read with SO_PEERCRED at accept time, never from the client. TCP connections carry no kernel credentials: there it is
+   * NO_PEER_CREDENTIALS.
+   */
   peer: PeerCredentials;
+  /** Set on TCP + TLS connections only; its absence means a local (Unix socket) caller. */
+  caller?: TLSCaller | undefined;
   /** gRPC request metadata values for `key` (lowercase); empty when absent. */
   metadata(key: string): string[];
   /** Aborted when the client cancels or disconnects, or the server stops. */
@@ -23,6 +45,9 @@ export interface CallContext {
    */
   verifyPeerAlive(): Promise<void>;
 }
+
+/** The peer credentials of a TCP call, which has none. */
+export const NO_PEER_CREDENTIALS: PeerCredentials = Object.freeze({ pid: 0, uid: -1, gid: -1 });
 
 /** A request/response method. */
 export interface UnaryMethod<Req, Res> {
@@ -92,3 +117,35 @@ export type ServeGRPC = (opts: {
    */
   h2FrameGuard?: boolean;
 }) => Promise<GRPCServerHandle>;
+
+/** A running TCP + TLS server for gRPC and HTTP/1.1. */
+export interface GRPCTLSServerHandle extends TLSServerHandle {
+  /** Server-streaming and bidirectional calls currently open. */
+  openStreams(): number;
+}
+
+/**
+ * Serves gRPC and HTTP/1.1 on one TCP + TLS listener (SPIRE's server port): ALPN offers `h2` and `http/1.1`; an `h2`
+ * connection (or, without ALPN, one that opens with the HTTP/2 preface) carries gRPC, any other goes to `fetch`.
+ * The client certificate is requested, never required.
+ */
+export type ServeGRPCTLS = (opts: {
+  hostname: string;
+  port: number;
+  credentials: TLSCredentials;
+  methods: GRPCMethod[];
+  /** HTTP/1.1 requests; env carries `peerCertChain` and `remoteAddress` as HTTPServe.https does. */
+  fetch: FetchHandler;
+  /**
+   * Resolves a gRPC connection's caller from its presented chain (DER, leaf first; empty without a certificate), once
+   * per connection. A rejection answers every call on that connection with the error's status.
+   */
+  authenticate: (peer: { chain: Uint8Array[]; address: string }) => Promise<TLSCaller>;
+  /** The `grpc-status-details-bin` trailer (a google.rpc.Status) for an error, when it carries details. */
+  statusDetails?: (err: ServiceError) => Uint8Array | undefined;
+  /** As ServeGRPC's: check HTTP/2 framing before the runtime's HTTP/2 layer reads it (Deno); default false. */
+  h2FrameGuard?: boolean;
+  /** How long a gRPC connection lives before the server asks the client to reconnect (GOAWAY), ms; default 3 min (SPIRE's). */
+  maxConnectionAgeMs?: number;
+  logger: Logger;
+}) => Promise<GRPCTLSServerHandle>;

@@ -19,7 +19,7 @@ import type { ProcFS } from "../../core/ports/proc_fs.ts";
 import { guardedSocket } from "./guarded_socket.ts";
 import { NodeProcFS } from "./proc_fs.ts";
 
-const CODES: Record<StatusName, grpc.status> = {
+export const CODES: Record<StatusName, grpc.status> = {
   INVALID_ARGUMENT: grpc.status.INVALID_ARGUMENT,
   NOT_FOUND: grpc.status.NOT_FOUND,
   ALREADY_EXISTS: grpc.status.ALREADY_EXISTS,
@@ -324,7 +324,7 @@ class UnixGRPCServer implements GRPCServerHandle {
  * The client's messages as an async iterable: buffered while the handler is busy, ended by the client's half-close
  * or cancellation; a message that does not decode throws InvalidArgumentError.
  */
-function requestsOf<Req>(call: grpc.ServerDuplexStream<Raw, Uint8Array>, decode: (b: Uint8Array) => Req): AsyncIterable<Req> {
+export function requestsOf<Req>(call: grpc.ServerDuplexStream<Raw, Uint8Array>, decode: (b: Uint8Array) => Req): AsyncIterable<Req> {
   const queue: Raw[] = [];
   let done = false;
   let wake: (() => void) | undefined;

@@ -11,7 +11,7 @@ import { FailedPreconditionError, UnavailableError } from "../../core/errors.ts"
 import type { FetchHandler, HTTPServe, HTTPServerHandle, TLSCredentials, TLSServerHandle } from "../../core/ports/http_server.ts";
 
 /** The client's chain as DER, leaf first, from a TLS socket (empty when it sent none). */
-function peerChain(sock: TLSSocket): Uint8Array[] {
+export function peerChain(sock: TLSSocket): Uint8Array[] {
   const out: Uint8Array[] = [];
   let cert = sock.getPeerCertificate(true);
   const seen = new Set<string>();

@@ -6,18 +6,29 @@
 import { Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import { fromBase64, toBase64 } from "../../core/encoding.ts";
-import { FailedPreconditionError, InvalidArgumentError, NotFoundError, PermissionDeniedError, ServiceError, UnavailableError } from "../../core/errors.ts";
+import { InvalidArgumentError, NotFoundError, ServiceError } from "../../core/errors.ts";
 import * as F from "../../core/log/fields.ts";
 import type { Logger } from "../../core/log/logger.ts";
 import type { Clock } from "../../core/ports/clock.ts";
 import type * as spiffeid from "../../core/spiffeid/mod.ts";
 import { toSPIFFEBundle } from "../../core/bundle/spiffe_bundle.ts";
-import { parseAndVerifyCSR } from "../../core/x509/mod.ts";
 import type { JWTSVIDSigner } from "../ca/jwt_signer.ts";
 import type { ServerCA } from "../ca/server_ca.ts";
 import type { DataStore } from "../datastore/datastore.ts";
 import type { ServerNodeAttestor } from "../nodeattestor/node_attestor.ts";
 import { authenticateAgent } from "./agent_auth.ts";
+import {
+  type AgentSigningDeps,
+  attestAgent,
+  checkJWTEnabled,
+  checkRenewable,
+  csrPublicKey,
+  MAX_X509_BATCH,
+  renewAgent,
+  signWorkloadJWTSVID,
+  signWorkloadX509SVIDs,
+  type X509SVIDRequest,
+} from "./agent_signing.ts";
 import { AttestSessions, type AttestStep } from "./attest_sessions.ts";
 import { errorHandler, statusOf } from "./errors.ts";
 import { jsonBody, str } from "./json_body.ts";
@@ -52,17 +63,13 @@ export interface AgentAppEnv {
   Bindings: { peerCertChain?: Uint8Array[]; remoteAddress?: string };
 }
 
-/** SPIRE's per-call limit for BatchNewX509SVID. */
-const MAX_BATCH = 500;
-
-async function csrKey(b64: string): Promise<Uint8Array> {
-  let der: Uint8Array;
+/** A base64 CSR of a request body, as DER. @throws {InvalidArgumentError} ERR_CSR_INVALID */
+function csrDER(b64: string): Uint8Array {
   try {
-    der = fromBase64(b64);
+    return fromBase64(b64);
   } catch (cause) {
     throw new InvalidArgumentError("malformed CSR", { cause, code: "ERR_CSR_INVALID" });
   }
-  return (await parseAndVerifyCSR(der)).publicKeySPKI;
 }
 
 /** A base64 field of the request body. @throws {InvalidArgumentError} */
@@ -97,63 +104,18 @@ export function agentApp(cfg: AgentAppConfig): Hono<AgentAppEnv> {
     svid: { id: string; cert_chain: string[]; expires_at: number };
     reattestable: boolean;
   }
-  const attestations = cfg.metrics?.counter("wisp_server_node_attestations_total", "Node attestations by result");
+  const signing: AgentSigningDeps = { ...cfg, log };
   const sessions = new AttestSessions<Attested>({ clock: cfg.clock, ...(cfg.attestSessionTimeoutMs ? { timeoutMs: cfg.attestSessionTimeoutMs } : {}) });
 
-  /** SPIRE's AttestAgent after the plugin: refuse a banned node, sign, then create or update the attested node. */
-  async function attestAgent(
+  async function attest(
     attestor: ServerNodeAttestor,
     payload: Uint8Array,
     publicKey: Uint8Array,
     clientIP: string | undefined,
     challenge: (c: Uint8Array) => Promise<Uint8Array>,
   ): Promise<Attested> {
-    try {
-      const out = await attestOnce(attestor, payload, publicKey, clientIP, challenge);
-      attestations?.inc({ result: "success" });
-      return out;
-    } catch (err) {
-      attestations?.inc({ result: "failure" });
-      throw err;
-    }
-  }
-
-  async function attestOnce(
-    attestor: ServerNodeAttestor,
-    payload: Uint8Array,
-    publicKey: Uint8Array,
-    clientIP: string | undefined,
-    challenge: (c: Uint8Array) => Promise<Uint8Array>,
-  ): Promise<Attested> {
-    const result = await attestor.attest(payload, challenge, { clientIP });
-    const agentID = result.agentID.toString();
-    const existing = await cfg.ds.fetchAttestedNode(agentID);
-    if (existing?.banned) throw new PermissionDeniedError("failed to attest: agent is banned");
-    const svid = await cfg.ca.signX509SVID({ spiffeID: agentID, publicKeySPKI: publicKey, ttl: cfg.agentTTL });
-    const node = {
-      spiffeID: agentID,
-      attestationType: attestor.name,
-      certSerial: svid.serialHex,
-      certNotAfter: Math.floor(svid.notAfter.getTime() / 1000),
-      newCertSerial: "",
-      newCertNotAfter: 0,
-      canReattest: result.canReattest,
-      banned: false,
-      selectors: result.selectors,
-    };
-    if (existing) await cfg.ds.updateAttestedNode(node);
-    else await cfg.ds.createAttestedNode(node);
-    // An agent's node selectors decide which node aliases (and so which entries) reach it, and only it: a stream it
-    // still holds from before a re-attestation must hear about a change. A new agent gets its first snapshot when it
-    // connects, so an attestation storm causes no pushes.
-    if (existing && JSON.stringify(existing.selectors) !== JSON.stringify(node.selectors)) void cfg.hub.notify();
-    log.info("Agent attestation request completed", {
-      [F.AGENT_ID]: agentID,
-      node_attestor_type: attestor.name,
-      reattestable: result.canReattest,
-      ...(clientIP ? { [F.ADDRESS]: clientIP } : {}),
-    });
-    return { svid: svidJSON(agentID, svid), reattestable: result.canReattest };
+    const out = await attestAgent(signing, { attestor, payload, publicKey, clientIP, challenge });
+    return { svid: svidJSON(out.agentID, out.svid), reattestable: out.reattestable };
   }
 
   const answer = (step: AttestStep<Attested>) => step.kind === "challenge" ? { challenge: toBase64(step.challenge), session_id: step.sessionID } : step.result;
@@ -187,9 +149,9 @@ export function agentApp(cfg: AgentAppConfig): Hono<AgentAppEnv> {
     const attestor = cfg.nodeAttestors.get(type);
     if (!attestor) throw new InvalidArgumentError(`failed to attest: could not find node attestor type "${type}"`);
     const payload = bytes(data, "payload");
-    const publicKey = await csrKey(str(body, "csr"));
+    const publicKey = await csrPublicKey(csrDER(str(body, "csr")));
     try {
-      return c.json(answer(await sessions.start((challenge) => attestAgent(attestor, payload, publicKey, clientIP, challenge))));
+      return c.json(answer(await sessions.start((challenge) => attest(attestor, payload, publicKey, clientIP, challenge))));
     } catch (err) {
       logFailure(type, err);
       throw err;
@@ -198,18 +160,8 @@ export function agentApp(cfg: AgentAppConfig): Hono<AgentAppEnv> {
 
   app.post("/agent/v1/renew", async (c) => {
     const agent = await auth(c.env?.peerCertChain);
-    if (agent.node.canReattest) {
-      throw new PermissionDeniedError("agent must reattest instead of renew", { reason: "AGENT_MUST_REATTEST" });
-    }
-    const publicKey = await csrKey(str(await jsonBody(c), "csr"));
-    const svid = await cfg.ca.signX509SVID({ spiffeID: agent.id, publicKeySPKI: publicKey, ttl: cfg.agentTTL });
-    // The old serial stays valid until the agent first uses the new one (SPIRE RenewAgent).
-    await cfg.ds.updateAttestedNode({
-      ...agent.node,
-      newCertSerial: svid.serialHex,
-      newCertNotAfter: Math.floor(svid.notAfter.getTime() / 1000),
-    });
-    log.debug("Agent SVID renewed", { [F.AGENT_ID]: agent.id });
+    checkRenewable(agent);
+    const svid = await renewAgent(signing, agent, csrDER(str(await jsonBody(c), "csr")));
     return c.json({ svid: svidJSON(agent.id, svid) });
   });
 
@@ -217,64 +169,39 @@ export function agentApp(cfg: AgentAppConfig): Hono<AgentAppEnv> {
     const agent = await auth(c.env?.peerCertChain);
     const params = (await jsonBody(c)).params;
     if (!Array.isArray(params)) throw new InvalidArgumentError('"params" must be a list');
-    if (params.length > MAX_BATCH) throw new InvalidArgumentError(`at most ${MAX_BATCH} CSRs per batch`);
-    const allowed = new Map((await cfg.hub.authorizedEntries(agent.id, agent.node.selectors)).map((e) => [e.id, e]));
+    if (params.length > MAX_X509_BATCH) throw new InvalidArgumentError(`at most ${MAX_X509_BATCH} CSRs per batch`);
+    // Items that do not parse keep their own error, as the ones the signer refuses.
     const results: unknown[] = new Array(params.length);
-    const toSign: { i: number; entryID: string; revision: number; spiffeID: string; publicKeySPKI: Uint8Array; ttl: number; dnsNames: string[] }[] = [];
-    await Promise.all(params.map(async (p: unknown, i: number) => {
+    const requests: X509SVIDRequest[] = [];
+    const at: number[] = [];
+    params.forEach((p: unknown, i: number) => {
       try {
         const o = (p ?? {}) as Record<string, unknown>;
-        // The SPIFFE ID comes from the entry, never from the CSR.
-        const entry = allowed.get(str(o, "entry_id"));
-        if (!entry) throw new NotFoundError("entry not found or not authorized");
-        const publicKeySPKI = await csrKey(str(o, "csr"));
-        toSign.push({
-          i,
-          entryID: entry.id,
-          revision: entry.revisionNumber,
-          spiffeID: entry.spiffeID,
-          publicKeySPKI,
-          ttl: entry.x509SVIDTTL,
-          dnsNames: entry.dnsNames,
-        });
+        const entryID = str(o, "entry_id");
+        requests.push({ entryID, csr: csrDER(str(o, "csr")) });
+        at.push(i);
       } catch (err) {
         results[i] = { status: statusOf(err) };
       }
-    }));
-    const issued = await cfg.ca.signX509SVIDs(toSign);
-    issued.forEach((s, k) => {
-      const item = toSign[k]!;
-      results[item.i] = { status: { status: "OK", code: "", message: "" }, svid: svidJSON(item.spiffeID, s) };
-      // SPIRE's per-SVID line (pkg/server/api/svid/v1 BatchNewX509SVID).
-      log.debug("Signed X509 SVID", {
-        [F.ENTRY_ID]: item.entryID,
-        [F.SPIFFE_ID]: item.spiffeID,
-        [F.EXPIRATION]: s.notAfter.toISOString(),
-        serial_num: BigInt(`0x${s.serialHex}`).toString(),
-        revision_number: item.revision,
-      });
     });
-    log.debug("Signed X509 SVIDs", { [F.AGENT_ID]: agent.id, [F.COUNT]: issued.length });
+    const signed = await signWorkloadX509SVIDs(signing, agent, requests);
+    signed.forEach((r, k) => {
+      results[at[k]!] = "error" in r ? { status: statusOf(r.error) } : { status: { status: "OK", code: "", message: "" }, svid: svidJSON(r.spiffeID, r.svid) };
+    });
     return c.json({ results });
   });
 
   app.post("/svid/v1/jwt", async (c) => {
     const agent = await auth(c.env?.peerCertChain);
-    // SPIRE answers Unimplemented (svid/v1 NewJWTSVID); wisp's gRPC clients read that code as FailedPrecondition too.
-    if (cfg.jwtDisabled) throw new FailedPreconditionError("JWT functionality is disabled");
+    checkJWTEnabled(signing);
     const body = await jsonBody(c);
     const entryID = str(body, "entry_id");
     const audience = body.audience ?? [];
     if (!Array.isArray(audience) || audience.some((a) => typeof a !== "string")) throw new InvalidArgumentError('"audience" must be a list of strings');
-    if (audience.length === 0) throw new InvalidArgumentError("audience must be specified");
-    const entry = (await cfg.hub.authorizedEntries(agent.id, agent.node.selectors)).find((e) => e.id === entryID);
-    if (!entry) throw new NotFoundError("entry not found or not authorized");
-    if (!cfg.jwt) throw new UnavailableError("JWT-SVIDs are not available");
-    const svid = await cfg.jwt.sign({ spiffeID: entry.spiffeID, audience: audience as string[], ttl: entry.jwtSVIDTTL });
-    log.debug("Signed JWT SVID", { [F.AGENT_ID]: agent.id, [F.SPIFFE_ID]: entry.spiffeID, [F.EXPIRATION]: svid.expiresAt.toISOString() });
+    const svid = await signWorkloadJWTSVID(signing, agent, { entryID, audience: audience as string[] });
     return c.json({
       svid: {
-        id: entry.spiffeID,
+        id: svid.spiffeID,
         token: svid.token,
         expires_at: Math.floor(svid.expiresAt.getTime() / 1000),
         issued_at: Math.floor(svid.issuedAt.getTime() / 1000),

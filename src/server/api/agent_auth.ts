@@ -54,8 +54,22 @@ export async function authenticateAgent(
   if (!parsed.memberOf(cfg.trustDomain) || !parsed.path.startsWith("/spire/agent/")) {
     throw new PermissionDeniedError(`caller "${id}" is not an agent`);
   }
-  const alog = log.with({ [F.AGENT_ID]: id });
-  if (expired) {
+  return await authorizeAgent({ ...cfg, logger: log }, { id, serialHex: leaf.serialHex, expired });
+}
+
+/**
+ * SPIRE's AgentAuthorizer (pkg/server/endpoints/middleware.go) for an agent whose chain is already verified: the SVID
+ * must not have expired, the attested node must exist and not be banned, and the serial must be the node's current
+ * one or its renewed one (which then becomes current).
+ * @throws {PermissionDeniedError} with reason AGENT_EXPIRED, AGENT_NOT_ATTESTED, AGENT_BANNED or AGENT_NOT_ACTIVE
+ */
+export async function authorizeAgent(
+  cfg: { ds: DataStore; logger?: Logger },
+  svid: { id: string; serialHex: string; expired: boolean },
+): Promise<AuthenticatedAgent> {
+  const { id, serialHex } = svid;
+  const alog = (cfg.logger ?? nullLogger).with({ [F.AGENT_ID]: id });
+  if (svid.expired) {
     alog.error("Agent SVID is expired");
     throw denied("AGENT_EXPIRED", `agent "${id}" SVID is expired`);
   }
@@ -68,7 +82,6 @@ export async function authenticateAgent(
     alog.error("Agent is banned");
     throw denied("AGENT_BANNED", `agent "${id}" is banned`);
   }
-  const serialHex = leaf.serialHex;
   if (serialHex === node.newCertSerial && node.newCertSerial !== "") {
     const promoted = { ...node, certSerial: node.newCertSerial, certNotAfter: node.newCertNotAfter, newCertSerial: "", newCertNotAfter: 0 };
     await cfg.ds.updateAttestedNode(promoted);

@@ -27,11 +27,6 @@ const AGENT_PENDING: Record<string, string> = {
 
 /** Every config that is refused for a reason other than x509pop, with the exact issues wisp reports. */
 const REFUSED: Record<string, string[]> = {
-  // admin_ids: no remote admin caller exists yet (server API only on the admin socket). Federation is built: the
-  // federation fixtures validate.
-  "suites/admin-endpoints/conf/domain-a/server/server.conf": [
-    "server.admin_ids is not supported by wisp yet without a console block: the server API is served only on the admin Unix socket, so there is no remote caller an admin ID could authorize; use socket_path permissions to grant admin access, or configure server.console, where admin_ids authorize console access",
-  ],
   "suites/fetch-jwt-svids/conf/agent/agent.conf": [`unknown configuration key "agent.jwt_svid_cache_max_size"`],
   // WIT-SVIDs are enabled by a developer feature flag in SPIRE.
   "suites/fetch-wit-svids/conf/server/server.conf": [
