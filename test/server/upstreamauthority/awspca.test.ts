@@ -116,12 +116,16 @@ test("an aws_pca CA verifies with openssl over four levels: PCA root → PCA sub
 });
 
 test("mintX509CA() sends an IdempotencyToken derived from the CSR: the same CSR twice mints one certificate", async () => {
-  const p = await plugin();
+  // The second mint comes 1.5 s later by the plugin's clock: it must still send the first request's Validity, or PCA
+  // (which dedupes on the whole request) would issue a second certificate.
+  let shiftMs = 0;
+  const p = await plugin({ clock: { ...systemClock, now: () => new Date(Date.now() + shiftMs) } });
   const { csr } = await caCSR();
   assert.match(await idempotencyToken(csr), /^[0-9a-f]{36}$/);
   const statsBefore = await emu.stats();
   const countBefore = issuedCount();
   const first = await p.mintX509CA(csr, 3600);
+  shiftMs = 1500;
   const second = await p.mintX509CA(csr, 3600);
   assert.equal(second.x509CAChain[0], first.x509CAChain[0], "the same certificate comes back");
   assert.is(issuedCount(), countBefore + 1, "PCA minted once");

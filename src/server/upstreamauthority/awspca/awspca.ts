@@ -133,7 +133,9 @@ export class AWSPCAUpstreamAuthority implements UpstreamAuthority {
     } catch (cause) {
       throw new InternalError("failed to parse certificate chain from response", { cause });
     }
-    this.#pending.delete(token);
+    // The request stays remembered after success too (until PENDING_KEEP_MS): a mint of the same CSR within PCA's
+    // idempotency window must send the same Validity, or PCA issues (and bills) a second certificate. Deleting it here
+    // made the repeat compute a new NotAfter whenever it crossed a second boundary (seen as a CI flake).
     // ACM orders the chain issuer first, root last: the root goes to the bundle, the rest into every SVID chain.
     const root = chain[chain.length - 1]!;
     const x509CAChain = [cert[0]!, ...chain.slice(0, -1)];
