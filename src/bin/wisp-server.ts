@@ -1,5 +1,6 @@
 /** Composition root of wisp-server on Node and Deno: builds the runtime ports and hands argv to the CLI. @module */
 import { type Command, runCLI } from "../core/cli/command.ts";
+import type { ServeGRPC } from "../core/ports/grpc_server.ts";
 import { systemClock } from "../core/ports/clock.ts";
 import { adminCommands } from "../server/cli/admin_commands.ts";
 import { agentCommands } from "../server/cli/agent_commands.ts";
@@ -31,6 +32,7 @@ async function runCommandHere(): Promise<Command> {
     { serverPlugins },
     { nodeServerConnector },
     { nodeHTTPGet },
+    { serveGRPC },
   ] = await Promise.all([
     import("../core/log/logger.ts"),
     import("../server/cli/run.ts"),
@@ -41,10 +43,17 @@ async function runCommandHere(): Promise<Command> {
     import("./server_plugins.ts"),
     import("../runtime/node/server_connector.ts"),
     import("../runtime/node/http_get.ts"),
+    import("../runtime/node/grpc_server.ts"),
   ]);
+  // As the agent does: on Deno, SO_PEERCRED through Deno's FFI, and Deno's HTTP/2 behind the frame guard.
+  const serveGRPCHere: ServeGRPC = async (opts) =>
+    "Deno" in globalThis && opts.peerCred === undefined
+      ? serveGRPC({ ...opts, peerCred: (await import("../runtime/deno/peer_cred.ts")).peerCredReader(), h2FrameGuard: true })
+      : serveGRPC(opts);
   return runCommand({
     fs: nodeFS,
     http: nodeHTTPServe,
+    serveGRPC: serveGRPCHere,
     clock: systemClock,
     connector: nodeServerConnector,
     httpGet: nodeHTTPGet,

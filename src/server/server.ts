@@ -32,6 +32,8 @@ import { bundleEndpointApp } from "./federation/bundle_endpoint.ts";
 import type { ServerConnector } from "../core/ports/server_connector.ts";
 import type { HTTPGet } from "../core/ports/http_get.ts";
 import { fromPEM } from "../core/x509/mod.ts";
+import type { ServeGRPC } from "../core/ports/grpc_server.ts";
+import { adminSocketMethods } from "./grpcapi/server_api_methods.ts";
 
 export interface ServerOptions {
   trustDomain: spiffeid.TrustDomain;
@@ -79,6 +81,11 @@ export interface ServerDeps {
   /** Builds aws_pca for a managed UpstreamAuthority document (`wisp-server config set`); absent: such documents are refused. */
   managedUpstream?: AWSPCAFactory | undefined;
   http: HTTPServe;
+  /**
+   * Serves SPIRE's server API (spire-api-sdk gRPC) on the admin socket, with the JSON API on the same socket for
+   * HTTP/1.1 clients; absent: the admin socket serves the JSON API alone.
+   */
+  serveGRPC?: ServeGRPC | undefined;
   clock: Clock;
   logger: Logger;
   /** The logger's level, changeable at runtime through `logger set|reset`. */
@@ -225,7 +232,37 @@ export class Server {
         refresher,
         federatesWith: fed?.federatesWith,
       });
-      handles.push(await this.#d.http.unix({ socketPath: o.socketPath, mode: 0o770, fetch: (req) => admin.fetch(req) }));
+      if (this.#d.serveGRPC) {
+        const methods = adminSocketMethods({
+          ds,
+          trustDomain: td,
+          caManager,
+          clock,
+          logger,
+          notify: () => void hub.notify(),
+          disconnect: (id) => hub.disconnect(id),
+          ca,
+          jwt,
+          logLevel: this.#d.logLevel,
+          refresher,
+          federatesWith: fed?.federatesWith,
+          startedAt,
+          serverSVIDChain: () => fromPEM(this.#svid!.credentials.certChainPEM, "CERTIFICATE"),
+        });
+        // SPIRE's socket mode; every local caller is served alike (no peer attestation on the admin socket).
+        const grpcHandle = await this.#d.serveGRPC({
+          socketPath: o.socketPath,
+          methods,
+          logger,
+          socketMode: 0o770,
+          http: (req) => admin.fetch(req),
+          requirePeer: false,
+          apiName: "Server API",
+        });
+        handles.push({ port: 0, close: () => grpcHandle.close() });
+      } else {
+        handles.push(await this.#d.http.unix({ socketPath: o.socketPath, mode: 0o770, fetch: (req) => admin.fetch(req) }));
+      }
       metrics.gauge("wisp_server_ca_expiry_seconds", "Seconds until the active X509 CA expires").collect(() => {
         const at = caManager.health().caNotAfter;
         return at ? Math.round((at.getTime() - clock.now().getTime()) / 1000) : 0;

@@ -52,7 +52,8 @@ export async function sdsStubs(dir: string): Promise<string> {
   mkdirSync(out, { recursive: true, mode: 0o755 });
   const protoDir = join(ROOT, "proto");
   const files = (readdirSync(protoDir, { recursive: true }) as string[])
-    .filter((f) => f.endsWith(".proto") && f.includes("/"))
+    // spire/ is left to _spire_api_client.ts: grpc_tools' protoc (3.5) predates proto3 `optional`, which it uses.
+    .filter((f) => f.endsWith(".proto") && f.includes("/") && !f.startsWith("spire/"))
     .map((f) => relative(ROOT, join(protoDir, f)));
   const r = await run(PYTHON, ["-m", "grpc_tools.protoc", "-I", "proto", `--python_out=${out}`, `--grpc_python_out=${out}`, ...files]);
   if (r.code !== 0) throw new Error(`protoc failed: ${r.stderr}`);

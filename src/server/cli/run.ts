@@ -15,6 +15,7 @@ import { DiskKeyManager } from "../keymanager/disk.ts";
 import type { KeyManager } from "../keymanager/key_manager.ts";
 import { MemoryKeyManager } from "../keymanager/memory.ts";
 import { Server } from "../server.ts";
+import type { ServeGRPC } from "../../core/ports/grpc_server.ts";
 import { buildNodeAttestors, type NodeAttestorFactories, PORTABLE_NODE_ATTESTORS } from "../nodeattestor/registry.ts";
 import type { UpstreamAuthority } from "../upstreamauthority/upstream_authority.ts";
 import type { AWSPCAFactory } from "../upstreamauthority/managed_upstream.ts";
@@ -22,6 +23,8 @@ import type { AWSPCAFactory } from "../upstreamauthority/managed_upstream.ts";
 export interface ServerRuntime {
   fs: FS;
   http: HTTPServe;
+  /** Serves SPIRE's gRPC API (and the JSON API beside it) on the admin socket; absent: the JSON API alone. */
+  serveGRPC?: ServeGRPC;
   clock: Clock;
   /** Builds the process logger from the validated config (sink, format, file) at the level `level` holds. */
   logger(cfg: ServerConfig, level: LogLevelControl): Logger;
@@ -97,6 +100,7 @@ export function runCommand(rt: ServerRuntime): Command {
             nodeAttestors,
             managedUpstream: rt.managedUpstream,
             http: rt.http,
+            serveGRPC: rt.serveGRPC,
             clock: rt.clock,
             logger,
             logLevel,
