@@ -76,8 +76,11 @@ function jwtFromJSON(list: BundleJSON["jwt_authorities"] | undefined): Bundle["j
   });
 }
 
-/** @throws {InvalidArgumentError} "failed to convert bundle: …" */
-export function bundleFromJSON(v: unknown): Omit<Bundle, "sequence"> {
+/**
+ * @param requireX509 false for an update whose input mask leaves the X.509 authorities out
+ * @throws {InvalidArgumentError} "failed to convert bundle: …"
+ */
+export function bundleFromJSON(v: unknown, requireX509 = true): Omit<Bundle, "sequence"> {
   const o = (v ?? {}) as Partial<BundleJSON>;
   let td: string;
   try {
@@ -87,7 +90,7 @@ export function bundleFromJSON(v: unknown): Omit<Bundle, "sequence"> {
   }
   try {
     const x509 = x509FromJSON(o.x509_authorities);
-    if (x509.length === 0) throw new InvalidArgumentError("no X.509 authorities");
+    if (x509.length === 0 && requireX509) throw new InvalidArgumentError("no X.509 authorities");
     return { trustDomain: td, x509Authorities: x509, jwtKeys: jwtFromJSON(o.jwt_authorities), refreshHint: Number(o.refresh_hint ?? 0) };
   } catch (err) {
     throw new InvalidArgumentError(`failed to convert bundle: ${(err as Error).message}`, { cause: err });
@@ -141,8 +144,8 @@ export function bundleAPI(d: BundleAPIDeps) {
       return { status: statusOf(failMsg, err) };
     }
   };
-  const convert = (raw: unknown, own: string) => {
-    const b = bundleFromJSON(raw);
+  const convert = (raw: unknown, own: string, requireX509 = true) => {
+    const b = bundleFromJSON(raw, requireX509);
     foreign(b.trustDomain, own);
     return b;
   };
@@ -222,7 +225,7 @@ export function bundleAPI(d: BundleAPIDeps) {
       for (const raw of list) {
         out.push(
           await item("failed to update bundle", async () => {
-            const b = convert(raw, "updating a federated bundle for the server's own trust domain is not allowed");
+            const b = convert(raw, "updating a federated bundle for the server's own trust domain is not allowed", !inputMask || inputMask.x509_authorities === true);
             const current = await ds.fetchBundle(b.trustDomain);
             if (!current) throw new NotFoundError("record not found");
             const next = {

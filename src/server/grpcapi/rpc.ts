@@ -95,8 +95,12 @@ export function applyMask<T extends object>(schema: DescMessage, msg: T, maskSch
   if (!mask) return msg;
   const blank = create(schema) as unknown as Record<string, unknown>;
   const out = msg as unknown as Record<string, unknown>;
+  const members = new Set<string>(schema.members.map((m) => m.localName));
   for (const f of maskSchema.fields) {
-    if ((mask as Record<string, unknown>)[f.localName] !== true && f.localName in blank) out[f.localName] = blank[f.localName];
+    if ((mask as Record<string, unknown>)[f.localName] === true || !members.has(f.localName)) continue;
+    // Unset message fields are absent from a new message, so copying its value clears them.
+    if (f.localName in blank) out[f.localName] = blank[f.localName];
+    else delete out[f.localName];
   }
   return msg;
 }
