@@ -64,7 +64,20 @@ test("Health/Check answers SERVING for the server and refuses per-service health
 
 test("the JSON API and the CLI keep working on the same socket", async () => {
   assert.is((await wispServer(["healthcheck", "-socketPath", c.serverSocket])).stdout, "Server is healthy.\n");
-  const r = await wispServer(["entry", "create", "-socketPath", c.serverSocket, "-parentID", "spiffe://example.org/node", "-spiffeID", "spiffe://example.org/cli", "-selector", "unix:uid:7", "-entryID", "cli-entry"]);
+  const r = await wispServer([
+    "entry",
+    "create",
+    "-socketPath",
+    c.serverSocket,
+    "-parentID",
+    "spiffe://example.org/node",
+    "-spiffeID",
+    "spiffe://example.org/cli",
+    "-selector",
+    "unix:uid:7",
+    "-entryID",
+    "cli-entry",
+  ]);
   assert.is(r.code, 0, r.stderr);
   const got = ok(await one(`${ENTRY}/GetEntry`, { id: "cli-entry" }));
   assert.equal(got.spiffe_id, id("/cli"));
@@ -89,7 +102,8 @@ test("BatchCreateEntry answers each entry in order: created, similar entry, bad 
     { code: 3, message: "failed to convert entry: missing selector value" },
     {
       code: 3,
-      message: 'failed to convert entry: invalid spiffe ID: "spiffe://example.org/spire/x" is not a workload in trust domain "example.org"; path is in the reserved namespace',
+      message:
+        'failed to convert entry: invalid spiffe ID: "spiffe://example.org/spire/x" is not a workload in trust domain "example.org"; path is in the reserved namespace',
     },
   ]);
   assert.is(results[0]!.entry!.id, "db");
@@ -257,7 +271,11 @@ test("CreateJoinToken, then Count/List/Get/Ban/DeleteAgent on a real agent", asy
   assert.equal(m.id, agentID);
   assert.is(m.attestation_type, "", "empty mask: only the ID");
   fails(unknown!, "NOT_FOUND", "agent not found");
-  fails(bad!, "INVALID_ARGUMENT", 'invalid agent ID: "spiffe://example.org/workload" is not an agent in trust domain "example.org"; path is not in the agent namespace');
+  fails(
+    bad!,
+    "INVALID_ARGUMENT",
+    'invalid agent ID: "spiffe://example.org/workload" is not an agent in trust domain "example.org"; path is not in the agent namespace',
+  );
   assert.equal(ok(byType!), { count: 0 });
 
   ok(await one(`${AGENT}/BanAgent`, { id: agentID }));
@@ -289,8 +307,23 @@ test("MintX509SVID signs a CSR (openssl verifies it against GetBundle); MintJWTS
   const key = join(c.dir, "mint.key");
   const csr = join(c.dir, "mint.csr");
   const made = await run("openssl", [
-    "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-subj", "/O=test",
-    "-addext", "subjectAltName=URI:spiffe://example.org/minted", "-outform", "DER", "-out", csr,
+    "req",
+    "-new",
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:P-256",
+    "-nodes",
+    "-keyout",
+    key,
+    "-subj",
+    "/O=test",
+    "-addext",
+    "subjectAltName=URI:spiffe://example.org/minted",
+    "-outform",
+    "DER",
+    "-out",
+    csr,
   ]);
   assert.is(made.code, 0, made.stderr);
   const csrB64 = readFileSync(csr).toString("base64");
@@ -340,7 +373,10 @@ test("federated bundles: set, create, update, get, list with paging, count, appe
   const [set, create, update] = await calls(
     call(`${BUNDLE}/BatchSetFederatedBundle`, { bundle: [b("one.org"), b("example.org"), b("bad td!")] }),
     call(`${BUNDLE}/BatchCreateFederatedBundle`, { bundle: [b("two.org"), b("one.org")], output_mask: {} }),
-    call(`${BUNDLE}/BatchUpdateFederatedBundle`, { bundle: [b("two.org", { refresh_hint: 99, x509_authorities: [] }), b("three.org")], input_mask: { refresh_hint: true } }),
+    call(`${BUNDLE}/BatchUpdateFederatedBundle`, {
+      bundle: [b("two.org", { refresh_hint: 99, x509_authorities: [] }), b("three.org")],
+      input_mask: { refresh_hint: true },
+    }),
   );
   const sr = ok(set!).results;
   assert.equal(sr[0].status, { code: 0, message: "OK" });
@@ -375,7 +411,9 @@ test("federated bundles: set, create, update, get, list with paging, count, appe
   // AppendBundle adds a JWT authority to the server's own bundle.
   const jwtKey = own.jwt_authorities[0];
   const [appended, empty] = await calls(
-    call(`${BUNDLE}/AppendBundle`, { jwt_authorities: [{ public_key: jwtKey.public_key, key_id: "appended-kid", expires_at: String(Math.floor(Date.now() / 1000) + 3600) }] }),
+    call(`${BUNDLE}/AppendBundle`, {
+      jwt_authorities: [{ public_key: jwtKey.public_key, key_id: "appended-kid", expires_at: String(Math.floor(Date.now() / 1000) + 3600) }],
+    }),
     call(`${BUNDLE}/AppendBundle`, {}),
   );
   assert.ok(ok(appended!).jwt_authorities.some((k: { key_id: string }) => k.key_id === "appended-kid"));

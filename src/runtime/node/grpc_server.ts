@@ -214,7 +214,10 @@ class UnixGRPCServer implements GRPCServerHandle {
       }
       this.#injector.injectConnection(
         this.#frameGuard
-          ? guardedSocket(replay as net.Socket, (reason) => this.#log.debug(`Refused a ${this.#apiName} connection that broke the HTTP/2 protocol`, { [fields.ERROR]: reason }))
+          ? guardedSocket(
+            replay as net.Socket,
+            (reason) => this.#log.debug(`Refused a ${this.#apiName} connection that broke the HTTP/2 protocol`, { [fields.ERROR]: reason }),
+          )
           : replay,
       );
       return;

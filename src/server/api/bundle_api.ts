@@ -225,7 +225,11 @@ export function bundleAPI(d: BundleAPIDeps) {
       for (const raw of list) {
         out.push(
           await item("failed to update bundle", async () => {
-            const b = convert(raw, "updating a federated bundle for the server's own trust domain is not allowed", !inputMask || inputMask.x509_authorities === true);
+            const b = convert(
+              raw,
+              "updating a federated bundle for the server's own trust domain is not allowed",
+              !inputMask || inputMask.x509_authorities === true,
+            );
             const current = await ds.fetchBundle(b.trustDomain);
             if (!current) throw new NotFoundError("record not found");
             const next = {
@@ -277,19 +281,31 @@ export function bundleAPI(d: BundleAPIDeps) {
           const users = (await ds.listEntries()).filter((e) => (e.federatesWith ?? []).includes(name));
           if (users.length > 0 && mode === "RESTRICT") {
             out.push({
-              status: { code: CODE.FAILED_PRECONDITION, message: `failed to delete federated bundle: cannot delete bundle; federated with ${users.length} registration entries` },
+              status: {
+                code: CODE.FAILED_PRECONDITION,
+                message: `failed to delete federated bundle: cannot delete bundle; federated with ${users.length} registration entries`,
+              },
               trust_domain: raw,
             });
             continue;
           }
           if (mode === "DELETE") { for (const e of users) await ds.deleteEntry(e.id); }
-          if (mode === "DISSOCIATE") { for (const e of users) await ds.updateEntry({ ...e, federatesWith: (e.federatesWith ?? []).filter((t) => t !== name) }); }
+          if (mode === "DISSOCIATE") {
+            for (const e of users) {
+              await ds.updateEntry({
+                ...e,
+                federatesWith: (e.federatesWith ?? []).filter((t) => t !== name),
+              });
+            }
+          }
           await ds.deleteBundle(name);
           log.info("Federated bundle deleted", { [F.TRUST_DOMAIN_ID]: name });
           out.push({ status: OK, trust_domain: raw });
         } catch (err) {
           out.push({
-            status: err instanceof InvalidArgumentError ? { code: CODE.INVALID_ARGUMENT, message: err.message } : statusOf("failed to delete federated bundle", err),
+            status: err instanceof InvalidArgumentError
+              ? { code: CODE.INVALID_ARGUMENT, message: err.message }
+              : statusOf("failed to delete federated bundle", err),
             trust_domain: raw,
           });
         }

@@ -224,5 +224,8 @@ export function trustDomainRoutes(app: Hono, cfg: TrustDomainAPIDeps): void {
   };
   app.post(`${T}/BatchCreateFederationRelationship`, batch("create"));
   app.post(`${T}/BatchUpdateFederationRelationship`, batch("update"));
-  app.post(`${T}/BatchDeleteFederationRelationship`, async (c) => c.json({ results: await api.batchDeleteFederationRelationship(list((await jsonBody(c)).trust_domains).map(String)) }));
+  app.post(
+    `${T}/BatchDeleteFederationRelationship`,
+    async (c) => c.json({ results: await api.batchDeleteFederationRelationship(list((await jsonBody(c)).trust_domains).map(String)) }),
+  );
 }

@@ -54,14 +54,27 @@ export function localAuthorityMethods(d: { api: LocalAuthorityAPI; logger: Logge
   const wit = () => Promise.reject(new UnimplementedError(WIT));
   return [
     unary(m.getX509AuthorityState, log, () => create(GetX509AuthorityStateResponseSchema, states(api.getX509AuthorityState()))),
-    unary(m.prepareX509Authority, log, async () =>
-      create(PrepareX509AuthorityResponseSchema, { preparedAuthority: state((await api.prepareX509Authority()).prepared_authority) })),
-    unary(m.activateX509Authority, log, async (req) =>
-      create(ActivateX509AuthorityResponseSchema, { activatedAuthority: state((await api.activateX509Authority(req.authorityId)).activated_authority) })),
-    unary(m.taintX509Authority, log, async (req) =>
-      create(TaintX509AuthorityResponseSchema, { taintedAuthority: state((await api.taintX509Authority(req.authorityId)).tainted_authority) })),
-    unary(m.revokeX509Authority, log, async (req) =>
-      create(RevokeX509AuthorityResponseSchema, { revokedAuthority: state((await api.revokeX509Authority(req.authorityId)).revoked_authority) })),
+    unary(
+      m.prepareX509Authority,
+      log,
+      async () => create(PrepareX509AuthorityResponseSchema, { preparedAuthority: state((await api.prepareX509Authority()).prepared_authority) }),
+    ),
+    unary(
+      m.activateX509Authority,
+      log,
+      async (req) =>
+        create(ActivateX509AuthorityResponseSchema, { activatedAuthority: state((await api.activateX509Authority(req.authorityId)).activated_authority) }),
+    ),
+    unary(
+      m.taintX509Authority,
+      log,
+      async (req) => create(TaintX509AuthorityResponseSchema, { taintedAuthority: state((await api.taintX509Authority(req.authorityId)).tainted_authority) }),
+    ),
+    unary(
+      m.revokeX509Authority,
+      log,
+      async (req) => create(RevokeX509AuthorityResponseSchema, { revokedAuthority: state((await api.revokeX509Authority(req.authorityId)).revoked_authority) }),
+    ),
     unary(m.taintX509UpstreamAuthority, log, async (req) =>
       create(TaintX509UpstreamAuthorityResponseSchema, {
         upstreamAuthoritySubjectKeyId: (await api.taintX509UpstreamAuthority(req.subjectKeyId)).upstream_authority_subject_key_id,
@@ -71,14 +84,27 @@ export function localAuthorityMethods(d: { api: LocalAuthorityAPI; logger: Logge
         upstreamAuthoritySubjectKeyId: (await api.revokeX509UpstreamAuthority(req.subjectKeyId)).upstream_authority_subject_key_id,
       })),
     unary(m.getJWTAuthorityState, log, () => create(GetJWTAuthorityStateResponseSchema, states(api.getJWTAuthorityState()))),
-    unary(m.prepareJWTAuthority, log, async () =>
-      create(PrepareJWTAuthorityResponseSchema, { preparedAuthority: state((await api.prepareJWTAuthority()).prepared_authority) })),
-    unary(m.activateJWTAuthority, log, async (req) =>
-      create(ActivateJWTAuthorityResponseSchema, { activatedAuthority: state((await api.activateJWTAuthority(req.authorityId)).activated_authority) })),
-    unary(m.taintJWTAuthority, log, async (req) =>
-      create(TaintJWTAuthorityResponseSchema, { taintedAuthority: state((await api.taintJWTAuthority(req.authorityId)).tainted_authority) })),
-    unary(m.revokeJWTAuthority, log, async (req) =>
-      create(RevokeJWTAuthorityResponseSchema, { revokedAuthority: state((await api.revokeJWTAuthority(req.authorityId)).revoked_authority) })),
+    unary(
+      m.prepareJWTAuthority,
+      log,
+      async () => create(PrepareJWTAuthorityResponseSchema, { preparedAuthority: state((await api.prepareJWTAuthority()).prepared_authority) }),
+    ),
+    unary(
+      m.activateJWTAuthority,
+      log,
+      async (req) =>
+        create(ActivateJWTAuthorityResponseSchema, { activatedAuthority: state((await api.activateJWTAuthority(req.authorityId)).activated_authority) }),
+    ),
+    unary(
+      m.taintJWTAuthority,
+      log,
+      async (req) => create(TaintJWTAuthorityResponseSchema, { taintedAuthority: state((await api.taintJWTAuthority(req.authorityId)).tainted_authority) }),
+    ),
+    unary(
+      m.revokeJWTAuthority,
+      log,
+      async (req) => create(RevokeJWTAuthorityResponseSchema, { revokedAuthority: state((await api.revokeJWTAuthority(req.authorityId)).revoked_authority) }),
+    ),
     unary(m.getWITAuthorityState, log, wit),
     unary(m.prepareWITAuthority, log, wit),
     unary(m.activateWITAuthority, log, wit),

@@ -5,7 +5,7 @@ import type { Logger, LogLevelControl } from "../../core/log/logger.ts";
 import type { GRPCMethod } from "../../core/ports/grpc_server.ts";
 import { type APILogLevel, loggerAPI, type LoggerJSON } from "../api/logger_api.ts";
 import { Logger as LoggerService } from "../../agent/workload/proto/spire/api/server/logger/v1/logger_pb.ts";
-import { type LogLevel, LoggerSchema } from "../../agent/workload/proto/spire/api/types/logger_pb.ts";
+import { LoggerSchema, type LogLevel } from "../../agent/workload/proto/spire/api/types/logger_pb.ts";
 import { unary } from "./rpc.ts";
 
 /** `types.LogLevel` by number. */

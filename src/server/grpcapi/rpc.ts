@@ -3,13 +3,12 @@
  * error log lines, pagination, output masks, and the `types.*` conversions every service uses.
  * @module
  */
-import { create, type DescMessage, type DescMethodUnary, type MessageShape } from "@bufbuild/protobuf";
+import { create, type DescMessage, type DescMethodUnary, fromBinary, type MessageShape, toBinary } from "@bufbuild/protobuf";
 import { fromBase64, toBase64, toBase64URL } from "../../core/encoding.ts";
 import { formatError, InvalidArgumentError, ServiceError } from "../../core/errors.ts";
 import * as F from "../../core/log/fields.ts";
 import type { Logger } from "../../core/log/logger.ts";
 import type { CallContext, UnaryMethod } from "../../core/ports/grpc_server.ts";
-import { unaryMethod } from "../../agent/workload/codec.ts";
 import type { Bundle } from "../datastore/datastore.ts";
 import { type BundleJSON, bundleToJSON } from "../api/bundle_api.ts";
 import type { EntryJSON, SPIFFEIDJSON } from "../api/entry_json.ts";
@@ -48,7 +47,14 @@ export function unary<I extends DescMessage, O extends DescMessage>(
   handle: (req: MessageShape<I>, ctx: CallContext) => Promise<MessageShape<O>> | MessageShape<O>,
 ): UnaryMethod<MessageShape<I>, MessageShape<O>> {
   const log = logger.with({ subsystem_name: "api", service: serviceField(m.parent.typeName), [F.METHOD]: m.name });
-  return unaryMethod({ req: m.input, res: m.output, path: pathOf(m) }, async (req, ctx) => {
+  return {
+    kind: "unary",
+    path: pathOf(m),
+    decode: (b) => fromBinary(m.input, b),
+    encode: (msg) => toBinary(m.output, msg),
+    handle: (req, ctx) => run(req, ctx),
+  };
+  async function run(req: MessageShape<I>, ctx: CallContext): Promise<MessageShape<O>> {
     try {
       return await handle(req, ctx);
     } catch (err) {
@@ -59,7 +65,7 @@ export function unary<I extends DescMessage, O extends DescMessage>(
       } else log.error(capitalise(err instanceof Error ? err.message : String(err)), { [F.ERROR]: formatError(err) });
       throw err;
     }
-  });
+  }
 }
 
 /** An opaque page token: the key of the last item of the page. */
