@@ -5,6 +5,7 @@ and Tornjak on the server's admin socket.
 
 Usage:
   spire_api_client.py --stubs DIR --socket PATH '<JSON list of calls>'
+  spire_api_client.py --stubs DIR --socket PATH -      (one JSON call per stdin line, answered in order)
 Each call is {"method": "/spire.api.server.entry.v1.Entry/ListEntries", "request": {...}} where the request is the
 protobuf JSON form of the method's request message (json_format.ParseDict, so bytes fields are base64). For every call
 one JSON line is printed: {"response": <protobuf JSON of the response, with default values included>} or
@@ -43,30 +44,41 @@ def main():
 
     sys.path.insert(0, a.stubs)
     import grpc
-    from google.protobuf import json_format
 
     channel = grpc.insecure_channel("unix://" + a.socket)
+    if a.calls == "-":
+        for line in sys.stdin:
+            if line.strip():
+                do_call(channel, json.loads(line))
+        return
     for call in json.loads(a.calls):
-        service, rpc = call["method"].lstrip("/").split("/")
-        module = importlib.import_module(SERVICES[service])
-        method = module.DESCRIPTOR.services_by_name[service.split(".")[-1]].methods_by_name[rpc]
-        req_cls = message_class(method.input_type)
-        res_cls = message_class(method.output_type)
-        req = json_format.ParseDict(call.get("request", {}), req_cls())
-        if method.server_streaming or method.client_streaming:
-            fn = channel.stream_stream(call["method"], request_serializer=req_cls.SerializeToString, response_deserializer=res_cls.FromString)
-            try:
-                out = [json_format.MessageToDict(r, preserving_proto_field_name=True) for r in fn(iter([req]), timeout=20)]
-                emit({"responses": out})
-            except grpc.RpcError as e:
-                emit({"status": {"code": e.code().name, "details": e.details()}})
-            continue
-        fn = channel.unary_unary(call["method"], request_serializer=req_cls.SerializeToString, response_deserializer=res_cls.FromString)
+        do_call(channel, call)
+
+
+def do_call(channel, call):
+    """Makes one call and prints its result line."""
+    import grpc
+    from google.protobuf import json_format
+    service, rpc = call["method"].lstrip("/").split("/")
+    module = importlib.import_module(SERVICES[service])
+    method = module.DESCRIPTOR.services_by_name[service.split(".")[-1]].methods_by_name[rpc]
+    req_cls = message_class(method.input_type)
+    res_cls = message_class(method.output_type)
+    req = json_format.ParseDict(call.get("request", {}), req_cls())
+    if method.server_streaming or method.client_streaming:
+        fn = channel.stream_stream(call["method"], request_serializer=req_cls.SerializeToString, response_deserializer=res_cls.FromString)
         try:
-            res = fn(req, timeout=20)
-            emit({"response": to_dict(res)})
+            out = [json_format.MessageToDict(r, preserving_proto_field_name=True) for r in fn(iter([req]), timeout=20)]
+            emit({"responses": out})
         except grpc.RpcError as e:
             emit({"status": {"code": e.code().name, "details": e.details()}})
+        return
+    fn = channel.unary_unary(call["method"], request_serializer=req_cls.SerializeToString, response_deserializer=res_cls.FromString)
+    try:
+        res = fn(req, timeout=20)
+        emit({"response": to_dict(res)})
+    except grpc.RpcError as e:
+        emit({"status": {"code": e.code().name, "details": e.details()}})
 
 
 def to_dict(msg):

@@ -11,10 +11,10 @@ import { join } from "node:path";
 import { test } from "../_uvu.ts";
 import * as assert from "uvu/assert";
 import { type Cluster, newCluster, run, startAgent, startServer, waitFor, wispServer } from "./_harness.ts";
-import { type CallResult, spireAPI, spireAPIStubs } from "./_spire_api_client.ts";
+import { type CallResult, SpireAPIClient, spireAPIStubs } from "./_spire_api_client.ts";
 
 let c: Cluster;
-let stubs: string;
+let client: SpireAPIClient;
 
 const AGENT = "/spire.api.server.agent.v1.Agent";
 const BUNDLE = "/spire.api.server.bundle.v1.Bundle";
@@ -28,7 +28,7 @@ const HEALTH = "/grpc.health.v1.Health";
 
 const id = (path: string) => ({ trust_domain: "example.org", path });
 const call = (method: string, request: unknown = {}) => ({ method, request });
-const calls = (...cs: { method: string; request?: unknown }[]) => spireAPI(stubs, c.serverSocket, cs);
+const calls = (...cs: { method: string; request?: unknown }[]) => client.calls(cs);
 const one = async (method: string, request: unknown = {}) => (await calls(call(method, request)))[0]!;
 // deno-lint-ignore no-explicit-any
 const ok = (r: CallResult): any => {
@@ -49,10 +49,11 @@ const entry = (path: string, selectors: string[], extra: Record<string, unknown>
 test.before(async () => {
   c = await newCluster();
   await startServer(c);
-  stubs = await spireAPIStubs(c.dir);
+  client = new SpireAPIClient(await spireAPIStubs(c.dir), c.serverSocket);
 });
 
 test.after(async () => {
+  client?.close();
   await c?.cleanup();
 });
 
