@@ -493,12 +493,17 @@ test("federation relationships: create, list, get, update with a mask, delete, r
 });
 
 test("LocalAuthority: prepare, activate, taint and revoke the X.509 and JWT authorities; WIT is unimplemented", async () => {
-  const [x0, j0, wit, taintActive] = await calls(
+  const [x0, j0, wit, taintActive, taintUpstream, revokeUpstream] = await calls(
     call(`${LA}/GetX509AuthorityState`),
     call(`${LA}/GetJWTAuthorityState`),
     call(`${LA}/GetWITAuthorityState`),
     call(`${LA}/TaintX509Authority`, { authority_id: "" }),
+    call(`${LA}/TaintX509UpstreamAuthority`, { subject_key_id: "abcd" }),
+    call(`${LA}/RevokeX509UpstreamAuthority`, { subject_key_id: "abcd" }),
   );
+  // This server's CA is self-signed.
+  fails(taintUpstream!, "FAILED_PRECONDITION", "upstream authority is not configured");
+  fails(revokeUpstream!, "FAILED_PRECONDITION", "upstream authority is not configured");
   const active = ok(x0!).active.authority_id as string;
   assert.match(active, /^[0-9a-f]{40}$/);
   assert.ok(ok(j0!).active.authority_id);
