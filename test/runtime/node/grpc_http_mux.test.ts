@@ -62,7 +62,7 @@ function grpcCheck(service: string): Promise<{ status?: number; err?: grpc.Servi
     c.makeUnaryRequest(HEALTH_CHECK, toBinary, fromBinary, service, { deadline: Date.now() + 10_000 }, (err, res) => {
       c.close();
       if (err) resolve({ err });
-      else resolve({ status: res?.length ? res[1] : 0 });
+      else resolve({ status: res?.length ? res[1]! : 0 });
     });
   });
 }
