@@ -15,10 +15,21 @@ import { mintCommands } from "../server/cli/mint_commands.ts";
 import { exitAfterFlush, nodeCLIEnv } from "../runtime/node/cli_env.ts";
 import { nodeFS } from "../runtime/node/fs.ts";
 import { unixFetch } from "../runtime/node/unix_fetch.ts";
+import type { WorkloadAPIClient } from "../runtime/node/grpc_client.ts";
+import { resolve } from "node:path";
 import { selectsOneOf } from "./command_selection.ts";
 import { validateCommand } from "../server/cli/validate.ts";
 
-const dial = (socketPath: string) => new AdminClient(unixFetch(socketPath), socketPath);
+/** The CLI's connection to the admin socket: SPIRE's gRPC API, and the JSON API for what gRPC does not carry. */
+const dial = (socketPath: string) => {
+  let conn: Promise<WorkloadAPIClient> | undefined;
+  const unary = async (path: string, req: Uint8Array) => {
+    // grpc-js loads only for commands that use it; a relative socket path is made absolute for the unix: target.
+    conn ??= import("../runtime/node/grpc_client.ts").then((m) => m.dialWorkloadAPI(resolve(socketPath)));
+    return (await conn).unary(path, req, {}, 60_000);
+  };
+  return new AdminClient(unixFetch(socketPath), socketPath, unary);
+};
 
 /** `run`: the server daemon with its datastore, HTTP servers and plugins (the AWS SDK among them). */
 async function runCommandHere(): Promise<Command> {

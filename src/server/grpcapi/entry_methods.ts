@@ -4,6 +4,9 @@
  * @module
  */
 import { create } from "@bufbuild/protobuf";
+import type { SelectorMatch_MatchBehavior } from "../../agent/workload/proto/spire/api/types/selector_pb.ts";
+import type { FederatesWithMatch_MatchBehavior } from "../../agent/workload/proto/spire/api/types/federateswith_pb.ts";
+import type { SPIFFEID } from "../../agent/workload/proto/spire/api/types/spiffeid_pb.ts";
 import { InvalidArgumentError } from "../../core/errors.ts";
 import type { Logger } from "../../core/log/logger.ts";
 import type { GRPCMethod } from "../../core/ports/grpc_server.ts";
@@ -19,7 +22,7 @@ import {
   getEntry,
   type SelectorMatch,
 } from "../api/entry_api.ts";
-import { entryToJSON } from "../api/entry_json.ts";
+import { entryToJSON, type SPIFFEIDJSON } from "../api/entry_json.ts";
 import {
   BatchCreateEntryResponseSchema,
   BatchDeleteEntryResponseSchema,
@@ -30,7 +33,7 @@ import {
   ListEntriesResponseSchema,
 } from "../../agent/workload/proto/spire/api/server/entry/v1/entry_pb.ts";
 import { type Entry as PBEntry, type EntryMask, EntryMaskSchema, EntrySchema } from "../../agent/workload/proto/spire/api/types/entry_pb.ts";
-import { applyMask, entryInputFromProto, entryToProto, paginate, spiffeIDFromProto, status, unary } from "./rpc.ts";
+import { applyMask, entryInputFromProto, entryToProto, paginate, spiffeIDFromProto, spiffeIDToProto, status, unary } from "./rpc.ts";
 
 export interface EntryMethodsDeps {
   ds: DataStore;
@@ -65,6 +68,40 @@ function filterFromProto(f: ListEntriesRequest_Filter | undefined): EntryFilter 
   if (f.byHint !== undefined) out.by_hint = f.byHint;
   if (f.byDownstream !== undefined) out.by_downstream = f.byDownstream;
   return out;
+}
+
+/** The fields of `ListEntriesRequest.Filter` / `CountEntriesRequest.Filter` (the same in both). */
+export interface EntryFilterInit {
+  bySpiffeId?: SPIFFEID;
+  byParentId?: SPIFFEID;
+  bySelectors?: { selectors: { type: string; value: string }[]; match: SelectorMatch_MatchBehavior };
+  byFederatesWith?: { trustDomains: string[]; match: FederatesWithMatch_MatchBehavior };
+  byHint?: string;
+  byDownstream?: boolean;
+}
+
+/** A filter in JSON names (the CLI's) as `ListEntriesRequest.Filter` fields. */
+export function entryFilterToProto(f: EntryFilter): EntryFilterInit {
+  const id = (v: SPIFFEIDJSON | null | undefined) => (v ? spiffeIDToProto(v) : undefined);
+  const bySpiffeId = id(f.by_spiffe_id);
+  const byParentId = id(f.by_parent_id);
+  return {
+    ...(bySpiffeId ? { bySpiffeId } : {}),
+    ...(byParentId ? { byParentId } : {}),
+    ...(f.by_selectors
+      ? { bySelectors: { selectors: f.by_selectors.selectors, match: MATCH.indexOf(f.by_selectors.match ?? "MATCH_SUPERSET") as SelectorMatch_MatchBehavior } }
+      : {}),
+    ...(f.by_federates_with
+      ? {
+        byFederatesWith: {
+          trustDomains: f.by_federates_with.trust_domains,
+          match: MATCH.indexOf((f.by_federates_with.match ?? "MATCH_SUPERSET") as SelectorMatch) as FederatesWithMatch_MatchBehavior,
+        },
+      }
+      : {}),
+    ...(f.by_hint !== undefined && f.by_hint !== null ? { byHint: f.by_hint } : {}),
+    ...(f.by_downstream !== undefined && f.by_downstream !== null ? { byDownstream: f.by_downstream } : {}),
+  };
 }
 
 /** `types.EntryMask` (an input mask) in the JSON names batchUpdateEntry takes. */

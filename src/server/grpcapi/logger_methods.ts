@@ -3,13 +3,12 @@ import { create } from "@bufbuild/protobuf";
 import { UnavailableError } from "../../core/errors.ts";
 import type { Logger, LogLevelControl } from "../../core/log/logger.ts";
 import type { GRPCMethod } from "../../core/ports/grpc_server.ts";
-import { type APILogLevel, loggerAPI, type LoggerJSON } from "../api/logger_api.ts";
+import { type APILogLevel, LOG_LEVEL_BY_NUMBER, loggerAPI, type LoggerJSON } from "../api/logger_api.ts";
 import { Logger as LoggerService } from "../../agent/workload/proto/spire/api/server/logger/v1/logger_pb.ts";
 import { LoggerSchema, type LogLevel } from "../../agent/workload/proto/spire/api/types/logger_pb.ts";
 import { unary } from "./rpc.ts";
 
-/** `types.LogLevel` by number. */
-const LEVELS: readonly (APILogLevel | "UNSPECIFIED")[] = ["UNSPECIFIED", "PANIC", "FATAL", "ERROR", "WARN", "INFO", "DEBUG", "TRACE"];
+const LEVELS = LOG_LEVEL_BY_NUMBER;
 
 const level = (l: APILogLevel) => LEVELS.indexOf(l) as LogLevel;
 const toProto = (l: LoggerJSON) => create(LoggerSchema, { currentLevel: level(l.current_level), launchLevel: level(l.launch_level) });

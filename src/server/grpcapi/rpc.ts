@@ -158,6 +158,58 @@ export function entryToProto(e: EntryJSON): PBEntry {
   });
 }
 
+/** A `types.Entry` as the JSON API has always answered it (the CLI prints from this shape). */
+export function entryJSONFromProto(e: PBEntry): EntryJSON {
+  const id = (v: SPIFFEID | undefined) => ({ trust_domain: v?.trustDomain ?? "", path: v?.path ?? "" });
+  return {
+    id: e.id,
+    spiffe_id: id(e.spiffeId),
+    parent_id: id(e.parentId),
+    selectors: e.selectors.map((s) => ({ type: s.type, value: s.value })),
+    x509_svid_ttl: e.x509SvidTtl,
+    jwt_svid_ttl: e.jwtSvidTtl,
+    dns_names: e.dnsNames,
+    hint: e.hint,
+    admin: e.admin,
+    downstream: e.downstream,
+    revision_number: Number(e.revisionNumber),
+    created_at: Number(e.createdAt),
+    expires_at: Number(e.expiresAt),
+    federates_with: e.federatesWith,
+    store_svid: e.storeSvid,
+  };
+}
+
+/** A request's entry (the CLI's flags) as `types.Entry`. */
+export function entryInputToProto(e: EntryInput): PBEntry {
+  const id = (v: SPIFFEIDJSON | null | undefined) => (v ? spiffeIDToProto(v) : undefined);
+  const spiffeId = id(e.spiffe_id);
+  const parentId = id(e.parent_id);
+  return create(EntrySchema, {
+    id: e.id ?? "",
+    ...(spiffeId ? { spiffeId } : {}),
+    ...(parentId ? { parentId } : {}),
+    selectors: e.selectors ?? [],
+    x509SvidTtl: e.x509_svid_ttl ?? 0,
+    jwtSvidTtl: e.jwt_svid_ttl ?? 0,
+    federatesWith: e.federates_with ?? [],
+    admin: e.admin ?? false,
+    downstream: e.downstream ?? false,
+    expiresAt: BigInt(e.expires_at ?? 0),
+    dnsNames: e.dns_names ?? [],
+    storeSvid: e.store_svid ?? false,
+    hint: e.hint ?? "",
+    ...(e.additional_attributes
+      ? {
+        additionalAttributes: {
+          disableX509SvidPrefetch: e.additional_attributes.disable_x509_svid_prefetch ?? false,
+          jwtSvidIncludeJti: e.additional_attributes.jwt_svid_include_jti ?? false,
+        },
+      }
+      : {}),
+  });
+}
+
 /** `types.Bundle` from the stored bundle, taint marks included. */
 export function bundleToProto(b: Bundle): PBBundle {
   return bundleJSONToProto(bundleToJSON(b));
@@ -178,12 +230,17 @@ export function bundleJSONToProto(j: BundleJSON): PBBundle {
   });
 }
 
-/** A `types.Bundle` from a request, as the plain bundle functions take it. */
+/** A `types.Bundle` in the JSON API's shape: from a request for the plain bundle functions, or for the CLI. */
 export function bundleJSONFromProto(b: PBBundle): BundleJSON {
   return {
     trust_domain: b.trustDomain,
-    x509_authorities: b.x509Authorities.map((a) => ({ asn1: toBase64(a.asn1) })),
-    jwt_authorities: b.jwtAuthorities.map((k) => ({ public_key: toBase64(k.publicKey), key_id: k.keyId, expires_at: Number(k.expiresAt) })),
+    x509_authorities: b.x509Authorities.map((a) => ({ asn1: toBase64(a.asn1), ...(a.tainted ? { tainted: true } : {}) })),
+    jwt_authorities: b.jwtAuthorities.map((k) => ({
+      public_key: toBase64(k.publicKey),
+      key_id: k.keyId,
+      expires_at: Number(k.expiresAt),
+      ...(k.tainted ? { tainted: true } : {}),
+    })),
     refresh_hint: Number(b.refreshHint),
     sequence_number: Number(b.sequenceNumber),
   };

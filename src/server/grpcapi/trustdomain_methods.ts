@@ -24,18 +24,22 @@ import {
 } from "../../agent/workload/proto/spire/api/types/federationrelationship_pb.ts";
 import { applyMask, bundleJSONFromProto, bundleJSONToProto, paginate, status, unary } from "./rpc.ts";
 
-function toProto(r: FederationRelationshipJSON): FederationRelationship {
+/** A relationship in the JSON API's shape as `types.FederationRelationship`. */
+export function relationshipJSONToProto(r: FederationRelationshipJSON): FederationRelationship {
   return create(FederationRelationshipSchema, {
     trustDomain: r.trust_domain,
     bundleEndpointUrl: r.bundle_endpoint_url,
     bundleEndpointProfile: r.https_spiffe
       ? { case: "httpsSpiffe", value: { endpointSpiffeId: r.https_spiffe.endpoint_spiffe_id } }
-      : { case: "httpsWeb", value: {} },
+      : r.https_web
+      ? { case: "httpsWeb", value: {} }
+      : { case: undefined },
     ...(r.trust_domain_bundle ? { trustDomainBundle: bundleJSONToProto(r.trust_domain_bundle) } : {}),
   });
 }
 
-function fromProto(r: FederationRelationship): FederationRelationshipJSON {
+/** `types.FederationRelationship` in the JSON API's shape (the plain functions and the CLI take it). */
+export function relationshipJSONFromProto(r: FederationRelationship): FederationRelationshipJSON {
   const p = r.bundleEndpointProfile;
   return {
     trust_domain: r.trustDomain,
@@ -47,7 +51,7 @@ function fromProto(r: FederationRelationship): FederationRelationshipJSON {
 }
 
 const masked = (r: FederationRelationshipJSON, mask: FederationRelationshipMask | undefined) =>
-  applyMask(FederationRelationshipSchema, toProto(r), FederationRelationshipMaskSchema, mask);
+  applyMask(FederationRelationshipSchema, relationshipJSONToProto(r), FederationRelationshipMaskSchema, mask);
 
 const results = (rs: RelationshipResult[], mask: FederationRelationshipMask | undefined) =>
   rs.map((r) => ({
@@ -69,7 +73,7 @@ export function trustDomainMethods(d: { api: TrustDomainAPI; bundles: BundleAPI;
     unary(m.getFederationRelationship, log, async (req) => masked(await api.getFederationRelationship(req.trustDomain), req.outputMask)),
     unary(m.batchCreateFederationRelationship, log, async (req) =>
       create(BatchCreateFederationRelationshipResponseSchema, {
-        results: results(await api.batchCreateFederationRelationship(req.federationRelationships.map(fromProto)), req.outputMask),
+        results: results(await api.batchCreateFederationRelationship(req.federationRelationships.map(relationshipJSONFromProto)), req.outputMask),
       })),
     unary(m.batchUpdateFederationRelationship, log, async (req) => {
       const mask = req.inputMask && {
@@ -78,7 +82,7 @@ export function trustDomainMethods(d: { api: TrustDomainAPI; bundles: BundleAPI;
         trust_domain_bundle: req.inputMask.trustDomainBundle,
       };
       return create(BatchUpdateFederationRelationshipResponseSchema, {
-        results: results(await api.batchUpdateFederationRelationship(req.federationRelationships.map(fromProto), mask), req.outputMask),
+        results: results(await api.batchUpdateFederationRelationship(req.federationRelationships.map(relationshipJSONFromProto), mask), req.outputMask),
       });
     }),
     unary(m.batchDeleteFederationRelationship, log, async (req) => {
