@@ -7,7 +7,7 @@
  */
 import type { Hono } from "hono";
 import { fromBase64, toBase64, toHex } from "../../core/encoding.ts";
-import { AlreadyExistsError, InternalError, InvalidArgumentError, NotFoundError, ServiceError } from "../../core/errors.ts";
+import { AlreadyExistsError, formatError, InternalError, InvalidArgumentError, NotFoundError, ServiceError } from "../../core/errors.ts";
 import * as F from "../../core/log/fields.ts";
 import type { Logger } from "../../core/log/logger.ts";
 import * as spiffeid from "../../core/spiffeid/mod.ts";
@@ -328,8 +328,8 @@ export function bundleAPI(d: BundleAPIDeps) {
         await d.refresher.refresh(name);
       } catch (err) {
         if (err instanceof NotFoundError) throw missing();
-        if (err instanceof ServiceError) throw err;
-        throw new InternalError(`failed to refresh bundle: ${(err as Error).message}`, { cause: err });
+        // SPIRE's MakeErr: the reason travels in the message, whatever the failure was.
+        throw new InternalError(`failed to refresh bundle: ${formatError(err)}`, { cause: err });
       }
     },
   };
