@@ -80,6 +80,20 @@ function agentToProto(a: AgentJSON): PBAgent {
   });
 }
 
+/** `types.Agent` in the JSON shape `spire-server agent … -output json` prints. */
+export function agentJSONFromProto(a: PBAgent): AgentJSON {
+  return {
+    agent_version: a.agentVersion,
+    attestation_type: a.attestationType,
+    banned: a.banned,
+    can_reattest: a.canReattest,
+    id: { path: a.id?.path ?? "", trust_domain: a.id?.trustDomain ?? "" },
+    selectors: a.selectors.map((s) => ({ type: s.type, value: s.value })),
+    x509svid_expires_at: String(a.x509svidExpiresAt),
+    x509svid_serial_number: a.x509svidSerialNumber,
+  };
+}
+
 const masked = (a: AgentJSON, mask: AgentMask | undefined) => applyMask(AgentSchema, agentToProto(a), AgentMaskSchema, mask);
 
 export function agentMethods(d: AgentMethodsDeps): GRPCMethod[] {
