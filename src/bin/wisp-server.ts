@@ -1,6 +1,6 @@
 /** Composition root of wisp-server on Node and Deno: builds the runtime ports and hands argv to the CLI. @module */
 import { type Command, runCLI } from "../core/cli/command.ts";
-import type { ServeGRPC } from "../core/ports/grpc_server.ts";
+import type { PeerCredReader, ServeGRPC } from "../core/ports/grpc_server.ts";
 import { systemClock } from "../core/ports/clock.ts";
 import { adminCommands } from "../server/cli/admin_commands.ts";
 import { agentCommands } from "../server/cli/agent_commands.ts";
@@ -57,10 +57,20 @@ async function runCommandHere(): Promise<Command> {
     import("../runtime/node/grpc_server.ts"),
   ]);
   // As the agent does: on Deno, SO_PEERCRED through Deno's FFI, and Deno's HTTP/2 behind the frame guard.
-  const serveGRPCHere: ServeGRPC = async (opts) =>
-    "Deno" in globalThis && opts.peerCred === undefined
-      ? serveGRPC({ ...opts, peerCred: (await import("../runtime/deno/peer_cred.ts")).peerCredReader(), h2FrameGuard: true })
-      : serveGRPC(opts);
+  // The admin socket serves callers whose credentials cannot be read, so a missing FFI permission is no reason to stop.
+  const serveGRPCHere: ServeGRPC = async (opts) => {
+    if (!("Deno" in globalThis) || opts.peerCred !== undefined) return serveGRPC(opts);
+    let peerCred: PeerCredReader;
+    try {
+      peerCred = (await import("../runtime/deno/peer_cred.ts")).peerCredReader();
+    } catch (err) {
+      if (opts.requirePeer !== false) throw err;
+      peerCred = () => {
+        throw err;
+      };
+    }
+    return serveGRPC({ ...opts, peerCred, h2FrameGuard: true });
+  };
   return runCommand({
     fs: nodeFS,
     http: nodeHTTPServe,
