@@ -296,7 +296,10 @@ test("CreateJoinToken, then Count/List/Get/Ban/DeleteAgent on a real agent", asy
   assert.equal(ok(del!), {});
   fails(again!, "NOT_FOUND", "agent not found");
   assert.equal(ok(gone!), { count: 0 });
-  assert.match(c.server!.output, /level=info msg="Agent banned" spiffe_id="spiffe:\/\/example.org\/spire\/agent\/join_token\/my-token"/);
+  assert.match(
+    c.server!.output,
+    /level=info msg="Agent banned" method=BanAgent service=agent.v1.Agent spiffe_id="spiffe:\/\/example.org\/spire\/agent\/join_token\/my-token" subsystem_name=api/,
+  );
   assert.match(c.server!.output, /level=info msg="Agent deleted"/);
 });
 

@@ -110,12 +110,12 @@ export function agentMethods(d: AgentMethodsDeps): GRPCMethod[] {
       return create(ListAgentsResponseSchema, { agents: page.items.map((a) => masked(a, req.outputMask)), nextPageToken: page.next });
     }),
     unary(m.getAgent, log, async (req) => masked(await getAgent(d, idString(req.id, "agent ID")), req.outputMask)),
-    unary(m.deleteAgent, log, async (req) => {
-      await deleteAgent(d, idString(req.id, "agent ID"));
+    unary(m.deleteAgent, log, async (req, _ctx, rpcLog) => {
+      await deleteAgent({ ...d, logger: rpcLog }, idString(req.id, "agent ID"));
       return create(EmptySchema);
     }),
-    unary(m.banAgent, log, async (req) => {
-      await banAgent(d, idString(req.id, "agent ID"));
+    unary(m.banAgent, log, async (req, _ctx, rpcLog) => {
+      await banAgent({ ...d, logger: rpcLog }, idString(req.id, "agent ID"));
       return create(EmptySchema);
     }),
     unary(m.createJoinToken, log, async (req) => {

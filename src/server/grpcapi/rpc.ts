@@ -37,14 +37,15 @@ function serviceField(typeName: string): string {
 const capitalise = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
 
 /**
- * A unary method for a generated descriptor. A ServiceError thrown by `handle` answers with its status and is logged
+ * A unary method for a generated descriptor; `handle` gets a logger with SPIRE's RPC fields (subsystem_name=api,
+ * service, method). A ServiceError thrown by `handle` answers with its status and is logged
  * as SPIRE's MakeErr does (error level; "Invalid argument: <msg>" for InvalidArgument, the capitalised message
  * otherwise); anything else is the transport's internal error.
  */
 export function unary<I extends DescMessage, O extends DescMessage>(
   m: DescMethodUnary<I, O>,
   logger: Logger,
-  handle: (req: MessageShape<I>, ctx: CallContext) => Promise<MessageShape<O>> | MessageShape<O>,
+  handle: (req: MessageShape<I>, ctx: CallContext, log: Logger) => Promise<MessageShape<O>> | MessageShape<O>,
 ): UnaryMethod<MessageShape<I>, MessageShape<O>> {
   const log = logger.with({ subsystem_name: "api", service: serviceField(m.parent.typeName), [F.METHOD]: m.name });
   return {
@@ -56,7 +57,7 @@ export function unary<I extends DescMessage, O extends DescMessage>(
   };
   async function run(req: MessageShape<I>, ctx: CallContext): Promise<MessageShape<O>> {
     try {
-      return await handle(req, ctx);
+      return await handle(req, ctx, log);
     } catch (err) {
       if (err instanceof ServiceError && err.status !== "INTERNAL") {
         if (err.status === "INVALID_ARGUMENT") log.error(`Invalid argument: ${err.message}`, { [F.ERROR]: formatError(err.cause ?? err) });

@@ -59,8 +59,7 @@ export function serverAPIMethods(d: ServerAPIDeps): GRPCMethod[] {
   const { ds, trustDomain, logger, notify } = d;
   const bundles = bundleAPI({ ds, trustDomain, logger, notify, refresher: d.refresher });
   return [
-    // "Agent banned" and "Agent deleted" are the api subsystem's lines in SPIRE.
-    ...agentMethods({ ds, trustDomain, logger: logger.with({ subsystem_name: "api" }), clock: d.clock, notify, disconnect: d.disconnect }),
+    ...agentMethods({ ds, trustDomain, logger, clock: d.clock, notify, disconnect: d.disconnect }),
     ...bundleMethods({ api: bundles, logger }),
     ...entryMethods({ ds, trustDomain, logger, notify }),
     ...svidMethods({ api: d.ca && d.jwt ? svidAPI({ ca: d.ca, jwt: d.jwt, td: trustDomain, logger }) : undefined, logger }),
