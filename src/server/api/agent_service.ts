@@ -1,6 +1,7 @@
 /**
  * SPIRE's agent.v1.Agent admin RPCs (ListAgents, CountAgents, GetAgent, BanAgent, DeleteAgent) as plain functions
- * with SPIRE's texts and log lines, so that the admin HTTP routes today and the gRPC service later share one logic.
+ * and CreateJoinToken, with SPIRE's texts and log lines, shared by the admin JSON routes and the gRPC service
+ * (src/server/grpcapi/agent_methods.ts).
  * @module
  */
 import { InvalidArgumentError, NotFoundError } from "../../core/errors.ts";

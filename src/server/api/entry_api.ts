@@ -1,7 +1,7 @@
 /**
  * SPIRE's Entry API (spire.api.server.entry.v1) as plain functions: batch create/update/delete with per-entry
- * statuses, list and count with SPIRE's filters, get. The admin socket serves them as JSON today; the gRPC service
- * will call the same functions.
+ * statuses, list and count with SPIRE's filters, get. The admin socket serves them as JSON and as gRPC
+ * (src/server/grpcapi/entry_methods.ts).
  * @module
  */
 import { InvalidArgumentError, NotFoundError, ServiceError } from "../../core/errors.ts";
