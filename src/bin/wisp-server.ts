@@ -1,5 +1,6 @@
 /** Composition root of wisp-server on Node and Deno: builds the runtime ports and hands argv to the CLI. @module */
 import { type Command, runCLI } from "../core/cli/command.ts";
+import type { PeerCredReader, ServeGRPC } from "../core/ports/grpc_server.ts";
 import { systemClock } from "../core/ports/clock.ts";
 import { adminCommands } from "../server/cli/admin_commands.ts";
 import { agentCommands } from "../server/cli/agent_commands.ts";
@@ -14,10 +15,21 @@ import { mintCommands } from "../server/cli/mint_commands.ts";
 import { exitAfterFlush, nodeCLIEnv } from "../runtime/node/cli_env.ts";
 import { nodeFS } from "../runtime/node/fs.ts";
 import { unixFetch } from "../runtime/node/unix_fetch.ts";
+import type { WorkloadAPIClient } from "../runtime/node/grpc_client.ts";
+import { resolve } from "node:path";
 import { selectsOneOf } from "./command_selection.ts";
 import { validateCommand } from "../server/cli/validate.ts";
 
-const dial = (socketPath: string) => new AdminClient(unixFetch(socketPath), socketPath);
+/** The CLI's connection to the admin socket: SPIRE's gRPC API, and the JSON API for what gRPC does not carry. */
+const dial = (socketPath: string) => {
+  let conn: Promise<WorkloadAPIClient> | undefined;
+  const unary = async (path: string, req: Uint8Array) => {
+    // grpc-js loads only for commands that use it; a relative socket path is made absolute for the unix: target.
+    conn ??= import("../runtime/node/grpc_client.ts").then((m) => m.dialWorkloadAPI(resolve(socketPath)));
+    return (await conn).unary(path, req, {}, 60_000);
+  };
+  return new AdminClient(unixFetch(socketPath), socketPath, unary);
+};
 
 /** `run`: the server daemon with its datastore, HTTP servers and plugins (the AWS SDK among them). */
 async function runCommandHere(): Promise<Command> {
@@ -32,6 +44,7 @@ async function runCommandHere(): Promise<Command> {
     { nodeServerConnector },
     { nodeHTTPGet },
     { serveGRPCTLS },
+    { serveGRPC },
   ] = await Promise.all([
     import("../core/log/logger.ts"),
     import("../server/cli/run.ts"),
@@ -43,12 +56,29 @@ async function runCommandHere(): Promise<Command> {
     import("../runtime/node/server_connector.ts"),
     import("../runtime/node/http_get.ts"),
     import("../runtime/node/grpc_tls_server.ts"),
+    import("../runtime/node/grpc_server.ts"),
   ]);
+  // As the agent does: on Deno, SO_PEERCRED through Deno's FFI, and Deno's HTTP/2 behind the frame guard.
+  // The admin socket serves callers whose credentials cannot be read, so a missing FFI permission is no reason to stop.
+  const serveGRPCHere: ServeGRPC = async (opts) => {
+    if (!("Deno" in globalThis) || opts.peerCred !== undefined) return serveGRPC(opts);
+    let peerCred: PeerCredReader;
+    try {
+      peerCred = (await import("../runtime/deno/peer_cred.ts")).peerCredReader();
+    } catch (err) {
+      if (opts.requirePeer !== false) throw err;
+      peerCred = () => {
+        throw err;
+      };
+    }
+    return serveGRPC({ ...opts, peerCred, h2FrameGuard: true });
+  };
   return runCommand({
     fs: nodeFS,
     http: nodeHTTPServe,
     // Deno's HTTP/2 aborts the process on some malformed frames (denoland/deno#36788): its connections get the guard.
     grpcTLS: (opts) => serveGRPCTLS({ ...opts, h2FrameGuard: "Deno" in globalThis }),
+    serveGRPC: serveGRPCHere,
     clock: systemClock,
     connector: nodeServerConnector,
     httpGet: nodeHTTPGet,

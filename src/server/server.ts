@@ -32,13 +32,13 @@ import { bundleEndpointApp } from "./federation/bundle_endpoint.ts";
 import type { ServerConnector } from "../core/ports/server_connector.ts";
 import type { HTTPGet } from "../core/ports/http_get.ts";
 import { fromPEM } from "../core/x509/mod.ts";
-import type { ServeGRPCTLS } from "../core/ports/grpc_server.ts";
 import { agentFacingMethods } from "./grpcapi/agent_facing_methods.ts";
-import { bundleGetService } from "./grpcapi/bundle_get_service.ts";
 import { unimplementedMethods } from "./grpcapi/unimplemented_methods.ts";
 import { authorizeMethods } from "./grpcapi/authorize_methods.ts";
 import { statusDetails } from "./grpcapi/status_details.ts";
 import { tlsCallerAuthenticator } from "./grpcapi/tls_caller.ts";
+import type { ServeGRPC, ServeGRPCTLS } from "../core/ports/grpc_server.ts";
+import { adminSocketMethods, serverAPIMethods } from "./grpcapi/server_api_methods.ts";
 
 export interface ServerOptions {
   trustDomain: spiffeid.TrustDomain;
@@ -94,6 +94,11 @@ export interface ServerDeps {
    * the HTTPS agent API only.
    */
   grpcTLS?: ServeGRPCTLS | undefined;
+  /**
+   * Serves SPIRE's server API (spire-api-sdk gRPC) on the admin socket, with the JSON API on the same socket for
+   * HTTP/1.1 clients; absent: the admin socket serves the JSON API alone.
+   */
+  serveGRPC?: ServeGRPC | undefined;
   clock: Clock;
   logger: Logger;
   /** The logger's level, changeable at runtime through `logger set|reset`. */
@@ -169,8 +174,43 @@ export class Server {
         nodeAttestors,
         metrics,
       });
-      // SPIRE's server API on the port: the agent-facing RPCs and the Bundle reads; every other RPC of the port's services
-      // is refused by the policy or answered Unimplemented.
+      const fed = o.federation;
+      const refresher = fed && (fed.federatesWith.length > 0 || this.#d.connector)
+        ? new BundleRefresher({
+          ds,
+          clock,
+          logger,
+          metrics,
+          configured: fed.federatesWith,
+          connector: this.#d.connector ?? {
+            connect: () => {
+              throw new Error("https_spiffe is not available in this build");
+            },
+          },
+          httpGet: this.#d.httpGet ?? (() => Promise.reject(new Error("https_web is not available in this build"))),
+          onChange: () => void hub.notify(),
+        })
+        : undefined;
+      // SPIRE's server API (spire-api-sdk): the same services on the admin socket (every local caller) and on the port
+      // (callers authorized by SPIRE's policy from their client certificate).
+      const apiDeps = {
+        ds,
+        trustDomain: td,
+        caManager,
+        clock,
+        logger,
+        notify: () => void hub.notify(),
+        disconnect: (id: string) => hub.disconnect(id),
+        ca,
+        jwt,
+        logLevel: this.#d.logLevel,
+        refresher,
+        federatesWith: fed?.federatesWith,
+        startedAt,
+        serverSVIDChain: () => fromPEM(this.#svid!.credentials.certChainPEM, "CERTIFICATE"),
+      };
+      // On the port: the agent-facing RPCs plus the admin services; every other RPC of the port's services is refused
+      // by the policy or answered Unimplemented. Debug, Logger and Health stay on the socket, as in SPIRE.
       const portMethods = [
         ...agentFacingMethods({
           ds,
@@ -183,7 +223,7 @@ export class Server {
           metrics,
           nodeAttestors,
         }),
-        ...bundleGetService({ ds, trustDomain: td }),
+        ...serverAPIMethods(apiDeps),
       ];
       const serveGRPC = this.#d.grpcTLS;
       const tls: TLSServerHandle = serveGRPC
@@ -210,23 +250,6 @@ export class Server {
           credentials: this.#svid.credentials,
         });
       handles.push(tls);
-      const fed = o.federation;
-      const refresher = fed && (fed.federatesWith.length > 0 || this.#d.connector)
-        ? new BundleRefresher({
-          ds,
-          clock,
-          logger,
-          metrics,
-          configured: fed.federatesWith,
-          connector: this.#d.connector ?? {
-            connect: () => {
-              throw new Error("https_spiffe is not available in this build");
-            },
-          },
-          httpGet: this.#d.httpGet ?? (() => Promise.reject(new Error("https_web is not available in this build"))),
-          onChange: () => void hub.notify(),
-        })
-        : undefined;
       const health = () => {
         const h = caManager.health();
         const federated = refresher?.status() ?? [];
@@ -274,7 +297,22 @@ export class Server {
         refresher,
         federatesWith: fed?.federatesWith,
       });
-      handles.push(await this.#d.http.unix({ socketPath: o.socketPath, mode: 0o770, fetch: (req) => admin.fetch(req) }));
+      if (this.#d.serveGRPC) {
+        const methods = adminSocketMethods(apiDeps);
+        // SPIRE's socket mode; every local caller is served alike (no peer attestation on the admin socket).
+        const grpcHandle = await this.#d.serveGRPC({
+          socketPath: o.socketPath,
+          methods,
+          logger,
+          socketMode: 0o770,
+          http: (req) => admin.fetch(req),
+          requirePeer: false,
+          apiName: "Server API",
+        });
+        handles.push({ port: 0, close: () => grpcHandle.close() });
+      } else {
+        handles.push(await this.#d.http.unix({ socketPath: o.socketPath, mode: 0o770, fetch: (req) => admin.fetch(req) }));
+      }
       metrics.gauge("wisp_server_ca_expiry_seconds", "Seconds until the active X509 CA expires").collect(() => {
         const at = caManager.health().caNotAfter;
         return at ? Math.round((at.getTime() - clock.now().getTime()) / 1000) : 0;

@@ -353,7 +353,7 @@ test("bundle and federation commands answer as SPIRE's", async () => {
   const del = await wispServer(["federation", "delete", "-id", "three.example", "-socketPath", one.serverSocket]);
   assert.is(del.stdout, "federation relationship deleted.\n");
   const gone = await wispServer(["federation", "refresh", "-id", "three.example", "-socketPath", one.serverSocket]);
-  assert.match(gone.stderr, /there is no federation relationship with trust domain \\?"three.example\\?"/);
+  assert.match(gone.stderr, /no relationship with trust domain \\?"three.example\\?"/);
 
   // -data as SPIRE's: the relationship and its bootstrap bundle (spiffe format) in one JSON document.
   const twoDoc = await wispServer(["bundle", "show", "-format", "spiffe", "-socketPath", two.serverSocket]);

@@ -110,7 +110,10 @@ test("the admin socket is 0770 root:root: uid 1000 is refused by the kernel and 
   // The CLI runs on Node here: what is tested is the server's socket, and Deno as uid 1000 has no cache directory.
   const outsider = await wispServer(["agent", "list", "-socketPath", c.serverSocket], { asUser: 1000, runtime: "node" });
   assert.equal({ code: outsider.code, stdout: outsider.stdout }, { code: 1, stdout: "" });
-  assert.is(outsider.stderr, `Error: failed to connect to the server API socket "${c.serverSocket}": fetch failed: connect EACCES ${c.serverSocket}\n`);
+  assert.is(
+    outsider.stderr,
+    `Error: rpc error: code = Unavailable desc = connection error: desc = "transport: error while dialing: dial unix ${c.serverSocket}: connect: permission denied"\n`,
+  );
   const token = await wispServer(["token", "generate", "-socketPath", c.serverSocket], { asUser: 1000, runtime: "node" });
   assert.is(token.code, 1, "a refused user cannot mint join tokens either");
   // Same uid with the socket's group (gid 0) as a supplementary group: the mode lets it in.

@@ -116,6 +116,19 @@ export type ServeGRPC = (opts: {
    * under Deno.
    */
   h2FrameGuard?: boolean;
+  /**
+   * Serves HTTP/1.1 on the same socket: a connection whose first bytes are not the HTTP/2 client preface goes to this
+   * handler (the server's admin socket keeps its JSON API beside SPIRE's gRPC API). Default: gRPC only.
+   */
+  http?: FetchHandler;
+  /**
+   * Refuse connections whose peer credentials or process cannot be read; default true (the Workload API attests
+   * callers by them). The server's admin socket trusts every local caller, as SPIRE's does, and sets false: a caller
+   * in another PID namespace is served, and verifyPeerAlive() fails for it.
+   */
+  requirePeer?: boolean;
+  /** Names the API in log lines; default "Workload API". */
+  apiName?: string;
 }) => Promise<GRPCServerHandle>;
 
 /** A running TCP + TLS server for gRPC and HTTP/1.1. */

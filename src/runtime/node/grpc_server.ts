@@ -1,6 +1,8 @@
 /** gRPC over a unix socket whose handlers see the kernel's peer credentials (Node and Deno, via node:net + grpc-js). @module */
 import * as grpc from "@grpc/grpc-js";
+import { getRequestListener } from "@hono/node-server";
 import { chmod, lstat, mkdir, unlink } from "node:fs/promises";
+import * as http from "node:http";
 import net from "node:net";
 import { dirname } from "node:path";
 import {
@@ -15,8 +17,10 @@ import {
 import * as fields from "../../core/log/fields.ts";
 import type { Logger } from "../../core/log/logger.ts";
 import type { CallContext, GRPCMethod, GRPCServerHandle, PeerCredentials, PeerCredReader, ServeGRPC } from "../../core/ports/grpc_server.ts";
+import type { FetchHandler } from "../../core/ports/http_server.ts";
 import type { ProcFS } from "../../core/ports/proc_fs.ts";
 import { guardedSocket } from "./guarded_socket.ts";
+import { prefixedSocket, sniffH2 } from "./h2_sniff.ts";
 import { NodeProcFS } from "./proc_fs.ts";
 
 export const CODES: Record<StatusName, grpc.status> = {
@@ -34,6 +38,8 @@ export const CODES: Record<StatusName, grpc.status> = {
 export const ERR_CALLER_GONE = "could not verify existence of the original caller";
 const PEER_PREFIX = "wisp-peer:";
 const SHUTDOWN_GRACE_MS = 1000;
+/** A caller whose credentials were not read: its start time matches no process, so verifyPeerAlive() fails. */
+const UNKNOWN_PEER: Conn = { peer: { pid: 0, uid: -1, gid: -1 }, startTime: -1 };
 
 /** One accepted connection: who connected, and the start time that pins the pid to that process. */
 interface Conn {
@@ -45,13 +51,29 @@ type Raw = Buffer;
 
 /** Serves `methods` on a unix socket; see ServeGRPC. The default peer-credential reader is koffi's (Node). */
 export const serveGRPC: ServeGRPC = async (opts) => {
-  const peerCred = opts.peerCred ?? (await import("./peer_cred.ts")).peerCredReader();
+  const requirePeer = opts.requirePeer ?? true;
+  let peerCred = opts.peerCred;
+  if (peerCred === undefined) {
+    try {
+      peerCred = (await import("./peer_cred.ts")).peerCredReader();
+    } catch (err) {
+      // Only a socket that serves every local caller alike can do without peer credentials.
+      if (requirePeer) throw err;
+      const why = formatError(err);
+      peerCred = () => {
+        throw new UnauthenticatedError(`peer credentials are not available: ${why}`);
+      };
+    }
+  }
   const server = new UnixGRPCServer({
     methods: opts.methods,
     logger: opts.logger,
     peerCred,
     proc: opts.proc ?? new NodeProcFS(),
     frameGuard: opts.h2FrameGuard ?? false,
+    http: opts.http,
+    requirePeer,
+    apiName: opts.apiName ?? "Workload API",
   });
   await server.listen(opts.socketPath, opts.socketMode ?? 0o777);
   return server;
@@ -62,6 +84,9 @@ class UnixGRPCServer implements GRPCServerHandle {
   readonly #peerCred: PeerCredReader;
   readonly #proc: ProcFS;
   readonly #frameGuard: boolean;
+  readonly #requirePeer: boolean;
+  readonly #apiName: string;
+  readonly #http: http.Server | undefined;
   readonly #grpc = new grpc.Server();
   readonly #net: net.Server;
   readonly #injector: grpc.ConnectionInjector;
@@ -75,9 +100,22 @@ class UnixGRPCServer implements GRPCServerHandle {
   #streams = 0;
   #closing: Promise<void> | undefined;
 
-  constructor(o: { methods: GRPCMethod[]; logger: Logger; peerCred: PeerCredReader; proc: ProcFS; frameGuard: boolean }) {
+  constructor(o: {
+    methods: GRPCMethod[];
+    logger: Logger;
+    peerCred: PeerCredReader;
+    proc: ProcFS;
+    frameGuard: boolean;
+    http: FetchHandler | undefined;
+    requirePeer: boolean;
+    apiName: string;
+  }) {
     this.#log = o.logger;
     this.#frameGuard = o.frameGuard;
+    this.#requirePeer = o.requirePeer;
+    this.#apiName = o.apiName;
+    const fetch = o.http;
+    if (fetch) this.#http = http.createServer(getRequestListener((req) => fetch(req, {})));
     this.#peerCred = o.peerCred;
     this.#proc = o.proc;
     for (const m of o.methods) this.#register(m);
@@ -97,7 +135,7 @@ class UnixGRPCServer implements GRPCServerHandle {
         resolve();
       });
     });
-    this.#net.on("error", (err) => this.#log.error("Workload API listener failed", { [fields.ERROR]: err }));
+    this.#net.on("error", (err) => this.#log.error(`${this.#apiName} listener failed`, { [fields.ERROR]: err }));
     await chmod(socketPath, mode);
   }
 
@@ -125,6 +163,8 @@ class UnixGRPCServer implements GRPCServerHandle {
       });
     });
     for (const s of this.#sockets) s.destroy();
+    this.#http?.closeAllConnections();
+    this.#http?.close();
     await listenerClosed;
   }
 
@@ -139,9 +179,12 @@ class UnixGRPCServer implements GRPCServerHandle {
       if (peer.pid <= 0) throw new UnauthenticatedError("caller is not visible in this PID namespace");
       startTime = await this.#proc.startTime(peer.pid);
     } catch (err) {
-      this.#log.warn("Rejected Workload API connection", { [fields.ERROR]: formatError(err) });
-      sock.destroy();
-      return;
+      if (this.#requirePeer) {
+        this.#log.warn(`Rejected ${this.#apiName} connection`, { [fields.ERROR]: formatError(err) });
+        sock.destroy();
+        return;
+      }
+      ({ peer, startTime } = UNKNOWN_PEER);
     }
     if (this.#closing !== undefined || sock.destroyed) {
       sock.destroy();
@@ -155,6 +198,30 @@ class UnixGRPCServer implements GRPCServerHandle {
       this.#conns.delete(id);
       this.#sockets.delete(sock);
     });
+    if (this.#http) {
+      const h1 = this.#http;
+      const isH2 = await sniffH2(sock);
+      if (isH2 === undefined || this.#closing !== undefined) {
+        sock.destroy();
+        return;
+      }
+      // Both sides read through a Duplex that replays the sniffed bytes: unshift() back into the socket is lost
+      // to Node's HTTP/1.1 parser, and some HTTP/2 clients then get a GOAWAY.
+      const replay = prefixedSocket(sock, isH2.head);
+      if (!isH2.h2) {
+        h1.emit("connection", replay);
+        return;
+      }
+      this.#injector.injectConnection(
+        this.#frameGuard
+          ? guardedSocket(
+            replay as net.Socket,
+            (reason) => this.#log.debug(`Refused a ${this.#apiName} connection that broke the HTTP/2 protocol`, { [fields.ERROR]: reason }),
+          )
+          : replay,
+      );
+      return;
+    }
     if (this.#frameGuard) {
       // Debug, not warn: any local process can open connections, and each refusal would otherwise be a log line.
       this.#injector.injectConnection(
@@ -268,7 +335,9 @@ class UnixGRPCServer implements GRPCServerHandle {
     call: grpc.ServerUnaryCall<Raw, Uint8Array> | grpc.ServerWritableStream<Raw, Uint8Array> | grpc.ServerDuplexStream<Raw, Uint8Array>,
     m: GRPCMethod,
   ): Status | { req: unknown; ctx: CallContext; ctl: AbortController } {
-    const conn = this.#conns.get(call.getPeer());
+    // Without required peer credentials, a call whose connection cannot be told (HTTP/2 over the sniffer's Duplex
+    // reports no peer address on Node) is served as an unknown local caller.
+    const conn = this.#conns.get(call.getPeer()) ?? (this.#requirePeer ? undefined : UNKNOWN_PEER);
     if (conn === undefined) {
       return { code: grpc.status.UNAUTHENTICATED, details: "caller has no peer credentials" };
     }
@@ -315,7 +384,7 @@ class UnixGRPCServer implements GRPCServerHandle {
 
   #status(err: unknown, method: string): Status {
     if (err instanceof ServiceError) return { code: CODES[err.status] ?? grpc.status.INTERNAL, details: err.message };
-    this.#log.error("Workload API handler failed", { [fields.METHOD]: method, [fields.ERROR]: formatError(err) });
+    this.#log.error(`${this.#apiName} handler failed`, { [fields.METHOD]: method, [fields.ERROR]: formatError(err) });
     return { code: grpc.status.INTERNAL, details: "internal error" };
   }
 }

@@ -13,8 +13,18 @@ import { parseSelector } from "../../core/selector.ts";
 import * as spiffeid from "../../core/spiffeid/mod.ts";
 import { toSPIFFEBundle } from "../../core/bundle/spiffe_bundle.ts";
 import type { CAManager } from "../ca/ca_manager.ts";
-import type { DataStore, ListEntriesFilter, NewRegistrationEntry } from "../datastore/datastore.ts";
-import { type AgentFilterJSON, type AgentServiceDeps, banAgent, countAgents, deleteAgent, filterFromRequest, getAgent, listAgents } from "./agent_service.ts";
+import type { DataStore, ListEntriesFilter } from "../datastore/datastore.ts";
+import {
+  type AgentFilterJSON,
+  type AgentServiceDeps,
+  banAgent,
+  countAgents,
+  createJoinToken,
+  deleteAgent,
+  filterFromRequest,
+  getAgent,
+  listAgents,
+} from "./agent_service.ts";
 import { entryToJSON, idFromJSON, newEntryFromJSON } from "./entry_json.ts";
 import { errorHandler, statusOf } from "./errors.ts";
 import { jsonBody, num } from "./json_body.ts";
@@ -131,34 +141,9 @@ export function adminApp(cfg: AdminAppConfig): Hono {
   app.post("/agent/v1/join_tokens", async (c) => {
     const body = await jsonBody(c);
     const ttl = num(body, "ttl", 600);
-    if (ttl < 1) throw new InvalidArgumentError("ttl is required, you must provide one");
-    // As SPIRE's CreateJoinTokenRequest: a caller may choose the token; otherwise it is a fresh UUID.
     if (body.token !== undefined && typeof body.token !== "string") throw new InvalidArgumentError('"token" must be a string');
-    const token = typeof body.token === "string" && body.token !== "" ? body.token : crypto.randomUUID();
-    const expiresAt = Math.floor(cfg.clock.now().getTime() / 1000) + ttl;
-    let alias: NewRegistrationEntry | undefined;
-    // Checked before anything is stored, so a refused request leaves no token behind.
-    if (typeof body.agent_id === "string" && body.agent_id !== "") {
-      const aliasID = spiffeid.fromString(body.agent_id);
-      if (!aliasID.memberOf(td)) throw new InvalidArgumentError(`agent_id "${aliasID}" is not a member of trust domain "${td.name}"`);
-      const agentID = spiffeid.agentIDForJoinToken(td, token).toString();
-      // As SPIRE: an entry making the join-token agent the parent of the friendly node ID.
-      alias = {
-        spiffeID: aliasID.toString(),
-        parentID: agentID,
-        selectors: [{ type: "spiffe_id", value: agentID }],
-        x509SVIDTTL: 0,
-        jwtSVIDTTL: 0,
-        dnsNames: [],
-        hint: "",
-        admin: false,
-        downstream: false,
-      };
-    }
-    await cfg.ds.createJoinToken({ token, expiresAt }, alias);
-    void cfg.hub.notify();
-    log.info("Join token created", { [F.EXPIRATION]: new Date(expiresAt * 1000).toISOString() });
-    return c.json({ value: token, expires_at: expiresAt });
+    const agentID = typeof body.agent_id === "string" ? body.agent_id : undefined;
+    return c.json(await createJoinToken({ ...agents, clock: cfg.clock, notify: () => void cfg.hub.notify() }, { ttl, token: body.token, agent_id: agentID }));
   });
 
   app.get("/bundle/v1/bundle", async (c) => {

@@ -1,6 +1,7 @@
 /**
  * SPIRE's agent.v1.Agent admin RPCs (ListAgents, CountAgents, GetAgent, BanAgent, DeleteAgent) as plain functions
- * with SPIRE's texts and log lines, so that the admin HTTP routes today and the gRPC service later share one logic.
+ * and CreateJoinToken, with SPIRE's texts and log lines, shared by the admin JSON routes and the gRPC service
+ * (src/server/grpcapi/agent_methods.ts).
  * @module
  */
 import { InvalidArgumentError, NotFoundError } from "../../core/errors.ts";
@@ -9,7 +10,8 @@ import * as F from "../../core/log/fields.ts";
 import type { Logger } from "../../core/log/logger.ts";
 import { parseSelector } from "../../core/selector.ts";
 import * as spiffeid from "../../core/spiffeid/mod.ts";
-import type { AttestedNode, DataStore, ListAttestedNodesFilter, SelectorMatchBehavior } from "../datastore/datastore.ts";
+import type { Clock } from "../../core/ports/clock.ts";
+import type { AttestedNode, DataStore, ListAttestedNodesFilter, NewRegistrationEntry, SelectorMatchBehavior } from "../datastore/datastore.ts";
 
 /** What the functions need; `disconnect` ends the agent's open sync streams on this server. */
 export interface AgentServiceDeps {
@@ -181,4 +183,55 @@ export async function deleteAgent(deps: AgentServiceDeps, rawID: string): Promis
   deps.logger.info("Agent deleted", { [F.SPIFFE_ID]: id });
   deps.disconnect(id);
   return {};
+}
+
+/** SPIRE's CreateJoinTokenRequest: `agent_id` is a SPIFFE ID string (either form of the request's ID, joined). */
+export interface JoinTokenRequest {
+  ttl: number;
+  token?: string | undefined;
+  agent_id?: string | undefined;
+}
+
+/**
+ * CreateJoinToken: stores a single-use token (a fresh UUID unless the caller chose one) and, with `agent_id`, the
+ * entry making the join-token agent the parent of that friendly node ID; both or neither.
+ * @throws {InvalidArgumentError} "ttl is required, you must provide one", "invalid agent ID: …"
+ */
+export async function createJoinToken(
+  deps: AgentServiceDeps & { clock: Clock; notify: () => void },
+  req: JoinTokenRequest,
+): Promise<{ value: string; expires_at: number }> {
+  const td = deps.trustDomain;
+  if (!Number.isInteger(req.ttl) || req.ttl < 1) throw new InvalidArgumentError("ttl is required, you must provide one");
+  let alias: NewRegistrationEntry | undefined;
+  // Checked before anything is stored, so a refused request leaves no token behind.
+  let aliasID: spiffeid.ID | undefined;
+  if (req.agent_id) {
+    try {
+      aliasID = spiffeid.fromString(req.agent_id);
+    } catch (cause) {
+      throw new InvalidArgumentError(`invalid agent ID: ${(cause as Error).message}`, { cause });
+    }
+    if (!aliasID.memberOf(td)) throw new InvalidArgumentError(`invalid agent ID: "${aliasID}" is not a member of trust domain "${td.name}"`);
+  }
+  const token = req.token ? req.token : crypto.randomUUID();
+  const expiresAt = Math.floor(deps.clock.now().getTime() / 1000) + req.ttl;
+  if (aliasID) {
+    const agentID = spiffeid.agentIDForJoinToken(td, token).toString();
+    alias = {
+      spiffeID: aliasID.toString(),
+      parentID: agentID,
+      selectors: [{ type: "spiffe_id", value: agentID }],
+      x509SVIDTTL: 0,
+      jwtSVIDTTL: 0,
+      dnsNames: [],
+      hint: "",
+      admin: false,
+      downstream: false,
+    };
+  }
+  await deps.ds.createJoinToken({ token, expiresAt }, alias);
+  deps.notify();
+  deps.logger.info("Join token created", { [F.EXPIRATION]: new Date(expiresAt * 1000).toISOString() });
+  return { value: token, expires_at: expiresAt };
 }

@@ -1,7 +1,7 @@
 /**
  * SPIRE's Entry API (spire.api.server.entry.v1) as plain functions: batch create/update/delete with per-entry
- * statuses, list and count with SPIRE's filters, get. The admin socket serves them as JSON today; the gRPC service
- * will call the same functions.
+ * statuses, list and count with SPIRE's filters, get. The admin socket serves them as JSON and as gRPC
+ * (src/server/grpcapi/entry_methods.ts).
  * @module
  */
 import { InvalidArgumentError, NotFoundError, ServiceError } from "../../core/errors.ts";
@@ -196,15 +196,32 @@ export async function batchCreateEntry(ds: DataStore, td: spiffeid.TrustDomain, 
   return out;
 }
 
-/** BatchUpdateEntry without an input mask: every field is replaced, the ID and creation time stay, the revision bumps. */
-export async function batchUpdateEntry(ds: DataStore, td: spiffeid.TrustDomain, entries: EntryInput[]): Promise<{ status: StatusJSON; entry?: EntryJSON }[]> {
+/** `types.EntryMask` in JSON names: which fields of an update to apply. */
+export type EntryMaskJSON = Partial<Record<Exclude<keyof EntryInput, "id">, boolean>>;
+
+/**
+ * BatchUpdateEntry: without an input mask every field is replaced; with one, only the fields it sets true (the rest
+ * keep their stored values). The ID and creation time stay, the revision bumps.
+ */
+export async function batchUpdateEntry(
+  ds: DataStore,
+  td: spiffeid.TrustDomain,
+  entries: EntryInput[],
+  inputMask?: EntryMaskJSON,
+): Promise<{ status: StatusJSON; entry?: EntryJSON }[]> {
   const out: { status: StatusJSON; entry?: EntryJSON }[] = [];
   for (const raw of entries) {
     try {
-      const e = entryFromProto(td, raw);
-      if (!e.id) throw new ConvertError("missing entry ID");
-      const current = await ds.fetchEntry(e.id);
+      if (!raw?.id) throw new ConvertError("missing entry ID");
+      const current = await ds.fetchEntry(raw.id);
       if (!current) throw new NotFoundError("datastore-sql: record not found");
+      let input: EntryInput = raw;
+      if (inputMask) {
+        const merged: Record<string, unknown> = { ...entryToJSON(current) };
+        for (const [k, on] of Object.entries(inputMask)) if (on) merged[k] = (raw as Record<string, unknown>)[k];
+        input = { ...(merged as EntryInput), id: raw.id };
+      }
+      const e = entryFromProto(td, input);
       await checkFederatedBundles(ds, e);
       const updated = await ds.updateEntry({ ...current, ...e, id: current.id, revisionNumber: current.revisionNumber, createdAt: current.createdAt });
       out.push({ status: OK, entry: entryToJSON(updated) });

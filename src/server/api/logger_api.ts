@@ -15,6 +15,9 @@ export interface LoggerJSON {
   launch_level: APILogLevel;
 }
 
+/** `types.LogLevel` names by their wire number. */
+export const LOG_LEVEL_BY_NUMBER: readonly (APILogLevel | "UNSPECIFIED")[] = ["UNSPECIFIED", "PANIC", "FATAL", "ERROR", "WARN", "INFO", "DEBUG", "TRACE"];
+
 const toAPI = (l: LevelName) => l.toUpperCase() as APILogLevel;
 const LEVELS: readonly APILogLevel[] = ["PANIC", "FATAL", "ERROR", "WARN", "INFO", "DEBUG", "TRACE"];
 

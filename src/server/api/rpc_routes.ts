@@ -1,7 +1,8 @@
 /**
  * SPIRE's server API methods on the admin socket, one POST route per RPC (`/<service>/<Method>`, bodies in SPIRE's
- * protobuf JSON names): Entry, SVID (mint), LocalAuthority, Logger. The handlers are the plain functions of
- * entry_api.ts, svid_api.ts, localauthority_api.ts and logger_api.ts, which the gRPC service will call too.
+ * protobuf JSON names): Entry, SVID (mint), LocalAuthority, Logger, for JSON clients. The handlers are the plain
+ * functions of entry_api.ts, svid_api.ts, localauthority_api.ts and logger_api.ts, which SPIRE's gRPC API on the same
+ * socket (src/server/grpcapi) calls too.
  * @module
  */
 import type { Context, Hono } from "hono";

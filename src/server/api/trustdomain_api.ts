@@ -1,7 +1,9 @@
 /**
- * SPIRE's TrustDomain service (trustdomain.v1) on the admin socket: federation relationships made through the API,
- * bodies in SPIRE's protobuf JSON names (`types.FederationRelationship`: trust_domain, bundle_endpoint_url,
- * https_web {} | https_spiffe {endpoint_spiffe_id}, trust_domain_bundle).
+ * SPIRE's TrustDomain service (trustdomain.v1) as plain functions (trustDomainAPI): federation relationships made
+ * through the API, listed beside the config file's. The admin socket serves them as JSON routes (trustDomainRoutes)
+ * and as gRPC (src/server/grpcapi/trustdomain_methods.ts). Bodies use SPIRE's protobuf JSON names
+ * (`types.FederationRelationship`: trust_domain, bundle_endpoint_url, https_web {} | https_spiffe {endpoint_spiffe_id},
+ * trust_domain_bundle); texts are SPIRE's (pkg/server/api/trustdomain/v1/service.go, pkg/server/api/trustdomain.go).
  * @module
  */
 import type { Context, Hono } from "hono";
@@ -23,6 +25,13 @@ export interface FederationRelationshipJSON {
   trust_domain_bundle?: BundleJSON;
 }
 
+/** `FederationRelationshipMask` (BatchUpdate input mask): absent replaces every field. */
+export interface RelationshipMask {
+  bundle_endpoint_url?: boolean;
+  bundle_endpoint_profile?: boolean;
+  trust_domain_bundle?: boolean;
+}
+
 export function relationshipToJSON(r: FederationRelationship): FederationRelationshipJSON {
   return {
     trust_domain: r.trustDomain,
@@ -31,96 +40,108 @@ export function relationshipToJSON(r: FederationRelationship): FederationRelatio
   };
 }
 
-/** Validates as SPIRE's api/trustdomain.go does; texts are SPIRE's where it has one. */
-function relationshipFromJSON(v: unknown, td: spiffeid.TrustDomain): { rel: FederationRelationship; bundle?: ReturnType<typeof bundleFromJSON> } {
-  const o = (v ?? {}) as Partial<FederationRelationshipJSON>;
-  let name: string;
-  try {
-    name = spiffeid.trustDomainFromString(String(o.trust_domain ?? "")).name;
-  } catch (err) {
-    throw new InvalidArgumentError(`failed to convert federation relationship: failed to parse trust domain: ${(err as Error).message}`);
-  }
-  if (name === td.name) throw new InvalidArgumentError("unable to create federation relationship for server trust domain");
-  const url = String(o.bundle_endpoint_url ?? "");
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw new InvalidArgumentError(`failed to convert federation relationship: failed to parse bundle endpoint URL: parse "${url}": invalid URI for request`);
-  }
-  if (parsed.protocol !== "https:") throw new InvalidArgumentError("failed to convert federation relationship: bundle endpoint URL must use the https scheme");
-  if (parsed.username || parsed.password) {
-    throw new InvalidArgumentError("failed to convert federation relationship: bundle endpoint URL must not contain user info");
-  }
-  let profile: FederationRelationship["profile"];
-  if (o.https_spiffe) {
+/** A conversion problem, reported as InvalidArgument "failed to convert federation relationship: <reason>". */
+class ConvertError extends Error {}
+
+/** Validates as SPIRE's api/trustdomain.go does; `current` fills the fields an update's input mask leaves out. */
+function relationshipFromJSON(
+  v: unknown,
+  td: spiffeid.TrustDomain,
+  mask?: RelationshipMask,
+  current?: (name: string) => Promise<FederationRelationship | undefined>,
+): Promise<{ rel: FederationRelationship; bundle?: ReturnType<typeof bundleFromJSON> }> {
+  return (async () => {
+    const o = (v ?? {}) as Partial<FederationRelationshipJSON>;
+    let name: string;
     try {
-      profile = { type: "https_spiffe", endpointSPIFFEID: spiffeid.fromString(String(o.https_spiffe.endpoint_spiffe_id ?? "")).toString() };
+      name = spiffeid.trustDomainFromString(String(o.trust_domain ?? "")).name;
     } catch (err) {
-      throw new InvalidArgumentError(`failed to convert federation relationship: failed to parse endpoint SPIFFE ID: ${(err as Error).message}`);
+      throw new ConvertError(`failed to parse trust domain: ${(err as Error).message}`);
     }
-  } else if (o.https_web) profile = { type: "https_web" };
-  else throw new InvalidArgumentError("failed to convert federation relationship: unsupported bundle endpoint profile type");
-  const out: { rel: FederationRelationship; bundle?: ReturnType<typeof bundleFromJSON> } = { rel: { trustDomain: name, bundleEndpointURL: url, profile } };
-  if (o.trust_domain_bundle) out.bundle = bundleFromJSON(o.trust_domain_bundle);
-  return out;
+    if (name === td.name) throw new InvalidArgumentError("unable to create federation relationship for server trust domain");
+    const cur = mask && current ? await current(name) : undefined;
+    if (mask && current && !cur) throw new NotFoundError("record not found");
+    const want = (k: keyof RelationshipMask) => !mask || mask[k] === true;
+    let url = cur?.bundleEndpointURL ?? "";
+    if (want("bundle_endpoint_url")) {
+      url = String(o.bundle_endpoint_url ?? "");
+      let parsed: URL;
+      try {
+        parsed = new URL(url);
+      } catch {
+        throw new ConvertError(`failed to parse bundle endpoint URL: parse "${url}": invalid URI for request`);
+      }
+      if (parsed.protocol !== "https:") throw new ConvertError("bundle endpoint URL must use the https scheme");
+      if (parsed.username || parsed.password) throw new ConvertError("bundle endpoint URL must not contain user info");
+    }
+    let profile: FederationRelationship["profile"] | undefined = cur?.profile;
+    if (want("bundle_endpoint_profile")) {
+      if (o.https_spiffe) {
+        try {
+          profile = { type: "https_spiffe", endpointSPIFFEID: spiffeid.fromString(String(o.https_spiffe.endpoint_spiffe_id ?? "")).toString() };
+        } catch (err) {
+          throw new ConvertError(`failed to parse endpoint SPIFFE ID: ${(err as Error).message}`);
+        }
+      } else if (o.https_web) profile = { type: "https_web" };
+      else throw new ConvertError("unsupported bundle endpoint profile type");
+    }
+    const out: { rel: FederationRelationship; bundle?: ReturnType<typeof bundleFromJSON> } = {
+      rel: { trustDomain: name, bundleEndpointURL: url, profile: profile! },
+    };
+    if (o.trust_domain_bundle && want("trust_domain_bundle")) {
+      try {
+        out.bundle = bundleFromJSON(o.trust_domain_bundle);
+      } catch (err) {
+        throw new ConvertError((err as Error).message.replace(/^failed to convert bundle: /, "failed to read bundle: "));
+      }
+    }
+    return out;
+  })();
 }
 
 function statusOf(prefix: string, err: unknown): StatusJSON {
-  if (err instanceof ServiceError) {
-    const msg = err instanceof InvalidArgumentError && err.message.startsWith("failed to convert") ? err.message : `${prefix}: ${err.message}`;
-    return { code: CODE[err.status], message: msg };
-  }
+  if (err instanceof ConvertError) return { code: CODE.INVALID_ARGUMENT, message: `failed to convert federation relationship: ${err.message}` };
+  if (err instanceof InvalidArgumentError) return { code: CODE.INVALID_ARGUMENT, message: err.message };
+  if (err instanceof ServiceError) return { code: CODE[err.status], message: `${prefix}: ${err.message}` };
   return { code: CODE.INTERNAL, message: `${prefix}: internal error` };
 }
 
-export function trustDomainRoutes(
-  app: Hono,
-  cfg: { ds: DataStore; trustDomain: spiffeid.TrustDomain; logger: Logger; notify: () => void; configured?: FederationConfig["federatesWith"] | undefined },
-): void {
-  const { ds, trustDomain: td } = cfg;
-  const log = cfg.logger.with({ subsystem_name: "api" });
-  const T = "/trustdomain.v1.TrustDomain";
+export interface TrustDomainAPIDeps {
+  ds: DataStore;
+  trustDomain: spiffeid.TrustDomain;
+  logger: Logger;
+  notify: () => void;
+  /** Relationships from the config file, listed beside (and winning over) the stored ones. */
+  configured?: FederationConfig["federatesWith"] | undefined;
+}
 
-  /** Stored relationships plus config-file ones (which win for the same trust domain), as SPIRE lists them. */
+export type RelationshipResult = { status: StatusJSON; federation_relationship?: FederationRelationshipJSON };
+
+export function trustDomainAPI(d: TrustDomainAPIDeps) {
+  const { ds, trustDomain: td } = d;
+  const log = d.logger.with({ subsystem_name: "api" });
+
+  /** Stored relationships plus config-file ones (which win for the same trust domain), ordered by trust domain. */
   const all = async () => {
     const m = new Map<string, FederationRelationship>();
     for (const r of await ds.listFederationRelationships()) m.set(r.trustDomain, r);
-    for (const r of cfg.configured ?? []) m.set(r.trustDomain, r);
-    return [...m.values()].sort((a, b) => a.trustDomain.localeCompare(b.trustDomain));
+    for (const r of d.configured ?? []) m.set(r.trustDomain, r);
+    return [...m.values()].sort((a, b) => (a.trustDomain < b.trustDomain ? -1 : a.trustDomain > b.trustDomain ? 1 : 0));
   };
   const withBundle = async (r: FederationRelationship): Promise<FederationRelationshipJSON> => {
     const bundleTD = r.profile.type === "https_spiffe" ? spiffeid.fromString(r.profile.endpointSPIFFEID).trustDomain.name : r.trustDomain;
     const b = await ds.fetchBundle(bundleTD);
     return { ...relationshipToJSON(r), ...(b ? { trust_domain_bundle: bundleToJSON(b) } : {}) };
   };
-
-  app.post(`${T}/ListFederationRelationships`, async (c) => {
-    const list = await all();
-    return c.json({ federation_relationships: await Promise.all(list.map(withBundle)), next_page_token: "" });
-  });
-  app.post(`${T}/GetFederationRelationship`, async (c) => {
-    const name = String((await jsonBody(c)).trust_domain ?? "");
-    let n: string;
-    try {
-      n = spiffeid.trustDomainFromString(name).name;
-    } catch (err) {
-      throw new InvalidArgumentError(`failed to parse trust domain: ${(err as Error).message}`);
-    }
-    const r = (await all()).find((x) => x.trustDomain === n);
-    if (!r) throw new NotFoundError("federation relationship does not exist");
-    return c.json(await withBundle(r));
-  });
-  const batch = (verb: "create" | "update") => async (c: Context) => {
-    const list = ((await jsonBody(c)).federation_relationships ?? []) as unknown[];
-    const results: { status: StatusJSON; federation_relationship?: FederationRelationshipJSON }[] = [];
-    for (const raw of Array.isArray(list) ? list : []) {
+  const batch = async (verb: "create" | "update", list: unknown[], mask?: RelationshipMask): Promise<RelationshipResult[]> => {
+    const results: RelationshipResult[] = [];
+    for (const raw of list) {
       try {
-        const { rel, bundle } = relationshipFromJSON(raw, td);
+        const { rel, bundle } = await relationshipFromJSON(raw, td, verb === "update" ? mask : undefined, (n) => ds.fetchFederationRelationship(n));
         if (bundle) {
           // SPIRE attributes an https_spiffe bootstrap bundle to the endpoint ID's trust domain.
           const owner = rel.profile.type === "https_spiffe" ? spiffeid.fromString(rel.profile.endpointSPIFFEID).trustDomain.name : rel.trustDomain;
-          if (owner === td.name) throw new InvalidArgumentError("failed to convert federation relationship: trust domain bundle cannot be the server's own");
+          if (owner === td.name) throw new ConvertError("trust domain bundle cannot be the server's own");
           await ds.setBundle({ ...bundle, trustDomain: owner });
         }
         const stored = verb === "create" ? await ds.createFederationRelationship(rel) : await ds.updateFederationRelationship(rel);
@@ -130,29 +151,81 @@ export function trustDomainRoutes(
         results.push({ status: statusOf(`failed to ${verb} federation relationship`, err) });
       }
     }
-    cfg.notify();
+    d.notify();
+    return results;
+  };
+
+  return {
+    async listFederationRelationships(): Promise<FederationRelationshipJSON[]> {
+      return Promise.all((await all()).map(withBundle));
+    },
+
+    /** @throws {NotFoundError} "federation relationship does not exist" */
+    async getFederationRelationship(trustDomain: string): Promise<FederationRelationshipJSON> {
+      let n: string;
+      try {
+        n = spiffeid.trustDomainFromString(trustDomain).name;
+      } catch (err) {
+        throw new InvalidArgumentError(`failed to parse trust domain: ${(err as Error).message}`, { cause: err });
+      }
+      const r = (await all()).find((x) => x.trustDomain === n);
+      if (!r) throw new NotFoundError("federation relationship does not exist");
+      return withBundle(r);
+    },
+
+    batchCreateFederationRelationship: (list: unknown[]) => batch("create", list),
+    /** `mask` names the fields to replace; absent: all of them. */
+    batchUpdateFederationRelationship: (list: unknown[], mask?: RelationshipMask) => batch("update", list, mask),
+
+    async batchDeleteFederationRelationship(trustDomains: string[]): Promise<{ status: StatusJSON; trust_domain: string }[]> {
+      const results: { status: StatusJSON; trust_domain: string }[] = [];
+      for (const raw of trustDomains) {
+        if (raw === "") {
+          results.push({ status: { code: CODE.INVALID_ARGUMENT, message: "missing trust domain" }, trust_domain: raw });
+          continue;
+        }
+        try {
+          let n: string;
+          try {
+            n = spiffeid.trustDomainFromString(raw).name;
+          } catch (err) {
+            throw new InvalidArgumentError(`failed to parse trust domain: ${(err as Error).message}`);
+          }
+          await ds.deleteFederationRelationship(n);
+          log.info("Federation relationship deleted", { [F.TRUST_DOMAIN_ID]: n });
+          results.push({ status: { code: 0, message: "OK" }, trust_domain: n });
+        } catch (err) {
+          results.push({
+            status: err instanceof NotFoundError
+              ? { code: CODE.NOT_FOUND, message: "federation relationship not found" }
+              : statusOf("failed to delete federation relationship", err),
+            trust_domain: raw,
+          });
+        }
+      }
+      d.notify();
+      return results;
+    },
+  };
+}
+
+export type TrustDomainAPI = ReturnType<typeof trustDomainAPI>;
+
+export function trustDomainRoutes(app: Hono, cfg: TrustDomainAPIDeps): void {
+  const api = trustDomainAPI(cfg);
+  const T = "/trustdomain.v1.TrustDomain";
+  const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+  app.post(`${T}/ListFederationRelationships`, async (c) => c.json({ federation_relationships: await api.listFederationRelationships(), next_page_token: "" }));
+  app.post(`${T}/GetFederationRelationship`, async (c) => c.json(await api.getFederationRelationship(String((await jsonBody(c)).trust_domain ?? ""))));
+  const batch = (verb: "create" | "update") => async (c: Context) => {
+    const rels = list((await jsonBody(c)).federation_relationships);
+    const results = verb === "create" ? await api.batchCreateFederationRelationship(rels) : await api.batchUpdateFederationRelationship(rels);
     return c.json({ results });
   };
   app.post(`${T}/BatchCreateFederationRelationship`, batch("create"));
   app.post(`${T}/BatchUpdateFederationRelationship`, batch("update"));
-  app.post(`${T}/BatchDeleteFederationRelationship`, async (c) => {
-    const list = ((await jsonBody(c)).trust_domains ?? []) as unknown[];
-    const results: { status: StatusJSON; trust_domain: string }[] = [];
-    for (const raw of Array.isArray(list) ? list : []) {
-      try {
-        const n = spiffeid.trustDomainFromString(String(raw)).name;
-        await ds.deleteFederationRelationship(n);
-        log.info("Federation relationship deleted", { [F.TRUST_DOMAIN_ID]: n });
-        results.push({ status: { code: 0, message: "OK" }, trust_domain: n });
-      } catch (err) {
-        results.push({
-          status: err instanceof NotFoundError
-            ? { code: CODE.NOT_FOUND, message: "federation relationship not found" }
-            : statusOf("failed to delete federation relationship", err),
-          trust_domain: String(raw),
-        });
-      }
-    }
-    return c.json({ results });
-  });
+  app.post(
+    `${T}/BatchDeleteFederationRelationship`,
+    async (c) => c.json({ results: await api.batchDeleteFederationRelationship(list((await jsonBody(c)).trust_domains).map(String)) }),
+  );
 }

@@ -1,5 +1,6 @@
 /** The CLI's client of the admin API on the server's Unix socket. @module */
-import { errorFromJSON, ServiceError, type StatusName, UnavailableError } from "../../core/errors.ts";
+import { create, type DescMessage, type DescMethodUnary, fromBinary, type MessageInitShape, type MessageShape, toBinary } from "@bufbuild/protobuf";
+import { errorFromJSON, formatError, ServiceError, type StatusName, UnavailableError } from "../../core/errors.ts";
 import type { BoundFetch } from "../../core/ports/http_server.ts";
 
 /** SPIRE's default path, with our binary's name. */
@@ -36,15 +37,6 @@ const ERRNO_TEXT: Record<string, string> = {
   EPERM: "operation not permitted",
 };
 
-function errnoOf(err: unknown): string | undefined {
-  for (let cur = err, depth = 0; cur && depth < 10; depth++) {
-    const code = (cur as { code?: unknown }).code;
-    if (typeof code === "string" && code.startsWith("E") && !code.startsWith("ERR_")) return code;
-    cur = (cur as { cause?: unknown }).cause;
-  }
-  return undefined;
-}
-
 /**
  * An error the server answered, printed the way SPIRE's CLI (grpc-go) prints it:
  * `rpc error: code = NotFound desc = entry not found`. `status` and `code` stay those of the server's error.
@@ -57,44 +49,47 @@ export class RPCError extends ServiceError {
   }
 }
 
+/**
+ * A unary gRPC call on the admin socket (`/spire.api.server.entry.v1.Entry/ListEntries`, protobuf bytes). Rejects with
+ * the ServiceError of the call's status, whose cause is the transport's error.
+ */
+export type AdminUnary = (path: string, request: Uint8Array) => Promise<Uint8Array>;
+
 export class AdminClient {
   #fetch: BoundFetch;
   #socketPath: string;
-  constructor(fetch: BoundFetch, socketPath = "") {
+  #unary: AdminUnary | undefined;
+  constructor(fetch: BoundFetch, socketPath = "", unary?: AdminUnary) {
     this.#fetch = fetch;
     this.#socketPath = socketPath;
+    this.#unary = unary;
   }
 
   /**
-   * Calls one of SPIRE's server RPCs on the admin socket (`entry.v1.Entry/ListEntries`, …). Failures are RPCErrors
-   * with grpc-go's wording, including dial failures: `rpc error: code = Unavailable desc = connection error: desc =
-   * "transport: error while dialing: dial unix /path: connect: no such file or directory"`.
+   * Calls one of SPIRE's server RPCs over gRPC, as spire-server's CLI does. Failures are RPCErrors with grpc-go's
+   * wording, including dial failures: `rpc error: code = Unavailable desc = connection error: desc = "transport: error
+   * while dialing: dial unix /path: connect: no such file or directory"`.
    */
-  async rpc<T>(method: string, body: unknown = {}): Promise<T> {
-    let res: Response;
+  async grpc<I extends DescMessage, O extends DescMessage>(m: DescMethodUnary<I, O>, req: MessageInitShape<I>): Promise<MessageShape<O>> {
+    if (!this.#unary) throw new UnavailableError("this build has no gRPC client for the server API");
+    let res: Uint8Array;
     try {
-      res = await this.#fetch(`/${method}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+      res = await this.#unary(`/${m.parent.typeName}/${m.name}`, toBinary(m.input, create(m.input, req)));
     } catch (err) {
-      const errno = errnoOf(err);
-      const why = errno ? ERRNO_TEXT[errno] ?? errno : err instanceof Error ? err.message : String(err);
-      throw new RPCError(
-        "UNAVAILABLE",
-        `connection error: desc = "transport: error while dialing: dial unix ${this.#socketPath}: connect: ${why}"`,
-        "ERR_UNAVAILABLE",
-      );
+      if (!(err instanceof ServiceError)) throw err;
+      // grpc-js reports a failed dial as Unavailable with the errno in its text ("connect ENOENT /path").
+      const errno = err.status === "UNAVAILABLE" ? /\bconnect (E[A-Z]+)\b/.exec(formatError(err))?.[1] : undefined;
+      if (errno) {
+        throw new RPCError(
+          "UNAVAILABLE",
+          `connection error: desc = "transport: error while dialing: dial unix ${this.#socketPath}: connect: ${ERRNO_TEXT[errno] ?? errno}"`,
+          "ERR_UNAVAILABLE",
+        );
+      }
+      // No cause: the CLI prints an error's cause chain, and grpc-go's line is the whole story.
+      throw new RPCError(err.status, err.message, err.code);
     }
-    const text = await res.text();
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch (cause) {
-      throw new RPCError("INTERNAL", `server answered ${res.status} with a body that is not JSON`, "ERR_INTERNAL", cause);
-    }
-    if (!res.ok) {
-      const e = errorFromJSON(json as { status?: string; code?: string; message?: string });
-      throw new RPCError(e.status, e.message, e.code);
-    }
-    return json as T;
+    return fromBinary(m.output, res);
   }
 
   async call<T>(method: string, path: string, body?: unknown): Promise<T> {

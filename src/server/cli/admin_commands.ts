@@ -1,11 +1,14 @@
 /** `bundle show`, `token generate`, `healthcheck`, `ca rotate` (the agent commands are in agent_commands.ts). @module */
 import { type Command, defineCommand } from "../../core/cli/command.ts";
 import { OUTPUT_FLAG } from "../../core/cli/printer.ts";
-import { fromBase64 } from "../../core/encoding.ts";
+import { toBase64 } from "../../core/encoding.ts";
 import { formatError, UsageError } from "../../core/errors.ts";
 import * as spiffeid from "../../core/spiffeid/mod.ts";
 import { toPEM } from "../../core/x509/pem.ts";
 import { type AdminDialer, SOCKET_FLAG } from "./admin_client.ts";
+import { Agent } from "../../agent/workload/proto/spire/api/server/agent/v1/agent_pb.ts";
+import { Bundle } from "../../agent/workload/proto/spire/api/server/bundle/v1/bundle_pb.ts";
+import { toSPIFFEBundle } from "../../core/bundle/spiffe_bundle.ts";
 
 export function adminCommands(dial: AdminDialer): Command[] {
   const bundleShow = defineCommand({
@@ -20,14 +23,26 @@ export function adminCommands(dial: AdminDialer): Command[] {
     examples: ["bundle show", "bundle show -format spiffe", "bundle show -output json"],
     async run(ctx, { values: v }) {
       if (v.format !== "pem" && v.format !== "spiffe") throw new UsageError(`invalid format: "${v.format}"`);
-      const client = dial(v.socketPath);
-      const raw = await client.call<{ x509_authorities: string[] }>("GET", "/bundle/v1/bundle");
+      const b = await dial(v.socketPath).grpc(Bundle.method.getBundle, {});
       if (ctx.printer.format === "json") {
-        ctx.printer.result("", raw);
+        ctx.printer.result("", {
+          trust_domain: b.trustDomain,
+          x509_authorities: b.x509Authorities.map((a) => toBase64(a.asn1)),
+          jwt_authorities: b.jwtAuthorities.map((k) => ({ key_id: k.keyId, public_key: toBase64(k.publicKey), expires_at: Number(k.expiresAt) })),
+          sequence_number: Number(b.sequenceNumber),
+          refresh_hint: Number(b.refreshHint),
+        });
       } else if (v.format === "spiffe") {
-        ctx.printer.result(JSON.stringify(await client.call("GET", "/bundle/v1/bundle?format=spiffe"), null, 4), {});
+        const doc = await toSPIFFEBundle({
+          trustDomain: b.trustDomain,
+          x509Authorities: b.x509Authorities.map((a) => a.asn1),
+          jwtKeys: b.jwtAuthorities.map((k) => ({ kid: k.keyId, publicKey: k.publicKey, notAfter: Number(k.expiresAt) })),
+          sequence: Number(b.sequenceNumber),
+          refreshHint: Number(b.refreshHint),
+        });
+        ctx.printer.result(JSON.stringify(doc, null, 4), {});
       } else {
-        ctx.printer.result(raw.x509_authorities.map((a) => toPEM(fromBase64(a), "CERTIFICATE")).join(""), {});
+        ctx.printer.result(b.x509Authorities.map((a) => toPEM(a.asn1, "CERTIFICATE")).join(""), {});
       }
       return 0;
     },
@@ -45,11 +60,12 @@ export function adminCommands(dial: AdminDialer): Command[] {
     examples: ["token generate -spiffeID spiffe://example.org/node1", "token generate -ttl 3600 -output json"],
     async run(ctx, { values: v }) {
       if (v.ttl < 1) throw new UsageError("ttl must be at least 1 second");
-      const alias = v.spiffeID ? spiffeid.fromString(v.spiffeID).toString() : undefined;
-      const r = await dial(v.socketPath).call<{ value: string; expires_at: number }>("POST", "/agent/v1/join_tokens", {
+      const alias = v.spiffeID ? spiffeid.fromString(v.spiffeID) : undefined;
+      const t = await dial(v.socketPath).grpc(Agent.method.createJoinToken, {
         ttl: v.ttl,
-        ...(alias ? { agent_id: alias } : {}),
+        ...(alias ? { agentId: { trustDomain: alias.trustDomain.name, path: alias.path } } : {}),
       });
+      const r = { value: t.value, expires_at: Number(t.expiresAt) };
       ctx.printer.result(`Token: ${r.value}`, { value: r.value, expires_at: r.expires_at });
       return 0;
     },

@@ -5,14 +5,16 @@
 import { type Command, defineCommand } from "../../core/cli/command.ts";
 import type { FlagSpec } from "../../core/cli/flags.ts";
 import { OUTPUT_FLAG } from "../../core/cli/printer.ts";
-import { rpcError } from "../../core/cli/rpc_error.ts";
-import { ServiceError, UnavailableError, UsageError } from "../../core/errors.ts";
+import { UnavailableError, UsageError } from "../../core/errors.ts";
 import { EXPIRES_BEFORE_LAYOUT, parseGoTime } from "../../core/go_time.ts";
 import type { Clock } from "../../core/ports/clock.ts";
-import { formatSelector, parseSelector } from "../../core/selector.ts";
+import { parseSelector } from "../../core/selector.ts";
 import * as spiffeid from "../../core/spiffeid/mod.ts";
 import type { AgentJSON } from "../api/agent_service.ts";
-import { type AdminClient, type AdminDialer, SOCKET_FLAG } from "./admin_client.ts";
+import { type AdminDialer, SOCKET_FLAG } from "./admin_client.ts";
+import { Agent } from "../../agent/workload/proto/spire/api/server/agent/v1/agent_pb.ts";
+import type { SelectorMatch_MatchBehavior } from "../../agent/workload/proto/spire/api/types/selector_pb.ts";
+import { agentJSONFromProto } from "../grpcapi/agent_methods.ts";
 import { type ExpiredAgent, formatAgentList, formatAgentShow, formatPurge, plural } from "./agent_format.ts";
 
 const SPIFFE_ID_FLAG = (verb: string) => ({ name: "spiffeID", kind: "string", usage: `The SPIFFE ID of the agent to ${verb} (agent identity)` }) as const;
@@ -51,22 +53,34 @@ interface FilterValues {
   matchSelectorsOn: string;
 }
 
+/** ListAgents/CountAgents filter fields. */
+interface AgentFilterInit {
+  byAttestationType?: string;
+  bySelectorMatch?: { selectors: { type: string; value: string }[]; match: SelectorMatch_MatchBehavior };
+  byBanned?: boolean;
+  byCanReattest?: boolean;
+  byExpiresBefore?: string;
+}
+
+const MATCH: Record<string, SelectorMatch_MatchBehavior> = { exact: 0, subset: 1, superset: 2, any: 3 };
+
 /**
- * The query of a ListAgents/CountAgents call, checked as SPIRE's CLI checks it before calling the server.
+ * The filter of a ListAgents/CountAgents call, checked as SPIRE's CLI checks it before calling the server.
  * @throws {UsageError} "unsupported match behavior", `error parsing selector "x": …`, "date is not valid: …"
  */
-function filterQuery(v: FilterValues): URLSearchParams {
-  const q = new URLSearchParams();
+function filterOf(v: FilterValues): AgentFilterInit {
+  const f: AgentFilterInit = {};
   if (v.selector.length > 0) {
-    if (!["exact", "any", "superset", "subset"].includes(v.matchSelectorsOn)) throw new UsageError("unsupported match behavior");
-    for (const s of v.selector) {
+    const match = MATCH[v.matchSelectorsOn];
+    if (match === undefined) throw new UsageError("unsupported match behavior");
+    const selectors = v.selector.map((s) => {
       try {
-        q.append("selector", formatSelector(parseSelector(s)));
+        return parseSelector(s);
       } catch (err) {
         throw new UsageError(`error parsing selector "${s}": ${(err as Error).message}`);
       }
-    }
-    q.set("match", v.matchSelectorsOn);
+    });
+    f.bySelectorMatch = { selectors, match };
   }
   if (v.expiresBefore) {
     try {
@@ -74,22 +88,19 @@ function filterQuery(v: FilterValues): URLSearchParams {
     } catch (err) {
       throw new UsageError(`date is not valid: ${(err as Error).message}`);
     }
-    q.set("by_expires_before", v.expiresBefore);
+    f.byExpiresBefore = v.expiresBefore;
   }
-  if (v.attestationType) q.set("by_attestation_type", v.attestationType);
+  if (v.attestationType) f.byAttestationType = v.attestationType;
   // SPIRE's BoolFlag: exactly "true" or "false" filters; any other value means all.
-  if (v.canReattest === "true" || v.canReattest === "false") q.set("by_can_reattest", v.canReattest);
-  if (v.banned === "true" || v.banned === "false") q.set("by_banned", v.banned);
-  return q;
+  if (v.canReattest === "true" || v.canReattest === "false") f.byCanReattest = v.canReattest === "true";
+  if (v.banned === "true" || v.banned === "false") f.byBanned = v.banned === "true";
+  return f;
 }
 
-/** Calls the server, showing what it refused the way SPIRE's gRPC client does (`rpc error: code = … desc = …`). */
-async function call<T>(client: AdminClient, method: string, path: string): Promise<T> {
-  try {
-    return await client.call<T>(method, path);
-  } catch (err) {
-    throw err instanceof ServiceError && err.code !== "ERR_UNAVAILABLE" ? rpcError(err) : err;
-  }
+/** An agent's SPIFFE ID as `types.SPIFFEID`. */
+function idOf(id: string): { trustDomain: string; path: string } {
+  const sid = spiffeid.fromString(id);
+  return { trustDomain: sid.trustDomain.name, path: sid.path };
 }
 
 /** The agent ID a command was given: required, and a valid SPIFFE ID (SPIRE checks both before dialling). */
@@ -111,8 +122,8 @@ export function agentCommands(dial: AdminDialer, clock: Clock): Command[] {
       `agent list -expiresBefore "2026-12-31 00:00:00 +0000 +00" -output json`,
     ],
     async run(ctx, { values: v }) {
-      const q = filterQuery(v);
-      const r = await call<{ agents: AgentJSON[]; next_page_token: string }>(dial(v.socketPath), "GET", `/agent/v1/agents?${q}`);
+      const res = await dial(v.socketPath).grpc(Agent.method.listAgents, { filter: filterOf(v) });
+      const r = { agents: res.agents.map(agentJSONFromProto), next_page_token: res.nextPageToken };
       ctx.printer.result(() => formatAgentList(r.agents), { agents: r.agents, next_page_token: r.next_page_token });
       return 0;
     },
@@ -124,8 +135,7 @@ export function agentCommands(dial: AdminDialer, clock: Clock): Command[] {
     flags: [SOCKET_FLAG, ...FILTER_FLAGS, OUTPUT_FLAG] as const,
     examples: ["agent count", "agent count -banned true", "agent count -selector x509pop:subject:cn:edge-1 -output json"],
     async run(ctx, { values: v }) {
-      const q = filterQuery(v);
-      const r = await call<{ count: number }>(dial(v.socketPath), "GET", `/agent/v1/agents/count?${q}`);
+      const r = await dial(v.socketPath).grpc(Agent.method.countAgents, { filter: filterOf(v) });
       ctx.printer.result(`${r.count} attested ${plural(r.count, "agent", "agents")}`, { count: r.count });
       return 0;
     },
@@ -141,7 +151,7 @@ export function agentCommands(dial: AdminDialer, clock: Clock): Command[] {
     ],
     async run(ctx, { values: v }) {
       const id = requiredID(v.spiffeID);
-      const a = await call<AgentJSON>(dial(v.socketPath), "GET", `/agent/v1/agent?spiffeID=${encodeURIComponent(id)}`);
+      const a = agentJSONFromProto(await dial(v.socketPath).grpc(Agent.method.getAgent, { id: idOf(id) }));
       ctx.printer.result(() => formatAgentShow(a), a);
       return 0;
     },
@@ -154,7 +164,7 @@ export function agentCommands(dial: AdminDialer, clock: Clock): Command[] {
     examples: ["agent ban -spiffeID spiffe://example.org/spire/agent/join_token/…"],
     async run(ctx, { values: v }) {
       const id = requiredID(v.spiffeID);
-      await call(dial(v.socketPath), "POST", `/agent/v1/agent/ban?spiffeID=${encodeURIComponent(id)}`);
+      await dial(v.socketPath).grpc(Agent.method.banAgent, { id: idOf(id) });
       ctx.printer.result("Agent banned successfully", {});
       return 0;
     },
@@ -167,7 +177,7 @@ export function agentCommands(dial: AdminDialer, clock: Clock): Command[] {
     examples: ["agent evict -spiffeID spiffe://example.org/spire/agent/join_token/…"],
     async run(ctx, { values: v }) {
       const id = requiredID(v.spiffeID);
-      await call(dial(v.socketPath), "DELETE", `/agent/v1/agents?spiffeID=${encodeURIComponent(id)}`);
+      await dial(v.socketPath).grpc(Agent.method.deleteAgent, { id: idOf(id) });
       ctx.printer.result("Agent evicted successfully", {});
       return 0;
     },
@@ -193,7 +203,9 @@ export function agentCommands(dial: AdminDialer, clock: Clock): Command[] {
       // As SPIRE: only agents that can re-attest; the others (join_token, aws_iid) would be refused if they came back.
       let agents: AgentJSON[];
       try {
-        agents = (await call<{ agents: AgentJSON[] }>(client, "GET", "/agent/v1/agents?by_can_reattest=true")).agents;
+        // As SPIRE's: only the expiry is needed.
+        const res = await client.grpc(Agent.method.listAgents, { filter: { byCanReattest: true }, outputMask: { x509svidExpiresAt: true } });
+        agents = res.agents.map(agentJSONFromProto);
       } catch (err) {
         throw new UnavailableError("failed to list agents", { cause: err });
       }
@@ -204,7 +216,7 @@ export function agentCommands(dial: AdminDialer, clock: Clock): Command[] {
         const result: ExpiredAgent = { agent_id: `spiffe://${a.id.trust_domain}${a.id.path}`, deleted: false };
         if (!v.dryRun) {
           try {
-            await call(client, "DELETE", `/agent/v1/agents?spiffeID=${encodeURIComponent(result.agent_id)}`);
+            await client.grpc(Agent.method.deleteAgent, { id: idOf(result.agent_id) });
             result.deleted = true;
           } catch (err) {
             result.error = (err as Error).message;

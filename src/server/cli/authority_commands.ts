@@ -7,7 +7,9 @@
 import { type Command, defineCommand } from "../../core/cli/command.ts";
 import { OUTPUT_FLAG } from "../../core/cli/printer.ts";
 import type { AuthorityState, AuthorityStates } from "../ca/ca_manager.ts";
-import { type AdminDialer, SOCKET_FLAG } from "./admin_client.ts";
+import { type AdminClient, type AdminDialer, SOCKET_FLAG } from "./admin_client.ts";
+import { type DescMessage, type DescMethodUnary, type MessageInitShape, toJson } from "@bufbuild/protobuf";
+import { LocalAuthority } from "../../agent/workload/proto/spire/api/server/localauthority/v1/localauthority_pb.ts";
 import { fail, spireAction, wrapError } from "./spire_cmd.ts";
 import { goJSON, goTimeUTC } from "./spire_print.ts";
 
@@ -29,7 +31,22 @@ function prettyState(s: AuthorityState, x509: boolean): string {
 type Kind = "x509" | "jwt";
 const LABEL: Record<Kind, string> = { x509: "X.509", jwt: "JWT" };
 const RPC: Record<Kind, string> = { x509: "X509", jwt: "JWT" };
-const LA = "localauthority.v1.LocalAuthority";
+
+/**
+ * Calls LocalAuthority/<rpc> over gRPC and answers in the JSON names the printers take (`authority_id`, `expires_at`
+ * as a number, `upstream_authority_subject_key_id`).
+ */
+async function laCall<T>(client: AdminClient, rpc: string, req: { authorityId?: string; subjectKeyId?: string } = {}): Promise<T> {
+  const m = LocalAuthority.methods.find((x) => x.name === rpc) as DescMethodUnary | undefined;
+  if (!m) throw new Error(`LocalAuthority has no method ${rpc}`);
+  const res = await client.grpc(m, req as MessageInitShape<DescMessage>);
+  const json = toJson(m.output, res, { useProtoFieldName: true, alwaysEmitImplicit: true }) as Record<string, unknown>;
+  for (const v of Object.values(json)) {
+    const st = v as { authority_id?: unknown; expires_at?: unknown } | null;
+    if (typeof st === "object" && st !== null && "authority_id" in st) st.expires_at = Number(st.expires_at);
+  }
+  return json as T;
+}
 
 function localAuthorityCommands(dial: AdminDialer, kind: Kind): Command[] {
   const L = LABEL[kind];
@@ -45,7 +62,7 @@ function localAuthorityCommands(dial: AdminDialer, kind: Kind): Command[] {
       spireAction(ctx, async () => {
         let r: AuthorityStates;
         try {
-          r = await dial(v.socketPath).rpc<AuthorityStates>(`${LA}/Get${R}AuthorityState`);
+          r = await laCall<AuthorityStates>(dial(v.socketPath), `Get${R}AuthorityState`);
         } catch (err) {
           throw wrapError(`could not get ${L} authorities`, err);
         }
@@ -70,7 +87,7 @@ function localAuthorityCommands(dial: AdminDialer, kind: Kind): Command[] {
       spireAction(ctx, async () => {
         let r: { prepared_authority: AuthorityState };
         try {
-          r = await dial(v.socketPath).rpc(`${LA}/Prepare${R}Authority`);
+          r = await laCall(dial(v.socketPath), `Prepare${R}Authority`);
         } catch (err) {
           throw wrapError(`could not prepare ${L} authority`, err);
         }
@@ -90,7 +107,7 @@ function localAuthorityCommands(dial: AdminDialer, kind: Kind): Command[] {
           if (!v.authorityID) throw fail("an authority ID is required");
           let r: Record<string, AuthorityState>;
           try {
-            r = await dial(v.socketPath).rpc(`${LA}/${rpc}`, { authority_id: v.authorityID });
+            r = await laCall(dial(v.socketPath), rpc, { authorityId: v.authorityID });
           } catch (err) {
             throw wrapError(`could not ${verb} ${L} authority`, err);
           }
@@ -133,7 +150,7 @@ function upstreamCommands(dial: AdminDialer): Command[] {
           if (!v.subjectKeyID) throw fail("the Subject Key ID of the X.509 upstream authority is required");
           let r: { upstream_authority_subject_key_id: string };
           try {
-            r = await dial(v.socketPath).rpc(`${LA}/${rpc}`, { subject_key_id: v.subjectKeyID });
+            r = await laCall(dial(v.socketPath), rpc, { subjectKeyId: v.subjectKeyID });
           } catch (err) {
             throw wrapError(`could not ${verb} X.509 upstream authority`, err);
           }

@@ -13,6 +13,8 @@ import type { FS } from "../../core/ports/fs.ts";
 import * as spiffeid from "../../core/spiffeid/mod.ts";
 import { fromPEM, toPEM } from "../../core/x509/pem.ts";
 import type { BundleJSON } from "../api/bundle_api.ts";
+import { BatchDeleteFederatedBundleRequest_Mode, Bundle } from "../../agent/workload/proto/spire/api/server/bundle/v1/bundle_pb.ts";
+import { bundleJSONFromProto, bundleJSONToProto } from "../grpcapi/rpc.ts";
 import { type AdminDialer, SOCKET_FLAG } from "./admin_client.ts";
 
 const FORMAT_FLAG = { name: "format", kind: "string", default: "pem", usage: 'The format of the bundle data. Either "pem" or "spiffe".' } as const;
@@ -93,7 +95,7 @@ export function bundleCommands(dial: AdminDialer, fs: FS, now: () => Date = () =
     flags: [SOCKET_FLAG, OUTPUT_FLAG] as const,
     examples: ["bundle count"],
     async run(ctx, { values: v }) {
-      const r = await dial(v.socketPath).rpc<{ count: number }>("bundle.v1.Bundle/CountBundles");
+      const r = { count: (await dial(v.socketPath).grpc(Bundle.method.countBundles, {})).count };
       ctx.printer.result(`${r.count} ${r.count === 1 ? "bundle" : "bundles"}\n`, r);
       return 0;
     },
@@ -108,11 +110,11 @@ export function bundleCommands(dial: AdminDialer, fs: FS, now: () => Date = () =
       const f = format(v.format);
       const client = dial(v.socketPath);
       if (v.id !== "") {
-        const b = await client.rpc<BundleJSON>("bundle.v1.Bundle/GetFederatedBundle", { trust_domain: tdName(v.id) });
+        const b = bundleJSONFromProto(await client.grpc(Bundle.method.getFederatedBundle, { trustDomain: tdName(v.id) }));
         ctx.printer.result(await formatBundle(b, f), b);
         return 0;
       }
-      const r = await client.rpc<{ bundles: BundleJSON[] }>("bundle.v1.Bundle/ListFederatedBundles");
+      const r = { bundles: (await client.grpc(Bundle.method.listFederatedBundles, {})).bundles.map(bundleJSONFromProto), next_page_token: "" };
       const parts: string[] = [];
       for (const b of r.bundles) parts.push(`${HEADER}\n* ${b.trust_domain}\n${HEADER}\n${await formatBundle(b, f)}`);
       ctx.printer.result(parts.join("\n"), r);
@@ -136,10 +138,13 @@ export function bundleCommands(dial: AdminDialer, fs: FS, now: () => Date = () =
       const f = format(v.format);
       const td = tdName(v.id);
       const b = await bundleFromData(td, await readPathOrStdin(fs, ctx, v.path), f, now());
-      const r = await dial(v.socketPath).rpc<{ results: { status: { code: number; message: string }; bundle?: BundleJSON }[] }>(
-        "bundle.v1.Bundle/BatchSetFederatedBundle",
-        { bundle: [b] },
-      );
+      const set = await dial(v.socketPath).grpc(Bundle.method.batchSetFederatedBundle, { bundle: [bundleJSONToProto(b)] });
+      const r = {
+        results: set.results.map((x) => ({
+          status: { code: x.status?.code ?? 0, message: x.status?.message ?? "" },
+          ...(x.bundle ? { bundle: bundleJSONFromProto(x.bundle) } : {}),
+        })),
+      };
       const res = r.results[0]!;
       if (res.status.code !== 0) {
         ctx.env.stderr(`Error: failed to set federated bundle: ${res.status.message}\n`);
@@ -164,10 +169,13 @@ export function bundleCommands(dial: AdminDialer, fs: FS, now: () => Date = () =
       if (v.id === "") throw new UsageError("id is required");
       const mode = v.mode.toLowerCase();
       if (!["restrict", "delete", "dissociate"].includes(mode)) throw new UsageError(`unsupported mode "${v.mode}"`);
-      const r = await dial(v.socketPath).rpc<{ results: { status: { code: number; message: string }; trust_domain: string }[] }>(
-        "bundle.v1.Bundle/BatchDeleteFederatedBundle",
-        { trust_domains: [tdName(v.id)], mode: mode.toUpperCase() },
-      );
+      const deleted = await dial(v.socketPath).grpc(Bundle.method.batchDeleteFederatedBundle, {
+        trustDomains: [tdName(v.id)],
+        mode: ["restrict", "delete", "dissociate"].indexOf(mode) as BatchDeleteFederatedBundleRequest_Mode,
+      });
+      const r = {
+        results: deleted.results.map((x) => ({ status: { code: x.status?.code ?? 0, message: x.status?.message ?? "" }, trust_domain: x.trustDomain })),
+      };
       const res = r.results[0]!;
       if (res.status.code !== 0) {
         ctx.env.stderr(`Error: failed to delete federated bundle "${res.trust_domain}": ${res.status.message}\n`);

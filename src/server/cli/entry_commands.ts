@@ -13,11 +13,24 @@ import type { EntryJSON, SPIFFEIDJSON } from "../api/entry_json.ts";
 import { type AdminDialer, SOCKET_FLAG } from "./admin_client.ts";
 import { CODE_NAME, entryProtoJSON, formatEntryBlock, goJSON, goQuote, plural, sortEntries } from "./spire_print.ts";
 import { emit, fail, spireAction, wrapError } from "./spire_cmd.ts";
+import { Entry } from "../../agent/workload/proto/spire/api/server/entry/v1/entry_pb.ts";
+import type { Entry as PBEntry } from "../../agent/workload/proto/spire/api/types/entry_pb.ts";
+import type { Status as PBStatus } from "../../agent/workload/proto/spire/api/types/status_pb.ts";
+import { entryFilterToProto } from "../grpcapi/entry_methods.ts";
+import { entryInputToProto, entryJSONFromProto } from "../grpcapi/rpc.ts";
 
 interface EntryResult {
   status: StatusJSON;
   entry?: EntryJSON;
 }
+
+/** Batch create/update results in the shape the printers take. */
+const results = (r: { results: { status?: PBStatus | undefined; entry?: PBEntry | undefined }[] }): { results: EntryResult[] } => ({
+  results: r.results.map((x) => ({
+    status: { code: x.status?.code ?? 0, message: x.status?.message ?? "" },
+    ...(x.entry ? { entry: entryJSONFromProto(x.entry) } : {}),
+  })),
+});
 
 /** `serverutil.ParseSelector`: everything after the first colon is the value. */
 export function parseCLISelector(s: string): { type: string; value: string } {
@@ -295,7 +308,7 @@ export function entryCommands(dial: AdminDialer, fs: FS): Command[] {
           const parent = v.node ? { trust_domain: spiffe.trust_domain, path: "/spire/server" } : idProto(v.parentID!);
           entries = [entryFromFlags(v, v.entryID, parent, spiffe)];
         }
-        const r = await dial(v.socketPath).rpc<{ results: EntryResult[] }>("entry.v1.Entry/BatchCreateEntry", { entries });
+        const r = results(await dial(v.socketPath).grpc(Entry.method.batchCreateEntry, { entries: entries.map(entryInputToProto) }));
         return printBatch(ctx, "create", r.results, entries);
       }),
   });
@@ -323,7 +336,7 @@ export function entryCommands(dial: AdminDialer, fs: FS): Command[] {
           refuseUnsupported(v);
           entries = [entryFromFlags(v, v.entryID, idProto(v.parentID), idProto(v.spiffeID))];
         }
-        const r = await dial(v.socketPath).rpc<{ results: EntryResult[] }>("entry.v1.Entry/BatchUpdateEntry", { entries });
+        const r = results(await dial(v.socketPath).grpc(Entry.method.batchUpdateEntry, { entries: entries.map(entryInputToProto) }));
         return printBatch(ctx, "update", r.results, entries);
       }),
   });
@@ -349,7 +362,12 @@ export function entryCommands(dial: AdminDialer, fs: FS): Command[] {
           if (!v.entryID) throw fail("an entry ID is required");
           ids = [v.entryID];
         }
-        const r = await dial(v.socketPath).rpc<{ results: { status: StatusJSON; id: string }[] }>("entry.v1.Entry/BatchDeleteEntry", { ids });
+        const r = {
+          results: (await dial(v.socketPath).grpc(Entry.method.batchDeleteEntry, { ids })).results.map((x) => ({
+            status: { code: x.status?.code ?? 0, message: x.status?.message ?? "" },
+            id: x.id,
+          })),
+        };
         if (ctx.output === "json") {
           ctx.env.stdout(goJSON({ results: r.results.map((x) => ({ status: x.status, id: x.id })) }));
           return 0;
@@ -458,14 +476,14 @@ export function entryCommands(dial: AdminDialer, fs: FS): Command[] {
         let entries: EntryJSON[];
         if (v.entryID) {
           try {
-            entries = [await client.rpc<EntryJSON>("entry.v1.Entry/GetEntry", { id: v.entryID })];
+            entries = [entryJSONFromProto(await client.grpc(Entry.method.getEntry, { id: v.entryID }))];
           } catch (err) {
             throw wrapError(`error fetching entry ID ${v.entryID}`, err);
           }
         } else {
           const filter = buildFilter(v);
           try {
-            entries = (await client.rpc<{ entries: EntryJSON[] }>("entry.v1.Entry/ListEntries", { filter })).entries;
+            entries = (await client.grpc(Entry.method.listEntries, { filter: entryFilterToProto(filter) })).entries.map(entryJSONFromProto);
           } catch (err) {
             throw wrapError("error fetching entries", err);
           }
@@ -487,7 +505,7 @@ export function entryCommands(dial: AdminDialer, fs: FS): Command[] {
     run: (ctx, { values: v }) =>
       spireAction(ctx, async () => {
         const filter = buildFilter(v);
-        const r = await dial(v.socketPath).rpc<{ count: number }>("entry.v1.Entry/CountEntries", { filter });
+        const r = await dial(v.socketPath).grpc(Entry.method.countEntries, { filter: entryFilterToProto(filter) });
         emit(ctx, () => `${r.count} registration ${plural(r.count, "entry", "entries")}\n`, () => goJSON({ count: r.count }));
       }),
   });

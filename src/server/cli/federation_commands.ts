@@ -10,9 +10,10 @@ import type { FS } from "../../core/ports/fs.ts";
 import type { BundleJSON } from "../api/bundle_api.ts";
 import type { FederationRelationshipJSON } from "../api/trustdomain_api.ts";
 import { type AdminDialer, SOCKET_FLAG } from "./admin_client.ts";
+import { TrustDomain } from "../../agent/workload/proto/spire/api/server/trustdomain/v1/trustdomain_pb.ts";
+import { relationshipJSONFromProto, relationshipJSONToProto } from "../grpcapi/trustdomain_methods.ts";
 import { bundleFromData } from "./bundle_commands.ts";
 
-type Status = { code: number; message: string };
 const CODE_NAMES: Record<number, string> = {
   3: "InvalidArgument",
   5: "NotFound",
@@ -146,10 +147,17 @@ export function federationCommands(dial: AdminDialer, fs: FS): Command[] {
       async run(ctx, { values: v, given }) {
         const rels = await relationships(fs, ctx, v, given ?? new Set());
         const method = verb === "create" ? "BatchCreateFederationRelationship" : "BatchUpdateFederationRelationship";
-        const r = await dial(v.socketPath).rpc<{ results: { status: Status; federation_relationship?: FederationRelationshipJSON }[] }>(
-          `trustdomain.v1.TrustDomain/${method}`,
-          { federation_relationships: rels },
-        );
+        const req = { federationRelationships: rels.map(relationshipJSONToProto) };
+        const client = dial(v.socketPath);
+        const res = method === "BatchCreateFederationRelationship"
+          ? await client.grpc(TrustDomain.method.batchCreateFederationRelationship, req)
+          : await client.grpc(TrustDomain.method.batchUpdateFederationRelationship, req);
+        const r = {
+          results: res.results.map((x) => ({
+            status: { code: x.status?.code ?? 0, message: x.status?.message ?? "" },
+            ...(x.federationRelationship ? { federation_relationship: relationshipJSONFromProto(x.federationRelationship) } : {}),
+          })),
+        };
         let failed = false;
         let out = "";
         r.results.forEach((res, i) => {
@@ -178,9 +186,8 @@ export function federationCommands(dial: AdminDialer, fs: FS): Command[] {
     flags: [SOCKET_FLAG, OUTPUT_FLAG] as const,
     examples: ["federation list"],
     async run(ctx, { values: v }) {
-      const r = await dial(v.socketPath).rpc<{ federation_relationships: FederationRelationshipJSON[] }>(
-        "trustdomain.v1.TrustDomain/ListFederationRelationships",
-      );
+      const list = await dial(v.socketPath).grpc(TrustDomain.method.listFederationRelationships, {});
+      const r = { federation_relationships: list.federationRelationships.map(relationshipJSONFromProto), next_page_token: "" };
       const n = r.federation_relationships.length;
       ctx.printer.result(
         `Found ${n} federation relationship${n === 1 ? "" : "s"}\n` + r.federation_relationships.map((x) => `\n${printRelationship(x)}`).join(""),
@@ -201,9 +208,7 @@ export function federationCommands(dial: AdminDialer, fs: FS): Command[] {
     examples: ["federation show -trustDomain two.example"],
     async run(ctx, { values: v }) {
       if (v.trustDomain === "") throw new UsageError("a trust domain name is required");
-      const r = await dial(v.socketPath).rpc<FederationRelationshipJSON>("trustdomain.v1.TrustDomain/GetFederationRelationship", {
-        trust_domain: v.trustDomain,
-      });
+      const r = relationshipJSONFromProto(await dial(v.socketPath).grpc(TrustDomain.method.getFederationRelationship, { trustDomain: v.trustDomain }));
       ctx.printer.result(`Found a federation relationship with trust domain ${r.trust_domain}:\n\n${printRelationship(r)}`, r);
       return 0;
     },
@@ -216,10 +221,10 @@ export function federationCommands(dial: AdminDialer, fs: FS): Command[] {
     examples: ["federation delete -id two.example"],
     async run(ctx, { values: v }) {
       if (v.id === "") throw new UsageError("id is required");
-      const r = await dial(v.socketPath).rpc<{ results: { status: Status; trust_domain: string }[] }>(
-        "trustdomain.v1.TrustDomain/BatchDeleteFederationRelationship",
-        { trust_domains: [v.id] },
-      );
+      const deleted = await dial(v.socketPath).grpc(TrustDomain.method.batchDeleteFederationRelationship, { trustDomains: [v.id] });
+      const r = {
+        results: deleted.results.map((x) => ({ status: { code: x.status?.code ?? 0, message: x.status?.message ?? "" }, trust_domain: x.trustDomain })),
+      };
       const res = r.results[0]!;
       if (res.status.code !== 0) {
         ctx.env.stderr(`Error: failed to delete federation relationship "${v.id}": ${res.status.message}\n`);
@@ -237,7 +242,7 @@ export function federationCommands(dial: AdminDialer, fs: FS): Command[] {
     examples: ["federation refresh -id two.example"],
     async run(ctx, { values: v }) {
       if (v.id === "") throw new UsageError("id is required");
-      await dial(v.socketPath).rpc("trustdomain.v1.TrustDomain/RefreshBundle", { trust_domain: v.id });
+      await dial(v.socketPath).grpc(TrustDomain.method.refreshBundle, { trustDomain: v.id });
       ctx.printer.result("Bundle refreshed\n", {});
       return 0;
     },

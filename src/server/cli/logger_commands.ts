@@ -5,7 +5,9 @@
  */
 import { type Command, defineCommand } from "../../core/cli/command.ts";
 import { OUTPUT_FLAG } from "../../core/cli/printer.ts";
-import type { LoggerJSON } from "../api/logger_api.ts";
+import { LOG_LEVEL_BY_NUMBER, type LoggerJSON } from "../api/logger_api.ts";
+import { Logger } from "../../agent/workload/proto/spire/api/server/logger/v1/logger_pb.ts";
+import type { Logger as PBLogger, LogLevel } from "../../agent/workload/proto/spire/api/types/logger_pb.ts";
 import { type AdminDialer, SOCKET_FLAG } from "./admin_client.ts";
 import { fail, spireAction, wrapError } from "./spire_cmd.ts";
 import { goJSON } from "./spire_print.ts";
@@ -25,6 +27,13 @@ const PARSE: Record<string, string> = {
   trace: "TRACE",
 };
 
+const LEVELS = LOG_LEVEL_BY_NUMBER as readonly string[];
+
+const loggerJSON = (l: PBLogger): LoggerJSON => ({
+  current_level: (LEVELS[l.currentLevel] ?? "UNSPECIFIED") as LoggerJSON["current_level"],
+  launch_level: (LEVELS[l.launchLevel] ?? "UNSPECIFIED") as LoggerJSON["launch_level"],
+});
+
 const pretty = (l: LoggerJSON) => `Logger Level : ${TEXT[l.current_level]}\nLaunch Level : ${TEXT[l.launch_level]}\n\n`;
 
 export function loggerCommands(dial: AdminDialer): Command[] {
@@ -37,7 +46,7 @@ export function loggerCommands(dial: AdminDialer): Command[] {
       spireAction(ctx, async () => {
         let l: LoggerJSON;
         try {
-          l = await dial(v.socketPath).rpc<LoggerJSON>("logger.v1.Logger/GetLogger");
+          l = loggerJSON(await dial(v.socketPath).grpc(Logger.method.getLogger, {}));
         } catch (err) {
           throw wrapError("error fetching logger", err);
         }
@@ -60,7 +69,7 @@ export function loggerCommands(dial: AdminDialer): Command[] {
         if (!level) throw fail(`the value "${v.level}" is not a valid setting`);
         let l: LoggerJSON;
         try {
-          l = await dial(v.socketPath).rpc<LoggerJSON>("logger.v1.Logger/SetLogLevel", { new_level: level });
+          l = loggerJSON(await dial(v.socketPath).grpc(Logger.method.setLogLevel, { newLevel: LEVELS.indexOf(level) as LogLevel }));
         } catch (err) {
           throw wrapError("failed to set log level", err);
         }
@@ -76,7 +85,7 @@ export function loggerCommands(dial: AdminDialer): Command[] {
       spireAction(ctx, async () => {
         let l: LoggerJSON;
         try {
-          l = await dial(v.socketPath).rpc<LoggerJSON>("logger.v1.Logger/ResetLogLevel");
+          l = loggerJSON(await dial(v.socketPath).grpc(Logger.method.resetLogLevel, {}));
         } catch (err) {
           throw wrapError("failed to reset logger", err);
         }

@@ -14,6 +14,8 @@ import { toPEM } from "../../core/x509/pem.ts";
 import { type AdminDialer, SOCKET_FLAG } from "./admin_client.ts";
 import { fail, spireAction, wrapError } from "./spire_cmd.ts";
 import { goJSON, goStructJSON } from "./spire_print.ts";
+import { SVID } from "../../agent/workload/proto/spire/api/server/svid/v1/svid_pb.ts";
+import { Bundle } from "../../agent/workload/proto/spire/api/server/bundle/v1/bundle_pb.ts";
 
 /** ttlToSeconds: a Go duration rounded up to whole seconds. */
 const ttlSeconds = (ms: number) => Math.ceil(ms / 1000);
@@ -52,14 +54,15 @@ export function mintCommands(dial: AdminDialer, fs: FS): Command[] {
         const client = dial(v.socketPath);
         let svid: { cert_chain: string[]; expires_at: number };
         try {
-          svid = (await client.rpc<{ svid: { cert_chain: string[]; expires_at: number } }>("svid.v1.SVID/MintX509SVID", { csr: toBase64(csr), ttl })).svid;
+          const r = (await client.grpc(SVID.method.mintX509SVID, { csr, ttl })).svid;
+          svid = { cert_chain: (r?.certChain ?? []).map(toBase64), expires_at: Number(r?.expiresAt ?? 0) };
         } catch (err) {
           throw wrapError("unable to mint SVID", err);
         }
         if (svid.cert_chain.length === 0) throw fail("server response missing SVID chain");
         let roots: string[];
         try {
-          roots = (await client.call<{ x509_authorities: string[] }>("GET", "/bundle/v1/bundle")).x509_authorities;
+          roots = (await client.grpc(Bundle.method.getBundle, {})).x509Authorities.map((a) => toBase64(a.asn1));
         } catch (err) {
           throw wrapError("unable to get bundle", err);
         }
@@ -121,11 +124,19 @@ export function mintCommands(dial: AdminDialer, fs: FS): Command[] {
         const ttl = ttlSeconds(v.ttl);
         let resp: { svid: { token: string; id: { trust_domain: string; path: string }; expires_at: number; issued_at: number } };
         try {
-          resp = await dial(v.socketPath).rpc("svid.v1.SVID/MintJWTSVID", {
-            id: { trust_domain: id.trustDomain.name, path: id.path },
+          const r = (await dial(v.socketPath).grpc(SVID.method.mintJWTSVID, {
+            id: { trustDomain: id.trustDomain.name, path: id.path },
             ttl,
             audience: v.audience,
-          });
+          })).svid;
+          resp = {
+            svid: {
+              token: r?.token ?? "",
+              id: { trust_domain: r?.id?.trustDomain ?? "", path: r?.id?.path ?? "" },
+              expires_at: Number(r?.expiresAt ?? 0),
+              issued_at: Number(r?.issuedAt ?? 0),
+            },
+          };
         } catch (err) {
           throw wrapError("unable to mint SVID", err);
         }

@@ -16,6 +16,7 @@ import type { KeyManager } from "../keymanager/key_manager.ts";
 import { MemoryKeyManager } from "../keymanager/memory.ts";
 import { Server } from "../server.ts";
 import type { ServeGRPCTLS } from "../../core/ports/grpc_server.ts";
+import type { ServeGRPC } from "../../core/ports/grpc_server.ts";
 import { buildNodeAttestors, type NodeAttestorFactories, PORTABLE_NODE_ATTESTORS } from "../nodeattestor/registry.ts";
 import type { UpstreamAuthority } from "../upstreamauthority/upstream_authority.ts";
 import type { AWSPCAFactory } from "../upstreamauthority/managed_upstream.ts";
@@ -25,6 +26,8 @@ export interface ServerRuntime {
   http: HTTPServe;
   /** SPIRE's gRPC API on the server port beside the HTTPS agent API. */
   grpcTLS?: ServeGRPCTLS;
+  /** Serves SPIRE's gRPC API (and the JSON API beside it) on the admin socket; absent: the JSON API alone. */
+  serveGRPC?: ServeGRPC;
   clock: Clock;
   /** Builds the process logger from the validated config (sink, format, file) at the level `level` holds. */
   logger(cfg: ServerConfig, level: LogLevelControl): Logger;
@@ -101,6 +104,7 @@ export function runCommand(rt: ServerRuntime): Command {
             managedUpstream: rt.managedUpstream,
             http: rt.http,
             grpcTLS: rt.grpcTLS,
+            serveGRPC: rt.serveGRPC,
             clock: rt.clock,
             logger,
             logLevel,

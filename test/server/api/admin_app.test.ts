@@ -94,7 +94,7 @@ test("join tokens: -spiffeID creates the node alias entry; bad input is refused"
   const zero = await call("POST", "/agent/v1/join_tokens", { ttl: 0 });
   assert.is(zero.body.message, "ttl is required, you must provide one");
   const foreign = await call("POST", "/agent/v1/join_tokens", { ttl: 10, agent_id: "spiffe://other.org/n" });
-  assert.is(foreign.body.message, 'agent_id "spiffe://other.org/n" is not a member of trust domain "example.org"');
+  assert.is(foreign.body.message, 'invalid agent ID: "spiffe://other.org/n" is not a member of trust domain "example.org"');
   assert.is(await ds.pruneJoinTokens(Number.MAX_SAFE_INTEGER), 1, "only the first token was stored, not the refused ones");
   const garbage = await call("POST", "/agent/v1/join_tokens", "[1,2]");
   assert.is(garbage.body.message, "request body must be a JSON object");

@@ -12,6 +12,8 @@ import { SyncHub } from "../../../src/server/api/sync_hub.ts";
 import { CAManager } from "../../../src/server/ca/ca_manager.ts";
 import { AdminClient } from "../../../src/server/cli/admin_client.ts";
 import { agentCommands } from "../../../src/server/cli/agent_commands.ts";
+import { agentMethods } from "../../../src/server/grpcapi/agent_methods.ts";
+import { inProcessUnary } from "./_grpc_in_process.ts";
 import type { AttestedNode } from "../../../src/server/datastore/datastore.ts";
 import { MemoryKeyManager } from "../../../src/server/keymanager/memory.ts";
 import { HOUR, memoryStore, newClock, TD } from "../_fixtures.ts";
@@ -42,7 +44,8 @@ async function setup() {
   await caManager.initialize();
   const hub = new SyncHub({ ds, trustDomain: "example.org", logger: nullLogger, clock });
   const app = adminApp({ ds, caManager, hub, clock, logger: nullLogger, trustDomain: TD, health: () => ({ live: true, ready: true, details: {} }) });
-  const dial = () => new AdminClient((path, init) => Promise.resolve(app.request(path, init)));
+  const methods = agentMethods({ ds, trustDomain: TD, logger: nullLogger, clock, notify: () => void hub.notify(), disconnect: (a) => hub.disconnect(a) });
+  const dial = () => new AdminClient((path, init) => Promise.resolve(app.request(path, init)), "", inProcessUnary(methods));
   const commands = agentCommands(dial, clock);
   const cli = async (...argv: string[]) => {
     const out = { stdout: "", stderr: "" };
