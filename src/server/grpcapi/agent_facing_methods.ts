@@ -1,7 +1,7 @@
 /**
  * The RPCs only agents call on the server port, unwrapped: AttestAgent, RenewAgent, PostStatus,
  * Get/SyncAuthorizedEntries, BatchNewX509SVID and NewJWTSVID. An agent also reads GetBundle and GetFederatedBundle,
- * which belong to the Bundle service the port serves beside them (bundle_get_service.ts). The server wraps every
+ * which belong to the Bundle service the port serves beside them (bundle_methods.ts). The server wraps every
  * method of the port in one authorizeMethods call.
  * @module
  */
