@@ -1,8 +1,8 @@
 /**
  * Agent idle RSS: a synced agent (join token, one workload entry, Workload API up, no client) in its three forms,
  * next to bare `node` and to node with the agent's unavoidable packages (grpc-js and protobuf-es) loaded, all in the
- * same run. The forms: the tsx launcher (bin/wisp-agent.mjs from source), the `npm run build` bundle with its lazy
- * chunks (the deployed form), and the single-file bundle the other benchmarks run with --bundle.
+ * same run. The forms: the `npm run build` bundle with its lazy chunks (the deployed form, which the other benchmarks
+ * run with --bundle) and the tsx launcher (bin/wisp-agent.mjs from source).
  * Target: the deployed agent ≤ 70 MB (issue 16). RSS is sampled for a few seconds after start-up settles; the median
  * of the samples is reported.
  * Run: npm run bench -- agent_idle [--settle 3000] [--smoke]
@@ -10,7 +10,7 @@
  */
 import { spawn } from "node:child_process";
 import { Flags, log, MB, mb, REPO_ROOT, rssOf, sleep, verdict, writeResult } from "./lib/bench_env.ts";
-import { buildBundles, buildDistAgent } from "./lib/bundle.ts";
+import { buildBundles } from "./lib/bundle.ts";
 import { Admin, agentIDForToken, benchCluster, type Cluster, startAgentWith, startServer, TD } from "./lib/cluster.ts";
 import { table } from "./lib/measure.ts";
 
@@ -61,8 +61,7 @@ async function main(): Promise<void> {
   const settleMs = f.num("settle", smoke ? 500 : 3000);
   const samples = smoke ? 3 : 15;
   process.stderr.write(`wisp agent_idle benchmark: settle ${settleMs} ms, ${samples} samples\n`);
-  const dist = await buildDistAgent();
-  const single = (await buildBundles()).agent;
+  const dist = (await buildBundles()).agent;
   const c = await benchCluster();
   const admin = new Admin(c.serverSocket);
   try {
@@ -75,7 +74,6 @@ async function main(): Promise<void> {
     ];
     const forms: Array<[string, string | undefined]> = [
       ["agent, npm run build bundle (deployed)", dist],
-      ["agent, single-file bundle (--bundle)", single],
       ["agent, tsx launcher (bin/)", undefined],
     ];
     const agents: Record<string, number> = {};
@@ -95,8 +93,7 @@ async function main(): Promise<void> {
       bareNodeRSSBytes: bare,
       nodeWithLibsRSSBytes: libs,
       agentDeployedRSSBytes: deployed,
-      agentSingleBundleRSSBytes: agents[forms[1]![0]],
-      agentTsxRSSBytes: agents[forms[2]![0]],
+      agentTsxRSSBytes: agents[forms[1]![0]],
       target,
     });
   } finally {

@@ -49,7 +49,6 @@ async function runCommandHere(): Promise<Command> {
     { logSink },
     { NodeProcFS },
     { nodeServerConnector },
-    { nodeHTTPGet },
   ] = await Promise.all([
     import("../agent/attestor/unix.ts"),
     import("../agent/cli/run.ts"),
@@ -58,7 +57,6 @@ async function runCommandHere(): Promise<Command> {
     import("../runtime/node/log_sink.ts"),
     import("../runtime/node/proc_fs.ts"),
     import("../runtime/node/server_connector.ts"),
-    import("../runtime/node/http_get.ts"),
   ]);
   // On Deno, SO_PEERCRED is read through Deno's own FFI rather than koffi's N-API addon. Either way the reader gets the
   // fd of a node:net socket: Deno's native unix sockets expose none (node-deno-facts spike 5 (d)). Deno's HTTP/2 also
@@ -78,7 +76,8 @@ async function runCommandHere(): Promise<Command> {
     fs: nodeFS,
     clock: systemClock,
     connector: nodeServerConnector,
-    httpGet: nodeHTTPGet,
+    // Only a trust_bundle_url fetches over plain HTTPS.
+    httpGet: async (url, init) => (await import("../runtime/node/http_get.ts")).nodeHTTPGet(url, init),
     serveGRPC: serveGRPCHere,
     http,
     logger: (cfg, level) => newLogger({ level, sink: logSink({ format: cfg.logFormat, file: cfg.logFile }) }),
