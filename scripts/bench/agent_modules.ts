@@ -2,8 +2,9 @@
  * What each module costs the agent at start: the agent's import graph loaded piece by piece, each step in a fresh
  * `node` process, and the RSS / heap it adds over the step before. Every step is an esbuild bundle with the same
  * options as `npm run build`, so the figures are those of the deployed form (no TypeScript loader in the process).
- * "cumulative" adds the steps in the order the agent's `run` loads them; "alone" loads each third-party package by
- * itself over bare node, so a package that is never loaded can be told apart from one that shares its cost.
+ * "cumulative" adds the steps in the order the agent's `run` loads them at start; "on demand" adds, one at a time over
+ * that whole start graph, what the agent loads only when a config or a caller needs it (SDS, admin API, HTTP
+ * listeners, trust bundle URL); "alone" loads each third-party package by itself over bare node.
  * No target: this is a profile for finding what to load lazily (issue 16, "a smaller agent").
  * Run: npm run bench -- agent_modules [--repeat 3] [--smoke]
  * @module
@@ -26,10 +27,9 @@ const CUMULATIVE: Step[] = [
   { name: "bare node (empty bundle)", imports: [] },
   { name: "@bufbuild/protobuf", imports: ["@bufbuild/protobuf"] },
   { name: "@grpc/grpc-js", imports: ["@grpc/grpc-js"] },
-  { name: "undici", imports: ["undici"] },
+  { name: "undici (agent + request only)", imports: ["undici/lib/dispatcher/agent.js", "undici/lib/api/api-request.js"] },
   { name: "js-hcl-parser", imports: ["js-hcl-parser"] },
   { name: "jose", imports: ["jose"] },
-  { name: "@hono/node-server", imports: ["@hono/node-server"] },
   { name: "Workload API protos", imports: ["src/agent/workload/proto/workload_pb.ts"] },
   {
     name: "client commands (bin)",
@@ -46,8 +46,6 @@ const CUMULATIVE: Step[] = [
   },
   { name: "agent config", imports: ["src/agent/config.ts"] },
   { name: "workload handler", imports: ["src/agent/workload/handler.ts"] },
-  { name: "SDS (Envoy schemas)", imports: ["src/agent/sds/sds_handler.ts"] },
-  { name: "admin API", imports: ["src/agent/admin/serve_admin_api.ts"] },
   { name: "agent manager + client", imports: ["src/agent/manager/manager.ts", "src/agent/client/server_client.ts"] },
   { name: "agent + run command", imports: ["src/agent/agent.ts", "src/agent/cli/run.ts"] },
   {
@@ -56,13 +54,19 @@ const CUMULATIVE: Step[] = [
       "src/agent/attestor/unix.ts",
       "src/core/log/logger.ts",
       "src/runtime/node/grpc_server.ts",
-      "src/runtime/node/http_serve.ts",
       "src/runtime/node/log_sink.ts",
       "src/runtime/node/proc_fs.ts",
       "src/runtime/node/server_connector.ts",
-      "src/runtime/node/http_get.ts",
     ],
   },
+];
+
+/** Loaded by the agent only when used; each is measured over the whole start graph above. */
+const ON_DEMAND: Step[] = [
+  { name: "SDS (Envoy schemas), first SDS call", imports: ["src/agent/sds/sds_handler.ts"] },
+  { name: "admin API, admin_socket_path", imports: ["src/agent/admin/serve_admin_api.ts"] },
+  { name: "HTTP listeners (hono), health_checks / Prometheus", imports: ["src/runtime/node/http_serve.ts"] },
+  { name: "full undici, trust_bundle_url", imports: ["src/runtime/node/http_get.ts"] },
 ];
 
 const ALONE = ["@bufbuild/protobuf", "@grpc/grpc-js", "undici", "js-hcl-parser", "jose", "@hono/node-server"];
@@ -142,6 +146,9 @@ async function main(): Promise<void> {
     log(`${s.name}: RSS ${f1(m.rss)} MB`);
   }
   const bare = cumulative[0]!;
+  const start = cumulative[cumulative.length - 1]!;
+  const onDemand: Array<{ step: string } & Mem> = [];
+  for (const [i, s] of ON_DEMAND.entries()) onDemand.push({ step: s.name, ...measure(await bundleFor(`lazy-${i}`, [...acc, ...s.imports]), repeat) });
   const alone: Array<{ pkg: string } & Mem> = [];
   for (const [i, p] of ALONE.entries()) alone.push({ pkg: p, ...measure(await bundleFor(`alone-${i}`, [p]), repeat) });
 
@@ -151,10 +158,15 @@ async function main(): Promise<void> {
   ));
   console.log("");
   console.log(table(
+    ["on demand (over the start graph)", "RSS MB", "Δ RSS", "heap MB", "Δ heap"],
+    onDemand.map((o) => [o.step, f1(o.rss), d1(o.rss - start.rss), f1(o.heapUsed), d1(o.heapUsed - start.heapUsed)]),
+  ));
+  console.log("");
+  console.log(table(
     ["package alone", "RSS MB", "Δ RSS over bare", "heap MB", "Δ heap"],
     alone.map((a) => [a.pkg, f1(a.rss), d1(a.rss - bare.rss), f1(a.heapUsed), d1(a.heapUsed - bare.heapUsed)]),
   ));
-  writeResult("agent_modules", { smoke, repeat, cumulative, alone });
+  writeResult("agent_modules", { smoke, repeat, cumulative, onDemand, alone });
 }
 
 await main();
