@@ -22,7 +22,16 @@ interface Group {
   key: string;
   /** The newest message: a stream that joins gets this object, so its encoded bytes are shared too (codec.ts). */
   message: X509SVIDResponse | undefined;
+  /** Bumped for each new message (and when the group ends): a delivery still under way for an older one stops. */
+  round: number;
 }
+
+/**
+ * Members a delivery sends to before it yields to the event loop. The transport copies a message into a frame of its
+ * own per stream, held until the socket takes it: sending to 10,000 streams at once held about 18 MB of frames at the
+ * peak, 500 at a time holds under 1 MB, and new streams and other calls are served in between.
+ */
+const BATCH = 500;
 
 /**
  * A workload's streams are all alike: with 10,000 streams from the same selectors, a CA rotation used to build,
@@ -52,7 +61,7 @@ export class X509SVIDFanout {
     return new Promise<void>((resolve, reject) => {
       let group = this.#groups.get(id);
       if (!group) {
-        const g: Group = { selectors, members: new Set(), unsubscribe: () => {}, key: "", message: undefined };
+        const g: Group = { selectors, members: new Set(), unsubscribe: () => {}, key: "", message: undefined, round: 0 };
         this.#groups.set(id, g);
         g.unsubscribe = this.#manager.subscribe(() => this.#refresh(id, g));
         group = g;
@@ -94,6 +103,7 @@ export class X509SVIDFanout {
     const ids = m.identities(g.selectors);
     if (ids.length === 0) {
       const err = new PermissionDeniedError("no identity issued");
+      g.round++;
       g.unsubscribe();
       if (this.#groups.get(id) === g) this.#groups.delete(id);
       for (const member of [...g.members]) member.fail(err);
@@ -105,9 +115,30 @@ export class X509SVIDFanout {
     if (key === g.key && g.message !== undefined) return false;
     g.key = key;
     g.message = x509SVIDResponse(ids, m.bundle().roots, m.federatedBundlesFor(ids));
-    for (const member of g.members) deliver(member, g.message);
+    sendAll(g);
     return true;
   }
+}
+
+/**
+ * Sends the group's message to every member, BATCH at a time. Members that join meanwhile got it when they joined;
+ * members that leave are skipped; a newer message starts a round of its own and this one stops.
+ */
+function sendAll(g: Group): void {
+  const round = ++g.round;
+  const message = g.message!;
+  const members = [...g.members];
+  let i = 0;
+  const step = () => {
+    if (g.round !== round) return;
+    const end = Math.min(members.length, i + BATCH);
+    for (; i < end; i++) {
+      const member = members[i]!;
+      if (g.members.has(member)) deliver(member, message);
+    }
+    if (i < members.length) setTimeout(step, 0);
+  };
+  step();
 }
 
 /** A message that cannot be sent ends that stream only. */
