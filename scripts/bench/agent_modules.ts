@@ -135,10 +135,14 @@ async function main(): Promise<void> {
   mkdirSync(DIR, { recursive: true });
   process.stderr.write(`wisp agent_modules: ${CUMULATIVE.length} cumulative steps, ${ALONE.length} packages alone, median of ${repeat}\n`);
 
+  // Smoke: bare node and the whole start graph only (each step is a bundle and a process).
+  const steps = smoke ? [CUMULATIVE[0]!, { name: "agent start graph", imports: CUMULATIVE.flatMap((s) => s.imports) }] : CUMULATIVE;
+  const lazies = smoke ? ON_DEMAND.slice(0, 1) : ON_DEMAND;
+  const alones = smoke ? [] : ALONE;
   const cumulative: Array<{ step: string } & Mem & { dRSS: number; dHeap: number }> = [];
   let prev: Mem | undefined;
   const acc: string[] = [];
-  for (const [i, s] of CUMULATIVE.entries()) {
+  for (const [i, s] of steps.entries()) {
     acc.push(...s.imports);
     const m = measure(await bundleFor(`cum-${i}`, acc), repeat);
     cumulative.push({ step: s.name, ...m, dRSS: prev ? m.rss - prev.rss : 0, dHeap: prev ? m.heapUsed - prev.heapUsed : 0 });
@@ -148,9 +152,9 @@ async function main(): Promise<void> {
   const bare = cumulative[0]!;
   const start = cumulative[cumulative.length - 1]!;
   const onDemand: Array<{ step: string } & Mem> = [];
-  for (const [i, s] of ON_DEMAND.entries()) onDemand.push({ step: s.name, ...measure(await bundleFor(`lazy-${i}`, [...acc, ...s.imports]), repeat) });
+  for (const [i, s] of lazies.entries()) onDemand.push({ step: s.name, ...measure(await bundleFor(`lazy-${i}`, [...acc, ...s.imports]), repeat) });
   const alone: Array<{ pkg: string } & Mem> = [];
-  for (const [i, p] of ALONE.entries()) alone.push({ pkg: p, ...measure(await bundleFor(`alone-${i}`, [p]), repeat) });
+  for (const [i, p] of alones.entries()) alone.push({ pkg: p, ...measure(await bundleFor(`alone-${i}`, [p]), repeat) });
 
   console.log(table(
     ["step (cumulative, agent load order)", "RSS MB", "Δ RSS", "heap MB", "Δ heap", "external MB"],

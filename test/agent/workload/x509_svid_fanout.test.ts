@@ -13,7 +13,7 @@ import type { AgentManager } from "../../../src/agent/manager/manager.ts";
 import type { Identity } from "../../../src/agent/manager/svid_cache.ts";
 import { serverStreamMethod, unaryMethod } from "../../../src/agent/workload/codec.ts";
 import { lazyMethods } from "../../../src/agent/workload/lazy_methods.ts";
-import { type X509SVIDResponse, X509SVIDRequestSchema, X509SVIDResponseSchema } from "../../../src/agent/workload/proto/workload_pb.ts";
+import { X509SVIDRequestSchema, type X509SVIDResponse, X509SVIDResponseSchema } from "../../../src/agent/workload/proto/workload_pb.ts";
 import { X509SVIDFanout } from "../../../src/agent/workload/x509_svid_fanout.ts";
 
 const UID: Selector = { type: "unix", value: "uid:1000" };
