@@ -46,7 +46,8 @@ async function main(): Promise<void> {
   const bins: Binaries = f.bool("bundle") ? await buildBundles() : {};
   const prof = f.str("cpuProf", "");
   const heapDir = f.str("heapSnapshot", "");
-  const withEcho = !f.bool("noEcho");
+  // The echo reference adds a process start under tsx: left out of smoke runs, which have a one-minute budget.
+  const withEcho = !f.bool("noEcho") && !smoke;
   bins.nodeArgs = [
     ...(prof ? ["--cpu-prof", `--cpu-prof-dir=${prof}`] : []),
     ...(heapDir ? ["--heapsnapshot-signal=SIGUSR2", `--diagnostic-dir=${heapDir}`] : []),
