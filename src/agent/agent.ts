@@ -15,9 +15,9 @@ import type { AgentNodeAttestor } from "./nodeattestor/node_attestor.ts";
 import { AgentManager } from "./manager/manager.ts";
 import type { ServerEndpoint } from "./server_addresses.ts";
 import { type WorkloadAttestor, WorkloadHandler } from "./workload/handler.ts";
-import { SDSHandler } from "./sds/sds_handler.ts";
-import { DEFAULT_SDS_CONFIG, type SDSConfig } from "./sds/sds_response.ts";
-import { serveAdminAPI } from "./admin/serve_admin_api.ts";
+import { lazyMethods } from "./workload/lazy_methods.ts";
+import { DEFAULT_SDS_CONFIG, type SDSConfig } from "./sds/sds_config.ts";
+import { SDS_METHODS } from "./sds/paths.ts";
 
 export interface AgentOptions {
   trustDomain: spiffeid.TrustDomain;
@@ -129,8 +129,11 @@ export class Agent {
       });
       const methods = handler.methods();
       if (o.disableSDSAPI !== true) {
-        const sds = new SDSHandler({ manager, attest: (ctx) => handler.attestPeer(ctx), config: o.sds ?? DEFAULT_SDS_CONFIG, logger });
-        methods.push(...sds.methods());
+        // Envoy's schemas cost about 10 MB: loaded when the first SDS call arrives, not by every agent.
+        methods.push(...lazyMethods(SDS_METHODS, async () => {
+          const { SDSHandler } = await import("./sds/sds_handler.ts");
+          return new SDSHandler({ manager, attest: (ctx) => handler.attestPeer(ctx), config: o.sds ?? DEFAULT_SDS_CONFIG, logger }).methods();
+        }));
       }
       grpc = await this.#d.serveGRPC({ socketPath: o.socketPath, methods, logger, socketMode: 0o777 });
       const metrics = this.#d.metrics ?? new Registry();
@@ -166,6 +169,7 @@ export class Agent {
         [F.SPIFFE_ID]: manager.agentID,
       });
       if (o.adminSocketPath !== undefined) {
+        const { serveAdminAPI } = await import("./admin/serve_admin_api.ts");
         admin = await serveAdminAPI({
           serveGRPC: this.#d.serveGRPC,
           socketPath: o.adminSocketPath,

@@ -6,7 +6,7 @@
  */
 import * as config from "../core/config/mod.ts";
 import { readTelemetry, type TelemetryConfig } from "../core/config/telemetry.ts";
-import { DEFAULT_SDS_CONFIG, type SDSConfig } from "./sds/sds_response.ts";
+import { DEFAULT_SDS_CONFIG, type SDSConfig } from "./sds/sds_config.ts";
 
 /** What the SPIRE-only keys of agent.conf set. */
 export interface AgentDropInConfig {

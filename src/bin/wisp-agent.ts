@@ -2,6 +2,7 @@
 import { type Command, runCLI } from "../core/cli/command.ts";
 import { systemClock } from "../core/ports/clock.ts";
 import type { ServeGRPC } from "../core/ports/grpc_server.ts";
+import type { HTTPServe } from "../core/ports/http_server.ts";
 import { exitAfterFlush, nodeCLIEnv } from "../runtime/node/cli_env.ts";
 import { nodeFS } from "../runtime/node/fs.ts";
 import { selectsOneOf } from "./command_selection.ts";
@@ -45,21 +46,17 @@ async function runCommandHere(): Promise<Command> {
     { runCommand },
     { newLogger },
     { serveGRPC },
-    { nodeHTTPServe },
     { logSink },
     { NodeProcFS },
     { nodeServerConnector },
-    { nodeHTTPGet },
   ] = await Promise.all([
     import("../agent/attestor/unix.ts"),
     import("../agent/cli/run.ts"),
     import("../core/log/logger.ts"),
     import("../runtime/node/grpc_server.ts"),
-    import("../runtime/node/http_serve.ts"),
     import("../runtime/node/log_sink.ts"),
     import("../runtime/node/proc_fs.ts"),
     import("../runtime/node/server_connector.ts"),
-    import("../runtime/node/http_get.ts"),
   ]);
   // On Deno, SO_PEERCRED is read through Deno's own FFI rather than koffi's N-API addon. Either way the reader gets the
   // fd of a node:net socket: Deno's native unix sockets expose none (node-deno-facts spike 5 (d)). Deno's HTTP/2 also
@@ -68,13 +65,21 @@ async function runCommandHere(): Promise<Command> {
     "Deno" in globalThis && opts.peerCred === undefined
       ? serveGRPC({ ...opts, peerCred: (await import("../runtime/deno/peer_cred.ts")).peerCredReader(), h2FrameGuard: true })
       : serveGRPC(opts);
+  // HTTP (hono's node adapter) serves only the health checks and Prometheus, which most agents leave off.
+  const serving = () => import("../runtime/node/http_serve.ts").then((m) => m.nodeHTTPServe);
+  const http: HTTPServe = {
+    https: async (o) => (await serving()).https(o),
+    unix: async (o) => (await serving()).unix(o),
+    http: async (o) => (await serving()).http(o),
+  };
   return runCommand({
     fs: nodeFS,
     clock: systemClock,
     connector: nodeServerConnector,
-    httpGet: nodeHTTPGet,
+    // Only a trust_bundle_url fetches over plain HTTPS.
+    httpGet: async (url, init) => (await import("../runtime/node/http_get.ts")).nodeHTTPGet(url, init),
     serveGRPC: serveGRPCHere,
-    http: nodeHTTPServe,
+    http,
     logger: (cfg, level) => newLogger({ level, sink: logSink({ format: cfg.logFormat, file: cfg.logFile }) }),
     attestor: (cfg) => {
       const unix = cfg.workloadAttestors.find((a) => a.name === "unix");

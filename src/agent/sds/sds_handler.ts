@@ -23,9 +23,9 @@ import {
 } from "../workload/proto/envoy/service/discovery/v3/discovery_pb.ts";
 import { buildSDSResponse, type SDSConfig, type SDSSnapshot } from "./sds_response.ts";
 
-export const STREAM_SECRETS = "/envoy.service.secret.v3.SecretDiscoveryService/StreamSecrets";
-export const FETCH_SECRETS = "/envoy.service.secret.v3.SecretDiscoveryService/FetchSecrets";
-export const DELTA_SECRETS = "/envoy.service.secret.v3.SecretDiscoveryService/DeltaSecrets";
+import { DELTA_SECRETS, FETCH_SECRETS, STREAM_SECRETS } from "./paths.ts";
+
+export { DELTA_SECRETS, FETCH_SECRETS, STREAM_SECRETS };
 
 type Event = { req: DiscoveryRequest } | { update: true } | { end: unknown };
 

@@ -3,6 +3,7 @@ import { create, type JsonValue } from "@bufbuild/protobuf";
 import { anyPack } from "@bufbuild/protobuf/wkt";
 import { InternalError, InvalidArgumentError, NotFoundError } from "../../core/errors.ts";
 import { toPEM } from "../../core/x509/pem.ts";
+import type { SDSConfig } from "./sds_config.ts";
 import type { Identity } from "../manager/svid_cache.ts";
 import { DataSourceSchema, type Node } from "../workload/proto/envoy/config/core/v3/base_pb.ts";
 import { TypedExtensionConfigSchema } from "../workload/proto/envoy/config/core/v3/extension_pb.ts";
@@ -14,24 +15,7 @@ import {
 } from "../workload/proto/envoy/extensions/transport_sockets/tls/v3/tls_spiffe_validator_config_pb.ts";
 import { type DiscoveryRequest, type DiscoveryResponse, DiscoveryResponseSchema } from "../workload/proto/envoy/service/discovery/v3/discovery_pb.ts";
 
-/** The agent's `sds { … }` block (SPIRE's names and defaults). */
-export interface SDSConfig {
-  /** Resource name that returns the workload's first identity. Default "default". */
-  defaultSVIDName: string;
-  /** Resource name that returns the agent's own trust-domain bundle. Default "ROOTCA". */
-  defaultBundleName: string;
-  /** Resource name that returns every bundle in one SPIFFE validator. Default "ALL". */
-  defaultAllBundlesName: string;
-  /** Send a plain `trusted_ca` instead of the SPIFFE certificate validator. Default false. */
-  disableSPIFFECertValidation: boolean;
-}
-
-export const DEFAULT_SDS_CONFIG: Readonly<SDSConfig> = Object.freeze({
-  defaultSVIDName: "default",
-  defaultBundleName: "ROOTCA",
-  defaultAllBundlesName: "ALL",
-  disableSPIFFECertValidation: false,
-});
+export { DEFAULT_SDS_CONFIG, type SDSConfig } from "./sds_config.ts";
 
 /** What one workload may see: its identities (Workload API order) and bundles keyed `spiffe://<td>`. */
 export interface SDSSnapshot {

@@ -27,16 +27,27 @@ export function unaryMethod<Req extends DescMessage, Res extends DescMessage>(
   };
 }
 
-/** A server-streaming method whose request and messages are the given protobuf messages. */
+/**
+ * A server-streaming method whose request and messages are the given protobuf messages. A message object sent on
+ * several streams is encoded once: streams that share one (x509_svid_fanout.ts) share its bytes.
+ */
 export function serverStreamMethod<Req extends DescMessage, Res extends DescMessage>(
   schemas: { req: Req; res: Res; path: string },
   handle: (req: MessageShape<Req>, ctx: CallContext, send: (m: MessageShape<Res>) => void) => Promise<void>,
 ): ServerStreamMethod<MessageShape<Req>, MessageShape<Res>> {
+  const encoded = new WeakMap<MessageShape<Res>, Uint8Array>();
   return {
     kind: "server_stream",
     path: schemas.path,
     decode: (b) => fromBinary(schemas.req, b),
-    encode: (m) => toBinary(schemas.res, m),
+    encode: (m) => {
+      let b = encoded.get(m);
+      if (b === undefined) {
+        b = toBinary(schemas.res, m);
+        encoded.set(m, b);
+      }
+      return b;
+    },
     handle,
   };
 }

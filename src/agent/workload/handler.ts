@@ -32,6 +32,7 @@ import {
   X509SVIDResponseSchema,
 } from "./proto/workload_pb.ts";
 import { fetchX509Bundles, fetchX509SVID } from "./x509_handlers.ts";
+import { X509SVIDFanout } from "./x509_svid_fanout.ts";
 
 export interface WorkloadAttestor {
   attest(peer: PeerCredentials): Promise<Selector[]>;
@@ -43,11 +44,13 @@ export class WorkloadHandler {
   #log: Logger;
   #clock: Clock;
   #allowUnauthenticatedVerifiers: boolean;
+  #x509: X509SVIDFanout;
 
   /** `allowUnauthenticatedVerifiers`: callers with no identity may still fetch bundles (SPIRE's agent option). */
   constructor(cfg: { manager: AgentManager; attestor: WorkloadAttestor; logger: Logger; clock?: Clock; allowUnauthenticatedVerifiers?: boolean }) {
     this.#allowUnauthenticatedVerifiers = cfg.allowUnauthenticatedVerifiers ?? false;
     this.#manager = cfg.manager;
+    this.#x509 = new X509SVIDFanout(cfg.manager);
     this.#clock = cfg.clock ?? systemClock;
     this.#attestor = cfg.attestor;
     this.#log = cfg.logger.with({ subsystem_name: "workload_api" });
@@ -86,7 +89,7 @@ export class WorkloadHandler {
     return [
       serverStreamMethod({ req: X509SVIDRequestSchema, res: X509SVIDResponseSchema, path: FETCH_X509_SVID }, async (_req, ctx, send) => {
         const selectors = await this.#attest(ctx);
-        await fetchX509SVID(this.#manager, selectors, ctx, send);
+        await fetchX509SVID(this.#manager, selectors, ctx, send, this.#x509);
       }),
       serverStreamMethod({ req: X509BundlesRequestSchema, res: X509BundlesResponseSchema, path: FETCH_X509_BUNDLES }, async (_req, ctx, send) => {
         const selectors = await this.#attest(ctx);

@@ -5,24 +5,8 @@ import { concatDER } from "../../core/x509/pem.ts";
 import type { CallContext } from "../../core/ports/grpc_server.ts";
 import type { Selector } from "../../core/selector.ts";
 import type { AgentManager } from "../manager/manager.ts";
-import type { FederatedBundle, Identity } from "../manager/svid_cache.ts";
-import { type X509BundlesResponse, X509BundlesResponseSchema, type X509SVIDResponse, X509SVIDResponseSchema, X509SVIDSchema } from "./proto/workload_pb.ts";
-
-export function x509SVIDResponse(ids: Identity[], roots: Uint8Array[], federated: FederatedBundle[] = []): X509SVIDResponse {
-  const bundle = concatDER(roots);
-  return create(X509SVIDResponseSchema, {
-    federatedBundles: Object.fromEntries(federated.map((f) => [f.trustDomain, concatDER(f.roots)])),
-    svids: ids.map((i) =>
-      create(X509SVIDSchema, {
-        spiffeId: i.entry.spiffeID,
-        x509Svid: concatDER(i.svid.chain),
-        x509SvidKey: i.svid.keyPKCS8,
-        bundle,
-        hint: i.entry.hint,
-      })
-    ),
-  });
-}
+import { type X509BundlesResponse, X509BundlesResponseSchema, type X509SVIDResponse } from "./proto/workload_pb.ts";
+import { X509SVIDFanout } from "./x509_svid_fanout.ts";
 
 /**
  * Keeps a stream open until the client goes away, calling `build` after every cache change; `build` returns
@@ -54,18 +38,15 @@ export function watch<T>(manager: AgentManager, ctx: CallContext, send: (m: T) =
   });
 }
 
-export function fetchX509SVID(manager: AgentManager, selectors: Selector[], ctx: CallContext, send: (m: X509SVIDResponse) => void): Promise<void> {
-  let last = "";
-  return watch(manager, ctx, send, () => {
-    const ids = manager.identities(selectors);
-    if (ids.length === 0) throw new PermissionDeniedError("no identity issued");
-    // SPIRE sends every cache update; skipping byte-identical ones only drops true no-ops.
-    const key = ids.map((i) => `${i.entry.id}:${i.entry.revisionNumber}:${i.svid.notAfter.getTime()}:${i.svid.chain.length}`).join("|") +
-      `#${manager.bundle().rootsVersion}#${manager.federatedVersion}`;
-    if (key === last) return undefined;
-    last = key;
-    return x509SVIDResponse(ids, manager.bundle().roots, manager.federatedBundlesFor(ids));
-  });
+/** Streams the caller's X509-SVIDs; `fanout` shares the work with the other streams of the same selectors. */
+export function fetchX509SVID(
+  manager: AgentManager,
+  selectors: Selector[],
+  ctx: CallContext,
+  send: (m: X509SVIDResponse) => void,
+  fanout: X509SVIDFanout = new X509SVIDFanout(manager),
+): Promise<void> {
+  return fanout.watch(selectors, ctx.signal, send);
 }
 
 /** Streams the X.509 bundle; callers with no identity get PermissionDenied unless `allowUnauthenticated` (SPIRE's verifiers option). */

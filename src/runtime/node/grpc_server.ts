@@ -87,7 +87,9 @@ class UnixGRPCServer implements GRPCServerHandle {
   readonly #requirePeer: boolean;
   readonly #apiName: string;
   readonly #http: http.Server | undefined;
-  readonly #grpc = new grpc.Server();
+  // Channelz keeps a tracker object and four closures per call for a debug service the agent never serves: with
+  // 10,000 open streams that is memory for nothing.
+  readonly #grpc = new grpc.Server({ "grpc.enable_channelz": 0 });
   readonly #net: net.Server;
   readonly #injector: grpc.ConnectionInjector;
   // Keyed by the id we put in socket.remoteAddress. grpc-js exposes no socket for a call, but its public getPeer()
@@ -355,14 +357,12 @@ class UnixGRPCServer implements GRPCServerHandle {
     this.#calls.add(ctl);
     (call as NodeJS.EventEmitter).once("cancelled", () => ctl.abort(new UnavailableError("call cancelled by the client")));
     if ((call as { cancelled?: boolean }).cancelled) ctl.abort(new UnavailableError("call cancelled by the client"));
-    const ctx: CallContext = {
-      peer: conn.peer,
-      metadata: (key) => call.metadata.get(key).map((v) => (typeof v === "string" ? v : v.toString("base64"))),
-      signal: ctl.signal,
-      verifyPeerAlive: () => this.#verifyAlive(conn),
-    };
+    const ctx = new NodeCallContext(conn, call.metadata, ctl.signal, this.#verifier);
     return { req, ctx, ctl };
   }
+
+  /** Shared by every call's context, so a call holds no closure of its own for it. */
+  readonly #verifier = (conn: Conn): Promise<void> => this.#verifyAlive(conn);
 
   // SPIRE's guard (pkg/common/peertracker): the pid still runs the process that connected when its start time and
   // the owner of /proc/<pid> are unchanged. A failed check poisons the connection: every later call re-checks and
@@ -386,6 +386,36 @@ class UnixGRPCServer implements GRPCServerHandle {
     if (err instanceof ServiceError) return { code: CODES[err.status] ?? grpc.status.INTERNAL, details: err.message };
     this.#log.error(`${this.#apiName} handler failed`, { [fields.METHOD]: method, [fields.ERROR]: formatError(err) });
     return { code: grpc.status.INTERNAL, details: "internal error" };
+  }
+}
+
+/**
+ * One call's context. A class rather than an object of closures: the methods live on the prototype, so an open
+ * stream holds four fields instead of two closures and their scopes.
+ */
+class NodeCallContext implements CallContext {
+  readonly #conn: Conn;
+  readonly #md: grpc.Metadata;
+  readonly #verify: (conn: Conn) => Promise<void>;
+  readonly signal: AbortSignal;
+
+  constructor(conn: Conn, md: grpc.Metadata, signal: AbortSignal, verify: (conn: Conn) => Promise<void>) {
+    this.#conn = conn;
+    this.#md = md;
+    this.signal = signal;
+    this.#verify = verify;
+  }
+
+  get peer(): PeerCredentials {
+    return this.#conn.peer;
+  }
+
+  metadata(key: string): string[] {
+    return this.#md.get(key).map((v) => (typeof v === "string" ? v : v.toString("base64")));
+  }
+
+  verifyPeerAlive(): Promise<void> {
+    return this.#verify(this.#conn);
   }
 }
 

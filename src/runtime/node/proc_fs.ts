@@ -27,6 +27,9 @@ export class NodeProcFS implements ProcFS {
   readonly #group: string;
   // Parsed once and re-read only when the file changes, because attestation looks up several names per call.
   readonly #dbs = new Map<string, NameDB>();
+  // The check under way, per file: lookups that arrive while it runs share its stat (and read, when the file
+  // changed). 500 workloads connecting at once, each with a user, a group and supplementary groups, cost one stat.
+  readonly #checks = new Map<string, Promise<NameDB | undefined>>();
 
   constructor(opts: NodeProcFSOptions = {}) {
     this.#proc = opts.procRoot ?? "/proc";
@@ -137,6 +140,15 @@ export class NodeProcFS implements ProcFS {
   }
 
   async #lookup(file: string, id: number): Promise<string | undefined> {
+    let check = this.#checks.get(file);
+    if (check === undefined) {
+      check = this.#current(file).finally(() => this.#checks.delete(file));
+      this.#checks.set(file, check);
+    }
+    return (await check)?.names.get(id);
+  }
+
+  async #current(file: string): Promise<NameDB | undefined> {
     let st;
     try {
       st = await stat(file);
@@ -148,7 +160,7 @@ export class NodeProcFS implements ProcFS {
       db = { mtimeMs: st.mtimeMs, size: st.size, names: parseNameDB(await readFile(file, "utf8")) };
       this.#dbs.set(file, db);
     }
-    return db.names.get(id);
+    return db;
   }
 }
 

@@ -1,10 +1,21 @@
 /** The ServerConnector port on undici: mTLS with the agent SVID, server checked by its SPIFFE ID. @module */
-import { Agent, type Dispatcher, request } from "undici";
+import type { Agent as UndiciAgent, Dispatcher } from "undici";
+// Only the two parts the connector uses: undici's index also loads fetch, WebSocket, caches and mocks, about 9 MB of
+// RSS in an agent that never uses them (scripts/bench/agent_modules.ts). The package has no exports map, so its
+// files are public paths; they are typed through the package's own declarations.
+// @ts-expect-error: undici ships no declarations for its internal modules
+import AgentImpl from "undici/lib/dispatcher/agent.js";
+// @ts-expect-error: undici ships no declarations for its internal modules
+import requestImpl from "undici/lib/api/api-request.js";
 import type { Readable } from "node:stream";
 import type { PeerCertificate } from "node:tls";
 import { UnknownAuthorityError } from "../../core/errors.ts";
 import type { ServerConnector } from "../../core/ports/server_connector.ts";
 import { toPEM } from "../../core/x509/pem.ts";
+
+const Agent = AgentImpl as typeof UndiciAgent;
+/** undici's Dispatcher#request, which its index attaches to the prototype. */
+const request = requestImpl as (this: Dispatcher, opts: Dispatcher.RequestOptions) => Promise<Dispatcher.ResponseData>;
 
 /** Node's hostname check cannot apply: SVIDs carry a SPIFFE ID URI SAN, so we compare that instead. */
 function checkSPIFFEID(expected: string) {
@@ -100,12 +111,14 @@ export const nodeServerConnector: ServerConnector = {
       fetch: async (path, init = {}) => {
         const method = (init.method ?? "GET").toUpperCase() as Dispatcher.HttpMethod;
         const body = requestBody(init.body);
-        const res = await request(base + path, {
+        const url = new URL(base + path);
+        const res = await request.call(dispatcher, {
+          origin: url.origin,
+          path: url.pathname + url.search,
           method,
           headers: headerRecord(init.headers),
           ...(body === undefined ? {} : { body }),
           ...(init.signal ? { signal: init.signal } : {}),
-          dispatcher,
         }).catch((err: unknown) => {
           throw classifyTLSError(err);
         });
