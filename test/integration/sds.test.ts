@@ -114,21 +114,29 @@ test("ACK sends nothing; a stale nonce is ignored even with new names; a matchin
   s.send({ resource_names: [WEB2], version_info: r1.version_info, response_nonce: "00000000" });
   // Matching nonce, new name set: answered at the current version with a fresh nonce.
   s.send({ resource_names: [WEB, WEB2], version_info: r1.version_info, response_nonce: r1.nonce });
-  // A rotation push (the SVIDs here live 4 s) may land before the name change is read: skip such pushes, and compare
-  // versions with the response just before the one answering the name change.
+  // The responses seen and the agent's SDS lines, so a failure under load says which race it lost.
+  const story = () =>
+    `responses: ${JSON.stringify(s.responses.map((x) => [x.version_info, x.nonce, x.resources.map((r) => r.name)]))}\n` +
+    c.agent!.output.split("\n").filter((l) => /StreamSecrets|unexpected nonce/.test(l)).slice(-20).join("\n");
   let n = 2;
-  let r2 = await s.response(n);
-  while (r2.resources.length !== 2 && n < 10) {
-    // A push made our nonce stale, so SPIRE ignores the name change: send it again with the push's nonce, as Envoy
-    // sends every request with the nonce of the last response it saw.
-    s.send({ resource_names: [WEB, WEB2], version_info: r2.version_info, response_nonce: r2.nonce });
-    r2 = await s.response(++n);
+  try {
+    // A rotation push (the SVIDs here live 4 s) may land before the name change is read: skip such pushes, and compare
+    // versions with the response just before the one answering the name change.
+    let r2 = await s.response(n);
+    while (r2.resources.length !== 2 && n < 10) {
+      // A push made our nonce stale, so SPIRE ignores the name change: send it again with the push's nonce, as Envoy
+      // sends every request with the nonce of the last response it saw.
+      s.send({ resource_names: [WEB, WEB2], version_info: r2.version_info, response_nonce: r2.nonce });
+      r2 = await s.response(++n);
+    }
+    const before = s.responses[n - 2]!;
+    assert.is(r2.version_info, before.version_info, "a name change is not a new version");
+    assert.match(r2.nonce, NONCE);
+    assert.is.not(r2.nonce, before.nonce);
+    assert.equal(r2.resources.map((x) => x.name), [WEB, WEB2]);
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\n${story()}`, { cause: err });
   }
-  const before = s.responses[n - 2]!;
-  assert.is(r2.version_info, before.version_info, "a name change is not a new version");
-  assert.match(r2.nonce, NONCE);
-  assert.is.not(r2.nonce, before.nonce);
-  assert.equal(r2.resources.map((x) => x.name), [WEB, WEB2]);
   s.close();
   await s.ended();
   assert.ok(
