@@ -60,7 +60,7 @@ function relationshipFromJSON(
     }
     if (name === td.name) throw new InvalidArgumentError("unable to create federation relationship for server trust domain");
     const cur = mask && current ? await current(name) : undefined;
-    if (mask && current && !cur) throw new NotFoundError("record not found");
+    if (mask && current && !cur) throw new NotFoundError("unable to fetch federation relationship: record not found");
     const want = (k: keyof RelationshipMask) => !mask || mask[k] === true;
     let url = cur?.bundleEndpointURL ?? "";
     if (want("bundle_endpoint_url")) {
@@ -148,6 +148,11 @@ export function trustDomainAPI(d: TrustDomainAPIDeps) {
         log.info(verb === "create" ? "Federation relationship created" : "Federation relationship updated", { [F.TRUST_DOMAIN_ID]: rel.trustDomain });
         results.push({ status: { code: 0, message: "OK" }, federation_relationship: await withBundle(stored) });
       } catch (err) {
+        // SPIRE answers every datastore failure of an update as Internal, an unknown trust domain included.
+        if (verb === "update" && err instanceof NotFoundError) {
+          results.push({ status: { code: CODE.INTERNAL, message: `failed to update federation relationship: ${err.message}` } });
+          continue;
+        }
         results.push({ status: statusOf(`failed to ${verb} federation relationship`, err) });
       }
     }
