@@ -94,6 +94,11 @@ function relationshipFromJSON(
       } catch (err) {
         throw new ConvertError((err as Error).message.replace(/^failed to convert bundle: /, "failed to read bundle: "));
       }
+      if (out.bundle.trustDomain !== name) {
+        throw new ConvertError(
+          `trust domain bundle ("${o.trust_domain_bundle.trust_domain}") must match the trust domain of the federation relationship ("${name}")`,
+        );
+      }
     }
     return out;
   })();
@@ -129,8 +134,7 @@ export function trustDomainAPI(d: TrustDomainAPIDeps) {
     return [...m.values()].sort((a, b) => (a.trustDomain < b.trustDomain ? -1 : a.trustDomain > b.trustDomain ? 1 : 0));
   };
   const withBundle = async (r: FederationRelationship): Promise<FederationRelationshipJSON> => {
-    const bundleTD = r.profile.type === "https_spiffe" ? spiffeid.fromString(r.profile.endpointSPIFFEID).trustDomain.name : r.trustDomain;
-    const b = await ds.fetchBundle(bundleTD);
+    const b = await ds.fetchBundle(r.trustDomain);
     return { ...relationshipToJSON(r), ...(b ? { trust_domain_bundle: bundleToJSON(b) } : {}) };
   };
   const batch = async (verb: "create" | "update", list: unknown[], mask?: RelationshipMask): Promise<RelationshipResult[]> => {
@@ -138,12 +142,8 @@ export function trustDomainAPI(d: TrustDomainAPIDeps) {
     for (const raw of list) {
       try {
         const { rel, bundle } = await relationshipFromJSON(raw, td, verb === "update" ? mask : undefined, (n) => ds.fetchFederationRelationship(n));
-        if (bundle) {
-          // SPIRE attributes an https_spiffe bootstrap bundle to the endpoint ID's trust domain.
-          const owner = rel.profile.type === "https_spiffe" ? spiffeid.fromString(rel.profile.endpointSPIFFEID).trustDomain.name : rel.trustDomain;
-          if (owner === td.name) throw new ConvertError("trust domain bundle cannot be the server's own");
-          await ds.setBundle({ ...bundle, trustDomain: owner });
-        }
+        // The bundle is the relationship's trust domain's, whatever the profile (SPIRE's sqlstore stores and reads it so).
+        if (bundle) await ds.setBundle(bundle);
         const stored = verb === "create" ? await ds.createFederationRelationship(rel) : await ds.updateFederationRelationship(rel);
         log.info(verb === "create" ? "Federation relationship created" : "Federation relationship updated", { [F.TRUST_DOMAIN_ID]: rel.trustDomain });
         results.push({ status: { code: 0, message: "OK" }, federation_relationship: await withBundle(stored) });
