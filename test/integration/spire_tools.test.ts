@@ -667,9 +667,11 @@ test("Tornjak: BanAgent and DeleteAgent with the {id: {trust_domain, path}} its 
   assert.equal([banned.id, banned.banned, banned.x509svid_serial_number], [agentID, true, ""]);
   assert.equal(await api.call(`${AGENT}DeleteAgent`, { id: agentID }), {});
   assert.equal((await api.call(`${AGENT}ListAgents`, {})).agents, []);
-  const err = await api.call(`${AGENT}DeleteAgent`, { id: agentID }).catch((e: unknown) => e);
-  assert.instance(err, RPCError);
-  assert.is((err as RPCError).code, "NOT_FOUND");
+  for (const rpc of ["DeleteAgent", "BanAgent"]) {
+    const err = await api.call(`${AGENT}${rpc}`, { id: agentID }).catch((e: unknown) => e);
+    assert.instance(err, RPCError);
+    assert.equal([(err as RPCError).code, (err as RPCError).details], ["NOT_FOUND", "agent not found"], rpc);
+  }
   // The banned agent gives up its SVID and exits, as SPIRE's does.
   await waitFor("banned agent exits", async () => (c.agent!.exited ? true : undefined));
 });
