@@ -228,7 +228,7 @@ async function scmReconcileEntries(declared: ScmEntry[], prefix: string): Promis
     const preferred = s.declared[0];
     if (preferred) {
       if (s.current.length === 0) {
-        if (preferred.id === "") preferred.id = `${prefix}${crypto.randomUUID()}`;
+        if (preferred.id === "" && prefix !== "") preferred.id = `${prefix}${crypto.randomUUID()}`;
         toCreate.push(preferred);
       } else {
         preferred.id = s.current[0]!.id;
@@ -236,7 +236,7 @@ async function scmReconcileEntries(declared: ScmEntry[], prefix: string): Promis
         s.current = s.current.slice(1);
       }
     }
-    toDelete.push(...s.current);
+    toDelete.push(...s.current.filter((e) => !isJoinTokenEntry(e)));
   }
   const failures: Msg[] = [];
   const collect = (results: Msg[]) => failures.push(...results.filter((r) => r.status.code !== 0).map((r) => r.status));
@@ -253,6 +253,9 @@ async function scmReconcileEntries(declared: ScmEntry[], prefix: string): Promis
   );
   return { probe, created: toCreate.length, updated: toUpdate.length, deleted: toDelete.length, failures };
 }
+
+/** isJoinTokenEntry: a join token's alias entry, which scm never deletes (parent under /spire/agent/join_token/, a spiffe_id selector). */
+const isJoinTokenEntry = (e: ScmEntry) => e.parent_id.path.startsWith("/spire/agent/join_token/") && e.selectors.some((s) => s.type === "spiffe_id");
 
 /** A pod entry as renderPodEntry makes it (k8s:pod-uid selector, agent parent from the default template). */
 function podEntry(i: number): ScmEntry {
@@ -563,6 +566,27 @@ test("spire-controller-manager: when its resources go away it deletes its 270 en
   assert.equal((await scmListEntries()).filter((e) => e.id.startsWith(PREFIX)), []);
   const left = await api.call(`${ENTRY}GetEntry`, { id: "operator-entry" });
   assert.is(idString(left.spiffe_id), "spiffe://example.org/operator", "the operator's entry is untouched");
+});
+
+test("spire-controller-manager: without entryIDPrefix it deletes every undeclared entry but a join token's alias entry, which wisp shapes as SPIRE", async () => {
+  ready();
+  // A node registered the SPIRE way: a join token with an agent ID makes the alias entry scm must recognise.
+  const t = await api.call(`${AGENT}CreateJoinToken`, { ttl: 600, agent_id: id("/k8s-node/node-a") });
+  const alias = (await api.call(`${ENTRY}ListEntries`, { filter: { by_spiffe_id: id("/k8s-node/node-a") } })).entries;
+  assert.equal(alias.map((e: Msg) => [e.parent_id, e.selectors]), [[
+    id(`/spire/agent/join_token/${t.value}`),
+    [{ type: "spiffe_id", value: `spiffe://example.org/spire/agent/join_token/${t.value}` }],
+  ]]);
+  const declaredHere = [podEntry(1000)];
+  const r = await scmReconcileEntries(declaredHere, "");
+  assert.equal([r.created, r.updated, r.deleted, r.failures], [1, 0, 1, []], "the operator's entry goes, the alias stays");
+  const left = (await scmListEntries()).map((e) => idString(e.spiffe_id)).sort();
+  assert.equal(left, ["spiffe://example.org/k8s-node/node-a", "spiffe://example.org/ns/apps/sa/app-1000"]);
+  const created = (await scmListEntries()).find((e) => e.spiffe_id.path === "/ns/apps/sa/app-1000")!;
+  assert.match(created.id, /^[0-9a-f-]{36}$/, "no prefix: the server chose the ID");
+  const again = await scmReconcileEntries(declaredHere, "");
+  assert.equal([again.created, again.updated, again.deleted, again.failures], [0, 0, 0, []]);
+  assert.equal((await scmReconcileEntries([], "")).deleted, 1);
 });
 
 // ---------------------------------------------------------------------------------------------------------------
