@@ -142,9 +142,10 @@ export function trustDomainAPI(d: TrustDomainAPIDeps) {
     for (const raw of list) {
       try {
         const { rel, bundle } = await relationshipFromJSON(raw, td, verb === "update" ? mask : undefined, (n) => ds.fetchFederationRelationship(n));
-        // The bundle is the relationship's trust domain's, whatever the profile (SPIRE's sqlstore stores and reads it so).
-        if (bundle) await ds.setBundle(bundle);
         const stored = verb === "create" ? await ds.createFederationRelationship(rel) : await ds.updateFederationRelationship(rel);
+        // The bundle is the relationship's trust domain's, whatever the profile (SPIRE's sqlstore stores and reads it
+        // so), and is written only once the relationship is: SPIRE does both in one transaction.
+        if (bundle) await ds.setBundle(bundle);
         log.info(verb === "create" ? "Federation relationship created" : "Federation relationship updated", { [F.TRUST_DOMAIN_ID]: rel.trustDomain });
         results.push({ status: { code: 0, message: "OK" }, federation_relationship: await withBundle(stored) });
       } catch (err) {
