@@ -782,6 +782,13 @@ test("Tornjak: federation relationships from its documented JSON (https_spiffe +
   const got = (list.federation_relationships as Msg[]).find((r) => r.trust_domain === "t2.org")!;
   assert.equal([got.bundle_endpoint_url, got.https_spiffe], [rel.bundle_endpoint_url, rel.https_spiffe]);
   checkBundle(got.trust_domain_bundle, "t2.org");
+  // Creating it again fails and leaves its bundle alone (SPIRE writes both in one transaction).
+  const dup = await api.call(`${TRUSTDOMAIN}BatchCreateFederationRelationship`, {
+    federation_relationships: [{ ...rel, trust_domain_bundle: await foreignBundle("t2.org", "other-key") }],
+  });
+  assert.ok(dup.results[0].status.code !== 0, JSON.stringify(dup.results[0].status));
+  const kept = await api.call(`${BUNDLE}GetFederatedBundle`, { trust_domain: "t2.org" });
+  assert.equal(kept.jwt_authorities.map((k: Msg) => k.key_id), ["t2-key"]);
   const upd = await api.call(`${TRUSTDOMAIN}BatchUpdateFederationRelationship`, {
     federation_relationships: [{ ...rel, bundle_endpoint_url: "https://host.docker.internal:8441" }],
   });
