@@ -329,8 +329,9 @@ export function bundleAPI(d: BundleAPIDeps) {
         await d.refresher.refresh(name);
       } catch (err) {
         if (err instanceof NotFoundError) throw missing();
-        if (err instanceof ServiceError) throw err;
-        throw new InternalError(`failed to refresh bundle: ${(err as Error).message}`, { cause: err });
+        // SPIRE answers any failed fetch as Internal "failed to refresh bundle: <why>" (trustdomain/v1 RefreshBundle);
+        // passing the fetch's own Unavailable through also made clients read "connect ECONNREFUSED" as their own dial.
+        throw new InternalError(`failed to refresh bundle: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
       }
     },
   };
