@@ -633,6 +633,23 @@ test("spire-server CLI: entry show pages by 500; entry update sends no input_mas
   ]);
 });
 
+test('spire-server CLI: federation refresh of an unreachable endpoint is SPIRE\'s Internal "failed to refresh bundle: …"', async () => {
+  ready();
+  const rel = { trust_domain: "down.org", bundle_endpoint_url: "https://127.0.0.1:1/", https_web: {} };
+  const created = await api.call(`${TRUSTDOMAIN}BatchCreateFederationRelationship`, { federation_relationships: [rel] });
+  assert.equal(created.results[0].status, { code: 0, message: "OK" });
+  const err = await api.call(`${TRUSTDOMAIN}RefreshBundle`, { trust_domain: "down.org" }).catch((e: unknown) => e);
+  assert.instance(err, RPCError);
+  assert.is((err as RPCError).code, "INTERNAL");
+  assert.match((err as RPCError).details, /^failed to refresh bundle: unable to fetch bundle: .*ECONNREFUSED/);
+  // Our CLI prints it as spire-server does, not as a failure to reach its own socket.
+  const cli = await wispServer(["federation", "refresh", "-id", "down.org", "-socketPath", c.serverSocket]);
+  assert.is(cli.code, 1);
+  assert.match(cli.stderr, /^Error: rpc error: code = Internal desc = failed to refresh bundle: unable to fetch bundle: /);
+  const del = await api.call(`${TRUSTDOMAIN}BatchDeleteFederationRelationship`, { trust_domains: ["down.org"] });
+  assert.equal(del.results[0].status, { code: 0, message: "OK" });
+});
+
 // ---------------------------------------------------------------------------------------------------------------
 // Tornjak: api/agent/spire_apis.go passes the UI's JSON bodies through as the requests (encoding/json, or protojson for
 // federation relationships); its UI reads `status.message === "OK"` and the list fields by their JSON names.
