@@ -177,7 +177,7 @@ Selector                : unix:uid:1001
   assert.is(missing.code, 1);
   assert.ok(
     missing.stderr.startsWith(
-      `Failed to update the following entry (code: NotFound, msg: "failed to update entry: datastore-sql: record not found"):\nEntry ID                : nope\n`,
+      `Failed to update the following entry (code: NotFound, msg: "failed to update entry"):\nEntry ID                : nope\n`,
     ),
     missing.stderr,
   );

@@ -210,7 +210,7 @@ test("BatchUpdateEntry replaces the entry or, with an input mask, only the maske
   );
   assert.equal(r.results.map((x: CallResult["response"]) => x!.status), [
     { code: 0, message: "OK" },
-    { code: 5, message: "failed to update entry: datastore-sql: record not found" },
+    { code: 5, message: "failed to update entry" },
     { code: 3, message: "failed to convert entry: missing entry ID" },
     { code: 0, message: "OK" },
   ]);
@@ -427,8 +427,11 @@ test("federated bundles: set, create, update, get, list with paging, count, appe
   ok(await one(`${ENTRY}/BatchCreateEntry`, { entries: [entry("/fed", ["unix:uid:3000"], { id: "fed", federates_with: ["one.org"] })] }));
   const restrict = ok(await one(`${BUNDLE}/BatchDeleteFederatedBundle`, { trust_domains: ["one.org", "nope.org", "example.org"] }));
   assert.equal(restrict.results, [
-    { status: { code: 9, message: "failed to delete federated bundle: cannot delete bundle; federated with 1 registration entries" }, trust_domain: "one.org" },
-    { status: { code: 5, message: "bundle not found: datastore-sql: record not found" }, trust_domain: "nope.org" },
+    {
+      status: { code: 9, message: "failed to delete federated bundle: datastore-sql: cannot delete bundle; federated with 1 registration entries" },
+      trust_domain: "one.org",
+    },
+    { status: { code: 5, message: "bundle not found" }, trust_domain: "nope.org" },
     { status: { code: 3, message: "removing the bundle for the server trust domain is not allowed" }, trust_domain: "example.org" },
   ]);
   const dissociate = ok(await one(`${BUNDLE}/BatchDeleteFederatedBundle`, { trust_domains: ["one.org"], mode: "DISSOCIATE" }));
@@ -481,7 +484,10 @@ test("federation relationships: create, list, get, update with a mask, delete, r
   assert.equal(updated.results[0].status, { code: 0, message: "OK" });
   assert.is(updated.results[0].federation_relationship.bundle_endpoint_url, "https://127.0.0.1:3/new");
   assert.equal(updated.results[0].federation_relationship.https_web, {}, "profile outside the mask kept");
-  assert.equal(updated.results[1].status, { code: 5, message: "failed to update federation relationship: record not found" });
+  assert.equal(updated.results[1].status, {
+    code: 13,
+    message: "failed to update federation relationship: unable to fetch federation relationship: record not found",
+  });
 
   const [refreshMissing, del] = await calls(
     call(`${TD}/RefreshBundle`, { trust_domain: "nope.org" }),

@@ -275,7 +275,8 @@ export function bundleAPI(d: BundleAPIDeps) {
         try {
           const name = foreign(raw, "removing the bundle for the server trust domain is not allowed");
           if (!(await ds.fetchBundle(name))) {
-            out.push({ status: { code: CODE.NOT_FOUND, message: "bundle not found: datastore-sql: record not found" }, trust_domain: raw });
+            // SPIRE's MakeStatus drops the cause of a NotFound.
+            out.push({ status: { code: CODE.NOT_FOUND, message: "bundle not found" }, trust_domain: raw });
             continue;
           }
           const users = (await ds.listEntries()).filter((e) => (e.federatesWith ?? []).includes(name));
@@ -283,7 +284,7 @@ export function bundleAPI(d: BundleAPIDeps) {
             out.push({
               status: {
                 code: CODE.FAILED_PRECONDITION,
-                message: `failed to delete federated bundle: cannot delete bundle; federated with ${users.length} registration entries`,
+                message: `failed to delete federated bundle: datastore-sql: cannot delete bundle; federated with ${users.length} registration entries`,
               },
               trust_domain: raw,
             });

@@ -164,6 +164,8 @@ const ENTRY_ID = /^[A-Za-z0-9._-]{1,255}$/;
 
 function statusOfError(prefix: string, err: unknown): StatusJSON {
   if (err instanceof ConvertError) return { code: CODE.INVALID_ARGUMENT, message: `failed to convert entry: ${err.message}` };
+  // SPIRE's MakeStatus leaves the cause out of a NotFound message (pkg/common/api/status.go).
+  if (err instanceof NotFoundError) return { code: CODE.NOT_FOUND, message: prefix };
   if (err instanceof ServiceError) return { code: CODE[err.status], message: `${prefix}: ${err.message}` };
   return { code: CODE.INTERNAL, message: `${prefix}: internal error` };
 }

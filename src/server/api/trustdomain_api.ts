@@ -60,7 +60,7 @@ function relationshipFromJSON(
     }
     if (name === td.name) throw new InvalidArgumentError("unable to create federation relationship for server trust domain");
     const cur = mask && current ? await current(name) : undefined;
-    if (mask && current && !cur) throw new NotFoundError("record not found");
+    if (mask && current && !cur) throw new NotFoundError("unable to fetch federation relationship: record not found");
     const want = (k: keyof RelationshipMask) => !mask || mask[k] === true;
     let url = cur?.bundleEndpointURL ?? "";
     if (want("bundle_endpoint_url")) {
@@ -93,6 +93,11 @@ function relationshipFromJSON(
         out.bundle = bundleFromJSON(o.trust_domain_bundle);
       } catch (err) {
         throw new ConvertError((err as Error).message.replace(/^failed to convert bundle: /, "failed to read bundle: "));
+      }
+      if (out.bundle.trustDomain !== name) {
+        throw new ConvertError(
+          `trust domain bundle ("${o.trust_domain_bundle.trust_domain}") must match the trust domain of the federation relationship ("${name}")`,
+        );
       }
     }
     return out;
@@ -129,8 +134,7 @@ export function trustDomainAPI(d: TrustDomainAPIDeps) {
     return [...m.values()].sort((a, b) => (a.trustDomain < b.trustDomain ? -1 : a.trustDomain > b.trustDomain ? 1 : 0));
   };
   const withBundle = async (r: FederationRelationship): Promise<FederationRelationshipJSON> => {
-    const bundleTD = r.profile.type === "https_spiffe" ? spiffeid.fromString(r.profile.endpointSPIFFEID).trustDomain.name : r.trustDomain;
-    const b = await ds.fetchBundle(bundleTD);
+    const b = await ds.fetchBundle(r.trustDomain);
     return { ...relationshipToJSON(r), ...(b ? { trust_domain_bundle: bundleToJSON(b) } : {}) };
   };
   const batch = async (verb: "create" | "update", list: unknown[], mask?: RelationshipMask): Promise<RelationshipResult[]> => {
@@ -138,16 +142,18 @@ export function trustDomainAPI(d: TrustDomainAPIDeps) {
     for (const raw of list) {
       try {
         const { rel, bundle } = await relationshipFromJSON(raw, td, verb === "update" ? mask : undefined, (n) => ds.fetchFederationRelationship(n));
-        if (bundle) {
-          // SPIRE attributes an https_spiffe bootstrap bundle to the endpoint ID's trust domain.
-          const owner = rel.profile.type === "https_spiffe" ? spiffeid.fromString(rel.profile.endpointSPIFFEID).trustDomain.name : rel.trustDomain;
-          if (owner === td.name) throw new ConvertError("trust domain bundle cannot be the server's own");
-          await ds.setBundle({ ...bundle, trustDomain: owner });
-        }
         const stored = verb === "create" ? await ds.createFederationRelationship(rel) : await ds.updateFederationRelationship(rel);
+        // The bundle is the relationship's trust domain's, whatever the profile (SPIRE's sqlstore stores and reads it
+        // so), and is written only once the relationship is: SPIRE does both in one transaction.
+        if (bundle) await ds.setBundle(bundle);
         log.info(verb === "create" ? "Federation relationship created" : "Federation relationship updated", { [F.TRUST_DOMAIN_ID]: rel.trustDomain });
         results.push({ status: { code: 0, message: "OK" }, federation_relationship: await withBundle(stored) });
       } catch (err) {
+        // SPIRE answers every datastore failure of an update as Internal, an unknown trust domain included.
+        if (verb === "update" && err instanceof NotFoundError) {
+          results.push({ status: { code: CODE.INTERNAL, message: `failed to update federation relationship: ${err.message}` } });
+          continue;
+        }
         results.push({ status: statusOf(`failed to ${verb} federation relationship`, err) });
       }
     }

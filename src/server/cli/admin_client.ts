@@ -77,8 +77,10 @@ export class AdminClient {
       res = await this.#unary(`/${m.parent.typeName}/${m.name}`, toBinary(m.input, create(m.input, req)));
     } catch (err) {
       if (!(err instanceof ServiceError)) throw err;
-      // grpc-js reports a failed dial as Unavailable with the errno in its text ("connect ENOENT /path").
-      const errno = err.status === "UNAVAILABLE" ? /\bconnect (E[A-Z]+)\b/.exec(formatError(err))?.[1] : undefined;
+      // grpc-js reports a failed dial as Unavailable "No connection established. Last error: … connect ENOENT /path";
+      // a server's own Unavailable (an upstream it could not reach) may name an errno too and is passed on as it is.
+      const dialFailed = err.status === "UNAVAILABLE" && err.message.startsWith("No connection established");
+      const errno = dialFailed ? /\bconnect (E[A-Z]+)\b/.exec(formatError(err))?.[1] : undefined;
       if (errno) {
         throw new RPCError(
           "UNAVAILABLE",
