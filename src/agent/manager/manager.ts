@@ -4,7 +4,7 @@
  * @module
  */
 import { exportPKCS8, generateKeyPair, importPKCS8 } from "../../core/crypto/ec_p256.ts";
-import { equalBytes, fromBase64, toBase64, toHex } from "../../core/encoding.ts";
+import { equalBytes, fromBase64, toHex } from "../../core/encoding.ts";
 import { FailedPreconditionError, formatError, isUnknownAuthority, ServiceError, UnavailableError } from "../../core/errors.ts";
 import * as F from "../../core/log/fields.ts";
 import type { Logger } from "../../core/log/logger.ts";
@@ -13,7 +13,8 @@ import type { FS } from "../../core/ports/fs.ts";
 import type { Selector } from "../../core/selector.ts";
 import * as spiffeid from "../../core/spiffeid/mod.ts";
 import { createCSR, parseCertificate, verifyX509SVID } from "../../core/x509/mod.ts";
-import type { IssuedJWTSVID, ServerClient, SyncSnapshotJSON } from "../client/server_client.ts";
+import type { IssuedJWTSVID, ServerClient, SyncBundleJSON, SyncMessage } from "../client/server_client.ts";
+import { SyncedEntries } from "./synced_entries.ts";
 import { JWTSVIDCache } from "./jwt_cache.ts";
 import { deleteAgentState, loadAgentState, saveAgentState } from "./agent_state.ts";
 import { shouldAgentShutdown } from "./should_shutdown.ts";
@@ -76,7 +77,6 @@ export class AgentManager {
   #log: Logger;
   #agent: AgentSVID | undefined;
   #bundle: BundleState;
-  #entries = new Map<string, CachedEntry>();
   /** Foreign bundles the server sent for the entries' federates_with, keyed by trust domain name. */
   #federated = new Map<string, FederatedBundle>();
   /** Bumped when any federated bundle changes, so streams resend only then. */
@@ -100,6 +100,8 @@ export class AgentManager {
   /** Hex SKIs of tainted X.509 authorities and key IDs of tainted JWT authorities, from the last snapshot. */
   #taintedX509 = new Set<string>();
   #taintedJWT = new Set<string>();
+  /** The entries from the sync stream, with the cursor and digest a reconnect sends. */
+  #held = new SyncedEntries();
 
   constructor(cfg: AgentManagerConfig) {
     this.#rebootstrapMode = cfg.rebootstrapMode ?? "never";
@@ -274,7 +276,7 @@ export class AgentManager {
   /** The workload's identities, SPIRE's order; empty means "no identity issued". */
   identities(selectors: Selector[]): Identity[] {
     const out: Identity[] = [];
-    for (const e of this.#entries.values()) {
+    for (const e of this.#held.entries.values()) {
       const svid = this.#svids.get(e.id);
       if (svid && isWorkloadEntry(e) && entryMatches(e, selectors)) out.push({ entry: e, svid });
     }
@@ -309,24 +311,23 @@ export class AgentManager {
     return this.#federatedVersion;
   }
 
-  #applyFederated(raw: NonNullable<SyncSnapshotJSON["federated_bundles"]>): void {
+  /** Rebuilds the federated bundles from what the sync stream holds; only called when one of them changed. */
+  #applyFederated(): void {
     const next = new Map<string, FederatedBundle>();
-    for (const [td, b] of Object.entries(raw)) {
+    for (const [td, b] of this.#held.federated) {
       next.set(td, {
         trustDomain: `spiffe://${td}`,
         roots: b.x509_authorities.map(fromBase64),
         jwtKeys: b.jwt_authorities.map((k) => ({ kid: k.kid, publicKey: fromBase64(k.public_key), notAfter: k.expires_at })),
       });
     }
-    const sig = (m: Map<string, FederatedBundle>) =>
-      JSON.stringify([...m.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([td, b]) => [td, b.roots.map(toBase64), b.jwtKeys.map((k) => k.kid)]));
-    if (sig(next) !== sig(this.#federated)) this.#federatedVersion++;
     this.#federated = next;
+    this.#federatedVersion++;
   }
 
   /** Counts for /metrics: entries and SVIDs held, snapshots applied, last apply time (ms), SVIDs minted. */
   stats(): { entries: number; svids: number; snapshots: number; lastApplyMs: number; minted: number } {
-    return { entries: this.#entries.size, svids: this.#svids.size, ...this.#stats };
+    return { entries: this.#held.entries.size, svids: this.#svids.size, ...this.#stats };
   }
 
   /** Calls `fn` after every change to entries, SVIDs or the bundle. */
@@ -368,10 +369,13 @@ export class AgentManager {
     let backoff = base;
     while (!signal.aborted) {
       try {
-        await this.#c.client.sync(signal, async (s) => {
+        const resume = this.#held.resume(this.#bundle.sequence);
+        await this.#c.client.sync(signal, resume, async (m) => {
           backoff = base;
-          await this.#apply(s);
+          return await this.#apply(m);
         });
+        // A digest mismatch ended the stream: ask for a full snapshot at once.
+        if (this.#held.cursor === undefined && this.#synced && !signal.aborted) continue;
         if (!signal.aborted) this.#log.warn("Sync stream ended; reconnecting");
       } catch (err) {
         if (signal.aborted || (await this.#shutdownIfBanned(err))) return;
@@ -390,49 +394,54 @@ export class AgentManager {
     }
   }
 
-  async #apply(s: SyncSnapshotJSON): Promise<void> {
+  /**
+   * Applies a full snapshot or a delta; returns false when the resulting entry set's digest differs from the
+   * server's, so the caller reconnects for a full snapshot.
+   */
+  async #apply(m: SyncMessage): Promise<boolean> {
     const started = this.#c.clock.now().getTime();
-    const roots = s.bundle.x509_authorities.map(fromBase64);
-    const rootsChanged = roots.length !== this.#bundle.roots.length || roots.some((r, i) => !equalBytes(r, this.#bundle.roots[i]!));
-    this.#bundle = {
-      trustDomain: spiffeid.trustDomainFromString(s.bundle.trust_domain).idString(),
-      roots,
-      jwtKeys: s.bundle.jwt_authorities.map((k) => ({ kid: k.kid, publicKey: fromBase64(k.public_key), notAfter: k.expires_at })),
-      sequence: s.bundle.sequence,
-      rootsVersion: this.#bundle.rootsVersion + (rootsChanged ? 1 : 0),
-    };
-    const next = new Map<string, CachedEntry>();
-    for (const e of s.entries) {
-      next.set(e.id, {
-        id: e.id,
-        spiffeID: `spiffe://${e.spiffe_id.trust_domain}${e.spiffe_id.path}`,
-        parentID: `spiffe://${e.parent_id.trust_domain}${e.parent_id.path}`,
-        selectors: e.selectors,
-        x509SVIDTTL: e.x509_svid_ttl,
-        dnsNames: e.dns_names ?? [],
-        hint: e.hint ?? "",
-        revisionNumber: e.revision_number,
-        createdAt: e.created_at,
-        federatesWith: e.federates_with ?? [],
-      });
+    const b = m.body.bundle;
+    const rootsChanged = b ? this.#applyBundle(b) : false;
+    const { ok, before, after, federatedChanged } = this.#held.apply(m);
+    if (federatedChanged) this.#applyFederated();
+    logEntryChanges(this.#log.with({ subsystem_name: "cache_manager" }), before, after);
+    for (const id of before.keys()) if (!this.#held.entries.has(id)) this.#svids.delete(id);
+    if (b) this.#applyTaints(b.tainted_x509_authorities ?? [], b.tainted_jwt_authorities ?? []);
+    if (!ok) {
+      this.#log.warn("Entry set differs from the server's after a sync update; requesting a full snapshot", { revision: m.body.revision });
+      return false;
     }
-    this.#applyFederated(s.federated_bundles ?? {});
-    logEntryChanges(this.#log.with({ subsystem_name: "cache_manager" }), this.#entries, next);
-    this.#entries = next;
-    for (const id of [...this.#svids.keys()]) if (!next.has(id)) this.#svids.delete(id);
-    this.#applyTaints(s.bundle.tainted_x509_authorities ?? [], s.bundle.tainted_jwt_authorities ?? []);
-    this.#log.debug("Applied sync snapshot", { [F.COUNT]: next.size, revision: s.revision });
+    this.#log.debug(m.kind === "snapshot" ? "Applied sync snapshot" : "Applied sync delta", {
+      [F.COUNT]: this.#held.entries.size,
+      revision: m.body.revision,
+      ...(m.kind === "delta" ? { upserts: m.body.upserts.length, deletes: m.body.deletes.length } : {}),
+    });
     if (rootsChanged) {
       await this.#persist();
       const a = this.#agent!;
       // New roots (CA rotation): trust them for the server connection too. The current stream keeps running.
-      this.#c.client.setCredentials(roots, { chainDER: a.chain, keyPKCS8: a.keyPKCS8 });
+      this.#c.client.setCredentials(this.#bundle.roots, { chainDER: a.chain, keyPKCS8: a.keyPKCS8 });
     }
     await this.#reconcile();
     this.#synced = true;
     this.#stats.snapshots++;
     this.#stats.lastApplyMs = this.#c.clock.now().getTime() - started;
     this.#notify();
+    return true;
+  }
+
+  /** Returns whether the X.509 roots changed. */
+  #applyBundle(b: SyncBundleJSON): boolean {
+    const roots = b.x509_authorities.map(fromBase64);
+    const rootsChanged = roots.length !== this.#bundle.roots.length || roots.some((r, i) => !equalBytes(r, this.#bundle.roots[i]!));
+    this.#bundle = {
+      trustDomain: spiffeid.trustDomainFromString(b.trust_domain).idString(),
+      roots,
+      jwtKeys: b.jwt_authorities.map((k) => ({ kid: k.kid, publicKey: fromBase64(k.public_key), notAfter: k.expires_at })),
+      sequence: b.sequence,
+      rootsVersion: this.#bundle.rootsVersion + (rootsChanged ? 1 : 0),
+    };
+    return rootsChanged;
   }
 
   /**
@@ -474,7 +483,7 @@ export class AgentManager {
   #reconcile(): Promise<void> {
     const run = this.#reconciling.then(async () => {
       const now = this.#c.clock.now().getTime();
-      const due = [...this.#entries.values()].filter((e) => {
+      const due = [...this.#held.entries.values()].filter((e) => {
         if (!isWorkloadEntry(e)) return false;
         const s = this.#svids.get(e.id);
         return !s || s.revision !== e.revisionNumber || s.rotateAt.getTime() <= now;
@@ -488,7 +497,7 @@ export class AgentManager {
         } else this.#log.info("Creating X509-SVID", { [F.SPIFFE_ID]: e.spiffeID, [F.ENTRY_ID]: e.id });
       }
       const minted = await mintWorkloadSVIDs({ client: this.#c.client, entries: due, clock: this.#c.clock, random: this.#random, logger: this.#log });
-      for (const [id, svid] of minted) if (this.#entries.has(id)) this.#svids.set(id, svid);
+      for (const [id, svid] of minted) if (this.#held.entries.has(id)) this.#svids.set(id, svid);
       this.#stats.minted += minted.size;
       if (minted.size > 0) this.#notify();
     });
