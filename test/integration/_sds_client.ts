@@ -52,7 +52,8 @@ export async function sdsStubs(dir: string): Promise<string> {
   mkdirSync(out, { recursive: true, mode: 0o755 });
   const protoDir = join(ROOT, "proto");
   const files = (readdirSync(protoDir, { recursive: true }) as string[])
-    .filter((f) => f.endsWith(".proto") && f.includes("/"))
+    // SPIRE's API protos use proto3 `optional`, which the installed grpc_tools refuses; SDS needs none of them.
+    .filter((f) => f.endsWith(".proto") && f.includes("/") && !f.startsWith("spire/"))
     .map((f) => relative(ROOT, join(protoDir, f)));
   const r = await run(PYTHON, ["-m", "grpc_tools.protoc", "-I", "proto", `--python_out=${out}`, `--grpc_python_out=${out}`, ...files]);
   if (r.code !== 0) throw new Error(`protoc failed: ${r.stderr}`);
