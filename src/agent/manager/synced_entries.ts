@@ -73,10 +73,7 @@ export class SyncedEntries {
       }
       for (const j of m.body.upserts) {
         const old = this.entries.get(j.id);
-        if (old) {
-          before.set(j.id, old);
-          this.#digest.toggle(old.id, old.revisionNumber);
-        }
+        if (old) before.set(j.id, old);
         this.#put(cachedEntry(j), after);
       }
     }
