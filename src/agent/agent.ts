@@ -47,6 +47,8 @@ export interface AgentOptions {
   sds?: SDSConfig | undefined;
   /** `disable_sds_api`: serve only the Workload API on the socket. */
   disableSDSAPI?: boolean | undefined;
+  /** `x509_svid_cache_max_size`; absent: 1,000. */
+  svidCacheMaxSize?: number | undefined;
 }
 
 export interface AgentDeps {
@@ -92,6 +94,7 @@ export class Agent {
       bootstrapBundle: o.bootstrapBundle,
       insecureBootstrap: o.insecureBootstrap,
       syncInterval: o.syncInterval,
+      svidCacheMaxSize: o.svidCacheMaxSize,
       clock,
       logger,
     });

@@ -6,6 +6,7 @@ import { parseServerAddresses, type ServerEndpoint } from "./server_addresses.ts
 import type { X509PoPAgentConfig } from "./nodeattestor/x509pop.ts";
 import type { TrustBundleFormat } from "./trust_bundle_source.ts";
 import { type AgentDropInConfig, readAgentDropIn } from "./config_dropin.ts";
+import { DEFAULT_SVID_CACHE_MAX_SIZE } from "./manager/svid_cache.ts";
 
 /** agent.conf as written: snake_case keys, every value unchecked. */
 export interface RawAgentConfig {
@@ -99,6 +100,8 @@ export interface AgentConfig extends AgentDropInConfig {
   logFormat: config.LogFormat;
   logFile?: string;
   workloadX509SVIDKeyType: config.KeyType;
+  /** `x509_svid_cache_max_size`: workload X509-SVIDs kept beyond those streams hold (SPIRE's LRU cache). */
+  svidCacheMaxSize: number;
   healthChecks: config.HealthChecksConfig;
   nodeAttestor: AgentNodeAttestorConfig;
   keyManager: AgentKeyManagerConfig;
@@ -184,6 +187,7 @@ export function buildAgentConfig(
     logFormat: config.readLogFormat(a, status),
     ...config.optionalField("logFile", a.string("log_file") || undefined),
     workloadX509SVIDKeyType: config.readKeyType(a, "workload_x509_svid_key_type", status),
+    svidCacheMaxSize: readSVIDCacheMaxSize(a, status),
     healthChecks: config.readHealthChecksPlacement(root, a, status),
     ...readAgentDropIn(root, a, status),
     ...buildPlugins(root.raw("plugins"), dataDir, status),
@@ -191,6 +195,16 @@ export function buildAgentConfig(
   root.finish();
   status.throwIfErrors();
   return config.deepFreeze(built as AgentConfig);
+}
+
+/** SPIRE: negative is an error, 0 (or unset) means the default 1,000. */
+function readSVIDCacheMaxSize(a: config.ConfigSection, status: config.ConfigStatus): number {
+  const v = a.int("x509_svid_cache_max_size");
+  if (v !== undefined && v < 0) {
+    status.error(`${a.key("x509_svid_cache_max_size")} should not be negative`);
+    return DEFAULT_SVID_CACHE_MAX_SIZE;
+  }
+  return v || DEFAULT_SVID_CACHE_MAX_SIZE;
 }
 
 /** `join_token` or `join_token_file`, not both. */
@@ -225,13 +239,6 @@ function refuseUnsupported(a: config.ConfigSection, status: config.ConfigStatus)
     status.error(
       `${a.key("admin_socket_path")} is not supported by wisp yet: the agent admin API (SPIRE's Debug, Delegated Identity ` +
         "and Logger services) is not implemented; remove the key",
-    );
-  }
-  // SPIRE keeps at most this many X509-SVIDs and mints the others on demand; wisp's agent holds one per entry.
-  if (a.raw("x509_svid_cache_max_size") !== undefined) {
-    status.error(
-      `${a.key("x509_svid_cache_max_size")} is not supported by wisp yet: the agent keeps an X509-SVID for every ` +
-        "entry it is authorized for and has no LRU limit; remove the key",
     );
   }
   return {};

@@ -96,6 +96,7 @@ export function runCommand(rt: AgentRuntime): Command {
             syncInterval: cfg.syncInterval,
             sds: cfg.sds,
             disableSDSAPI: cfg.disableSDSAPI,
+            svidCacheMaxSize: cfg.svidCacheMaxSize,
           },
           connector: rt.connector,
           serveGRPC: rt.serveGRPC,

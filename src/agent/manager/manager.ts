@@ -23,12 +23,13 @@ import {
   type BundleState,
   type CachedEntry,
   type CachedSVID,
+  DEFAULT_SVID_CACHE_MAX_SIZE,
   entryMatches,
   type FederatedBundle,
   type Identity,
   isWorkloadEntry,
   rotationTime,
-  sortIdentities,
+  sortEntries,
 } from "./svid_cache.ts";
 import { mintWorkloadSVIDs } from "./mint_workload_svids.ts";
 import { logEntryChanges } from "./log_entry_changes.ts";
@@ -62,6 +63,11 @@ export interface AgentManagerConfig {
    * doubling up to min(8 min, 48 × this) as SPIRE caps its sync backoff. Absent: 500 ms, up to 30 s.
    */
   syncInterval?: number | undefined;
+  /**
+   * `x509_svid_cache_max_size` (SPIRE's LRU cache; default 1,000): at most this many workload X509-SVIDs are kept
+   * beyond those a Workload API stream holds. Entries past it get their SVID when a workload asks for it.
+   */
+  svidCacheMaxSize?: number | undefined;
 }
 
 interface AgentSVID {
@@ -81,7 +87,15 @@ export class AgentManager {
   #federated = new Map<string, FederatedBundle>();
   /** Bumped when any federated bundle changes, so streams resend only then. */
   #federatedVersion = 0;
+  /** Workload X509-SVIDs by entry ID, least recently used first (Map order; a use moves one to the end). */
   #svids = new Map<string, CachedSVID>();
+  #maxSVIDs: number;
+  /** Selector sets of open Workload API streams (by key, with a count): their entries are minted and never evicted. */
+  #holders = new Map<string, { selectors: Selector[]; count: number }>();
+  /** Entry IDs the holders match; recomputed when entries or holders change. */
+  #pinned: Set<string> | undefined;
+  /** Mints under way, by entry ID, so a workload's request and the background pass never mint one entry twice. */
+  #inflight = new Map<string, Promise<void>>();
   #listeners = new Set<() => void>();
   #synced = false;
   #reconciling: Promise<void> = Promise.resolve();
@@ -105,6 +119,7 @@ export class AgentManager {
 
   constructor(cfg: AgentManagerConfig) {
     this.#rebootstrapMode = cfg.rebootstrapMode ?? "never";
+    this.#maxSVIDs = cfg.svidCacheMaxSize ?? DEFAULT_SVID_CACHE_MAX_SIZE;
     this.#c = cfg;
     this.#log = cfg.logger.with({ subsystem_name: "manager" });
     this.#bundle = { trustDomain: cfg.trustDomain.idString(), roots: [], jwtKeys: [], sequence: 0, rootsVersion: 0 };
@@ -273,14 +288,66 @@ export class AgentManager {
     return this.#synced;
   }
 
-  /** The workload's identities, SPIRE's order; empty means "no identity issued". */
+  /** The workload's identities that have an SVID now, SPIRE's order; each counts as a use for the LRU. */
   identities(selectors: Selector[]): Identity[] {
     const out: Identity[] = [];
-    for (const e of this.#held.entries.values()) {
+    for (const e of this.entriesFor(selectors)) {
       const svid = this.#svids.get(e.id);
-      if (svid && isWorkloadEntry(e) && entryMatches(e, selectors)) out.push({ entry: e, svid });
+      if (!svid) continue;
+      this.#svids.delete(e.id);
+      this.#svids.set(e.id, svid);
+      out.push({ entry: e, svid });
     }
-    return sortIdentities(out);
+    return out;
+  }
+
+  /** The workload entries the selectors match, whether or not their SVID is cached, oldest first. */
+  entriesFor(selectors: Selector[]): CachedEntry[] {
+    const out: CachedEntry[] = [];
+    for (const e of this.#held.entries.values()) if (isWorkloadEntry(e) && entryMatches(e, selectors)) out.push(e);
+    return sortEntries(out);
+  }
+
+  /**
+   * Marks the selectors' entries as held by a stream until the returned function is called: their SVIDs are minted
+   * (also for entries that arrive later) and not evicted.
+   */
+  hold(selectors: Selector[]): () => void {
+    const key = selectors.map((s) => `${s.type}:${s.value}`).sort().join("\n");
+    const h = this.#holders.get(key);
+    if (h) h.count++;
+    else this.#holders.set(key, { selectors, count: 1 });
+    this.#pinned = undefined;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const cur = this.#holders.get(key);
+      if (cur && --cur.count === 0) this.#holders.delete(key);
+      this.#pinned = undefined;
+    };
+  }
+
+  /**
+   * Mints now whatever SVID the selectors' entries lack (entries beyond the cache size, or not yet minted after the
+   * first sync), without waiting for the background pass. @throws the server's error when minting failed
+   */
+  async ensure(selectors: Selector[]): Promise<void> {
+    const now = this.#c.clock.now().getTime();
+    const missing = this.entriesFor(selectors).filter((e) => {
+      const s = this.#svids.get(e.id);
+      return !s || s.revision !== e.revisionNumber || s.notAfter.getTime() <= now;
+    });
+    if (missing.length > 0) await this.#mint(missing);
+  }
+
+  #pins(): Set<string> {
+    if (!this.#pinned) {
+      const pinned = new Set<string>();
+      for (const h of this.#holders.values()) for (const e of this.entriesFor(h.selectors)) pinned.add(e.id);
+      this.#pinned = pinned;
+    }
+    return this.#pinned;
   }
 
   bundle(): BundleState {
@@ -293,13 +360,13 @@ export class AgentManager {
    * The Workload API and SDS use this.
    */
   federatedBundles(selectors: Selector[]): FederatedBundle[] {
-    return this.federatedBundlesFor(this.identities(selectors));
+    return this.federatedBundlesFor(this.entriesFor(selectors));
   }
 
-  /** The same, for identities already looked up. */
-  federatedBundlesFor(ids: Identity[]): FederatedBundle[] {
+  /** The same, for entries already looked up; a property of the entries, so it needs no cached SVID. */
+  federatedBundlesFor(entries: CachedEntry[]): FederatedBundle[] {
     const tds = new Set<string>();
-    for (const i of ids) for (const td of i.entry.federatesWith ?? []) tds.add(td);
+    for (const e of entries) for (const td of e.federatesWith ?? []) tds.add(td);
     return [...tds].sort().flatMap((td) => {
       const b = this.#federated.get(td);
       return b ? [b] : [];
@@ -406,6 +473,7 @@ export class AgentManager {
     if (federatedChanged) this.#applyFederated();
     logEntryChanges(this.#log.with({ subsystem_name: "cache_manager" }), before, after);
     for (const id of before.keys()) if (!this.#held.entries.has(id)) this.#svids.delete(id);
+    if (before.size > 0 || after.size > 0) this.#pinned = undefined;
     if (b) this.#applyTaints(b.tainted_x509_authorities ?? [], b.tainted_jwt_authorities ?? []);
     if (!ok) {
       this.#log.warn("Entry set differs from the server's after a sync update; requesting a full snapshot", { revision: m.body.revision });
@@ -422,7 +490,9 @@ export class AgentManager {
       // New roots (CA rotation): trust them for the server connection too. The current stream keeps running.
       this.#c.client.setCredentials(this.#bundle.roots, { chainDER: a.chain, keyPKCS8: a.keyPKCS8 });
     }
-    await this.#reconcile();
+    // The agent serves as soon as it has its entries: SVIDs come from the background pass or, for a workload that
+    // asks first, from ensure().
+    void this.#reconcile();
     this.#synced = true;
     this.#stats.snapshots++;
     this.#stats.lastApplyMs = this.#c.clock.now().getTime() - started;
@@ -479,32 +549,86 @@ export class AgentManager {
     return false;
   }
 
-  /** Mints what is missing, stale or due; serialised so overlapping triggers never double-mint. */
+  /**
+   * The background pass: renews cached SVIDs that are stale or due, mints the ones streams hold, fills the cache up
+   * to its size with the others, then evicts the least recently used unheld ones past the size. Serialised.
+   */
   #reconcile(): Promise<void> {
     const run = this.#reconciling.then(async () => {
       const now = this.#c.clock.now().getTime();
-      const due = [...this.#held.entries.values()].filter((e) => {
-        if (!isWorkloadEntry(e)) return false;
+      const pins = this.#pins();
+      let room = this.#maxSVIDs - this.#svids.size;
+      const due: CachedEntry[] = [];
+      for (const e of this.#held.entries.values()) {
+        if (!isWorkloadEntry(e) || this.#inflight.has(e.id)) continue;
         const s = this.#svids.get(e.id);
-        return !s || s.revision !== e.revisionNumber || s.rotateAt.getTime() <= now;
-      });
-      if (due.length === 0) return;
-      for (const e of due) {
+        if (s) {
+          if (s.revision !== e.revisionNumber || s.rotateAt.getTime() <= now) due.push(e);
+        } else if (pins.has(e.id)) due.push(e);
+        else if (room > 0) {
+          room--;
+          due.push(e);
+        }
+      }
+      if (due.length > 0) await this.#mint(due);
+      this.#evict();
+    });
+    this.#reconciling = run.catch(async (err) => {
+      if (!(await this.#shutdownIfBanned(err))) this.#log.warn("Failed to update workload SVIDs", { [F.ERROR]: formatError(err) });
+    });
+    return this.#reconciling;
+  }
+
+  /** Gets SVIDs for the entries from the server (those already being minted are waited for, not minted again). */
+  async #mint(entries: CachedEntry[]): Promise<void> {
+    const waits: Promise<void>[] = [];
+    const todo: CachedEntry[] = [];
+    for (const e of entries) {
+      const p = this.#inflight.get(e.id);
+      if (p) waits.push(p);
+      else todo.push(e);
+    }
+    if (todo.length > 0) {
+      for (const e of todo) {
         const current = this.#svids.get(e.id);
         // SPIRE's manager lines (pkg/agent/manager/sync.go); its integration scripts grep the SPIFFE ID in them.
         if (current) {
           this.#log.info("Renewing X509-SVID", { [F.SPIFFE_ID]: e.spiffeID, [F.ENTRY_ID]: e.id, expires_at: current.notAfter.toISOString() });
         } else this.#log.info("Creating X509-SVID", { [F.SPIFFE_ID]: e.spiffeID, [F.ENTRY_ID]: e.id });
       }
-      const minted = await mintWorkloadSVIDs({ client: this.#c.client, entries: due, clock: this.#c.clock, random: this.#random, logger: this.#log });
-      for (const [id, svid] of minted) if (this.#held.entries.has(id)) this.#svids.set(id, svid);
-      this.#stats.minted += minted.size;
-      if (minted.size > 0) this.#notify();
-    });
-    this.#reconciling = run.catch(async (err) => {
-      if (!(await this.#shutdownIfBanned(err))) this.#log.warn("Failed to update workload SVIDs", { [F.ERROR]: formatError(err) });
-    });
-    return this.#reconciling;
+      const p = mintWorkloadSVIDs({ client: this.#c.client, entries: todo, clock: this.#c.clock, random: this.#random, logger: this.#log }).then((minted) => {
+        // In request order, so the LRU order does not depend on which key finished first.
+        for (const e of todo) {
+          const svid = minted.get(e.id);
+          if (!svid || !this.#held.entries.has(e.id)) continue;
+          this.#svids.delete(e.id);
+          this.#svids.set(e.id, svid);
+        }
+        this.#stats.minted += minted.size;
+        this.#evict();
+        if (minted.size > 0) this.#notify();
+      });
+      const settled = p.then(() => {}, () => {});
+      for (const e of todo) this.#inflight.set(e.id, settled);
+      void settled.then(() => {
+        for (const e of todo) if (this.#inflight.get(e.id) === settled) this.#inflight.delete(e.id);
+      });
+      waits.push(p);
+    }
+    await Promise.all(waits);
+  }
+
+  /** Drops least recently used SVIDs past the cache size, never one a stream holds (SPIRE's LRU cache). */
+  #evict(): void {
+    let over = this.#svids.size - this.#maxSVIDs;
+    if (over <= 0) return;
+    const pins = this.#pins();
+    for (const id of this.#svids.keys()) {
+      if (over <= 0) break;
+      if (pins.has(id)) continue;
+      this.#svids.delete(id);
+      over--;
+    }
   }
 
   async #rotationLoop(signal: AbortSignal): Promise<void> {

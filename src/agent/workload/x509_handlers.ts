@@ -1,6 +1,6 @@
 /** FetchX509SVID and FetchX509Bundles: full state first, then a new message on every change. @module */
 import { create } from "@bufbuild/protobuf";
-import { PermissionDeniedError } from "../../core/errors.ts";
+import { formatError, PermissionDeniedError, UnavailableError } from "../../core/errors.ts";
 import { concatDER } from "../../core/x509/pem.ts";
 import type { CallContext } from "../../core/ports/grpc_server.ts";
 import type { Selector } from "../../core/selector.ts";
@@ -54,18 +54,37 @@ export function watch<T>(manager: AgentManager, ctx: CallContext, send: (m: T) =
   });
 }
 
-export function fetchX509SVID(manager: AgentManager, selectors: Selector[], ctx: CallContext, send: (m: X509SVIDResponse) => void): Promise<void> {
+/**
+ * The stream holds its entries' SVIDs in the agent's cache for as long as it is open (never evicted), and the first
+ * message waits for those beyond the cache size to be minted.
+ */
+export async function fetchX509SVID(manager: AgentManager, selectors: Selector[], ctx: CallContext, send: (m: X509SVIDResponse) => void): Promise<void> {
   let last = "";
-  return watch(manager, ctx, send, () => {
+  const release = manager.hold(selectors);
+  try {
+    if (manager.entriesFor(selectors).length === 0) throw new PermissionDeniedError("no identity issued");
+    try {
+      await manager.ensure(selectors);
+    } catch (cause) {
+      throw new UnavailableError(`could not fetch X509-SVID: ${formatError(cause)}`, { cause });
+    }
+    await watch(manager, ctx, send, () => x509Message());
+  } finally {
+    release();
+  }
+
+  function x509Message(): X509SVIDResponse | undefined {
+    if (manager.entriesFor(selectors).length === 0) throw new PermissionDeniedError("no identity issued");
     const ids = manager.identities(selectors);
-    if (ids.length === 0) throw new PermissionDeniedError("no identity issued");
+    // An entry that just arrived is being minted (the stream holds it): its message follows.
+    if (ids.length === 0) return undefined;
     // SPIRE sends every cache update; skipping byte-identical ones only drops true no-ops.
     const key = ids.map((i) => `${i.entry.id}:${i.entry.revisionNumber}:${i.svid.notAfter.getTime()}:${i.svid.chain.length}`).join("|") +
       `#${manager.bundle().rootsVersion}#${manager.federatedVersion}`;
     if (key === last) return undefined;
     last = key;
-    return x509SVIDResponse(ids, manager.bundle().roots, manager.federatedBundlesFor(ids));
-  });
+    return x509SVIDResponse(ids, manager.bundle().roots, manager.federatedBundlesFor(ids.map((i) => i.entry)));
+  }
 }
 
 /** Streams the X.509 bundle; callers with no identity get PermissionDenied unless `allowUnauthenticated` (SPIRE's verifiers option). */
@@ -78,12 +97,12 @@ export function fetchX509Bundles(
 ): Promise<void> {
   let last = "";
   return watch(manager, ctx, send, () => {
-    const ids = manager.identities(selectors);
-    if (!allowUnauthenticated && ids.length === 0) throw new PermissionDeniedError("no identity issued");
+    const entries = manager.entriesFor(selectors);
+    if (!allowUnauthenticated && entries.length === 0) throw new PermissionDeniedError("no identity issued");
     const b = manager.bundle();
     const bytes = concatDER(b.roots);
     // SPIRE adds federated bundles only for a caller with an identity (their entries name them).
-    const federated = manager.federatedBundlesFor(ids);
+    const federated = manager.federatedBundlesFor(entries);
     const key = `${b.trustDomain}:${b.rootsVersion}#${manager.federatedVersion}#${federated.map((f) => f.trustDomain).join(",")}`;
     if (key === last) return undefined;
     last = key;

@@ -170,7 +170,7 @@ function topLevelHealthChecks<C extends { healthChecks: AgentConfig["healthCheck
 }
 const agentRows: Row<AgentConfig>[] = [
   { key: A("admin_socket_path"), value: "/run/admin.sock", refused: "admin_socket_path is not supported by wisp yet" },
-  { key: A("x509_svid_cache_max_size"), value: 500, refused: "x509_svid_cache_max_size is not supported by wisp yet" },
+  { key: A("x509_svid_cache_max_size"), value: 500, field: (c) => c.svidCacheMaxSize, want: 500, runtime: "test/agent/manager/svid_cache_lru.test.ts" },
   { key: A("data_dir"), value: "/var/lib/wisp-agent", field: (c) => c.dataDir, want: "/var/lib/wisp-agent" },
   { key: A("server_address"), value: "10.0.0.9", field: (c) => c.servers, want: [{ address: "10.0.0.9", port: 8081 }] },
   { key: A("server_port"), value: 9443, field: (c) => c.serverPort, want: 9443 },

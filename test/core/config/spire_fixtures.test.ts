@@ -17,14 +17,12 @@ const ROOT = fileURLToPath(new URL("../../fixtures/spire/", import.meta.url));
 const X509POP_PENDING: string | undefined = undefined;
 
 /**
- * Agent keys wisp refuses by name until their feature exists (the agent admin API, the bounded SVID cache): every
+ * Agent keys wisp refuses by name until their feature exists (the agent admin API): every
  * fixture that sets one gets exactly this issue on top of its own.
  */
 const AGENT_PENDING: Record<string, string> = {
   admin_socket_path:
     "agent.admin_socket_path is not supported by wisp yet: the agent admin API (SPIRE's Debug, Delegated Identity and Logger services) is not implemented; remove the key",
-  x509_svid_cache_max_size:
-    "agent.x509_svid_cache_max_size is not supported by wisp yet: the agent keeps an X509-SVID for every entry it is authorized for and has no LRU limit; remove the key",
 };
 
 /** Every config that is refused for a reason other than x509pop, with the exact issues wisp reports. */
