@@ -39,7 +39,8 @@ async function main(): Promise<void> {
       parentID: agentIDForToken(tokens[i]!),
       selectors: [{ type: "unix", value: `uid:${1000 + k}` }],
     });
-    for (let i = 0; i < agents; i++) entryIDs.push(await admin.createEntries(Array.from({ length: entries }, (_, k) => spec(i, k)), 5000));
+    const all = await admin.createEntries(Array.from({ length: agents * entries }, (_, n) => spec(Math.floor(n / entries), n % entries)), 5000);
+    for (let i = 0; i < agents; i++) entryIDs.push(all.slice(i * entries, (i + 1) * entries));
     log(`${agents * entries} entries created in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
     const waiting = new Map<number, (t: number) => void>();
