@@ -99,7 +99,7 @@ async function main(): Promise<void> {
       let firstSVIDMs: number | undefined;
       let agentError: string | undefined;
       try {
-        await waitForOutput(agent, new RegExp(`Applied sync snapshot.*count=(${n + 1}|${n})\\b`), 0, 300_000);
+        await waitForOutput(agent, new RegExp(`Applied sync snapshot.*count=(${n + 2}|${n + 1}|${n})\\b`), 0, 300_000);
         appliedMs = performance.now() - t0;
         appliedRSS = rssOf(agent.child.pid!);
         if (n <= readyUpTo) {
