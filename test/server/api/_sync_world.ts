@@ -328,7 +328,7 @@ export class SyncWorld {
  * SPIRE's crawl written out plainly, independent of the server's index: from the agent's ID and the node aliases its
  * selectors cover (every alias selector among the node's), follow parent → child links.
  */
-function crawl(entries: RegistrationEntry[], agentID: string, nodeSelectors: Selector[]): RegistrationEntry[] {
+export function crawl(entries: RegistrationEntry[], agentID: string, nodeSelectors: Selector[]): RegistrationEntry[] {
   const have = new Set(nodeSelectors.map((s) => `${s.type}:${s.value}`));
   const out = new Map<string, RegistrationEntry>();
   const aliases = entries.filter((e) => e.parentID === SERVER && e.selectors.length > 0 && have.size > 0 && e.selectors.every((s) => have.has(`${s.type}:${s.value}`)));
