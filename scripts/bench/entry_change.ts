@@ -84,7 +84,18 @@ async function main(): Promise<void> {
     const ok = Math.max(...deltaBytes) <= 2048 && othersReceived === 0;
     const target = `${verdict(ok)} (≤ 2 KB per affected agent: max ${Math.max(...deltaBytes)} B; unaffected agents receiving: ${othersReceived})`;
     console.log(`\ntarget: ${target}`);
-    writeResult("entry_change", { smoke, agents, entries, changes, latency: lat, deltaBytes, othersReceived, firstSnapshotBytes: firstSnapshotBytes.p50Ms, serverRSSBytes: srss, target });
+    writeResult("entry_change", {
+      smoke,
+      agents,
+      entries,
+      changes,
+      latency: lat,
+      deltaBytes,
+      othersReceived,
+      firstSnapshotBytes: firstSnapshotBytes.p50Ms,
+      serverRSSBytes: srss,
+      target,
+    });
   } finally {
     await Promise.all(sims.map((s) => s?.close()));
     await admin.close();

@@ -31,13 +31,15 @@ async function wireSync(c: Cluster, roots: Uint8Array[], sim: SimAgent): Promise
     if (!res.ok || !res.body) throw new Error(`sync answered ${res.status}`);
     let bytes = 0;
     let ttfb = 0;
-    const counted = res.body.pipeThrough(new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, ctrl) {
-        if (bytes === 0) ttfb = performance.now() - t0;
-        bytes += chunk.length;
-        ctrl.enqueue(chunk);
-      },
-    }));
+    const counted = res.body.pipeThrough(
+      new TransformStream<Uint8Array, Uint8Array>({
+        transform(chunk, ctrl) {
+          if (bytes === 0) ttfb = performance.now() - t0;
+          bytes += chunk.length;
+          ctrl.enqueue(chunk);
+        },
+      }),
+    );
     for await (const ev of readSSE(counted)) {
       if (ev.event !== "snapshot") continue;
       const snap = JSON.parse(ev.data) as { entries: unknown[] };
@@ -75,7 +77,11 @@ async function main(): Promise<void> {
       await admin.createEntries(add);
       // The workload this benchmark runs as: its entry comes last, so with 10k entries it is beyond the agent's SVID
       // cache (1,000) and is minted when the workload asks.
-      await admin.createEntries([{ spiffeID: `spiffe://${TD}/bench/sync/me/${n}`, parentID: NODE_ALIAS, selectors: [{ type: "unix", value: `uid:${process.getuid?.() ?? 0}` }] }]);
+      await admin.createEntries([{
+        spiffeID: `spiffe://${TD}/bench/sync/me/${n}`,
+        parentID: NODE_ALIAS,
+        selectors: [{ type: "unix", value: `uid:${process.getuid?.() ?? 0}` }],
+      }]);
       have = n;
       log(`${n} entries in the store (+${add.length} in ${((performance.now() - tc) / 1000).toFixed(1)} s)`);
 
@@ -121,25 +127,76 @@ async function main(): Promise<void> {
       }
       const peakRSS = rssOf(agent.child.pid!);
       await agent.stop();
-      if (appliedMs !== undefined) log(`agent: snapshot applied ${appliedMs.toFixed(0)} ms after spawn (RSS ${mb(appliedRSS)} MB)${readyMs ? `, serving after ${readyMs.toFixed(0)} ms, first workload SVID after ${firstSVIDMs?.toFixed(0)} ms` : ""}`);
+      if (appliedMs !== undefined) {
+        log(
+          `agent: snapshot applied ${appliedMs.toFixed(0)} ms after spawn (RSS ${mb(appliedRSS)} MB)${
+            readyMs ? `, serving after ${readyMs.toFixed(0)} ms, first workload SVID after ${firstSVIDMs?.toFixed(0)} ms` : ""
+          }`,
+        );
+      }
       const bytesPerEntry = wire.bytes / wire.entries;
       rows.push([
-        `${n.toLocaleString("en-US")} entries`, wire.ttfbMs, wire.totalMs, mb(wire.bytes), bytesPerEntry,
-        appliedMs === undefined ? `failed: ${agentError}` : appliedMs.toFixed(0), appliedMs === undefined ? "" : mb(appliedRSS),
-        readyMs === undefined ? (agentError ? "" : "not waited") : readyMs.toFixed(0), firstSVIDMs === undefined ? "" : firstSVIDMs.toFixed(0), mb(peakRSS), mb(rssOf(server.child.pid!)),
+        `${n.toLocaleString("en-US")} entries`,
+        wire.ttfbMs,
+        wire.totalMs,
+        mb(wire.bytes),
+        bytesPerEntry,
+        appliedMs === undefined ? `failed: ${agentError}` : appliedMs.toFixed(0),
+        appliedMs === undefined ? "" : mb(appliedRSS),
+        readyMs === undefined ? (agentError ? "" : "not waited") : readyMs.toFixed(0),
+        firstSVIDMs === undefined ? "" : firstSVIDMs.toFixed(0),
+        mb(peakRSS),
+        mb(rssOf(server.child.pid!)),
       ]);
       results.push({
-        entries: n, wire, wireRuns: wires, bytesPerEntry, agentAppliedMs: appliedMs ?? null, agentError: agentError ?? null, agentAppliedRSSBytes: appliedRSS,
-        agentServingMs: readyMs ?? null, agentFirstWorkloadSVIDMs: firstSVIDMs ?? null, agentPeakRSSBytes: peakRSS, serverRSSBytes: rssOf(server.child.pid!),
+        entries: n,
+        wire,
+        wireRuns: wires,
+        bytesPerEntry,
+        agentAppliedMs: appliedMs ?? null,
+        agentError: agentError ?? null,
+        agentAppliedRSSBytes: appliedRSS,
+        agentServingMs: readyMs ?? null,
+        agentFirstWorkloadSVIDMs: firstSVIDMs ?? null,
+        agentPeakRSSBytes: peakRSS,
+        serverRSSBytes: rssOf(server.child.pid!),
       });
     }
-    console.log(table(["size", "first byte ms", "wire total ms", "wire MB", "bytes/entry", "agent applied ms", "agent RSS MB", "agent serving ms", "first workload SVID ms", "agent RSS after MB", "server RSS MB"], rows));
-    const biggest = results[results.length - 1] as { bytesPerEntry: number; entries: number; wire: { totalMs: number }; agentAppliedMs: number | null; agentError: string | null };
+    console.log(
+      table([
+        "size",
+        "first byte ms",
+        "wire total ms",
+        "wire MB",
+        "bytes/entry",
+        "agent applied ms",
+        "agent RSS MB",
+        "agent serving ms",
+        "first workload SVID ms",
+        "agent RSS after MB",
+        "server RSS MB",
+      ], rows),
+    );
+    const biggest = results[results.length - 1] as {
+      bytesPerEntry: number;
+      entries: number;
+      wire: { totalMs: number };
+      agentAppliedMs: number | null;
+      agentError: string | null;
+    };
     const fitIn4MB = Math.floor(SPIRE_LIMIT_BYTES / biggest.bytesPerEntry);
-    console.log(`\nreference: SPIRE's 4 MB gRPC limit ≈ 17,000 entries of ~235-400 B; at wisp's ${biggest.bytesPerEntry.toFixed(0)} B/entry (JSON), 4 MB would hold ${fitIn4MB.toLocaleString("en-US")} — wisp streams one SSE event with no size limit`);
+    console.log(
+      `\nreference: SPIRE's 4 MB gRPC limit ≈ 17,000 entries of ~235-400 B; at wisp's ${biggest.bytesPerEntry.toFixed(0)} B/entry (JSON), 4 MB would hold ${
+        fitIn4MB.toLocaleString("en-US")
+      } — wisp streams one SSE event with no size limit`,
+    );
     const at100k = results.find((r) => r.entries === 100_000) as typeof biggest | undefined;
     const target = at100k
-      ? `${verdict(at100k.agentAppliedMs !== null && Math.max(at100k.wire.totalMs, at100k.agentAppliedMs) <= 5000)} (100k: wire ${at100k.wire.totalMs.toFixed(0)} ms, agent ${at100k.agentAppliedMs === null ? `failed: ${at100k.agentError}` : `applied ${at100k.agentAppliedMs.toFixed(0)} ms after spawn`}, target ≤ 5000)`
+      ? `${verdict(at100k.agentAppliedMs !== null && Math.max(at100k.wire.totalMs, at100k.agentAppliedMs) <= 5000)} (100k: wire ${
+        at100k.wire.totalMs.toFixed(0)
+      } ms, agent ${
+        at100k.agentAppliedMs === null ? `failed: ${at100k.agentError}` : `applied ${at100k.agentAppliedMs.toFixed(0)} ms after spawn`
+      }, target ≤ 5000)`
       : "n/a (no 100k size)";
     console.log(`target: ${target}`);
     writeResult("sync", { smoke, sizes: results, spireLimitBytes: SPIRE_LIMIT_BYTES, entriesIn4MB: fitIn4MB, target });

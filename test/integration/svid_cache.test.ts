@@ -19,7 +19,18 @@ test.before(async () => {
     // Created first, so the background pass fills the 1-SVID cache with it, not with the workload's entries.
     const entries: [string, string][] = [["other", "unix:uid:2301"], ...["a", "b", "c", "d"].map((n): [string, string] => [n, `unix:uid:${uid}`])];
     for (const [name, selector] of entries) {
-      const r = await wispServer(["entry", "create", "-socketPath", c.serverSocket, "-parentID", "spiffe://example.org/node1", "-spiffeID", `spiffe://example.org/${name}`, "-selector", selector]);
+      const r = await wispServer([
+        "entry",
+        "create",
+        "-socketPath",
+        c.serverSocket,
+        "-parentID",
+        "spiffe://example.org/node1",
+        "-spiffeID",
+        `spiffe://example.org/${name}`,
+        "-selector",
+        selector,
+      ]);
       assert.is(r.code, 0, r.stderr);
     }
     await startAgent(c, token);

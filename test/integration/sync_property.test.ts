@@ -52,7 +52,12 @@ test("agents on a real server follow random entry changes, reconnects and server
   const roots = ((await call("GET", "/bundle/v1/bundle")).x509_authorities as string[]).map(fromBase64);
   const agents: Agent[] = [];
   for (let i = 0; i < 3; i++) {
-    const client = new ServerClient({ connector: nodeServerConnector, address: "127.0.0.1", port: c.port, trustDomain: spiffeid.trustDomainFromString("example.org") });
+    const client = new ServerClient({
+      connector: nodeServerConnector,
+      address: "127.0.0.1",
+      port: c.port,
+      trustDomain: spiffeid.trustDomainFromString("example.org"),
+    });
     client.setCredentials(roots);
     const pair = await generateKeyPair(true);
     const svid = await client.attestJoinToken(await joinToken(c), await createCSR(pair));
@@ -73,8 +78,22 @@ test("agents on a real server follow random entry changes, reconnects and server
     throw new Error(`incremental sync diverged (seed ${seed}): ${what}\nsteps:\n  ${steps.join("\n  ")}`);
   };
   const truthOf = async (a: Agent) => {
-    const list = ((await call("GET", "/entry/v1/entries")).entries as { id: string; spiffe_id: { path: string }; parent_id: { path: string }; selectors: { type: string; value: string }[]; revision_number: number }[])
-      .map((e) => ({ id: e.id, spiffeID: `spiffe://example.org${e.spiffe_id.path}`, parentID: `spiffe://example.org${e.parent_id.path}`, selectors: e.selectors, revisionNumber: e.revision_number }) as RegistrationEntry);
+    const list = ((await call("GET", "/entry/v1/entries")).entries as {
+      id: string;
+      spiffe_id: { path: string };
+      parent_id: { path: string };
+      selectors: { type: string; value: string }[];
+      revision_number: number;
+    }[])
+      .map((e) =>
+        ({
+          id: e.id,
+          spiffeID: `spiffe://example.org${e.spiffe_id.path}`,
+          parentID: `spiffe://example.org${e.parent_id.path}`,
+          selectors: e.selectors,
+          revisionNumber: e.revision_number,
+        }) as RegistrationEntry
+      );
     return new Map(crawl(list, a.id, []).map((e) => [e.id, e.revisionNumber]));
   };
   const settled = async (step: string) => {
@@ -84,7 +103,9 @@ test("agents on a real server follow random entry changes, reconnects and server
       for (;;) {
         const held = new Map([...a.held.entries.values()].map((e) => [e.id, e.revisionNumber]));
         if (held.size === truth.size && [...truth].every(([id, rev]) => held.get(id) === rev)) break;
-        if (Date.now() > deadline) fail(`after "${step}": agent ${a.id} holds [${[...held.keys()].join(", ")}], the server says [${[...truth.keys()].join(", ")}]`);
+        if (Date.now() > deadline) {
+          fail(`after "${step}": agent ${a.id} holds [${[...held.keys()].join(", ")}], the server says [${[...truth.keys()].join(", ")}]`);
+        }
         await new Promise((r) => setTimeout(r, 50));
       }
       if (a.mismatches > 0) fail(`after "${step}": agent ${a.id} saw a digest mismatch`);
@@ -100,7 +121,9 @@ test("agents on a real server follow random entry changes, reconnects and server
     if (r < 0.5 || ids.length < 2) {
       const parent = rnd() < 0.5 || ids.length === 0 ? agents[int(agents.length)]!.id : ids[int(ids.length)]!.spiffeID;
       const spiffeID = `spiffe://example.org/w${int(8)}`;
-      const res = (await call("POST", "/entry/v1/entries", { entries: [{ spiffe_id: spiffeID, parent_id: parent, selectors: [{ type: "unix", value: `uid:${int(3)}` }] }] })).results as { entry?: { id: string } }[];
+      const res = (await call("POST", "/entry/v1/entries", {
+        entries: [{ spiffe_id: spiffeID, parent_id: parent, selectors: [{ type: "unix", value: `uid:${int(3)}` }] }],
+      })).results as { entry?: { id: string } }[];
       if (res[0]?.entry) ids.push({ id: res[0].entry.id, spiffeID });
       step = `create ${parent} → ${spiffeID}${res[0]?.entry ? "" : " (refused)"}`;
     } else if (r < 0.7) {

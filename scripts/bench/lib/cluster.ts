@@ -86,7 +86,14 @@ export class Admin {
   /** BatchUpdateEntry for one entry (every field replaced, as SPIRE without a mask); the revision moves. */
   async updateEntry(id: string, e: EntrySpec & { hint?: string }): Promise<void> {
     const r = await this.#call<{ results: { status: { code: number; message?: string } }[] }>("POST", "/entry.v1.Entry/BatchUpdateEntry", {
-      entries: [{ id, spiffe_id: protoID(e.spiffeID), parent_id: protoID(e.parentID), selectors: e.selectors, x509_svid_ttl: e.x509SVIDTTL ?? 0, hint: e.hint ?? "" }],
+      entries: [{
+        id,
+        spiffe_id: protoID(e.spiffeID),
+        parent_id: protoID(e.parentID),
+        selectors: e.selectors,
+        x509_svid_ttl: e.x509SVIDTTL ?? 0,
+        hint: e.hint ?? "",
+      }],
     });
     if (r.results[0]?.status.code !== 0) throw new Error(`entry update failed: ${JSON.stringify(r.results[0]?.status)}`);
   }

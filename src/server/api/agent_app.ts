@@ -6,7 +6,15 @@
 import { Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import { fromBase64, toBase64 } from "../../core/encoding.ts";
-import { FailedPreconditionError, formatError, InvalidArgumentError, NotFoundError, PermissionDeniedError, ServiceError, UnavailableError } from "../../core/errors.ts";
+import {
+  FailedPreconditionError,
+  formatError,
+  InvalidArgumentError,
+  NotFoundError,
+  PermissionDeniedError,
+  ServiceError,
+  UnavailableError,
+} from "../../core/errors.ts";
 import * as F from "../../core/log/fields.ts";
 import type { Logger } from "../../core/log/logger.ts";
 import type { Clock } from "../../core/ports/clock.ts";
@@ -324,9 +332,14 @@ export function agentApp(cfg: AgentAppConfig): Hono<AgentAppEnv> {
       });
       let unsubscribe = () => {};
       try {
-        unsubscribe = await cfg.hub.subscribe(agent.id, (event, data) => {
-          void stream.writeSSE({ event, id: String(++id), data });
-        }, () => end(), resume);
+        unsubscribe = await cfg.hub.subscribe(
+          agent.id,
+          (event, data) => {
+            void stream.writeSSE({ event, id: String(++id), data });
+          },
+          () => end(),
+          resume,
+        );
       } catch (err) {
         // The agent reconnects with backoff; an open stream that never gets its first message would hide the outage.
         log.warn("Failed to start agent sync stream", { [F.AGENT_ID]: agent.id, [F.ERROR]: formatError(err) });

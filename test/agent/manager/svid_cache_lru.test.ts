@@ -53,7 +53,11 @@ async function start(entries: number, max: number) {
       signed.push(...params.map((p) => p.entryID));
       return params.map((p) => ({
         entryID: p.entryID,
-        svid: { spiffeID: `spiffe://example.org/${p.entryID}`, chain: [new TextEncoder().encode(p.entryID)], notAfter: new Date(clock.now().getTime() + 3600_000) },
+        svid: {
+          spiffeID: `spiffe://example.org/${p.entryID}`,
+          chain: [new TextEncoder().encode(p.entryID)],
+          notAfter: new Date(clock.now().getTime() + 3600_000),
+        },
       }));
     },
   } as unknown as ServerClient;

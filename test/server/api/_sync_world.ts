@@ -106,10 +106,27 @@ export class SyncWorld {
     for (let i = 0; i < this.#o.agents; i++) {
       const id = `spiffe://${TDN}/spire/agent/x509pop/n${i}`;
       await ds.createAttestedNode({
-        spiffeID: id, attestationType: "x509pop", certSerial: `0${i}`, certNotAfter: 2_000_000_000, newCertSerial: "", newCertNotAfter: 0,
-        canReattest: true, banned: false, selectors: this.#nodeSelectors(),
+        spiffeID: id,
+        attestationType: "x509pop",
+        certSerial: `0${i}`,
+        certNotAfter: 2_000_000_000,
+        newCertSerial: "",
+        newCertNotAfter: 0,
+        canReattest: true,
+        banned: false,
+        selectors: this.#nodeSelectors(),
       });
-      this.#agents.push({ id, held: new SyncedEntries(), bundleSeq: -1, hub: undefined, unsubscribe: () => {}, messages: 0, mismatches: 0, selectorsChangedAway: false, resync: false });
+      this.#agents.push({
+        id,
+        held: new SyncedEntries(),
+        bundleSeq: -1,
+        hub: undefined,
+        unsubscribe: () => {},
+        messages: 0,
+        mismatches: 0,
+        selectorsChangedAway: false,
+        resync: false,
+      });
     }
     for (const a of this.#agents) await this.#connect(a, this.#int(this.#hubs.length));
     await this.#check("setup");
@@ -131,7 +148,29 @@ export class SyncWorld {
       if (m.body.bundle) a.bundleSeq = m.body.bundle.sequence;
       const heldBefore = new Map([...a.held.entries.values()].map((e) => [e.id.slice(0, 8), e.revisionNumber]));
       if (!a.held.apply(m).ok) {
-        if (process.env.DBG) console.log("MISMATCH", a.id, "cursor", resume?.since, "msg", m.kind, JSON.stringify(m.kind === "delta" ? { up: m.body.upserts.map((e) => `${e.id.slice(0, 8)}@${e.revision_number}`), del: m.body.deletes.map((d) => d.slice(0, 8)), rev: m.body.revision } : {}), "heldBefore", JSON.stringify([...heldBefore]), "heldAfter", JSON.stringify([...a.held.entries.values()].map((e) => `${e.id.slice(0, 8)}@${e.revisionNumber}`)));
+        if (process.env.DBG) {
+          console.log(
+            "MISMATCH",
+            a.id,
+            "cursor",
+            resume?.since,
+            "msg",
+            m.kind,
+            JSON.stringify(
+              m.kind === "delta"
+                ? {
+                  up: m.body.upserts.map((e) => `${e.id.slice(0, 8)}@${e.revision_number}`),
+                  del: m.body.deletes.map((d) => d.slice(0, 8)),
+                  rev: m.body.revision,
+                }
+                : {},
+            ),
+            "heldBefore",
+            JSON.stringify([...heldBefore]),
+            "heldAfter",
+            JSON.stringify([...a.held.entries.values()].map((e) => `${e.id.slice(0, 8)}@${e.revisionNumber}`)),
+          );
+        }
         if (process.env.DBG) void this.#truth(a).then((t) => console.log("TRUTH", JSON.stringify([...t].map(([k, v]) => `${k.slice(0, 8)}@${v}`))));
         // As the agent does: a digest mismatch makes it reconnect without a cursor, for a full snapshot.
         if (isFirst && a.selectorsChangedAway) a.resync = true;
@@ -228,7 +267,18 @@ export class SyncWorld {
       const p = await this.#parent(existing);
       const spiffeID = p.parentID === SERVER ? `spiffe://${TDN}/alias${this.#int(3)}` : this.#workloadID();
       try {
-        const e = await ds.createEntry({ spiffeID, parentID: p.parentID, selectors: p.selectors, x509SVIDTTL: 0, jwtSVIDTTL: 0, dnsNames: [], hint: "", admin: false, downstream: false, ...(expiresAt ? { expiresAt } : {}) });
+        const e = await ds.createEntry({
+          spiffeID,
+          parentID: p.parentID,
+          selectors: p.selectors,
+          x509SVIDTTL: 0,
+          jwtSVIDTTL: 0,
+          dnsNames: [],
+          hint: "",
+          admin: false,
+          downstream: false,
+          ...(expiresAt ? { expiresAt } : {}),
+        });
         return `create ${e.id.slice(0, 8)} ${e.parentID} → ${e.spiffeID}${expiresAt ? ` expires +${expiresAt - now()}s` : ""} via server ${origin}`;
       } catch (err) {
         return `create refused (${(err as { code?: string }).code})`;
@@ -242,8 +292,11 @@ export class SyncWorld {
       const next = { ...e };
       if (k === 0) next.parentID = (await this.#parent(existing.filter((x) => x.id !== e.id))).parentID;
       else if (k === 1) next.spiffeID = e.parentID === SERVER ? `spiffe://${TDN}/alias${this.#int(3)}` : this.#workloadID();
-      else if (k === 2) next.selectors = e.parentID === SERVER ? (this.#nodeSelectors().slice(0, 1).concat([{ type: "x509pop", value: "zone:a" }])) : [{ type: "unix", value: `uid:${this.#int(3)}` }];
-      else next.hint = `h${this.#int(100)}`;
+      else if (k === 2) {
+        next.selectors = e.parentID === SERVER
+          ? (this.#nodeSelectors().slice(0, 1).concat([{ type: "x509pop", value: "zone:a" }]))
+          : [{ type: "unix", value: `uid:${this.#int(3)}` }];
+      } else next.hint = `h${this.#int(100)}`;
       try {
         await ds.updateEntry(next);
         desc = `update ${e.id.slice(0, 8)} ${["reparent", "rename", "selectors", "hint"][k]} → ${next.parentID} / ${next.spiffeID} via server ${origin}`;
@@ -262,15 +315,27 @@ export class SyncWorld {
       desc = `clock +${s}s`;
     } else if (r < 0.67) {
       // Both servers at once: interleaved transactions (out-of-order commits on PostgreSQL).
-      const out = await Promise.all(this.#stores.flatMap((store, i) => [0, 1].map(async () => {
-        const p = await this.#parent(existing);
-        try {
-          await store.createEntry({ spiffeID: this.#workloadID(), parentID: p.parentID === SERVER ? this.#agents[0]!.id : p.parentID, selectors: p.selectors, x509SVIDTTL: 0, jwtSVIDTTL: 0, dnsNames: [], hint: "", admin: false, downstream: false });
-          return `s${i}`;
-        } catch {
-          return `s${i}:refused`;
-        }
-      })));
+      const out = await Promise.all(this.#stores.flatMap((store, i) =>
+        [0, 1].map(async () => {
+          const p = await this.#parent(existing);
+          try {
+            await store.createEntry({
+              spiffeID: this.#workloadID(),
+              parentID: p.parentID === SERVER ? this.#agents[0]!.id : p.parentID,
+              selectors: p.selectors,
+              x509SVIDTTL: 0,
+              jwtSVIDTTL: 0,
+              dnsNames: [],
+              hint: "",
+              admin: false,
+              downstream: false,
+            });
+            return `s${i}`;
+          } catch {
+            return `s${i}:refused`;
+          }
+        })
+      ));
       desc = `burst of creates on every server (${out.join(" ")})`;
     } else if (r < 0.74) {
       const a = this.#pick(this.#agents)!;
@@ -331,7 +396,9 @@ export class SyncWorld {
 export function crawl(entries: RegistrationEntry[], agentID: string, nodeSelectors: Selector[]): RegistrationEntry[] {
   const have = new Set(nodeSelectors.map((s) => `${s.type}:${s.value}`));
   const out = new Map<string, RegistrationEntry>();
-  const aliases = entries.filter((e) => e.parentID === SERVER && e.selectors.length > 0 && have.size > 0 && e.selectors.every((s) => have.has(`${s.type}:${s.value}`)));
+  const aliases = entries.filter((e) =>
+    e.parentID === SERVER && e.selectors.length > 0 && have.size > 0 && e.selectors.every((s) => have.has(`${s.type}:${s.value}`))
+  );
   for (const a of aliases) out.set(a.id, a);
   const reached = new Set([agentID, ...aliases.map((a) => a.spiffeID)]);
   let grew = true;

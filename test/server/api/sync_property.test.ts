@@ -30,7 +30,10 @@ test("two servers on one SQLite datastore: every agent's entries follow the data
       const seed = baseSeed + round;
       console.log(`sync property (SQLite): seed ${seed}`);
       world = new SyncWorld({
-        seed, clock, stores: [ds, ds], agents: 6,
+        seed,
+        clock,
+        stores: [ds, ds],
+        agents: 6,
         reopen: async () => {
           await ds.close();
           ds = await SQLStore.open({ driver: await SQLiteDriver.open(path), clock });
@@ -40,7 +43,9 @@ test("two servers on one SQLite datastore: every agent's entries follow the data
       await world.setup();
       await world.run(150, Date.now() + 4_000);
       const s = world.stats;
-      console.log(`  ${s.steps} steps, ${s.entries} entries at the end; ${s.deltas} deltas, ${s.snapshots} snapshots, ${s.resumedWithDelta} reconnects answered with a delta, ${s.resyncs} fell back to a snapshot (node selectors changed while away)`);
+      console.log(
+        `  ${s.steps} steps, ${s.entries} entries at the end; ${s.deltas} deltas, ${s.snapshots} snapshots, ${s.resumedWithDelta} reconnects answered with a delta, ${s.resyncs} fell back to a snapshot (node selectors changed while away)`,
+      );
       assert.ok(s.deltas > 0, "changes travelled as deltas");
       world.close();
       for (const e of await ds.listEntries()) await ds.deleteEntry(e.id);
@@ -66,7 +71,9 @@ test("two servers on one PostgreSQL, each with its own connection pool: the same
     await world.setup();
     await world.run(120, Date.now() + 6_000);
     const s = world.stats;
-    console.log(`  ${s.steps} steps, ${s.entries} entries at the end; ${s.deltas} deltas, ${s.snapshots} snapshots, ${s.resumedWithDelta} reconnects answered with a delta, ${s.resyncs} fell back to a snapshot (node selectors changed while away)`);
+    console.log(
+      `  ${s.steps} steps, ${s.entries} entries at the end; ${s.deltas} deltas, ${s.snapshots} snapshots, ${s.resumedWithDelta} reconnects answered with a delta, ${s.resyncs} fell back to a snapshot (node selectors changed while away)`,
+    );
     assert.ok(s.deltas > 0, "changes travelled as deltas");
   } finally {
     world?.close();
