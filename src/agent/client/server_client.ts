@@ -11,6 +11,7 @@ import type { ServerConnection, ServerConnector } from "../../core/ports/server_
 import * as spiffeid from "../../core/spiffeid/mod.ts";
 import { readSSE } from "../../core/sse.ts";
 import { x509AuthoritiesFromSPIFFEBundle } from "../../core/bundle/spiffe_bundle.ts";
+import type { BundleContentJSON } from "../../core/sync/bundle_digest.ts";
 import type { ServerEndpoint } from "../server_addresses.ts";
 import { JoinTokenNodeAttestor } from "../nodeattestor/join_token.ts";
 import type { AgentNodeAttestor } from "../nodeattestor/node_attestor.ts";
@@ -54,12 +55,7 @@ export interface SyncEntryJSON {
 }
 
 /** A foreign trust domain's bundle as the sync stream carries it. */
-export interface SyncFederatedBundleJSON {
-  x509_authorities: string[];
-  jwt_authorities: { kid: string; public_key: string; expires_at: number }[];
-  /** Changes with every new content (absent from servers before incremental sync). */
-  sequence?: number;
-}
+export type SyncFederatedBundleJSON = BundleContentJSON;
 
 /** Event "snapshot": the agent's whole state. */
 export interface SyncSnapshotJSON {
@@ -92,8 +88,8 @@ export interface SyncResumeParams {
   since: number;
   digest: string;
   bundleSequence: number;
-  /** The federated bundles held: trust domain name → sequence. */
-  federated: Map<string, number>;
+  /** The federated bundles held: trust domain name → bundleDigest. */
+  federated: Map<string, string>;
 }
 
 export interface BatchResult {
@@ -279,7 +275,7 @@ export class ServerClient {
     if (resume) {
       query = `?since=${resume.since}&digest=${resume.digest}&bundle_sequence=${resume.bundleSequence}`;
       // Trust domain names hold no ',' or ':' (SPIFFE ID §2.1), so the pairs need no escaping.
-      if (resume.federated.size > 0) query += `&federated=${[...resume.federated].map(([td, seq]) => `${td}:${seq}`).join(",")}`;
+      if (resume.federated.size > 0) query += `&federated=${[...resume.federated].map(([td, d]) => `${td}:${d}`).join(",")}`;
     }
     const stop = new AbortController();
     const onAbort = () => stop.abort();

@@ -4,6 +4,7 @@
  * a full snapshot. @module
  */
 import { EntrySetDigest } from "../../core/sync/entry_set_digest.ts";
+import { bundleDigest } from "../../core/sync/bundle_digest.ts";
 import type { SyncEntryJSON, SyncFederatedBundleJSON, SyncMessage, SyncResumeParams } from "../client/server_client.ts";
 import type { CachedEntry } from "./svid_cache.ts";
 
@@ -44,9 +45,7 @@ export class SyncedEntries {
   /** What to send on reconnect; undefined asks for a full snapshot. */
   resume(bundleSequence: number): SyncResumeParams | undefined {
     if (this.#cursor === undefined) return undefined;
-    // A bundle from a server without sequences cannot be compared: leaving it out makes the server send it again.
-    const federated = new Map<string, number>();
-    for (const [td, b] of this.federated) if (b.sequence !== undefined) federated.set(td, b.sequence);
+    const federated = new Map([...this.federated].map(([td, b]) => [td, bundleDigest(b)]));
     return { since: this.#cursor, digest: this.#digest.hex(), bundleSequence, federated };
   }
 

@@ -7,7 +7,7 @@
  */
 
 /** Two independent 32-bit FNV-1a style hashes of the string (64 bits in all). */
-function hash64(s: string): [number, number] {
+export function hash64(s: string): [number, number] {
   let h1 = 0x811c9dc5;
   let h2 = 0x9e3779b9 ^ s.length;
   for (let i = 0; i < s.length; i++) {
@@ -37,7 +37,7 @@ export class EntrySetDigest {
 
   /** 16 lowercase hex digits; "0000000000000000" for the empty set. */
   hex(): string {
-    return this.#a.toString(16).padStart(8, "0") + this.#b.toString(16).padStart(8, "0");
+    return hex64([this.#a, this.#b]);
   }
 
   static of(entries: Iterable<readonly [string, number]>): EntrySetDigest {
@@ -45,4 +45,9 @@ export class EntrySetDigest {
     for (const [id, rev] of entries) d.toggle(id, rev);
     return d;
   }
+}
+
+/** 16 lowercase hex digits of a hash64 value. */
+export function hex64([a, b]: [number, number]): string {
+  return a.toString(16).padStart(8, "0") + b.toString(16).padStart(8, "0");
 }

@@ -97,8 +97,8 @@ const svidJSON = (id: string, s: { chain: Uint8Array[]; notAfter: Date }) => ({
 
 /**
  * The reconnect parameters of /agent/v1/sync: `since` (the cursor of the last message applied), `digest` (of the
- * agent's entry set), `bundle_sequence` and `federated` (`<trust domain>:<sequence>` pairs, comma-separated, of the
- * federated bundles it holds). @throws {InvalidArgumentError}
+ * agent's entry set), `bundle_sequence` and `federated` (`<trust domain>:<bundle digest>` pairs, comma-separated, of
+ * the federated bundles it holds). @throws {InvalidArgumentError}
  */
 function syncResume(q: (name: string) => string | undefined): SyncResume {
   const int = (v: string | undefined, name: string) => {
@@ -108,11 +108,11 @@ function syncResume(q: (name: string) => string | undefined): SyncResume {
   };
   const digest = q("digest");
   if (digest !== undefined && !/^[0-9a-f]{16}$/.test(digest)) throw new InvalidArgumentError('"digest" must be 16 lowercase hex digits');
-  const federated = new Map<string, number>();
+  const federated = new Map<string, string>();
   for (const pair of q("federated")?.split(",").filter((p) => p !== "") ?? []) {
-    const m = /^([a-z0-9._-]{1,255}):(\d{1,15})$/.exec(pair);
-    if (!m) throw new InvalidArgumentError(`"federated" must be <trust domain>:<sequence> pairs, got "${pair.slice(0, 300)}"`);
-    federated.set(m[1]!, Number(m[2]));
+    const m = /^([a-z0-9._-]{1,255}):([0-9a-f]{16})$/.exec(pair);
+    if (!m) throw new InvalidArgumentError(`"federated" must be <trust domain>:<16 hex digits> pairs, got "${pair.slice(0, 300)}"`);
+    federated.set(m[1]!, m[2]!);
   }
   return { since: int(q("since"), "since"), digest, bundleSequence: int(q("bundle_sequence"), "bundle_sequence"), federated };
 }

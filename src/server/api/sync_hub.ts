@@ -23,6 +23,7 @@ import type { Logger } from "../../core/log/logger.ts";
 import type { Clock } from "../../core/ports/clock.ts";
 import type { Selector } from "../../core/selector.ts";
 import { EntrySetDigest } from "../../core/sync/entry_set_digest.ts";
+import { type BundleContentJSON, bundleDigest } from "../../core/sync/bundle_digest.ts";
 import type { Bundle, DataStore, RegistrationEntry } from "../datastore/datastore.ts";
 import { EntryIndex, isNodeAliasOf } from "./authorized_entries.ts";
 import { type EntryJSON, entryToJSON } from "./entry_json.ts";
@@ -40,11 +41,12 @@ export interface SyncBundleJSON {
 }
 
 /** A foreign trust domain's bundle, for the entries that federate with it. */
-export interface SyncFederatedBundleJSON {
-  x509_authorities: string[];
-  jwt_authorities: { kid: string; public_key: string; expires_at: number }[];
-  /** The datastore's sequence: a new one means new content. */
-  sequence: number;
+export type SyncFederatedBundleJSON = BundleContentJSON;
+
+/** A foreign bundle as the hub holds it: the JSON every agent gets and its content digest. */
+interface FederatedBundle {
+  json: SyncFederatedBundleJSON;
+  digest: string;
 }
 
 /** SSE event "snapshot": the agent's whole state; it replaces whatever the agent held. */
@@ -80,8 +82,8 @@ export interface SyncResume {
   since?: number | undefined;
   digest?: string | undefined;
   bundleSequence?: number | undefined;
-  /** Federated bundles held: trust domain name → sequence. */
-  federated?: Map<string, number> | undefined;
+  /** Federated bundles held: trust domain name → bundleDigest. */
+  federated?: Map<string, string> | undefined;
 }
 
 interface Subscriber {
@@ -96,8 +98,8 @@ interface Subscriber {
   bundleSeq: number;
   /** Trust domains the agent's entries federate with (whether or not a bundle exists): the #byFederated key. */
   federates: Set<string>;
-  /** Trust domain → sequence of the federated bundles the agent holds after our last message. */
-  fedSent: Map<string, number>;
+  /** Trust domain → bundleDigest of the federated bundles the agent holds after our last message. */
+  fedSent: Map<string, string>;
   /** When this stream last received a message. */
   lastPush?: Date;
 }
@@ -123,7 +125,7 @@ interface State {
   touched: Map<string, number>;
   bundle: Bundle | undefined;
   /** Every other trust domain's bundle in the datastore, by name. */
-  foreign: Map<string, Bundle>;
+  foreign: Map<string, FederatedBundle>;
 }
 
 export class SyncHub {
@@ -212,7 +214,7 @@ export class SyncHub {
     sub.bundleSeq = seq;
     this.#setFederates(sub, federatedNames(entries.values()));
     const fed = this.#federatedBundles(st, sub.federates);
-    sub.fedSent = new Map([...fed].map(([td, b]) => [td, b.sequence]));
+    sub.fedSent = new Map([...fed].map(([td, b]) => [td, b.digest]));
     if (resume.since !== undefined && resume.digest !== undefined && (resume.digest === digest.hex() || resume.since >= st.logStart)) {
       const upserts: EntryJSON[] = [];
       const deletes: string[] = [];
@@ -221,9 +223,9 @@ export class SyncHub {
         for (const e of entries.values()) if ((st.touched.get(e.id) ?? -Infinity) > since) upserts.push(entryToJSON(e));
         for (const [id, at] of st.touched) if (at > since && !entries.has(id)) deletes.push(id);
       }
-      const held = resume.federated ?? new Map<string, number>();
+      const held = resume.federated ?? new Map<string, string>();
       const fedUp: Record<string, SyncFederatedBundleJSON> = {};
-      for (const [td, b] of fed) if (held.get(td) !== b.sequence) fedUp[td] = federatedJSON(b);
+      for (const [td, b] of fed) if (held.get(td) !== b.digest) fedUp[td] = b.json;
       const fedGone = [...held.keys()].filter((td) => !fed.has(td));
       this.#sendDelta(sub, {
         revision: st.watermark,
@@ -240,7 +242,7 @@ export class SyncHub {
       digest: digest.hex(),
       bundle: this.#bundleJSON(st.bundle),
       entries: [...entries.values()].map(entryToJSON),
-      ...(fed.size > 0 ? { federated_bundles: Object.fromEntries([...fed].map(([td, b]) => [td, federatedJSON(b)])) } : {}),
+      ...(fed.size > 0 ? { federated_bundles: Object.fromEntries([...fed].map(([td, b]) => [td, b.json])) } : {}),
     };
     const data = JSON.stringify(snap);
     this.#stats.snapshots++;
@@ -255,8 +257,8 @@ export class SyncHub {
   }
 
   /** The datastore's bundles of these trust domains (own trust domain and missing bundles left out). */
-  #federatedBundles(st: State, tds: Iterable<string>): Map<string, Bundle> {
-    const out = new Map<string, Bundle>();
+  #federatedBundles(st: State, tds: Iterable<string>): Map<string, FederatedBundle> {
+    const out = new Map<string, FederatedBundle>();
     for (const td of [...tds].sort()) {
       const b = st.foreign.get(td);
       if (b) out.set(td, b);
@@ -503,12 +505,15 @@ export class SyncHub {
     return new Map(st.index.descendants(sub.agentID, sub.selectors).map((e) => [e.id, e]));
   }
 
-  #split(bundles: Bundle[]): { own: Bundle | undefined; foreign: Map<string, Bundle> } {
-    const foreign = new Map<string, Bundle>();
+  #split(bundles: Bundle[]): { own: Bundle | undefined; foreign: Map<string, FederatedBundle> } {
+    const foreign = new Map<string, FederatedBundle>();
     let own: Bundle | undefined;
     for (const b of bundles) {
       if (b.trustDomain === this.#td) own = b;
-      else foreign.set(b.trustDomain, b);
+      else {
+        const json = federatedJSON(b);
+        foreign.set(b.trustDomain, { json, digest: bundleDigest(json) });
+      }
     }
     return { own, foreign };
   }
@@ -549,7 +554,7 @@ export class SyncHub {
     st.bundle = bundle;
     // A federated bundle that appeared, changed or went away concerns only the agents whose entries name it.
     for (const td of new Set([...foreign.keys(), ...st.foreign.keys()])) {
-      if (foreign.get(td)?.sequence === st.foreign.get(td)?.sequence) continue;
+      if (foreign.get(td)?.digest === st.foreign.get(td)?.digest) continue;
       for (const s of this.#byFederated.get(td) ?? []) affected.add(s);
     }
     st.foreign = foreign;
@@ -683,9 +688,9 @@ export class SyncHub {
         const fed = this.#federatedBundles(st, sub.federates);
         const fedUp: Record<string, SyncFederatedBundleJSON> = {};
         for (const [td, b] of fed) {
-          if (sub.fedSent.get(td) === b.sequence) continue;
-          fedUp[td] = federatedJSON(b);
-          sub.fedSent.set(td, b.sequence);
+          if (sub.fedSent.get(td) === b.digest) continue;
+          fedUp[td] = b.json;
+          sub.fedSent.set(td, b.digest);
         }
         const fedGone = [...sub.fedSent.keys()].filter((td) => !fed.has(td));
         for (const td of fedGone) sub.fedSent.delete(td);
@@ -726,7 +731,6 @@ function federatedJSON(b: Bundle): SyncFederatedBundleJSON {
   return {
     x509_authorities: b.x509Authorities.map(toBase64),
     jwt_authorities: b.jwtKeys.map((k) => ({ kid: k.kid, public_key: toBase64(k.publicKey), expires_at: k.notAfter })),
-    sequence: b.sequence,
   };
 }
 

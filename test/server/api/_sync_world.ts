@@ -1,9 +1,10 @@
 /**
  * A randomized world for the incremental sync property tests: sync hubs ("servers") over real datastores, agents
  * that keep their entries with the agent's own SyncedEntries, and random entry creates, updates (reparenting,
- * renaming, node aliases), deletes, expiries, node selector changes, agent reconnects with stale cursors and server
- * restarts. After every step each connected agent's entries are compared with the truth computed from the
- * datastore; a divergence throws with the seed and the steps so far.
+ * renaming, node aliases, federates_with), deletes, expiries, federated bundles set and deleted, node selector changes,
+ * agent reconnects with stale cursors and server restarts. After every step each connected agent's entries and
+ * federated bundles are compared with the truth computed from the datastore; a divergence throws with the seed and
+ * the steps so far.
  * @module
  */
 import type { ManualClock } from "../../../src/core/ports/clock.ts";
@@ -13,9 +14,19 @@ import type { SyncDeltaJSON, SyncMessage, SyncSnapshotJSON } from "../../../src/
 import { SyncedEntries } from "../../../src/agent/manager/synced_entries.ts";
 import { SyncHub } from "../../../src/server/api/sync_hub.ts";
 import type { DataStore, RegistrationEntry } from "../../../src/server/datastore/datastore.ts";
+import { bundleDigest } from "../../../src/core/sync/bundle_digest.ts";
+import { toBase64 } from "../../../src/core/encoding.ts";
 
 const TDN = "example.org";
 const SERVER = `spiffe://${TDN}/spire/server`;
+/** Foreign trust domains entries may federate with. */
+const FEDERATED = ["fed1.example", "fed2.example", "fed3.example"];
+
+/** What an agent should hold: entry ID → revision, and federated trust domain → bundleDigest. */
+interface Truth {
+  entries: Map<string, number>;
+  fed: Map<string, string>;
+}
 
 /** mulberry32: a small seeded PRNG, so a failing sequence replays from its seed. */
 export function prng(seed: number): () => number {
@@ -61,6 +72,8 @@ export interface WorldStats {
   /** Reconnects whose delta missed a node alias change (selectors changed while away) and fell back to a snapshot. */
   resyncs: number;
   entries: number;
+  /** Messages that carried a federated bundle or its removal. */
+  federatedMessages: number;
 }
 
 export class SyncWorld {
@@ -70,7 +83,7 @@ export class SyncWorld {
   #hubs: SyncHub[];
   #agents: SimAgent[] = [];
   #log: string[] = [];
-  #stats: WorldStats = { steps: 0, snapshots: 0, deltas: 0, resumedWithDelta: 0, resyncs: 0, entries: 0 };
+  #stats: WorldStats = { steps: 0, snapshots: 0, deltas: 0, resumedWithDelta: 0, resyncs: 0, entries: 0, federatedMessages: 0 };
   #connecting = false;
 
   constructor(o: WorldOptions) {
@@ -142,6 +155,7 @@ export class SyncWorld {
         : { kind: "delta", body: JSON.parse(data) as SyncDeltaJSON };
       if (m.kind === "snapshot") this.#stats.snapshots++;
       else this.#stats.deltas++;
+      if (m.body.federated_bundles || (m.kind === "delta" && m.body.federated_bundles_removed)) this.#stats.federatedMessages++;
       const isFirst = first;
       first = false;
       if (isFirst && resume && m.kind === "delta") this.#stats.resumedWithDelta++;
@@ -171,7 +185,7 @@ export class SyncWorld {
             JSON.stringify([...a.held.entries.values()].map((e) => `${e.id.slice(0, 8)}@${e.revisionNumber}`)),
           );
         }
-        if (process.env.DBG) void this.#truth(a).then((t) => console.log("TRUTH", JSON.stringify([...t].map(([k, v]) => `${k.slice(0, 8)}@${v}`))));
+        if (process.env.DBG) void this.#truth(a).then((t) => console.log("TRUTH", JSON.stringify([...t.entries].map(([k, v]) => `${k.slice(0, 8)}@${v}`))));
         // As the agent does: a digest mismatch makes it reconnect without a cursor, for a full snapshot.
         if (isFirst && a.selectorsChangedAway) a.resync = true;
         else a.mismatches++;
@@ -199,34 +213,52 @@ export class SyncWorld {
     a.hub = undefined;
   }
 
-  async #truth(a: SimAgent): Promise<Map<string, number>> {
+  async #truth(a: SimAgent): Promise<Truth> {
     const ds = this.#stores[0]!;
     const node = await ds.fetchAttestedNode(a.id);
     const now = Math.floor(this.#o.clock.now().getTime() / 1000);
     // An expired entry is not served, nor is anything below it (SPIRE -entryExpiry): crawl the live entries only.
     const live = (await ds.listEntries()).filter((e) => !e.expiresAt || e.expiresAt > now);
-    return new Map(crawl(live, a.id, node?.selectors ?? []).map((e) => [e.id, e.revisionNumber]));
+    const reached = crawl(live, a.id, node?.selectors ?? []);
+    // The bundle of every trust domain a reached entry federates with, when the datastore has one.
+    const fed = new Map<string, string>();
+    for (const td of new Set(reached.flatMap((e) => e.federatesWith ?? []))) {
+      const b = await ds.fetchBundle(td);
+      if (!b) continue;
+      fed.set(
+        td,
+        bundleDigest({
+          x509_authorities: b.x509Authorities.map(toBase64),
+          jwt_authorities: b.jwtKeys.map((k) => ({ kid: k.kid, public_key: toBase64(k.publicKey), expires_at: k.notAfter })),
+        }),
+      );
+    }
+    return { entries: new Map(reached.map((e) => [e.id, e.revisionNumber])), fed };
   }
 
   #fail(what: string): never {
     throw new Error(`incremental sync diverged (seed ${this.#o.seed}): ${what}\nsteps:\n  ${this.#log.join("\n  ")}`);
   }
 
-  async #check(step: string, before?: Map<SimAgent, Map<string, number>>): Promise<Map<SimAgent, Map<string, number>>> {
-    const truths = new Map<SimAgent, Map<string, number>>();
+  async #check(step: string, before?: Map<SimAgent, Truth>): Promise<Map<SimAgent, Truth>> {
+    const truths = new Map<SimAgent, Truth>();
     for (const a of this.#agents) {
       const truth = await this.#truth(a);
       truths.set(a, truth);
       if (a.mismatches > 0) this.#fail(`after "${step}": agent ${a.id} saw a digest mismatch`);
       if (a.hub === undefined) continue;
       const held = new Map([...a.held.entries.values()].map((e) => [e.id, e.revisionNumber]));
-      const missing = [...truth].filter(([id, rev]) => held.get(id) !== rev).map(([id, rev]) => `${id}@${rev} (holds ${held.get(id) ?? "none"})`);
-      const extra = [...held.keys()].filter((id) => !truth.has(id));
+      const missing = [...truth.entries].filter(([id, rev]) => held.get(id) !== rev).map(([id, rev]) => `${id}@${rev} (holds ${held.get(id) ?? "none"})`);
+      const extra = [...held.keys()].filter((id) => !truth.entries.has(id));
       if (missing.length > 0 || extra.length > 0) {
         this.#fail(`after "${step}": agent ${a.id} on server ${a.hub} lacks [${missing.join(", ")}] and holds extra [${extra.join(", ")}]`);
       }
+      const fed = new Map([...a.held.federated].map(([td, b]) => [td, bundleDigest(b)]));
+      if (!sameSet(fed, truth.fed)) {
+        this.#fail(`after "${step}": agent ${a.id} on server ${a.hub} holds federated bundles ${show(fed)}, the truth is ${show(truth.fed)}`);
+      }
       const was = before?.get(a);
-      if (was && a.messages > 0 && sameSet(was, truth)) {
+      if (was && a.messages > 0 && sameSet(was.entries, truth.entries) && sameSet(was.fed, truth.fed)) {
         this.#fail(`after "${step}": agent ${a.id}, whose entries did not change, received ${a.messages} message(s)`);
       }
     }
@@ -236,6 +268,11 @@ export class SyncWorld {
 
   async #entries(): Promise<RegistrationEntry[]> {
     return this.#stores[0]!.listEntries();
+  }
+
+  /** Each foreign trust domain with probability 0.25. */
+  #federates(): string[] {
+    return FEDERATED.filter(() => this.#rnd() < 0.25);
   }
 
   #workloadID(): string {
@@ -277,9 +314,11 @@ export class SyncWorld {
           hint: "",
           admin: false,
           downstream: false,
+          federatesWith: this.#federates(),
           ...(expiresAt ? { expiresAt } : {}),
         });
-        return `create ${e.id.slice(0, 8)} ${e.parentID} → ${e.spiffeID}${expiresAt ? ` expires +${expiresAt - now()}s` : ""} via server ${origin}`;
+        const fw = e.federatesWith?.length ? ` federates with ${e.federatesWith.join(",")}` : "";
+        return `create ${e.id.slice(0, 8)} ${e.parentID} → ${e.spiffeID}${fw}${expiresAt ? ` expires +${expiresAt - now()}s` : ""} via server ${origin}`;
       } catch (err) {
         return `create refused (${(err as { code?: string }).code})`;
       }
@@ -288,7 +327,7 @@ export class SyncWorld {
       desc = await create();
     } else if (r < 0.45) {
       const e = this.#pick(existing)!;
-      const k = this.#int(4);
+      const k = this.#int(5);
       const next = { ...e };
       if (k === 0) next.parentID = (await this.#parent(existing.filter((x) => x.id !== e.id))).parentID;
       else if (k === 1) next.spiffeID = e.parentID === SERVER ? `spiffe://${TDN}/alias${this.#int(3)}` : this.#workloadID();
@@ -296,10 +335,13 @@ export class SyncWorld {
         next.selectors = e.parentID === SERVER
           ? (this.#nodeSelectors().slice(0, 1).concat([{ type: "x509pop", value: "zone:a" }]))
           : [{ type: "unix", value: `uid:${this.#int(3)}` }];
-      } else next.hint = `h${this.#int(100)}`;
+      } else if (k === 3) next.hint = `h${this.#int(100)}`;
+      else next.federatesWith = this.#federates();
       try {
         await ds.updateEntry(next);
-        desc = `update ${e.id.slice(0, 8)} ${["reparent", "rename", "selectors", "hint"][k]} → ${next.parentID} / ${next.spiffeID} via server ${origin}`;
+        desc = `update ${e.id.slice(0, 8)} ${["reparent", "rename", "selectors", "hint", "federates_with"][k]} → ${next.parentID} / ${next.spiffeID}${
+          k === 4 ? ` [${next.federatesWith?.join(",")}]` : ""
+        } via server ${origin}`;
       } catch (err) {
         desc = `update refused (${(err as { code?: string }).code})`;
       }
@@ -346,10 +388,21 @@ export class SyncWorld {
       if (a.hub !== undefined) await this.#hubs[a.hub]!.nodeChanged(a.id);
       else a.selectorsChangedAway = true;
       desc = `node selectors of ${a.id} → [${selectors.map((s) => s.value).join(",")}]`;
-    } else if (r < 0.82) {
+    } else if (r < 0.8) {
       const a = this.#pick(this.#agents.filter((x) => x.hub !== undefined));
       if (a) this.#drop(a);
       desc = a ? `disconnect ${a.id}` : "disconnect (none connected)";
+    } else if (r < 0.86) {
+      // A federation refresh: sometimes the same content (no change), sometimes new authorities.
+      const td = this.#pick(FEDERATED)!;
+      const roots = [0, 1].slice(0, 1 + this.#int(2)).map(() => new Uint8Array([this.#int(3), this.#int(3)]));
+      const b = await ds.setBundle({ trustDomain: td, x509Authorities: roots, jwtKeys: [], refreshHint: 60 });
+      desc = `set bundle of ${td} (sequence ${b.sequence}) via server ${origin}`;
+    } else if (r < 0.88) {
+      const td = this.#pick(FEDERATED)!;
+      const had = await ds.fetchBundle(td);
+      if (had) await ds.deleteBundle(td);
+      desc = had ? `delete bundle of ${td} via server ${origin}` : `delete bundle of ${td} (none)`;
     } else if (r < 0.95) {
       const a = this.#pick(this.#agents.filter((x) => x.hub === undefined));
       if (a) {
@@ -414,7 +467,11 @@ export function crawl(entries: RegistrationEntry[], agentID: string, nodeSelecto
   return [...out.values()];
 }
 
-function sameSet(a: Map<string, number>, b: Map<string, number>): boolean {
+function show(m: Map<string, string>): string {
+  return `{${[...m].map(([k, v]) => `${k}:${v}`).join(", ")}}`;
+}
+
+function sameSet<V>(a: Map<string, V>, b: Map<string, V>): boolean {
   if (a.size !== b.size) return false;
   for (const [k, v] of a) if (b.get(k) !== v) return false;
   return true;

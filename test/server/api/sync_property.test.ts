@@ -44,7 +44,7 @@ test("two servers on one SQLite datastore: every agent's entries follow the data
       await world.run(150, Date.now() + 4_000);
       const s = world.stats;
       console.log(
-        `  ${s.steps} steps, ${s.entries} entries at the end; ${s.deltas} deltas, ${s.snapshots} snapshots, ${s.resumedWithDelta} reconnects answered with a delta, ${s.resyncs} fell back to a snapshot (node selectors changed while away)`,
+        `  ${s.steps} steps, ${s.entries} entries at the end; ${s.deltas} deltas, ${s.snapshots} snapshots, ${s.resumedWithDelta} reconnects answered with a delta, ${s.resyncs} fell back to a snapshot (node selectors changed while away), ${s.federatedMessages} carried federated bundles`,
       );
       assert.ok(s.deltas > 0, "changes travelled as deltas");
       world.close();
@@ -72,7 +72,7 @@ test("two servers on one PostgreSQL, each with its own connection pool: the same
     await world.run(120, Date.now() + 6_000);
     const s = world.stats;
     console.log(
-      `  ${s.steps} steps, ${s.entries} entries at the end; ${s.deltas} deltas, ${s.snapshots} snapshots, ${s.resumedWithDelta} reconnects answered with a delta, ${s.resyncs} fell back to a snapshot (node selectors changed while away)`,
+      `  ${s.steps} steps, ${s.entries} entries at the end; ${s.deltas} deltas, ${s.snapshots} snapshots, ${s.resumedWithDelta} reconnects answered with a delta, ${s.resyncs} fell back to a snapshot (node selectors changed while away), ${s.federatedMessages} carried federated bundles`,
     );
     assert.ok(s.deltas > 0, "changes travelled as deltas");
   } finally {
