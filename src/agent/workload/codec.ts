@@ -32,11 +32,17 @@ export function serverStreamMethod<Req extends DescMessage, Res extends DescMess
   schemas: { req: Req; res: Res; path: string },
   handle: (req: MessageShape<Req>, ctx: CallContext, send: (m: MessageShape<Res>) => void) => Promise<void>,
 ): ServerStreamMethod<MessageShape<Req>, MessageShape<Res>> {
+  // Streams may share one message object (SharedResponses): its bytes are computed once.
+  const encoded = new WeakMap<MessageShape<Res>, Uint8Array>();
   return {
     kind: "server_stream",
     path: schemas.path,
     decode: (b) => fromBinary(schemas.req, b),
-    encode: (m) => toBinary(schemas.res, m),
+    encode: (m) => {
+      let b = encoded.get(m);
+      if (b === undefined) encoded.set(m, b = toBinary(schemas.res, m));
+      return b;
+    },
     handle,
   };
 }

@@ -29,9 +29,11 @@ import {
   X509BundlesRequestSchema,
   X509BundlesResponseSchema,
   X509SVIDRequestSchema,
+  type X509SVIDResponse,
   X509SVIDResponseSchema,
 } from "./proto/workload_pb.ts";
 import { fetchX509Bundles, fetchX509SVID } from "./x509_handlers.ts";
+import { SharedResponses } from "./shared_responses.ts";
 
 export interface WorkloadAttestor {
   attest(peer: PeerCredentials): Promise<Selector[]>;
@@ -43,6 +45,8 @@ export class WorkloadHandler {
   #log: Logger;
   #clock: Clock;
   #allowUnauthenticatedVerifiers: boolean;
+  /** FetchX509SVID messages shared by streams with the same selectors. */
+  #sharedX509 = new SharedResponses<X509SVIDResponse>();
 
   /** `allowUnauthenticatedVerifiers`: callers with no identity may still fetch bundles (SPIRE's agent option). */
   constructor(cfg: { manager: AgentManager; attestor: WorkloadAttestor; logger: Logger; clock?: Clock; allowUnauthenticatedVerifiers?: boolean }) {
@@ -86,7 +90,7 @@ export class WorkloadHandler {
     return [
       serverStreamMethod({ req: X509SVIDRequestSchema, res: X509SVIDResponseSchema, path: FETCH_X509_SVID }, async (_req, ctx, send) => {
         const selectors = await this.#attest(ctx);
-        await fetchX509SVID(this.#manager, selectors, ctx, send);
+        await fetchX509SVID(this.#manager, selectors, ctx, send, this.#sharedX509);
       }),
       serverStreamMethod({ req: X509BundlesRequestSchema, res: X509BundlesResponseSchema, path: FETCH_X509_BUNDLES }, async (_req, ctx, send) => {
         const selectors = await this.#attest(ctx);

@@ -6,6 +6,7 @@ import type { CallContext } from "../../core/ports/grpc_server.ts";
 import type { Selector } from "../../core/selector.ts";
 import type { AgentManager } from "../manager/manager.ts";
 import type { FederatedBundle, Identity } from "../manager/svid_cache.ts";
+import type { SharedResponses } from "./shared_responses.ts";
 import { type X509BundlesResponse, X509BundlesResponseSchema, type X509SVIDResponse, X509SVIDResponseSchema, X509SVIDSchema } from "./proto/workload_pb.ts";
 
 export function x509SVIDResponse(ids: Identity[], roots: Uint8Array[], federated: FederatedBundle[] = []): X509SVIDResponse {
@@ -56,11 +57,19 @@ export function watch<T>(manager: AgentManager, ctx: CallContext, send: (m: T) =
 
 /**
  * The stream holds its entries' SVIDs in the agent's cache for as long as it is open (never evicted), and the first
- * message waits for those beyond the cache size to be minted.
+ * message waits for those beyond the cache size to be minted. `shared`: streams with the same selectors share one
+ * message per change.
  */
-export async function fetchX509SVID(manager: AgentManager, selectors: Selector[], ctx: CallContext, send: (m: X509SVIDResponse) => void): Promise<void> {
+export async function fetchX509SVID(
+  manager: AgentManager,
+  selectors: Selector[],
+  ctx: CallContext,
+  send: (m: X509SVIDResponse) => void,
+  shared?: SharedResponses<X509SVIDResponse>,
+): Promise<void> {
   let last = "";
   const release = manager.hold(selectors);
+  const slot = shared?.join(selectors);
   try {
     if (manager.entriesFor(selectors).length === 0) throw new PermissionDeniedError("no identity issued");
     try {
@@ -70,6 +79,7 @@ export async function fetchX509SVID(manager: AgentManager, selectors: Selector[]
     }
     await watch(manager, ctx, send, () => x509Message());
   } finally {
+    slot?.release();
     release();
   }
 
@@ -79,11 +89,13 @@ export async function fetchX509SVID(manager: AgentManager, selectors: Selector[]
     // An entry that just arrived is being minted (the stream holds it): its message follows.
     if (ids.length === 0) return undefined;
     // SPIRE sends every cache update; skipping byte-identical ones only drops true no-ops.
-    const key = ids.map((i) => `${i.entry.id}:${i.entry.revisionNumber}:${i.svid.notAfter.getTime()}:${i.svid.chain.length}`).join("|") +
+    const key = ids.map((i) => `${i.entry.id}:${i.entry.revisionNumber}:${i.svid.issuedAt.getTime()}:${i.svid.notAfter.getTime()}:${i.svid.chain.length}`)
+      .join("|") +
       `#${manager.bundle().rootsVersion}#${manager.federatedVersion}`;
     if (key === last) return undefined;
     last = key;
-    return x509SVIDResponse(ids, manager.bundle().roots, manager.federatedBundlesFor(ids.map((i) => i.entry)));
+    const build = () => x509SVIDResponse(ids, manager.bundle().roots, manager.federatedBundlesFor(ids.map((i) => i.entry)));
+    return slot ? slot.get(key, build) : build();
   }
 }
 

@@ -26,6 +26,7 @@ import type { ServerCA } from "../ca/server_ca.ts";
 import type { DataStore } from "../datastore/datastore.ts";
 import type { ServerNodeAttestor } from "../nodeattestor/node_attestor.ts";
 import { authenticateAgent } from "./agent_auth.ts";
+import { VerifiedChains } from "./verified_chains.ts";
 import { AttestSessions, type AttestStep } from "./attest_sessions.ts";
 import { errorHandler, statusOf } from "./errors.ts";
 import { jsonBody, str } from "./json_body.ts";
@@ -121,7 +122,9 @@ export function agentApp(cfg: AgentAppConfig): Hono<AgentAppEnv> {
   const app = new Hono<AgentAppEnv>();
   const log = cfg.logger.with({ subsystem_name: "agent_api" });
   app.onError(errorHandler(log));
-  const auth = (chain: Uint8Array[] | undefined) => authenticateAgent({ ...cfg, logger: log }, chain);
+  // Each agent's chain is verified once per bundle sequence, not on every call.
+  const verified = new VerifiedChains();
+  const auth = (chain: Uint8Array[] | undefined) => authenticateAgent({ ...cfg, logger: log, verified }, chain);
 
   interface Attested {
     svid: { id: string; cert_chain: string[]; expires_at: number };

@@ -33,6 +33,7 @@ class EchoAttestor implements ServerNodeAttestor {
   }
 }
 import { SyncHub } from "../../../src/server/api/sync_hub.ts";
+import { VerifiedChains } from "../../../src/server/api/verified_chains.ts";
 import { Registry } from "../../../src/core/metrics/registry.ts";
 import { CAManager } from "../../../src/server/ca/ca_manager.ts";
 import { ServerCA } from "../../../src/server/ca/server_ca.ts";
@@ -210,6 +211,33 @@ test("agent auth: no certificate, a foreign certificate, and an evicted agent ar
   });
   await e.ds.close();
   await other.ds.close();
+});
+
+test("agent auth: a chain verified once is not trusted past a bundle change that drops its authority", async () => {
+  const e = await setup();
+  const a = await attest(e, "a");
+  // Verified on the first call and remembered for the next ones.
+  for (let i = 0; i < 2; i++) assert.is((await post(e, "/svid/v1/batch", { params: [] }, a.chain)).status, 200);
+  // The operator replaces the trust domain's authorities (a new sequence): the remembered chain is checked again.
+  const b = (await e.ds.fetchBundle("example.org"))!;
+  const other = await setup();
+  await e.ds.setBundle({ ...b, x509Authorities: (await other.ds.fetchBundle("example.org"))!.x509Authorities });
+  await other.ds.close();
+  const refused = await post(e, "/svid/v1/batch", { params: [] }, a.chain);
+  assert.equal(await errorOf(refused), { http: 401, status: "UNAUTHENTICATED", code: "ERR_UNAUTHENTICATED", message: "invalid agent SVID" });
+  await e.ds.close();
+});
+
+test("VerifiedChains: a chain is remembered per bundle sequence until its path expires, least recently used evicted", () => {
+  const chain = [new Uint8Array([1]), new Uint8Array([2])];
+  const v = new VerifiedChains(2);
+  v.set(VerifiedChains.key(chain, 1), "spiffe://example.org/spire/agent/a", 1_000);
+  assert.is(v.get(VerifiedChains.key(chain, 1), 999), "spiffe://example.org/spire/agent/a");
+  assert.is(v.get(VerifiedChains.key(chain, 2), 999), undefined, "another bundle sequence");
+  assert.is(v.get(VerifiedChains.key(chain, 1), 1_001), undefined, "expired");
+  for (const n of [3, 4, 5]) v.set(VerifiedChains.key([new Uint8Array([n])], 1), `spiffe://example.org/spire/agent/${n}`, 9_000);
+  assert.is(v.size, 2);
+  assert.is(v.get(VerifiedChains.key([new Uint8Array([3])], 1), 0), undefined, "the oldest went first");
 });
 
 test("renew: the old SVID works until the new one is used, then only the new one works", async () => {
