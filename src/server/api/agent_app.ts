@@ -253,7 +253,8 @@ export function agentApp(cfg: AgentAppConfig): Hono<AgentAppEnv> {
     const params = (await jsonBody(c)).params;
     if (!Array.isArray(params)) throw new InvalidArgumentError('"params" must be a list');
     if (params.length > MAX_BATCH) throw new InvalidArgumentError(`at most ${MAX_BATCH} CSRs per batch`);
-    const allowed = new Map((await cfg.hub.authorizedEntries(agent.id, agent.node.selectors)).map((e) => [e.id, e]));
+    const wanted = params.map((p: unknown) => (p as { entry_id?: unknown } | null)?.entry_id).filter((id): id is string => typeof id === "string");
+    const allowed = new Map((await cfg.hub.authorizedEntries(agent.id, agent.node.selectors, wanted)).map((e) => [e.id, e]));
     const results: unknown[] = new Array(params.length);
     const toSign: { i: number; entryID: string; revision: number; spiffeID: string; publicKeySPKI: Uint8Array; ttl: number; dnsNames: string[] }[] = [];
     await Promise.all(params.map(async (p: unknown, i: number) => {
@@ -302,7 +303,7 @@ export function agentApp(cfg: AgentAppConfig): Hono<AgentAppEnv> {
     const audience = body.audience ?? [];
     if (!Array.isArray(audience) || audience.some((a) => typeof a !== "string")) throw new InvalidArgumentError('"audience" must be a list of strings');
     if (audience.length === 0) throw new InvalidArgumentError("audience must be specified");
-    const entry = (await cfg.hub.authorizedEntries(agent.id, agent.node.selectors)).find((e) => e.id === entryID);
+    const entry = (await cfg.hub.authorizedEntries(agent.id, agent.node.selectors, [entryID])).find((e) => e.id === entryID);
     if (!entry) throw new NotFoundError("entry not found or not authorized");
     if (!cfg.jwt) throw new UnavailableError("JWT-SVIDs are not available");
     const svid = await cfg.jwt.sign({ spiffeID: entry.spiffeID, audience: audience as string[], ttl: entry.jwtSVIDTTL });

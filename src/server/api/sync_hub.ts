@@ -459,11 +459,20 @@ export class SyncHub {
     }
   }
 
-  /** The entries an agent may see, from the shared in-memory index (also for signing requests). */
-  async authorizedEntries(agentID: string, nodeSelectors: readonly Selector[] = []): Promise<RegistrationEntry[]> {
+  /**
+   * The entries an agent may see, from the shared in-memory index (also for signing requests). `wanted`: entry IDs
+   * the agent asks to sign; when one is missing the index first catches up with the datastore, so an entry that
+   * another server (or a direct datastore write) just created is not refused until the next poll.
+   */
+  async authorizedEntries(agentID: string, nodeSelectors: readonly Selector[] = [], wanted: readonly string[] = []): Promise<RegistrationEntry[]> {
     const st = await this.#load();
     if (this.#nextExpiry <= this.#nowSeconds()) await this.#catchUp();
-    return st.index.descendants(agentID, nodeSelectors);
+    const out = st.index.descendants(agentID, nodeSelectors);
+    if (wanted.length === 0) return out;
+    const have = new Set(out.map((e) => e.id));
+    if (wanted.every((id) => have.has(id))) return out;
+    await this.#catchUp();
+    return (await this.#load()).index.descendants(agentID, nodeSelectors);
   }
 
   #serial<T>(fn: () => Promise<T>): Promise<T> {

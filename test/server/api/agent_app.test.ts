@@ -189,6 +189,20 @@ test("batch: an agent gets SVIDs only for its entries, with the ID from the entr
   await e.ds.close();
 });
 
+test("batch: an entry written behind the hub's back (another server) is signed before the next poll", async () => {
+  const e = await setup();
+  const a = await attest(e, "a");
+  const csr = toBase64(await createCSR(await generateKeyPair()));
+  const first = await entry(e, a.id, "spiffe://example.org/first");
+  assert.is((await post(e, "/svid/v1/batch", { params: [{ entry_id: first.id, csr }] }, a.chain)).status, 200);
+  // The hub's index is built; this entry reaches it through no notify() and no poll.
+  const later = await entry(e, a.id, "spiffe://example.org/later");
+  const res = await post(e, "/svid/v1/batch", { params: [{ entry_id: later.id, csr }] }, a.chain);
+  const { results } = (await res.json()) as { results: { svid?: { id: string } }[] };
+  assert.is(results[0]!.svid?.id, "spiffe://example.org/later");
+  await e.ds.close();
+});
+
 test("agent auth: no certificate, a foreign certificate, and an evicted agent are refused", async () => {
   const e = await setup();
   const a = await attest(e, "a");
