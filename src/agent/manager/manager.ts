@@ -70,6 +70,9 @@ export interface AgentManagerConfig {
   svidCacheMaxSize?: number | undefined;
 }
 
+/** SVIDs the background pass mints per server round trip. */
+const RECONCILE_SLICE = 64;
+
 interface AgentSVID {
   chain: Uint8Array[];
   keyPKCS8: Uint8Array;
@@ -570,7 +573,9 @@ export class AgentManager {
           due.push(e);
         }
       }
-      if (due.length > 0) await this.#mint(due);
+      // In slices: a workload's on-demand mint (ensure) then waits behind one slice of key generations and CSRs,
+      // not behind the whole cache fill after the first sync.
+      for (let i = 0; i < due.length; i += RECONCILE_SLICE) await this.#mint(due.slice(i, i + RECONCILE_SLICE));
       this.#evict();
     });
     this.#reconciling = run.catch(async (err) => {
