@@ -34,6 +34,7 @@ class EchoAttestor implements ServerNodeAttestor {
 }
 import { SyncHub } from "../../../src/server/api/sync_hub.ts";
 import { VerifiedChains } from "../../../src/server/api/verified_chains.ts";
+import { bundleDigest } from "../../../src/core/sync/bundle_digest.ts";
 import { Registry } from "../../../src/core/metrics/registry.ts";
 import { CAManager } from "../../../src/server/ca/ca_manager.ts";
 import { ServerCA } from "../../../src/server/ca/server_ca.ts";
@@ -377,6 +378,45 @@ test("re-attestation: renew is refused with AGENT_MUST_REATTEST, a banned node c
     code: "ERR_PERMISSION_DENIED",
     message: "failed to attest: agent is banned",
   });
+  await e.ds.close();
+});
+
+test("sync: a reconnect's parameters are checked, each with a precise error, and its federated bundles resume by digest", async () => {
+  const e = await setup();
+  const a = await attest(e, "a");
+  const cases: [string, string][] = [
+    ["since=-1", '"since" must be a non-negative integer'],
+    ["since=1&digest=XYZ", '"digest" must be 16 lowercase hex digits'],
+    ["since=1&digest=0000000000000000&federated=two.example", '"federated" must be <trust domain>:<16 hex digits> pairs, got "two.example"'],
+  ];
+  for (const [q, message] of cases) {
+    const res = await e.app.request(`/agent/v1/sync?${q}`, {}, { peerCertChain: a.chain });
+    assert.equal(await errorOf(res), { http: 400, status: "INVALID_ARGUMENT", code: "ERR_INVALID_ARGUMENT", message }, q);
+  }
+  await e.ds.setBundle({ trustDomain: "two.example", x509Authorities: [new Uint8Array([1])], jwtKeys: [], refreshHint: 60 });
+  await e.ds.createEntry({
+    spiffeID: "spiffe://example.org/web",
+    parentID: a.id,
+    selectors: [{ type: "unix", value: "uid:1000" }],
+    x509SVIDTTL: 0,
+    jwtSVIDTTL: 0,
+    dnsNames: [],
+    hint: "",
+    admin: false,
+    downstream: false,
+    federatesWith: ["two.example"],
+  });
+  const first = readSSE((await e.app.request("/agent/v1/sync", {}, { peerCertChain: a.chain })).body!);
+  const snap = JSON.parse((await first.next()).value!.data) as { revision: number; digest: string; bundle: { sequence: number } };
+  await first.return(undefined);
+  const held = bundleDigest({ x509_authorities: ["AQ=="], jwt_authorities: [] });
+  const resume = (fed: string) => `/agent/v1/sync?since=${snap.revision}&digest=${snap.digest}&bundle_sequence=${snap.bundle.sequence}&federated=${fed}`;
+  // Holding that bundle and a dropped one: nothing to send but the removal.
+  const again = readSSE((await e.app.request(resume(`two.example:${held},gone.example:${held}`), {}, { peerCertChain: a.chain })).body!);
+  const ev = (await again.next()).value!;
+  await again.return(undefined);
+  assert.is(ev.event, "delta");
+  assert.equal(JSON.parse(ev.data), { revision: snap.revision, digest: snap.digest, upserts: [], deletes: [], federated_bundles_removed: ["gone.example"] });
   await e.ds.close();
 });
 
