@@ -307,7 +307,7 @@ export class AgentManager {
   /** The workload entries the selectors match, whether or not their SVID is cached, oldest first. */
   entriesFor(selectors: Selector[]): CachedEntry[] {
     const out: CachedEntry[] = [];
-    for (const e of this.#held.entries.values()) if (isWorkloadEntry(e) && entryMatches(e, selectors)) out.push(e);
+    for (const e of this.#held.candidates(selectors)) if (isWorkloadEntry(e) && entryMatches(e, selectors)) out.push(e);
     return sortEntries(out);
   }
 

@@ -39,6 +39,8 @@ export class SyncedEntries {
   /** Federated bundles by trust domain name, as the server sent them. */
   readonly federated = new Map<string, SyncFederatedBundleJSON>();
   #digest = new EntrySetDigest();
+  /** Entry IDs by their first selector ("" for none), so a workload's lookup reads its candidates, not every entry. */
+  #byFirstSelector = new Map<string, Set<string>>();
   /** The server's cursor after the last message applied; undefined before the first and after a mismatch. */
   #cursor: number | undefined;
 
@@ -53,6 +55,35 @@ export class SyncedEntries {
     return this.#cursor;
   }
 
+  /**
+   * The entries whose first selector is among the workload's selectors: every entry whose selectors the workload
+   * has is among them (callers still check the rest).
+   */
+  candidates(selectors: readonly { type: string; value: string }[]): CachedEntry[] {
+    const out: CachedEntry[] = [];
+    for (const k of new Set(["", ...selectors.map(selectorKey)])) {
+      for (const id of this.#byFirstSelector.get(k) ?? []) {
+        const e = this.entries.get(id);
+        if (e) out.push(e);
+      }
+    }
+    return out;
+  }
+
+  #index(e: CachedEntry): void {
+    const k = e.selectors[0] ? selectorKey(e.selectors[0]) : "";
+    let ids = this.#byFirstSelector.get(k);
+    if (!ids) this.#byFirstSelector.set(k, ids = new Set());
+    ids.add(e.id);
+  }
+
+  #unindex(e: CachedEntry): void {
+    const k = e.selectors[0] ? selectorKey(e.selectors[0]) : "";
+    const ids = this.#byFirstSelector.get(k);
+    ids?.delete(e.id);
+    if (ids?.size === 0) this.#byFirstSelector.delete(k);
+  }
+
   apply(m: SyncMessage): AppliedSync {
     const before = new Map<string, CachedEntry>();
     const after = new Map<string, CachedEntry>();
@@ -60,6 +91,7 @@ export class SyncedEntries {
     if (m.kind === "snapshot") {
       for (const [id, e] of this.entries) before.set(id, e);
       this.entries.clear();
+      this.#byFirstSelector.clear();
       this.#digest = new EntrySetDigest();
       for (const j of m.body.entries) this.#put(cachedEntry(j), after);
     } else {
@@ -68,6 +100,7 @@ export class SyncedEntries {
         if (!e) continue;
         before.set(id, e);
         this.entries.delete(id);
+        this.#unindex(e);
         this.#digest.toggle(id, e.revisionNumber);
       }
       for (const j of m.body.upserts) {
@@ -108,9 +141,15 @@ export class SyncedEntries {
 
   #put(e: CachedEntry, changed: Map<string, CachedEntry>): void {
     const old = this.entries.get(e.id);
-    if (old) this.#digest.toggle(old.id, old.revisionNumber);
+    if (old) {
+      this.#digest.toggle(old.id, old.revisionNumber);
+      this.#unindex(old);
+    }
     this.entries.set(e.id, e);
+    this.#index(e);
     this.#digest.toggle(e.id, e.revisionNumber);
     changed.set(e.id, e);
   }
 }
+
+const selectorKey = (s: { type: string; value: string }) => `${s.type}:${s.value}`;

@@ -253,6 +253,15 @@ export class SyncWorld {
       if (missing.length > 0 || extra.length > 0) {
         this.#fail(`after "${step}": agent ${a.id} on server ${a.hub} lacks [${missing.join(", ")}] and holds extra [${extra.join(", ")}]`);
       }
+      // The agent's selector index finds exactly the entries a scan of all of them finds.
+      for (const sel of [[{ type: "unix", value: "uid:0" }], [{ type: "unix", value: "uid:1" }, { type: "unix", value: "uid:2" }], this.#nodeSelectors()]) {
+        const has = (e: { selectors: Selector[] }) => e.selectors.every((x) => sel.some((y) => y.type === x.type && y.value === x.value));
+        const indexed = a.held.candidates(sel).filter(has).map((e) => e.id).sort();
+        const scanned = [...a.held.entries.values()].filter(has).map((e) => e.id).sort();
+        if (JSON.stringify(indexed) !== JSON.stringify(scanned)) {
+          this.#fail(`after "${step}": agent ${a.id}'s selector index found [${indexed}], a scan [${scanned}]`);
+        }
+      }
       const fed = new Map([...a.held.federated].map(([td, b]) => [td, bundleDigest(b)]));
       if (!sameSet(fed, truth.fed)) {
         this.#fail(`after "${step}": agent ${a.id} on server ${a.hub} holds federated bundles ${show(fed)}, the truth is ${show(truth.fed)}`);
