@@ -44,8 +44,8 @@ async function main(): Promise<void> {
       const s = new SimAgent({ port: c.port, roots, trustDomain: TD });
       await s.attest(await admin.joinToken());
       const seen = new Set<string>();
-      s.startSync(async (snap) => {
-        const fresh = snap.entries.filter((e) => !seen.has(e.id)).map((e) => e.id);
+      s.startSync(async (m) => {
+        const fresh = (m.kind === "snapshot" ? m.body.entries : m.body.upserts).filter((e) => !seen.has(e.id)).map((e) => e.id);
         for (const id of fresh) seen.add(id);
         if (fresh.length === 0) return;
         const res = await s.batchSign(fresh);

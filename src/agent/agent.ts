@@ -52,6 +52,10 @@ export interface AgentOptions {
   adminSocketPath?: string | undefined;
   /** `authorized_delegates`: SPIFFE IDs that may call the Delegated Identity API. */
   authorizedDelegates?: readonly string[] | undefined;
+  /** `x509_svid_cache_max_size`; absent: 1,000. */
+  svidCacheMaxSize?: number | undefined;
+  /** `jwt_svid_cache_max_size`; absent: 1,000. */
+  jwtSVIDCacheMaxSize?: number | undefined;
 }
 
 export interface AgentDeps {
@@ -100,6 +104,8 @@ export class Agent {
       bootstrapBundle: o.bootstrapBundle,
       insecureBootstrap: o.insecureBootstrap,
       syncInterval: o.syncInterval,
+      svidCacheMaxSize: o.svidCacheMaxSize,
+      jwtSVIDCacheMaxSize: o.jwtSVIDCacheMaxSize,
       clock,
       logger,
     });
@@ -142,8 +148,8 @@ export class Agent {
       metrics.gauge("wisp_agent_entries", "Registration entries the agent holds").collect(() => manager.stats().entries);
       metrics.gauge("wisp_agent_x509_svids_cached", "Workload X509-SVIDs in the cache").collect(() => manager.stats().svids);
       metrics.gauge("wisp_agent_x509_svids_minted", "Workload X509-SVIDs obtained since start").collect(() => manager.stats().minted);
-      metrics.gauge("wisp_agent_sync_snapshots", "Sync snapshots applied since start").collect(() => manager.stats().snapshots);
-      metrics.gauge("wisp_agent_sync_apply_seconds", "Time the last sync snapshot took to apply, minting included").collect(() =>
+      metrics.gauge("wisp_agent_sync_snapshots", "Sync messages (snapshots and deltas) applied since start").collect(() => manager.stats().snapshots);
+      metrics.gauge("wisp_agent_sync_apply_seconds", "Time the last sync message took to apply (SVIDs are minted afterwards)").collect(() =>
         manager.stats().lastApplyMs / 1000
       );
       if (o.healthChecks && this.#d.http) {

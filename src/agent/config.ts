@@ -6,6 +6,8 @@ import { parseServerAddresses, type ServerEndpoint } from "./server_addresses.ts
 import type { X509PoPAgentConfig } from "./nodeattestor/x509pop.ts";
 import type { TrustBundleFormat } from "./trust_bundle_source.ts";
 import { type AgentDropInConfig, readAgentDropIn } from "./config_dropin.ts";
+import { DEFAULT_SVID_CACHE_MAX_SIZE } from "./manager/svid_cache.ts";
+import { DEFAULT_JWT_CACHE_MAX_SIZE } from "./manager/jwt_cache.ts";
 
 /** agent.conf as written: snake_case keys, every value unchecked. */
 export interface RawAgentConfig {
@@ -99,6 +101,10 @@ export interface AgentConfig extends AgentDropInConfig {
   logFormat: config.LogFormat;
   logFile?: string;
   workloadX509SVIDKeyType: config.KeyType;
+  /** `x509_svid_cache_max_size`: workload X509-SVIDs kept beyond those streams hold (SPIRE's LRU cache). */
+  svidCacheMaxSize: number;
+  /** `jwt_svid_cache_max_size`: JWT-SVIDs (per SPIFFE ID and audience) the agent keeps, least recently used dropped. */
+  jwtSVIDCacheMaxSize: number;
   healthChecks: config.HealthChecksConfig;
   nodeAttestor: AgentNodeAttestorConfig;
   keyManager: AgentKeyManagerConfig;
@@ -188,7 +194,6 @@ export function buildAgentConfig(
     serverPort,
     servers,
     socketPath: a.string("socket_path") || d.socketPath,
-    ...refuseUnsupported(a, status),
     trustDomain,
     ...readAdminAPI(a, status, { socketPath: a.string("socket_path") || d.socketPath, trustDomain, cwd: options.cwd }),
     ...readBootstrap(a, status),
@@ -198,6 +203,8 @@ export function buildAgentConfig(
     logFormat: config.readLogFormat(a, status),
     ...config.optionalField("logFile", a.string("log_file") || undefined),
     workloadX509SVIDKeyType: config.readKeyType(a, "workload_x509_svid_key_type", status),
+    svidCacheMaxSize: readCacheMaxSize(a, status, "x509_svid_cache_max_size", DEFAULT_SVID_CACHE_MAX_SIZE),
+    jwtSVIDCacheMaxSize: readCacheMaxSize(a, status, "jwt_svid_cache_max_size", DEFAULT_JWT_CACHE_MAX_SIZE),
     healthChecks: config.readHealthChecksPlacement(root, a, status),
     ...readAgentDropIn(root, a, status),
     ...buildPlugins(root.raw("plugins"), dataDir, status),
@@ -205,6 +212,16 @@ export function buildAgentConfig(
   root.finish();
   status.throwIfErrors();
   return config.deepFreeze(built as AgentConfig);
+}
+
+/** `x509_svid_cache_max_size` / `jwt_svid_cache_max_size`, as SPIRE: negative is an error, 0 (or unset) the default. */
+function readCacheMaxSize(a: config.ConfigSection, status: config.ConfigStatus, key: string, dflt: number): number {
+  const v = a.int(key);
+  if (v !== undefined && v < 0) {
+    status.error(`${a.key(key)} should not be negative`);
+    return dflt;
+  }
+  return v || dflt;
 }
 
 /** `join_token` or `join_token_file`, not both. */
@@ -227,21 +244,6 @@ function readRebootstrap(a: config.ConfigSection, status: config.ConfigStatus, d
     status.error(`${a.key("rebootstrap_mode")} "${mode}" cannot be used with ${a.key("insecure_bootstrap")}`);
   }
   return { rebootstrapMode: mode, rebootstrapDelay: delay };
-}
-
-/**
- * Keys SPIRE gives an effect wisp does not have yet. Accepting them would leave an operator relying on something that
- * never happens, so each is refused by name with what is missing.
- */
-function refuseUnsupported(a: config.ConfigSection, status: config.ConfigStatus): Record<string, never> {
-  // SPIRE keeps at most this many X509-SVIDs and mints the others on demand; wisp's agent holds one per entry.
-  if (a.raw("x509_svid_cache_max_size") !== undefined) {
-    status.error(
-      `${a.key("x509_svid_cache_max_size")} is not supported by wisp yet: the agent keeps an X509-SVID for every ` +
-        "entry it is authorized for and has no LRU limit; remove the key",
-    );
-  }
-  return {};
 }
 
 /**

@@ -43,6 +43,12 @@ export interface EntrySpec {
   x509SVIDTTL?: number;
 }
 
+/** SPIRE's protobuf JSON shape of a SPIFFE ID. */
+function protoID(id: string): { trust_domain: string; path: string } {
+  const u = new URL(id);
+  return { trust_domain: u.host, path: u.pathname };
+}
+
 /** The admin API on the server's unix socket, called directly (the CLI would add a process start per call). */
 export class Admin {
   readonly #f: ReturnType<typeof unixFetch>;
@@ -76,6 +82,20 @@ export class Admin {
       }
     }
     return ids;
+  }
+  /** BatchUpdateEntry for one entry (every field replaced, as SPIRE without a mask); the revision moves. */
+  async updateEntry(id: string, e: EntrySpec & { hint?: string }): Promise<void> {
+    const r = await this.#call<{ results: { status: { code: number; message?: string } }[] }>("POST", "/entry.v1.Entry/BatchUpdateEntry", {
+      entries: [{
+        id,
+        spiffe_id: protoID(e.spiffeID),
+        parent_id: protoID(e.parentID),
+        selectors: e.selectors,
+        x509_svid_ttl: e.x509SVIDTTL ?? 0,
+        hint: e.hint ?? "",
+      }],
+    });
+    if (r.results[0]?.status.code !== 0) throw new Error(`entry update failed: ${JSON.stringify(r.results[0]?.status)}`);
   }
   async joinToken(ttlSeconds = 3600, alias?: string): Promise<string> {
     const r = await this.#call<{ value: string }>("POST", "/agent/v1/join_tokens", { ttl: ttlSeconds, ...(alias ? { agent_id: alias } : {}) });

@@ -7,7 +7,7 @@
 import { exportPKCS8, generateKeyPair } from "../../../src/core/crypto/ec_p256.ts";
 import * as spiffeid from "../../../src/core/spiffeid/mod.ts";
 import { createCSR } from "../../../src/core/x509/csr.ts";
-import { type BatchResult, ServerClient, type SyncSnapshotJSON } from "../../../src/agent/client/server_client.ts";
+import { type BatchResult, ServerClient, type SyncMessage } from "../../../src/agent/client/server_client.ts";
 import { nodeServerConnector } from "../../../src/runtime/node/server_connector.ts";
 
 export interface SimAgentOptions {
@@ -24,6 +24,7 @@ export class SimAgent {
   svidIssuedAt = new Date(0);
   /** Snapshots received on the current and earlier sync streams. */
   snapshots = 0;
+  syncBytes = 0;
   #sync: AbortController | undefined;
   /** The current agent SVID chain and key, for callers that open their own connections. */
   credentials: { chainDER: Uint8Array[]; keyPKCS8: Uint8Array } | undefined;
@@ -59,14 +60,18 @@ export class SimAgent {
     this.client.setCredentials(this.#roots, this.credentials);
   }
 
-  /** (Re)opens the sync stream; `onSnapshot` sees every snapshot. A previous stream is aborted. */
-  startSync(onSnapshot: (s: SyncSnapshotJSON) => void | Promise<void>, onError?: (err: unknown) => void): void {
+  /**
+   * (Re)opens the sync stream; `onMessage` sees every message (snapshot or delta). A previous stream is aborted.
+   * `syncBytes` counts the JSON of every message (the SSE data lines on the wire).
+   */
+  startSync(onMessage: (m: SyncMessage) => void | Promise<void>, onError?: (err: unknown) => void): void {
     this.#sync?.abort();
     const ctl = new AbortController();
     this.#sync = ctl;
-    void this.client.sync(ctl.signal, async (s) => {
+    void this.client.sync(ctl.signal, undefined, async (m) => {
       this.snapshots++;
-      await onSnapshot(s);
+      this.syncBytes += JSON.stringify(m.body).length;
+      await onMessage(m);
     }).catch((err) => {
       if (!ctl.signal.aborted) onError?.(err);
     });

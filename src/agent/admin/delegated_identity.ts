@@ -135,21 +135,34 @@ export class DelegatedIdentityService {
             request_selectors: selectors.map((s) => `${s.type}:${s.value}`),
           });
           let last: string | undefined;
-          await watch(m, ctx, async () => {
-            // A delegate whose entry was removed loses access at the next update, as in SPIRE.
-            await this.#authorize(ctx, log, caller);
-            const ids = m.identities(selectors);
-            const federated = m.federatedBundlesFor(ids).map((f) => f.trustDomain);
-            const key = ids.map((i) => `${i.entry.id}:${i.entry.revisionNumber}:${i.svid.notAfter.getTime()}`).join("|") + `#${federated.join(",")}`;
-            if (key === last) return;
-            last = key;
-            send(x509SVIDsResponse(ids, federated));
-            const count = log.with({ [F.COUNT]: ids.length });
-            const now = this.#c.clock.now().getTime();
-            for (const i of ids) {
-              count.debug("Fetched X.509 SVID for delegated identity", { [F.SPIFFE_ID]: i.entry.spiffeID, ttl: (i.svid.notAfter.getTime() - now) / 1000 });
-            }
-          });
+          // As a FetchX509SVID stream: the target's SVIDs stay cached while the delegate listens, and those beyond the
+          // agent's cache size are minted first.
+          const release = m.hold(selectors);
+          try {
+            await m.ensure(selectors);
+          } catch (cause) {
+            release();
+            throw new UnavailableError(`could not fetch X509-SVID: ${formatError(cause)}`, { cause });
+          }
+          try {
+            await watch(m, ctx, async () => {
+              // A delegate whose entry was removed loses access at the next update, as in SPIRE.
+              await this.#authorize(ctx, log, caller);
+              const ids = m.identities(selectors);
+              const federated = m.federatedBundlesFor(ids.map((i) => i.entry)).map((f) => f.trustDomain);
+              const key = ids.map((i) => `${i.entry.id}:${i.entry.revisionNumber}:${i.svid.notAfter.getTime()}`).join("|") + `#${federated.join(",")}`;
+              if (key === last) return;
+              last = key;
+              send(x509SVIDsResponse(ids, federated));
+              const count = log.with({ [F.COUNT]: ids.length });
+              const now = this.#c.clock.now().getTime();
+              for (const i of ids) {
+                count.debug("Fetched X.509 SVID for delegated identity", { [F.SPIFFE_ID]: i.entry.spiffeID, ttl: (i.svid.notAfter.getTime() - now) / 1000 });
+              }
+            });
+          } finally {
+            release();
+          }
         },
       ),
       serverStreamMethod(

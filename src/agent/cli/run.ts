@@ -100,6 +100,8 @@ export function runCommand(rt: AgentRuntime): Command {
             disableSDSAPI: cfg.disableSDSAPI,
             adminSocketPath: cfg.adminSocketPath,
             authorizedDelegates: cfg.authorizedDelegates,
+            svidCacheMaxSize: cfg.svidCacheMaxSize,
+            jwtSVIDCacheMaxSize: cfg.jwtSVIDCacheMaxSize,
           },
           logLevel,
           connector: rt.connector,

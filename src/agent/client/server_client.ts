@@ -11,6 +11,7 @@ import type { ServerConnection, ServerConnector } from "../../core/ports/server_
 import * as spiffeid from "../../core/spiffeid/mod.ts";
 import { readSSE } from "../../core/sse.ts";
 import { x509AuthoritiesFromSPIFFEBundle } from "../../core/bundle/spiffe_bundle.ts";
+import type { BundleContentJSON } from "../../core/sync/bundle_digest.ts";
 import type { ServerEndpoint } from "../server_addresses.ts";
 import { JoinTokenNodeAttestor } from "../nodeattestor/join_token.ts";
 import type { AgentNodeAttestor } from "../nodeattestor/node_attestor.ts";
@@ -28,33 +29,67 @@ export interface IssuedJWTSVID {
   expiresAt: Date;
 }
 
+export interface SyncBundleJSON {
+  trust_domain: string;
+  x509_authorities: string[];
+  jwt_authorities: { kid: string; public_key: string; expires_at: number }[];
+  sequence: number;
+  /** Hex SKIs of tainted X.509 authorities (absent from servers before key-compromise support). */
+  tainted_x509_authorities?: string[];
+  tainted_jwt_authorities?: string[];
+}
+
+export interface SyncEntryJSON {
+  id: string;
+  spiffe_id: { trust_domain: string; path: string };
+  parent_id: { trust_domain: string; path: string };
+  selectors: { type: string; value: string }[];
+  x509_svid_ttl: number;
+  jwt_svid_ttl: number;
+  dns_names: string[];
+  hint: string;
+  revision_number: number;
+  created_at: number;
+  /** Trust domain names (absent from servers before federation). */
+  federates_with?: string[];
+}
+
+/** A foreign trust domain's bundle as the sync stream carries it. */
+export type SyncFederatedBundleJSON = BundleContentJSON;
+
+/** Event "snapshot": the agent's whole state. */
 export interface SyncSnapshotJSON {
   revision: number;
-  bundle: {
-    trust_domain: string;
-    x509_authorities: string[];
-    jwt_authorities: { kid: string; public_key: string; expires_at: number }[];
-    sequence: number;
-    /** Hex SKIs of tainted X.509 authorities (absent from servers before key-compromise support). */
-    tainted_x509_authorities?: string[];
-    tainted_jwt_authorities?: string[];
-  };
-  entries: {
-    id: string;
-    spiffe_id: { trust_domain: string; path: string };
-    parent_id: { trust_domain: string; path: string };
-    selectors: { type: string; value: string }[];
-    x509_svid_ttl: number;
-    jwt_svid_ttl: number;
-    dns_names: string[];
-    hint: string;
-    revision_number: number;
-    created_at: number;
-    /** Trust domain names (absent from servers before federation). */
-    federates_with?: string[];
-  }[];
-  /** Bundles of the trust domains the entries federate with, by trust domain name. */
-  federated_bundles?: Record<string, { x509_authorities: string[]; jwt_authorities: { kid: string; public_key: string; expires_at: number }[] }>;
+  /** EntrySetDigest of the entries (absent from servers before incremental sync). */
+  digest?: string;
+  bundle: SyncBundleJSON;
+  entries: SyncEntryJSON[];
+  /** Every bundle of the trust domains the entries federate with, by trust domain name: replaces what the agent held. */
+  federated_bundles?: Record<string, SyncFederatedBundleJSON>;
+}
+
+/** Event "delta": changes to apply to what the agent holds. */
+export interface SyncDeltaJSON {
+  revision: number;
+  digest: string;
+  bundle?: SyncBundleJSON;
+  upserts: SyncEntryJSON[];
+  deletes: string[];
+  /** Federated bundles that are new or changed for this agent, by trust domain name. */
+  federated_bundles?: Record<string, SyncFederatedBundleJSON>;
+  /** Trust domains whose federated bundle the agent must drop. */
+  federated_bundles_removed?: string[];
+}
+
+export type SyncMessage = { kind: "snapshot"; body: SyncSnapshotJSON } | { kind: "delta"; body: SyncDeltaJSON };
+
+/** What the agent holds, sent when it reconnects so the server answers with the difference. */
+export interface SyncResumeParams {
+  since: number;
+  digest: string;
+  bundleSequence: number;
+  /** The federated bundles held: trust domain name → bundleDigest. */
+  federated: Map<string, string>;
 }
 
 export interface BatchResult {
@@ -231,15 +266,40 @@ export class ServerClient {
     return { spiffeID: r.svid.id, token: r.svid.token, issuedAt: new Date(r.svid.issued_at * 1000), expiresAt: new Date(r.svid.expires_at * 1000) };
   }
 
-  /** Holds the push stream open, calling `onSnapshot` for each state the server sends; returns when it ends. */
-  async sync(signal: AbortSignal, onSnapshot: (s: SyncSnapshotJSON) => Promise<void>): Promise<void> {
-    const res = await this.#fetch("/agent/v1/sync", { signal, headers: { accept: "text/event-stream" } });
-    if (!res.ok || !res.body) {
-      const body = await res.json().catch(() => ({}));
-      throw errorFromJSON(body as { status?: string });
+  /**
+   * Holds the push stream open, calling `onMessage` for each message in order; returns when the stream ends or when
+   * `onMessage` answers false (the agent wants a full snapshot and reconnects without `resume`).
+   */
+  async sync(signal: AbortSignal, resume: SyncResumeParams | undefined, onMessage: (m: SyncMessage) => Promise<boolean | void>): Promise<void> {
+    let query = "";
+    if (resume) {
+      query = `?since=${resume.since}&digest=${resume.digest}&bundle_sequence=${resume.bundleSequence}`;
+      // Trust domain names hold no ',' or ':' (SPIFFE ID §2.1), so the pairs need no escaping.
+      if (resume.federated.size > 0) query += `&federated=${[...resume.federated].map(([td, d]) => `${td}:${d}`).join(",")}`;
     }
-    for await (const ev of readSSE(res.body)) {
-      if (ev.event === "snapshot") await onSnapshot(JSON.parse(ev.data) as SyncSnapshotJSON);
+    const stop = new AbortController();
+    const onAbort = () => stop.abort();
+    signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      const res = await this.#fetch(`/agent/v1/sync${query}`, { signal: stop.signal, headers: { accept: "text/event-stream" } });
+      if (!res.ok || !res.body) {
+        const body = await res.json().catch(() => ({}));
+        throw errorFromJSON(body as { status?: string });
+      }
+      for await (const ev of readSSE(res.body)) {
+        let m: SyncMessage | undefined;
+        if (ev.event === "snapshot") m = { kind: "snapshot", body: JSON.parse(ev.data) as SyncSnapshotJSON };
+        else if (ev.event === "delta") m = { kind: "delta", body: JSON.parse(ev.data) as SyncDeltaJSON };
+        if (m && (await onMessage(m)) === false) {
+          stop.abort();
+          return;
+        }
+      }
+    } catch (err) {
+      if (stop.signal.aborted && !signal.aborted) return;
+      throw err;
+    } finally {
+      signal.removeEventListener("abort", onAbort);
     }
   }
 

@@ -4,7 +4,7 @@
  * @module
  */
 import { exportPKCS8, generateKeyPair, importPKCS8 } from "../../core/crypto/ec_p256.ts";
-import { equalBytes, fromBase64, toBase64, toHex } from "../../core/encoding.ts";
+import { equalBytes, fromBase64, toHex } from "../../core/encoding.ts";
 import { FailedPreconditionError, formatError, isUnknownAuthority, ServiceError, UnavailableError } from "../../core/errors.ts";
 import * as F from "../../core/log/fields.ts";
 import type { Logger } from "../../core/log/logger.ts";
@@ -13,7 +13,8 @@ import type { FS } from "../../core/ports/fs.ts";
 import type { Selector } from "../../core/selector.ts";
 import * as spiffeid from "../../core/spiffeid/mod.ts";
 import { createCSR, parseCertificate, verifyX509SVID } from "../../core/x509/mod.ts";
-import type { IssuedJWTSVID, ServerClient, SyncSnapshotJSON } from "../client/server_client.ts";
+import type { IssuedJWTSVID, ServerClient, SyncBundleJSON, SyncMessage } from "../client/server_client.ts";
+import { SyncedEntries } from "./synced_entries.ts";
 import { JWTSVIDCache } from "./jwt_cache.ts";
 import { deleteAgentState, loadAgentState, saveAgentState } from "./agent_state.ts";
 import { shouldAgentShutdown } from "./should_shutdown.ts";
@@ -22,12 +23,13 @@ import {
   type BundleState,
   type CachedEntry,
   type CachedSVID,
+  DEFAULT_SVID_CACHE_MAX_SIZE,
   entryMatches,
   type FederatedBundle,
   type Identity,
   isWorkloadEntry,
   rotationTime,
-  sortIdentities,
+  sortEntries,
 } from "./svid_cache.ts";
 import { mintWorkloadSVIDs } from "./mint_workload_svids.ts";
 import { logEntryChanges } from "./log_entry_changes.ts";
@@ -61,7 +63,17 @@ export interface AgentManagerConfig {
    * doubling up to min(8 min, 48 × this) as SPIRE caps its sync backoff. Absent: 500 ms, up to 30 s.
    */
   syncInterval?: number | undefined;
+  /**
+   * `x509_svid_cache_max_size` (SPIRE's LRU cache; default 1,000): at most this many workload X509-SVIDs are kept
+   * beyond those a Workload API stream holds. Entries past it get their SVID when a workload asks for it.
+   */
+  svidCacheMaxSize?: number | undefined;
+  /** `jwt_svid_cache_max_size` (default 1,000): JWT-SVIDs kept per SPIFFE ID and audience set, least recently used dropped. */
+  jwtSVIDCacheMaxSize?: number | undefined;
 }
+
+/** SVIDs the background pass mints per server round trip. */
+const RECONCILE_SLICE = 64;
 
 interface AgentSVID {
   chain: Uint8Array[];
@@ -76,12 +88,19 @@ export class AgentManager {
   #log: Logger;
   #agent: AgentSVID | undefined;
   #bundle: BundleState;
-  #entries = new Map<string, CachedEntry>();
   /** Foreign bundles the server sent for the entries' federates_with, keyed by trust domain name. */
   #federated = new Map<string, FederatedBundle>();
   /** Bumped when any federated bundle changes, so streams resend only then. */
   #federatedVersion = 0;
+  /** Workload X509-SVIDs by entry ID, least recently used first (Map order; a use moves one to the end). */
   #svids = new Map<string, CachedSVID>();
+  #maxSVIDs: number;
+  /** Selector sets of open Workload API streams (by key, with a count): their entries are minted and never evicted. */
+  #holders = new Map<string, { selectors: Selector[]; count: number }>();
+  /** Entry IDs the holders match; recomputed when entries or holders change. */
+  #pinned: Set<string> | undefined;
+  /** Mints under way, by entry ID, so a workload's request and the background pass never mint one entry twice. */
+  #inflight = new Map<string, Promise<void>>();
   #listeners = new Set<() => void>();
   #synced = false;
   #reconciling: Promise<void> = Promise.resolve();
@@ -102,9 +121,12 @@ export class AgentManager {
   #taintedJWT = new Set<string>();
   /** When the last sync snapshot was applied (the admin API's last_sync_success). */
   #lastSync: Date | undefined;
+  /** The entries from the sync stream, with the cursor and digest a reconnect sends. */
+  #held = new SyncedEntries();
 
   constructor(cfg: AgentManagerConfig) {
     this.#rebootstrapMode = cfg.rebootstrapMode ?? "never";
+    this.#maxSVIDs = cfg.svidCacheMaxSize ?? DEFAULT_SVID_CACHE_MAX_SIZE;
     this.#c = cfg;
     this.#log = cfg.logger.with({ subsystem_name: "manager" });
     this.#bundle = { trustDomain: cfg.trustDomain.idString(), roots: [], jwtKeys: [], sequence: 0, rootsVersion: 0 };
@@ -113,6 +135,7 @@ export class AgentManager {
       source: cfg.client,
       clock: cfg.clock,
       logger: this.#log,
+      ...(cfg.jwtSVIDCacheMaxSize === undefined ? {} : { maxSize: cfg.jwtSVIDCacheMaxSize }),
       keyIDs: () => this.#bundle.jwtKeys.map((k) => k.kid).filter((k) => !this.#taintedJWT.has(k)),
     });
   }
@@ -273,14 +296,66 @@ export class AgentManager {
     return this.#synced;
   }
 
-  /** The workload's identities, SPIRE's order; empty means "no identity issued". */
+  /** The workload's identities that have an SVID now, SPIRE's order; each counts as a use for the LRU. */
   identities(selectors: Selector[]): Identity[] {
     const out: Identity[] = [];
-    for (const e of this.#entries.values()) {
+    for (const e of this.entriesFor(selectors)) {
       const svid = this.#svids.get(e.id);
-      if (svid && isWorkloadEntry(e) && entryMatches(e, selectors)) out.push({ entry: e, svid });
+      if (!svid) continue;
+      this.#svids.delete(e.id);
+      this.#svids.set(e.id, svid);
+      out.push({ entry: e, svid });
     }
-    return sortIdentities(out);
+    return out;
+  }
+
+  /** The workload entries the selectors match, whether or not their SVID is cached, oldest first. */
+  entriesFor(selectors: Selector[]): CachedEntry[] {
+    const out: CachedEntry[] = [];
+    for (const e of this.#held.candidates(selectors)) if (isWorkloadEntry(e) && entryMatches(e, selectors)) out.push(e);
+    return sortEntries(out);
+  }
+
+  /**
+   * Marks the selectors' entries as held by a stream until the returned function is called: their SVIDs are minted
+   * (also for entries that arrive later) and not evicted.
+   */
+  hold(selectors: Selector[]): () => void {
+    const key = selectors.map((s) => `${s.type}:${s.value}`).sort().join("\n");
+    const h = this.#holders.get(key);
+    if (h) h.count++;
+    else this.#holders.set(key, { selectors, count: 1 });
+    this.#pinned = undefined;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const cur = this.#holders.get(key);
+      if (cur && --cur.count === 0) this.#holders.delete(key);
+      this.#pinned = undefined;
+    };
+  }
+
+  /**
+   * Mints now whatever SVID the selectors' entries lack (entries beyond the cache size, or not yet minted after the
+   * first sync), without waiting for the background pass. @throws the server's error when minting failed
+   */
+  async ensure(selectors: Selector[]): Promise<void> {
+    const now = this.#c.clock.now().getTime();
+    const missing = this.entriesFor(selectors).filter((e) => {
+      const s = this.#svids.get(e.id);
+      return !s || s.revision !== e.revisionNumber || s.notAfter.getTime() <= now;
+    });
+    if (missing.length > 0) await this.#mint(missing);
+  }
+
+  #pins(): Set<string> {
+    if (!this.#pinned) {
+      const pinned = new Set<string>();
+      for (const h of this.#holders.values()) for (const e of this.entriesFor(h.selectors)) pinned.add(e.id);
+      this.#pinned = pinned;
+    }
+    return this.#pinned;
   }
 
   bundle(): BundleState {
@@ -293,13 +368,13 @@ export class AgentManager {
    * The Workload API and SDS use this.
    */
   federatedBundles(selectors: Selector[]): FederatedBundle[] {
-    return this.federatedBundlesFor(this.identities(selectors));
+    return this.federatedBundlesFor(this.entriesFor(selectors));
   }
 
-  /** The same, for identities already looked up. */
-  federatedBundlesFor(ids: Identity[]): FederatedBundle[] {
+  /** The same, for entries already looked up; a property of the entries, so it needs no cached SVID. */
+  federatedBundlesFor(entries: CachedEntry[]): FederatedBundle[] {
     const tds = new Set<string>();
-    for (const i of ids) for (const td of i.entry.federatesWith ?? []) tds.add(td);
+    for (const e of entries) for (const td of e.federatesWith ?? []) tds.add(td);
     return [...tds].sort().flatMap((td) => {
       const b = this.#federated.get(td);
       return b ? [b] : [];
@@ -311,24 +386,23 @@ export class AgentManager {
     return this.#federatedVersion;
   }
 
-  #applyFederated(raw: NonNullable<SyncSnapshotJSON["federated_bundles"]>): void {
+  /** Rebuilds the federated bundles from what the sync stream holds; only called when one of them changed. */
+  #applyFederated(): void {
     const next = new Map<string, FederatedBundle>();
-    for (const [td, b] of Object.entries(raw)) {
+    for (const [td, b] of this.#held.federated) {
       next.set(td, {
         trustDomain: `spiffe://${td}`,
         roots: b.x509_authorities.map(fromBase64),
         jwtKeys: b.jwt_authorities.map((k) => ({ kid: k.kid, publicKey: fromBase64(k.public_key), notAfter: k.expires_at })),
       });
     }
-    const sig = (m: Map<string, FederatedBundle>) =>
-      JSON.stringify([...m.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([td, b]) => [td, b.roots.map(toBase64), b.jwtKeys.map((k) => k.kid)]));
-    if (sig(next) !== sig(this.#federated)) this.#federatedVersion++;
     this.#federated = next;
+    this.#federatedVersion++;
   }
 
   /** Counts for /metrics: entries and SVIDs held, snapshots applied, last apply time (ms), SVIDs minted. */
   stats(): { entries: number; svids: number; snapshots: number; lastApplyMs: number; minted: number } {
-    return { entries: this.#entries.size, svids: this.#svids.size, ...this.#stats };
+    return { entries: this.#held.entries.size, svids: this.#svids.size, ...this.#stats };
   }
 
   /** Calls `fn` after every change to entries, SVIDs or the bundle. */
@@ -370,10 +444,13 @@ export class AgentManager {
     let backoff = base;
     while (!signal.aborted) {
       try {
-        await this.#c.client.sync(signal, async (s) => {
+        const resume = this.#held.resume(this.#bundle.sequence);
+        await this.#c.client.sync(signal, resume, async (m) => {
           backoff = base;
-          await this.#apply(s);
+          return await this.#apply(m);
         });
+        // A digest mismatch ended the stream: ask for a full snapshot at once.
+        if (this.#held.cursor === undefined && this.#synced && !signal.aborted) continue;
         if (!signal.aborted) this.#log.warn("Sync stream ended; reconnecting");
       } catch (err) {
         if (signal.aborted || (await this.#shutdownIfBanned(err))) return;
@@ -392,50 +469,58 @@ export class AgentManager {
     }
   }
 
-  async #apply(s: SyncSnapshotJSON): Promise<void> {
+  /**
+   * Applies a full snapshot or a delta; returns false when the resulting entry set's digest differs from the
+   * server's, so the caller reconnects for a full snapshot.
+   */
+  async #apply(m: SyncMessage): Promise<boolean> {
     const started = this.#c.clock.now().getTime();
-    const roots = s.bundle.x509_authorities.map(fromBase64);
-    const rootsChanged = roots.length !== this.#bundle.roots.length || roots.some((r, i) => !equalBytes(r, this.#bundle.roots[i]!));
-    this.#bundle = {
-      trustDomain: spiffeid.trustDomainFromString(s.bundle.trust_domain).idString(),
-      roots,
-      jwtKeys: s.bundle.jwt_authorities.map((k) => ({ kid: k.kid, publicKey: fromBase64(k.public_key), notAfter: k.expires_at })),
-      sequence: s.bundle.sequence,
-      rootsVersion: this.#bundle.rootsVersion + (rootsChanged ? 1 : 0),
-    };
-    const next = new Map<string, CachedEntry>();
-    for (const e of s.entries) {
-      next.set(e.id, {
-        id: e.id,
-        spiffeID: `spiffe://${e.spiffe_id.trust_domain}${e.spiffe_id.path}`,
-        parentID: `spiffe://${e.parent_id.trust_domain}${e.parent_id.path}`,
-        selectors: e.selectors,
-        x509SVIDTTL: e.x509_svid_ttl,
-        dnsNames: e.dns_names ?? [],
-        hint: e.hint ?? "",
-        revisionNumber: e.revision_number,
-        createdAt: e.created_at,
-        federatesWith: e.federates_with ?? [],
-      });
+    const b = m.body.bundle;
+    const rootsChanged = b ? this.#applyBundle(b) : false;
+    const { ok, before, after, federatedChanged } = this.#held.apply(m);
+    if (federatedChanged) this.#applyFederated();
+    logEntryChanges(this.#log.with({ subsystem_name: "cache_manager" }), before, after);
+    for (const id of before.keys()) if (!this.#held.entries.has(id)) this.#svids.delete(id);
+    if (before.size > 0 || after.size > 0) this.#pinned = undefined;
+    if (b) this.#applyTaints(b.tainted_x509_authorities ?? [], b.tainted_jwt_authorities ?? []);
+    if (!ok) {
+      this.#log.warn("Entry set differs from the server's after a sync update; requesting a full snapshot", { revision: m.body.revision });
+      return false;
     }
-    this.#applyFederated(s.federated_bundles ?? {});
-    logEntryChanges(this.#log.with({ subsystem_name: "cache_manager" }), this.#entries, next);
-    this.#entries = next;
-    for (const id of [...this.#svids.keys()]) if (!next.has(id)) this.#svids.delete(id);
-    this.#applyTaints(s.bundle.tainted_x509_authorities ?? [], s.bundle.tainted_jwt_authorities ?? []);
-    this.#log.debug("Applied sync snapshot", { [F.COUNT]: next.size, revision: s.revision });
+    this.#log.debug(m.kind === "snapshot" ? "Applied sync snapshot" : "Applied sync delta", {
+      [F.COUNT]: this.#held.entries.size,
+      revision: m.body.revision,
+      ...(m.kind === "delta" ? { upserts: m.body.upserts.length, deletes: m.body.deletes.length } : {}),
+    });
     if (rootsChanged) {
       await this.#persist();
       const a = this.#agent!;
       // New roots (CA rotation): trust them for the server connection too. The current stream keeps running.
-      this.#c.client.setCredentials(roots, { chainDER: a.chain, keyPKCS8: a.keyPKCS8 });
+      this.#c.client.setCredentials(this.#bundle.roots, { chainDER: a.chain, keyPKCS8: a.keyPKCS8 });
     }
-    await this.#reconcile();
+    // The agent serves as soon as it has its entries: SVIDs come from the background pass or, for a workload that
+    // asks first, from ensure().
+    void this.#reconcile();
     this.#lastSync = this.#c.clock.now();
     this.#synced = true;
     this.#stats.snapshots++;
     this.#stats.lastApplyMs = this.#c.clock.now().getTime() - started;
     this.#notify();
+    return true;
+  }
+
+  /** Returns whether the X.509 roots changed. */
+  #applyBundle(b: SyncBundleJSON): boolean {
+    const roots = b.x509_authorities.map(fromBase64);
+    const rootsChanged = roots.length !== this.#bundle.roots.length || roots.some((r, i) => !equalBytes(r, this.#bundle.roots[i]!));
+    this.#bundle = {
+      trustDomain: spiffeid.trustDomainFromString(b.trust_domain).idString(),
+      roots,
+      jwtKeys: b.jwt_authorities.map((k) => ({ kid: k.kid, publicKey: fromBase64(k.public_key), notAfter: k.expires_at })),
+      sequence: b.sequence,
+      rootsVersion: this.#bundle.rootsVersion + (rootsChanged ? 1 : 0),
+    };
+    return rootsChanged;
   }
 
   /**
@@ -473,32 +558,88 @@ export class AgentManager {
     return false;
   }
 
-  /** Mints what is missing, stale or due; serialised so overlapping triggers never double-mint. */
+  /**
+   * The background pass: renews cached SVIDs that are stale or due, mints the ones streams hold, fills the cache up
+   * to its size with the others, then evicts the least recently used unheld ones past the size. Serialised.
+   */
   #reconcile(): Promise<void> {
     const run = this.#reconciling.then(async () => {
       const now = this.#c.clock.now().getTime();
-      const due = [...this.#entries.values()].filter((e) => {
-        if (!isWorkloadEntry(e)) return false;
+      const pins = this.#pins();
+      let room = this.#maxSVIDs - this.#svids.size;
+      const due: CachedEntry[] = [];
+      for (const e of this.#held.entries.values()) {
+        if (!isWorkloadEntry(e) || this.#inflight.has(e.id)) continue;
         const s = this.#svids.get(e.id);
-        return !s || s.revision !== e.revisionNumber || s.rotateAt.getTime() <= now;
-      });
-      if (due.length === 0) return;
-      for (const e of due) {
+        if (s) {
+          if (s.revision !== e.revisionNumber || s.rotateAt.getTime() <= now) due.push(e);
+        } else if (pins.has(e.id)) due.push(e);
+        else if (room > 0) {
+          room--;
+          due.push(e);
+        }
+      }
+      // In slices: a workload's on-demand mint (ensure) then waits behind one slice of key generations and CSRs,
+      // not behind the whole cache fill after the first sync.
+      for (let i = 0; i < due.length; i += RECONCILE_SLICE) await this.#mint(due.slice(i, i + RECONCILE_SLICE));
+      this.#evict();
+    });
+    this.#reconciling = run.catch(async (err) => {
+      if (!(await this.#shutdownIfBanned(err))) this.#log.warn("Failed to update workload SVIDs", { [F.ERROR]: formatError(err) });
+    });
+    return this.#reconciling;
+  }
+
+  /** Gets SVIDs for the entries from the server (those already being minted are waited for, not minted again). */
+  async #mint(entries: CachedEntry[]): Promise<void> {
+    const waits: Promise<void>[] = [];
+    const todo: CachedEntry[] = [];
+    for (const e of entries) {
+      const p = this.#inflight.get(e.id);
+      if (p) waits.push(p);
+      else todo.push(e);
+    }
+    if (todo.length > 0) {
+      for (const e of todo) {
         const current = this.#svids.get(e.id);
         // SPIRE's manager lines (pkg/agent/manager/sync.go); its integration scripts grep the SPIFFE ID in them.
         if (current) {
           this.#log.info("Renewing X509-SVID", { [F.SPIFFE_ID]: e.spiffeID, [F.ENTRY_ID]: e.id, expires_at: current.notAfter.toISOString() });
         } else this.#log.info("Creating X509-SVID", { [F.SPIFFE_ID]: e.spiffeID, [F.ENTRY_ID]: e.id });
       }
-      const minted = await mintWorkloadSVIDs({ client: this.#c.client, entries: due, clock: this.#c.clock, random: this.#random, logger: this.#log });
-      for (const [id, svid] of minted) if (this.#entries.has(id)) this.#svids.set(id, svid);
-      this.#stats.minted += minted.size;
-      if (minted.size > 0) this.#notify();
-    });
-    this.#reconciling = run.catch(async (err) => {
-      if (!(await this.#shutdownIfBanned(err))) this.#log.warn("Failed to update workload SVIDs", { [F.ERROR]: formatError(err) });
-    });
-    return this.#reconciling;
+      const p = mintWorkloadSVIDs({ client: this.#c.client, entries: todo, clock: this.#c.clock, random: this.#random, logger: this.#log }).then((minted) => {
+        // In request order, so the LRU order does not depend on which key finished first.
+        for (const e of todo) {
+          const svid = minted.get(e.id);
+          if (!svid || !this.#held.entries.has(e.id)) continue;
+          this.#svids.delete(e.id);
+          this.#svids.set(e.id, svid);
+        }
+        this.#stats.minted += minted.size;
+        this.#evict();
+        if (minted.size > 0) this.#notify();
+      });
+      const settled = p.then(() => {}, () => {});
+      for (const e of todo) this.#inflight.set(e.id, settled);
+      void settled.then(() => {
+        for (const e of todo) if (this.#inflight.get(e.id) === settled) this.#inflight.delete(e.id);
+      });
+      waits.push(p);
+    }
+    await Promise.all(waits);
+  }
+
+  /** Drops least recently used SVIDs past the cache size, never one a stream holds (SPIRE's LRU cache). */
+  #evict(): void {
+    let over = this.#svids.size - this.#maxSVIDs;
+    if (over <= 0) return;
+    const pins = this.#pins();
+    for (const id of this.#svids.keys()) {
+      if (over <= 0) break;
+      if (pins.has(id)) continue;
+      this.#svids.delete(id);
+      over--;
+    }
   }
 
   async #rotationLoop(signal: AbortSignal): Promise<void> {
@@ -621,8 +762,7 @@ export class AgentManager {
    * MatchingRegistrationEntries; the Delegated Identity API authorizes callers and signs JWT-SVIDs from these).
    */
   matchingEntries(selectors: Selector[]): CachedEntry[] {
-    const out = [...this.#entries.values()].filter((e) => isWorkloadEntry(e) && entryMatches(e, selectors));
-    return out.sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return this.entriesFor(selectors);
   }
 
   /** Every foreign bundle the agent holds, sorted by trust domain (SPIRE's bundle cache, minus the own bundle). */

@@ -1,6 +1,9 @@
 /** The agent's cache of workload identities: entries from the server, each with its current X509-SVID. @module */
 import type { Selector } from "../../core/selector.ts";
 
+/** SPIRE's default x509_svid_cache_max_size. */
+export const DEFAULT_SVID_CACHE_MAX_SIZE = 1000;
+
 export interface CachedEntry {
   id: string;
   spiffeID: string;
@@ -56,9 +59,16 @@ export function entryMatches(entry: CachedEntry, workload: Selector[]): boolean 
   return entry.selectors.every((s) => have.has(`${s.type}:${s.value}`));
 }
 
+const byAge = (a: CachedEntry, b: CachedEntry) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+
 /** Oldest entry first, then by id: a stable order so svids[0] (the default identity) does not flap. */
 export function sortIdentities(ids: Identity[]): Identity[] {
-  return ids.sort((a, b) => a.entry.createdAt - b.entry.createdAt || (a.entry.id < b.entry.id ? -1 : a.entry.id > b.entry.id ? 1 : 0));
+  return ids.sort((a, b) => byAge(a.entry, b.entry));
+}
+
+/** sortIdentities' order for entries alone. */
+export function sortEntries(entries: CachedEntry[]): CachedEntry[] {
+  return entries.sort(byAge);
 }
 
 /** Entries that only name a node (alias entries with spiffe_id selectors) are never served to workloads. */

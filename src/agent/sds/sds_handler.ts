@@ -4,7 +4,7 @@
  * logged and not answered, and every cache update pushed for the last requested names.
  * @module
  */
-import { UnimplementedError } from "../../core/errors.ts";
+import { formatError, UnavailableError, UnimplementedError } from "../../core/errors.ts";
 import { toHex } from "../../core/encoding.ts";
 import * as F from "../../core/log/fields.ts";
 import type { Logger } from "../../core/log/logger.ts";
@@ -57,6 +57,7 @@ export class SDSHandler {
       bidiStreamMethod({ req: DiscoveryRequestSchema, res: DiscoveryResponseSchema, path: STREAM_SECRETS }, (reqs, ctx, send) => this.#stream(reqs, ctx, send)),
       unaryMethod({ req: DiscoveryRequestSchema, res: DiscoveryResponseSchema, path: FETCH_SECRETS }, async (req, ctx) => {
         const selectors = await this.#attest(ctx);
+        await this.#ensure(selectors);
         const resp = buildSDSResponse(this.#cfg, "", "", req, this.#snapshot(selectors));
         this.#log.debug("Sending FetchSecrets response", { [F.METHOD]: "FetchSecrets", [F.PID]: ctx.peer.pid, [F.COUNT]: resp.resources.length });
         return resp;
@@ -67,12 +68,24 @@ export class SDSHandler {
     ];
   }
 
+  /**
+   * Mints the workload's SVIDs that are not in the agent's cache (entries beyond x509_svid_cache_max_size), so a
+   * name beyond the cache is served rather than refused. @throws {UnavailableError} when the server cannot sign
+   */
+  async #ensure(selectors: Selector[]): Promise<void> {
+    try {
+      await this.#manager.ensure(selectors);
+    } catch (cause) {
+      throw new UnavailableError(`could not fetch X509-SVID: ${formatError(cause)}`, { cause });
+    }
+  }
+
   #snapshot(selectors: Selector[]): SDSSnapshot {
     const b = this.#manager.bundle();
     const identities = this.#manager.identities(selectors);
     // The own trust domain plus the foreign ones the workload's entries federate with (SPIRE's ALL and spiffe://<td>).
     const bundles = new Map<string, Uint8Array[]>([[b.trustDomain, b.roots]]);
-    for (const f of this.#manager.federatedBundlesFor(identities)) bundles.set(f.trustDomain, f.roots);
+    for (const f of this.#manager.federatedBundlesFor(this.#manager.entriesFor(selectors))) bundles.set(f.trustDomain, f.roots);
     return { identities, trustDomainID: b.trustDomain, bundles };
   }
 
@@ -89,7 +102,23 @@ export class SDSHandler {
   async #stream(requests: AsyncIterable<DiscoveryRequest>, ctx: CallContext, send: (m: DiscoveryResponse) => void): Promise<void> {
     const log = this.#log.with({ [F.METHOD]: "StreamSecrets", [F.PID]: ctx.peer.pid });
     const selectors = await this.#attest(ctx);
+    // As a FetchX509SVID stream: the workload's SVIDs stay minted (and out of LRU eviction) while the stream is open.
+    const release = this.#manager.hold(selectors);
+    try {
+      await this.#ensure(selectors);
+      await this.#serve(selectors, requests, ctx, send, log);
+    } finally {
+      release();
+    }
+  }
 
+  async #serve(
+    selectors: Selector[],
+    requests: AsyncIterable<DiscoveryRequest>,
+    ctx: CallContext,
+    send: (m: DiscoveryResponse) => void,
+    log: Logger,
+  ): Promise<void> {
     const events: Event[] = [];
     let wake: (() => void) | undefined;
     let updateQueued = false;

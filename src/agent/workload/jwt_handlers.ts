@@ -40,7 +40,8 @@ export function checkJWTSVIDRequest(req: JWTSVIDRequest): void {
 
 /** One JWT-SVID per identity of the caller, or only the requested one. @throws {PermissionDeniedError} "no identity issued" */
 export async function fetchJWTSVID(manager: AgentManager, selectors: Selector[], req: JWTSVIDRequest, log: Logger): Promise<JWTSVIDResponse> {
-  const ids = manager.identities(selectors).filter((i) => req.spiffeId === "" || i.entry.spiffeID === req.spiffeId);
+  // JWT-SVIDs need the entry, not a cached X509-SVID.
+  const ids = manager.entriesFor(selectors).filter((e) => req.spiffeId === "" || e.spiffeID === req.spiffeId).map((entry) => ({ entry }));
   if (ids.length === 0) throw new PermissionDeniedError("no identity issued");
   const svids = await Promise.all(ids.map(async (i) => {
     try {
@@ -93,7 +94,7 @@ export function fetchJWTBundles(
     const onAbort = () => finish();
     const push = async () => {
       if (done) return;
-      if (!allowUnauthenticated && manager.identities(selectors).length === 0) throw new PermissionDeniedError("no identity issued");
+      if (!allowUnauthenticated && manager.entriesFor(selectors).length === 0) throw new PermissionDeniedError("no identity issued");
       const m = await jwtBundlesResponse(manager, selectors);
       const key = Object.entries(m.bundles).map(([td, v]) => `${td}=${new TextDecoder().decode(v)}`).join("\n");
       if (key === last || done) return;

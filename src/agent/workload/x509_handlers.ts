@@ -38,7 +38,11 @@ export function watch<T>(manager: AgentManager, ctx: CallContext, send: (m: T) =
   });
 }
 
-/** Streams the caller's X509-SVIDs; `fanout` shares the work with the other streams of the same selectors. */
+/**
+ * Streams the caller's X509-SVIDs; `fanout` shares the work with the other streams of the same selectors. The stream
+ * holds its entries' SVIDs in the agent's cache while it is open, and its first message waits for those beyond the
+ * cache size to be minted.
+ */
 export function fetchX509SVID(
   manager: AgentManager,
   selectors: Selector[],
@@ -59,12 +63,12 @@ export function fetchX509Bundles(
 ): Promise<void> {
   let last = "";
   return watch(manager, ctx, send, () => {
-    const ids = manager.identities(selectors);
-    if (!allowUnauthenticated && ids.length === 0) throw new PermissionDeniedError("no identity issued");
+    const entries = manager.entriesFor(selectors);
+    if (!allowUnauthenticated && entries.length === 0) throw new PermissionDeniedError("no identity issued");
     const b = manager.bundle();
     const bytes = concatDER(b.roots);
     // SPIRE adds federated bundles only for a caller with an identity (their entries name them).
-    const federated = manager.federatedBundlesFor(ids);
+    const federated = manager.federatedBundlesFor(entries);
     const key = `${b.trustDomain}:${b.rootsVersion}#${manager.federatedVersion}#${federated.map((f) => f.trustDomain).join(",")}`;
     if (key === last) return undefined;
     last = key;

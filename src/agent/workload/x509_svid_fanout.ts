@@ -2,7 +2,7 @@
  * FetchX509SVID streams grouped by their selector set: one cache subscription, one identity lookup and one response
  * message per group and change, shared by every stream of the group. @module
  */
-import { PermissionDeniedError } from "../../core/errors.ts";
+import { formatError, PermissionDeniedError, UnavailableError } from "../../core/errors.ts";
 import type { Selector } from "../../core/selector.ts";
 import type { AgentManager } from "../manager/manager.ts";
 import type { X509SVIDResponse } from "./proto/workload_pb.ts";
@@ -17,6 +17,7 @@ interface Member {
 interface Group {
   selectors: Selector[];
   members: Set<Member>;
+  /** Ends the group's cache subscription and its hold on the selectors' SVIDs (the cache never evicts held ones). */
   unsubscribe: () => void;
   /** The change key of `message` (entries, SVID lifetimes, roots version, federated version). */
   key: string;
@@ -52,18 +53,26 @@ export class X509SVIDFanout {
 
   /**
    * Streams the selectors' X509-SVIDs to `send` until `signal` aborts: the current state first, then every change.
+   * SVIDs beyond the agent's cache size are minted for the stream first; while a group is open its SVIDs stay cached.
    * @throws {PermissionDeniedError} "no identity issued", at once or when the last identity goes away
+   * @throws {UnavailableError} "could not fetch X509-SVID: …" when an SVID cannot be minted
    */
   watch(selectors: Selector[], signal: AbortSignal, send: (m: X509SVIDResponse) => void): Promise<void> {
     // The client may have left while it was being attested; "abort" will not fire again then.
     if (signal.aborted) return Promise.resolve();
+    if (this.#manager.entriesFor(selectors).length === 0) return Promise.reject(new PermissionDeniedError("no identity issued"));
     const id = selectors.map((s) => `${s.type}:${s.value}`).sort().join("\n");
     return new Promise<void>((resolve, reject) => {
       let group = this.#groups.get(id);
       if (!group) {
         const g: Group = { selectors, members: new Set(), unsubscribe: () => {}, key: "", message: undefined, round: 0 };
         this.#groups.set(id, g);
-        g.unsubscribe = this.#manager.subscribe(() => this.#refresh(id, g));
+        const unsubscribe = this.#manager.subscribe(() => this.#refresh(id, g));
+        const release = this.#manager.hold(selectors);
+        g.unsubscribe = () => {
+          unsubscribe();
+          release();
+        };
         group = g;
       }
       const g = group;
@@ -88,9 +97,16 @@ export class X509SVIDFanout {
       };
       signal.addEventListener("abort", onAbort, { once: true });
       g.members.add(member);
-      // State can change between notifications only through a notification, but a lookup is cheap next to a stream,
-      // and it keeps a group whose last member left and came back from serving a stale message.
-      if (!this.#refresh(id, g) && g.message !== undefined) deliver(member, g.message);
+      // The group holds the SVIDs now, so what ensure() mints stays; entries beyond the cache are minted here.
+      this.#manager.ensure(selectors).then(
+        () => {
+          if (!g.members.has(member)) return;
+          // State can change between notifications only through a notification, but a lookup is cheap next to a
+          // stream, and it keeps a group whose last member left and came back from serving a stale message.
+          if (!this.#refresh(id, g) && g.message !== undefined) deliver(member, g.message);
+        },
+        (cause) => member.fail(new UnavailableError(`could not fetch X509-SVID: ${formatError(cause)}`, { cause })),
+      );
     });
   }
 
@@ -100,8 +116,7 @@ export class X509SVIDFanout {
    */
   #refresh(id: string, g: Group): boolean {
     const m = this.#manager;
-    const ids = m.identities(g.selectors);
-    if (ids.length === 0) {
+    if (m.entriesFor(g.selectors).length === 0) {
       const err = new PermissionDeniedError("no identity issued");
       g.round++;
       g.unsubscribe();
@@ -109,12 +124,16 @@ export class X509SVIDFanout {
       for (const member of [...g.members]) member.fail(err);
       return true;
     }
+    const ids = m.identities(g.selectors);
+    // An entry that just arrived is being minted (the group holds it): its message follows that notification.
+    if (ids.length === 0) return false;
     // SPIRE sends every cache update; skipping byte-identical ones only drops true no-ops.
-    const key = ids.map((i) => `${i.entry.id}:${i.entry.revisionNumber}:${i.svid.notAfter.getTime()}:${i.svid.chain.length}`).join("|") +
+    const key = ids.map((i) => `${i.entry.id}:${i.entry.revisionNumber}:${i.svid.issuedAt.getTime()}:${i.svid.notAfter.getTime()}:${i.svid.chain.length}`)
+      .join("|") +
       `#${m.bundle().rootsVersion}#${m.federatedVersion}`;
     if (key === g.key && g.message !== undefined) return false;
     g.key = key;
-    g.message = x509SVIDResponse(ids, m.bundle().roots, m.federatedBundlesFor(ids));
+    g.message = x509SVIDResponse(ids, m.bundle().roots, m.federatedBundlesFor(ids.map((i) => i.entry)));
     sendAll(g);
     return true;
   }

@@ -6,7 +6,7 @@
 import { Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import { fromBase64, toBase64 } from "../../core/encoding.ts";
-import { InvalidArgumentError, NotFoundError, ServiceError } from "../../core/errors.ts";
+import { formatError, InvalidArgumentError, NotFoundError, ServiceError } from "../../core/errors.ts";
 import * as F from "../../core/log/fields.ts";
 import type { Logger } from "../../core/log/logger.ts";
 import type { Clock } from "../../core/ports/clock.ts";
@@ -17,6 +17,7 @@ import type { ServerCA } from "../ca/server_ca.ts";
 import type { DataStore } from "../datastore/datastore.ts";
 import type { ServerNodeAttestor } from "../nodeattestor/node_attestor.ts";
 import { authenticateAgent } from "./agent_auth.ts";
+import { VerifiedChains } from "./verified_chains.ts";
 import {
   type AgentSigningDeps,
   attestAgent,
@@ -32,7 +33,7 @@ import {
 import { AttestSessions, type AttestStep } from "./attest_sessions.ts";
 import { errorHandler, statusOf } from "./errors.ts";
 import { jsonBody, str } from "./json_body.ts";
-import type { SyncHub } from "./sync_hub.ts";
+import type { SyncHub, SyncResume } from "./sync_hub.ts";
 import type { Registry } from "../../core/metrics/registry.ts";
 
 export interface AgentAppConfig {
@@ -94,11 +95,35 @@ const svidJSON = (id: string, s: { chain: Uint8Array[]; notAfter: Date }) => ({
   expires_at: Math.floor(s.notAfter.getTime() / 1000),
 });
 
+/**
+ * The reconnect parameters of /agent/v1/sync: `since` (the cursor of the last message applied), `digest` (of the
+ * agent's entry set), `bundle_sequence` and `federated` (`<trust domain>:<bundle digest>` pairs, comma-separated, of
+ * the federated bundles it holds). @throws {InvalidArgumentError}
+ */
+function syncResume(q: (name: string) => string | undefined): SyncResume {
+  const int = (v: string | undefined, name: string) => {
+    if (v === undefined) return undefined;
+    if (!/^\d{1,15}$/.test(v)) throw new InvalidArgumentError(`"${name}" must be a non-negative integer`);
+    return Number(v);
+  };
+  const digest = q("digest");
+  if (digest !== undefined && !/^[0-9a-f]{16}$/.test(digest)) throw new InvalidArgumentError('"digest" must be 16 lowercase hex digits');
+  const federated = new Map<string, string>();
+  for (const pair of q("federated")?.split(",").filter((p) => p !== "") ?? []) {
+    const m = /^([a-z0-9._-]{1,255}):([0-9a-f]{16})$/.exec(pair);
+    if (!m) throw new InvalidArgumentError(`"federated" must be <trust domain>:<16 hex digits> pairs, got "${pair.slice(0, 300)}"`);
+    federated.set(m[1]!, m[2]!);
+  }
+  return { since: int(q("since"), "since"), digest, bundleSequence: int(q("bundle_sequence"), "bundle_sequence"), federated };
+}
+
 export function agentApp(cfg: AgentAppConfig): Hono<AgentAppEnv> {
   const app = new Hono<AgentAppEnv>();
   const log = cfg.logger.with({ subsystem_name: "agent_api" });
   app.onError(errorHandler(log));
-  const auth = (chain: Uint8Array[] | undefined) => authenticateAgent({ ...cfg, logger: log }, chain);
+  // Each agent's chain is verified once per bundle sequence, not on every call.
+  const verified = new VerifiedChains();
+  const auth = (chain: Uint8Array[] | undefined) => authenticateAgent({ ...cfg, logger: log, verified }, chain);
 
   interface Attested {
     svid: { id: string; cert_chain: string[]; expires_at: number };
@@ -217,6 +242,7 @@ export function agentApp(cfg: AgentAppConfig): Hono<AgentAppEnv> {
 
   app.get("/agent/v1/sync", async (c) => {
     const agent = await auth(c.env?.peerCertChain);
+    const resume = syncResume((name) => c.req.query(name));
     return streamSSE(c, async (stream) => {
       let id = 0;
       let end = () => {};
@@ -224,10 +250,22 @@ export function agentApp(cfg: AgentAppConfig): Hono<AgentAppEnv> {
         end = resolve;
         stream.onAbort(resolve);
       });
-      const unsubscribe = await cfg.hub.subscribe(agent.id, (data) => {
-        void stream.writeSSE({ event: "snapshot", id: String(++id), data });
-      }, () => end());
-      log.debug("Agent sync stream opened", { [F.AGENT_ID]: agent.id });
+      let unsubscribe = () => {};
+      try {
+        unsubscribe = await cfg.hub.subscribe(
+          agent.id,
+          (event, data) => {
+            void stream.writeSSE({ event, id: String(++id), data });
+          },
+          () => end(),
+          resume,
+        );
+      } catch (err) {
+        // The agent reconnects with backoff; an open stream that never gets its first message would hide the outage.
+        log.warn("Failed to start agent sync stream", { [F.AGENT_ID]: agent.id, [F.ERROR]: formatError(err) });
+        return;
+      }
+      log.debug("Agent sync stream opened", { [F.AGENT_ID]: agent.id, incremental: resume.since !== undefined });
       const keepAlive = setInterval(() => void stream.write(": keep-alive\n\n"), cfg.keepAliveMs ?? 15_000);
       await done;
       clearInterval(keepAlive);

@@ -10,6 +10,7 @@ import type { Clock } from "../../core/ports/clock.ts";
 import * as spiffeid from "../../core/spiffeid/mod.ts";
 import { parseCertificate, verifyX509SVID } from "../../core/x509/mod.ts";
 import type { AttestedNode, DataStore } from "../datastore/datastore.ts";
+import { VerifiedChains } from "./verified_chains.ts";
 
 export interface AuthenticatedAgent {
   id: string;
@@ -26,9 +27,10 @@ const denied = (reason: AgentDeniedReason, message: string) => new PermissionDen
  * Verifies the chain against the bundle, then checks the attested node: it must exist, not be banned, and
  * present its current serial or the renewed one (which then becomes current, as SPIRE's RenewAgent flow).
  * An expired SVID whose chain is otherwise valid is told apart (AGENT_EXPIRED) so the agent knows to re-attest.
+ * `verified`: chains already checked against the current bundle skip the signature checks.
  */
 export async function authenticateAgent(
-  cfg: { ds: DataStore; clock: Clock; trustDomain: spiffeid.TrustDomain; logger?: Logger },
+  cfg: { ds: DataStore; clock: Clock; trustDomain: spiffeid.TrustDomain; logger?: Logger; verified?: VerifiedChains | undefined },
   chain: Uint8Array[] | undefined,
 ): Promise<AuthenticatedAgent> {
   if (!chain || chain.length === 0) throw new UnauthenticatedError("agent SVID is required");
@@ -44,11 +46,17 @@ export async function authenticateAgent(
   // The signatures are checked at a moment the leaf was valid, so an expired SVID is still proven to be ours.
   const expired = now.getTime() > leaf.notAfter.getTime();
   const at = expired ? new Date(leaf.notAfter.getTime() - 1000) : now;
-  let id: string;
-  try {
-    id = (await verifyX509SVID(chain, bundle?.x509Authorities ?? [], at)).spiffeID;
-  } catch (cause) {
-    throw new UnauthenticatedError("invalid agent SVID", { cause });
+  const key = expired || !cfg.verified ? undefined : VerifiedChains.key(chain, bundle?.sequence ?? 0);
+  let id = key === undefined ? undefined : cfg.verified!.get(key, now.getTime());
+  if (id === undefined) {
+    let path: Uint8Array[];
+    try {
+      ({ spiffeID: id, chain: path } = await verifyX509SVID(chain, bundle?.x509Authorities ?? [], at));
+    } catch (cause) {
+      throw new UnauthenticatedError("invalid agent SVID", { cause });
+    }
+    // Good until the first certificate of the verified path (leaf to root) expires.
+    if (key !== undefined) cfg.verified!.set(key, id, Math.min(...path.map((c) => parseCertificate(c).notAfter.getTime())));
   }
   const parsed = spiffeid.fromString(id);
   if (!parsed.memberOf(cfg.trustDomain) || !parsed.path.startsWith("/spire/agent/")) {

@@ -4,7 +4,7 @@
  * SVID renewal, workload X509-SVID batches and JWT-SVIDs, with SPIRE's texts and log lines.
  * @module
  */
-import { FailedPreconditionError, InvalidArgumentError, NotFoundError, PermissionDeniedError, UnavailableError } from "../../core/errors.ts";
+import { FailedPreconditionError, formatError, InvalidArgumentError, NotFoundError, PermissionDeniedError, UnavailableError } from "../../core/errors.ts";
 import * as F from "../../core/log/fields.ts";
 import type { Logger } from "../../core/log/logger.ts";
 import type { Registry } from "../../core/metrics/registry.ts";
@@ -98,7 +98,9 @@ async function attestOnce(
   // An agent's node selectors decide which node aliases (and so which entries) reach it, and only it: a stream it
   // still holds from before a re-attestation must hear about a change. A new agent gets its first snapshot when it
   // connects, so an attestation storm causes no pushes.
-  if (existing && JSON.stringify(existing.selectors) !== JSON.stringify(node.selectors)) void d.hub.notify();
+  if (existing && JSON.stringify(existing.selectors) !== JSON.stringify(node.selectors)) {
+    void d.hub.nodeChanged(agentID).catch((err) => d.log.warn("Failed to push changed node aliases", { [F.AGENT_ID]: agentID, [F.ERROR]: formatError(err) }));
+  }
   d.log.info("Agent attestation request completed", {
     [F.AGENT_ID]: agentID,
     node_attestor_type: o.attestor.name,
@@ -156,7 +158,8 @@ export type X509SVIDResult = { spiffeID: string; svid: IssuedX509SVID } | { erro
  */
 export async function signWorkloadX509SVIDs(d: AgentSigningDeps, agent: AuthenticatedAgent, params: readonly X509SVIDRequest[]): Promise<X509SVIDResult[]> {
   if (params.length > MAX_X509_BATCH) throw new InvalidArgumentError(`at most ${MAX_X509_BATCH} CSRs per batch`);
-  const allowed = new Map((await d.hub.authorizedEntries(agent.id, agent.node.selectors)).map((e) => [e.id, e]));
+  const wanted = params.map((r) => r.entryID);
+  const allowed = new Map((await d.hub.authorizedEntries(agent.id, agent.node.selectors, wanted)).map((e) => [e.id, e]));
   const results: X509SVIDResult[] = new Array(params.length);
   const toSign: { i: number; entry: RegistrationEntry; publicKeySPKI: Uint8Array }[] = [];
   await Promise.all(params.map(async (p, i) => {
@@ -202,7 +205,7 @@ export async function signWorkloadJWTSVID(
 ): Promise<{ spiffeID: string; token: string; issuedAt: Date; expiresAt: Date }> {
   checkJWTEnabled(d);
   if (o.audience.length === 0) throw new InvalidArgumentError("audience must be specified");
-  const entry = (await d.hub.authorizedEntries(agent.id, agent.node.selectors)).find((e) => e.id === o.entryID);
+  const entry = (await d.hub.authorizedEntries(agent.id, agent.node.selectors, [o.entryID])).find((e) => e.id === o.entryID);
   if (!entry) throw new NotFoundError("entry not found or not authorized");
   if (!d.jwt) throw new UnavailableError("JWT-SVIDs are not available");
   const svid = await d.jwt.sign({ spiffeID: entry.spiffeID, audience: o.audience, ttl: entry.jwtSVIDTTL });

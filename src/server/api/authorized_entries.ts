@@ -32,19 +32,55 @@ function crawl(byParent: (parentID: string) => readonly RegistrationEntry[], age
   return out;
 }
 
-/** Entries grouped by parent ID, so each agent's crawl is a walk in memory instead of one query per ID. */
+/**
+ * Entries grouped by parent ID (downward: an agent's crawl is a walk in memory instead of one query per ID) and by
+ * SPIFFE ID (upward: which agents a change reaches). Updated in place as entry events arrive.
+ */
 export class EntryIndex {
-  #byParent = new Map<string, RegistrationEntry[]>();
+  #byID = new Map<string, RegistrationEntry>();
+  #byParent = new Map<string, Map<string, RegistrationEntry>>();
+  #bySpiffeID = new Map<string, Map<string, RegistrationEntry>>();
   #serverID: string;
 
   /** `serverID`: the parent of node alias entries, `spiffe://<td>/spire/server`. */
   constructor(entries: readonly RegistrationEntry[], serverID = "") {
     this.#serverID = serverID;
-    for (const e of entries) {
-      const list = this.#byParent.get(e.parentID);
-      if (list) list.push(e);
-      else this.#byParent.set(e.parentID, [e]);
-    }
+    for (const e of entries) this.upsert(e);
+  }
+
+  get size(): number {
+    return this.#byID.size;
+  }
+
+  get(id: string): RegistrationEntry | undefined {
+    return this.#byID.get(id);
+  }
+
+  values(): IterableIterator<RegistrationEntry> {
+    return this.#byID.values();
+  }
+
+  /** Adds or replaces an entry; returns the version it replaced. */
+  upsert(e: RegistrationEntry): RegistrationEntry | undefined {
+    const old = this.remove(e.id);
+    this.#byID.set(e.id, e);
+    add(this.#byParent, e.parentID, e);
+    add(this.#bySpiffeID, e.spiffeID, e);
+    return old;
+  }
+
+  /** Removes an entry; returns it, or undefined when it was not indexed. */
+  remove(id: string): RegistrationEntry | undefined {
+    const old = this.#byID.get(id);
+    if (!old) return undefined;
+    this.#byID.delete(id);
+    drop(this.#byParent, old.parentID, id);
+    drop(this.#bySpiffeID, old.spiffeID, id);
+    return old;
+  }
+
+  #children(parentID: string): Iterable<RegistrationEntry> {
+    return this.#byParent.get(parentID)?.values() ?? [];
   }
 
   /**
@@ -52,9 +88,67 @@ export class EntryIndex {
    * cycles an admin may have created.
    */
   descendants(agentID: string, nodeSelectors: readonly Selector[] = []): RegistrationEntry[] {
-    const aliases = this.#serverID === "" ? [] : (this.#byParent.get(this.#serverID) ?? []).filter((e) => isNodeAliasOf(e, nodeSelectors));
-    return crawl((p) => this.#byParent.get(p) ?? [], agentID, aliases);
+    const aliases = this.#serverID === "" ? [] : [...this.#children(this.#serverID)].filter((e) => isNodeAliasOf(e, nodeSelectors));
+    return crawl((p) => [...this.#children(p)], agentID, aliases);
   }
+
+  /** The entry and every entry below its SPIFFE ID: what a change to it may add to or remove from an agent. */
+  subtree(e: RegistrationEntry): RegistrationEntry[] {
+    const out = [e];
+    const seen = new Set<string>([e.spiffeID]);
+    const stack = [e.spiffeID];
+    while (stack.length > 0) {
+      for (const c of this.#children(stack.pop()!)) {
+        out.push(c);
+        if (!seen.has(c.spiffeID)) {
+          seen.add(c.spiffeID);
+          stack.push(c.spiffeID);
+        }
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Who can reach the entry, walking child→parent links up from its parent: `ids`, the IDs an agent whose own ID is
+   * among them reaches it from, and `aliases`, the node alias entries (the entry itself when it is one) whose
+   * matching agents reach it. Work is proportional to the entry's ancestry, not to the number of entries or agents.
+   */
+  reachers(e: RegistrationEntry): { ids: Set<string>; aliases: RegistrationEntry[] } {
+    const ids = new Set<string>();
+    const aliases: RegistrationEntry[] = [];
+    const seenAlias = new Set<string>();
+    const visit = (x: RegistrationEntry) => {
+      if (this.#serverID !== "" && x.parentID === this.#serverID) {
+        if (!seenAlias.has(x.id)) {
+          seenAlias.add(x.id);
+          aliases.push(x);
+        }
+      } else if (!ids.has(x.parentID)) {
+        ids.add(x.parentID);
+        stack.push(x.parentID);
+      }
+    };
+    const stack: string[] = [];
+    visit(e);
+    while (stack.length > 0) {
+      for (const up of this.#bySpiffeID.get(stack.pop()!)?.values() ?? []) visit(up);
+    }
+    return { ids, aliases };
+  }
+}
+
+function add(m: Map<string, Map<string, RegistrationEntry>>, k: string, e: RegistrationEntry): void {
+  const inner = m.get(k);
+  if (inner) inner.set(e.id, e);
+  else m.set(k, new Map([[e.id, e]]));
+}
+
+function drop(m: Map<string, Map<string, RegistrationEntry>>, k: string, id: string): void {
+  const inner = m.get(k);
+  if (!inner) return;
+  inner.delete(id);
+  if (inner.size === 0) m.delete(k);
 }
 
 /** One agent's entries straight from the datastore (one query per reachable ID), for callers without an index. */

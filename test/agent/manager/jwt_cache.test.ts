@@ -94,7 +94,7 @@ test("without a cached token the server's error is returned as is", async () => 
   }
 });
 
-test("the cache is bounded and evicts the least recently used token", async () => {
+test("the cache is bounded (jwt_svid_cache_max_size) and evicts the least recently used token", async () => {
   const clock = new ManualClock(NOW);
   const src = source(clock);
   const cache = new JWTSVIDCache({ source: src, clock, logger: nullLogger, maxSize: 2 });

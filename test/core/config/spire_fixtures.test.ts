@@ -17,17 +17,14 @@ const ROOT = fileURLToPath(new URL("../../fixtures/spire/", import.meta.url));
 const X509POP_PENDING: string | undefined = undefined;
 
 /**
- * Agent keys wisp refuses by name until their feature exists (the bounded SVID cache): every fixture that sets one gets
- * exactly this issue on top of its own. The agent admin API (admin_socket_path, authorized_delegates) has landed.
+ * Agent keys wisp refuses by name until their feature exists: every fixture that sets one gets exactly this issue on
+ * top of its own. None is left: the agent admin API and the bounded SVID caches have landed.
  */
 const AGENT_PENDING: Record<string, string> = {
-  x509_svid_cache_max_size:
-    "agent.x509_svid_cache_max_size is not supported by wisp yet: the agent keeps an X509-SVID for every entry it is authorized for and has no LRU limit; remove the key",
 };
 
 /** Every config that is refused for a reason other than x509pop, with the exact issues wisp reports. */
 const REFUSED: Record<string, string[]> = {
-  "suites/fetch-jwt-svids/conf/agent/agent.conf": [`unknown configuration key "agent.jwt_svid_cache_max_size"`],
   // WIT-SVIDs are enabled by a developer feature flag in SPIRE.
   "suites/fetch-wit-svids/conf/server/server.conf": [
     "server.experimental.feature_flags is not supported by wisp: there are no developer feature flags",

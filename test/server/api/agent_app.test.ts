@@ -33,6 +33,8 @@ class EchoAttestor implements ServerNodeAttestor {
   }
 }
 import { SyncHub } from "../../../src/server/api/sync_hub.ts";
+import { VerifiedChains } from "../../../src/server/api/verified_chains.ts";
+import { bundleDigest } from "../../../src/core/sync/bundle_digest.ts";
 import { Registry } from "../../../src/core/metrics/registry.ts";
 import { CAManager } from "../../../src/server/ca/ca_manager.ts";
 import { ServerCA } from "../../../src/server/ca/server_ca.ts";
@@ -188,6 +190,20 @@ test("batch: an agent gets SVIDs only for its entries, with the ID from the entr
   await e.ds.close();
 });
 
+test("batch: an entry written behind the hub's back (another server) is signed before the next poll", async () => {
+  const e = await setup();
+  const a = await attest(e, "a");
+  const csr = toBase64(await createCSR(await generateKeyPair()));
+  const first = await entry(e, a.id, "spiffe://example.org/first");
+  assert.is((await post(e, "/svid/v1/batch", { params: [{ entry_id: first.id, csr }] }, a.chain)).status, 200);
+  // The hub's index is built; this entry reaches it through no notify() and no poll.
+  const later = await entry(e, a.id, "spiffe://example.org/later");
+  const res = await post(e, "/svid/v1/batch", { params: [{ entry_id: later.id, csr }] }, a.chain);
+  const { results } = (await res.json()) as { results: { svid?: { id: string } }[] };
+  assert.is(results[0]!.svid?.id, "spiffe://example.org/later");
+  await e.ds.close();
+});
+
 test("agent auth: no certificate, a foreign certificate, and an evicted agent are refused", async () => {
   const e = await setup();
   const a = await attest(e, "a");
@@ -210,6 +226,33 @@ test("agent auth: no certificate, a foreign certificate, and an evicted agent ar
   });
   await e.ds.close();
   await other.ds.close();
+});
+
+test("agent auth: a chain verified once is not trusted past a bundle change that drops its authority", async () => {
+  const e = await setup();
+  const a = await attest(e, "a");
+  // Verified on the first call and remembered for the next ones.
+  for (let i = 0; i < 2; i++) assert.is((await post(e, "/svid/v1/batch", { params: [] }, a.chain)).status, 200);
+  // The operator replaces the trust domain's authorities (a new sequence): the remembered chain is checked again.
+  const b = (await e.ds.fetchBundle("example.org"))!;
+  const other = await setup();
+  await e.ds.setBundle({ ...b, x509Authorities: (await other.ds.fetchBundle("example.org"))!.x509Authorities });
+  await other.ds.close();
+  const refused = await post(e, "/svid/v1/batch", { params: [] }, a.chain);
+  assert.equal(await errorOf(refused), { http: 401, status: "UNAUTHENTICATED", code: "ERR_UNAUTHENTICATED", message: "invalid agent SVID" });
+  await e.ds.close();
+});
+
+test("VerifiedChains: a chain is remembered per bundle sequence until its path expires, least recently used evicted", () => {
+  const chain = [new Uint8Array([1]), new Uint8Array([2])];
+  const v = new VerifiedChains(2);
+  v.set(VerifiedChains.key(chain, 1), "spiffe://example.org/spire/agent/a", 1_000);
+  assert.is(v.get(VerifiedChains.key(chain, 1), 999), "spiffe://example.org/spire/agent/a");
+  assert.is(v.get(VerifiedChains.key(chain, 2), 999), undefined, "another bundle sequence");
+  assert.is(v.get(VerifiedChains.key(chain, 1), 1_001), undefined, "expired");
+  for (const n of [3, 4, 5]) v.set(VerifiedChains.key([new Uint8Array([n])], 1), `spiffe://example.org/spire/agent/${n}`, 9_000);
+  assert.is(v.size, 2);
+  assert.is(v.get(VerifiedChains.key([new Uint8Array([3])], 1), 0), undefined, "the oldest went first");
 });
 
 test("renew: the old SVID works until the new one is used, then only the new one works", async () => {
@@ -338,14 +381,54 @@ test("re-attestation: renew is refused with AGENT_MUST_REATTEST, a banned node c
   await e.ds.close();
 });
 
+test("sync: a reconnect's parameters are checked, each with a precise error, and its federated bundles resume by digest", async () => {
+  const e = await setup();
+  const a = await attest(e, "a");
+  const cases: [string, string][] = [
+    ["since=-1", '"since" must be a non-negative integer'],
+    ["since=1&digest=XYZ", '"digest" must be 16 lowercase hex digits'],
+    ["since=1&digest=0000000000000000&federated=two.example", '"federated" must be <trust domain>:<16 hex digits> pairs, got "two.example"'],
+  ];
+  for (const [q, message] of cases) {
+    const res = await e.app.request(`/agent/v1/sync?${q}`, {}, { peerCertChain: a.chain });
+    assert.equal(await errorOf(res), { http: 400, status: "INVALID_ARGUMENT", code: "ERR_INVALID_ARGUMENT", message }, q);
+  }
+  await e.ds.setBundle({ trustDomain: "two.example", x509Authorities: [new Uint8Array([1])], jwtKeys: [], refreshHint: 60 });
+  await e.ds.createEntry({
+    spiffeID: "spiffe://example.org/web",
+    parentID: a.id,
+    selectors: [{ type: "unix", value: "uid:1000" }],
+    x509SVIDTTL: 0,
+    jwtSVIDTTL: 0,
+    dnsNames: [],
+    hint: "",
+    admin: false,
+    downstream: false,
+    federatesWith: ["two.example"],
+  });
+  const first = readSSE((await e.app.request("/agent/v1/sync", {}, { peerCertChain: a.chain })).body!);
+  const snap = JSON.parse((await first.next()).value!.data) as { revision: number; digest: string; bundle: { sequence: number } };
+  await first.return(undefined);
+  const held = bundleDigest({ x509_authorities: ["AQ=="], jwt_authorities: [] });
+  const resume = (fed: string) => `/agent/v1/sync?since=${snap.revision}&digest=${snap.digest}&bundle_sequence=${snap.bundle.sequence}&federated=${fed}`;
+  // Holding that bundle and a dropped one: nothing to send but the removal.
+  const again = readSSE((await e.app.request(resume(`two.example:${held},gone.example:${held}`), {}, { peerCertChain: a.chain })).body!);
+  const ev = (await again.next()).value!;
+  await again.return(undefined);
+  assert.is(ev.event, "delta");
+  assert.equal(JSON.parse(ev.data), { revision: snap.revision, digest: snap.digest, upserts: [], deletes: [], federated_bundles_removed: ["gone.example"] });
+  await e.ds.close();
+});
+
 test("sync: evicting the agent ends its open stream", async () => {
   const e = await setup();
   const a = await attest(e, "a");
   const res = await e.app.request("/agent/v1/sync", {}, { peerCertChain: a.chain });
   const it = readSSE(res.body!);
   assert.is((await it.next()).value!.event, "snapshot");
+  // Deleted behind this server's back (as another server sharing the datastore does); the periodic sweep notices.
   await e.ds.deleteAttestedNode(a.id);
-  await e.hub.notify();
+  await e.hub.sweepNodes();
   const end = await it.next();
   assert.is(end.done, true, "the server closed the stream");
   await e.ds.close();

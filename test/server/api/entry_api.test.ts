@@ -1,12 +1,22 @@
 import { test } from "../../_uvu.ts";
 import * as assert from "uvu/assert";
 import { batchCreateEntry, batchDeleteEntry, batchUpdateEntry, filterEntries, selectorsMatch } from "../../../src/server/api/entry_api.ts";
-import { SyncHub } from "../../../src/server/api/sync_hub.ts";
+import { type SyncDelta, SyncHub, type SyncSnapshot } from "../../../src/server/api/sync_hub.ts";
 import { nullLogger } from "../../../src/core/log/logger.ts";
 import { systemClock } from "../../../src/core/ports/clock.ts";
 import { memoryStore, newClock, TD } from "../_fixtures.ts";
 
 const id = (path: string) => ({ trust_domain: "example.org", path });
+const node = {
+  attestationType: "join_token",
+  certSerial: "01",
+  certNotAfter: 4_000_000_000,
+  newCertSerial: "",
+  newCertNotAfter: 0,
+  canReattest: false,
+  banned: false,
+  selectors: [],
+};
 const web = { spiffe_id: id("/web"), parent_id: id("/node1"), selectors: [{ type: "unix", value: "uid:1000" }, { type: "unix", value: "gid:1" }] };
 
 test("selectorsMatch() follows SPIRE's SelectorMatch modes", () => {
@@ -106,10 +116,15 @@ test("entries federate with trust domains whose bundle exists; the sync snapshot
     "spiffe://example.org/web",
   ]);
 
+  await ds.createAttestedNode({ ...node, spiffeID: "spiffe://example.org/node1" });
   const hub = new SyncHub({ ds, trustDomain: "example.org", logger: nullLogger, clock });
-  const snap = await hub.snapshot("spiffe://example.org/node1");
+  const pushed: [string, SyncSnapshot][] = [];
+  await hub.subscribe("spiffe://example.org/node1", (event, d) => pushed.push([event, JSON.parse(d)]));
+  assert.equal(pushed.map(([event]) => event), ["snapshot"]);
   // Only the trust domains the agent's entries name: three.example's bundle is not sent.
-  assert.equal(snap.federated_bundles, { "two.example": { x509_authorities: ["AQID"], jwt_authorities: [{ kid: "k", public_key: "CQ==", expires_at: 0 }] } });
+  assert.equal(pushed[0]![1].federated_bundles, {
+    "two.example": { x509_authorities: ["AQID"], jwt_authorities: [{ kid: "k", public_key: "CQ==", expires_at: 0 }] },
+  });
 });
 
 test("a foreign bundle another server stored reaches the agent's stream through the datastore poll", async () => {
@@ -117,28 +132,26 @@ test("a foreign bundle another server stored reaches the agent's stream through 
   await ds.setBundle({ trustDomain: "two.example", x509Authorities: [new Uint8Array([1])], jwtKeys: [], refreshHint: 60 });
   await batchCreateEntry(ds, TD, [{ ...web, parent_id: id("/spire/agent/join_token/t"), federates_with: ["two.example"] }]);
   const agentID = "spiffe://example.org/spire/agent/join_token/t";
-  await ds.createAttestedNode({
-    spiffeID: agentID,
-    attestationType: "join_token",
-    certSerial: "01",
-    certNotAfter: 4_000_000_000,
-    newCertSerial: "",
-    newCertNotAfter: 0,
-    canReattest: false,
-    banned: false,
-    selectors: [],
-  });
+  await ds.createAttestedNode({ ...node, spiffeID: agentID });
   const hub = new SyncHub({ ds, trustDomain: "example.org", logger: nullLogger, clock: systemClock });
-  const pushed: { federated_bundles?: Record<string, { x509_authorities: string[] }> }[] = [];
+  const pushed: [string, SyncSnapshot | SyncDelta][] = [];
   const stop = new AbortController();
   const running = hub.run(stop.signal, 10);
   try {
-    await hub.subscribe(agentID, (d) => pushed.push(JSON.parse(d)));
-    assert.equal(pushed[0]?.federated_bundles?.["two.example"]?.x509_authorities, ["AQ=="]);
+    await hub.subscribe(agentID, (event, d) => pushed.push([event, JSON.parse(d)]));
+    assert.equal(pushed[0]?.[1].federated_bundles?.["two.example"]?.x509_authorities, ["AQ=="]);
     // Another server (same datastore) stores a refreshed bundle: no notify() here, only the poll can see it.
     await ds.setBundle({ trustDomain: "two.example", x509Authorities: [new Uint8Array([1]), new Uint8Array([2])], jwtKeys: [], refreshHint: 60 });
     for (let i = 0; i < 200 && pushed.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
-    assert.equal(pushed[1]?.federated_bundles?.["two.example"]?.x509_authorities, ["AQ==", "Ag=="]);
+    // Only the bundle: no entry changed.
+    assert.equal(pushed[1]?.[0], "delta");
+    const delta = pushed[1]![1] as SyncDelta;
+    assert.equal([delta.upserts, delta.deletes], [[], []]);
+    assert.equal(delta.federated_bundles?.["two.example"]?.x509_authorities, ["AQ==", "Ag=="]);
+    // The relationship is gone and its bundle deleted: the agent drops it.
+    await ds.deleteBundle("two.example");
+    for (let i = 0; i < 200 && pushed.length < 3; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal((pushed[2]?.[1] as SyncDelta | undefined)?.federated_bundles_removed, ["two.example"]);
   } finally {
     stop.abort();
     await running;
