@@ -20,8 +20,7 @@ const X509POP_PENDING: string | undefined = undefined;
  * Agent keys wisp refuses by name until their feature exists: every fixture that sets one gets exactly this issue on
  * top of its own. None is left: the agent admin API and the bounded SVID caches have landed.
  */
-const AGENT_PENDING: Record<string, string> = {
-};
+const AGENT_PENDING: Record<string, string> = {};
 
 /** Every config that is refused for a reason other than x509pop, with the exact issues wisp reports. */
 const REFUSED: Record<string, string[]> = {
