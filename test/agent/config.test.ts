@@ -52,6 +52,7 @@ test("buildAgentConfig() fills the defaults", () => {
     logFormat: "text",
     workloadX509SVIDKeyType: "ec-p256",
     svidCacheMaxSize: 1000,
+    jwtSVIDCacheMaxSize: 1000,
     rebootstrapMode: "never",
     rebootstrapDelay: 600_000,
     healthChecks: { listenerEnabled: false, bindAddress: "localhost", bindPort: 80, livePath: "/live", readyPath: "/ready" },

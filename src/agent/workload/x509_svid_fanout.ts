@@ -12,6 +12,8 @@ import { x509SVIDResponse } from "./x509_svid_response.ts";
 interface Member {
   send: (m: X509SVIDResponse) => void;
   fail: (err: unknown) => void;
+  /** The message this member got last: a member whose ensure() finishes after the group's send gets nothing twice. */
+  last?: X509SVIDResponse;
 }
 
 interface Group {
@@ -162,6 +164,8 @@ function sendAll(g: Group): void {
 
 /** A message that cannot be sent ends that stream only. */
 function deliver(member: Member, m: X509SVIDResponse): void {
+  if (member.last === m) return;
+  member.last = m;
   try {
     member.send(m);
   } catch (err) {

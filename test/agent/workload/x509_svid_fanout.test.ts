@@ -1,5 +1,5 @@
 /**
- * X509SVIDFanout and lazyMethods against a cache that behaves like the agent's (subscribe/identities/bundle), in
+ * X509SVIDFanout and lazyMethods against a cache that behaves like the agent's (subscribe/identities/entriesFor/hold/ensure/bundle), in
  * process: what each FetchX509SVID stream receives, and what streams of one selector set share.
  * @module
  */
@@ -46,7 +46,7 @@ function identity(id: string, notAfter: number): Identity {
 /** The cache's surface the fanout uses; `lookups` counts identity lookups. */
 function fakeManager() {
   const listeners = new Set<() => void>();
-  const state = { ids: [identity("web", 1000)], lookups: 0, rootsVersion: 1 };
+  const state = { ids: [identity("web", 1000)], lookups: 0, rootsVersion: 1, holds: 0 };
   const manager = {
     subscribe: (fn: () => void) => {
       listeners.add(fn);
@@ -56,6 +56,12 @@ function fakeManager() {
       state.lookups++;
       return selectors.some((s) => s.value === UID.value) ? state.ids : [];
     },
+    entriesFor: (selectors: Selector[]) => (selectors.some((s) => s.value === UID.value) ? state.ids.map((i) => i.entry) : []),
+    hold: () => {
+      state.holds++;
+      return () => state.holds--;
+    },
+    ensure: () => Promise.resolve(),
     bundle: () => ({ trustDomain: "spiffe://example.org", roots: [new Uint8Array([9])], jwtKeys: [], sequence: 1, rootsVersion: state.rootsVersion }),
     federatedVersion: 0,
     federatedBundlesFor: () => [],
@@ -81,7 +87,9 @@ test("streams of one selector set share one subscription, one lookup per change 
   const fanout = new X509SVIDFanout(manager);
   const a = stream(fanout, [UID, GID]);
   const b = stream(fanout, [GID, UID]); // the same set in another order
+  await settle(); // each stream's first message follows ensure() (SVIDs beyond the cache are minted first)
   assert.is(listeners.size, 1);
+  assert.is(state.holds, 1, "one hold on the selectors' SVIDs per group, not per stream");
   assert.is(fanout.groups, 1);
   assert.is(a.got.length, 1);
   assert.is(b.got.length, 1);
@@ -108,6 +116,7 @@ test("streams of one selector set share one subscription, one lookup per change 
   b.ctl.abort();
   assert.is(await b.done, "ended");
   assert.is(listeners.size, 0, "the last stream to leave ends the subscription");
+  assert.is(state.holds, 0, "and releases the hold");
   assert.is(fanout.groups, 0);
 });
 
@@ -150,6 +159,7 @@ test("a message that cannot be sent ends that stream only", async () => {
   const failing = fanout.watch([UID], ctl.signal, () => {
     if (++calls === 2) throw new Error("socket gone");
   }).then(() => "ended", (e: unknown) => e);
+  await settle(); // both got their first message
   state.ids = [identity("web", 3000)];
   notify();
   await settle();
@@ -158,11 +168,12 @@ test("a message that cannot be sent ends that stream only", async () => {
   ok.ctl.abort();
 });
 
-test("server-stream encoding is memoised per message object", () => {
+test("server-stream encoding is memoised per message object", async () => {
   const m = serverStreamMethod({ req: X509SVIDRequestSchema, res: X509SVIDResponseSchema, path: "/x" }, () => Promise.resolve());
   const { manager } = fakeManager();
   const fanout = new X509SVIDFanout(manager);
   const s = stream(fanout, [UID]);
+  await settle();
   const msg = s.got[0]!;
   const bytes = m.encode(msg);
   assert.is(m.encode(msg), bytes);
