@@ -19,6 +19,7 @@ import { concatDER } from "../../core/x509/pem.ts";
 import type { AgentManager } from "../manager/manager.ts";
 import type { Identity } from "../manager/svid_cache.ts";
 import { serverStreamMethod, unaryMethod } from "../workload/codec.ts";
+import { watchSerial } from "../workload/watch_serial.ts";
 import { FETCH_JWT_SVIDS, SUBSCRIBE_TO_JWT_BUNDLES, SUBSCRIBE_TO_X509_BUNDLES, SUBSCRIBE_TO_X509_SVIDS } from "./paths.ts";
 import {
   FetchJWTSVIDsRequestSchema,
@@ -145,7 +146,7 @@ export class DelegatedIdentityService {
             throw new UnavailableError(`could not fetch X509-SVID: ${formatError(cause)}`, { cause });
           }
           try {
-            await watch(m, ctx, async () => {
+            await watchSerial(m, ctx, async () => {
               // A delegate whose entry was removed loses access at the next update, as in SPIRE.
               await this.#authorize(ctx, log, caller);
               const ids = m.identities(selectors);
@@ -172,7 +173,7 @@ export class DelegatedIdentityService {
           const caller = await this.#authorize(ctx, log);
           let last: string | undefined;
           let first = true;
-          await watch(m, ctx, async () => {
+          await watchSerial(m, ctx, async () => {
             if (!first) await this.#authorize(ctx, log, caller);
             first = false;
             const msg = x509BundlesResponse(m);
@@ -223,7 +224,7 @@ export class DelegatedIdentityService {
           const caller = await this.#authorize(ctx, log);
           let last: string | undefined;
           let first = true;
-          await watch(m, ctx, async () => {
+          await watchSerial(m, ctx, async () => {
             if (!first) await this.#authorize(ctx, log, caller);
             first = false;
             const msg = await jwtBundlesResponse(m);
@@ -267,33 +268,4 @@ async function jwtBundlesResponse(m: AgentManager): Promise<SubscribeToJWTBundle
   const bundles: Record<string, Uint8Array> = { [own.trustDomain]: await enc(own.trustDomain, own.jwtKeys) };
   for (const f of m.allFederatedBundles()) bundles[f.trustDomain] = await enc(f.trustDomain, f.jwtKeys);
   return create(SubscribeToJWTBundlesResponseSchema, { bundles });
-}
-
-/**
- * Runs `push` now and after every cache change, one at a time so messages go out in the order the cache changed, until
- * the client leaves (resolves) or `push` throws (rejects with that error, ending the stream with its status).
- */
-function watch(manager: AgentManager, ctx: CallContext, push: () => Promise<void>): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    let done = false;
-    let running: Promise<void> = Promise.resolve();
-    let unsubscribe = () => {};
-    const finish = (err?: unknown) => {
-      if (done) return;
-      done = true;
-      unsubscribe();
-      ctx.signal.removeEventListener("abort", onAbort);
-      if (err === undefined) resolve();
-      else reject(err);
-    };
-    const onAbort = () => finish();
-    const schedule = () => {
-      running = running.then(() => (done ? undefined : push())).catch(finish);
-    };
-    // The client may have left while it was being attested; "abort" will not fire again then.
-    if (ctx.signal.aborted) return resolve();
-    ctx.signal.addEventListener("abort", onAbort, { once: true });
-    unsubscribe = manager.subscribe(schedule);
-    schedule();
-  });
 }

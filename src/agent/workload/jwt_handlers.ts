@@ -13,6 +13,7 @@ import type { Logger } from "../../core/log/logger.ts";
 import type { CallContext } from "../../core/ports/grpc_server.ts";
 import type { Selector } from "../../core/selector.ts";
 import * as spiffeid from "../../core/spiffeid/mod.ts";
+import { watchSerial } from "./watch_serial.ts";
 import type { AgentManager } from "../manager/manager.ts";
 import {
   type JWTBundlesResponse,
@@ -78,38 +79,14 @@ export function fetchJWTBundles(
   send: (m: JWTBundlesResponse) => void,
   allowUnauthenticated = false,
 ): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    let last = "";
-    let done = false;
-    let running: Promise<void> = Promise.resolve();
-    let unsubscribe = () => {};
-    const finish = (err?: unknown) => {
-      if (done) return;
-      done = true;
-      unsubscribe();
-      ctx.signal.removeEventListener("abort", onAbort);
-      if (err === undefined) resolve();
-      else reject(err);
-    };
-    const onAbort = () => finish();
-    const push = async () => {
-      if (done) return;
-      if (!allowUnauthenticated && manager.entriesFor(selectors).length === 0) throw new PermissionDeniedError("no identity issued");
-      const m = await jwtBundlesResponse(manager, selectors);
-      const key = Object.entries(m.bundles).map(([td, v]) => `${td}=${new TextDecoder().decode(v)}`).join("\n");
-      if (key === last || done) return;
-      last = key;
-      send(m);
-    };
-    // Changes are handled one at a time so messages go out in the order the cache changed.
-    const schedule = () => {
-      running = running.then(push).catch(finish);
-    };
-    // The client may have left while it was being attested; "abort" will not fire again then.
-    if (ctx.signal.aborted) return resolve();
-    ctx.signal.addEventListener("abort", onAbort, { once: true });
-    unsubscribe = manager.subscribe(schedule);
-    schedule();
+  let last = "";
+  return watchSerial(manager, ctx, async () => {
+    if (!allowUnauthenticated && manager.entriesFor(selectors).length === 0) throw new PermissionDeniedError("no identity issued");
+    const m = await jwtBundlesResponse(manager, selectors);
+    const key = Object.entries(m.bundles).map(([td, v]) => `${td}=${new TextDecoder().decode(v)}`).join("\n");
+    if (key === last) return;
+    last = key;
+    send(m);
   });
 }
 

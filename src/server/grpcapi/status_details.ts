@@ -9,19 +9,10 @@ import { anyPack } from "@bufbuild/protobuf/wkt";
 import type { ServiceError, StatusName } from "../../core/errors.ts";
 import { StatusSchema } from "../../agent/workload/proto/google/rpc/status_pb.ts";
 import { PermissionDeniedDetails_Reason, PermissionDeniedDetailsSchema } from "../../agent/workload/proto/spire/api/types/status_pb.ts";
+import { CODE } from "../api/entry_api.ts";
 
-/** gRPC status codes by name (https://grpc.github.io/grpc/core/md_doc_statuscodes.html). */
-export const GRPC_CODE: Readonly<Record<StatusName, number>> = Object.freeze({
-  INVALID_ARGUMENT: 3,
-  NOT_FOUND: 5,
-  ALREADY_EXISTS: 6,
-  PERMISSION_DENIED: 7,
-  FAILED_PRECONDITION: 9,
-  UNIMPLEMENTED: 12,
-  INTERNAL: 13,
-  UNAVAILABLE: 14,
-  UNAUTHENTICATED: 16,
-});
+/** gRPC status codes by name (https://grpc.github.io/grpc/core/md_doc_statuscodes.html), as the batch results use them. */
+export const GRPC_CODE: Readonly<Record<StatusName, number>> = CODE;
 
 /** The encoded google.rpc.Status for an error that carries a PermissionDeniedDetails reason; undefined otherwise. */
 export function statusDetails(err: ServiceError): Uint8Array | undefined {
