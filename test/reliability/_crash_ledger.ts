@@ -140,6 +140,10 @@ export class CrashLedger {
       this.figures.requests++;
       if (this.#rand.chance(0.3)) await this.#token(admin);
       else await this.#entries(admin, 1 + this.#rand.int(3));
+      // A request that fails without I/O (the client's pool refusing at once) settles in a microtask, and a loop of
+      // those never lets timers run: the test's own deadlines included (seen: a CI run hung 290 s in "waiting for
+      // /ready" with every deadline bounded). Yield to the event loop after each request, as any client's retry would.
+      await new Promise((resolve) => setTimeout(resolve, 0));
     }
   }
 

@@ -6,6 +6,7 @@ import { type Logger, type LogRecord, newLogger } from "../../../src/core/log/lo
 import { Registry } from "../../../src/core/metrics/registry.ts";
 import { type Clock, systemClock } from "../../../src/core/ports/clock.ts";
 import * as spiffeid from "../../../src/core/spiffeid/mod.ts";
+import { serveGRPC } from "../../../src/runtime/node/grpc_server.ts";
 import { nodeHTTPServe } from "../../../src/runtime/node/http_serve.ts";
 import { SQLiteDriver } from "../../../src/runtime/node/sqlite_driver.ts";
 import { SQLStore } from "../../../src/server/datastore/sql/sql_store.ts";
@@ -57,6 +58,15 @@ export async function startConsoleServer(o: {
     ds,
     keyManager: new MemoryKeyManager(),
     http: nodeHTTPServe,
+    // SPIRE's API on the admin socket, which the CLI (x509 mint in the console tests) speaks. The admin socket serves
+    // callers whose credentials cannot be read, so no peer-credential reader is needed (none loads on Deno here).
+    serveGRPC: (opts) =>
+      serveGRPC({
+        ...opts,
+        peerCred: () => {
+          throw new Error("peer credentials are not read by this test server");
+        },
+      }),
     clock,
     ...(o.upstream ? { upstream: await o.upstream(clock, logger) } : {}),
     logger,
