@@ -70,7 +70,9 @@ test(`${CRASHES} × PostgreSQL crash (immediate stop) during concurrent writes: 
       await c.pg.resume();
       phase("waiting for /ready");
       const up = performance.now();
-      await waitFor("server ready again", async () => ((await ready()) === 200 ? true : undefined), 30_000);
+      await waitFor("server ready again", async () => ((await ready()) === 200 ? true : undefined), 30_000).catch((err) => {
+        throw new Error(`${(err as Error).message}\nwisp-server's log:\n${server.proc!.output.slice(-3000)}`, { cause: err });
+      });
       recoverMs.push(performance.now() - up);
       phase("waiting for a write after the crash");
       // Writes go through again while the writers still run.
