@@ -50,6 +50,11 @@ const RESERVE_RETRY_MS = 1000;
 const DROPPED_AFTER_CLOSE_MS = 2000;
 /** How often a read dropped that way is asked again before it fails as unavailable. */
 const DROPPED_READ_ATTEMPTS = 3;
+/**
+ * The longest any call outside a transaction may stay unanswered. Listing 100k entries takes under a second here, so
+ * this only ends calls the client lost; without it one lost read kept a server unready after PostgreSQL came back.
+ */
+const CALL_DEADLINE_MS = 15_000;
 
 /** Error codes of a connection that failed or broke: socket errors, TLS failures, postgres.js's own. */
 const CONNECTION_CODES = new Set([
@@ -242,8 +247,12 @@ export class PostgresDriver implements SQLDriver {
       };
       // A read asked again after a drop gets the lock timeout to answer, whether or not more connections close.
       let retriedAt = 0;
+      const startedAt = Date.now();
       const watch = setInterval(() => {
         const now = Date.now();
+        if (now - startedAt >= CALL_DEADLINE_MS) {
+          return finish(() => reject(new UnavailableError("datastore is unavailable", { cause: new Error(`no answer within ${CALL_DEADLINE_MS} ms`) })));
+        }
         const dropped = this.#closes.n !== epoch && now - this.#closes.at >= DROPPED_AFTER_CLOSE_MS;
         if (!dropped && !(retriedAt > 0 && now - retriedAt >= this.#lockTimeoutMs)) return;
         if (dropped && read && attempts < DROPPED_READ_ATTEMPTS) {

@@ -142,7 +142,8 @@ export class SyncHub {
   /** Serialises catch-ups and subscriptions, so a subscriber's state and the index never move apart. */
   #queue: Promise<unknown> = Promise.resolve();
   #catchingUp: Promise<void> | undefined;
-  #again = false;
+  /** The one catch-up queued behind the running one, which every caller meanwhile shares. */
+  #nextCatchUp: Promise<void> | undefined;
   #dsError: { message: string; since: Date } | undefined;
   /** Earliest expires_at (unix s) among indexed entries; Infinity when none. */
   #nextExpiry = Infinity;
@@ -373,19 +374,30 @@ export class SyncHub {
     });
   }
 
-  /** notify(), rejecting on datastore errors; calls made while one runs coalesce into one more run. */
+  /**
+   * notify(), rejecting on datastore errors. Calls made while one runs coalesce into one more run, and each caller
+   * waits only for the first run that starts after its call: under a steady stream of writes (each one notifies)
+   * there is always a next run, and a caller that waited for all of them never returned (seen: the poll loop stayed
+   * in a catch-up, so the server did not get ready again after a PostgreSQL crash while clients kept writing).
+   */
   #catchUp(): Promise<void> {
+    if (this.#nextCatchUp) return this.#nextCatchUp;
     if (this.#catchingUp) {
-      this.#again = true;
-      return this.#catchingUp;
+      this.#nextCatchUp = this.#catchingUp.catch(() => {}).then(() => {
+        this.#nextCatchUp = undefined;
+        return this.#startCatchUp();
+      });
+      return this.#nextCatchUp;
     }
-    this.#catchingUp = (async () => {
-      do {
-        this.#again = false;
-        await this.#serial(() => this.#catchUpNow());
-      } while (this.#again);
-    })().finally(() => (this.#catchingUp = undefined));
-    return this.#catchingUp;
+    return this.#startCatchUp();
+  }
+
+  #startCatchUp(): Promise<void> {
+    const run = this.#serial(() => this.#catchUpNow()).finally(() => {
+      if (this.#catchingUp === run) this.#catchingUp = undefined;
+    });
+    this.#catchingUp = run;
+    return run;
   }
 
   /** An agent re-attested with other node selectors: its node aliases, and so its entries, may differ. */
