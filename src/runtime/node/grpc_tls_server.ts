@@ -26,8 +26,8 @@ import type { TLSCredentials } from "../../core/ports/http_server.ts";
 import { CODES, requestsOf } from "./grpc_server.ts";
 import { guardedSocket } from "./guarded_socket.ts";
 import { peerChain } from "./http_serve.ts";
+import { sniffH2 } from "./h2_sniff.ts";
 
-const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 const CONN_PREFIX = "wisp-tls:";
 const SHUTDOWN_GRACE_MS = 1000;
 /** SPIRE's server keepalive MaxConnectionAge (pkg/server/endpoints/endpoints.go). */
@@ -147,21 +147,15 @@ class TLSGRPCServer implements GRPCTLSServerHandle {
     sock.once("close", () => this.#sockets.delete(sock));
     if (sock.alpnProtocol === "h2") return this.#grpcConnection(sock);
     if (sock.alpnProtocol === "http/1.1") return void this.#http.emit("connection", sock);
-    // No ALPN: a client speaking HTTP/2 with prior knowledge opens with the connection preface.
-    let head = Buffer.alloc(0);
-    const onData = (chunk: Buffer) => {
-      head = Buffer.concat([head, chunk]);
-      const n = Math.min(head.length, PREFACE.length);
-      const h2 = head.subarray(0, n).equals(PREFACE.subarray(0, n));
-      if (h2 && head.length < PREFACE.length) return;
-      sock.off("data", onData);
-      sock.pause();
-      sock.unshift(head);
-      if (h2) this.#grpcConnection(sock);
+    // No ALPN: a client speaking HTTP/2 with prior knowledge opens with the connection preface. A TLS socket's bytes
+    // reach Node's HTTP/1.1 parser through JS, so unshift() can give back what the sniffer read (unlike a unix socket).
+    void sniffH2(sock).then((r) => {
+      if (r === undefined) return;
+      sock.unshift(r.head);
+      if (r.h2) this.#grpcConnection(sock);
       else this.#http.emit("connection", sock);
       sock.resume();
-    };
-    sock.on("data", onData);
+    });
   }
 
   #grpcConnection(sock: tls.TLSSocket): void {
